@@ -1,0 +1,62 @@
+# The two commands of the README, and the ones behind them.
+# Needs only Python 3.11, make and git: everything else is installed into .venv.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test test-sqlite test-backends serve bench lint install migrate clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "Python 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/flask db upgrade
+
+## make run: migrate the embedded SQLite database, seed demo citizens once, serve on 127.0.0.1:5000
+run: migrate
+	$(BIN)/flask demo seed
+	@echo
+	@echo "  VNID is starting on http://127.0.0.1:5000"
+	@echo "  API docs:   http://127.0.0.1:5000/docs"
+	@echo "  OpenAPI:    http://127.0.0.1:5000/api/v1/openapi.json"
+	@echo "  Health:     http://127.0.0.1:5000/healthz"
+	@echo
+	$(BIN)/flask run --host 127.0.0.1 --port 5000 --no-reload
+
+## make test: the whole suite on SQLite, then on PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set
+test: test-sqlite test-backends
+
+test-sqlite: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-backends: $(STAMP)
+	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then \
+	  echo "== again on DATABASE_URL / REDIS_URL =="; \
+	  $(BIN)/python -m pytest -p no:xdist; \
+	else echo "DATABASE_URL/REDIS_URL not set: the suite ran on SQLite and the in-process Redis only"; fi
+
+## make serve: production serving (granian, chosen by make bench); needs the production environment
+serve: $(STAMP)
+	VNID_CONFIG=production $(BIN)/flask db upgrade
+	VNID_CONFIG=production $(BIN)/granian --interface wsgi --host $${HOST:-0.0.0.0} \
+	  --port $${PORT:-8000} --workers $${WORKERS:-$$(nproc)} --backlog 2048 wsgi:app
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+lint: $(STAMP)
+	$(BIN)/flake8 app identity utilities tests bench config.py wsgi.py
+	$(BIN)/mypy app identity utilities config.py wsgi.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache build *.egg-info

@@ -1,0 +1,46 @@
+"""The Flask shell of the service: factory, configuration, extensions, API, CLI."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from config import load_config
+
+
+def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
+    """Build the application from a configuration name or mapping (default: ``$VNID_CONFIG``).
+
+    Fails fast with :class:`config.ConfigError` when the configuration may not start.
+    """
+    settings = load_config(config) if config is None or isinstance(config, str) else dict(config)
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(settings)
+    register_logging(app)
+    register_extensions(app)
+    register_error_handlers(app)
+    register_health(app)
+    register_api(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Database, migrations, Redis and the personal-data protector."""
+    db.init_app(app)
+    migrate.init_app(app, db)
+    with app.app_context():
+        configure_engine(db.engine)
+    init_redis(app)
+    init_protector(app)
+
+
+# Imported after create_app's definition reads well; no import cycles either way.
+from app.api import register_api  # noqa: E402
+from app.cli import register_cli  # noqa: E402
+from app.errors import register_error_handlers  # noqa: E402
+from app.extensions import db, init_protector, init_redis, migrate  # noqa: E402
+from app.health import register_health  # noqa: E402
+from app.logging_setup import register_logging  # noqa: E402
+from identity.database import configure_engine  # noqa: E402

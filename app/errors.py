@@ -1,0 +1,123 @@
+"""The uniform error body, for every non-2xx answer of the service.
+
+``{"status": 409, "code": "account.exists", "message": "...", "errors": {}}``
+
+Domain exceptions are mapped to statuses by their kind; HTTP errors raised by
+Flask, werkzeug or webargs get a stable dotted code; anything else is logged
+and answered with a generic 500 that reveals nothing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from identity.errors import (CodedMessage, Conflict, DomainError, InvalidInput, NotFound,
+                             Unavailable)
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "request.malformed",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "not_found",
+    405: "method.not_allowed",
+    406: "request.not_acceptable",
+    409: "conflict",
+    413: "request.too_large",
+    415: "request.unsupported_media_type",
+    422: "request.invalid",
+    429: "rate_limited",
+    500: "server.error",
+    503: "service.unavailable",
+}
+
+DOMAIN_STATUSES: list[tuple[type[DomainError], int]] = [
+    (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (Unavailable, 503),
+]
+
+
+def error_response(status: int, code: str, message: str, errors: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """Build the uniform error body."""
+    response = jsonify({"status": status, "code": code, "message": message,
+                        "errors": errors or {}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _first_code(messages: Any) -> str | None:
+    if isinstance(messages, CodedMessage):
+        return messages.code
+    if isinstance(messages, dict):
+        values = messages.values()
+    elif isinstance(messages, list):
+        values = messages  # type: ignore[assignment]
+    else:
+        return None
+    for value in values:
+        code = _first_code(value)
+        if code:
+            return code
+    return None
+
+
+class ServiceApi(Api):
+    """flask-smorest's Api, answering HTTP errors with the uniform body."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        headers = dict(data.get("headers") or {})
+        if status == 405 and error.get_headers():
+            headers.update({k: v for k, v in error.get_headers() if k == "Allow"})
+        messages = data.get("messages")
+        if status == 422 and isinstance(messages, dict):
+            # webargs: {"json": {"field": [...]}} -> {"field": [...]}
+            errors: dict[str, Any] = {}
+            for location_errors in messages.values():
+                if isinstance(location_errors, dict):
+                    errors.update(location_errors)
+                else:
+                    errors.setdefault("_schema", []).extend(location_errors)
+            return error_response(422, _first_code(errors) or "request.invalid",
+                                  "The request has invalid fields.", errors, headers)
+        if status == 400 and isinstance(messages, dict):
+            return error_response(400, "request.malformed_json",
+                                  "The request body is not valid JSON.", {}, headers)
+        if status >= 500:
+            log.error("HTTP %s raised: %s", status, type(error).__name__)
+        code = data.get("code") or HTTP_CODES.get(status, f"http.{status}")
+        message = data.get("message") or error.description or error.name
+        return error_response(status, code, str(message), data.get("errors"), headers)
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    """Map a domain exception to its status, keeping its code and field."""
+    status = next((s for kind, s in DOMAIN_STATUSES if isinstance(error, kind)), 400)
+    errors = {error.field: [error.message]} if error.field else {}
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return error_response(status, error.code, error.message, errors, headers)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """Log an unknown exception (type and redacted traceback) and answer a generic 500.
+
+    HTTP errors never reach this handler: Flask picks the more specific
+    HTTPException handler of :class:`ServiceApi`.
+    """
+    log.exception("unhandled %s", type(error).__name__)
+    return error_response(500, "server.error",
+                          "Something went wrong on our side. The error has been logged.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers for domain errors and unknown exceptions."""
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)

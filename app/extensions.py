@@ -1,0 +1,45 @@
+"""The Flask extensions, created unbound and initialised by the factory."""
+from __future__ import annotations
+
+import fakeredis
+import redis
+from flask import Flask, current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from app.errors import ServiceApi
+from config import MEMORY_REDIS_URL
+from identity import models  # noqa: F401  (registers every table on Base.metadata)
+from identity.database import Base
+from identity.protection import Protector
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(directory="migrations", compare_type=True, render_as_batch=True)
+api = ServiceApi()
+
+
+def init_redis(app: Flask) -> None:
+    """A real Redis client, or the in-process stand-in for ``memory://`` (one process only)."""
+    url = app.config["REDIS_URL"]
+    if url == MEMORY_REDIS_URL:
+        client: redis.Redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    else:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2,
+                                      health_check_interval=30)
+    app.extensions["redis"] = client
+
+
+def get_redis() -> redis.Redis:
+    """The application's Redis client."""
+    return current_app.extensions["redis"]  # type: ignore[no-any-return]
+
+
+def init_protector(app: Flask) -> None:
+    """The personal-data protector, from the configured key material (fails fast if malformed)."""
+    app.extensions["protector"] = Protector.from_settings(app.config["PERSONAL_DATA_KEYS"],
+                                                          app.config["LOOKUP_HASH_KEY"])
+
+
+def get_protector() -> Protector:
+    """The application's personal-data protector."""
+    return current_app.extensions["protector"]  # type: ignore[no-any-return]

@@ -1,0 +1,179 @@
+"""Configuration of the service, read from the environment.
+
+Three configurations:
+
+- ``development``: the embedded default used by ``make run``. A SQLite file
+  under ``instance/`` and an in-process Redis stand-in (``memory://``); key
+  material is generated once into ``instance/dev-keys.json``.
+- ``testing``: like development, but with fixed keys, a temporary database
+  unless ``DATABASE_URL`` is set, and ``REDIS_URL`` honoured when set.
+- ``production``: everything comes from the environment, and the service
+  refuses to start (one :class:`ConfigError` naming the missing setting) when
+  a database, a real Redis or key material is missing.
+
+Choose one with ``VNID_CONFIG`` (default ``development``). Everything is read
+once, when :func:`load_config` is called by the application factory, so tests
+build an application from a configuration instead of patching globals.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
+
+#: The URL scheme of the in-process Redis stand-in (fakeredis).
+MEMORY_REDIS_URL = "memory://"
+
+
+class ConfigError(RuntimeError):
+    """A configuration that must not start: the message names the setting."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _new_keys() -> dict[str, str]:
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
+        "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
+    }
+
+
+def _development_keys() -> dict[str, str]:
+    """Key material kept in ``instance/dev-keys.json`` so data stays readable across restarts."""
+    path = INSTANCE_DIR / "dev-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    keys = _new_keys()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(keys, fh)
+    return keys
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # One connection per thread; the begin-immediate recipe lives in identity.database.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+            "connect_args": {"connect_timeout": 5}}
+
+
+def _database_url(url: str) -> str:
+    """Use psycopg 3 for every PostgreSQL URL, whatever the scheme written."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _common(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "API_TITLE": "VNID national digital identity",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "api/v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        # Served from the swagger-ui-bundle package: the docs work with no internet.
+        "OPENAPI_SWAGGER_UI_URL": "/docs/static/",
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
+        "JSON_SORT_KEYS": False,
+        "AUDIT_SHARDS": int(env.get("AUDIT_SHARDS", 32)),
+        "IMPORT_BATCH_SIZE": int(env.get("IMPORT_BATCH_SIZE", 10_000)),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+    }
+
+
+def development(env: Mapping[str, str]) -> dict[str, Any]:
+    """The embedded default: SQLite under instance/, in-process Redis."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    keys = {**_development_keys(), **{k: env[k] for k in _new_keys() if k in env}}
+    url = _database_url(env.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'vnid.sqlite3'}"))
+    return {
+        **_common(env),
+        "ENV_NAME": "development",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
+        "REDIS_URL": env.get("REDIS_URL", MEMORY_REDIS_URL),
+        **keys,
+    }
+
+
+#: Fixed, public test keys: never used outside the test suite.
+TEST_KEYS = {
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "PERSONAL_DATA_KEYS": "2:" + _b64(b"\x02" * 32) + ",1:" + _b64(b"\x01" * 32),
+    "LOOKUP_HASH_KEY": _b64(b"\x07" * 32),
+}
+
+
+def testing(env: Mapping[str, str]) -> dict[str, Any]:
+    """The test suite's configuration: SQLite in a temporary folder unless DATABASE_URL is set."""
+    default_db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='vnid-test-')) / 'test.sqlite3'}"
+    url = _database_url(env.get("DATABASE_URL") or default_db)
+    return {
+        **_common(env),
+        "ENV_NAME": "testing",
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
+        "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,
+        "AUDIT_SHARDS": 4,
+        "IMPORT_BATCH_SIZE": 50,
+        **TEST_KEYS,
+    }
+
+
+def production(env: Mapping[str, str]) -> dict[str, Any]:
+    """Production: every setting from the environment, no embedded stand-ins."""
+    required = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY")
+    for name in required:
+        if not env.get(name):
+            raise ConfigError(f"production configuration needs {name} in the environment")
+    url = _database_url(env["DATABASE_URL"])
+    if not url.startswith("postgresql"):
+        raise ConfigError("production configuration needs DATABASE_URL to be a PostgreSQL URL, "
+                          "not the embedded SQLite default")
+    if not env["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("production configuration needs REDIS_URL to be a real Redis "
+                          "(redis://, rediss:// or unix://), not the in-process stand-in")
+    if len(env["SECRET_KEY"]) < 32:
+        raise ConfigError("production configuration needs SECRET_KEY of at least 32 characters")
+    return {
+        **_common(env),
+        "ENV_NAME": "production",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
+        "REDIS_URL": env["REDIS_URL"],
+        "SECRET_KEY": env["SECRET_KEY"],
+        "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],
+        "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],
+        "PREFERRED_URL_SCHEME": "https",
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", 1)),
+    }
+
+
+CONFIGS = {"development": development, "testing": testing, "production": production}
+
+
+def load_config(name: str | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the named configuration (default: ``$VNID_CONFIG`` or development) from ``env``."""
+    env = os.environ if env is None else env
+    name = name or env.get("VNID_CONFIG", "development")
+    try:
+        build = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"VNID_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}") from None
+    return build(env)

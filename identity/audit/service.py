@@ -1,0 +1,186 @@
+"""Recording and verifying the audit log.
+
+Each event is written by :func:`record_event` in the same transaction as the
+act it records, so the act and its audit row commit or vanish together.
+
+The log is split into shards, each a hash chain (every row holds the hash of
+the previous row of its shard). A transaction locks the head row of one
+shard, chosen with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+transactions take different shards and none waits for another's commit:
+the chain does not serialise the service. All events of one transaction go
+to the same shard. ``make bench`` (bench/audit_concurrency.py) measures it.
+
+:func:`verify_chain` walks every shard from its genesis and raises
+:class:`AuditChainBroken` naming the first row that does not verify: an
+edited row, a deleted row, a reordered row or a truncated tail.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.audit.errors import AuditChainBroken
+from identity.audit.models import AuditChainHead, AuditEvent
+
+#: Shards created by the first migration; ``flask audit add-shards`` adds more.
+DEFAULT_SHARDS = 32
+
+_INFO_KEY = "vnid_audit_head"
+
+
+def genesis_hash(shard: int) -> bytes:
+    """The hash a shard's chain starts from (also written by the first migration)."""
+    return hashlib.sha256(f"vnid-audit-genesis/{shard}".encode()).digest()
+
+
+def event_hash(prev_hash: bytes, *, shard: int, seq: int, occurred_at: dt.datetime,
+               actor_type: str, actor_id: str | None, action: str, subject_type: str | None,
+               subject_id: str | None, source: str | None, request_id: str | None,
+               details: dict[str, Any]) -> bytes:
+    """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
+    canonical = json.dumps(
+        [shard, seq, occurred_at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+         actor_type, actor_id, action, subject_type, subject_id, source, request_id, details],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(prev_hash + canonical.encode()).digest()
+
+
+@dataclass
+class _HeldHead:
+    transaction: Any
+    shard: int
+    seq: int
+    head_hash: bytes
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a kind and an id that is not personal data."""
+
+    type: str
+    id: str | None = None
+    source: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = Actor(type="system", id="vnid", source="internal")
+
+
+def _lock_head(db_session: Session) -> sa.Row[tuple[int, int, bytes]]:
+    """Lock the head row of a shard that no other transaction holds, waiting only if all are held.
+
+    Plain columns, not ORM objects: the head changes under the identity map.
+    """
+    query = (sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
+             .order_by(sa.func.random()).limit(1))
+    head = db_session.execute(query.with_for_update(skip_locked=True)).first()
+    if head is None:
+        head = db_session.execute(query.with_for_update()).first()
+    if head is None:
+        raise RuntimeError("the audit log has no shards: run the database migrations")
+    return head
+
+
+def record_event(*, db_session: Session, actor: Actor, action: str,
+                 subject_type: str | None = None, subject_id: str | int | None = None,
+                 details: dict[str, Any] | None = None) -> AuditEvent:
+    """Append an event to the audit log inside the caller's transaction (not committed here)."""
+    held: _HeldHead | None = db_session.info.get(_INFO_KEY)
+    transaction = db_session.get_transaction()
+    if held is None or transaction is None or held.transaction is not transaction:
+        shard, seq, head_hash = _lock_head(db_session)
+        held = _HeldHead(db_session.get_transaction(), shard, seq, head_hash)
+        db_session.info[_INFO_KEY] = held
+    occurred_at = clock.now()
+    fields: dict[str, Any] = dict(
+        shard=held.shard, seq=held.seq + 1, occurred_at=occurred_at, actor_type=actor.type,
+        actor_id=actor.id, action=action, subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id), source=actor.source,
+        request_id=actor.request_id, details=details or {})
+    digest = event_hash(held.head_hash, **fields)
+    event = AuditEvent(**fields, prev_hash=held.head_hash, hash=digest)
+    db_session.add(event)
+    db_session.execute(sa.update(AuditChainHead).where(AuditChainHead.shard == held.shard)
+                       .values(seq=fields["seq"], head_hash=digest)
+                       .execution_options(synchronize_session=False))
+    held.seq, held.head_hash = fields["seq"], digest
+    return event
+
+
+def add_shards(*, db_session: Session, count: int) -> int:
+    """Make sure at least ``count`` shards exist; returns how many were added."""
+    existing = set(db_session.scalars(sa.select(AuditChainHead.shard)))
+    added = [AuditChainHead(shard=s, seq=0, head_hash=genesis_hash(s))
+             for s in range(count) if s not in existing]
+    db_session.add_all(added)
+    db_session.commit()
+    return len(added)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What :func:`verify_chain` checked."""
+
+    shards: int
+    events: int
+
+
+def _events_of(db_session: Session, shard: int, batch: int) -> Iterator[AuditEvent]:
+    last_seq = 0
+    while True:
+        rows = db_session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.shard == shard, AuditEvent.seq > last_seq)
+            .order_by(AuditEvent.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last_seq = rows[-1].seq
+        db_session.expunge_all()
+
+
+def verify_chain(*, db_session: Session, progress: Callable[[int], None] | None = None,
+                 batch: int = 5_000) -> ChainReport:
+    """Check every shard's chain; raise :class:`AuditChainBroken` at the first broken row."""
+    heads = db_session.execute(
+        sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
+        .order_by(AuditChainHead.shard)).all()
+    total = 0
+    for shard, head_seq, head_hash in heads:
+        expected_prev, expected_seq = genesis_hash(shard), 1
+        for event in _events_of(db_session, shard, batch):
+            if event.seq != expected_seq:
+                raise AuditChainBroken(shard=shard, seq=expected_seq, event_id=event.id,
+                                       reason=f"row with seq {expected_seq} is missing")
+            if event.prev_hash != expected_prev:
+                raise AuditChainBroken(shard=shard, seq=event.seq, event_id=event.id,
+                                       reason="previous-hash link does not match")
+            recomputed = event_hash(
+                event.prev_hash, shard=event.shard, seq=event.seq, occurred_at=event.occurred_at,
+                actor_type=event.actor_type, actor_id=event.actor_id, action=event.action,
+                subject_type=event.subject_type, subject_id=event.subject_id,
+                source=event.source, request_id=event.request_id, details=event.details)
+            if recomputed != event.hash:
+                raise AuditChainBroken(shard=shard, seq=event.seq, event_id=event.id,
+                                       reason="row content does not match its hash")
+            expected_prev, expected_seq = event.hash, expected_seq + 1
+            total += 1
+            if progress is not None:
+                progress(1)
+        if head_seq != expected_seq - 1 or head_hash != expected_prev:
+            raise AuditChainBroken(shard=shard, seq=expected_seq, event_id=None,
+                                   reason=f"chain head says seq {head_seq} but the rows end at "
+                                          f"{expected_seq - 1} (rows deleted or head altered)")
+    return ChainReport(shards=len(heads), events=total)
+
+
+def count_events(*, db_session: Session) -> int:
+    """How many events the log holds (for progress bars)."""
+    return int(db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0)

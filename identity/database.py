@@ -1,0 +1,85 @@
+"""The SQLAlchemy base shared by every domain's tables, and engine tuning.
+
+Flask-SQLAlchemy is given :class:`Base` as its model class (``app/extensions.py``),
+so the tables are plain SQLAlchemy and the identity core stays free of Flask.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+#: Constraint names that Alembic can diff and drop on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: A 64-bit key that autoincrements on PostgreSQL and SQLite alike.
+BigIntKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always given back timezone-aware.
+
+    SQLite keeps no zone; PostgreSQL's ``timestamptz`` does. Both give back
+    an aware UTC datetime, and a naive one is refused on the way in.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use identity.clock.now()")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Base of every table of the service."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def configure_engine(engine: Engine) -> None:
+    """Make SQLite behave as the service expects; PostgreSQL needs nothing.
+
+    SQLite (the embedded default) gets WAL, foreign keys, a busy timeout, and
+    ``BEGIN IMMEDIATE`` for each transaction. The last one matters: a
+    deferred transaction that reads and later writes fails at once with
+    "database is locked" when another writer went first; taking the write
+    lock at ``BEGIN`` makes concurrent writers wait their turn instead. It
+    also makes SAVEPOINTs work, which the test suite relies on.
+    """
+    if engine.dialect.name != "sqlite" or getattr(engine, "_vnid_configured", False):
+        return
+    engine._vnid_configured = True  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,79 @@
+"""Tables of the population registry (Cơ sở dữ liệu quốc gia về dân cư)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from identity import clock
+from identity.database import Base, BigIntKey, UTCDateTime
+
+GENDERS = ("M", "F")
+#: Relation of a household member to the head of the household (quan hệ với chủ hộ).
+RELATIONS = ("head", "spouse", "child", "parent", "sibling", "grandchild", "grandparent",
+             "relative", "other")
+
+
+class Citizen(Base):
+    """A citizen of the national population registry.
+
+    The 12-digit personal id is the natural key that the outside world uses;
+    other tables refer to the surrogate ``id`` so that the personal id is
+    written in one place only. The phone number from the telecom subscriber
+    records is stored encrypted, with a keyed hash beside it for look-ups
+    (see :mod:`identity.protection`).
+    """
+
+    __tablename__ = "citizens"
+    __table_args__ = (
+        sa.CheckConstraint("gender IN ('M', 'F')", name="gender"),
+        sa.Index("ix_citizens_province_commune", "province_code", "commune_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    personal_id: Mapped[str] = mapped_column(sa.String(12), unique=True)
+    full_name: Mapped[str] = mapped_column(sa.String(100))
+    #: Case-folded NFC name, for case- and normalisation-insensitive comparisons.
+    name_key: Mapped[str] = mapped_column(sa.String(100))
+    date_of_birth: Mapped[dt.date] = mapped_column(sa.Date)
+    gender: Mapped[str] = mapped_column(sa.String(1))
+    nationality: Mapped[str] = mapped_column(sa.String(2), default="VN")
+    ethnicity: Mapped[str] = mapped_column(sa.String(50), default="Kinh")
+    #: Quê quán: the place of origin, free text as on the birth record.
+    place_of_origin: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: Permanent residence (thường trú): current province (2 digits) and commune (5 digits).
+    province_code: Mapped[str] = mapped_column(sa.String(2))
+    commune_code: Mapped[str] = mapped_column(sa.String(5))
+    address: Mapped[str] = mapped_column(sa.String(255))
+    phone_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    phone_hash: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32), index=True)
+    household_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    relation_to_head: Mapped[str | None] = mapped_column(sa.String(16))
+    import_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("registry_import_runs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now,
+                                                    onupdate=clock.now)
+
+    def __repr__(self) -> str:  # never the personal id: reprs end up in logs
+        return f"<Citizen id={self.id}>"
+
+
+class ImportRun(Base):
+    """One run of ``flask registry import``: what was read, written and rejected."""
+
+    __tablename__ = "registry_import_runs"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: SHA-256 of the bytes read, known when the run completes.
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    rows_read: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    batches_committed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    report_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    error: Mapped[str | None] = mapped_column(sa.String(1024))

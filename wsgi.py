@@ -1,0 +1,4 @@
+"""The WSGI entry point: ``granian --interface wsgi wsgi:app`` or ``flask --app wsgi ...``."""
+from app import create_app
+
+app = create_app()
