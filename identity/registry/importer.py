@@ -1,38 +1,47 @@
 """Streaming import of the population registry from CSV files.
 
-The file is read row by row (a 10-million-row file needs the memory of one
-batch, not of the file), every row goes through the registry's rules
-(:func:`identity.registry.service.check_citizen`), and valid rows are written
-in batches, one transaction each:
+The file is read in chunks of whole lines (a 10-million-row file needs the
+memory of a few chunks, not of the file). Each chunk is checked row by row
+against the registry's rules (:func:`identity.registry.service.check_citizen`),
+phones are encrypted, and the valid rows are written as one batch, in one
+transaction:
 
-1. the batch is loaded into a temporary staging table, with PostgreSQL
-   ``COPY`` (SQLite: one ``executemany``);
-2. one ``INSERT ... SELECT ... ON CONFLICT (personal_id) DO UPDATE`` upserts
-   it into ``citizens``, so a re-import updates instead of failing;
-3. the batch's audit event and the run's counters are written in the same
-   transaction.
+- PostgreSQL: ``COPY`` straight into ``citizens``; if a personal id already
+  exists (a re-import), the batch goes instead through a temporary staging
+  table and one ``INSERT ... SELECT ... ON CONFLICT (personal_id) DO UPDATE``,
+  and the rest of the run stays on that path;
+- SQLite: the staging table and the same upsert.
 
-A batch is therefore written whole or not at all, whatever happens to the
-file or the database. Rejected rows go to a report CSV with their line
+The batch's audit event and the run's counters commit in the same
+transaction, so a batch is written whole or not at all, whatever happens to
+the file or the database. Rejected rows go to a report CSV with their line
 number, reason code, field and message. A personal id that appears twice in
-one file is imported once: the later row is rejected as ``row.duplicate``.
+one file is imported once; the later row is rejected as ``row.duplicate``.
 
-Validation runs in the calling thread while the previous batch is written
-by a writer thread, so on two cores Python and the database work at once.
+Records are one per line: a field may be quoted, but no registry field may
+hold a line break, and a record spread over several lines is rejected.
+
+Checking is CPU work in Python; with ``workers`` > 0 it runs in that many
+worker processes while the main process writes the previous batches, so on
+two cores Python and PostgreSQL work at the same time.
 """
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
+import multiprocessing
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -44,17 +53,19 @@ from identity.errors import DomainError
 from identity.protection import Protector
 from identity.registry.errors import ImportFileError
 from identity.registry.models import Citizen, ImportRun
-from identity.registry.service import check_citizen, protect_phone
+from identity.registry.service import CitizenData, check_citizen, protect_phone
 
 REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phone",
                     "province_code", "commune_code", "address", "household_id",
                     "relation_to_head")
 OPTIONAL_COLUMNS = ("nationality", "ethnicity", "place_of_origin")
-#: The longest a row may be; anything longer is rejected as malformed, not read into memory.
+#: The longest a field may be; anything longer is rejected without being parsed further.
 MAX_FIELD_CHARS = 4096
+#: Files smaller than this are checked in the calling process (no worker start-up cost).
+WORKERS_FROM_BYTES = 8 * 1024 * 1024
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
-#: Columns of ``citizens`` that an import writes, in staging-table order.
+#: Columns of ``citizens`` that an import writes, in COPY and staging-table order.
 WRITTEN = ("personal_id", "full_name", "name_key", "date_of_birth", "gender", "nationality",
            "ethnicity", "place_of_origin", "province_code", "commune_code", "address",
            "phone_encrypted", "phone_hash", "household_id", "relation_to_head",
@@ -63,8 +74,8 @@ WRITTEN = ("personal_id", "full_name", "name_key", "date_of_birth", "gender", "n
 _stage_metadata = sa.MetaData()
 _STAGE = sa.Table(
     "citizen_import_stage", _stage_metadata,
-    *(sa.Column(c.name, c.type) if c.name not in ("created_at", "updated_at")
-      else sa.Column(c.name, UTCDateTime) for c in Citizen.__table__.columns if c.name in WRITTEN),
+    *(sa.Column(c.name, UTCDateTime if c.name.endswith("_at") else c.type)
+      for c in Citizen.__table__.columns if c.name in WRITTEN),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
@@ -94,6 +105,50 @@ class ImportSummary:
     report_path: str | None = None
     file_sha256: str | None = None
     rejection_codes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Chunk:
+    first_line: int
+    data: bytes
+
+
+@dataclass
+class _Checked:
+    """A chunk after checking: what to write and what was refused."""
+
+    size: int
+    rows: int
+    ids: list[str]
+    lines: list[int]
+    payload: bytes | None
+    values: list[tuple[Any, ...]] | None
+    rejections: list[Rejection]
+
+
+@dataclass
+class _Context:
+    """Everything a worker needs to check chunks (picklable)."""
+
+    keys: dict[int, bytes]
+    lookup_key: bytes
+    header: list[str]
+    run_id: int
+    today: dt.date
+    copy_text: bool
+
+    def __post_init__(self) -> None:
+        self.protector = Protector(keys=self.keys, lookup_key=self.lookup_key)
+        self.index = {name: self.header.index(name)
+                      for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in self.header}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k in ("keys", "lookup_key", "header",
+                                                                  "run_id", "today", "copy_text")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
 
 class _HashingReader(io.RawIOBase):
@@ -139,60 +194,196 @@ class _ReportWriter:
             self._fh.close()
 
 
-def _rows(text: IO[str]) -> Iterator[tuple[int, list[str] | None, str | None]]:
-    """(line, row, error) for every record; a malformed record gives its error and no row."""
-    reader = csv.reader(text, strict=True)
+# --- checking (runs in worker processes) -------------------------------------------------
+
+_WORKER_CONTEXT: _Context | None = None
+
+
+def _init_worker(context: _Context) -> None:
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = context
+
+
+def _check_in_worker(chunk: _Chunk, now: dt.datetime) -> _Checked:
+    assert _WORKER_CONTEXT is not None
+    return _check_chunk(_WORKER_CONTEXT, chunk, now)
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\") if "\\" in value else value
+
+
+def _copy_line(data: CitizenData, phone: tuple[bytes | None, bytes | None], tail: str) -> str:
+    """One row of COPY text format. Checked text holds no tab, newline or control character."""
+    encrypted, digest = phone
+    return "\t".join((
+        data.personal_id, data.full_name, data.name_key, data.date_of_birth.isoformat(),
+        data.gender, data.nationality, _copy_text(data.ethnicity),
+        _copy_text(data.place_of_origin), data.province_code, data.commune_code,
+        _copy_text(data.address),
+        "\\N" if encrypted is None else "\\\\x" + encrypted.hex(),
+        "\\N" if digest is None else "\\\\x" + digest.hex(),
+        data.household_id or "\\N", data.relation_to_head or "\\N")) + tail
+
+
+def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked:
+    """Check every record of a chunk; format the valid ones for writing."""
+    index, width, protector = context.index, len(context.header), context.protector
+    optional = [(name, index[name]) for name in OPTIONAL_COLUMNS if name in index]
+    text = chunk.data.decode("utf-8", "surrogateescape")
+    # Bytes that are not UTF-8 became lone surrogates: look for them row by row only if any.
+    check_encoding = _SURROGATES.search(text) is not None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    ids: list[str] = []
+    lines: list[int] = []
+    seen: set[str] = set()
+    copy_lines: list[str] = []
+    values: list[tuple[Any, ...]] = []
+    rejections: list[Rejection] = []
+    stamp = now.isoformat()
+    tail = f"\t{context.run_id}\t{stamp}\t{stamp}\n"
+    rows = 0
+    last_line = 0
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
-            yield reader.line_num, None, str(exc)
+            rows += 1
+            line = chunk.first_line + reader.line_num - 1
+            last_line = reader.line_num
+            rejections.append(Rejection(line, "row.malformed", None,
+                                        f"Not a CSV record: {exc}", []))
             continue
-        yield reader.line_num, row, None
+        rows += 1
+        line = chunk.first_line + last_line
+        spread = reader.line_num - last_line
+        last_line = reader.line_num
+        if spread != 1:
+            rejections.append(Rejection(line, "row.multiline", None,
+                                        "A record must stand on one line.", []))
+            continue
+        if len(row) != width:
+            if row == [] or row == [""]:
+                rows -= 1  # a blank line (e.g. at the end of the file) is not a record
+                continue
+            rejections.append(Rejection(line, "row.columns", None,
+                                        f"Expected {width} fields, found {len(row)}.", row))
+            continue
+        if sum(map(len, row)) > MAX_FIELD_CHARS and max(map(len, row)) > MAX_FIELD_CHARS:
+            rejections.append(Rejection(line, "row.too_large", None,
+                                        f"A field is longer than {MAX_FIELD_CHARS} characters.",
+                                        []))
+            continue
+        if check_encoding and _SURROGATES.search("\x1f".join(row)):
+            rejections.append(Rejection(line, "row.encoding", None,
+                                        "The row is not valid UTF-8.", row))
+            continue
+        try:
+            data = check_citizen(
+                personal_id=row[index["personal_id"]], full_name=row[index["full_name"]],
+                date_of_birth=row[index["date_of_birth"]], gender=row[index["gender"]],
+                province_code=row[index["province_code"]],
+                commune_code=row[index["commune_code"]], address=row[index["address"]],
+                phone=row[index["phone"]], household_id=row[index["household_id"]],
+                relation_to_head=row[index["relation_to_head"]], today=context.today,
+                **{name: row[i] for name, i in optional})
+        except DomainError as exc:
+            rejections.append(Rejection(line, exc.code, exc.field, exc.message, row))
+            continue
+        if data.personal_id in seen:
+            rejections.append(Rejection(line, "row.duplicate", "personal_id",
+                                        "This personal id appears earlier in the same file.", row))
+            continue
+        seen.add(data.personal_id)
+        phone = protect_phone(protector=protector, personal_id=data.personal_id, phone=data.phone)
+        ids.append(data.personal_id)
+        lines.append(line)
+        if context.copy_text:
+            copy_lines.append(_copy_line(data, phone, tail))
+        else:
+            values.append((data.personal_id, data.full_name, data.name_key, data.date_of_birth,
+                           data.gender, data.nationality, data.ethnicity, data.place_of_origin,
+                           data.province_code, data.commune_code, data.address, *phone,
+                           data.household_id, data.relation_to_head, context.run_id, now, now))
+    return _Checked(size=len(chunk.data), rows=rows, ids=ids, lines=lines,
+                    payload="".join(copy_lines).encode() if context.copy_text else None,
+                    values=None if context.copy_text else values, rejections=rejections)
 
+
+# --- writing (runs in the calling process) -----------------------------------------------
 
 class _BatchWriter:
-    """Writes batches of checked rows, one transaction each, in a writer thread."""
+    """Writes checked chunks, one transaction each."""
 
     def __init__(self, session_factory: Callable[[], Session], run_id: int, actor: Actor) -> None:
         self._session_factory = session_factory
         self._run_id = run_id
         self._actor = actor
+        self._direct = True  # COPY straight into citizens until a personal id already exists
 
-    def write(self, batch: list[tuple[Any, ...]], lines: list[int],
-              rejections: list[Rejection], rows_read: int) -> list[Rejection]:
-        """Write one batch and its rejections' count; returns rows refused as duplicates."""
+    def write(self, checked: _Checked, rows_read: int) -> list[Rejection]:
+        """Write one batch with its counters and audit event; returns the in-file duplicates."""
         with self._session_factory() as session, session.begin():
-            connection = session.connection()
-            _STAGE.create(connection, checkfirst=True)
-            if connection.dialect.name == "sqlite":
-                connection.execute(_STAGE.delete())
-            duplicates = self._upsert(session, batch, lines)
-            rejected = rejections + duplicates
-            imported = len(batch) - len(duplicates)
+            duplicates = self._upsert(session, checked) if checked.ids else []
+            imported = len(checked.ids) - len(duplicates)
+            rejected = len(checked.rejections) + len(duplicates)
             run = session.get(ImportRun, self._run_id, with_for_update=True)
             assert run is not None
             run.rows_read = rows_read
             run.rows_imported += imported
-            run.rows_rejected += len(rejected)
+            run.rows_rejected += rejected
             run.batches_committed += 1
             record_event(db_session=session, actor=self._actor, action="registry.import_batch",
                          subject_type="registry_import_run", subject_id=self._run_id,
                          details={"batch": run.batches_committed, "imported": imported,
-                                  "rejected": len(rejected), "rows_read": rows_read})
+                                  "rejected": rejected, "rows_read": rows_read})
         return duplicates
 
-    def _load(self, session: Session, batch: list[tuple[Any, ...]]) -> None:
+    def _copy(self, session: Session, table: str, payload: bytes) -> None:
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore
+        with cursor.copy(f"COPY {table} ({', '.join(WRITTEN)}) FROM STDIN") as copy:
+            copy.write(payload)
+
+    def _upsert(self, session: Session, checked: _Checked) -> list[Rejection]:
         connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY citizen_import_stage ({', '.join(WRITTEN)}) FROM STDIN") as cp:
-                for row in batch:
-                    cp.write_row(row)
+        postgres = connection.dialect.name == "postgresql"
+        if postgres and self._direct:
+            savepoint = connection.begin_nested()
+            try:
+                self._copy(session, "citizens", checked.payload or b"")
+            except psycopg.errors.UniqueViolation:
+                savepoint.rollback()
+                self._direct = False
+            else:
+                savepoint.commit()
+                return []
+        _STAGE.create(connection, checkfirst=True)
+        # Empty it even on PostgreSQL (ON COMMIT DELETE ROWS): inside an enclosing transaction
+        # a "commit" only releases a savepoint and would leave the last batch behind.
+        connection.execute(_STAGE.delete())
+        if postgres:
+            self._copy(session, "citizen_import_stage", checked.payload or b"")
         else:
-            connection.execute(_STAGE.insert(), [dict(zip(WRITTEN, row)) for row in batch])
+            connection.execute(_STAGE.insert(), [dict(zip(WRITTEN, row))
+                                                 for row in checked.values or []])
+        savepoint = connection.begin_nested()
+        written = connection.execute(self._upsert_statement(connection.dialect.name)).rowcount
+        if written == len(checked.ids):
+            savepoint.commit()
+            return []
+        # Rare: some ids were already written by an earlier batch of this same file.
+        savepoint.rollback()
+        seen = set(session.scalars(
+            sa.select(Citizen.personal_id)
+            .join(_STAGE, _STAGE.c.personal_id == Citizen.personal_id)
+            .where(Citizen.import_run_id == self._run_id)))
+        connection.execute(_STAGE.delete().where(_STAGE.c.personal_id.in_(seen)))
+        connection.execute(self._upsert_statement(connection.dialect.name))
+        return [Rejection(line, "row.duplicate", "personal_id",
+                          "This personal id appears earlier in the same file.", [])
+                for line, personal_id in zip(checked.lines, checked.ids) if personal_id in seen]
 
     def _upsert_statement(self, dialect: str) -> Any:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -202,73 +393,62 @@ class _BatchWriter:
         updated = {name: statement.excluded[name] for name in WRITTEN
                    if name not in ("personal_id", "created_at")}
         # A row this same run already wrote is a duplicate inside the file: leave it alone,
-        # so the affected-row count tells there was one.
+        # so the affected-row count shows there was one.
         return statement.on_conflict_do_update(
             index_elements=["personal_id"], set_=updated,
             where=sa.or_(target.c.import_run_id.is_(None),
                          target.c.import_run_id != statement.excluded.import_run_id))
 
-    def _upsert(self, session: Session, batch: list[tuple[Any, ...]],
-                lines: list[int]) -> list[Rejection]:
-        if not batch:
-            return []
-        connection = session.connection()
-        self._load(session, batch)
-        savepoint = connection.begin_nested()
-        written = connection.execute(self._upsert_statement(connection.dialect.name)).rowcount
-        if written == len(batch):
-            savepoint.commit()
-            return []
-        # Rare path: some ids were already written by an earlier batch of this same file.
-        savepoint.rollback()
-        seen = set(session.scalars(
-            sa.select(Citizen.personal_id).join(_STAGE, _STAGE.c.personal_id == Citizen.personal_id)
-            .where(Citizen.import_run_id == self._run_id)))
-        connection.execute(_STAGE.delete().where(_STAGE.c.personal_id.in_(seen)))
-        connection.execute(self._upsert_statement(connection.dialect.name))
-        return [Rejection(line, "row.duplicate", "personal_id",
-                          "This personal id appears earlier in the same file.", [])
-                for line, row in zip(lines, batch) if row[0] in seen]
 
+# --- the run -------------------------------------------------------------------------------
 
 def import_citizens(*, session_factory: Callable[[], Session], path: Path, protector: Protector,
                     actor: Actor, batch_size: int = 10_000, report_path: Path | None = None,
+                    workers: int | None = None,
                     progress: Callable[[int, int], None] | None = None) -> ImportSummary:
     """Import a registry CSV file; see the module docstring for the guarantees.
 
-    ``progress(bytes_read, rows_read)`` is called as the file is read. Raises
-    :class:`ImportFileError` before writing anything when the file is not a
-    readable registry CSV (no file, not UTF-8, missing columns).
+    ``workers`` is the number of checking processes (default: none for files
+    under 8 MiB, else one per core). ``progress(bytes_done, rows_done)`` is
+    called after each batch. Raises :class:`ImportFileError` before writing
+    anything when the file is not a readable registry CSV (no file, empty,
+    not UTF-8, missing columns).
     """
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(f"{path} is not a file")
     report_path = Path(report_path or path.with_name(path.name + ".rejected.csv"))
+    if workers is None:
+        workers = (os.cpu_count() or 1) if path.stat().st_size >= WORKERS_FROM_BYTES else 0
     with path.open("rb") as raw:
         hashing = _HashingReader(raw)
-        text = io.TextIOWrapper(io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig",
-                                errors="surrogateescape", newline="")
-        rows = _rows(text)
-        header = _read_header(rows)
+        buffered = io.BufferedReader(hashing, 1 << 20)
+        header_line = buffered.readline()
+        header = _read_header(header_line)
         with session_factory() as session, session.begin():
             run = ImportRun(file_name=path.name[:255], report_path=str(report_path))
             session.add(run)
             session.flush()
             run_id = run.id
+            dialect = session.connection().dialect.name
             record_event(db_session=session, actor=actor, action="registry.import_started",
                          subject_type="registry_import_run", subject_id=run_id,
                          details={"file_name": path.name[:255]})
+        context = _Context(keys=protector.keys, lookup_key=protector.lookup_key, header=header,
+                           run_id=run_id, today=clock.today(),
+                           copy_text=dialect == "postgresql")
         summary = ImportSummary(run_id=run_id, report_path=str(report_path))
         report = _ReportWriter(report_path, header)
+        writer = _BatchWriter(session_factory, run_id, actor)
         try:
-            _run(rows, header, summary, report, protector=protector,
-                 writer=_BatchWriter(session_factory, run_id, actor), batch_size=batch_size,
-                 progress=(lambda n: progress(hashing.bytes_read, n)) if progress else None)
+            _run(_chunks(buffered, batch_size), context, summary, report, writer,
+                 workers=workers, progress=progress, header_bytes=len(header_line))
+            buffered.read()  # hash whatever follows the last line
             summary.status = "completed"
             summary.file_sha256 = hashing.sha256.hexdigest()
         except BaseException as exc:
             summary.status = "failed"
-            _finish(session_factory, summary, actor, error=f"{type(exc).__name__}")
+            _finish(session_factory, summary, actor, error=type(exc).__name__)
             raise
         finally:
             report.close()
@@ -279,16 +459,17 @@ def import_citizens(*, session_factory: Callable[[], Session], path: Path, prote
     return summary
 
 
-def _read_header(rows: Iterator[tuple[int, list[str] | None, str | None]]) -> list[str]:
+def _read_header(first_line: bytes) -> list[str]:
+    if not first_line.strip():
+        raise ImportFileError("the file is empty: a header row is required")
     try:
-        _line, header, error = next(rows)
-    except StopIteration:
-        raise ImportFileError("the file is empty: a header row is required") from None
-    if header is None:
-        raise ImportFileError(f"the header row is not CSV: {error}")
-    header = [h.strip() for h in header]
-    if any(_SURROGATES.search(h) for h in header):
-        raise ImportFileError("the file is not UTF-8")
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError("the file is not UTF-8") from None
+    try:
+        header = [h.strip() for h in next(csv.reader([text], strict=True))]
+    except csv.Error as exc:
+        raise ImportFileError(f"the header row is not CSV: {exc}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ImportFileError(f"the header lacks the columns: {', '.join(missing)}")
@@ -297,95 +478,59 @@ def _read_header(rows: Iterator[tuple[int, list[str] | None, str | None]]) -> li
     return header
 
 
-def _run(rows: Iterator[tuple[int, list[str] | None, str | None]], header: list[str],
-         summary: ImportSummary, report: _ReportWriter, *, protector: Protector,
-         writer: _BatchWriter, batch_size: int, progress: Callable[[int], None] | None) -> None:
-    index = {name: header.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-             if name in header}
-    optional = {name: index[name] for name in OPTIONAL_COLUMNS if name in index}
-    width = len(header)
-    today = clock.today()
-    batch: list[tuple[Any, ...]] = []
-    lines: list[int] = []
-    in_batch: set[str] = set()
-    rejections: list[Rejection] = []
-    pending: Future[list[Rejection]] | None = None
+def _chunks(buffered: IO[bytes], batch_size: int) -> Iterator[_Chunk]:
+    """Whole lines, ``batch_size`` at a time, with the line number of the first."""
+    line_number = 2  # line 1 is the header
+    lines: list[bytes] = []
+    for line in buffered:
+        lines.append(line)
+        if len(lines) >= batch_size:
+            yield _Chunk(line_number, b"".join(lines))
+            line_number += len(lines)
+            lines = []
+    if lines:
+        yield _Chunk(line_number, b"".join(lines))
 
-    def reject(rejection: Rejection) -> None:
-        rejections.append(rejection)
-        report.write(rejection)
-        summary.rejection_codes[rejection.code] = summary.rejection_codes.get(rejection.code, 0) + 1
 
-    def collect(future: Future[list[Rejection]] | None, size: int, refused: int) -> None:
-        if future is None:
-            return
-        duplicates = future.result()
-        for duplicate in duplicates:
-            report.write(duplicate)
-        if duplicates:
-            summary.rejection_codes["row.duplicate"] = (
-                summary.rejection_codes.get("row.duplicate", 0) + len(duplicates))
-        summary.rows_imported += size - len(duplicates)
-        summary.rows_rejected += refused + len(duplicates)
+def _run(chunks: Iterator[_Chunk], context: _Context, summary: ImportSummary,
+         report: _ReportWriter, writer: _BatchWriter, *, workers: int,
+         progress: Callable[[int, int], None] | None, header_bytes: int) -> None:
+    bytes_done = header_bytes
+
+    def consume(checked: _Checked) -> None:
+        nonlocal bytes_done
+        summary.rows_read += checked.rows
+        duplicates = writer.write(checked, summary.rows_read)
+        for rejection in (*checked.rejections, *duplicates):
+            report.write(rejection)
+            summary.rejection_codes[rejection.code] = (
+                summary.rejection_codes.get(rejection.code, 0) + 1)
+        summary.rows_imported += len(checked.ids) - len(duplicates)
+        summary.rows_rejected += len(checked.rejections) + len(duplicates)
         summary.batches += 1
+        bytes_done += checked.size
+        if progress is not None:
+            progress(bytes_done, summary.rows_read)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-import") as executor:
-        pending_size = pending_refused = 0
-        for line, row, error in rows:
-            summary.rows_read += 1
-            if row is None:
-                reject(Rejection(line, "row.malformed", None, f"Not a CSV record: {error}", []))
-            elif len(row) != width:
-                reject(Rejection(line, "row.columns", None,
-                                 f"Expected {width} fields, found {len(row)}.", row))
-            elif any(len(value) > MAX_FIELD_CHARS for value in row):
-                reject(Rejection(line, "row.too_large", None,
-                                 f"A field is longer than {MAX_FIELD_CHARS} characters.", []))
-            elif _SURROGATES.search("\x1f".join(row)):
-                reject(Rejection(line, "row.encoding", None, "The row is not valid UTF-8.", row))
-            else:
-                try:
-                    data = check_citizen(
-                        personal_id=row[index["personal_id"]], full_name=row[index["full_name"]],
-                        date_of_birth=row[index["date_of_birth"]], gender=row[index["gender"]],
-                        province_code=row[index["province_code"]],
-                        commune_code=row[index["commune_code"]], address=row[index["address"]],
-                        phone=row[index["phone"]], household_id=row[index["household_id"]],
-                        relation_to_head=row[index["relation_to_head"]],
-                        today=today, **{name: row[i] for name, i in optional.items()})
-                except DomainError as exc:
-                    reject(Rejection(line, exc.code, exc.field, exc.message, row))
-                else:
-                    if data.personal_id in in_batch:
-                        reject(Rejection(line, "row.duplicate", "personal_id",
-                                         "This personal id appears earlier in the same file.", row))
-                    else:
-                        in_batch.add(data.personal_id)
-                        batch.append(_values(data, protector, summary.run_id))
-                        lines.append(line)
-            if progress is not None and summary.rows_read % 1000 == 0:
-                progress(summary.rows_read)
-            if len(batch) >= batch_size:
-                collect(pending, pending_size, pending_refused)
-                pending_size, pending_refused = len(batch), len(rejections)
-                pending = executor.submit(writer.write, batch, lines, rejections, summary.rows_read)
-                batch, lines, in_batch, rejections = [], [], set(), []
-        collect(pending, pending_size, pending_refused)
-        if batch or rejections:
-            last = executor.submit(writer.write, batch, lines, rejections, summary.rows_read)
-            collect(last, len(batch), len(rejections))
-    if progress is not None:
-        progress(summary.rows_read)
-
-
-def _values(data: Any, protector: Protector, run_id: int) -> tuple[Any, ...]:
-    phone_encrypted, phone_hash = protect_phone(protector=protector,
-                                                personal_id=data.personal_id, phone=data.phone)
-    now = clock.now()
-    return (data.personal_id, data.full_name, data.name_key, data.date_of_birth, data.gender,
-            data.nationality, data.ethnicity, data.place_of_origin, data.province_code,
-            data.commune_code, data.address, phone_encrypted, phone_hash, data.household_id,
-            data.relation_to_head, run_id, now, now)
+    if workers <= 0:
+        for chunk in chunks:
+            consume(_check_chunk(context, chunk, clock.now()))
+        return
+    executor: Executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(context,))
+    in_flight: deque[Future[_Checked]] = deque()
+    try:
+        for chunk in chunks:
+            in_flight.append(executor.submit(_check_in_worker, chunk, clock.now()))
+            if len(in_flight) >= workers * 2:
+                consume(in_flight.popleft().result())
+        while in_flight:
+            consume(in_flight.popleft().result())
+    finally:
+        for future in in_flight:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish(session_factory: Callable[[], Session], summary: ImportSummary, actor: Actor,

@@ -25,7 +25,6 @@ NAME_MAX = 100
 TEXT_MAX = 255
 
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-][^\W\d_]+)*")
-_SPACES_RE = re.compile(r"\s+")
 _NATIONAL_RE = re.compile(r"0\d{9}")
 _VN_MOBILE_RE = re.compile(
     phonenumbers.PhoneMetadata.metadata_for_region("VN").mobile.national_number_pattern)
@@ -44,7 +43,7 @@ def normalise_name(value: object, *, field: str = "full_name") -> str:
     """An NFC full name with single spaces, made only of letters, spaces, hyphens, apostrophes."""
     if not isinstance(value, str):
         raise InvalidCitizenData("The name must be text.", code="name.type", field=field)
-    name = _SPACES_RE.sub(" ", unicodedata.normalize("NFC", value)).strip()
+    name = " ".join(unicodedata.normalize("NFC", value).split())
     if not name:
         raise InvalidCitizenData("The name is empty.", code="name.empty", field=field)
     if len(name) > NAME_MAX:
@@ -58,8 +57,8 @@ def normalise_name(value: object, *, field: str = "full_name") -> str:
 
 def name_key(name: str) -> str:
     """The comparison key of a name: case- and normalisation-insensitive."""
-    return unicodedata.normalize("NFC", _SPACES_RE.sub(" ", unicodedata.normalize(
-        "NFC", name)).strip().casefold())
+    return unicodedata.normalize("NFC", " ".join(unicodedata.normalize("NFC", name).split())
+                                 .casefold())
 
 
 def names_match(a: str, b: str) -> bool:

@@ -1,0 +1,142 @@
+"""Which production WSGI server: granian or gunicorn, on the real app and on a hello-world.
+
+Each server runs with two worker processes (the machine's two cores) on a
+127.0.0.1 port of its own, is started as a subprocess, polled until it
+answers, loaded by :mod:`bench.loadgen` (a process of its own) and stopped
+(SIGTERM, then SIGKILL) whatever happens. The real app is ``wsgi:app`` under
+the production configuration on a migrated scratch database and Redis db 15.
+
+Endpoints: ``GET /healthz`` (one PostgreSQL query and one Redis PING),
+``GET /api/v1/admin-units/provinces`` (in-memory data, JSON serialisation)
+and the hello-world's ``GET /hello``, the ceiling of each server: the rate
+at which it serves a Flask app that does nothing. The load generator shares
+the two cores with the server, so every figure is a lower bound of the
+server's own capacity, the same for all servers.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, VENV_BIN, app_environment, scratch_database
+from bench.loadgen import ALLOWED_HOST, run_load
+
+WORKERS = 2
+#: Command line of each server, given the WSGI app and the port.
+SERVERS: dict[str, list[str]] = {
+    "granian": [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS),
+                "--backlog", "2048", "--host", ALLOWED_HOST, "--port", "{port}", "{app}"],
+    "gunicorn-sync": [str(VENV_BIN / "gunicorn"), "-w", str(WORKERS), "--backlog", "2048",
+                      "-b", f"{ALLOWED_HOST}:{{port}}", "{app}"],
+    "gunicorn-gthread": [str(VENV_BIN / "gunicorn"), "-k", "gthread", "--threads", "4",
+                         "-w", str(WORKERS), "--backlog", "2048",
+                         "-b", f"{ALLOWED_HOST}:{{port}}", "{app}"],
+}
+#: The WSGI apps measured, the path polled for readiness, and the endpoints loaded.
+APPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "vnid": ("wsgi:app", "/healthz", ("/healthz", "/api/v1/admin-units/provinces")),
+    "hello": ("bench.hello:app", "/hello", ("/hello",)),
+}
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((ALLOWED_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int, path: str) -> bool:
+    connection = http.client.HTTPConnection(ALLOWED_HOST, port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server, then SIGKILL its process group if it lingers."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # the group is the server's own session: its workers, nothing else
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def running_server(server: str, app: str, ready_path: str,
+                   env: dict[str, str]) -> Iterator[int]:
+    """Start ``server`` serving ``app``; yields its port once ``ready_path`` answers 200."""
+    port = free_port()
+    command = [part.format(port=port, app=app) for part in SERVERS[server]]
+    with tempfile.TemporaryDirectory(prefix="vnid-bench-") as tmp:
+        log = Path(tmp) / "server.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not _answers(port, ready_path):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{server} serving {app} did not become ready:\n"
+                                       f"{_tail(log)}")
+                time.sleep(0.1)
+            yield port
+        finally:
+            _stop(process)
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if denominator else None
+
+
+def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
+    """Measure every server on every endpoint; returns rows, ratios and each server's ceiling."""
+    duration = 3.0 if quick else 5.0
+    rows: list[dict[str, Any]] = []
+    with scratch_database("servers") as db_url:
+        env = {**os.environ, **app_environment(db_url)}
+        for server in SERVERS:
+            for app_name, (app, ready_path, endpoints) in APPS.items():
+                with running_server(server, app, ready_path, env) as port:
+                    for path in endpoints:
+                        load = run_load(f"http://{ALLOWED_HOST}:{port}{path}",
+                                        connections=connections, duration=duration, warmup=1.0)
+                        rows.append({"server": server, "app": app_name, "endpoint": path,
+                                     **{k: load[k] for k in ("rps", "p50_ms", "p99_ms",
+                                                             "non_2xx", "errors", "connects")}})
+    rps = {(r["server"], r["endpoint"]): r["rps"] for r in rows}
+    endpoints = [path for _app, _ready, paths in APPS.values() for path in paths]
+    ratios = [{"endpoint": path,
+               **{f"granian/{other}": _ratio(rps[("granian", path)], rps[(other, path)])
+                  for other in SERVERS if other != "granian"}}
+              for path in endpoints]
+    ceiling = {server: rps[(server, "/hello")] for server in SERVERS}
+    return {"rows": rows, "ratios": ratios, "ceiling_rps": ceiling,
+            "settings": {"workers": WORKERS, "connections": connections,
+                         "duration_s": duration, "warmup_s": 1.0}}
+
