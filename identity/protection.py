@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -33,8 +34,13 @@ class KeyMaterialError(DomainError):
     code = "keys.invalid"
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
 def _unb64(text: str) -> bytes:
     text = text.strip()
+    if not _B64URL.fullmatch(text):
+        raise KeyMaterialError("key material is not base64url")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
@@ -46,7 +52,8 @@ def parse_keys(spec: str) -> dict[int, bytes]:
     keys: dict[int, bytes] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         version_text, sep, material = part.partition(":")
-        if not sep or not version_text.isdigit() or not 1 <= int(version_text) <= 255:
+        if (not sep or not version_text.isascii() or not version_text.isdigit()
+                or not 1 <= int(version_text) <= 255):
             raise KeyMaterialError("each key must be written VERSION:BASE64URL, version 1-255")
         key = _unb64(material)
         if len(key) != 32:

@@ -25,12 +25,16 @@ NAME_MAX = 100
 TEXT_MAX = 255
 
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-][^\W\d_]+)*")
-_NATIONAL_RE = re.compile(r"0\d{9}")
+_NATIONAL_RE = re.compile(r"0[0-9]{9}")
+# ASCII: "\d" in the library's pattern would otherwise match full-width and other digits.
 _VN_MOBILE_RE = re.compile(
-    phonenumbers.PhoneMetadata.metadata_for_region("VN").mobile.national_number_pattern)
+    phonenumbers.PhoneMetadata.metadata_for_region("VN").mobile.national_number_pattern, re.ASCII)
+_PHONE_CHARACTERS = frozenset("+0123456789")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PHONE_SEPARATORS = str.maketrans("", "", " .-()")
-# Control (Cc) and format (Cf) characters: NUL, newlines, zero-width and bidi marks.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Control (Cc) and format (Cf) characters (NUL, newlines, zero-width and bidi marks), line and
+# paragraph separators (Zl, Zp), and surrogate, private-use and unassigned code points.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def _has_hidden_characters(text: str) -> bool:
@@ -43,6 +47,9 @@ def normalise_name(value: object, *, field: str = "full_name") -> str:
     """An NFC full name with single spaces, made only of letters, spaces, hyphens, apostrophes."""
     if not isinstance(value, str):
         raise InvalidCitizenData("The name must be text.", code="name.type", field=field)
+    if _has_hidden_characters(value):
+        raise InvalidCitizenData("The name contains control or invisible characters.",
+                                 code="name.characters", field=field)
     name = " ".join(unicodedata.normalize("NFC", value).split())
     if not name:
         raise InvalidCitizenData("The name is empty.", code="name.empty", field=field)
@@ -76,7 +83,8 @@ def normalise_phone(value: object, *, field: str = "phone") -> str:
         raise InvalidCitizenData("The phone number is not a Vietnamese mobile number.",
                                  code="phone.invalid", field=field)
     compact = value.translate(_PHONE_SEPARATORS)
-    if not compact.isascii() or len(compact) > 20:
+    # Digits and a leading "+" only: the library would read letters as keypad digits.
+    if not _PHONE_CHARACTERS.issuperset(compact) or len(compact) > 20:
         raise InvalidCitizenData("The phone number is not a Vietnamese mobile number.",
                                  code="phone.invalid", field=field)
     try:
@@ -121,9 +129,9 @@ EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 def parse_birth_date(value: object, *, today: dt.date, field: str = "date_of_birth") -> dt.date:
     """A date of birth written ``YYYY-MM-DD``, not before 1900 and not in the future."""
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         date = value
-    elif isinstance(value, str) and len(value) == 10 and value.isascii():
+    elif isinstance(value, str) and _DATE_RE.fullmatch(value):
         try:
             date = dt.date.fromisoformat(value)
         except ValueError:

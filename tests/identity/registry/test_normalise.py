@@ -45,11 +45,16 @@ def test_nfd_name_is_stored_nfc() -> None:
 
 @pytest.mark.parametrize("raw", [
     "  Nguyễn   Văn An  ",
-    "Nguyễn\tVăn\u00a0An",
-    "Nguyễn\n Văn \r\nAn",
+    "Nguyễn Văn\u00a0An",
+    "Nguyễn\u2003 Văn  An",
 ])
 def test_name_whitespace_is_collapsed(raw: str) -> None:
     assert normalise_name(raw) == NFC_NAME
+
+
+@pytest.mark.parametrize("raw", ["Nguyễn\tVăn An", "Nguyễn\n Văn \r\nAn", "Nguyễn\u2028Văn An"])
+def test_line_breaks_and_tabs_in_names_are_refused(raw: str) -> None:
+    assert _refused(normalise_name, raw).code == "name.characters"
 
 
 @pytest.mark.parametrize("name", ["Đặng Thị Ánh Tuyết", "Hoàng-Lê Minh", "H'Hen Niê",
@@ -84,7 +89,7 @@ def test_names_with_other_characters_are_refused(name: str) -> None:
     assert error.field == "full_name"
 
 
-@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+@pytest.mark.parametrize("name", ["", "   ", "\u00a0"])
 def test_empty_name_is_refused(name: str) -> None:
     assert _refused(normalise_name, name).code == "name.empty"
 
