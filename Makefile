@@ -42,7 +42,7 @@ test-sqlite: $(STAMP)
 test-backends: $(STAMP)
 	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then \
 	  echo "== again on DATABASE_URL / REDIS_URL =="; \
-	  $(BIN)/python -m pytest -p no:xdist; \
+	  $(BIN)/python -m pytest; \
 	else echo "DATABASE_URL/REDIS_URL not set: the suite ran on SQLite and the in-process Redis only"; fi
 
 ## make serve: production serving (granian, chosen by make bench); needs the production environment

@@ -46,7 +46,7 @@ def database_url(name: str) -> str:
     return f"postgresql://{user}{password}@{host}:{port}/{name}"
 
 
-def _admin_execute(statement: sql.Composable) -> None:
+def _admin_execute(statement: sql.Composed) -> None:
     with psycopg.connect(server_url(), autocommit=True, connect_timeout=5) as conn:
         conn.execute(statement)
 
@@ -63,8 +63,8 @@ def create_database(purpose: str) -> str:
 
 def drop_database(url: str) -> None:
     """Drop a scratch database made by :func:`create_database`, closing its connections."""
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    if not str(name).startswith("vnid_bench_"):
+    name = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+    if not name.startswith("vnid_bench_"):
         raise ValueError(f"refusing to drop {name!r}: not a bench scratch database")
     _admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

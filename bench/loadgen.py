@@ -170,7 +170,7 @@ def run_load(url: str, *, connections: int = 16, duration: float = 5.0, warmup: 
                           timeout=warmup + duration + 60)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return json.loads(done.stdout)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,9 @@ For each size, a scratch database gets a generated registry, imported with
 an operator would after a bulk load). Random look-ups through
 :func:`identity.registry.service.get_citizen` on a plain SQLAlchemy session
 are then timed one by one: ids sampled from the generated file plus about 1%
-ids that no citizen holds. Goal: the median at the large size is at most 1.2
-times the median at 10,000 (one B-tree probe, one level deeper at most).
+ids that no citizen holds, in rounds that alternate between the two sizes.
+Goal: the median at the large size is at most 1.2 times the median at 10,000
+(one B-tree probe, one level deeper at most).
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import csv
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,8 @@ WARMUP_LOOKUPS = 1_000
 MISS_SHARE = 0.01
 #: Look-ups per session: a session per "request", closed between them.
 PER_SESSION = 100
+#: The measured look-ups are split into rounds, alternating between the two registries.
+ROUNDS = 10
 GOAL_RATIO = 1.2
 ACTOR = Actor(type="system", id="bench", source="cli")
 
@@ -73,18 +79,29 @@ def _time_lookups(factory: sessionmaker[Any], ids: list[str]) -> tuple[list[floa
     return timings, found
 
 
-def measure_size(rows: int, *, lookups: int, workdir: Path, seed: int = 7) -> dict[str, Any]:
-    """Generate, import and query a registry of ``rows`` citizens in a scratch database."""
+@dataclass
+class _Registry:
+    """A populated scratch registry, ready to be queried."""
+
+    size: int
+    factory: sessionmaker[Any]
+    ids: list[str]
+    facts: dict[str, Any]
+    timings: list[float] = field(default_factory=list)
+    found: int = 0
+
+
+@contextmanager
+def _registry(rows: int, *, lookups: int, workdir: Path, rng: random.Random) -> Iterator[_Registry]:
+    """Generate and import ``rows`` citizens into a scratch database, dropped on exit."""
     csv_path = workdir / f"registry-{rows}.csv"
     started = time.perf_counter()
     generate_citizens(count=rows, out=csv_path)
     generate_s = time.perf_counter() - started
+    ids = _with_misses(sample_ids(csv_path, rows=rows, count=lookups, rng=rng), rng)
     keys = new_keys()
     protector = Protector.from_settings(keys["PERSONAL_DATA_KEYS"], keys["LOOKUP_HASH_KEY"])
-    rng = random.Random(seed)
-    ids = _with_misses(sample_ids(csv_path, rows=rows, count=WARMUP_LOOKUPS + lookups, rng=rng),
-                       rng)
-    with scratch_database(f"lookup_{rows}", migrated=True) as url:
+    with scratch_database(f"lookup_{rows}") as url:
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
                                   pool_size=1, max_overflow=0)
         try:
@@ -93,28 +110,41 @@ def measure_size(rows: int, *, lookups: int, workdir: Path, seed: int = 7) -> di
             summary = import_citizens(session_factory=factory, path=csv_path,
                                       protector=protector, actor=ACTOR)
             import_s = time.perf_counter() - started
+            csv_path.unlink()
             with engine.connect() as connection:
                 connection.execute(sa.text("ANALYZE citizens"))
                 connection.commit()
-            _time_lookups(factory, ids[:WARMUP_LOOKUPS])
-            timings, found = _time_lookups(factory, ids[WARMUP_LOOKUPS:])
+            yield _Registry(rows, factory, ids, {
+                "citizens": summary.rows_imported, "rejected": summary.rows_rejected,
+                "generate_s": round(generate_s, 1), "import_s": round(import_s, 1),
+                "import_rows_per_s": round(summary.rows_imported / import_s)})
         finally:
             engine.dispose()
-    csv_path.unlink()
-    return {"citizens": summary.rows_imported, "rejected": summary.rows_rejected,
-            "generate_s": round(generate_s, 1), "import_s": round(import_s, 1),
-            "import_rows_per_s": round(summary.rows_imported / import_s),
-            "lookups": len(timings), "found": found,
-            "median_us": round(percentile(timings, 50), 1),
-            "p99_us": round(percentile(timings, 99), 1)}
 
 
-def run(*, quick: bool = False, lookups: int = LOOKUPS) -> dict[str, Any]:
-    """Measure look-ups at 10,000 citizens and at 1,000,000 (100,000 with ``quick``)."""
+def run(*, quick: bool = False, lookups: int = LOOKUPS, seed: int = 7) -> dict[str, Any]:
+    """Measure look-ups at 10,000 citizens and at 1,000,000 (100,000 with ``quick``).
+
+    Both registries exist at once and are queried in alternating rounds, so a
+    drift of the machine (another process, the CPU's clock) weighs on both alike.
+    """
     large = QUICK_LARGE if quick else LARGE
-    with tempfile.TemporaryDirectory(prefix="vnid-bench-lookup-") as tmp:
-        rows = [{"size": size, **measure_size(size, lookups=lookups, workdir=Path(tmp))}
-                for size in (SMALL, large)]
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="vnid-bench-lookup-") as tmp, ExitStack() as stack:
+        registries = [stack.enter_context(_registry(size, lookups=WARMUP_LOOKUPS + lookups,
+                                                    workdir=Path(tmp), rng=rng))
+                      for size in (SMALL, large)]
+        for registry in registries:
+            _time_lookups(registry.factory, registry.ids[:WARMUP_LOOKUPS])
+        step = lookups // ROUNDS
+        for start in range(WARMUP_LOOKUPS, WARMUP_LOOKUPS + lookups, step):
+            for registry in registries:
+                timings, found = _time_lookups(registry.factory, registry.ids[start:start + step])
+                registry.timings += timings
+                registry.found += found
+    rows = [{"size": r.size, **r.facts, "lookups": len(r.timings), "found": r.found,
+             "median_us": round(percentile(r.timings, 50), 1),
+             "p99_us": round(percentile(r.timings, 99), 1)} for r in registries]
     small, big = rows
     median_ratio = round(big["median_us"] / small["median_us"], 2)
     return {"rows": rows,

@@ -130,13 +130,11 @@ def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
                                      **{k: load[k] for k in ("rps", "p50_ms", "p99_ms",
                                                              "non_2xx", "errors", "connects")}})
     rps = {(r["server"], r["endpoint"]): r["rps"] for r in rows}
-    endpoints = [path for _app, _ready, paths in APPS.values() for path in paths]
     ratios = [{"endpoint": path,
                **{f"granian/{other}": _ratio(rps[("granian", path)], rps[(other, path)])
                   for other in SERVERS if other != "granian"}}
-              for path in endpoints]
+              for _app, _ready, paths in APPS.values() for path in paths]
     ceiling = {server: rps[(server, "/hello")] for server in SERVERS}
     return {"rows": rows, "ratios": ratios, "ceiling_rps": ceiling,
             "settings": {"workers": WORKERS, "connections": connections,
                          "duration_s": duration, "warmup_s": 1.0}}
-

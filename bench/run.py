@@ -1,0 +1,121 @@
+"""Run the benches (``make bench``): print a table per bench, write bench/results/latest.json.
+
+    python -m bench.run                 # everything, full sizes (a few minutes)
+    python -m bench.run --quick         # smaller sizes and shorter windows
+    python -m bench.run --only lookup   # one bench (repeat --only for more)
+
+Benches run one after the other, never side by side, so none disturbs
+another's figures. A bench that fails is reported and the others still run;
+the exit status is then 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import RESULTS_PATH, record_result, reset_results
+
+#: Bench name -> module exposing ``run(quick: bool) -> dict``, in the order they run.
+BENCHES = {
+    "servers": "bench.servers",
+    "lookup": "bench.lookup",
+    "import_copy": "bench.import_copy",
+    "audit": "bench.audit_concurrency",
+}
+
+
+def available() -> dict[str, str]:
+    """The benches whose module exists (``import_copy`` is optional)."""
+    return {name: module for name, module in BENCHES.items()
+            if importlib.util.find_spec(module) is not None}
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+def _flatten(key: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for sub_key, sub_value in value.items():
+            yield from _flatten(f"{key}.{sub_key}", sub_value)
+    else:
+        yield key, value
+
+
+def tables(name: str, result: dict[str, Any]) -> list[Table]:
+    """A table for each list of rows in ``result``, and one for its other figures."""
+    out: list[Table] = []
+    figures: list[tuple[str, Any]] = []
+    for key, value in result.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(k for row in value for k in row))
+            table = Table(title=f"{name}: {key}")
+            for column in columns:
+                table.add_column(column, justify="left" if column in ("server", "app", "endpoint")
+                                 else "right")
+            for row in value:
+                table.add_row(*(_format(row.get(column, "")) for column in columns))
+            out.append(table)
+        else:
+            figures += _flatten(key, value)
+    if figures:
+        table = Table(title=f"{name}: figures")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in figures:
+            table.add_row(key, _format(value))
+        out.append(table)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benches; returns the exit status."""
+    benches = available()
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter windows")
+    parser.add_argument("--only", action="append", choices=sorted(benches), metavar="NAME",
+                        help=f"run only this bench (one of: {', '.join(benches)})")
+    args = parser.parse_args(argv)
+    console = Console()
+    reset_results()
+    failed = []
+    for name, module in benches.items():
+        if args.only and name not in args.only:
+            continue
+        console.rule(f"[bold]{name}[/bold]{' (quick)' if args.quick else ''}")
+        started = time.perf_counter()
+        try:
+            result = importlib.import_module(module).run(quick=args.quick)
+        except Exception as exc:  # one broken bench must not hide the others' figures
+            console.print(f"[red]{name} failed:[/red]\n{traceback.format_exc()}")
+            record_result(name, {"quick": args.quick, "error": f"{type(exc).__name__}: {exc}"})
+            failed.append(name)
+            continue
+        elapsed = round(time.perf_counter() - started, 1)
+        for table in tables(name, result):
+            console.print(table)
+        console.print(f"{name}: {elapsed} s")
+        record_result(name, {"quick": args.quick, "elapsed_s": elapsed, **result})
+    console.print(f"Results written to {RESULTS_PATH}")
+    if failed:
+        console.print(f"[red]Failed: {', '.join(failed)}[/red]")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Configuration: the embedded default, and a production that refuses to start half-configured."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import config
+from app import create_app
+from config import ConfigError, load_config
+
+PRODUCTION = {
+    "DATABASE_URL": "postgresql://vnid@db.internal/vnid",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "SECRET_KEY": "s" * 40,
+    "PERSONAL_DATA_KEYS": config.TEST_KEYS["PERSONAL_DATA_KEYS"],
+    "LOOKUP_HASH_KEY": config.TEST_KEYS["LOOKUP_HASH_KEY"],
+}
+
+
+def test_production_starts_with_everything_set():
+    settings = load_config("production", PRODUCTION)
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://vnid@db.internal/vnid"
+    assert settings["REDIS_URL"] == PRODUCTION["REDIS_URL"]
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION))
+def test_production_names_the_missing_setting(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        load_config("production", env)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("DATABASE_URL", "sqlite:///instance/vnid.sqlite3", "PostgreSQL"),
+    ("REDIS_URL", "memory://", "real Redis"),
+    ("SECRET_KEY", "short", "32 characters"),
+])
+def test_production_refuses_the_embedded_stand_ins(name, value, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config("production", {**PRODUCTION, name: value})
+
+
+def test_production_refuses_malformed_key_material():
+    from identity.protection import KeyMaterialError
+    settings = load_config("production", {**PRODUCTION, "PERSONAL_DATA_KEYS": "1:tooshort"})
+    with pytest.raises(KeyMaterialError):
+        create_app(settings)
+
+
+def test_unknown_configuration_name():
+    with pytest.raises(ConfigError, match="VNID_CONFIG"):
+        load_config("staging", {})
+
+
+def test_development_is_the_embedded_default(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    settings = load_config(None, {})
+    assert settings["ENV_NAME"] == "development"
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'vnid.sqlite3'}"
+    assert settings["REDIS_URL"] == "memory://"
+    keys = json.loads((tmp_path / "dev-keys.json").read_text())
+    assert oct((tmp_path / "dev-keys.json").stat().st_mode & 0o777) == "0o600"
+    again = load_config("development", {})
+    assert again["PERSONAL_DATA_KEYS"] == keys["PERSONAL_DATA_KEYS"]  # stable across restarts
+
+
+def test_testing_honours_real_backends_when_given():
+    settings = load_config("testing", {"DATABASE_URL": "postgres://u@h/d", "REDIS_URL":
+                                       "redis://127.0.0.1:6379/3"})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/d"
+    assert settings["REDIS_URL"] == "redis://127.0.0.1:6379/3"

@@ -1,0 +1,35 @@
+"""Migrations: an empty database upgrades to head, and the models match the migrations."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from app import create_app
+from app.extensions import db
+from config import load_config
+
+
+def test_models_and_migrations_do_not_differ(app):
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_empty_sqlite_database_upgrades_downgrades_and_upgrades_again(tmp_path):
+    settings = load_config("testing", {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"})
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        tables = set(sa.inspect(db.engine).get_table_names())
+        assert {"citizens", "audit_events", "audit_chain_heads", "registry_import_runs"} <= tables
+        with db.engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT count(*) FROM audit_chain_heads")) == 32
+        downgrade(revision="base")
+        assert set(sa.inspect(db.engine).get_table_names()) == {"alembic_version"}
+        upgrade()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, db.metadata) == []
+        db.engine.dispose()
