@@ -37,7 +37,7 @@ run: migrate
 test: test-sqlite test-backends
 
 test-sqlite: $(STAMP)
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n 2 --dist loadfile
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest
 
 test-backends: $(STAMP)
 	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then \
