@@ -175,5 +175,6 @@ def load_config(name: str | None = None, env: Mapping[str, str] | None = None) -
     try:
         build = CONFIGS[name]
     except KeyError:
-        raise ConfigError(f"VNID_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}") from None
+        choices = ", ".join(CONFIGS)
+        raise ConfigError(f"VNID_CONFIG must be one of {choices}, not {name!r}") from None
     return build(env)

@@ -71,7 +71,7 @@ def _first_code(messages: Any) -> str | None:
 class ServiceApi(Api):
     """flask-smorest's Api, answering HTTP errors with the uniform body."""
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         headers = dict(data.get("headers") or {})

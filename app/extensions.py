@@ -31,7 +31,7 @@ def init_redis(app: Flask) -> None:
 
 def get_redis() -> redis.Redis:
     """The application's Redis client."""
-    return current_app.extensions["redis"]  # type: ignore[no-any-return]
+    return current_app.extensions["redis"]
 
 
 def init_protector(app: Flask) -> None:
@@ -42,4 +42,4 @@ def init_protector(app: Flask) -> None:
 
 def get_protector() -> Protector:
     """The application's personal-data protector."""
-    return current_app.extensions["protector"]  # type: ignore[no-any-return]
+    return current_app.extensions["protector"]

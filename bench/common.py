@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -39,8 +40,8 @@ def database_url(name: str) -> str:
     """The URL of database ``name`` on the benches' PostgreSQL server."""
     info = psycopg.conninfo.conninfo_to_dict(server_url())
     info["dbname"] = name
-    user = info.get("user", "postgres")
-    password = f":{info['password']}" if info.get("password") else ""
+    user = quote(str(info.get("user", "postgres")), safe="")
+    password = f":{quote(str(info['password']), safe='')}" if info.get("password") else ""
     host = info.get("host", "127.0.0.1")
     port = info.get("port", 5432)
     return f"postgresql://{user}{password}@{host}:{port}/{name}"
@@ -107,6 +108,7 @@ def app_environment(db_url: str, keys: dict[str, str] | None = None) -> dict[str
 
 def migrate(db_url: str) -> None:
     """Run the Alembic migrations to head on ``db_url`` through the application factory."""
+    # Imported here: the load generator uses this module too and must start fast.
     import flask_migrate
     from sqlalchemy.pool import NullPool
 

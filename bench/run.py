@@ -45,7 +45,7 @@ def _format(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     return str(value)
 
 
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only this bench (one of: {', '.join(benches)})")
     args = parser.parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # a log file or a pipe: wide enough for every column
+        console = Console(width=160)
     reset_results()
     failed = []
     for name, module in benches.items():

@@ -18,7 +18,7 @@ import binascii
 import hmac
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -70,6 +70,9 @@ class Protector:
 
     keys: dict[int, bytes]
     lookup_key: bytes
+    #: The key version that new values are encrypted with: the highest.
+    active_version: int = field(init=False)
+    _aeads: dict[int, AESGCM] = field(init=False, repr=False)
 
     @classmethod
     def from_settings(cls, keys_spec: str, lookup_key_b64: str) -> "Protector":
@@ -80,26 +83,21 @@ class Protector:
         return cls(keys=parse_keys(keys_spec), lookup_key=lookup_key)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_active", max(self.keys))
+        object.__setattr__(self, "active_version", max(self.keys))
         object.__setattr__(self, "_aeads", {v: AESGCM(k) for v, k in self.keys.items()})
-
-    @property
-    def active_version(self) -> int:
-        """The key version that new values are encrypted with."""
-        return self._active  # type: ignore[attr-defined,no-any-return]
 
     def encrypt(self, plaintext: str, *, context: bytes) -> bytes:
         """Encrypt ``plaintext`` bound to ``context`` with the active key."""
         nonce = os.urandom(NONCE_BYTES)
         version = self.active_version
-        sealed = self._aeads[version].encrypt(nonce, plaintext.encode(), context)  # type: ignore
+        sealed = self._aeads[version].encrypt(nonce, plaintext.encode(), context)
         return bytes((version,)) + nonce + sealed
 
     def decrypt(self, blob: bytes, *, context: bytes) -> str:
         """Decrypt a value made by :meth:`encrypt`; raise :class:`KeyMaterialError` if it can't."""
         if len(blob) < 1 + NONCE_BYTES + 16:
             raise KeyMaterialError("protected value is truncated")
-        aead = self._aeads.get(blob[0])  # type: ignore[attr-defined]
+        aead = self._aeads.get(blob[0])
         if aead is None:
             raise KeyMaterialError(f"no key of version {blob[0]} is configured")
         try:

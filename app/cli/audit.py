@@ -17,11 +17,11 @@ group = click.Group("audit", help="The append-only audit log.")
 @with_appcontext
 def verify_command() -> None:
     """Check every shard's chain; name the first broken row and exit 1 if any."""
-    total = service.count_events(db_session=db.session)
+    total = service.count_events(db_session=db.session())
     with Progress(console=console) as progress:
         task = progress.add_task("Verifying audit chain", total=total)
         try:
-            report = service.verify_chain(db_session=db.session,
+            report = service.verify_chain(db_session=db.session(),
                                           progress=lambda n: progress.advance(task, n))
         except AuditChainBroken as exc:
             progress.stop()
@@ -36,5 +36,5 @@ def verify_command() -> None:
 @with_appcontext
 def add_shards_command(count: int) -> None:
     """Add shards so that more transactions can write the log at once."""
-    added = service.add_shards(db_session=db.session, count=count)
+    added = service.add_shards(db_session=db.session(), count=count)
     console.print(f"Added {added} shard(s).")

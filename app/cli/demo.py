@@ -21,7 +21,7 @@ group = click.Group("demo", help="Demo data for development.")
 @with_appcontext
 def seed_command(count: int) -> None:
     """Import COUNT synthetic citizens, once: does nothing if the registry has citizens."""
-    existing = count_citizens(db_session=db.session)
+    existing = count_citizens(db_session=db.session())
     db.session.close()  # end the read transaction: the import writes through its own sessions
     if existing:
         console.print(f"Registry already holds {existing:,} citizens; no demo data added.")

@@ -46,7 +46,8 @@ def import_command(file: Path, report: Path | None, batch_size: int | None) -> N
     table.add_row("imported", f"{summary.rows_imported:,}")
     table.add_row("rejected", f"{summary.rows_rejected:,}")
     table.add_row("batches", f"{summary.batches:,}")
-    table.add_row("time", f"{seconds:,.1f} s ({summary.rows_read / max(seconds, 1e-9):,.0f} rows/s)")
+    rate = summary.rows_read / max(seconds, 1e-9)
+    table.add_row("time", f"{seconds:,.1f} s ({rate:,.0f} rows/s)")
     for code, count in sorted(summary.rejection_codes.items()):
         table.add_row(f"  {code}", f"{count:,}")
     if summary.report_path:

@@ -74,7 +74,7 @@ class Actor:
 SYSTEM = Actor(type="system", id="vnid", source="internal")
 
 
-def _lock_head(db_session: Session) -> sa.Row[tuple[int, int, bytes]]:
+def _lock_head(db_session: Session) -> tuple[int, int, bytes]:
     """Lock the head row of a shard that no other transaction holds, waiting only if all are held.
 
     Plain columns, not ORM objects: the head changes under the identity map.
@@ -86,7 +86,7 @@ def _lock_head(db_session: Session) -> sa.Row[tuple[int, int, bytes]]:
         head = db_session.execute(query.with_for_update()).first()
     if head is None:
         raise RuntimeError("the audit log has no shards: run the database migrations")
-    return head
+    return head.shard, head.seq, head.head_hash
 
 
 def record_event(*, db_session: Session, actor: Actor, action: str,

@@ -79,7 +79,8 @@ def communes_by_province() -> dict[str, list[Commune]]:
 @cache
 def former_provinces() -> dict[str, FormerProvince]:
     """The 63 provinces of Circular 07/2016 by three-digit code."""
-    text = resources.files("identity.registry").joinpath("data/provinces_2016.csv").read_text("utf-8")
+    data = resources.files("identity.registry").joinpath("data/provinces_2016.csv")
+    text = data.read_text("utf-8")
     return {row["code"]: FormerProvince(**row) for row in csv.DictReader(text.splitlines())}
 
 

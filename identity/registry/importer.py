@@ -137,19 +137,6 @@ class _Context:
     today: dt.date
     copy_text: bool
 
-    def __post_init__(self) -> None:
-        self.protector = Protector(keys=self.keys, lookup_key=self.lookup_key)
-        self.index = {name: self.header.index(name)
-                      for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in self.header}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k in ("keys", "lookup_key", "header",
-                                                                  "run_id", "today", "copy_text")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__post_init__()
-
 
 class _HashingReader(io.RawIOBase):
     """A raw binary reader that counts and hashes the bytes it passes on."""
@@ -228,7 +215,10 @@ def _copy_line(data: CitizenData, phone: tuple[bytes | None, bytes | None], tail
 
 def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked:
     """Check every record of a chunk; format the valid ones for writing."""
-    index, width, protector = context.index, len(context.header), context.protector
+    protector = Protector(keys=context.keys, lookup_key=context.lookup_key)
+    index = {name: context.header.index(name)
+             for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in context.header}
+    width = len(context.header)
     optional = [(name, index[name]) for name in OPTIONAL_COLUMNS if name in index]
     text = chunk.data.decode("utf-8", "surrogateescape")
     # Bytes that are not UTF-8 became lone surrogates: look for them row by row only if any.
@@ -387,7 +377,7 @@ class _BatchWriter:
 
     def _upsert_statement(self, dialect: str) -> Any:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        target = Citizen.__table__
+        target: sa.Table = Citizen.__table__  # type: ignore[assignment]
         statement = insert(target).from_select(
             list(WRITTEN), sa.select(*(_STAGE.c[name] for name in WRITTEN)).where(sa.true()))
         updated = {name: statement.excluded[name] for name in WRITTEN

@@ -27,8 +27,8 @@ TEXT_MAX = 255
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-][^\W\d_]+)*")
 _NATIONAL_RE = re.compile(r"0[0-9]{9}")
 # ASCII: "\d" in the library's pattern would otherwise match full-width and other digits.
-_VN_MOBILE_RE = re.compile(
-    phonenumbers.PhoneMetadata.metadata_for_region("VN").mobile.national_number_pattern, re.ASCII)
+_VN_MOBILE = phonenumbers.PhoneMetadata.metadata_for_region("VN").mobile  # type: ignore
+_VN_MOBILE_RE = re.compile(_VN_MOBILE.national_number_pattern, re.ASCII)  # type: ignore
 _PHONE_CHARACTERS = frozenset("+0123456789")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PHONE_SEPARATORS = str.maketrans("", "", " .-()")

@@ -17,7 +17,7 @@ class PersonalIdField(fields.Field):
             parse_personal_id(value)
         except DomainError as exc:
             raise ValidationError(CodedMessage(exc.message, exc.code)) from exc
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value

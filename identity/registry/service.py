@@ -60,13 +60,13 @@ def check_citizen(*, personal_id: object, full_name: object, date_of_birth: obje
         raise InvalidCitizenData("The gender must be M or F.", code="gender.invalid",
                                  field="gender")
     birth = parse_birth_date(date_of_birth, today=today)
-    validate_personal_id(personal_id, date_of_birth=birth, gender=gender)  # type: ignore[arg-type]
+    validate_personal_id(personal_id, date_of_birth=birth, gender=gender)
     name = normalise_name(full_name)
     if province_code not in admin_units.provinces():
         raise InvalidCitizenData("Unknown province code.", code="province.unknown",
                                  field="province_code")
     if not isinstance(commune_code, str) or not admin_units.commune_in_province(
-            commune_code, province_code):  # type: ignore[arg-type]
+            commune_code, province_code):
         raise InvalidCitizenData("Unknown commune code, or not a commune of that province.",
                                  code="commune.unknown", field="commune_code")
     household = household_id or None
@@ -93,16 +93,16 @@ def check_citizen(*, personal_id: object, full_name: object, date_of_birth: obje
         full_name=name,
         name_key=name_key(name),
         date_of_birth=birth,
-        gender=gender,  # type: ignore[arg-type]
+        gender=gender,
         nationality=nationality_text,
         ethnicity=normalise_text(ethnicity or "Kinh", field="ethnicity", max_length=50),
         place_of_origin=normalise_text(place_of_origin, field="place_of_origin", required=False),
-        province_code=province_code,  # type: ignore[arg-type]
+        province_code=province_code,
         commune_code=commune_code,
         address=normalise_text(address, field="address"),
         phone=normalise_phone(phone) if phone else None,
-        household_id=household,  # type: ignore[arg-type]
-        relation_to_head=relation,  # type: ignore[arg-type]
+        household_id=household,
+        relation_to_head=relation,
     )
 
 

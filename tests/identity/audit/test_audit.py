@@ -76,7 +76,8 @@ def test_rows_are_append_only(session_factory, statement):
 def _without_append_only_guard(session) -> None:
     """Drop the triggers inside the test's transaction, as an attacker with DB access might."""
     if session.connection().dialect.name == "postgresql":
-        session.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        session.execute(sa.text(
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
     else:
         session.execute(sa.text("DROP TRIGGER audit_events_no_update"))
         session.execute(sa.text("DROP TRIGGER audit_events_no_delete"))

@@ -134,8 +134,8 @@ def test_nfd_names_are_stored_nfc_and_match_case_insensitively(tmp_path, session
     assert citizen.name_key == unicodedata.normalize("NFC", "nguyễn thị ánh")
 
 
-def test_structural_problems_are_rejected_and_reading_goes_on(tmp_path, session_factory,
-                                                               protector):
+def test_structural_problems_are_rejected_and_reading_goes_on(
+        tmp_path, session_factory, protector):
     good = CitizenRowFactory.build_batch(2)
     path = write_registry_csv(tmp_path / "broken.csv", good)
     huge = CitizenRowFactory(address="x" * 5000)
