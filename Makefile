@@ -34,7 +34,7 @@ run: migrate
 	$(BIN)/flask run --host 127.0.0.1 --port 5000 --no-reload
 
 ## make test: the whole suite on SQLite, then on PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set
-test: test-sqlite test-backends
+test: lint test-sqlite test-backends
 
 test-sqlite: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest
@@ -52,7 +52,7 @@ serve: $(STAMP)
 	  --port $${PORT:-8000} --workers $${WORKERS:-$$(nproc)} --backlog 2048 wsgi:app
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/flake8 app identity utilities tests bench config.py wsgi.py
