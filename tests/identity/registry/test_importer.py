@@ -95,7 +95,7 @@ def test_bad_rows_are_reported_with_line_code_and_field(tmp_path, session_factor
     bad_province = CitizenRowFactory()
     bad_province["personal_id"] = "003" + bad_province["personal_id"][3:]
     unknown_commune = CitizenRowFactory(commune_code="99999")
-    foreign_commune = CitizenRowFactory(commune_code="26734")  # a commune of another province
+    foreign_commune = CitizenRowFactory(commune_code="25747")  # Thủ Dầu Một, province 79
     bad_phone = CitizenRowFactory(phone="024 3825 1234")  # a landline
     zero_width = CitizenRowFactory(full_name="Nguyễn\u200bVăn An")
     control = CitizenRowFactory(address="Số 1\x07 phố Huế")
