@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -28,8 +29,8 @@ def test_the_formatter_redacts_tracebacks_too():
     try:
         raise ValueError("citizen 079190012345 not found")
     except ValueError:
-        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed for %s", ("0987654321",),
-                                   exc_info=__import__("sys").exc_info())
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed for %s",
+                                   ("0987654321",), exc_info=sys.exc_info())
     text = RedactingFormatter("%(message)s").format(record)
     assert "079190012345" not in text and "0987654321" not in text
     assert "ValueError" in text
