@@ -61,7 +61,7 @@ def sample_ids(path: Path, *, rows: int, count: int, rng: random.Random) -> list
 
 
 def _with_misses(ids: list[str], rng: random.Random) -> list[str]:
-    """Replace about 1% of ids by ids that no citizen holds (province 99 does not exist)."""
+    """Replace about 1% of ids by ids that no citizen holds (no province has code 099)."""
     return [f"099{rng.randrange(10**9):09d}" if rng.random() < MISS_SHARE else pid for pid in ids]
 
 

@@ -32,6 +32,7 @@ import datetime as dt
 import hashlib
 import io
 import multiprocessing
+import operator
 import os
 import re
 from collections import deque
@@ -219,7 +220,8 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
     index = {name: context.header.index(name)
              for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in context.header}
     width = len(context.header)
-    optional = [(name, index[name]) for name in OPTIONAL_COLUMNS if name in index]
+    names = list(index)
+    fields = operator.itemgetter(*index.values())
     text = chunk.data.decode("utf-8", "surrogateescape")
     # Bytes that are not UTF-8 became lone surrogates: look for them row by row only if any.
     check_encoding = _SURROGATES.search(text) is not None
@@ -230,7 +232,7 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
     copy_lines: list[str] = []
     values: list[tuple[Any, ...]] = []
     rejections: list[Rejection] = []
-    stamp = now.isoformat()
+    stamp = now.isoformat(sep=" ")
     tail = f"\t{context.run_id}\t{stamp}\t{stamp}\n"
     rows = 0
     last_line = 0
@@ -271,14 +273,7 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
                                         "The row is not valid UTF-8.", row))
             continue
         try:
-            data = check_citizen(
-                personal_id=row[index["personal_id"]], full_name=row[index["full_name"]],
-                date_of_birth=row[index["date_of_birth"]], gender=row[index["gender"]],
-                province_code=row[index["province_code"]],
-                commune_code=row[index["commune_code"]], address=row[index["address"]],
-                phone=row[index["phone"]], household_id=row[index["household_id"]],
-                relation_to_head=row[index["relation_to_head"]], today=context.today,
-                **{name: row[i] for name, i in optional})
+            data = check_citizen(**dict(zip(names, fields(row))), today=context.today)
         except DomainError as exc:
             rejections.append(Rejection(line, exc.code, exc.field, exc.message, row))
             continue

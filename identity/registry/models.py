@@ -50,7 +50,10 @@ class Citizen(Base):
     phone_hash: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32), index=True)
     household_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     relation_to_head: Mapped[str | None] = mapped_column(sa.String(16))
-    import_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("registry_import_runs.id"))
+    #: The import run that last wrote this row. Deliberately not a foreign key: a bulk load of
+    #: millions of rows would pay a referential check per row for one constant value, and import
+    #: runs are never deleted.
+    import_run_id: Mapped[int | None] = mapped_column(BigIntKey)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now,
                                                     onupdate=clock.now)

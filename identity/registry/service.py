@@ -6,6 +6,7 @@ every later caller, so a citizen accepted by one path is accepted by all.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from identity.protection import Protector
 from identity.registry import admin_units
 from identity.registry.errors import InvalidCitizenData
 from identity.registry.models import GENDERS, RELATIONS, Citizen
-from identity.registry.normalise import (name_key, normalise_name, normalise_phone,
+from identity.registry.normalise import (TEXT_MAX, name_key, normalise_name, normalise_phone,
                                          normalise_text, parse_birth_date)
 from identity.registry.personal_id import parse_personal_id, validate_personal_id
 
@@ -62,7 +63,7 @@ def check_citizen(*, personal_id: object, full_name: object, date_of_birth: obje
     birth = parse_birth_date(date_of_birth, today=today)
     validate_personal_id(personal_id, date_of_birth=birth, gender=gender)
     name = normalise_name(full_name)
-    if province_code not in admin_units.provinces():
+    if not isinstance(province_code, str) or province_code not in admin_units.provinces():
         raise InvalidCitizenData("Unknown province code.", code="province.unknown",
                                  field="province_code")
     if not isinstance(commune_code, str) or not admin_units.commune_in_province(
@@ -95,8 +96,8 @@ def check_citizen(*, personal_id: object, full_name: object, date_of_birth: obje
         date_of_birth=birth,
         gender=gender,
         nationality=nationality_text,
-        ethnicity=normalise_text(ethnicity or "Kinh", field="ethnicity", max_length=50),
-        place_of_origin=normalise_text(place_of_origin, field="place_of_origin", required=False),
+        ethnicity=_repeated_text(ethnicity or "Kinh", "ethnicity", 50, True),
+        place_of_origin=_repeated_text(place_of_origin or "", "place_of_origin", TEXT_MAX, False),
         province_code=province_code,
         commune_code=commune_code,
         address=normalise_text(address, field="address"),
@@ -104,6 +105,18 @@ def check_citizen(*, personal_id: object, full_name: object, date_of_birth: obje
         household_id=household,
         relation_to_head=relation,
     )
+
+
+def _repeated_text(value: object, field: str, max_length: int, required: bool) -> str:
+    """:func:`normalise_text` for fields with few distinct values, remembered for imports."""
+    if isinstance(value, str):
+        return _remembered_text(value, field, max_length, required)
+    return normalise_text(value, field=field, max_length=max_length, required=required)
+
+
+@lru_cache(maxsize=8192)
+def _remembered_text(value: str, field: str, max_length: int, required: bool) -> str:
+    return normalise_text(value, field=field, max_length=max_length, required=required)
 
 
 def phone_context(personal_id: str) -> bytes:

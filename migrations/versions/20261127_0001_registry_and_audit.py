@@ -108,7 +108,6 @@ def upgrade():
     sa.Column('created_at', identity.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', identity.database.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("gender IN ('M', 'F')", name=op.f('ck_citizens_gender')),
-    sa.ForeignKeyConstraint(['import_run_id'], ['registry_import_runs.id'], name=op.f('fk_citizens_import_run_id_registry_import_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_citizens')),
     sa.UniqueConstraint('personal_id', name=op.f('uq_citizens_personal_id'))
     )
