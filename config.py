@@ -31,6 +31,8 @@ INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
 
 #: The URL scheme of the in-process Redis stand-in (fakeredis).
 MEMORY_REDIS_URL = "memory://"
+#: The key material every configuration needs.
+KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY")
 
 
 class ConfigError(RuntimeError):
@@ -41,9 +43,10 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _new_keys() -> dict[str, str]:
+def generate_keys() -> dict[str, str]:
+    """Fresh key material in the formats production expects (also used by the benches)."""
     return {
-        "SECRET_KEY": secrets.token_urlsafe(32),
+        "SECRET_KEY": secrets.token_urlsafe(48),
         "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
         "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
     }
@@ -55,7 +58,7 @@ def _development_keys() -> dict[str, str]:
     if path.exists():
         return json.loads(path.read_text())
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    keys = _new_keys()
+    keys = generate_keys()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(keys, fh)
@@ -99,7 +102,7 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
 def development(env: Mapping[str, str]) -> dict[str, Any]:
     """The embedded default: SQLite under instance/, in-process Redis."""
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    keys = {**_development_keys(), **{k: env[k] for k in _new_keys() if k in env}}
+    keys = {**_development_keys(), **{k: env[k] for k in KEY_SETTINGS if k in env}}
     url = _database_url(env.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'vnid.sqlite3'}"))
     return {
         **_common(env),
@@ -138,7 +141,7 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
 
 def production(env: Mapping[str, str]) -> dict[str, Any]:
     """Production: every setting from the environment, no embedded stand-ins."""
-    required = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY")
+    required = ("DATABASE_URL", "REDIS_URL", *KEY_SETTINGS)
     for name in required:
         if not env.get(name):
             raise ConfigError(f"production configuration needs {name} in the environment")

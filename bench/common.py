@@ -6,14 +6,12 @@ and dropped when its ``with`` block ends, even on failure.
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import math
 import os
 import platform
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,8 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+
+from config import generate_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -82,17 +82,9 @@ def scratch_database(purpose: str, *, migrated: bool = True) -> Iterator[str]:
         drop_database(url)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def new_keys() -> dict[str, str]:
     """Fresh key material in the formats of ``config.py``."""
-    return {
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
-        "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
-    }
+    return generate_keys()
 
 
 def app_environment(db_url: str, keys: dict[str, str] | None = None) -> dict[str, str]:

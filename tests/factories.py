@@ -26,8 +26,10 @@ class CitizenRowFactory(factory.DictFactory):
     """One row of the registry CSV, consistent (the id agrees with birth date and gender)."""
 
     class Params:
-        birth = factory.Sequence(lambda n: dt.date(1960, 1, 1) + dt.timedelta(days=97 * n))
-        serial = factory.Sequence(lambda n: 100000 + n)
+        # Dates from 1960 to 2014 and serials that wrap, so any number of rows stays valid.
+        birth = factory.Sequence(
+            lambda n: dt.date(1960, 1, 1) + dt.timedelta(days=(97 * n) % 20_000))
+        serial = factory.Sequence(lambda n: 100000 + n % 900_000)
 
     gender = "M"
     personal_id = factory.LazyAttribute(lambda o: personal_id_for(o.birth, o.gender, o.serial))

@@ -38,7 +38,7 @@ class RowsPerSecondColumn(ProgressColumn):
         rows = task.fields.get("rows", 0)
         elapsed = task.elapsed or 0
         rate = rows / elapsed if elapsed > 0 else 0
-        return Text(f"{rows:,} rows  {rate:,.0f} rows/s", style="progress.data.speed")
+        return Text(f"{rows:,} rows {rate:,.0f}/s", style="progress.data.speed")
 
 
 def byte_progress() -> Progress:

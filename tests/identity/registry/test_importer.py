@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from identity.audit import service as audit
 from identity.audit.models import AuditEvent
@@ -260,3 +262,28 @@ def test_worker_processes_give_the_same_result(tmp_path, session_factory, protec
     summary = run_import(session_factory, protector, path, batch_size=100, workers=2)
     assert (summary.rows_read, summary.rows_imported, summary.rows_rejected) == (401, 400, 1)
     assert count(session_factory) == 400
+
+
+_CSV_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(st.lists(_CSV_TEXT, min_size=0, max_size=15), min_size=1, max_size=8),
+       junk=st.binary(max_size=200))
+def test_any_file_content_is_imported_or_rejected_never_crashes(
+        tmp_path, session_factory, protector, cells, junk):
+    """Random rows and bytes after a valid header: every line is accounted for, nothing raises."""
+    path = tmp_path / "fuzz.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        valid = CitizenRowFactory()
+        writer.writerow([valid[c] for c in HEADER])
+        writer.writerows(cells)
+    with path.open("ab") as fh:
+        fh.write(junk)
+    summary = run_import(session_factory, protector, path)
+    assert summary.status == "completed"
+    assert summary.rows_imported >= 1
+    assert summary.rows_imported + summary.rows_rejected == summary.rows_read
