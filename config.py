@@ -164,7 +164,6 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],
         "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],
         "PREFERRED_URL_SCHEME": "https",
-        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", 1)),
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from flask_smorest import Api
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from identity.errors import (CodedMessage, Conflict, DomainError, InvalidInput, NotFound,
@@ -68,8 +69,20 @@ def _first_code(messages: Any) -> str | None:
     return None
 
 
+class ErrorBody(Schema):
+    """The uniform error body, as the OpenAPI document describes it."""
+
+    status = fields.Integer(required=True, metadata={"example": 422})
+    code = fields.String(required=True, metadata={"example": "personal_id.length"})
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+                         metadata={"description": "Messages per field, when fields are at fault"})
+
+
 class ServiceApi(Api):
     """flask-smorest's Api, answering HTTP errors with the uniform body."""
+
+    ERROR_SCHEMA = ErrorBody
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
