@@ -85,7 +85,11 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "API_TITLE": "VNID national digital identity",
         "API_VERSION": "v1",
-        "OPENAPI_VERSION": "3.1.0",
+        "API_SPEC_OPTIONS": {"info": {"description": (
+            "National digital identity service. Every error answers the uniform body "
+            "`{status, code, message, errors}`; clients rely on `code`. Personal ids, phone "
+            "numbers and tokens never travel in URLs: they go in JSON bodies or headers.")}},
+        "OPENAPI_VERSION": "3.0.3",  # Swagger UI 4 (swagger-ui-bundle) renders 3.0, not 3.1
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "api/v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
