@@ -5,7 +5,6 @@ import logging
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify
-from swagger_ui_bundle import swagger_ui_path
 
 from app.errors import error_response
 from app.extensions import db, get_redis
@@ -47,11 +46,6 @@ def healthz() -> Response:
     return response
 
 
-docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),
-                        static_url_path="/docs/static")
-
-
 def register_health(app: Flask) -> None:
-    """The health check, and the Swagger UI files served locally (no CDN)."""
+    """The health check."""
     app.register_blueprint(blueprint)
-    app.register_blueprint(docs_static)

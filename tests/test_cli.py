@@ -63,6 +63,15 @@ def test_audit_verify_exits_1_on_a_broken_chain(cli_app):
     assert "BROKEN" in result.output and "row id 1" in result.output
 
 
+def test_audit_add_shards(cli_app):
+    runner = cli_app.test_cli_runner()
+    result = runner.invoke(args=["audit", "add-shards", "--count", "40"])
+    assert result.exit_code == 0 and "Added 8 shard(s)." in result.output
+    again = runner.invoke(args=["audit", "add-shards", "--count", "40"])
+    assert "Added 0 shard(s)." in again.output
+    assert runner.invoke(args=["audit", "add-shards", "--count", "0"]).exit_code == 2
+
+
 def test_demo_seed_runs_once(cli_app):
     runner = cli_app.test_cli_runner()
     assert "Seeded 40" in runner.invoke(args=["demo", "seed", "--count", "40"]).output

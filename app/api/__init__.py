@@ -1,16 +1,22 @@
 """The HTTP API under ``/api/v1``: thin routes, one blueprint per domain."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
+from swagger_ui_bundle import swagger_ui_path
 
 from app.api import admin_units, personal_ids
 from app.extensions import api
 
 BLUEPRINTS = (admin_units.blp, personal_ids.blp)
 
+#: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
+docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),
+                        static_url_path="/docs/static")
+
 
 def register_api(app: Flask) -> None:
-    """Initialise flask-smorest and register every API blueprint."""
+    """Initialise flask-smorest, register every API blueprint and the docs' static files."""
     api.init_app(app)
+    app.register_blueprint(docs_static)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")

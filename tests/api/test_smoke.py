@@ -8,6 +8,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from app import create_app
+from app.logging_setup import RedactingFormatter
 from config import load_config
 
 
@@ -88,7 +89,6 @@ def test_unexpected_errors_are_a_generic_500_and_logged_without_personal_data(ca
         response = app.test_client().get("/boom")
     body = assert_error_body(response, 500, "server.error")
     assert "001090012345" not in body["message"]
-    from app.logging_setup import RedactingFormatter
     text = RedactingFormatter().format(caplog.records[-1])
     assert "RuntimeError" in text
     assert "001090012345" not in text and "0912345678" not in text
