@@ -32,7 +32,7 @@ INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
 #: The URL scheme of the in-process Redis stand-in (fakeredis).
 MEMORY_REDIS_URL = "memory://"
 #: The key material every configuration needs.
-KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY")
+KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY", "TOKEN_SIGNING_KEYS")
 
 
 class ConfigError(RuntimeError):
@@ -43,25 +43,41 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def token_signing_key(kid: str, private_value: int | None = None) -> str:
+    """One ``TOKEN_SIGNING_KEYS`` entry: ``kid:`` and a P-256 private key (PKCS8 DER, base64url)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = (ec.generate_private_key(ec.SECP256R1()) if private_value is None
+           else ec.derive_private_key(private_value, ec.SECP256R1()))
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return f"{kid}:{_b64(der)}"
+
+
 def generate_keys() -> dict[str, str]:
     """Fresh key material in the formats production expects (also used by the benches)."""
     return {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
         "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
+        "TOKEN_SIGNING_KEYS": token_signing_key("t1"),
     }
 
 
 def _development_keys() -> dict[str, str]:
     """Key material kept in ``instance/dev-keys.json`` so data stays readable across restarts."""
     path = INSTANCE_DIR / "dev-keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    keys = generate_keys()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(keys, fh)
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = {k: v for k, v in generate_keys().items() if k not in keys}
+    if missing:  # a new kind of key since the file was made: add it, keep the others
+        keys.update(missing)
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+        os.replace(tmp, path)
     return keys
 
 
@@ -100,6 +116,16 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "AUDIT_SHARDS": int(env.get("AUDIT_SHARDS", 32)),
         "IMPORT_BATCH_SIZE": int(env.get("IMPORT_BATCH_SIZE", 10_000)),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        # Accounts and authentication.
+        "ACCESS_TOKEN_SECONDS": min(int(env.get("ACCESS_TOKEN_SECONDS", 600)), 600),
+        "SMS_BACKEND": env.get("SMS_BACKEND", "outbox"),
+        #: How many reverse proxies in front set X-Forwarded-For; 0 trusts none.
+        "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", 0)),
+        # Rate limits of the authentication endpoints (flask-limiter notation). Per IP is
+        # generous: mobile carriers put many phones behind one address (CGNAT).
+        "AUTH_LIMIT_PER_IP": env.get("AUTH_LIMIT_PER_IP", "600 per minute"),
+        "AUTH_LIMIT_PER_ID": env.get("AUTH_LIMIT_PER_ID", "20 per minute;100 per hour"),
+        "AUTH_LIMIT_PER_DEVICE": env.get("AUTH_LIMIT_PER_DEVICE", "30 per minute"),
     }
 
 
@@ -123,6 +149,8 @@ TEST_KEYS = {
     "SECRET_KEY": "test-secret-key-not-for-production",
     "PERSONAL_DATA_KEYS": "2:" + _b64(b"\x02" * 32) + ",1:" + _b64(b"\x01" * 32),
     "LOOKUP_HASH_KEY": _b64(b"\x07" * 32),
+    "TOKEN_SIGNING_KEYS": ",".join([token_signing_key("test-2", 0x2222),
+                                    token_signing_key("test-1", 0x1111)]),
 }
 
 
@@ -158,6 +186,9 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
                           "(redis://, rediss:// or unix://), not the in-process stand-in")
     if len(env["SECRET_KEY"]) < 32:
         raise ConfigError("production configuration needs SECRET_KEY of at least 32 characters")
+    if env.get("SMS_BACKEND", "outbox") == "outbox":
+        raise ConfigError("production configuration needs SMS_BACKEND to name a real SMS gateway "
+                          "class (module:Class), not the development outbox")
     return {
         **_common(env),
         "ENV_NAME": "production",
@@ -167,6 +198,7 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "SECRET_KEY": env["SECRET_KEY"],
         "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],
         "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],
+        "TOKEN_SIGNING_KEYS": env["TOKEN_SIGNING_KEYS"],
         "PREFERRED_URL_SCHEME": "https",
     }
 

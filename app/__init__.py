@@ -20,6 +20,8 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_error_handlers(app)
+    register_context(app)
+    init_auth(app)
     register_health(app)
     register_api(app)
     register_cli(app)
@@ -38,7 +40,9 @@ def register_extensions(app: Flask) -> None:
 
 # Imported after create_app's definition reads well; no import cycles either way.
 from app.api import register_api  # noqa: E402
+from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402
+from app.context import register_context  # noqa: E402
 from app.errors import register_error_handlers  # noqa: E402
 from app.extensions import db, init_protector, init_redis, migrate  # noqa: E402
 from app.health import register_health  # noqa: E402

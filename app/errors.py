@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify
 from flask_smorest import Api
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-from identity.errors import (CodedMessage, Conflict, DomainError, InvalidInput, NotFound,
-                             Unavailable)
+from identity.errors import (CodedMessage, Conflict, DomainError, Forbidden, InvalidInput,
+                             NotFound, TooManyAttempts, Unauthenticated, Unavailable)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ HTTP_CODES = {
 
 DOMAIN_STATUSES: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (Unavailable, 503),
+    (Unauthenticated, 401), (Forbidden, 403), (TooManyAttempts, 429),
 ]
 
 
@@ -119,6 +121,14 @@ def handle_domain_error(error: DomainError) -> Response:
     return error_response(status, error.code, error.message, errors, headers)
 
 
+def handle_redis_down(error: Exception) -> Response:
+    """Redis is down: refuse (fail closed) rather than run without limits, codes or challenges."""
+    log.error("Redis unavailable: %s", type(error).__name__)
+    return error_response(503, "service.unavailable",
+                          "A component of the service is unavailable. Try again shortly.",
+                          headers={"Retry-After": "5"})
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Log an unknown exception (type and redacted traceback) and answer a generic 500.
 
@@ -133,4 +143,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers for domain errors and unknown exceptions."""
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
+    app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
     app.register_error_handler(Exception, handle_unexpected)

@@ -62,3 +62,21 @@ class CodedMessage(str):
         obj = super().__new__(cls, message)
         obj.code = code
         return obj
+
+
+class Unauthenticated(DomainError):
+    """The caller is not who they must be, or did not say (HTTP 401)."""
+
+    code = "auth.failed"
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this (HTTP 403)."""
+
+    code = "auth.forbidden"
+
+
+class TooManyAttempts(DomainError):
+    """Too many attempts in a window; try again later (HTTP 429)."""
+
+    code = "rate_limited"

@@ -70,4 +70,5 @@ def add_citizen(db_session: Any, protector: Any, **overrides: Any) -> Citizen:
     citizen = Citizen(**values, phone_encrypted=encrypted, phone_hash=digest)
     db_session.add(citizen)
     db_session.flush()
+    citizen.test_phone = data.phone  # type: ignore[attr-defined]  (the clear phone, for tests)
     return citizen

@@ -12,6 +12,7 @@ from app.extensions import db
 from config import load_config
 from identity.audit.models import AuditEvent
 from identity.registry.models import Citizen
+from identity.registry.service import get_citizen
 
 
 @pytest.fixture()
@@ -74,5 +75,9 @@ def test_audit_add_shards(cli_app):
 
 def test_demo_seed_runs_once(cli_app):
     runner = cli_app.test_cli_runner()
-    assert "Seeded 40" in runner.invoke(args=["demo", "seed", "--count", "40"]).output
-    assert "already holds 40" in runner.invoke(args=["demo", "seed", "--count", "40"]).output
+    # 40 generated citizens and the README walkthrough's citizen.
+    assert "Seeded 41" in runner.invoke(args=["demo", "seed", "--count", "40"]).output
+    assert "already holds 41" in runner.invoke(args=["demo", "seed", "--count", "40"]).output
+    with cli_app.app_context():
+        citizen = get_citizen(db_session=db.session(), personal_id="001090012345")
+        assert citizen is not None and citizen.full_name == "Nguyễn Văn An"

@@ -15,6 +15,8 @@ PRODUCTION = {
     "SECRET_KEY": "s" * 40,
     "PERSONAL_DATA_KEYS": config.TEST_KEYS["PERSONAL_DATA_KEYS"],
     "LOOKUP_HASH_KEY": config.TEST_KEYS["LOOKUP_HASH_KEY"],
+    "TOKEN_SIGNING_KEYS": config.TEST_KEYS["TOKEN_SIGNING_KEYS"],
+    "SMS_BACKEND": "vnid_sms.gateway:OperatorGateway",
 }
 
 
@@ -35,10 +37,17 @@ def test_production_names_the_missing_setting(missing):
     ("DATABASE_URL", "sqlite:///instance/vnid.sqlite3", "PostgreSQL"),
     ("REDIS_URL", "memory://", "real Redis"),
     ("SECRET_KEY", "short", "32 characters"),
+    ("SMS_BACKEND", "outbox", "real SMS gateway"),
 ])
 def test_production_refuses_the_embedded_stand_ins(name, value, words):
     with pytest.raises(ConfigError, match=words):
         load_config("production", {**PRODUCTION, name: value})
+
+
+def test_malformed_token_signing_keys_refuse_to_start():
+    settings = load_config("testing", {})
+    with pytest.raises(ValueError, match="TOKEN_SIGNING_KEYS"):
+        create_app({**settings, "TOKEN_SIGNING_KEYS": "k1:bm90LWEta2V5"})
 
 
 def test_production_refuses_malformed_key_material():

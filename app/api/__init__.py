@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from app.api import admin_units, personal_ids
+from app.api import accounts, admin_units, auth, dev, me, personal_ids, police
 from app.extensions import api
 
-BLUEPRINTS = (admin_units.blp, personal_ids.blp)
+BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
 docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),
@@ -17,6 +17,11 @@ docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_pa
 def register_api(app: Flask) -> None:
     """Initialise flask-smorest, register every API blueprint and the docs' static files."""
     api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
     app.register_blueprint(docs_static)
-    for blp in BLUEPRINTS:
+    blueprints = list(BLUEPRINTS)
+    if app.config["SMS_BACKEND"] == "outbox" and app.config["ENV_NAME"] != "production":
+        blueprints.append(dev.blp)
+    for blp in blueprints:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")

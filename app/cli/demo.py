@@ -1,6 +1,7 @@
 """``flask demo seed``: synthetic citizens for a first start."""
 from __future__ import annotations
 
+import csv
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from identity.registry.importer import import_citizens
 from identity.registry.service import count_citizens
 
 group = click.Group("demo", help="Demo data for development.")
+
+#: The citizen of the README's walkthrough (examples/mobile_client.py registers them).
+WALKTHROUGH_CITIZEN = {
+    "personal_id": "001090012345", "full_name": "Nguyễn Văn An", "date_of_birth": "1990-05-12",
+    "gender": "M", "phone": "0912345678", "province_code": "01", "commune_code": "00004",
+    "address": "Số 1, phố Điện Biên Phủ, Phường Ba Đình", "household_id": "HH-WALKTHROUGH",
+    "relation_to_head": "head", "nationality": "VN", "ethnicity": "Kinh",
+    "place_of_origin": "Hà Nội"}
 
 
 @group.command("seed")
@@ -29,6 +38,11 @@ def seed_command(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "demo-citizens.csv"
         generate_citizens(count=count, out=path)
+        with path.open("r+", encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh))
+            fh.seek(0, 2)
+            csv.writer(fh).writerow([WALKTHROUGH_CITIZEN.get(column, "") for column in header])
         summary = import_citizens(session_factory=session_factory(), path=path,
                                   protector=get_protector(), actor=operator_actor())
-    console.print(f"Seeded {summary.rows_imported:,} demo citizens.")
+    console.print(f"Seeded {summary.rows_imported:,} demo citizens, among them the walkthrough's "
+                  f"{WALKTHROUGH_CITIZEN['full_name']} (see README).")

@@ -1,0 +1,50 @@
+"""Level 1 self-registration from the mobile app."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.auth import auth_limits
+from app.context import deps
+from identity.accounts import codes, service
+from identity.accounts.schemas import (AccountCreated, RegistrationConfirm, RegistrationCreate,
+                                       RegistrationStarted)
+
+blp = Blueprint("accounts", __name__, url_prefix="/accounts",
+                description="Electronic identity accounts: level 1 self-registration.")
+
+
+@blp.post("/registrations")
+@blp.arguments(RegistrationCreate)
+@blp.response(202, RegistrationStarted)
+@auth_limits(device=True)
+def start_registration(payload: dict[str, Any]) -> Any:
+    """Start a level 1 registration.
+
+    The answer is the same whether or not the personal id exists and whether
+    or not the data match the registry: no way to probe it. When they match,
+    a 6-digit code goes by SMS to the phone given (five minutes, single use).
+    At most five codes per phone per hour (``sms.too_many``).
+    """
+    ref, masked = service.start_registration(
+        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+    return {"registration_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
+
+
+@blp.post("/registrations/<string:registration_id>/confirm")
+@blp.arguments(RegistrationConfirm)
+@blp.response(201, AccountCreated)
+@auth_limits(personal_id=False)
+def confirm_registration(payload: dict[str, Any], registration_id: str) -> Any:
+    """Confirm with the SMS code and choose a password and a 6-digit passcode.
+
+    The account is ``active`` when the phone is the one of the registry's
+    telecom record, ``pending_review`` otherwise (a police officer decides).
+    Passwords: 8 to 128 characters, any characters, not among the 10,000 most
+    common (``password.too_short``, ``password.too_long``, ``password.common``).
+    A wrong, expired or used code: ``otp.invalid``. One account per citizen:
+    ``account.exists`` (409).
+    """
+    return service.confirm_registration(**deps("db_session", "redis_client", "protector", "actor"),
+                                        registration_id=registration_id, **payload)

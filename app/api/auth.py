@@ -1,0 +1,116 @@
+"""Logging in and out: citizens from their bound device, officers with TOTP."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from flask_jwt_extended import verify_jwt_in_request
+
+from app.auth import (auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
+                      session_id)
+from app.context import deps
+from identity.accounts import codes, officers, service
+from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate, CodeConfirm,
+                                       DeviceRebindCreate, LoginRequest, OfficerLogin,
+                                       RebindStarted, TokenPair, UnlockCreate, UnlockStarted)
+
+blp = Blueprint("auth", __name__, url_prefix="/auth",
+                description="Authentication. Every failure of a login is `401 auth.failed`, "
+                            "whatever the cause; the cause is in the audit log only.")
+
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+@blp.post("/challenge")
+@blp.arguments(ChallengeCreate)
+@blp.response(200, Challenge)
+@auth_limits(device=True)
+def challenge(payload: dict[str, Any]) -> Any:
+    """A one-time nonce for the bound device to sign (two minutes). Same answer for unknown ids."""
+    challenge_id, nonce = service.create_challenge(**deps("redis_client", "protector"), **payload)
+    return {"challenge_id": challenge_id, "nonce": nonce,
+            "expires_in": service.CHALLENGE_TTL_SECONDS}
+
+
+@blp.post("/login")
+@blp.arguments(LoginRequest)
+@blp.response(200, TokenPair)
+@auth_limits(device=True)
+def login(payload: dict[str, Any]) -> Any:
+    """Log in with the password and the device's ES256 signature over the challenge's nonce."""
+    grant = service.login(**deps("db_session", "redis_client", "protector", "actor"), **payload)
+    return issue_tokens(grant)
+
+
+@blp.post("/refresh")
+@blp.response(200, TokenPair)
+@blp.doc(security=BEARER)
+@limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")
+def refresh() -> Any:
+    """Trade the refresh token (as bearer) for new tokens; a reused one revokes its session."""
+    sid, generation = refresh_claims()
+    grant = service.refresh_session(**deps("db_session", "actor"), session_id=sid,
+                                    generation=generation)
+    return issue_tokens(grant)
+
+
+@blp.post("/logout")
+@blp.response(204)
+@blp.doc(security=BEARER)
+def logout() -> None:
+    """Revoke this session's refresh token and every access token of the account."""
+    verify_jwt_in_request()
+    service.logout(**deps("db_session", "actor"), session_id=session_id())
+
+
+@blp.post("/officer-login")
+@blp.arguments(OfficerLogin)
+@blp.response(200, TokenPair)
+@auth_limits(personal_id=False, username=True)
+def officer_login(payload: dict[str, Any]) -> Any:
+    """Log an officer in with password and TOTP. Each TOTP time step is accepted once."""
+    grant = officers.officer_login(**deps("db_session", "protector", "actor"), **payload)
+    return issue_tokens(grant)
+
+
+@blp.post("/device-rebind")
+@blp.arguments(DeviceRebindCreate)
+@blp.response(202, RebindStarted)
+@auth_limits(device=True)
+def request_device_rebind(payload: dict[str, Any]) -> Any:
+    """Bind a new phone: password here, then the code sent to the registered phone."""
+    ref, masked = service.request_device_rebind(
+        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+    return {"rebind_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
+
+
+@blp.post("/device-rebind/<string:rebind_id>/confirm")
+@blp.arguments(CodeConfirm)
+@blp.response(200, AccountStatus)
+@auth_limits(personal_id=False)
+def confirm_device_rebind(payload: dict[str, Any], rebind_id: str) -> Any:
+    """Confirm with the code: the new device is bound, the old one's tokens revoked."""
+    return service.confirm_device_rebind(**deps("db_session", "redis_client", "protector",
+                                                "actor"), rebind_id=rebind_id, **payload)
+
+
+@blp.post("/unlock")
+@blp.arguments(UnlockCreate)
+@blp.response(202, UnlockStarted)
+@auth_limits()
+def request_unlock(payload: dict[str, Any]) -> Any:
+    """Unlock a locked account: the password here, then the code sent to the registered phone."""
+    ref, masked = service.request_unlock(
+        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+    return {"unlock_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
+
+
+@blp.post("/unlock/<string:unlock_id>/confirm")
+@blp.arguments(CodeConfirm)
+@blp.response(200, AccountStatus)
+@auth_limits(personal_id=False)
+def confirm_unlock(payload: dict[str, Any], unlock_id: str) -> Any:
+    """Confirm the unlock with the code."""
+    return service.confirm_unlock(**deps("db_session", "redis_client", "protector", "actor"),
+                                  unlock_id=unlock_id, **payload)

@@ -1,0 +1,91 @@
+"""The citizen's own account: data, lock, passcode, notifications, access log."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.auth import citizen_required, current_account
+from app.context import deps
+from app.extensions import db, get_protector
+from identity.accounts import service
+from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
+                                       PageArgs, PasscodeChange)
+from identity.registry.normalise import mask_phone
+
+blp = Blueprint("me", __name__, url_prefix="/me",
+                description="The logged-in citizen's own account.")
+
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _actor() -> Any:
+    return service.citizen_actor(current_account(), deps("actor")["actor"])
+
+
+@blp.get("")
+@blp.response(200, MeRead)
+@blp.doc(security=BEARER)
+@citizen_required
+def me() -> Any:
+    """The citizen's registry data, account level and status, and bound device."""
+    account = current_account()
+    citizen = account.citizen
+    device = service.active_device(db_session=db.session(), account_id=account.id)
+    return {"personal_id": citizen.personal_id, "full_name": citizen.full_name,
+            "date_of_birth": citizen.date_of_birth, "gender": citizen.gender,
+            "province_code": citizen.province_code, "commune_code": citizen.commune_code,
+            "address": citizen.address, "account_id": account.id, "level": account.level,
+            "status": account.status, "device_id": device.device_id if device else None,
+            "phone_masked": mask_phone(service.account_phone(protector=get_protector(),
+                                                             account=account))}
+
+
+@blp.post("/lock")
+@blp.response(200, AccountStatus)
+@blp.doc(security=BEARER)
+@citizen_required
+def lock() -> Any:
+    """Lock the account (lost phone): every token stops working at once."""
+    account = current_account()
+    service.lock_account(db_session=db.session(), actor=_actor(), account=account)
+    return account
+
+
+@blp.post("/passcode")
+@blp.arguments(PasscodeChange)
+@blp.response(204)
+@blp.doc(security=BEARER)
+@citizen_required
+def change_passcode(payload: dict[str, Any]) -> None:
+    """Change the passcode, confirmed with the current one.
+
+    Five wrong passcodes in a row lock the account (``account.locked``); each
+    wrong one answers ``passcode.wrong`` with the tries left.
+    """
+    service.change_passcode(db_session=db.session(), actor=_actor(), account=current_account(),
+                            **payload)
+
+
+@blp.get("/notifications")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, NotificationPage)
+@blp.doc(security=BEARER)
+@citizen_required
+def notifications(args: dict[str, Any]) -> Any:
+    """The citizen's notifications, newest first."""
+    items, total = service.notifications(db_session=db.session(), account=current_account(),
+                                         **args)
+    return {"items": items, "total": total, **args}
+
+
+@blp.get("/access-log")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, AccessLogPage)
+@blp.doc(security=BEARER)
+@citizen_required
+def access_log(args: dict[str, Any]) -> Any:
+    """Every login, device change and read of this citizen's data by anyone, newest first."""
+    items, total = service.access_log(db_session=db.session(),
+                                      citizen_id=current_account().citizen_id, **args)
+    return {"items": items, "total": total, **args}

@@ -1,0 +1,78 @@
+"""Officers' work on accounts, inside their jurisdiction only."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.auth import current_officer, officer_required
+from app.context import deps
+from identity.accounts import officers
+from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
+                                       Level2Request, PageArgs, PendingAccountPage,
+                                       ReviewDecision)
+
+blp = Blueprint("police", __name__, url_prefix="/police",
+                description="Police officers' tools. An officer acts only inside their province "
+                            "(and commune, if assigned one): `officer.outside_jurisdiction`.")
+
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+@blp.get("/accounts/pending")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, PendingAccountPage)
+@blp.doc(security=BEARER)
+@officer_required
+def pending_accounts(args: dict[str, Any]) -> Any:
+    """Registrations waiting for review in the officer's jurisdiction, oldest first."""
+    items, total = officers.review_queue(**deps("db_session"), officer=current_officer(), **args)
+    return {"items": items, "total": total, **args}
+
+
+@blp.post("/accounts/<int:account_id>/review")
+@blp.arguments(ReviewDecision)
+@blp.response(200, AccountStatus)
+@blp.doc(security=BEARER)
+@officer_required
+def review(payload: dict[str, Any], account_id: int) -> Any:
+    """Approve a registration, or reject it with a reason."""
+    return officers.review_registration(**deps("db_session", "actor"), officer=current_officer(),
+                                        account_id=account_id,
+                                        approve=payload["decision"] == "approve",
+                                        reason=payload["reason"])
+
+
+@blp.post("/accounts/<int:account_id>/level2")
+@blp.arguments(Level2Request)
+@blp.response(200, AccountStatus)
+@blp.doc(security=BEARER)
+@officer_required
+def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
+    """Raise an account to level 2 after checking the citizen in person against the chip card."""
+    return officers.raise_to_level2(**deps("db_session", "actor"), officer=current_officer(),
+                                    account_id=account_id, **payload)
+
+
+@blp.post("/accounts/<int:account_id>/device")
+@blp.arguments(InPersonRebind)
+@blp.response(200, AccountStatus)
+@blp.doc(security=BEARER)
+@officer_required
+def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
+    """In-person recovery: bind a new phone (and number) for a citizen who lost theirs."""
+    return officers.rebind_in_person(**deps("db_session", "protector", "actor"),
+                                     officer=current_officer(), account_id=account_id, **payload)
+
+
+@blp.post("/citizens/lookup")
+@blp.arguments(CitizenLookup)
+@blp.response(200, CitizenRead)
+@blp.doc(security=BEARER)
+@officer_required
+def look_up_citizen(payload: dict[str, Any]) -> Any:
+    """A citizen of the officer's jurisdiction (the id goes in the body, never in the URL)."""
+    citizen, account = officers.look_up_citizen(**deps("db_session", "actor"),
+                                                officer=current_officer(), **payload)
+    return {**{k: getattr(citizen, k) for k in CitizenRead().fields if k != "account"},
+            "account": account}

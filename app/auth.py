@@ -1,0 +1,246 @@
+"""Authentication of API callers: signed tokens, the principal of a request, rate limits.
+
+Tokens are JWTs signed with ES256 (flask-jwt-extended over PyJWT). The
+signing keys come from ``TOKEN_SIGNING_KEYS`` (``kid:key,kid:key``): the
+first signs, every one verifies, so a key is rotated by putting a new one
+first and removing the old one once its tokens have expired (10 minutes for
+access tokens, the refresh lifetime for refresh tokens). Only ES256 is
+accepted; a token with ``alg: none``, an HMAC algorithm, or a ``kid`` that is
+not ours is refused before any claim is read.
+
+Each request's principal is loaded from the database: a token whose version
+is older than the account's (after a logout, a lock, a level change or a
+device change), of a deactivated officer, or of the wrong type is refused on
+the very next request.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+from flask import Flask, Response, current_app, g, request
+from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_token, get_jwt,
+                                verify_jwt_in_request)
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.errors import error_response
+from app.extensions import db, get_protector
+from identity.accounts import officers, service
+from identity.accounts.errors import InvalidToken
+from identity.accounts.models import Account, Officer
+from identity.errors import Forbidden
+from config import MEMORY_REDIS_URL
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ISSUER, AUDIENCE = "vnid", "vnid-api"
+
+jwt = JWTManager()
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+limiter = Limiter(key_func=_client_address, headers_enabled=True, swallow_errors=False,
+                  in_memory_fallback_enabled=False, strategy="fixed-window")
+
+
+def parse_signing_keys(spec: str) -> dict[str, ec.EllipticCurvePrivateKey]:
+    """``kid:base64url(PKCS8 DER)`` entries, in order (the first signs)."""
+    keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        kid, _, b64 = entry.partition(":")
+        try:
+            key = load_der_private_key(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)),
+                                       password=None)
+        except ValueError as exc:
+            raise ValueError(f"TOKEN_SIGNING_KEYS entry {kid!r} is not a PKCS8 key") from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ValueError(f"TOKEN_SIGNING_KEYS entry {kid!r} is not a P-256 key")
+        keys[kid] = key
+    if not keys:
+        raise ValueError("TOKEN_SIGNING_KEYS holds no key")
+    return keys
+
+
+def _token_error(code: str, message: str) -> Response:
+    return error_response(401, code, message)
+
+
+def init_auth(app: Flask) -> None:
+    """Configure token signing, token errors, the rate limiter and the proxy count."""
+    keys = parse_signing_keys(app.config["TOKEN_SIGNING_KEYS"])
+    app.extensions["token_keys"] = keys
+    app.config.update(
+        JWT_ALGORITHM="ES256", JWT_DECODE_ALGORITHMS=["ES256"], JWT_TOKEN_LOCATION=["headers"],
+        JWT_ACCESS_TOKEN_EXPIRES=dt.timedelta(seconds=app.config["ACCESS_TOKEN_SECONDS"]),
+        JWT_REFRESH_TOKEN_EXPIRES=service.REFRESH_LIFETIME,
+        JWT_ENCODE_ISSUER=ISSUER, JWT_DECODE_ISSUER=ISSUER,
+        JWT_ENCODE_AUDIENCE=AUDIENCE, JWT_DECODE_AUDIENCE=AUDIENCE,
+        JWT_DECODE_LEEWAY=5, JWT_ERROR_MESSAGE_KEY="message")
+    jwt.init_app(app)
+    jwt.encode_key_loader(lambda identity: next(iter(keys.values())))
+    jwt.decode_key_loader(_verification_key)
+    invalid = "The token is not valid. Log in again."
+    jwt.invalid_token_loader(lambda reason: _token_error("auth.invalid_token", invalid))
+    jwt.expired_token_loader(lambda header, data: _token_error("auth.token_expired",
+                                                               "The token has expired."))
+    jwt.unauthorized_loader(lambda reason: _token_error(
+        "auth.required", "This needs a bearer token in the Authorization header."))
+    jwt.revoked_token_loader(lambda header, data: _token_error("auth.invalid_token", invalid))
+    jwt.user_lookup_error_loader(lambda header, data: _token_error("auth.invalid_token",
+                                                                   invalid))
+    jwt.token_verification_failed_loader(lambda header, data: _token_error("auth.invalid_token",
+                                                                           invalid))
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI",
+                          "memory://" if redis_url == MEMORY_REDIS_URL else redis_url)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2,
+                                                        "socket_timeout": 2})
+    limiter.init_app(app)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+                                x_for=app.config["TRUSTED_PROXY_COUNT"])
+
+
+def _verification_key(header: dict[str, Any], payload: dict[str, Any]) -> ec.EllipticCurvePublicKey:
+    key = current_app.extensions["token_keys"].get(header.get("kid"))
+    if key is None or header.get("alg") != "ES256":
+        raise InvalidToken()
+    return key.public_key()
+
+
+def issue_tokens(grant: service.Grant) -> dict[str, Any]:
+    """Signed access and refresh tokens for a grant, as the login answer gives them."""
+    kid = next(iter(current_app.extensions["token_keys"]))
+    claims = {"role": grant.role, "tv": grant.token_version, "sid": grant.session_id}
+    if grant.level is not None:
+        claims["lvl"] = grant.level
+    if grant.device_id is not None:
+        claims["dev"] = grant.device_id
+    access = create_access_token(grant.subject, additional_claims=claims,
+                                 additional_headers={"kid": kid})
+    refresh = create_refresh_token(grant.subject, additional_headers={"kid": kid},
+                                   additional_claims={"sid": grant.session_id,
+                                                      "gen": grant.generation})
+    return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+            "expires_in": current_app.config["ACCESS_TOKEN_SECONDS"]}
+
+
+def _subject(kind: str) -> int:
+    claims = get_jwt()
+    prefix, _, number = str(claims.get("sub", "")).partition(":")
+    if prefix != kind:
+        raise Forbidden(f"This needs a {kind}'s token.", code=f"auth.{kind}_only")
+    try:
+        return int(number)
+    except ValueError:
+        raise InvalidToken() from None
+
+
+def _token_version() -> int:
+    version = get_jwt().get("tv")
+    if not isinstance(version, int):
+        raise InvalidToken()
+    return version
+
+
+def citizen_required(view: F) -> F:
+    """Let the view run for a citizen's current access token (``current_account()``)."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verify_jwt_in_request()
+        g.account = service.account_for_token(db_session=db.session(),
+                                              account_id=_subject("citizen"),
+                                              token_version=_token_version())
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
+def officer_required(view: F) -> F:
+    """Let the view run for an active officer's current access token (``current_officer()``)."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verify_jwt_in_request()
+        g.officer = officers.officer_for_token(db_session=db.session(),
+                                               officer_id=_subject("officer"),
+                                               token_version=_token_version())
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
+def current_account() -> Account:
+    """The account of the citizen making the request."""
+    return cast(Account, g.account)
+
+
+def current_officer() -> Officer:
+    """The officer making the request."""
+    return cast(Officer, g.officer)
+
+
+def refresh_claims() -> tuple[str, int]:
+    """The session and generation of the refresh token presented as bearer."""
+    verify_jwt_in_request(refresh=True)
+    claims = get_jwt()
+    session_id, generation = claims.get("sid"), claims.get("gen")
+    if not isinstance(session_id, str) or not isinstance(generation, int):
+        raise InvalidToken()
+    return session_id, generation
+
+
+def session_id() -> str:
+    """The session id of the access token of the request."""
+    sid = get_jwt().get("sid")
+    if not isinstance(sid, str):
+        raise InvalidToken()
+    return sid
+
+
+# --- Rate limits -----------------------------------------------------------------------------
+
+def _body_key(field: str) -> Callable[[], str]:
+    """A rate-limit key from a JSON body field, hashed (no personal id in Redis keys)."""
+    def key() -> str:
+        data = request.get_json(silent=True)
+        value = data.get(field) if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            return f"{field}:none"
+        return field + ":" + get_protector().lookup_hash(value[:128],
+                                                         purpose=b"rate-limit").hex()[:32]
+    return key
+
+
+def config_limit(name: str) -> Callable[[], str]:
+    """A limit read from the configuration at each request (tests and operators can change it)."""
+    return lambda: current_app.config[name]
+
+
+def auth_limits(*, personal_id: bool = True, device: bool = False,
+                username: bool = False) -> Callable[[F], F]:
+    """Rate limits of an authentication endpoint: per IP, and per personal id, device, username.
+
+    The per-id and per-device limits are shared by every authentication
+    endpoint (one budget per citizen, whatever the endpoint); they count in
+    Redis, and when Redis is down the request is refused with 503.
+    """
+    def decorate(view: F) -> F:
+        limited = limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")(view)
+        if personal_id:
+            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:id",
+                                    key_func=_body_key("personal_id"))(limited)
+        if username:
+            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:officer",
+                                    key_func=_body_key("username"))(limited)
+        if device:
+            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_DEVICE"), scope="auth:device",
+                                    key_func=_body_key("device_id"))(limited)
+        return cast(F, limited)
+    return decorate

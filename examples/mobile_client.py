@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""A reference command-line mobile client: what the citizen's phone app does.
+
+It registers a citizen, binds this "phone" (a P-256 device key kept in a state
+directory) to the account, logs in by signing the server's challenge with that
+key, and reads the account. Only the standard library and ``cryptography``.
+
+    python examples/mobile_client.py register --personal-id 001090012345 \\
+        --full-name "Nguyễn Văn An" --date-of-birth 1990-05-12 --phone 0912345678
+    python examples/mobile_client.py login --personal-id 001090012345
+    python examples/mobile_client.py me
+    python examples/mobile_client.py logout
+
+The server is ``--server URL`` (or ``$VNID_SERVER``, default
+http://127.0.0.1:5000); the state directory is ``--home DIR`` (or
+``$VNID_CLIENT_HOME``, default ``~/.vnid-client``) and holds:
+
+- ``device-key.pem``: the device's private key (PKCS8 PEM, mode 0600);
+- ``device.json``: the device id, a random UUID made once;
+- ``session.json``: the personal id and the tokens of the last login (mode 0600).
+
+Tokens, passwords and passcodes are never printed. Every error answer of the
+server is printed as ``error <status> <code>: <message>`` and exits with 1.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+DEFAULT_SERVER = "http://127.0.0.1:5000"
+DEFAULT_HOME = "~/.vnid-client"
+KEY_FILE = "device-key.pem"
+DEVICE_FILE = "device.json"
+SESSION_FILE = "session.json"
+TIMEOUT_SECONDS = 30
+
+
+class ClientError(Exception):
+    """A problem on this side: no session, unreachable server, unusable key file."""
+
+
+class ApiError(Exception):
+    """An error answer of the server, from its uniform body ``{status, code, message, errors}``."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 errors: dict[str, Any] | None = None) -> None:
+        super().__init__(f"error {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors or {}
+
+
+# --- encoding ---------------------------------------------------------------
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding, the encoding of every binary value in the API."""
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode base64url, with or without its padding."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- the device -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Device:
+    """This phone: its id and the private key bound to the account at registration."""
+
+    device_id: str
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
+
+    @property
+    def public_key_b64(self) -> str:
+        """The public key as DER SubjectPublicKeyInfo, base64url: what the server stores."""
+        der = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return b64url_encode(der)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by the owner only (0600), replacing it atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # in case a stale .tmp existed with other bits
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def load_or_create_device(home: Path) -> Device:
+    """The device of state directory ``home``: its key and id, made on first use."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_path = home / KEY_FILE
+    if key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not (isinstance(key, ec.EllipticCurvePrivateKey)
+                and isinstance(key.curve, ec.SECP256R1)):
+            raise ClientError(f"{key_path} does not hold a P-256 private key")
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        write_private(key_path, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    device_path = home / DEVICE_FILE
+    if device_path.exists():
+        device_id = json.loads(device_path.read_text(encoding="utf-8"))["device_id"]
+    else:
+        device_id = str(uuid.uuid4())
+        device_path.write_text(json.dumps({"device_id": device_id}) + "\n", encoding="utf-8")
+    return Device(device_id=device_id, key=key)
+
+
+def sign_nonce(key: ec.EllipticCurvePrivateKey, nonce_b64: str) -> str:
+    """Prove possession of the device key: ECDSA P-256 SHA-256 (DER) over the nonce's bytes."""
+    signature = key.sign(b64url_decode(nonce_b64), ec.ECDSA(hashes.SHA256()))
+    return b64url_encode(signature)
+
+
+# --- the session ------------------------------------------------------------
+
+def save_session(home: Path, personal_id: str, tokens: dict[str, Any]) -> None:
+    """Keep the tokens of a login or refresh in ``session.json`` (mode 0600)."""
+    session = {"personal_id": personal_id,
+               "access_token": tokens["access_token"],
+               "refresh_token": tokens["refresh_token"]}
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(home / SESSION_FILE, json.dumps(session).encode("utf-8"))
+
+
+def load_session(home: Path) -> dict[str, str]:
+    """The saved session, or :class:`ClientError` when there is none."""
+    path = home / SESSION_FILE
+    if not path.exists():
+        raise ClientError("not logged in: run the login command first")
+    session: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return session
+
+
+# --- SMS codes in development -------------------------------------------------
+
+def normalise_phone(phone: str) -> str:
+    """Compare phone numbers without spaces, dots or dashes, and +84 written as 0."""
+    digits = re.sub(r"[\s.\-]", "", phone)
+    return "0" + digits[3:] if digits.startswith("+84") else digits
+
+
+def find_sms_code(messages: list[dict[str, Any]], phone: str) -> str | None:
+    """The 6-digit code of the newest message sent to ``phone`` (messages come newest first)."""
+    wanted = normalise_phone(phone)
+    for message in messages:
+        if normalise_phone(str(message.get("phone", ""))) == wanted:
+            codes = re.findall(r"(?<!\d)\d{6}(?!\d)", str(message.get("text", "")))
+            return codes[0] if codes else None
+    return None
+
+
+# --- the HTTP client --------------------------------------------------------
+
+class Client:
+    """The API calls of the mobile app, one method each; errors raise :class:`ApiError`."""
+
+    def __init__(self, server: str = DEFAULT_SERVER) -> None:
+        self.server = server.rstrip("/")
+        # An opener of our own honours the proxy settings of the environment as it is now.
+        self._opener = urllib.request.build_opener()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                token: str | None = None) -> Any:
+        """Send one JSON request; return the decoded answer (None when it has no body)."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.server + path, data=data, headers=headers,
+                                     method=method)
+        try:
+            with self._opener.open(req, timeout=TIMEOUT_SECONDS) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                raise _api_error(error.code, error.reason, error.read()) from None
+        except urllib.error.URLError as error:
+            raise ClientError(f"cannot reach {self.server}: {error.reason}") from None
+        return json.loads(raw) if raw else None
+
+    def start_registration(self, *, personal_id: str, full_name: str, date_of_birth: str,
+                           phone: str, device: Device) -> dict[str, Any]:
+        """Ask for an account; the server sends a one-time code to the phone."""
+        return self.request("POST", "/api/v1/accounts/registrations", {
+            "personal_id": personal_id, "full_name": full_name,
+            "date_of_birth": date_of_birth, "phone": phone,
+            "device_id": device.device_id, "device_public_key": device.public_key_b64})
+
+    def confirm_registration(self, *, registration_id: str, otp: str, password: str,
+                             passcode: str) -> dict[str, Any]:
+        """Confirm the registration with the SMS code; choose the password and passcode."""
+        path = ("/api/v1/accounts/registrations/"
+                f"{urllib.parse.quote(registration_id, safe='')}/confirm")
+        return self.request("POST", path, {"otp": otp, "password": password,
+                                           "passcode": passcode})
+
+    def login(self, *, personal_id: str, password: str, device: Device) -> dict[str, Any]:
+        """Ask for a challenge, sign its nonce with the device key, and log in."""
+        challenge = self.request("POST", "/api/v1/auth/challenge",
+                                 {"personal_id": personal_id, "device_id": device.device_id})
+        return self.request("POST", "/api/v1/auth/login", {
+            "personal_id": personal_id, "password": password, "device_id": device.device_id,
+            "challenge_id": challenge["challenge_id"],
+            "signature": sign_nonce(device.key, challenge["nonce"])})
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """New tokens for a refresh token."""
+        return self.request("POST", "/api/v1/auth/refresh", token=refresh_token)
+
+    def logout(self, access_token: str) -> None:
+        """End the session of this access token."""
+        self.request("POST", "/api/v1/auth/logout", token=access_token)
+
+    def me(self, access_token: str) -> dict[str, Any]:
+        """The account and citizen of this access token."""
+        return self.request("GET", "/api/v1/me", token=access_token)
+
+    def sms_outbox(self) -> list[dict[str, Any]]:
+        """The SMS messages the server has sent, newest first (development servers only)."""
+        return self.request("GET", "/api/v1/dev/sms-outbox")["messages"]
+
+
+def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
+    """An :class:`ApiError` from an error answer, uniform body or not (e.g. from a proxy)."""
+    try:
+        body = json.loads(raw)
+        return ApiError(int(body["status"]), str(body["code"]), str(body["message"]),
+                        body.get("errors"))
+    except (ValueError, KeyError, TypeError):
+        return ApiError(status, "http.error", reason or "unexpected answer")
+
+
+# --- commands ---------------------------------------------------------------
+
+def _secret(value: str | None, prompt: str) -> str:
+    """A secret from its option, or asked for without echo."""
+    return value if value is not None else getpass.getpass(prompt)
+
+
+def _sms_code(client: Client, phone: str, phone_masked: str) -> str:
+    """The one-time code: from a development server's SMS outbox, else typed by the user."""
+    try:
+        code = find_sms_code(client.sms_outbox(), phone)
+    except (ApiError, ClientError, KeyError, TypeError):
+        code = None  # no outbox: a production server sends real SMS
+    if code is not None:
+        return code
+    print(f"A code was sent by SMS to {phone_masked}.", file=sys.stderr)
+    try:
+        return input("SMS code: ").strip()
+    except EOFError:
+        raise ClientError("no SMS code given") from None
+
+
+def cmd_register(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Register, confirm with the SMS code, and print the new account."""
+    device = load_or_create_device(home)
+    started = client.start_registration(
+        personal_id=args.personal_id, full_name=args.full_name,
+        date_of_birth=args.date_of_birth, phone=args.phone, device=device)
+    otp = args.otp or _sms_code(client, args.phone, started.get("phone_masked", "your phone"))
+    password = _secret(args.password, "Password: ")
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    account = client.confirm_registration(registration_id=started["registration_id"],
+                                          otp=otp, password=password, passcode=passcode)
+    print(json.dumps(account, indent=2, ensure_ascii=False))
+
+
+def cmd_login(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Log in with password and device key; keep the tokens."""
+    device = load_or_create_device(home)
+    password = _secret(args.password, "Password: ")
+    tokens = client.login(personal_id=args.personal_id, password=password, device=device)
+    save_session(home, args.personal_id, tokens)
+    print("logged in")
+
+
+def cmd_me(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the account, refreshing the tokens once if the access token has expired."""
+    session = load_session(home)
+    try:
+        me = client.me(session["access_token"])
+    except ApiError as error:
+        if error.status != 401:
+            raise
+        tokens = client.refresh(session["refresh_token"])
+        save_session(home, session["personal_id"], tokens)
+        me = client.me(tokens["access_token"])
+    print(json.dumps(me, indent=2, ensure_ascii=False))
+
+
+def cmd_refresh(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Exchange the refresh token for new tokens."""
+    session = load_session(home)
+    save_session(home, session["personal_id"], client.refresh(session["refresh_token"]))
+    print("refreshed")
+
+
+def cmd_logout(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """End the session on the server, then forget it here."""
+    session = load_session(home)
+    try:
+        client.logout(session["access_token"])
+    except ApiError as error:
+        if error.status != 401:  # 401: the server has already ended it
+            raise
+    (home / SESSION_FILE).unlink()
+    print("logged out")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: global options, then one subcommand."""
+    parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
+    parser.add_argument("--server", default=os.environ.get("VNID_SERVER", DEFAULT_SERVER),
+                        help="base URL of the server (env VNID_SERVER; default %(default)s)")
+    parser.add_argument("--home", default=os.environ.get("VNID_CLIENT_HOME", DEFAULT_HOME),
+                        help="state directory: device key, device id, session "
+                             "(env VNID_CLIENT_HOME; default %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    register = commands.add_parser("register", help="register an account bound to this device")
+    register.add_argument("--personal-id", required=True, help="12-digit personal id")
+    register.add_argument("--full-name", required=True)
+    register.add_argument("--date-of-birth", required=True, metavar="YYYY-MM-DD")
+    register.add_argument("--phone", required=True, help="phone number held in the registry")
+    register.add_argument("--otp", help="SMS code (default: development outbox, else asked)")
+    register.add_argument("--password", help="new password (default: asked)")
+    register.add_argument("--passcode", help="new 6-digit passcode (default: asked)")
+    register.set_defaults(run=cmd_register)
+
+    login = commands.add_parser("login", help="log in with password and device key")
+    login.add_argument("--personal-id", required=True)
+    login.add_argument("--password", help="password (default: asked)")
+    login.set_defaults(run=cmd_login)
+
+    for name, run, text in (("me", cmd_me, "show the account"),
+                            ("refresh", cmd_refresh, "get new tokens"),
+                            ("logout", cmd_logout, "end the session")):
+        commands.add_parser(name, help=text).set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; 0 on success, 1 on any error (printed to stderr)."""
+    args = build_parser().parse_args(argv)
+    client = Client(args.server)
+    try:
+        args.run(client, Path(args.home).expanduser(), args)
+    except (ApiError, ClientError) as error:
+        print(error if isinstance(error, ApiError) else f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Police officers: accounts with TOTP, jurisdictions, and their work on citizens' accounts.
+
+An officer acts inside one province, or one commune of it. Every act on a
+citizen is audited with the citizen as subject, so it shows in the citizen's
+access log; a refused act (outside the jurisdiction) is audited too.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pyotp
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.accounts import service
+from identity.accounts.devices import load_device_key
+from identity.accounts.errors import (AuthenticationFailed, InvalidToken, OutsideJurisdiction,
+                                      SupervisorRequired)
+from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Officer
+from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
+from identity.audit.service import Actor, record_event
+from identity.errors import Conflict, InvalidInput, NotFound
+from identity.protection import Protector
+from identity.registry import admin_units
+from identity.registry.models import Citizen
+from identity.registry.service import PHONE_PURPOSE, get_citizen
+
+ROLES = ("officer", "supervisor")
+TOTP_ISSUER = "VNeID Police"
+TOTP_STEP_SECONDS = 30
+_TOTP_CONTEXT = b"officer/totp/"
+LEVEL2_CHECKS = ("face", "fingerprint")
+
+
+def _totp_context(username: str) -> bytes:
+    return _TOTP_CONTEXT + username.encode()
+
+
+def officer_actor(officer: Officer, base: Actor) -> Actor:
+    """The audit actor for an officer."""
+    return Actor(type="officer", id=f"officer:{officer.id}", source=base.source,
+                 request_id=base.request_id)
+
+
+def unit_name(officer: Officer) -> str:
+    """The police unit an officer belongs to, as the citizen reads it in the access log."""
+    province = admin_units.provinces().get(officer.province_code)
+    return f"Công an {province.name if province else officer.province_code}"
+
+
+def _check_unit(province_code: str, commune_code: str | None) -> None:
+    if province_code not in admin_units.provinces():
+        raise InvalidInput("Unknown province code.", code="province.unknown", field="province")
+    if commune_code is not None and not admin_units.commune_in_province(commune_code,
+                                                                        province_code):
+        raise InvalidInput("Unknown commune code for this province.", code="commune.unknown",
+                           field="commune")
+
+
+def create_officer(*, db_session: Session, protector: Protector, actor: Actor, username: str,
+                   full_name: str, password: str, province_code: str,
+                   commune_code: str | None, role: str) -> tuple[Officer, str]:
+    """Create an officer; returns the officer and the TOTP provisioning URI (shown once)."""
+    if role not in ROLES:
+        raise InvalidInput("The role must be officer or supervisor.", code="officer.role",
+                           field="role")
+    _check_unit(province_code, commune_code)
+    password = check_password(password)
+    if db_session.scalar(sa.select(Officer.id).where(Officer.username == username)):
+        raise Conflict("An officer with this username exists.", code="officer.exists")
+    secret = pyotp.random_base32()
+    officer = Officer(username=username, full_name=full_name, role=role,
+                      province_code=province_code, commune_code=commune_code,
+                      password_hash=hash_secret(password), last_totp_step=0, active=True,
+                      totp_secret_encrypted=protector.encrypt(secret,
+                                                              context=_totp_context(username)),
+                      token_version=1)
+    db_session.add(officer)
+    db_session.flush()
+    record_event(db_session=db_session, actor=actor, action="officer.created",
+                 subject_type="officer", subject_id=officer.id,
+                 details={"role": role, "province": province_code, "commune": commune_code})
+    db_session.commit()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+    return officer, uri
+
+
+def get_officer(*, db_session: Session, username: str) -> Officer:
+    """The officer with this username, or :class:`NotFound`."""
+    officer = db_session.scalars(sa.select(Officer).where(Officer.username == username)).first()
+    if officer is None:
+        raise NotFound("No officer has this username.", code="officer.not_found")
+    return officer
+
+
+def reassign_officer(*, db_session: Session, actor: Actor, username: str, province_code: str,
+                     commune_code: str | None, role: str | None = None) -> Officer:
+    """Move an officer to another unit (effective on their next request)."""
+    _check_unit(province_code, commune_code)
+    officer = get_officer(db_session=db_session, username=username)
+    before = {"province": officer.province_code, "commune": officer.commune_code}
+    officer.province_code, officer.commune_code = province_code, commune_code
+    if role is not None:
+        if role not in ROLES:
+            raise InvalidInput("The role must be officer or supervisor.", code="officer.role")
+        officer.role = role
+    record_event(db_session=db_session, actor=actor, action="officer.reassigned",
+                 subject_type="officer", subject_id=officer.id,
+                 details={"before": before, "province": province_code, "commune": commune_code,
+                          "role": officer.role})
+    db_session.commit()
+    return officer
+
+
+def deactivate_officer(*, db_session: Session, actor: Actor, username: str) -> Officer:
+    """Stop an officer from acting (effective on their next request)."""
+    officer = get_officer(db_session=db_session, username=username)
+    officer.active = False
+    officer.token_version += 1
+    record_event(db_session=db_session, actor=actor, action="officer.deactivated",
+                 subject_type="officer", subject_id=officer.id)
+    db_session.commit()
+    return officer
+
+
+def officer_login(*, db_session: Session, protector: Protector, actor: Actor, username: str,
+                  password: str, totp: str) -> service.Grant:
+    """Log an officer in with password and TOTP; each TOTP time step is accepted once."""
+    officer = db_session.scalars(sa.select(Officer).where(Officer.username == username)).first()
+    failure = None
+    if officer is None:
+        burn_verification(password)
+        failure = "no_officer"
+    else:
+        if not verify_secret(officer.password_hash, password):
+            failure = "password_wrong"
+        elif not officer.active:
+            failure = "inactive"
+        else:
+            secret = protector.decrypt(officer.totp_secret_encrypted,
+                                       context=_totp_context(officer.username))
+            step = _matching_step(secret, totp)
+            if step is None:
+                failure = "totp_wrong"
+            elif not _claim_totp_step(db_session, officer, step):
+                failure = "totp_replayed"
+    if failure is not None or officer is None:
+        record_event(db_session=db_session, actor=actor, action="auth.officer_login_failed",
+                     subject_type="officer" if officer else None,
+                     subject_id=officer.id if officer else None, details={"reason": failure})
+        db_session.commit()
+        raise AuthenticationFailed("The username, password or code is not right.")
+    family = service._start_session(db_session, officer=officer)
+    record_event(db_session=db_session, actor=officer_actor(officer, actor),
+                 action="auth.officer_login", subject_type="officer", subject_id=officer.id)
+    db_session.commit()
+    return service.officer_grant(officer, family)
+
+
+def _claim_totp_step(db_session: Session, officer: Officer, step: int) -> bool:
+    """Record ``step`` as used, atomically; False if it (or a later one) was used already."""
+    result = db_session.execute(
+        sa.update(Officer).where(Officer.id == officer.id, Officer.last_totp_step < step)
+        .values(last_totp_step=step).execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _matching_step(secret: str, code: object) -> int | None:
+    """The time step (now, or one step either side for clock drift) whose code is ``code``."""
+    if not (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret)
+    now_step = int(clock.now().timestamp()) // TOTP_STEP_SECONDS
+    for step in (now_step, now_step - 1, now_step + 1):
+        if secrets.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):
+            return step
+    return None
+
+
+def officer_for_token(*, db_session: Session, officer_id: int, token_version: int) -> Officer:
+    """The officer an access token speaks for, if the token is current and the officer active."""
+    officer = db_session.get(Officer, officer_id)
+    if officer is None or not officer.active or officer.token_version != token_version:
+        raise InvalidToken()
+    return officer
+
+
+# --- Jurisdiction ------------------------------------------------------------------------------
+
+def in_jurisdiction(officer: Officer, province_code: str, commune_code: str) -> bool:
+    """Whether a place is inside the officer's province (and commune, if they have one)."""
+    return officer.province_code == province_code and (
+        officer.commune_code is None or officer.commune_code == commune_code)
+
+
+def _require_jurisdiction(db_session: Session, officer: Officer, actor: Actor, citizen: Citizen,
+                          action: str) -> None:
+    if not in_jurisdiction(officer, citizen.province_code, citizen.commune_code):
+        record_event(db_session=db_session, actor=officer_actor(officer, actor),
+                     action=action + "_refused", subject_type="citizen", subject_id=citizen.id,
+                     details={"reason": "outside_jurisdiction", "by": unit_name(officer)})
+        db_session.commit()
+        raise OutsideJurisdiction()
+
+
+def _account_in_jurisdiction(db_session: Session, officer: Officer, actor: Actor,
+                             account_id: int, action: str) -> Account:
+    account = db_session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No account has this id.", code="account.not_found")
+    _require_jurisdiction(db_session, officer, actor, account.citizen, action)
+    return account
+
+
+def _audit(db_session: Session, officer: Officer, actor: Actor, action: str, citizen_id: int,
+           **details: Any) -> None:
+    record_event(db_session=db_session, actor=officer_actor(officer, actor), action=action,
+                 subject_type="citizen", subject_id=citizen_id,
+                 details={"by": unit_name(officer), **details})
+
+
+# --- Work on accounts --------------------------------------------------------------------------
+
+def review_queue(*, db_session: Session, officer: Officer, page: int,
+                 per_page: int) -> tuple[list[Account], int]:
+    """Registrations waiting for review in the officer's jurisdiction, oldest first."""
+    where = [Account.status == PENDING_REVIEW, Account.province_code == officer.province_code]
+    if officer.commune_code is not None:
+        where.append(Account.commune_code == officer.commune_code)
+    total = db_session.scalar(sa.select(sa.func.count(Account.id)).where(*where)) or 0
+    rows = db_session.scalars(sa.select(Account).where(*where)
+                              .order_by(Account.created_at, Account.id)
+                              .offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
+
+
+def review_registration(*, db_session: Session, actor: Actor, officer: Officer,
+                        account_id: int, approve: bool, reason: str | None) -> Account:
+    """Approve or reject a registration waiting for review."""
+    account = _account_in_jurisdiction(db_session, officer, actor, account_id,
+                                       "account.review")
+    if account.status != PENDING_REVIEW:
+        raise Conflict("The account is not waiting for review.", code="account.not_pending")
+    if not approve and not reason:
+        raise InvalidInput("A rejection needs a reason.", code="review.reason_required",
+                           field="reason")
+    account.status = ACTIVE if approve else REJECTED
+    account.review_note = reason
+    if not approve:
+        service._bump_and_revoke(db_session, account, "rejected")
+    _audit(db_session, officer, actor, "account.approved" if approve else "account.rejected",
+           account.citizen_id, reason=reason)
+    service.notify(db_session=db_session, account_id=account.id, kind="account.reviewed",
+                   text="Your account was approved." if approve else
+                   f"Your registration was rejected: {reason}")
+    db_session.commit()
+    return account
+
+
+def raise_to_level2(*, db_session: Session, actor: Actor, officer: Officer, account_id: int,
+                    card_number: str, check: str) -> Account:
+    """Raise an account to level 2 after an in-person check against the chip ID card.
+
+    The chip card's number is the personal id: it must be the account holder's.
+    Every token issued before stops working, so the new level applies at once.
+    """
+    if check not in LEVEL2_CHECKS:
+        raise InvalidInput("The check must be face or fingerprint.", code="level2.check",
+                           field="check")
+    account = _account_in_jurisdiction(db_session, officer, actor, account_id, "account.level2")
+    if account.status != ACTIVE:
+        raise Conflict("Only an active account can be raised to level 2.",
+                       code="account.not_active")
+    if not secrets.compare_digest(card_number.encode(), account.citizen.personal_id.encode()):
+        raise InvalidInput("The chip card number is not this citizen's.",
+                           code="level2.card_mismatch", field="card_number")
+    if account.level == 2:
+        raise Conflict("The account is already at level 2.", code="account.already_level2")
+    account.level, account.level2_check = 2, check
+    account.level2_card_last4, account.level2_officer_id = card_number[-4:], officer.id
+    account.level2_at = clock.now()
+    account.token_version += 1
+    _audit(db_session, officer, actor, "account.level2", account.citizen_id, check=check)
+    service.notify(db_session=db_session, account_id=account.id, kind="account.level2",
+                   text="Your account is now level 2.")
+    db_session.commit()
+    return account
+
+
+def rebind_in_person(*, db_session: Session, protector: Protector, actor: Actor,
+                     officer: Officer, account_id: int, device_id: str,
+                     device_public_key: bytes, check: str, phone: str | None) -> Account:
+    """Recovery at a police office for a citizen who lost the phone (and maybe the number).
+
+    The officer checks the citizen in person; the new device is bound, the old
+    one's tokens revoked, a self or passcode lock cleared, and a new phone
+    number recorded when given.
+    """
+    if check not in LEVEL2_CHECKS:
+        raise InvalidInput("The check must be face or fingerprint.", code="level2.check",
+                           field="check")
+    load_device_key(device_public_key)
+    account = _account_in_jurisdiction(db_session, officer, actor, account_id, "device.rebind")
+    if account.status == REJECTED:
+        raise Conflict("The registration was rejected.", code="account.not_active")
+    service._bump_and_revoke(db_session, account, "officer_rebind")
+    service.bind_device(db_session=db_session, account=account, device_id=device_id,
+                        public_key=device_public_key, bound_by="officer_rebind")
+    if account.status == LOCKED:
+        service.unlock(db_session=db_session, account=account)
+    if phone is not None:
+        account.phone_encrypted = protector.encrypt(
+            phone, context=service._phone_context(account.citizen_id))
+        account.phone_hash = protector.lookup_hash(phone, purpose=PHONE_PURPOSE)
+    _audit(db_session, officer, actor, "device.rebound_in_person", account.citizen_id,
+           device_id=device_id, check=check, phone_changed=phone is not None)
+    service.notify(db_session=db_session, account_id=account.id, kind="device.rebound",
+                   text="A police officer bound a new phone to your account in person.")
+    db_session.commit()
+    return account
+
+
+def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
+                    personal_id: str) -> tuple[Citizen, Account | None]:
+    """A citizen of the officer's jurisdiction, with their account; the read is audited."""
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    if citizen is None:
+        raise NotFound("No citizen has this personal id.", code="citizen.not_found")
+    _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
+    _audit(db_session, officer, actor, "citizen.read", citizen.id)
+    db_session.commit()
+    return citizen, service.get_account_of(db_session=db_session, citizen_id=citizen.id)
+
+
+def require_supervisor(officer: Officer) -> None:
+    """Refuse an act reserved to supervisors."""
+    if officer.role != "supervisor":
+        raise SupervisorRequired()

@@ -1,0 +1,568 @@
+"""Use cases of citizens' accounts: registration, login, sessions, devices, passcode, locks.
+
+Every function takes its collaborators as keyword arguments (database session,
+Redis client, personal-data protector, SMS gateway, the acting party), commits
+at most once, and writes its audit event in the same transaction. Events about
+a citizen name the citizen as subject, so they appear in the citizen's access
+log (:func:`access_log`).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.accounts import codes
+from identity.accounts.devices import load_device_key, signature_valid
+from identity.accounts.errors import (AccountExists, AccountLocked, AccountNotActive,
+                                      AuthenticationFailed, InvalidCode, InvalidToken,
+                                      WrongPasscode)
+from identity.accounts.models import (ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Device,
+                                      Notification, Officer, SessionFamily)
+from identity.accounts.secrets import (burn_verification, check_passcode, check_password,
+                                       hash_secret, needs_rehash, verify_secret)
+from identity.accounts.sms import SmsGateway
+from identity.audit.models import AuditEvent
+from identity.audit.service import Actor, record_event
+from identity.protection import Protector
+from identity.registry.models import Citizen
+from identity.registry.normalise import mask_phone, name_key
+from identity.registry.service import PHONE_PURPOSE, get_citizen
+
+CHALLENGE_TTL_SECONDS = 120
+REFRESH_LIFETIME = dt.timedelta(days=30)
+MAX_WRONG_PASSCODES = 5
+_PHONE_CONTEXT = b"account/phone/"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a login or a refresh grants; ``app/auth.py`` turns it into signed tokens."""
+
+    subject: str
+    role: str
+    level: int | None
+    token_version: int
+    session_id: str
+    generation: int
+    device_id: str | None = None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _phone_context(account_citizen_id: int) -> bytes:
+    return _PHONE_CONTEXT + str(account_citizen_id).encode()
+
+
+def account_phone(*, protector: Protector, account: Account) -> str:
+    """The phone verified by SMS for ``account``, decrypted."""
+    return protector.decrypt(account.phone_encrypted, context=_phone_context(account.citizen_id))
+
+
+def citizen_actor(account: Account, base: Actor) -> Actor:
+    """The audit actor for a citizen acting through the app."""
+    return Actor(type="citizen", id=f"account:{account.id}", source=base.source,
+                 request_id=base.request_id)
+
+
+def _audit_citizen(db_session: Session, actor: Actor, action: str, citizen_id: int,
+                   **details: Any) -> None:
+    record_event(db_session=db_session, actor=actor, action=action, subject_type="citizen",
+                 subject_id=citizen_id, details=details)
+
+
+def notify(*, db_session: Session, account_id: int, kind: str, text: str) -> None:
+    """Leave a notification for the citizen (inside the caller's transaction)."""
+    db_session.add(Notification(account_id=account_id, kind=kind, text=text))
+
+
+def _bump_and_revoke(db_session: Session, account: Account, reason: str,
+                     device_id: str | None = None) -> None:
+    """Refuse every access token of the account, and revoke its sessions (of one device)."""
+    account.token_version += 1
+    query = sa.update(SessionFamily).where(SessionFamily.account_id == account.id,
+                                           SessionFamily.revoked_at.is_(None))
+    if device_id is not None:
+        query = query.where(SessionFamily.device_id == device_id)
+    db_session.execute(query.values(revoked_at=clock.now(), revoke_reason=reason)
+                       .execution_options(synchronize_session=False))
+
+
+def active_device(*, db_session: Session, account_id: int) -> Device | None:
+    """The device bound to the account now, if any."""
+    return db_session.scalars(sa.select(Device).where(Device.account_id == account_id,
+                                                      Device.revoked_at.is_(None))).first()
+
+
+def bind_device(*, db_session: Session, account: Account, device_id: str, public_key: bytes,
+                bound_by: str) -> Device:
+    """Make ``device_id`` the account's one active device, retiring the one before."""
+    db_session.execute(sa.update(Device).where(Device.account_id == account.id,
+                                               Device.revoked_at.is_(None))
+                       .values(revoked_at=clock.now())
+                       .execution_options(synchronize_session=False))
+    device = Device(account_id=account.id, device_id=device_id, public_key=public_key,
+                    bound_by=bound_by)
+    db_session.add(device)
+    return device
+
+
+def get_account_of(*, db_session: Session, citizen_id: int) -> Account | None:
+    """The account of a citizen, if any."""
+    return db_session.scalars(sa.select(Account).where(Account.citizen_id == citizen_id)).first()
+
+
+# --- Registration (level 1) ------------------------------------------------------------------
+
+def start_registration(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                       sms: SmsGateway, actor: Actor, personal_id: str, full_name: str,
+                       date_of_birth: dt.date, phone: str, device_id: str,
+                       device_public_key: bytes) -> tuple[str, str]:
+    """Start a level-1 registration; returns (registration id, masked phone).
+
+    The answer is the same whether the citizen exists and whether the data
+    match: only when they match does a code go out, to the phone given. The
+    send counter of the phone moves either way, so its limit reveals nothing.
+    """
+    load_device_key(device_public_key)
+    codes.count_send(redis_client=redis_client, protector=protector, phone=phone)
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    matches = (citizen is not None and citizen.name_key == name_key(full_name)
+               and citizen.date_of_birth == date_of_birth)
+    payload = {
+        "citizen_id": citizen.id if matches and citizen else None,
+        "phone": _b64(protector.encrypt(phone, context=b"registration/phone")),
+        "phone_matches": bool(matches and citizen and citizen.phone_hash
+                              == protector.lookup_hash(phone, purpose=PHONE_PURPOSE)),
+        "device_id": device_id,
+        "device_public_key": _b64(device_public_key),
+    }
+    ref, code = codes.start(redis_client=redis_client, protector=protector,
+                            purpose="registration", payload=payload)
+    if matches and citizen is not None:
+        sms.send(db_session=db_session, phone=phone,
+                 text=f"VNeID: ma xac thuc dang ky tai khoan cua ban la {code}. "
+                      "Ma co hieu luc 5 phut. Khong cung cap ma nay cho bat ky ai.")
+        _audit_citizen(db_session, actor, "account.registration_started", citizen.id,
+                       phone_matches_registry=payload["phone_matches"])
+    db_session.commit()
+    return ref, mask_phone(phone)
+
+
+def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
+                         protector: Protector, actor: Actor, registration_id: str, otp: str,
+                         password: str, passcode: str) -> Account:
+    """Create the level-1 account: ``active`` if the phone is the registry's, else pending review.
+
+    The password and passcode are checked before the code is used, so a weak
+    password costs the citizen no code. One account per citizen: a second
+    confirmation, even concurrent, is :class:`AccountExists`.
+    """
+    password = check_password(password)
+    passcode = check_passcode(passcode)
+    payload = codes.consume(redis_client=redis_client, protector=protector,
+                            purpose="registration", ref=registration_id, code=otp)
+    if payload["citizen_id"] is None:
+        raise InvalidCode()
+    password_hash, passcode_hash = hash_secret(password), hash_secret(passcode)
+    citizen = db_session.get(Citizen, payload["citizen_id"])
+    if citizen is None:  # removed from the registry since
+        raise InvalidCode()
+    if get_account_of(db_session=db_session, citizen_id=citizen.id) is not None:
+        raise AccountExists()
+    phone = protector.decrypt(_unb64(payload["phone"]), context=b"registration/phone")
+    status = ACTIVE if payload["phone_matches"] else PENDING_REVIEW
+    account = Account(citizen_id=citizen.id, level=1, status=status,
+                      province_code=citizen.province_code, commune_code=citizen.commune_code,
+                      phone_encrypted=protector.encrypt(phone, context=_phone_context(citizen.id)),
+                      phone_hash=protector.lookup_hash(phone, purpose=PHONE_PURPOSE),
+                      password_hash=password_hash, passcode_hash=passcode_hash,
+                      failed_passcodes=0, token_version=1)
+    db_session.add(account)
+    try:
+        db_session.flush()
+    except IntegrityError:
+        db_session.rollback()
+        raise AccountExists() from None
+    bind_device(db_session=db_session, account=account, device_id=payload["device_id"],
+                public_key=_unb64(payload["device_public_key"]), bound_by="registration")
+    _audit_citizen(db_session, citizen_actor(account, actor), "account.registered", citizen.id,
+                   level=1, status=status)
+    notify(db_session=db_session, account_id=account.id, kind="account.registered",
+           text="Your level 1 account was created." if status == ACTIVE else
+           "Your account was created and waits for a police officer's review, "
+           "because the phone is not the one in the registry.")
+    try:
+        db_session.commit()
+    except IntegrityError:
+        db_session.rollback()
+        raise AccountExists() from None
+    return account
+
+
+# --- Login -----------------------------------------------------------------------------------
+
+def create_challenge(*, redis_client: redis.Redis, protector: Protector, personal_id: str,
+                     device_id: str) -> tuple[str, str]:
+    """A one-time nonce for the device to sign; same shape whether or not the id exists."""
+    challenge_id, nonce = secrets.token_urlsafe(16), os.urandom(32)
+    redis_client.set(f"challenge:{challenge_id}", json.dumps({
+        "pid": protector.lookup_hash(personal_id, purpose=b"challenge").hex(),
+        "device_id": device_id, "nonce": _b64(nonce)}), ex=CHALLENGE_TTL_SECONDS)
+    return challenge_id, _b64(nonce)
+
+
+def _consume_challenge(redis_client: redis.Redis, protector: Protector, challenge_id: str,
+                       personal_id: str, device_id: str) -> tuple[bytes | None, str | None]:
+    raw = redis_client.getdel(f"challenge:{challenge_id}") if len(challenge_id) <= 64 else None
+    if raw is None:
+        return None, "challenge_unknown_or_used"
+    held = json.loads(raw)
+    if held["pid"] != protector.lookup_hash(personal_id, purpose=b"challenge").hex() or \
+            held["device_id"] != device_id:
+        return None, "challenge_mismatch"
+    return _unb64(held["nonce"]), None
+
+
+def _start_session(db_session: Session, *, account: Account | None = None,
+                   officer: Officer | None = None, device_id: str | None = None) -> SessionFamily:
+    family = SessionFamily(id=secrets.token_urlsafe(24), device_id=device_id, generation=1,
+                           account_id=account.id if account else None,
+                           officer_id=officer.id if officer else None,
+                           expires_at=clock.now() + REFRESH_LIFETIME)
+    db_session.add(family)
+    return family
+
+
+def citizen_grant(account: Account, family: SessionFamily) -> Grant:
+    """The grant of a citizen's session at its current generation."""
+    return Grant(subject=f"citizen:{account.id}", role="citizen", level=account.level,
+                 token_version=account.token_version, session_id=family.id,
+                 generation=family.generation, device_id=family.device_id)
+
+
+def officer_grant(officer: Officer, family: SessionFamily) -> Grant:
+    """The grant of an officer's session at its current generation."""
+    return Grant(subject=f"officer:{officer.id}", role=officer.role, level=None,
+                 token_version=officer.token_version, session_id=family.id,
+                 generation=family.generation)
+
+
+def login(*, db_session: Session, redis_client: redis.Redis, protector: Protector, actor: Actor,
+          personal_id: str, password: str, device_id: str, challenge_id: str,
+          signature: bytes) -> Grant:
+    """Log a citizen in from the bound device: password plus the device's signature of the nonce.
+
+    Every failure is the same :class:`AuthenticationFailed`; its cause goes to
+    the audit log. The password is verified even when the account is unknown,
+    so the time taken does not tell either.
+    """
+    nonce, failure = _consume_challenge(redis_client, protector, challenge_id, personal_id,
+                                        device_id)
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    account = get_account_of(db_session=db_session, citizen_id=citizen.id) if citizen else None
+    if account is None:
+        burn_verification(password)
+        failure = failure or "no_account"
+    else:
+        device = active_device(db_session=db_session, account_id=account.id)
+        if device is None or device.device_id != device_id:
+            failure = failure or "device_not_bound"
+        elif nonce is not None and not signature_valid(device.public_key, signature, nonce):
+            failure = failure or "signature_invalid"
+        if not verify_secret(account.password_hash, password):
+            failure = failure or "password_wrong"
+    if failure is not None or account is None:
+        record_event(db_session=db_session, actor=actor, action="auth.login_failed",
+                     subject_type="citizen" if citizen else None,
+                     subject_id=citizen.id if citizen else None, details={"reason": failure})
+        db_session.commit()
+        raise AuthenticationFailed()
+    if account.status == LOCKED:
+        _audit_citizen(db_session, actor, "auth.login_refused", account.citizen_id,
+                       reason="locked")
+        db_session.commit()
+        raise AccountLocked()
+    if account.status == REJECTED:
+        raise AccountNotActive("The registration was rejected; visit a police office.")
+    if needs_rehash(account.password_hash):
+        account.password_hash = hash_secret(password)
+    family = _start_session(db_session, account=account, device_id=device_id)
+    _audit_citizen(db_session, citizen_actor(account, actor), "auth.login", account.citizen_id,
+                   device_id=device_id)
+    db_session.commit()
+    return citizen_grant(account, family)
+
+
+# --- Sessions: refresh, logout, per-request checks ---------------------------------------------
+
+def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
+                    generation: int) -> Grant:
+    """Rotate a refresh token. A token of an older generation revokes the whole family."""
+    family = db_session.get(SessionFamily, session_id, with_for_update=True)
+    now = clock.now()
+    if family is None or family.revoked_at is not None or family.expires_at <= now:
+        raise InvalidToken()
+    if generation != family.generation:
+        family.revoked_at, family.revoke_reason = now, "reuse"
+        record_event(db_session=db_session, actor=actor, action="auth.refresh_reuse",
+                     subject_type="session", subject_id=family.id,
+                     details={"presented": generation, "current": family.generation})
+        db_session.commit()
+        raise InvalidToken()
+    family.generation += 1
+    if family.account_id is not None:
+        account = db_session.get(Account, family.account_id)
+        if account is None or account.status in (LOCKED, REJECTED):
+            raise InvalidToken()
+        grant = citizen_grant(account, family)
+    else:
+        officer = db_session.get(Officer, family.officer_id)
+        if officer is None or not officer.active:
+            raise InvalidToken()
+        grant = officer_grant(officer, family)
+    db_session.commit()
+    return grant
+
+
+def logout(*, db_session: Session, actor: Actor, session_id: str) -> None:
+    """Revoke the session's refresh tokens and every access token of its holder."""
+    family = db_session.get(SessionFamily, session_id)
+    if family is None:
+        return
+    if family.revoked_at is None:
+        family.revoked_at, family.revoke_reason = clock.now(), "logout"
+    if family.account_id is not None:
+        account = db_session.get(Account, family.account_id)
+        if account is not None:
+            account.token_version += 1
+            _audit_citizen(db_session, actor, "auth.logout", account.citizen_id)
+    elif family.officer_id is not None:
+        officer = db_session.get(Officer, family.officer_id)
+        if officer is not None:
+            officer.token_version += 1
+            record_event(db_session=db_session, actor=actor, action="auth.logout",
+                         subject_type="officer", subject_id=officer.id)
+    db_session.commit()
+
+
+def account_for_token(*, db_session: Session, account_id: int, token_version: int) -> Account:
+    """The account an access token speaks for, if the token is still current."""
+    account = db_session.get(Account, account_id)
+    if account is None or account.token_version != token_version or \
+            account.status in (LOCKED, REJECTED):
+        raise InvalidToken()
+    return account
+
+
+# --- Devices ---------------------------------------------------------------------------------
+
+def _authenticate_by_password(db_session: Session, actor: Actor, personal_id: str,
+                              password: str, action: str) -> Account:
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    account = get_account_of(db_session=db_session, citizen_id=citizen.id) if citizen else None
+    if account is None:
+        burn_verification(password)
+    elif verify_secret(account.password_hash, password):
+        return account
+    record_event(db_session=db_session, actor=actor, action=action + "_failed",
+                 subject_type="citizen" if citizen else None,
+                 subject_id=citizen.id if citizen else None,
+                 details={"reason": "password_wrong" if account else "no_account"})
+    db_session.commit()
+    raise AuthenticationFailed()
+
+
+def request_device_rebind(*, db_session: Session, redis_client: redis.Redis,
+                          protector: Protector, sms: SmsGateway, actor: Actor, personal_id: str,
+                          password: str, device_id: str,
+                          device_public_key: bytes) -> tuple[str, str]:
+    """Ask to bind a new phone: the password here, then a code sent to the registered phone."""
+    load_device_key(device_public_key)
+    account = _authenticate_by_password(db_session, actor, personal_id, password,
+                                        "device.rebind")
+    if account.status == LOCKED:
+        raise AccountLocked()
+    phone = account_phone(protector=protector, account=account)
+    codes.count_send(redis_client=redis_client, protector=protector, phone=phone)
+    ref, code = codes.start(redis_client=redis_client, protector=protector,
+                            purpose="device_rebind",
+                            payload={"account_id": account.id, "device_id": device_id,
+                                     "device_public_key": _b64(device_public_key)})
+    sms.send(db_session=db_session, phone=phone,
+             text=f"VNeID: ma xac thuc doi thiet bi la {code}. Neu ban khong yeu cau, "
+                  "hay khoa tai khoan ngay.")
+    _audit_citizen(db_session, actor, "device.rebind_requested", account.citizen_id,
+                   device_id=device_id)
+    db_session.commit()
+    return ref, mask_phone(phone)
+
+
+def confirm_device_rebind(*, db_session: Session, redis_client: redis.Redis,
+                          protector: Protector, actor: Actor, rebind_id: str,
+                          otp: str) -> Account:
+    """Bind the new device; every token of the old one stops working."""
+    payload = codes.consume(redis_client=redis_client, protector=protector,
+                            purpose="device_rebind", ref=rebind_id, code=otp)
+    account = db_session.get(Account, payload["account_id"])
+    if account is None:
+        raise InvalidCode()
+    old = active_device(db_session=db_session, account_id=account.id)
+    _bump_and_revoke(db_session, account, "device_rebind")
+    bind_device(db_session=db_session, account=account, device_id=payload["device_id"],
+                public_key=_unb64(payload["device_public_key"]), bound_by="sms_rebind")
+    _audit_citizen(db_session, actor, "device.rebound", account.citizen_id,
+                   device_id=payload["device_id"], previous=old.device_id if old else None)
+    notify(db_session=db_session, account_id=account.id, kind="device.rebound",
+           text="A new phone was bound to your account; the previous one was signed out. "
+                "If this was not you, lock your account and visit a police office.")
+    db_session.commit()
+    return account
+
+
+# --- Locks and the passcode ------------------------------------------------------------------
+
+def _lock(db_session: Session, account: Account, reason: str) -> None:
+    account.status_before_lock = account.status
+    account.status, account.lock_reason = LOCKED, reason
+    _bump_and_revoke(db_session, account, f"lock_{reason}")
+
+
+def lock_account(*, db_session: Session, actor: Actor, account: Account) -> None:
+    """The citizen locks their own account (lost phone): every token stops working."""
+    if account.status != LOCKED:
+        _lock(db_session, account, "self")
+        _audit_citizen(db_session, actor, "account.locked", account.citizen_id, reason="self")
+        notify(db_session=db_session, account_id=account.id, kind="account.locked",
+               text="Your account was locked. Unlock it with an SMS code and your password, "
+                    "or at a police office.")
+    db_session.commit()
+
+
+def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
+                     passcode: str) -> None:
+    """Check the passcode that confirms a sensitive act. Call it before the act writes anything.
+
+    A right passcode clears the failure counter (committed with the act). A
+    wrong one is counted in the database, committed at once, and the fifth in
+    a row locks the account; then :class:`WrongPasscode` or
+    :class:`AccountLocked` is raised.
+    """
+    check_passcode(passcode)
+    if account.status == LOCKED:
+        raise AccountLocked()
+    if verify_secret(account.passcode_hash, passcode):
+        account.failed_passcodes = 0
+        return
+    failed = db_session.execute(
+        sa.update(Account).where(Account.id == account.id)
+        .values(failed_passcodes=Account.failed_passcodes + 1)
+        .returning(Account.failed_passcodes)).scalar_one()
+    db_session.refresh(account)
+    _audit_citizen(db_session, actor, "passcode.wrong", account.citizen_id, failures=failed)
+    if failed >= MAX_WRONG_PASSCODES:
+        _lock(db_session, account, "passcode")
+        _audit_citizen(db_session, actor, "account.locked", account.citizen_id,
+                       reason="passcode")
+        notify(db_session=db_session, account_id=account.id, kind="account.locked",
+               text="Your account was locked after five wrong passcodes. Unlock it with an "
+                    "SMS code and your password.")
+        db_session.commit()
+        raise AccountLocked()
+    db_session.commit()
+    raise WrongPasscode(f"The passcode is not right; {MAX_WRONG_PASSCODES - failed} tries left "
+                        "before the account is locked.", field="passcode",
+                        remaining=MAX_WRONG_PASSCODES - failed)
+
+
+def change_passcode(*, db_session: Session, actor: Actor, account: Account, passcode: str,
+                    new_passcode: str) -> None:
+    """Replace the passcode, confirmed with the current one."""
+    new_passcode = check_passcode(new_passcode)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    account.passcode_hash = hash_secret(new_passcode)
+    _audit_citizen(db_session, actor, "passcode.changed", account.citizen_id)
+    notify(db_session=db_session, account_id=account.id, kind="passcode.changed",
+           text="Your passcode was changed.")
+    db_session.commit()
+
+
+def request_unlock(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                   sms: SmsGateway, actor: Actor, personal_id: str,
+                   password: str) -> tuple[str, str]:
+    """Start unlocking a locked account: the password here, a code to the registered phone."""
+    account = _authenticate_by_password(db_session, actor, personal_id, password,
+                                        "account.unlock")
+    if account.status != LOCKED:
+        raise AccountNotActive("The account is not locked.", code="account.not_locked")
+    phone = account_phone(protector=protector, account=account)
+    codes.count_send(redis_client=redis_client, protector=protector, phone=phone)
+    ref, code = codes.start(redis_client=redis_client, protector=protector, purpose="unlock",
+                            payload={"account_id": account.id})
+    sms.send(db_session=db_session, phone=phone,
+             text=f"VNeID: ma mo khoa tai khoan cua ban la {code}. Co hieu luc 5 phut.")
+    _audit_citizen(db_session, actor, "account.unlock_requested", account.citizen_id)
+    db_session.commit()
+    return ref, mask_phone(phone)
+
+
+def confirm_unlock(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                   actor: Actor, unlock_id: str, otp: str) -> Account:
+    """Unlock with the code: the account is active again and its passcode counter cleared."""
+    payload = codes.consume(redis_client=redis_client, protector=protector, purpose="unlock",
+                            ref=unlock_id, code=otp)
+    account = db_session.get(Account, payload["account_id"])
+    if account is None or account.status != LOCKED:
+        raise InvalidCode()
+    unlock(db_session=db_session, account=account)
+    _audit_citizen(db_session, actor, "account.unlocked", account.citizen_id, by="sms")
+    notify(db_session=db_session, account_id=account.id, kind="account.unlocked",
+           text="Your account was unlocked.")
+    db_session.commit()
+    return account
+
+
+def unlock(*, db_session: Session, account: Account) -> None:
+    """Clear a lock (inside the caller's transaction): back to the status held before it."""
+    account.status = account.status_before_lock or ACTIVE
+    account.lock_reason, account.status_before_lock, account.failed_passcodes = None, None, 0
+
+
+# --- What the citizen sees -------------------------------------------------------------------
+
+def notifications(*, db_session: Session, account: Account, page: int,
+                  per_page: int) -> tuple[list[Notification], int]:
+    """The citizen's notifications, newest first, and their total."""
+    query = sa.select(Notification).where(Notification.account_id == account.id)
+    total = db_session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = db_session.scalars(query.order_by(Notification.id.desc())
+                              .offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
+
+
+def access_log(*, db_session: Session, citizen_id: int, page: int,
+               per_page: int) -> tuple[list[AuditEvent], int]:
+    """Every audited act about the citizen (logins, device changes, reads), newest first."""
+    where = (AuditEvent.subject_type == "citizen", AuditEvent.subject_id == str(citizen_id))
+    total = db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                              .where(*where)) or 0
+    rows = db_session.scalars(sa.select(AuditEvent).where(*where)
+                              .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+                              .offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
