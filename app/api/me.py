@@ -24,9 +24,9 @@ def _actor() -> Any:
 
 
 @blp.get("")
+@citizen_required
 @blp.response(200, MeRead)
 @blp.doc(security=BEARER)
-@citizen_required
 def me() -> Any:
     """The citizen's registry data, account level and status, and bound device."""
     account = current_account()
@@ -42,9 +42,9 @@ def me() -> Any:
 
 
 @blp.post("/lock")
+@citizen_required
 @blp.response(200, AccountStatus)
 @blp.doc(security=BEARER)
-@citizen_required
 def lock() -> Any:
     """Lock the account (lost phone): every token stops working at once."""
     account = current_account()
@@ -53,10 +53,10 @@ def lock() -> Any:
 
 
 @blp.post("/passcode")
+@citizen_required
 @blp.arguments(PasscodeChange)
 @blp.response(204)
 @blp.doc(security=BEARER)
-@citizen_required
 def change_passcode(payload: dict[str, Any]) -> None:
     """Change the passcode, confirmed with the current one.
 
@@ -68,10 +68,10 @@ def change_passcode(payload: dict[str, Any]) -> None:
 
 
 @blp.get("/notifications")
+@citizen_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, NotificationPage)
 @blp.doc(security=BEARER)
-@citizen_required
 def notifications(args: dict[str, Any]) -> Any:
     """The citizen's notifications, newest first."""
     items, total = service.notifications(db_session=db.session(), account=current_account(),
@@ -80,10 +80,10 @@ def notifications(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/access-log")
+@citizen_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, AccessLogPage)
 @blp.doc(security=BEARER)
-@citizen_required
 def access_log(args: dict[str, Any]) -> Any:
     """Every login, device change and read of this citizen's data by anyone, newest first."""
     items, total = service.access_log(db_session=db.session(),

@@ -20,10 +20,10 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 @blp.get("/accounts/pending")
+@officer_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, PendingAccountPage)
 @blp.doc(security=BEARER)
-@officer_required
 def pending_accounts(args: dict[str, Any]) -> Any:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
     items, total = officers.review_queue(**deps("db_session"), officer=current_officer(), **args)
@@ -31,10 +31,10 @@ def pending_accounts(args: dict[str, Any]) -> Any:
 
 
 @blp.post("/accounts/<int:account_id>/review")
+@officer_required
 @blp.arguments(ReviewDecision)
 @blp.response(200, AccountStatus)
 @blp.doc(security=BEARER)
-@officer_required
 def review(payload: dict[str, Any], account_id: int) -> Any:
     """Approve a registration, or reject it with a reason."""
     return officers.review_registration(**deps("db_session", "actor"), officer=current_officer(),
@@ -44,10 +44,10 @@ def review(payload: dict[str, Any], account_id: int) -> Any:
 
 
 @blp.post("/accounts/<int:account_id>/level2")
+@officer_required
 @blp.arguments(Level2Request)
 @blp.response(200, AccountStatus)
 @blp.doc(security=BEARER)
-@officer_required
 def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
     """Raise an account to level 2 after checking the citizen in person against the chip card."""
     return officers.raise_to_level2(**deps("db_session", "actor"), officer=current_officer(),
@@ -55,10 +55,10 @@ def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
 
 
 @blp.post("/accounts/<int:account_id>/device")
+@officer_required
 @blp.arguments(InPersonRebind)
 @blp.response(200, AccountStatus)
 @blp.doc(security=BEARER)
-@officer_required
 def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
     """In-person recovery: bind a new phone (and number) for a citizen who lost theirs."""
     return officers.rebind_in_person(**deps("db_session", "protector", "actor"),
@@ -66,10 +66,10 @@ def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
 
 
 @blp.post("/citizens/lookup")
+@officer_required
 @blp.arguments(CitizenLookup)
 @blp.response(200, CitizenRead)
 @blp.doc(security=BEARER)
-@officer_required
 def look_up_citizen(payload: dict[str, Any]) -> Any:
     """A citizen of the officer's jurisdiction (the id goes in the body, never in the URL)."""
     citizen, account = officers.look_up_citizen(**deps("db_session", "actor"),
