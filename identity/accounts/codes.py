@@ -58,9 +58,11 @@ def start(*, redis_client: redis.Redis, protector: Protector, purpose: str,
     """Hold a pending act; returns its reference and its fresh code (to send, never to log)."""
     ref = secrets.token_urlsafe(16)
     code = new_code()
-    redis_client.hset(_key(purpose, ref), mapping={
+    pipe = redis_client.pipeline()  # MULTI/EXEC: never a code without its expiry
+    pipe.hset(_key(purpose, ref), mapping={
         "payload": json.dumps(payload), "digest": _digest(protector, purpose, ref, code)})
-    redis_client.expire(_key(purpose, ref), ttl)
+    pipe.expire(_key(purpose, ref), ttl)
+    pipe.execute()
     return ref, code
 
 
