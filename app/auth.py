@@ -23,10 +23,12 @@ from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_token, get_jwt,
                                 verify_jwt_in_request)
 from flask_limiter import Limiter
+from limits.storage import Storage
+from limits.strategies import RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
@@ -48,8 +50,35 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-limiter = Limiter(key_func=_client_address, headers_enabled=True, swallow_errors=False,
-                  in_memory_fallback_enabled=False, strategy="fixed-window")
+class AppLimiter(Limiter):
+    """flask-limiter's ``Limiter``, with the counters' storage kept on each application.
+
+    A ``Limiter`` holds one storage, replaced by every ``init_app``: with
+    several applications in one process (the tests, the benches, the CLI) the
+    last one built would count, or fail when its Redis is down, for all of
+    them. Each app keeps the storage its own configuration names.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        app.extensions["ratelimit_backend"] = (self._storage, self._limiter)
+
+    def _backend(self) -> tuple[Storage, RateLimiter] | None:
+        return current_app.extensions.get("ratelimit_backend") if has_app_context() else None
+
+    @property
+    def storage(self) -> Storage:
+        backend = self._backend()
+        return backend[0] if backend else super().storage
+
+    @property
+    def limiter(self) -> RateLimiter:
+        backend = self._backend()
+        return backend[1] if backend else super().limiter
+
+
+limiter = AppLimiter(key_func=_client_address, headers_enabled=True, swallow_errors=False,
+                     in_memory_fallback_enabled=False, strategy="fixed-window")
 
 
 def parse_signing_keys(spec: str) -> dict[str, ec.EllipticCurvePrivateKey]:
@@ -86,7 +115,8 @@ def init_auth(app: Flask) -> None:
         JWT_ENCODE_AUDIENCE=AUDIENCE, JWT_DECODE_AUDIENCE=AUDIENCE,
         JWT_DECODE_LEEWAY=5, JWT_ERROR_MESSAGE_KEY="message")
     jwt.init_app(app)
-    jwt.encode_key_loader(lambda identity: next(iter(keys.values())))
+    # The key of the app of the request: the JWTManager is shared by every app of the process.
+    jwt.encode_key_loader(lambda identity: _signing_key())
     jwt.decode_key_loader(_verification_key)
     invalid = "The token is not valid. Log in again."
     jwt.invalid_token_loader(lambda reason: _token_error("auth.invalid_token", invalid))
@@ -108,6 +138,11 @@ def init_auth(app: Flask) -> None:
     if app.config["TRUSTED_PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
                                 x_for=app.config["TRUSTED_PROXY_COUNT"])
+
+
+def _signing_key() -> ec.EllipticCurvePrivateKey:
+    """The key that signs the current app's tokens: the first of its TOKEN_SIGNING_KEYS."""
+    return next(iter(current_app.extensions["token_keys"].values()))
 
 
 def _verification_key(header: dict[str, Any], payload: dict[str, Any]) -> ec.EllipticCurvePublicKey:
@@ -233,14 +268,17 @@ def auth_limits(*, personal_id: bool = True, device: bool = False,
     """
     def decorate(view: F) -> F:
         limited = limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")(view)
+        # shared_limit: one counter across endpoints (limit(scope=...) counts per endpoint).
         if personal_id:
-            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:id",
-                                    key_func=_body_key("personal_id"))(limited)
+            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:id",
+                                           key_func=_body_key("personal_id"))(limited)
         if username:
-            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:officer",
-                                    key_func=_body_key("username"))(limited)
+            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_ID"),
+                                           scope="auth:officer",
+                                           key_func=_body_key("username"))(limited)
         if device:
-            limited = limiter.limit(config_limit("AUTH_LIMIT_PER_DEVICE"), scope="auth:device",
-                                    key_func=_body_key("device_id"))(limited)
+            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_DEVICE"),
+                                           scope="auth:device",
+                                           key_func=_body_key("device_id"))(limited)
         return cast(F, limited)
     return decorate

@@ -24,6 +24,7 @@ from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from app import create_app
+from app.auth import limiter
 from app.extensions import db, get_protector
 from identity.protection import Protector
 
@@ -83,6 +84,8 @@ def redis(app: Flask) -> Any:
     """The app's Redis, emptied before the test."""
     client = app.extensions["redis"]
     client.flushdb()
+    with app.app_context():
+        limiter.reset()  # the in-memory counters when REDIS_URL is not set
     return client
 
 

@@ -8,6 +8,8 @@ act: a registration code cannot unlock an account.
 - Single use, atomically: the one request whose ``DEL`` removes the key wins;
   twenty parallel submissions of the right code give exactly one success.
 - Five tries per code: a counter beside the key; the fifth wrong try burns it.
+  Only a wrong code burns it: a right one past the budget is refused without
+  deleting, or it could delete the key under a request that was about to win.
 - Five sends per phone per hour: a counter per phone's keyed hash.
 
 Codes never reach a log line; the HMAC key is the service's look-up key.
@@ -88,10 +90,14 @@ def consume(*, redis_client: redis.Redis, protector: Protector, purpose: str, re
     tries, _ = pipe.execute()
     expected = held[b"digest"]
     expected = expected.decode() if isinstance(expected, bytes) else expected
-    if int(tries) > MAX_TRIES or not hmac.compare_digest(
-            expected, _digest(protector, purpose, ref, code)):
+    right = hmac.compare_digest(expected, _digest(protector, purpose, ref, code))
+    if not right:
         if int(tries) >= MAX_TRIES:
             redis_client.delete(key)
+        raise InvalidCode()
+    if int(tries) > MAX_TRIES:
+        # Past the budget, but right: parallel submissions of the right code land here.
+        # Deleting the key would race the one request that may still win; leave it be.
         raise InvalidCode()
     if redis_client.delete(key) != 1:  # another request used it first
         raise InvalidCode()

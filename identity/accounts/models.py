@@ -27,7 +27,7 @@ class Account(Base):
     __table_args__ = (
         sa.CheckConstraint("level IN (1, 2)", name="level"),
         sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="status"),
-        sa.Index("ix_accounts_jurisdiction", "province_code", "commune_code", "status"),
+        sa.Index("ix_accounts_status", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
@@ -39,9 +39,6 @@ class Account(Base):
     lock_reason: Mapped[str | None] = mapped_column(sa.String(16))
     #: Restored on unlock, so locking cannot skip a pending review.
     status_before_lock: Mapped[str | None] = mapped_column(sa.String(16))
-    #: Copied from the registry at registration: officers' queues and statistics filter on it.
-    province_code: Mapped[str] = mapped_column(sa.String(2))
-    commune_code: Mapped[str] = mapped_column(sa.String(5))
     #: The phone verified by SMS at registration (encrypted) and its keyed hash.
     phone_encrypted: Mapped[bytes] = mapped_column(sa.LargeBinary)
     phone_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)

@@ -98,13 +98,15 @@ def get_officer(*, db_session: Session, username: str) -> Officer:
 def reassign_officer(*, db_session: Session, actor: Actor, username: str, province_code: str,
                      commune_code: str | None, role: str | None = None) -> Officer:
     """Move an officer to another unit (effective on their next request)."""
+    # Every check before the first change: a refused reassignment leaves the officer as it was.
+    if role is not None and role not in ROLES:
+        raise InvalidInput("The role must be officer or supervisor.", code="officer.role",
+                           field="role")
     _check_unit(province_code, commune_code)
     officer = get_officer(db_session=db_session, username=username)
     before = {"province": officer.province_code, "commune": officer.commune_code}
     officer.province_code, officer.commune_code = province_code, commune_code
     if role is not None:
-        if role not in ROLES:
-            raise InvalidInput("The role must be officer or supervisor.", code="officer.role")
         officer.role = role
     record_event(db_session=db_session, actor=actor, action="officer.reassigned",
                  subject_type="officer", subject_id=officer.id,
@@ -226,11 +228,13 @@ def _audit(db_session: Session, officer: Officer, actor: Actor, action: str, cit
 def review_queue(*, db_session: Session, officer: Officer, page: int,
                  per_page: int) -> tuple[list[Account], int]:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
-    where = [Account.status == PENDING_REVIEW, Account.province_code == officer.province_code]
+    # The citizen's residence in the registry decides, as for every other act of the officer.
+    where = [Account.status == PENDING_REVIEW, Citizen.province_code == officer.province_code]
     if officer.commune_code is not None:
-        where.append(Account.commune_code == officer.commune_code)
-    total = db_session.scalar(sa.select(sa.func.count(Account.id)).where(*where)) or 0
-    rows = db_session.scalars(sa.select(Account).where(*where)
+        where.append(Citizen.commune_code == officer.commune_code)
+    total = db_session.scalar(sa.select(sa.func.count(Account.id)).join(Account.citizen)
+                              .where(*where)) or 0
+    rows = db_session.scalars(sa.select(Account).join(Account.citizen).where(*where)
                               .order_by(Account.created_at, Account.id)
                               .offset((page - 1) * per_page).limit(per_page))
     return list(rows), total

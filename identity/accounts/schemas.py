@@ -293,8 +293,8 @@ class PendingAccount(Schema):
 
     account_id = fields.Integer(attribute="id")
     full_name = fields.Function(lambda account: account.citizen.full_name)
-    province_code = fields.String()
-    commune_code = fields.String()
+    province_code = fields.Function(lambda account: account.citizen.province_code)
+    commune_code = fields.Function(lambda account: account.citizen.commune_code)
     status = fields.String()
     created_at = fields.DateTime()
 

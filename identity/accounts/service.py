@@ -189,7 +189,6 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
     phone = protector.decrypt(_unb64(payload["phone"]), context=b"registration/phone")
     status = ACTIVE if payload["phone_matches"] else PENDING_REVIEW
     account = Account(citizen_id=citizen.id, level=1, status=status,
-                      province_code=citizen.province_code, commune_code=citizen.commune_code,
                       phone_encrypted=protector.encrypt(phone, context=_phone_context(citizen.id)),
                       phone_hash=protector.lookup_hash(phone, purpose=PHONE_PURPOSE),
                       password_hash=password_hash, passcode_hash=passcode_hash,

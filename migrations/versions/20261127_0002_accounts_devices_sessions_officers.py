@@ -54,8 +54,6 @@ def upgrade():
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('lock_reason', sa.String(length=16), nullable=True),
     sa.Column('status_before_lock', sa.String(length=16), nullable=True),
-    sa.Column('province_code', sa.String(length=2), nullable=False),
-    sa.Column('commune_code', sa.String(length=5), nullable=False),
     sa.Column('phone_encrypted', sa.LargeBinary(), nullable=False),
     sa.Column('phone_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
@@ -77,7 +75,7 @@ def upgrade():
     sa.UniqueConstraint('citizen_id', name=op.f('uq_accounts_citizen_id'))
     )
     with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.create_index('ix_accounts_jurisdiction', ['province_code', 'commune_code', 'status'], unique=False)
+        batch_op.create_index('ix_accounts_status', ['status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_accounts_phone_hash'), ['phone_hash'], unique=False)
 
     op.create_table('devices',
@@ -146,7 +144,7 @@ def downgrade():
     op.drop_table('devices')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accounts_phone_hash'))
-        batch_op.drop_index('ix_accounts_jurisdiction')
+        batch_op.drop_index('ix_accounts_status')
 
     op.drop_table('accounts')
     with op.batch_alter_table('sms_outbox', schema=None) as batch_op:
