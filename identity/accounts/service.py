@@ -319,7 +319,13 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
     if family is None or family.revoked_at is not None or family.expires_at <= now:
         raise InvalidToken()
     if generation != family.generation:
+        # A stolen token is in play: end the family, and every access token of its holder
+        # (issued from this family or not), which cannot be told apart.
         family.revoked_at, family.revoke_reason = now, "reuse"
+        holder = (db_session.get(Account, family.account_id) if family.account_id is not None
+                  else db_session.get(Officer, family.officer_id))
+        if holder is not None:
+            holder.token_version += 1
         record_event(db_session=db_session, actor=actor, action="auth.refresh_reuse",
                      subject_type="session", subject_id=family.id,
                      details={"presented": generation, "current": family.generation})

@@ -1,0 +1,269 @@
+"""Rate limits of the authentication endpoints: per IP, per personal id, per device; fail closed.
+
+The limits are read from the configuration at each request, so each test
+lowers them with ``monkeypatch.setitem(app.config, ...)``. The limiter's
+counters are emptied before and after each test (with the in-process store
+they would otherwise outlive the test).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_migrate import upgrade
+
+from app import create_app
+from app.auth import limiter
+from app.extensions import db
+from config import load_config
+from tests import flows
+from tests.factories import add_citizen, personal_id_for
+
+CHALLENGE = "/api/v1/auth/challenge"
+LOGIN = "/api/v1/auth/login"
+LIMIT = "3 per minute"
+
+
+def reset_limits(application: Flask) -> None:
+    """Empty the rate-limit counters of ``application``."""
+    with application.app_context():
+        limiter.reset()
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(app: Flask) -> Iterator[None]:
+    reset_limits(app)
+    yield
+    reset_limits(app)
+
+
+_serials = iter(range(500_000, 900_000))
+
+
+def new_personal_id() -> str:
+    """A well-formed personal id nobody else in the run uses (unknown ids answer the same)."""
+    return personal_id_for(dt.date(1990, 5, 17), "M", next(_serials))
+
+
+def new_device() -> str:
+    return str(uuid.uuid4())
+
+
+def challenge(client: Any, personal_id: str | None = None, device_id: str | None = None,
+              **kwargs: Any) -> Any:
+    return client.post(CHALLENGE, json={"personal_id": personal_id or new_personal_id(),
+                                        "device_id": device_id or new_device()}, **kwargs)
+
+
+def assert_rate_limited(answer: Any) -> None:
+    """429 with the uniform body and a Retry-After."""
+    body = answer.get_json()
+    assert answer.status_code == 429, body
+    assert body == {"status": 429, "code": "rate_limited", "message": body["message"],
+                    "errors": {}}
+    assert isinstance(body["message"], str) and body["message"]
+    assert int(answer.headers["Retry-After"]) >= 0
+
+
+def assert_passes(answer: Any) -> None:
+    assert answer.status_code == 200, answer.get_json()
+
+
+def other_app(tmp_path: Any, **settings: Any) -> Flask:
+    """A separate application of the testing configuration on its own migrated SQLite file."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"}
+    application = create_app({**load_config("testing", env), **settings})
+    with application.app_context():
+        upgrade()
+    return application
+
+
+def dispose(application: Flask) -> None:
+    with application.app_context():
+        db.engine.dispose()
+
+
+# --- Per personal id, per device, per IP -----------------------------------------------------
+
+def test_the_fourth_challenge_for_one_personal_id_is_refused(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", LIMIT)
+    target = new_personal_id()
+    for _ in range(3):
+        assert_passes(challenge(client, target))  # a fresh device each time
+    assert_rate_limited(challenge(client, target))
+    assert_passes(challenge(client, new_personal_id()))
+
+
+def test_the_personal_id_budget_is_shared_by_every_authentication_endpoint(
+        app, client, db_session, protector, monkeypatch):
+    citizen = add_citizen(db_session, protector)
+    phone = flows.Phone()
+    flows.register(client, citizen, phone)
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", LIMIT)
+    held = flows.challenge(client, citizen.personal_id, phone)
+    flows.challenge(client, citizen.personal_id, phone)
+    flows.challenge(client, citizen.personal_id, phone)
+    # Even the right password and signature are refused once the id's budget is spent.
+    answer = client.post(LOGIN, json={
+        "personal_id": citizen.personal_id, "password": flows.PASSWORD,
+        "device_id": phone.device_id, "challenge_id": held["challenge_id"],
+        "signature": phone.sign(held["nonce"])})
+    assert_rate_limited(answer)
+    unlock = client.post("/api/v1/auth/unlock", json={"personal_id": citizen.personal_id,
+                                                      "password": flows.PASSWORD})
+    assert_rate_limited(unlock)
+
+
+def test_the_fourth_attempt_from_one_device_is_refused(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_DEVICE", LIMIT)
+    device = new_device()
+    for _ in range(3):
+        assert_passes(challenge(client, device_id=device))  # a different id each time
+    assert_rate_limited(challenge(client, device_id=device))
+    assert_passes(challenge(client, device_id=new_device()))
+
+
+def test_the_fourth_attempt_from_one_address_is_refused(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", LIMIT)
+    here, there = {"REMOTE_ADDR": "203.0.113.7"}, {"REMOTE_ADDR": "203.0.113.8"}
+    for _ in range(3):
+        assert_passes(challenge(client, environ_base=here))  # new id and device each time
+    assert_rate_limited(challenge(client, environ_base=here))
+    assert_passes(challenge(client, environ_base=there))
+
+
+def test_the_address_budget_covers_the_refresh_endpoint(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", LIMIT)
+    here = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(3):
+        # Refused as unauthenticated, but counted: guessing refresh tokens is limited too.
+        answer = client.post("/api/v1/auth/refresh", headers=flows.bearer("x.y.z"),
+                             environ_base=here)
+        assert answer.status_code == 401
+    assert_rate_limited(client.post("/api/v1/auth/refresh", headers=flows.bearer("x.y.z"),
+                                    environ_base=here))
+
+
+def test_officer_login_is_limited_per_username(app, client, db_session, protector, monkeypatch):
+    officer = flows.create_officer(db_session, protector, username="officer.limits")
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", LIMIT)
+    for _ in range(3):
+        answer = client.post("/api/v1/auth/officer-login", json={
+            "username": officer.username, "password": "wrong password here", "totp": "000000"})
+        assert answer.status_code == 401
+    assert_rate_limited(flows.officer_login(client, officer))
+
+
+# --- X-Forwarded-For ---------------------------------------------------------------------------
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(app, client, monkeypatch):
+    assert app.config["TRUSTED_PROXY_COUNT"] == 0
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", LIMIT)
+    here = {"REMOTE_ADDR": "203.0.113.20"}
+    for i in range(3):
+        assert_passes(challenge(client, environ_base=here,
+                                headers={"X-Forwarded-For": f"198.51.100.{i}"}))
+    # A client rotating X-Forwarded-For is still limited by its real address.
+    assert_rate_limited(challenge(client, environ_base=here,
+                                  headers={"X-Forwarded-For": "198.51.100.99"}))
+
+
+@pytest.fixture()
+def proxied_app(app, tmp_path) -> Iterator[Flask]:
+    """The service behind one reverse proxy (TRUSTED_PROXY_COUNT=1), on its own database."""
+    application = other_app(tmp_path, TRUSTED_PROXY_COUNT=1, AUTH_LIMIT_PER_IP=LIMIT)
+    reset_limits(application)
+    yield application
+    reset_limits(application)
+    dispose(application)
+
+
+def test_x_forwarded_for_is_honoured_behind_a_trusted_proxy(proxied_app):
+    client = proxied_app.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request comes through the proxy
+    for _ in range(3):
+        assert_passes(challenge(client, environ_base=proxy,
+                                headers={"X-Forwarded-For": "198.51.100.1"}))
+    assert_rate_limited(challenge(client, environ_base=proxy,
+                                  headers={"X-Forwarded-For": "198.51.100.1"}))
+    # A client forging its own X-Forwarded-For entry: the proxy appends the real address,
+    # and only the entry the trusted proxy wrote counts.
+    assert_rate_limited(challenge(client, environ_base=proxy,
+                                  headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.1"}))
+    # Another client behind the same proxy has its own budget.
+    assert_passes(challenge(client, environ_base=proxy,
+                            headers={"X-Forwarded-For": "198.51.100.2"}))
+
+
+def test_another_application_does_not_take_over_our_limits(app, client, monkeypatch, tmp_path):
+    """Tests, benches and the CLI build several apps in one process: counters stay per app."""
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", LIMIT)
+    target = new_personal_id()
+    for _ in range(3):
+        assert_passes(challenge(client, target))
+    other = other_app(tmp_path, REDIS_URL="memory://")  # counts in a store of its own
+    try:
+        reset_limits(other)  # emptying the other app's counters leaves ours
+        assert_rate_limited(challenge(client, target))
+        assert_passes(other.test_client().post(CHALLENGE, json={
+            "personal_id": target, "device_id": new_device()}))
+    finally:
+        dispose(other)
+
+
+# --- Fail closed -----------------------------------------------------------------------------
+
+@pytest.fixture()
+def redis_down_app(app, tmp_path) -> Iterator[Flask]:
+    """The service with its Redis unreachable (nothing listens on port 1)."""
+    application = other_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+    yield application
+    dispose(application)
+
+
+def test_the_service_starts_without_redis(redis_down_app):
+    assert redis_down_app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:1/0"
+    client = redis_down_app.test_client()
+    assert client.get("/api/v1/openapi.json").status_code == 200
+    health = client.get("/healthz")
+    assert health.status_code == 503 and "redis" in health.get_json()["errors"]
+
+
+@pytest.mark.parametrize("path, body", [
+    (CHALLENGE, {"personal_id": "001090012345", "device_id": "device-0001"}),
+    (LOGIN, {"personal_id": "001090012345", "password": flows.PASSWORD,
+             "device_id": "device-0001", "challenge_id": "c" * 22, "signature": "AAAA"}),
+    ("/api/v1/auth/unlock", {"personal_id": "001090012345", "password": flows.PASSWORD}),
+    ("/api/v1/auth/officer-login", {"username": "someone", "password": flows.PASSWORD,
+                                    "totp": "123456"}),
+])
+def test_authentication_fails_closed_when_redis_is_down(redis_down_app, path, body):
+    answer = redis_down_app.test_client().post(path, json=body)
+    assert answer.status_code == 503, answer.get_json()
+    assert answer.get_json() == {"status": 503, "code": "service.unavailable",
+                                 "message": answer.get_json()["message"], "errors": {}}
+    assert int(answer.headers["Retry-After"]) > 0
+
+
+def test_refresh_fails_closed_when_redis_is_down(redis_down_app):
+    answer = redis_down_app.test_client().post("/api/v1/auth/refresh",
+                                               headers=flows.bearer("x.y.z"))
+    assert answer.status_code == 503, answer.get_json()
+    assert answer.get_json()["code"] == "service.unavailable"
+    assert "Retry-After" in answer.headers
+
+
+def test_a_dead_redis_elsewhere_does_not_stop_our_logins(app, client, db_session, protector,
+                                                         redis_down_app):
+    """Building an app whose Redis is down leaves the running one working."""
+    assert redis_down_app.test_client().post(CHALLENGE, json={
+        "personal_id": new_personal_id(), "device_id": new_device()}).status_code == 503
+    citizen = add_citizen(db_session, protector)
+    phone = flows.Phone()
+    flows.register(client, citizen, phone)
+    assert flows.login_answer(client, citizen.personal_id, phone).status_code == 200

@@ -1,0 +1,432 @@
+"""Access and refresh tokens: forgeries refused, rotation, revocation on the next request.
+
+Every forged token is built from the claims of a token the service really
+issued, and the same claims re-signed by hand with the real key and ``kid``
+are accepted: so each refusal is for the forgery, not for a claim we got wrong.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+from typing import Any
+
+import jwt
+import pytest
+import sqlalchemy as sa
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app import create_app
+from app.auth import parse_signing_keys
+from app.extensions import db
+from config import TEST_KEYS, load_config, token_signing_key
+from identity.accounts import officers
+from identity.audit.models import AuditEvent
+from identity.audit.service import Actor
+from tests import flows
+from tests.factories import add_citizen
+
+ME = "/api/v1/me"
+REFRESH = "/api/v1/auth/refresh"
+PENDING = "/api/v1/police/accounts/pending"
+OPERATOR = Actor(type="operator", id="test")
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+def signing_keys() -> dict[str, ec.EllipticCurvePrivateKey]:
+    """The testing configuration's token keys, in order: the first signs, all verify."""
+    return parse_signing_keys(TEST_KEYS["TOKEN_SIGNING_KEYS"])
+
+
+def signing_kid() -> str:
+    return next(iter(signing_keys()))
+
+
+def older_kid() -> str:
+    return list(signing_keys())[1]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """A token's claims, read without checking anything."""
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def segment(data: dict[str, Any]) -> str:
+    """One base64url JWT segment of a JSON object."""
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def sign(claims: dict[str, Any], *, kid: str | None = None,
+         key: ec.EllipticCurvePrivateKey | None = None) -> str:
+    """An ES256 token over ``claims``, with the real key of ``kid`` unless another is given."""
+    kid = kid or signing_kid()
+    key = key or signing_keys()[kid]
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+
+
+def alg_none(claims: dict[str, Any]) -> str:
+    """An unsigned token: ``alg: none`` and an empty signature."""
+    return f"{segment({'alg': 'none', 'typ': 'JWT', 'kid': signing_kid()})}.{segment(claims)}."
+
+
+def hs256_with_public_key(claims: dict[str, Any], *, with_kid: bool = True) -> str:
+    """The classic confusion: HS256 keyed with the service's public key in PEM.
+
+    Built by hand: PyJWT itself refuses to use a PEM key as an HMAC secret.
+    """
+    secret = signing_keys()[signing_kid()].public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = {"alg": "HS256", "typ": "JWT", **({"kid": signing_kid()} if with_kid else {})}
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def foreign_key(claims: dict[str, Any]) -> str:
+    """Signed by a P-256 key that is not ours, under one of our kids."""
+    return sign(claims, key=ec.generate_private_key(ec.SECP256R1()))
+
+
+def unknown_kid(claims: dict[str, Any]) -> str:
+    """Signed by our real key, but under a kid we never issued."""
+    return sign(claims, kid="test-9", key=signing_keys()[signing_kid()])
+
+
+def no_kid(claims: dict[str, Any]) -> str:
+    """Signed by our real key, without a kid."""
+    return jwt.encode(claims, signing_keys()[signing_kid()], algorithm="ES256")
+
+
+def other_issuer(claims: dict[str, Any]) -> str:
+    return sign({**claims, "iss": "someone-else"})
+
+
+def other_audience(claims: dict[str, Any]) -> str:
+    return sign({**claims, "aud": "another-api"})
+
+
+def assert_error(answer: Any, status: int, code: str) -> None:
+    """The uniform error body with this status and code."""
+    body = answer.get_json()
+    assert answer.status_code == status, body
+    assert body["status"] == status and body["code"] == code, body
+    assert isinstance(body["message"], str) and body["errors"] == {}, body
+
+
+def citizen_session(client: Any, db_session: Any, protector: Any,
+                    **overrides: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A registered citizen logged in from their phone: (citizen, account, tokens)."""
+    citizen = add_citizen(db_session, protector, **overrides)
+    phone = flows.Phone()
+    account = flows.register(client, citizen, phone)
+    tokens = flows.login(client, citizen.personal_id, phone)
+    return citizen, account, tokens
+
+
+@pytest.fixture()
+def session(client, db_session, protector):
+    """One logged-in citizen."""
+    return citizen_session(client, db_session, protector)
+
+
+def officer_tokens(client: Any, db_session: Any, protector: Any, **kwargs: Any) -> Any:
+    """An officer (province 01 unless told) logged in: (officer, tokens)."""
+    officer = flows.create_officer(db_session, protector, **kwargs)
+    answer = flows.officer_login(client, officer)
+    assert answer.status_code == 200, answer.get_json()
+    return officer, answer.get_json()
+
+
+# --- Forged access tokens --------------------------------------------------------------------
+
+def test_the_same_claims_signed_by_hand_with_the_real_key_are_accepted(client, session):
+    _, account, tokens = session
+    claims = claims_of(tokens["access_token"])
+    answer = client.get(ME, headers=flows.bearer(sign(claims)))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["account_id"] == account["account_id"]
+
+
+@pytest.mark.parametrize("forge", [alg_none, hs256_with_public_key, foreign_key, unknown_kid,
+                                   no_kid, other_issuer, other_audience])
+def test_forged_access_tokens_are_refused(client, session, forge):
+    _, _, tokens = session
+    answer = client.get(ME, headers=flows.bearer(forge(claims_of(tokens["access_token"]))))
+    assert_error(answer, 401, "auth.invalid_token")
+
+
+def test_hs256_with_the_public_key_is_refused_without_a_kid_too(client, session):
+    _, _, tokens = session
+    token = hs256_with_public_key(claims_of(tokens["access_token"]), with_kid=False)
+    assert_error(client.get(ME, headers=flows.bearer(token)), 401, "auth.invalid_token")
+
+
+def test_a_tampered_payload_is_refused(client, db_session, protector, session):
+    _, _, tokens = session
+    _, other, _ = citizen_session(client, db_session, protector)
+    header, payload, signature = tokens["access_token"].split(".")
+    claims = claims_of(tokens["access_token"])
+    for changed in ({**claims, "sub": f"citizen:{other['account_id']}"}, {**claims, "lvl": 2}):
+        token = f"{header}.{segment(changed)}.{signature}"
+        assert_error(client.get(ME, headers=flows.bearer(token)), 401, "auth.invalid_token")
+        # The very same change, signed with the real key, would pass: the signature is why.
+        assert client.get(ME, headers=flows.bearer(sign(changed))).status_code == 200
+
+
+def test_garbage_and_missing_tokens_are_refused(client, session):
+    assert_error(client.get(ME, headers=flows.bearer("not.a.jwt")), 401, "auth.invalid_token")
+    assert_error(client.get(ME), 401, "auth.required")
+
+
+# --- Expiry and lifetime ---------------------------------------------------------------------
+
+def test_access_tokens_live_at_most_ten_minutes(session):
+    _, _, tokens = session
+    claims = claims_of(tokens["access_token"])
+    assert 0 < claims["exp"] - claims["iat"] <= 600
+    assert tokens["expires_in"] <= 600
+
+
+def test_the_access_token_lifetime_cannot_be_configured_above_ten_minutes():
+    assert load_config("testing", {"ACCESS_TOKEN_SECONDS": "3600"})["ACCESS_TOKEN_SECONDS"] == 600
+
+
+def test_an_expired_access_token_is_refused(client, session):
+    _, _, tokens = session
+    now = dt.datetime.now(dt.timezone.utc)
+    with time_machine.travel(now + dt.timedelta(seconds=590), tick=False):
+        assert client.get(ME, headers=flows.bearer(tokens["access_token"])).status_code == 200
+    with time_machine.travel(now + dt.timedelta(seconds=700), tick=False):
+        answer = client.get(ME, headers=flows.bearer(tokens["access_token"]))
+        assert_error(answer, 401, "auth.token_expired")
+        # The refresh token outlives it and brings a working access token.
+        renewed = client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"]))
+        assert renewed.status_code == 200, renewed.get_json()
+        fresh = renewed.get_json()["access_token"]
+        assert client.get(ME, headers=flows.bearer(fresh)).status_code == 200
+
+
+def test_an_expired_token_signed_with_the_real_key_is_refused(client, session):
+    _, _, tokens = session
+    claims = claims_of(tokens["access_token"])
+    past = int(dt.datetime.now(dt.timezone.utc).timestamp()) - 3600
+    token = sign({**claims, "iat": past - 600, "nbf": past - 600, "exp": past})
+    assert_error(client.get(ME, headers=flows.bearer(token)), 401, "auth.token_expired")
+
+
+# --- Token types -----------------------------------------------------------------------------
+
+def test_a_refresh_token_is_not_an_access_token(client, session):
+    _, _, tokens = session
+    answer = client.get(ME, headers=flows.bearer(tokens["refresh_token"]))
+    assert_error(answer, 401, "auth.invalid_token")
+
+
+def test_an_access_token_cannot_refresh(client, session):
+    _, _, tokens = session
+    answer = client.post(REFRESH, headers=flows.bearer(tokens["access_token"]))
+    assert_error(answer, 401, "auth.invalid_token")
+
+
+def test_an_access_token_relabelled_as_refresh_is_refused(client, session):
+    _, _, tokens = session
+    claims = claims_of(tokens["access_token"])
+    # A well-signed refresh-typed token without a session generation is still refused.
+    answer = client.post(REFRESH, headers=flows.bearer(sign({**claims, "type": "refresh"})))
+    assert_error(answer, 401, "auth.invalid_token")
+
+
+# --- Keys: pinned algorithm, kid, rotation ---------------------------------------------------
+
+def test_issued_tokens_are_es256_with_the_first_kid(session):
+    _, _, tokens = session
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        header = jwt.get_unverified_header(token)
+        assert header["alg"] == "ES256"
+        assert header["kid"] == signing_kid() == "test-2"
+
+
+def test_a_token_of_the_older_rotated_key_is_still_accepted(client, session):
+    _, account, tokens = session
+    assert older_kid() == "test-1"
+    token = sign(claims_of(tokens["access_token"]), kid=older_kid())
+    answer = client.get(ME, headers=flows.bearer(token))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["account_id"] == account["account_id"]
+    # ...but not under the other kid: a key verifies only the tokens of its own kid.
+    crossed = sign(claims_of(tokens["access_token"]), kid=signing_kid(),
+                   key=signing_keys()[older_kid()])
+    assert_error(client.get(ME, headers=flows.bearer(crossed)), 401, "auth.invalid_token")
+
+
+def test_another_application_in_the_process_does_not_change_our_signing_key(
+        client, db_session, protector, tmp_path):
+    """Tests, benches and the CLI build several apps in one process: keys stay per app."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"}
+    other = create_app({**load_config("testing", env),
+                        "TOKEN_SIGNING_KEYS": token_signing_key("elsewhere")})
+    try:
+        _, _, tokens = citizen_session(client, db_session, protector)
+        assert jwt.get_unverified_header(tokens["access_token"])["kid"] == signing_kid()
+        assert client.get(ME, headers=flows.bearer(tokens["access_token"])).status_code == 200
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+
+
+# --- Refresh rotation and reuse --------------------------------------------------------------
+
+def test_refresh_rotates_the_pair(client, session):
+    _, _, tokens = session
+    answer = client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"]))
+    assert answer.status_code == 200, answer.get_json()
+    renewed = answer.get_json()
+    assert renewed["refresh_token"] != tokens["refresh_token"]
+    assert renewed["access_token"] != tokens["access_token"]
+    old, new = claims_of(tokens["refresh_token"]), claims_of(renewed["refresh_token"])
+    assert new["sid"] == old["sid"] and new["gen"] == old["gen"] + 1
+    assert client.get(ME, headers=flows.bearer(renewed["access_token"])).status_code == 200
+
+
+def test_reusing_a_refresh_token_revokes_the_whole_family(client, db_session, session):
+    _, _, tokens = session
+    first = client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"]))
+    second = client.post(REFRESH, headers=flows.bearer(first.get_json()["refresh_token"]))
+    assert first.status_code == second.status_code == 200
+    newest = second.get_json()["refresh_token"]
+
+    reused = client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"]))
+    assert_error(reused, 401, "auth.invalid_token")
+    # The thief or the citizen, whoever holds the newest token, must log in again.
+    assert_error(client.post(REFRESH, headers=flows.bearer(newest)), 401, "auth.invalid_token")
+
+    sid = claims_of(tokens["refresh_token"])["sid"]
+    events = db_session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "auth.refresh_reuse", AuditEvent.subject_id == sid)).all()
+    assert len(events) == 1
+    assert events[0].details == {"presented": 1, "current": 3}
+
+
+def test_reuse_in_one_session_leaves_other_sessions_alone(client, db_session, protector):
+    citizen = add_citizen(db_session, protector)
+    phone = flows.Phone()
+    flows.register(client, citizen, phone)
+    one = flows.login(client, citizen.personal_id, phone)
+    two = flows.login(client, citizen.personal_id, phone)
+    rotated = client.post(REFRESH, headers=flows.bearer(one["refresh_token"]))
+    assert rotated.status_code == 200
+    assert client.post(REFRESH, headers=flows.bearer(one["refresh_token"])).status_code == 401
+    # The access tokens already out (the thief's among them) stop at once...
+    for access in (rotated.get_json()["access_token"], two["access_token"]):
+        assert_error(client.get(ME, headers=flows.bearer(access)), 401, "auth.invalid_token")
+    # ...while the other session refreshes into a working token.
+    fresh = client.post(REFRESH, headers=flows.bearer(two["refresh_token"]))
+    assert fresh.status_code == 200
+    assert client.get(ME, headers=flows.bearer(fresh.get_json()["access_token"])).status_code \
+        == 200
+
+
+# --- Revocation on the next request ----------------------------------------------------------
+
+def test_logout_revokes_the_access_and_refresh_tokens(client, session):
+    _, _, tokens = session
+    assert client.get(ME, headers=flows.bearer(tokens["access_token"])).status_code == 200
+    answer = client.post("/api/v1/auth/logout", headers=flows.bearer(tokens["access_token"]))
+    assert answer.status_code == 204, answer.get_json()
+    assert_error(client.get(ME, headers=flows.bearer(tokens["access_token"])), 401,
+                 "auth.invalid_token")
+    assert_error(client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"])), 401,
+                 "auth.invalid_token")
+
+
+def test_locking_the_account_revokes_its_tokens(client, session):
+    _, _, tokens = session
+    answer = client.post("/api/v1/me/lock", headers=flows.bearer(tokens["access_token"]))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["status"] == "locked"
+    assert_error(client.get(ME, headers=flows.bearer(tokens["access_token"])), 401,
+                 "auth.invalid_token")
+    assert_error(client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"])), 401,
+                 "auth.invalid_token")
+
+
+def test_a_level_change_applies_on_the_next_request(client, db_session, protector, session):
+    citizen, account, tokens = session
+    assert claims_of(tokens["access_token"])["lvl"] == 1
+    _, officer = officer_tokens(client, db_session, protector)
+    raised = client.post(f"/api/v1/police/accounts/{account['account_id']}/level2",
+                         json={"card_number": citizen.personal_id, "check": "face"},
+                         headers=flows.bearer(officer["access_token"]))
+    assert raised.status_code == 200, raised.get_json()
+    assert raised.get_json()["level"] == 2
+
+    # The level-1 token stops at once; a refresh brings a level-2 one.
+    assert_error(client.get(ME, headers=flows.bearer(tokens["access_token"])), 401,
+                 "auth.invalid_token")
+    renewed = client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"]))
+    assert renewed.status_code == 200, renewed.get_json()
+    access = renewed.get_json()["access_token"]
+    assert claims_of(access)["lvl"] == 2
+    me = client.get(ME, headers=flows.bearer(access))
+    assert me.status_code == 200 and me.get_json()["level"] == 2
+
+
+def test_a_deactivated_officer_is_refused_on_the_next_request(client, db_session, protector):
+    officer, tokens = officer_tokens(client, db_session, protector)
+    assert client.get(PENDING, headers=flows.bearer(tokens["access_token"])).status_code == 200
+    officers.deactivate_officer(db_session=db_session, actor=OPERATOR, username=officer.username)
+    assert_error(client.get(PENDING, headers=flows.bearer(tokens["access_token"])), 401,
+                 "auth.invalid_token")
+    assert_error(client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"])), 401,
+                 "auth.invalid_token")
+
+
+def test_a_reassigned_officer_acts_in_the_new_jurisdiction_on_the_next_request(
+        client, db_session, protector):
+    citizen = add_citizen(db_session, protector)  # province 01
+    officer, tokens = officer_tokens(client, db_session, protector)
+    lookup = {"personal_id": citizen.personal_id}
+    headers = flows.bearer(tokens["access_token"])
+    answer = client.post("/api/v1/police/citizens/lookup", json=lookup, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    officers.reassign_officer(db_session=db_session, actor=OPERATOR, username=officer.username,
+                              province_code="79", commune_code=None)
+    answer = client.post("/api/v1/police/citizens/lookup", json=lookup, headers=headers)
+    assert_error(answer, 403, "officer.outside_jurisdiction")
+
+
+# --- Roles -----------------------------------------------------------------------------------
+
+def test_a_citizen_token_cannot_use_police_endpoints(client, session):
+    _, account, tokens = session
+    headers = flows.bearer(tokens["access_token"])
+    assert_error(client.get(PENDING, headers=headers), 403, "auth.officer_only")
+    answer = client.post(f"/api/v1/police/accounts/{account['account_id']}/level2",
+                         json={"card_number": "001090012345", "check": "face"}, headers=headers)
+    assert_error(answer, 403, "auth.officer_only")
+
+
+def test_an_officer_token_cannot_use_citizen_endpoints(client, db_session, protector):
+    _, tokens = officer_tokens(client, db_session, protector)
+    headers = flows.bearer(tokens["access_token"])
+    assert_error(client.get(ME, headers=headers), 403, "auth.citizen_only")
+    assert_error(client.post("/api/v1/me/lock", headers=headers), 403, "auth.citizen_only")
+
+
+def test_a_citizen_token_relabelled_as_an_officer_is_refused(client, db_session, protector,
+                                                             session):
+    """Only the signature makes a subject: ``sub: officer:N`` in a forged token gets nowhere."""
+    _, _, tokens = session
+    officer, _ = officer_tokens(client, db_session, protector)
+    claims = {**claims_of(tokens["access_token"]), "sub": f"officer:{officer.officer_id}",
+              "role": "officer"}
+    header, _, signature = tokens["access_token"].split(".")
+    forged = f"{header}.{segment(claims)}.{signature}"
+    assert_error(client.get(PENDING, headers=flows.bearer(forged)), 401, "auth.invalid_token")
