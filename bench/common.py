@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import re
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.json"
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/15"
+#: The production configuration refuses the development outbox: the benches plug in this one.
+BENCH_SMS_BACKEND = "bench.common:KeptSmsGateway"
 _PURPOSE = re.compile(r"^[a-z0-9_]{1,30}$")
 
 
@@ -82,6 +85,22 @@ def scratch_database(purpose: str, *, migrated: bool = True) -> Iterator[str]:
         drop_database(url)
 
 
+class KeptSmsGateway:
+    """An SMS gateway that keeps the latest messages in memory and sends nothing.
+
+    ``SMS_BACKEND`` of the benches' production-configured app (which takes the
+    configuration as argument); the accounts bench also reads its codes back
+    from :attr:`messages` when it registers citizens in-process.
+    """
+
+    def __init__(self, config: Any = None) -> None:
+        self.messages: deque[tuple[str, str]] = deque(maxlen=1000)
+
+    def send(self, *, db_session: Any, phone: str, text: str) -> None:
+        """Keep ``(phone, text)``; the caller's transaction is not touched."""
+        self.messages.append((phone, text))
+
+
 def new_keys() -> dict[str, str]:
     """Fresh key material in the formats of ``config.py``."""
     return generate_keys()
@@ -93,6 +112,7 @@ def app_environment(db_url: str, keys: dict[str, str] | None = None) -> dict[str
         "VNID_CONFIG": "production",
         "DATABASE_URL": db_url,
         "REDIS_URL": BENCH_REDIS_URL,
+        "SMS_BACKEND": BENCH_SMS_BACKEND,
         "LOG_LEVEL": "WARNING",
         **(keys or new_keys()),
     }

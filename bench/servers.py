@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from bench.common import ROOT, VENV_BIN, app_environment, scratch_database
 from bench.loadgen import ALLOWED_HOST, run_load
 
 WORKERS = 2
+#: The server ``make serve`` runs, chosen by this bench; other benches measure the service on it.
+SERVICE_SERVER = "granian"
 #: Command line of each server, given the WSGI app and the port.
 SERVERS: dict[str, list[str]] = {
     "granian": [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS),
@@ -110,18 +112,27 @@ def running_server(server: str, app: str, ready_path: str,
             _stop(process)
 
 
+def serving(app_name: str, env: dict[str, str]) -> AbstractContextManager[int]:
+    """``running_server`` of :data:`SERVICE_SERVER` on one of :data:`APPS`; yields its port."""
+    app, ready_path, _paths = APPS[app_name]
+    return running_server(SERVICE_SERVER, app, ready_path, env)
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 2) if denominator else None
 
 
-def _summary(server: str, app: str, path: str, loads: list[dict[str, Any]]) -> dict[str, Any]:
-    """The round of median throughput, with the spread over all rounds and their error counts."""
-    median = sorted(loads, key=lambda load: load["rps"])[len(loads) // 2]
-    return {"server": server, "app": app, "endpoint": path,
-            **{k: median[k] for k in ("rps", "p50_ms", "p99_ms")},
-            "rps_min": min(load["rps"] for load in loads),
-            "rps_max": max(load["rps"] for load in loads),
+def summarise(loads: list[dict[str, Any]], rate: str = "rps") -> dict[str, Any]:
+    """The round of median ``rate``, with the spread over all rounds and their error counts."""
+    median = sorted(loads, key=lambda load: load[rate])[len(loads) // 2]
+    return {**{k: median[k] for k in (rate, "p50_ms", "p99_ms")},
+            f"{rate}_min": min(load[rate] for load in loads),
+            f"{rate}_max": max(load[rate] for load in loads),
             **{k: sum(load[k] for load in loads) for k in ("non_2xx", "errors", "connects")}}
+
+
+def _summary(server: str, app: str, path: str, loads: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"server": server, "app": app, "endpoint": path, **summarise(loads)}
 
 
 def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
