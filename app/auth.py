@@ -77,7 +77,9 @@ class AppLimiter(Limiter):
         return backend[1] if backend else super().limiter
 
 
-limiter = AppLimiter(key_func=_client_address, headers_enabled=True, swallow_errors=False,
+# No X-RateLimit-* headers: each costs Redis round trips on every authentication request;
+# a refusal still says when to come back (Retry-After, app/errors.py).
+limiter = AppLimiter(key_func=_client_address, headers_enabled=False, swallow_errors=False,
                      in_memory_fallback_enabled=False, strategy="fixed-window")
 
 

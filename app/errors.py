@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, jsonify
+from flask_limiter.errors import RateLimitExceeded
 from flask_smorest import Api
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
@@ -106,6 +107,9 @@ class ServiceApi(Api):
         if status == 400 and isinstance(messages, dict):
             return error_response(400, "request.malformed_json",
                                   "The request body is not valid JSON.", {}, headers)
+        if status == 429 and isinstance(error, RateLimitExceeded):
+            # The length of the window that refused: a safe time to come back.
+            headers.setdefault("Retry-After", str(error.limit.limit.get_expiry()))
         if status >= 500:
             log.error("HTTP %s raised: %s", status, type(error).__name__)
         code = data.get("code") or HTTP_CODES.get(status, f"http.{status}")

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from identity import clock
 from identity.accounts import codes
@@ -274,13 +274,11 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     """
     nonce, failure = _consume_challenge(redis_client, protector, challenge_id, personal_id,
                                         device_id)
-    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
-    account = get_account_of(db_session=db_session, citizen_id=citizen.id) if citizen else None
+    citizen_id, account, device = _login_subject(db_session, personal_id)
     if account is None:
         burn_verification(password)
         failure = failure or "no_account"
     else:
-        device = active_device(db_session=db_session, account_id=account.id)
         if device is None or device.device_id != device_id:
             failure = failure or "device_not_bound"
         elif nonce is not None and not signature_valid(device.public_key, signature, nonce):
@@ -289,8 +287,8 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
             failure = failure or "password_wrong"
     if failure is not None or account is None:
         record_event(db_session=db_session, actor=actor, action="auth.login_failed",
-                     subject_type="citizen" if citizen else None,
-                     subject_id=citizen.id if citizen else None, details={"reason": failure})
+                     subject_type="citizen" if citizen_id else None,
+                     subject_id=citizen_id, details={"reason": failure})
         db_session.commit()
         raise AuthenticationFailed()
     if account.status == LOCKED:
@@ -305,18 +303,76 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     family = _start_session(db_session, account=account, device_id=device_id)
     _audit_citizen(db_session, citizen_actor(account, actor), "auth.login", account.citizen_id,
                    device_id=device_id)
+    grant = citizen_grant(account, family)  # before the commit expires what it reads
     db_session.commit()
-    return citizen_grant(account, family)
+    return grant
+
+
+def _login_subject(db_session: Session,
+                   personal_id: str) -> tuple[int | None, Account | None, Device | None]:
+    """The citizen's id, account and active device, in one query."""
+    row = db_session.execute(
+        sa.select(Citizen.id, Account, Device).select_from(Citizen)
+        .outerjoin(Account, Account.citizen_id == Citizen.id)
+        .outerjoin(Device, sa.and_(Device.account_id == Account.id, Device.revoked_at.is_(None)))
+        .where(Citizen.personal_id == personal_id)
+        .options(lazyload(Account.citizen))).first()
+    if row is None:
+        return None, None, None
+    return row[0], row[1], row[2]
 
 
 # --- Sessions: refresh, logout, per-request checks ---------------------------------------------
 
 def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
                     generation: int) -> Grant:
-    """Rotate a refresh token. A token of an older generation revokes the whole family."""
+    """Rotate a refresh token. A token of an older generation revokes the whole family.
+
+    The rotation is one conditional ``UPDATE``: of two requests presenting the
+    same token at once, one moves the generation on and the other, finding it
+    moved, is a reuse.
+    """
+    moved = db_session.execute(
+        sa.update(SessionFamily)
+        .where(SessionFamily.id == session_id, SessionFamily.generation == generation,
+               SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > clock.now())
+        .values(generation=generation + 1)
+        .returning(SessionFamily.account_id, SessionFamily.officer_id, SessionFamily.device_id)
+        .execution_options(synchronize_session=False)).first()
+    if moved is None:
+        _refuse_refresh(db_session, actor, session_id, generation)
+    assert moved is not None
+    if moved.account_id is not None:
+        account = db_session.execute(
+            sa.select(Account.level, Account.token_version, Account.status)
+            .where(Account.id == moved.account_id)).one()
+        if account.status in (LOCKED, REJECTED):
+            db_session.rollback()
+            raise InvalidToken()
+        grant = Grant(subject=f"citizen:{moved.account_id}", role="citizen", level=account.level,
+                      token_version=account.token_version, session_id=session_id,
+                      generation=generation + 1, device_id=moved.device_id)
+    else:
+        officer = db_session.execute(
+            sa.select(Officer.role, Officer.token_version, Officer.active)
+            .where(Officer.id == moved.officer_id)).one()
+        if not officer.active:
+            db_session.rollback()
+            raise InvalidToken()
+        grant = Grant(subject=f"officer:{moved.officer_id}", role=officer.role, level=None,
+                      token_version=officer.token_version, session_id=session_id,
+                      generation=generation + 1)
+    db_session.commit()
+    return grant
+
+
+def _refuse_refresh(db_session: Session, actor: Actor, session_id: str,
+                    generation: int) -> None:
+    """Why a refresh token did not rotate; a reuse revokes its family. Always raises."""
     family = db_session.get(SessionFamily, session_id, with_for_update=True)
     now = clock.now()
     if family is None or family.revoked_at is not None or family.expires_at <= now:
+        db_session.rollback()
         raise InvalidToken()
     if generation != family.generation:
         # A stolen token is in play: end the family, and every access token of its holder
@@ -330,20 +386,7 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
                      subject_type="session", subject_id=family.id,
                      details={"presented": generation, "current": family.generation})
         db_session.commit()
-        raise InvalidToken()
-    family.generation += 1
-    if family.account_id is not None:
-        account = db_session.get(Account, family.account_id)
-        if account is None or account.status in (LOCKED, REJECTED):
-            raise InvalidToken()
-        grant = citizen_grant(account, family)
-    else:
-        officer = db_session.get(Officer, family.officer_id)
-        if officer is None or not officer.active:
-            raise InvalidToken()
-        grant = officer_grant(officer, family)
-    db_session.commit()
-    return grant
+    raise InvalidToken()
 
 
 def logout(*, db_session: Session, actor: Actor, session_id: str) -> None:
