@@ -42,6 +42,8 @@ from config import MEMORY_REDIS_URL
 F = TypeVar("F", bound=Callable[..., Any])
 
 ISSUER, AUDIENCE = "vnid", "vnid-api"
+#: The OpenAPI security requirement of the endpoints that need a bearer token.
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 jwt = JWTManager()
 

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from flask_jwt_extended import verify_jwt_in_request
 
-from app.auth import (auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
+from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
                       session_id)
 from app.context import deps
 from identity.accounts import codes, officers, service
@@ -18,8 +18,6 @@ from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate
 blp = Blueprint("auth", __name__, url_prefix="/auth",
                 description="Authentication. Every failure of a login is `401 auth.failed`, "
                             "whatever the cause; the cause is in the audit log only.")
-
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 @blp.post("/challenge")

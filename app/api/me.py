@@ -5,8 +5,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import citizen_required, current_account
-from app.context import deps
+from app.auth import BEARER, citizen_required, current_account
+from app.context import request_actor
 from app.extensions import db, get_protector
 from identity.accounts import service
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
@@ -16,11 +16,9 @@ from identity.registry.normalise import mask_phone
 blp = Blueprint("me", __name__, url_prefix="/me",
                 description="The logged-in citizen's own account.")
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-
 
 def _actor() -> Any:
-    return service.citizen_actor(current_account(), deps("actor")["actor"])
+    return service.citizen_actor(current_account(), request_actor())
 
 
 @blp.get("")

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import current_officer, officer_required
+from app.auth import BEARER, current_officer, officer_required
 from app.context import deps
 from identity.accounts import officers
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
@@ -15,8 +15,6 @@ from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead
 blp = Blueprint("police", __name__, url_prefix="/police",
                 description="Police officers' tools. An officer acts only inside their province "
                             "(and commune, if assigned one): `officer.outside_jurisdiction`.")
-
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 @blp.get("/accounts/pending")

@@ -154,7 +154,7 @@ def officer_login(*, db_session: Session, protector: Protector, actor: Actor, us
                      subject_id=officer.id if officer else None, details={"reason": failure})
         db_session.commit()
         raise AuthenticationFailed("The username, password or code is not right.")
-    family = service._start_session(db_session, officer=officer)
+    family = service.start_session(db_session, officer=officer)
     record_event(db_session=db_session, actor=officer_actor(officer, actor),
                  action="auth.officer_login", subject_type="officer", subject_id=officer.id)
     db_session.commit()
@@ -253,7 +253,7 @@ def review_registration(*, db_session: Session, actor: Actor, officer: Officer,
     account.status = ACTIVE if approve else REJECTED
     account.review_note = reason
     if not approve:
-        service._bump_and_revoke(db_session, account, "rejected")
+        service.revoke_sessions(db_session, account, "rejected")
     _audit(db_session, officer, actor, "account.approved" if approve else "account.rejected",
            account.citizen_id, reason=reason)
     service.notify(db_session=db_session, account_id=account.id, kind="account.reviewed",
@@ -309,14 +309,14 @@ def rebind_in_person(*, db_session: Session, protector: Protector, actor: Actor,
     account = _account_in_jurisdiction(db_session, officer, actor, account_id, "device.rebind")
     if account.status == REJECTED:
         raise Conflict("The registration was rejected.", code="account.not_active")
-    service._bump_and_revoke(db_session, account, "officer_rebind")
+    service.revoke_sessions(db_session, account, "officer_rebind")
     service.bind_device(db_session=db_session, account=account, device_id=device_id,
                         public_key=device_public_key, bound_by="officer_rebind")
     if account.status == LOCKED:
         service.unlock(db_session=db_session, account=account)
     if phone is not None:
         account.phone_encrypted = protector.encrypt(
-            phone, context=service._phone_context(account.citizen_id))
+            phone, context=service.account_phone_context(account.citizen_id))
         account.phone_hash = protector.lookup_hash(phone, purpose=PHONE_PURPOSE)
     _audit(db_session, officer, actor, "device.rebound_in_person", account.citizen_id,
            device_id=device_id, check=check, phone_changed=phone is not None)

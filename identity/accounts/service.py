@@ -66,13 +66,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _phone_context(account_citizen_id: int) -> bytes:
+def account_phone_context(account_citizen_id: int) -> bytes:
+    """The associated data binding an account's encrypted phone to its citizen."""
     return _PHONE_CONTEXT + str(account_citizen_id).encode()
 
 
 def account_phone(*, protector: Protector, account: Account) -> str:
     """The phone verified by SMS for ``account``, decrypted."""
-    return protector.decrypt(account.phone_encrypted, context=_phone_context(account.citizen_id))
+    return protector.decrypt(account.phone_encrypted,
+                             context=account_phone_context(account.citizen_id))
 
 
 def citizen_actor(account: Account, base: Actor) -> Actor:
@@ -92,8 +94,8 @@ def notify(*, db_session: Session, account_id: int, kind: str, text: str) -> Non
     db_session.add(Notification(account_id=account_id, kind=kind, text=text))
 
 
-def _bump_and_revoke(db_session: Session, account: Account, reason: str,
-                     device_id: str | None = None) -> None:
+def revoke_sessions(db_session: Session, account: Account, reason: str,
+                    device_id: str | None = None) -> None:
     """Refuse every access token of the account, and revoke its sessions (of one device)."""
     account.token_version += 1
     query = sa.update(SessionFamily).where(SessionFamily.account_id == account.id,
@@ -189,7 +191,8 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
     phone = protector.decrypt(_unb64(payload["phone"]), context=b"registration/phone")
     status = ACTIVE if payload["phone_matches"] else PENDING_REVIEW
     account = Account(citizen_id=citizen.id, level=1, status=status,
-                      phone_encrypted=protector.encrypt(phone, context=_phone_context(citizen.id)),
+                      phone_encrypted=protector.encrypt(
+                          phone, context=account_phone_context(citizen.id)),
                       phone_hash=protector.lookup_hash(phone, purpose=PHONE_PURPOSE),
                       password_hash=password_hash, passcode_hash=passcode_hash,
                       failed_passcodes=0, token_version=1)
@@ -239,8 +242,9 @@ def _consume_challenge(redis_client: redis.Redis, protector: Protector, challeng
     return _unb64(held["nonce"]), None
 
 
-def _start_session(db_session: Session, *, account: Account | None = None,
-                   officer: Officer | None = None, device_id: str | None = None) -> SessionFamily:
+def start_session(db_session: Session, *, account: Account | None = None,
+                  officer: Officer | None = None, device_id: str | None = None) -> SessionFamily:
+    """A new session family for a citizen's device or an officer (in the caller's transaction)."""
     family = SessionFamily(id=secrets.token_urlsafe(24), device_id=device_id, generation=1,
                            account_id=account.id if account else None,
                            officer_id=officer.id if officer else None,
@@ -300,7 +304,7 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
         raise AccountNotActive("The registration was rejected; visit a police office.")
     if needs_rehash(account.password_hash):
         account.password_hash = hash_secret(password)
-    family = _start_session(db_session, account=account, device_id=device_id)
+    family = start_session(db_session, account=account, device_id=device_id)
     _audit_citizen(db_session, citizen_actor(account, actor), "auth.login", account.citizen_id,
                    device_id=device_id)
     grant = citizen_grant(account, family)  # before the commit expires what it reads
@@ -472,7 +476,7 @@ def confirm_device_rebind(*, db_session: Session, redis_client: redis.Redis,
     if account is None:
         raise InvalidCode()
     old = active_device(db_session=db_session, account_id=account.id)
-    _bump_and_revoke(db_session, account, "device_rebind")
+    revoke_sessions(db_session, account, "device_rebind")
     bind_device(db_session=db_session, account=account, device_id=payload["device_id"],
                 public_key=_unb64(payload["device_public_key"]), bound_by="sms_rebind")
     _audit_citizen(db_session, actor, "device.rebound", account.citizen_id,
@@ -489,7 +493,7 @@ def confirm_device_rebind(*, db_session: Session, redis_client: redis.Redis,
 def _lock(db_session: Session, account: Account, reason: str) -> None:
     account.status_before_lock = account.status
     account.status, account.lock_reason = LOCKED, reason
-    _bump_and_revoke(db_session, account, f"lock_{reason}")
+    revoke_sessions(db_session, account, f"lock_{reason}")
 
 
 def lock_account(*, db_session: Session, actor: Actor, account: Account) -> None:
