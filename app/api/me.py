@@ -10,7 +10,7 @@ from app.context import request_actor
 from app.extensions import db, get_protector
 from identity.accounts import service
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
-                                       PageArgs, PasscodeChange)
+                                       PageArgs, PasscodeChange, registry_data)
 from identity.registry.normalise import mask_phone
 
 blp = Blueprint("me", __name__, url_prefix="/me",
@@ -28,12 +28,8 @@ def _actor() -> Any:
 def me() -> Any:
     """The citizen's registry data, account level and status, and bound device."""
     account = current_account()
-    citizen = account.citizen
     device = service.active_device(db_session=db.session(), account_id=account.id)
-    return {"personal_id": citizen.personal_id, "full_name": citizen.full_name,
-            "date_of_birth": citizen.date_of_birth, "gender": citizen.gender,
-            "province_code": citizen.province_code, "commune_code": citizen.commune_code,
-            "address": citizen.address, "account_id": account.id, "level": account.level,
+    return {**registry_data(account.citizen), "account_id": account.id, "level": account.level,
             "status": account.status, "device_id": device.device_id if device else None,
             "phone_masked": mask_phone(service.account_phone(protector=get_protector(),
                                                              account=account))}

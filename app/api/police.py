@@ -10,7 +10,7 @@ from app.context import deps
 from identity.accounts import officers
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
                                        Level2Request, PageArgs, PendingAccountPage,
-                                       ReviewDecision)
+                                       ReviewDecision, registry_data)
 
 blp = Blueprint("police", __name__, url_prefix="/police",
                 description="Police officers' tools. An officer acts only inside their province "
@@ -72,5 +72,4 @@ def look_up_citizen(payload: dict[str, Any]) -> Any:
     """A citizen of the officer's jurisdiction (the id goes in the body, never in the URL)."""
     citizen, account = officers.look_up_citizen(**deps("db_session", "actor"),
                                                 officer=current_officer(), **payload)
-    return {**{k: getattr(citizen, k) for k in CitizenRead().fields if k != "account"},
-            "account": account}
+    return {**registry_data(citizen), "household_id": citizen.household_id, "account": account}

@@ -200,8 +200,8 @@ class AccountStatus(Schema):
     status = fields.String()
 
 
-class MeRead(Schema):
-    """The citizen's own registry data and account."""
+class RegistryData(Schema):
+    """A citizen's data from the population registry."""
 
     personal_id = fields.String()
     full_name = fields.String()
@@ -210,6 +210,16 @@ class MeRead(Schema):
     province_code = fields.String()
     commune_code = fields.String()
     address = fields.String()
+
+
+def registry_data(citizen: Any) -> dict[str, Any]:
+    """The fields of :class:`RegistryData`, read from a registry citizen."""
+    return {name: getattr(citizen, name) for name in RegistryData._declared_fields}
+
+
+class MeRead(RegistryData):
+    """The citizen's own registry data and account."""
+
     account_id = fields.Integer()
     level = fields.Integer()
     status = fields.String()
@@ -334,15 +344,8 @@ class CitizenLookup(Schema):
     personal_id = PersonalIdField(required=True, metadata=_ID)
 
 
-class CitizenRead(Schema):
+class CitizenRead(RegistryData):
     """A citizen's registry record, with their account when they have one."""
 
-    personal_id = fields.String()
-    full_name = fields.String()
-    date_of_birth = fields.Date()
-    gender = fields.String()
-    province_code = fields.String()
-    commune_code = fields.String()
-    address = fields.String()
     household_id = fields.String(allow_none=True)
     account = fields.Nested(AccountStatus, allow_none=True)
