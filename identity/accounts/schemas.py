@@ -88,12 +88,17 @@ class RegistrationCreate(Schema):
         "description": "The device's P-256 public key, DER SubjectPublicKeyInfo"})
 
 
-class RegistrationStarted(Schema):
+class CodeSent(Schema):
+    """A code went by SMS: to which phone (masked), and for how long it holds."""
+
+    phone_masked = fields.String(metadata={"example": "091*****78"})
+    expires_in = fields.Integer(metadata={"example": 300})
+
+
+class RegistrationStarted(CodeSent):
     """Same answer whether or not the data match the registry."""
 
     registration_id = fields.String()
-    phone_masked = fields.String(metadata={"example": "091*****78"})
-    expires_in = fields.Integer(metadata={"example": 300})
 
 
 class CodeConfirm(Schema):
@@ -169,12 +174,10 @@ class DeviceRebindCreate(Schema):
     device_public_key = Base64UrlBytes(required=True, max_bytes=200)
 
 
-class RebindStarted(Schema):
+class RebindStarted(CodeSent):
     """A code went to the registered phone."""
 
     rebind_id = fields.String()
-    phone_masked = fields.String()
-    expires_in = fields.Integer()
 
 
 class UnlockCreate(Schema):
@@ -184,12 +187,10 @@ class UnlockCreate(Schema):
     password = fields.String(**_SECRET)
 
 
-class UnlockStarted(Schema):
+class UnlockStarted(CodeSent):
     """A code went to the registered phone."""
 
     unlock_id = fields.String()
-    phone_masked = fields.String()
-    expires_in = fields.Integer()
 
 
 class AccountStatus(Schema):
