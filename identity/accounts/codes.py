@@ -68,12 +68,6 @@ def start(*, redis_client: redis.Redis, protector: Protector, purpose: str,
     return ref, code
 
 
-def peek(*, redis_client: redis.Redis, purpose: str, ref: str) -> dict[str, Any] | None:
-    """The payload of a pending act, without consuming it."""
-    raw = redis_client.hget(_key(purpose, ref), "payload")
-    return None if raw is None else json.loads(raw)
-
-
 def consume(*, redis_client: redis.Redis, protector: Protector, purpose: str, ref: str,
             code: object) -> dict[str, Any]:
     """The pending act's payload if ``code`` is its code (consumed), else :class:`InvalidCode`."""
@@ -102,8 +96,3 @@ def consume(*, redis_client: redis.Redis, protector: Protector, purpose: str, re
     if redis_client.delete(key) != 1:  # another request used it first
         raise InvalidCode()
     return json.loads(held[b"payload"])
-
-
-def discard(*, redis_client: redis.Redis, purpose: str, ref: str) -> None:
-    """Drop a pending act (e.g. when the act it confirms failed for good)."""
-    redis_client.delete(_key(purpose, ref))

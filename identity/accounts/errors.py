@@ -87,10 +87,3 @@ class OutsideJurisdiction(Forbidden):
 
     code = "officer.outside_jurisdiction"
     message = "This citizen is outside your jurisdiction."
-
-
-class SupervisorRequired(Forbidden):
-    """An act reserved to supervisors."""
-
-    code = "officer.supervisor_required"
-    message = "Only a supervisor may do this."

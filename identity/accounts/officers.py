@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from identity import clock
 from identity.accounts import service
 from identity.accounts.devices import load_device_key
-from identity.accounts.errors import (AuthenticationFailed, InvalidToken, OutsideJurisdiction,
-                                      SupervisorRequired)
+from identity.accounts.errors import AuthenticationFailed, InvalidToken, OutsideJurisdiction
 from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Officer
 from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
 from identity.audit.service import Actor, record_event
@@ -336,9 +335,3 @@ def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
     _audit(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()
     return citizen, service.get_account_of(db_session=db_session, citizen_id=citizen.id)
-
-
-def require_supervisor(officer: Officer) -> None:
-    """Refuse an act reserved to supervisors."""
-    if officer.role != "supervisor":
-        raise SupervisorRequired()

@@ -133,20 +133,6 @@ def test_an_expired_code_is_refused(redis, protector):
         consume(redis, protector, ref, code)
 
 
-def test_peek_does_not_consume(redis, protector):
-    ref, code = start(redis, protector)
-    assert codes.peek(redis_client=redis, purpose="registration", ref=ref) == PAYLOAD
-    assert consume(redis, protector, ref, code) == PAYLOAD
-    assert codes.peek(redis_client=redis, purpose="registration", ref=ref) is None
-
-
-def test_discard_drops_the_act(redis, protector):
-    ref, code = start(redis, protector)
-    codes.discard(redis_client=redis, purpose="registration", ref=ref)
-    with pytest.raises(InvalidCode):
-        consume(redis, protector, ref, code)
-
-
 def run_in_parallel(count: int, work) -> list[object]:
     """Run ``work()`` in ``count`` threads released together; each one's result or exception."""
     barrier = threading.Barrier(count)
