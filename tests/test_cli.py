@@ -81,3 +81,15 @@ def test_demo_seed_runs_once(cli_app):
     with cli_app.app_context():
         citizen = get_citizen(db_session=db.session(), personal_id="001090012345")
         assert citizen is not None and citizen.full_name == "Nguyễn Văn An"
+
+
+def test_demo_seed_adds_the_walkthrough_citizen_to_an_older_registry(cli_app, tmp_path):
+    """A registry seeded before the walkthrough's citizen existed gets them, and only them."""
+    runner = cli_app.test_cli_runner()
+    path = tmp_path / "older.csv"
+    assert runner.invoke(args=["registry", "generate", "--count", "25", "--out",
+                               str(path)]).exit_code == 0
+    assert runner.invoke(args=["registry", "import", str(path)]).exit_code == 0
+    result = runner.invoke(args=["demo", "seed", "--count", "40"])
+    assert "Added the walkthrough's Nguyễn Văn An" in result.output
+    assert "already holds 26" in runner.invoke(args=["demo", "seed"]).output

@@ -12,7 +12,7 @@ from app.cli.common import console, operator_actor, session_factory
 from app.extensions import db, get_protector
 from identity.registry.generator import generate_citizens
 from identity.registry.importer import import_citizens
-from identity.registry.service import count_citizens
+from identity.registry.service import count_citizens, get_citizen
 
 group = click.Group("demo", help="Demo data for development.")
 
@@ -29,20 +29,29 @@ WALKTHROUGH_CITIZEN = {
 @click.option("--count", type=click.IntRange(1, 1_000_000), default=3000, show_default=True)
 @with_appcontext
 def seed_command(count: int) -> None:
-    """Import COUNT synthetic citizens, once: does nothing if the registry has citizens."""
+    """Import COUNT synthetic citizens into an empty registry, and the walkthrough's citizen.
+
+    Run again, it adds nothing, except the walkthrough's citizen if a registry
+    seeded before it existed lacks them.
+    """
     existing = count_citizens(db_session=db.session())
+    has_walkthrough = get_citizen(db_session=db.session(),
+                                  personal_id=WALKTHROUGH_CITIZEN["personal_id"]) is not None
     db.session.close()  # end the read transaction: the import writes through its own sessions
-    if existing:
+    if existing and has_walkthrough:
         console.print(f"Registry already holds {existing:,} citizens; no demo data added.")
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "demo-citizens.csv"
-        generate_citizens(count=count, out=path)
+        generate_citizens(count=0 if existing else count, out=path)
         with path.open("r+", encoding="utf-8", newline="") as fh:
             header = next(csv.reader(fh))
             fh.seek(0, 2)
             csv.writer(fh).writerow([WALKTHROUGH_CITIZEN.get(column, "") for column in header])
         summary = import_citizens(session_factory=session_factory(), path=path,
                                   protector=get_protector(), actor=operator_actor())
-    console.print(f"Seeded {summary.rows_imported:,} demo citizens, among them the walkthrough's "
-                  f"{WALKTHROUGH_CITIZEN['full_name']} (see README).")
+    walkthrough = f"the walkthrough's {WALKTHROUGH_CITIZEN['full_name']} (see README)"
+    if existing:
+        console.print(f"Added {walkthrough} to the {existing:,} citizens of the registry.")
+    else:
+        console.print(f"Seeded {summary.rows_imported:,} demo citizens, among them {walkthrough}.")
