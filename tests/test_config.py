@@ -74,6 +74,19 @@ def test_development_is_the_embedded_default(tmp_path, monkeypatch):
     assert again["PERSONAL_DATA_KEYS"] == keys["PERSONAL_DATA_KEYS"]  # stable across restarts
 
 
+def test_development_adds_a_new_kind_of_key_and_keeps_the_others(tmp_path, monkeypatch):
+    """An instance made before token signing keys existed gets one; its data keys stay."""
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    older = {k: v for k, v in config.generate_keys().items() if k != "TOKEN_SIGNING_KEYS"}
+    (tmp_path / "dev-keys.json").write_text(json.dumps(older))
+    settings = load_config("development", {})
+    assert settings["PERSONAL_DATA_KEYS"] == older["PERSONAL_DATA_KEYS"]
+    assert settings["TOKEN_SIGNING_KEYS"].startswith("t1:")
+    kept = json.loads((tmp_path / "dev-keys.json").read_text())
+    assert kept["TOKEN_SIGNING_KEYS"] == settings["TOKEN_SIGNING_KEYS"]
+    assert oct((tmp_path / "dev-keys.json").stat().st_mode & 0o777) == "0o600"
+
+
 def test_testing_honours_real_backends_when_given():
     settings = load_config("testing", {"DATABASE_URL": "postgres://u@h/d", "REDIS_URL":
                                        "redis://127.0.0.1:6379/3"})
