@@ -103,3 +103,12 @@ def test_answers_are_json(client, path):
 def test_database_is_migrated_not_created(app, db_session):
     version = db_session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert version is not None
+
+
+def test_every_answer_carries_a_request_id(client):
+    """The caller's well-formed X-Request-Id is echoed (and audited); anything else is replaced."""
+    given = client.get("/healthz", headers={"X-Request-Id": "app-7f3a9c21"})
+    assert given.headers["X-Request-Id"] == "app-7f3a9c21"
+    made = client.get("/healthz", headers={"X-Request-Id": "bad id\u202e with spaces"})
+    assert len(made.headers["X-Request-Id"]) == 32 and made.headers["X-Request-Id"].isalnum()
+    assert client.get("/healthz").headers["X-Request-Id"] != made.headers["X-Request-Id"]
