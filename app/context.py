@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 
 from app.extensions import db, get_protector, get_redis
 from identity.accounts.sms import OutboxGateway, SmsGateway
@@ -17,10 +17,12 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 def request_id() -> str:
     """The request's id: the caller's ``X-Request-Id`` when well formed, else a fresh one."""
-    if "request_id" not in g:
+    # Kept on the request itself: an app context (and its ``g``) may outlive one request.
+    if "vnid.request_id" not in request.environ:
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
-    return str(g.request_id)
+        request.environ["vnid.request_id"] = (given if _REQUEST_ID_RE.fullmatch(given)
+                                              else uuid.uuid4().hex)
+    return str(request.environ["vnid.request_id"])
 
 
 def request_actor() -> Actor:
