@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 #: Constraint names that Alembic can diff and drop on every backend.
 NAMING_CONVENTION = {
@@ -83,3 +83,12 @@ def configure_engine(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def paginate(db_session: Session, query: sa.Select[Any], *, page: int,
+             per_page: int) -> tuple[list[Any], int]:
+    """One page of an ordered query's rows (1-based) and the total the query matches."""
+    total = db_session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = db_session.scalars(query.offset((page - 1) * per_page).limit(per_page))
+    return list(rows), int(total)

@@ -20,6 +20,7 @@ from identity.accounts.errors import AuthenticationFailed, InvalidToken, Outside
 from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Officer
 from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
 from identity.audit.service import Actor, record_event
+from identity.database import paginate
 from identity.errors import Conflict, InvalidInput, NotFound
 from identity.protection import Protector
 from identity.registry import admin_units
@@ -231,12 +232,8 @@ def review_queue(*, db_session: Session, officer: Officer, page: int,
     where = [Account.status == PENDING_REVIEW, Citizen.province_code == officer.province_code]
     if officer.commune_code is not None:
         where.append(Citizen.commune_code == officer.commune_code)
-    total = db_session.scalar(sa.select(sa.func.count(Account.id)).join(Account.citizen)
-                              .where(*where)) or 0
-    rows = db_session.scalars(sa.select(Account).join(Account.citizen).where(*where)
-                              .order_by(Account.created_at, Account.id)
-                              .offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    return paginate(db_session, sa.select(Account).join(Account.citizen).where(*where)
+                    .order_by(Account.created_at, Account.id), page=page, per_page=per_page)
 
 
 def review_registration(*, db_session: Session, actor: Actor, officer: Officer,

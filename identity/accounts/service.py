@@ -34,6 +34,7 @@ from identity.accounts.secrets import (burn_verification, check_passcode, check_
 from identity.accounts.sms import SmsGateway
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor, record_event
+from identity.database import paginate
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import mask_phone, name_key
@@ -601,20 +602,16 @@ def unlock(*, db_session: Session, account: Account) -> None:
 def notifications(*, db_session: Session, account: Account, page: int,
                   per_page: int) -> tuple[list[Notification], int]:
     """The citizen's notifications, newest first, and their total."""
-    query = sa.select(Notification).where(Notification.account_id == account.id)
-    total = db_session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db_session.scalars(query.order_by(Notification.id.desc())
-                              .offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    return paginate(db_session, sa.select(Notification)
+                    .where(Notification.account_id == account.id)
+                    .order_by(Notification.id.desc()), page=page, per_page=per_page)
 
 
 def access_log(*, db_session: Session, citizen_id: int, page: int,
                per_page: int) -> tuple[list[AuditEvent], int]:
     """Every audited act about the citizen (logins, device changes, reads), newest first."""
-    where = (AuditEvent.subject_type == "citizen", AuditEvent.subject_id == str(citizen_id))
-    total = db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
-                              .where(*where)) or 0
-    rows = db_session.scalars(sa.select(AuditEvent).where(*where)
-                              .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-                              .offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    return paginate(db_session, sa.select(AuditEvent)
+                    .where(AuditEvent.subject_type == "citizen",
+                           AuditEvent.subject_id == str(citizen_id))
+                    .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()),
+                    page=page, per_page=per_page)
