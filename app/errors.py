@@ -121,6 +121,7 @@ def handle_domain_error(error: DomainError) -> Response:
     """Map a domain exception to its status, keeping its code and field."""
     status = next((s for kind, s in DOMAIN_STATUSES if isinstance(error, kind)), 400)
     errors = {error.field: [error.message]} if error.field else {}
+    errors.update(error.errors)
     headers = {"Retry-After": "5"} if status == 503 else None
     return error_response(status, error.code, error.message, errors, headers)
 

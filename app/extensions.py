@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from app.errors import ServiceApi
 from config import MEMORY_REDIS_URL
 from identity import models  # noqa: F401  (registers every table on Base.metadata)
+from utilities import models as utility_models  # noqa: F401  (and the utilities' tables)
 from identity.database import Base
 from identity.protection import Protector
 

@@ -17,10 +17,14 @@ class DomainError(Exception):
     message = "The request could not be completed."
 
     def __init__(self, message: str | None = None, *, code: str | None = None,
-                 field: str | None = None, **details: Any) -> None:
+                 field: str | None = None, errors: dict[str, list[Any]] | None = None,
+                 **details: Any) -> None:
         self.message = message or self.message
         self.code = code or self.code
         self.field = field
+        #: Extra entries for the error body's ``errors`` (shown to the client).
+        self.errors = errors or {}
+        #: Details for the caller's code and the audit log (not shown).
         self.details = details
         super().__init__(self.message)
 
