@@ -1,4 +1,4 @@
-"""The history table shared by every workflow (reports, residence declarations).
+"""The history shared by every workflow; usage counters for monitoring.
 
 Revision ID: 0003
 Revises: 0002
@@ -35,7 +35,22 @@ def upgrade():
         batch_op.create_index('ix_workflow_events_case', ['workflow', 'case_id', 'id'], unique=False)
 
 
+    op.create_table('usage_counters',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('metric', sa.String(length=48), nullable=False),
+    sa.Column('province_code', sa.String(length=2), nullable=False),
+    sa.Column('commune_code', sa.String(length=5), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'metric', 'province_code', 'commune_code', name=op.f('pk_usage_counters'))
+    )
+    with op.batch_alter_table('usage_counters', schema=None) as batch_op:
+        batch_op.create_index('ix_usage_counters_metric_day', ['metric', 'day'], unique=False)
+
+
 def downgrade():
+    with op.batch_alter_table('usage_counters', schema=None) as batch_op:
+        batch_op.drop_index('ix_usage_counters_metric_day')
+    op.drop_table('usage_counters')
     with op.batch_alter_table('workflow_events', schema=None) as batch_op:
         batch_op.drop_index('ix_workflow_events_case')
     op.drop_table('workflow_events')
