@@ -44,3 +44,9 @@ def init_protector(app: Flask) -> None:
 def get_protector() -> Protector:
     """The application's personal-data protector."""
     return current_app.extensions["protector"]
+
+
+def init_key_ring(app: Flask) -> None:
+    """The process's VN1 key ring: the trust list and decrypted signing keys, cached."""
+    from identity.credentials.keys import KeyRing
+    app.extensions["key_ring"] = KeyRing(app.config["CREDENTIAL_ISSUER"])

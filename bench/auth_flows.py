@@ -139,3 +139,31 @@ def refresh_flow(index: int, connections: int, data: Any, build: RequestBuilder)
         raise ValueError(f"refresh_flow needs one token per client: {len(tokens)} for "
                          f"{connections}")
     return RefreshFlow(tokens[index], build)
+
+
+class BearerFlow:
+    """The same authenticated request again and again (``bench.credentials``' verify, issue)."""
+
+    def __init__(self, method: str, path: str, body: bytes, token: str,
+                 build: RequestBuilder) -> None:
+        self.request = build(method, path, body, {"Authorization": f"Bearer {token}"})
+
+    def next_request(self) -> bytes:
+        """The one request of this client."""
+        return self.request
+
+    def answered(self, status: int, body: bytes) -> bool:
+        """Every answer completes an operation (a refusal is counted as non-2xx)."""
+        return True
+
+    def abort(self) -> None:
+        """Nothing to reset."""
+
+
+def bearer_flow(index: int, connections: int, data: Any, build: RequestBuilder) -> BearerFlow:
+    """Client ``index`` sends ``data["method"] data["path"]`` with ``data["bodies"][index]``
+    as ``data["tokens"][index]`` (both lists cycle when shorter than the clients)."""
+    tokens, bodies = data["tokens"], data["bodies"]
+    return BearerFlow(data["method"], data["path"],
+                      json.dumps(bodies[index % len(bodies)]).encode(),
+                      tokens[index % len(tokens)], build)

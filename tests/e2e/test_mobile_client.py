@@ -10,14 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT = ROOT / "examples" / "mobile_client.py"
+from tests.e2e.live import CLIENT, ROOT, run_client, running_server
 
 # The fixed walkthrough citizen that `flask demo seed` always includes.
 CITIZEN = {"personal_id": "001090012345", "full_name": "Nguyễn Văn An",
@@ -277,68 +272,15 @@ def test_me_without_a_session_says_so(tmp_path: Path,
 
 # --- end to end, against the real service -------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _healthy(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url + "/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except urllib.error.HTTPError as error:
-        error.close()
-        return False
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The service on a free port, migrated and seeded; yields its URL and a scratch folder."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(VNID_CONFIG="development", VNID_INSTANCE_DIR=str(tmp / "instance"),
-               DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite3'}", FLASK_APP="wsgi",
-               PYTHONIOENCODING="utf-8")
-    for args in (["db", "upgrade"], ["demo", "seed", "--count", "20"]):
-        done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"flask {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log, subprocess.Popen(
-            [sys.executable, "-m", "flask", "run", "--port", str(port), "--no-reload"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) as server:
-        try:
-            deadline = time.monotonic() + 30
-            while not _healthy(url):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the server did not become healthy:\n"
-                                + log_path.read_text(errors="replace"))
-                time.sleep(0.2)
-            yield url, tmp
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with running_server(tmp_path_factory.mktemp("e2e")) as server:
+        yield server.url, server.tmp
 
 
 def _run_client(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VNID_SERVER", "VNID_CLIENT_HOME")}
-    env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost",
-               PYTHONIOENCODING="utf-8")
-    return subprocess.run([sys.executable, str(CLIENT), "--server", url, "--home", str(home),
-                           *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          encoding="utf-8", stdin=subprocess.DEVNULL, timeout=60)
+    return run_client(url, home, *args)
 
 
 def _tokens(home: Path) -> list[str]:

@@ -1,0 +1,159 @@
+"""VN1 credentials: issue, show as QR, verify online, revoke; and the public trust list."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from app.context import deps, request_actor
+from app.metrics import CREDENTIAL_VERIFICATIONS
+from identity.accounts import service as accounts
+from identity.accounts.officers import officer_actor, unit_name
+from identity.accounts.schemas import PageArgs
+from identity.credentials import keys, service
+from identity.credentials.keys import KeyRing
+from identity.credentials.schemas import (CredentialCreate, CredentialIssued, CredentialPage,
+                                          CredentialStatus, TrustListRead, VerificationRead,
+                                          VerifyRequest)
+
+blp = Blueprint("credentials", __name__, url_prefix="/credentials",
+                description="Signed QR credentials in the VN1 format. The app normally renders "
+                            "the QR itself from the `qr` text (alphanumeric mode, error "
+                            "correction M); the image endpoints are for clients that cannot.")
+police_blp = Blueprint("police_credentials", __name__, url_prefix="/police/credentials",
+                       description="Officers revoke credentials of their jurisdiction's "
+                                   "citizens.")
+wellknown = Blueprint("wellknown", __name__, url_prefix="",
+                      description="The public trust list that offline verifiers download.")
+
+#: Verifiers should refresh often enough that a revoked key stops verifying within minutes.
+TRUST_LIST_MAX_AGE = 300
+
+
+def key_ring() -> KeyRing:
+    """The process's key ring (trust list and decrypted signing keys)."""
+    ring: KeyRing = current_app.extensions["key_ring"]
+    return ring
+
+
+def _citizen_actor() -> Any:
+    return accounts.citizen_actor(current_account(), request_actor())
+
+
+@blp.post("")
+@citizen_required
+@blp.arguments(CredentialCreate)
+@blp.response(201, CredentialIssued)
+@blp.doc(security=BEARER)
+def issue(payload: dict[str, Any]) -> Any:
+    """Issue a credential, confirmed with the passcode.
+
+    Refused with `credential.level_too_low` (403) for a type above the
+    account's level, `credential.type_unknown` (422), `passcode.wrong` (401),
+    `credential.signing_unavailable` (503: never an unsigned credential).
+    """
+    return service.issue_credential(
+        **deps("db_session", "redis_client", "protector"), key_ring=key_ring(),
+        actor=_citizen_actor(), account=current_account(), credential_type=payload["type"],
+        passcode=payload["passcode"], audience=payload["audience"], nonce=payload["nonce"],
+        lifetimes=current_app.config["CREDENTIAL_LIFETIMES"])
+
+
+@blp.get("")
+@citizen_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, CredentialPage)
+@blp.doc(security=BEARER)
+def list_own(args: dict[str, Any]) -> Any:
+    """The holder's credentials, newest first (ids, types and times; never the claims)."""
+    items, total = service.list_credentials(**deps("db_session"), account=current_account(),
+                                            **args)
+    return {"items": items, "total": total, **args}
+
+
+def _image(credential_id: str, kind: str) -> Response:
+    image = service.credential_image(**deps("db_session", "redis_client", "protector"),
+                                     account=current_account(), credential_id=credential_id,
+                                     kind=kind)
+    response = Response(image, mimetype=service.IMAGE_KINDS[kind])
+    response.headers["Cache-Control"] = "private, no-store"  # it shows personal data
+    return response
+
+
+@blp.get("/<string(length=32):credential_id>/qr.png")
+@citizen_required
+@blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
+@blp.doc(security=BEARER)
+def qr_png(credential_id: str) -> Response:
+    """The QR as PNG, rendered once per credential and cached until it expires."""
+    return _image(credential_id, "png")
+
+
+@blp.get("/<string(length=32):credential_id>/qr.svg")
+@citizen_required
+@blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+@blp.doc(security=BEARER)
+def qr_svg(credential_id: str) -> Response:
+    """The QR as SVG, rendered once per credential and cached until it expires."""
+    return _image(credential_id, "svg")
+
+
+@blp.post("/<string(length=32):credential_id>/revoke")
+@citizen_required
+@blp.response(200, CredentialStatus)
+@blp.doc(security=BEARER)
+def revoke(credential_id: str) -> Any:
+    """The holder revokes one of their credentials: online verification refuses it at once."""
+    return service.revoke_own(**deps("db_session"), actor=_citizen_actor(),
+                              account=current_account(), credential_id=credential_id)
+
+
+@blp.post("/verify")
+@officer_required
+@blp.arguments(VerifyRequest)
+@blp.response(200, VerificationRead)
+@blp.doc(security=BEARER)
+def verify(payload: dict[str, Any]) -> Any:
+    """Verify a scanned credential online: the offline checks plus revocation and one-time use.
+
+    Always 200 for a readable request: `valid`, and the spec's `reason` code
+    when not valid. The check is recorded in the holder's access log with
+    the verifier's name.
+    """
+    officer = current_officer()
+    result = service.verify_online(
+        **deps("db_session"), key_ring=key_ring(),
+        actor=officer_actor(officer, request_actor()), verifier=unit_name(officer),
+        leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
+    CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
+    return result
+
+
+@police_blp.post("/<string(length=32):credential_id>/revoke")
+@officer_required
+@police_blp.response(200, CredentialStatus)
+@police_blp.doc(security=BEARER)
+def revoke_by_officer(credential_id: str) -> Any:
+    """Revoke a credential of a citizen of the officer's jurisdiction."""
+    return service.revoke_by_officer(**deps("db_session", "actor"), officer=current_officer(),
+                                     credential_id=credential_id)
+
+
+@wellknown.get("/.well-known/vnid-keys.json")
+@wellknown.response(200, TrustListRead)
+def trust_list() -> Response:
+    """The issuer's keys (active, retired, revoked), as the VN1 spec lays out. Cacheable."""
+    document = keys.trust_list_document(**deps("db_session"),
+                                        issuer=current_app.config["CREDENTIAL_ISSUER"])
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True)
+    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = f"public, max-age={TRUST_LIST_MAX_AGE}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.make_conditional(request)
+    return response

@@ -1,0 +1,295 @@
+"""Issuing, showing, verifying online and revoking VN1 credentials.
+
+Issuing is a sensitive act: the passcode confirms it. The signed text is kept
+(encrypted) in Redis only for the credential's life, so its QR image can be
+rendered once and cached; the database keeps only what revocation and
+one-time use need, never the claims.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+import segno
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.accounts import service as accounts
+from identity.accounts.models import Account, Officer
+from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
+from identity.accounts.errors import OutsideJurisdiction
+from identity.audit.service import Actor, record_event
+from identity.credentials import types, vn1
+from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
+                                         LevelTooLow, UnknownType)
+from identity.credentials.keys import KeyRing
+from identity.credentials.models import REVOKED, Credential, IssuerKey
+from identity.database import paginate
+from identity.errors import Conflict
+from identity.monitoring.counters import bump
+from identity.protection import Protector
+from identity.registry.models import Citizen
+
+IMAGE_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
+_TEXT_CONTEXT = b"credential/text/"
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new credential: its id, text and expiry."""
+
+    credential_id: str
+    qr: str
+    expires_at: dt.datetime
+    type: str
+
+
+def _text_key(credential_id: str) -> str:
+    return f"credential:{credential_id}:text"
+
+
+def _image_key(credential_id: str, kind: str) -> str:
+    return f"credential:{credential_id}:{kind}"
+
+
+def _lifetime(credential_type: types.CredentialType, lifetimes: Mapping[str, int]) -> int:
+    return int(lifetimes.get(credential_type.name, credential_type.lifetime))
+
+
+def issue_credential(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                     key_ring: KeyRing, actor: Actor, account: Account, credential_type: str,
+                     passcode: str, audience: str | None = None, nonce: str | None = None,
+                     lifetimes: Mapping[str, int] | None = None) -> Issued:
+    """Sign a credential of ``credential_type`` for the account holder, confirmed by passcode."""
+    kind = types.credential_types().get(credential_type)
+    if kind is None:
+        raise UnknownType(field="type")
+    if account.level < kind.min_level:  # before the passcode: no try is spent on it
+        raise LevelTooLow()
+    accounts.confirm_passcode(db_session=db_session, actor=actor, account=account,
+                              passcode=passcode)
+    claims = kind.claims(db_session, account)
+    kid, private_key = key_ring.signing_key(db_session, protector)
+    issued_at = clock.now()
+    iat = int(issued_at.timestamp())
+    expires_at = dt.datetime.fromtimestamp(iat + _lifetime(kind, lifetimes or {}),
+                                           dt.timezone.utc)
+    cti = os.urandom(16)
+    text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
+                      expires_at=int(expires_at.timestamp()), credential_id=cti,
+                      credential_type=kind.name, claims=claims, audience=audience, nonce=nonce)
+    credential = Credential(id=cti.hex(), account_id=account.id, citizen_id=account.citizen_id,
+                            type=kind.name, kid=kid, audience=audience, issued_at=issued_at,
+                            expires_at=expires_at)
+    db_session.add(credential)
+    citizen = account.citizen
+    record_event(db_session=db_session, actor=actor, action="credential.issued",
+                 subject_type="citizen", subject_id=account.citizen_id,
+                 details={"type": kind.name, "credential_id": credential.id,
+                          "audience": audience})
+    bump(db_session, metric="credentials.issued", province_code=citizen.province_code,
+         commune_code=citizen.commune_code)
+    # Kept for the image only, for the credential's life; sealed like other personal data.
+    redis_client.set(_text_key(credential.id),
+                     protector.encrypt(text, context=_TEXT_CONTEXT + credential.id.encode()),
+                     exat=int(expires_at.timestamp()))
+    db_session.commit()
+    return Issued(credential_id=credential.id, qr=text, expires_at=expires_at, type=kind.name)
+
+
+def _own_credential(db_session: Session, account: Account, credential_id: str) -> Credential:
+    credential = db_session.get(Credential, credential_id)
+    if credential is None or credential.account_id != account.id:
+        raise CredentialNotFound()
+    return credential
+
+
+def render_qr(text: str, kind: str) -> bytes:
+    """The QR of a ``VN1:`` text: alphanumeric mode, error correction M, never boosted."""
+    code = segno.make(text, error="m", mode="alphanumeric", boost_error=False, micro=False)
+    out = io.BytesIO()
+    if kind == "png":
+        code.save(out, kind="png", scale=4, border=4)
+    else:
+        code.save(out, kind="svg", scale=4, border=4, xmldecl=False)
+    return out.getvalue()
+
+
+def credential_image(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                     account: Account, credential_id: str, kind: str) -> bytes:
+    """The QR image of one of the holder's live credentials, rendered once and cached."""
+    credential = _own_credential(db_session, account, credential_id)
+    if credential.revoked_at is not None:
+        raise CredentialRevoked()
+    if credential.expires_at <= clock.now():
+        raise CredentialExpired()
+    cached = redis_client.get(_image_key(credential_id, kind))
+    if cached is not None:
+        return cast(bytes, cached)  # the client is made without decode_responses
+    sealed = redis_client.get(_text_key(credential_id))
+    if sealed is None:  # expired in Redis a moment before the database said so
+        raise CredentialExpired()
+    text = protector.decrypt(cast(bytes, sealed),
+                             context=_TEXT_CONTEXT + credential_id.encode())
+    image = render_qr(text, kind)
+    redis_client.set(_image_key(credential_id, kind), image,
+                     exat=int(credential.expires_at.timestamp()))
+    return image
+
+
+def list_credentials(*, db_session: Session, account: Account, page: int,
+                     per_page: int) -> tuple[list[Credential], int]:
+    """The holder's credentials, newest first."""
+    return paginate(db_session, sa.select(Credential).where(Credential.account_id == account.id)
+                    .order_by(Credential.issued_at.desc(), Credential.id),
+                    page=page, per_page=per_page)
+
+
+def _revoke(db_session: Session, actor: Actor, credential: Credential, revoked_by: str,
+            **details: Any) -> Credential:
+    if credential.revoked_at is not None:
+        raise Conflict("The credential is already revoked.", code="credential.already_revoked")
+    credential.revoked_at, credential.revoked_by = clock.now(), revoked_by
+    record_event(db_session=db_session, actor=actor, action="credential.revoked",
+                 subject_type="citizen", subject_id=credential.citizen_id,
+                 details={"credential_id": credential.id, "type": credential.type, **details})
+    db_session.commit()
+    return credential
+
+
+def revoke_own(*, db_session: Session, actor: Actor, account: Account,
+               credential_id: str) -> Credential:
+    """The holder revokes one of their credentials."""
+    return _revoke(db_session, actor, _own_credential(db_session, account, credential_id),
+                   "holder")
+
+
+def revoke_by_officer(*, db_session: Session, actor: Actor, officer: Officer,
+                      credential_id: str) -> Credential:
+    """An officer revokes a credential of a citizen of their jurisdiction."""
+    credential = db_session.get(Credential, credential_id)
+    if credential is None:
+        raise CredentialNotFound("No credential has this id.")
+    citizen = db_session.get(Citizen, credential.citizen_id)
+    assert citizen is not None
+    acting = officer_actor(officer, actor)
+    if not in_jurisdiction(officer, citizen.province_code, citizen.commune_code):
+        record_event(db_session=db_session, actor=acting, action="credential.revoke_refused",
+                     subject_type="citizen", subject_id=citizen.id,
+                     details={"reason": "outside_jurisdiction", "by": unit_name(officer)})
+        db_session.commit()
+        raise OutsideJurisdiction()
+    return _revoke(db_session, acting, credential, f"officer:{officer.id}",
+                   by=unit_name(officer))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The answer of the online verifier."""
+
+    valid: bool
+    reason: str | None
+    type: str | None = None
+    claims: dict[str, Any] | None = None
+    expires_at: dt.datetime | None = None
+    credential_id: str | None = None
+
+
+def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verifier: str,
+                  qr: str, audience: str | None = None, nonce: str | None = None,
+                  leeway: int = vn1.MAX_LEEWAY) -> Verification:
+    """The offline checks, then the credential's status; recorded in the holder's access log.
+
+    ``verifier`` is the name the citizen reads in their access log (a police
+    unit, a bank). A text that fails before its signature verifies names no
+    citizen; it is audited without a subject. The credential's row comes
+    with its key's current status and its holder's place in one query, so a
+    key revoked a moment ago is refused even by a process whose cached trust
+    list still calls it active.
+    """
+    now = clock.now()
+    try:
+        try:
+            verified = vn1.verify(qr, key_ring.trust_list(db_session), now=now.timestamp(),
+                                  audience=audience, nonce=nonce, leeway=leeway)
+        except vn1.VerificationError as error:
+            if error.reason != "unknown_key":
+                raise
+            # A key rotated in by another process since this one read the trust list.
+            verified = vn1.verify(qr, key_ring.trust_list(db_session, reload=True),
+                                  now=now.timestamp(), audience=audience, nonce=nonce,
+                                  leeway=leeway)
+    except vn1.VerificationError as error:
+        return _failed(db_session, actor, verifier, error)
+    found = _credential_row(db_session, verified.credential_id)
+    if found is None:
+        return _record(db_session, actor, verifier, None, "revoked", verified)
+    if found.key_status == REVOKED:
+        return _record(db_session, actor, verifier, found, "key_revoked", verified)
+    if found.credential.revoked_at is not None:
+        return _record(db_session, actor, verifier, found, "revoked", verified)
+    kind = types.credential_types().get(found.credential.type)
+    if kind is not None and kind.one_time:
+        used = db_session.execute(
+            sa.update(Credential).where(Credential.id == found.credential.id,
+                                        Credential.used_at.is_(None))
+            .values(used_at=now).execution_options(synchronize_session=False))
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            return _record(db_session, actor, verifier, found, "already_used", verified)
+    return _record(db_session, actor, verifier, found, None, verified)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A credential's row, its key's status and its holder's place, read together."""
+
+    credential: Credential
+    key_status: str
+    province_code: str
+    commune_code: str
+
+
+def _credential_row(db_session: Session, credential_id: bytes) -> _Found | None:
+    row = db_session.execute(
+        sa.select(Credential, IssuerKey.status, Citizen.province_code, Citizen.commune_code)
+        .join(IssuerKey, IssuerKey.kid == Credential.kid)
+        .join(Citizen, Citizen.id == Credential.citizen_id)
+        .where(Credential.id == credential_id.hex())).first()
+    return None if row is None else _Found(*row)
+
+
+def _failed(db_session: Session, actor: Actor, verifier: str,
+            error: vn1.VerificationError) -> Verification:
+    """A failed check; when the signature itself verified, the holder is known and told."""
+    found = (_credential_row(db_session, error.credential_id)
+             if error.credential_id is not None else None)
+    return _record(db_session, actor, verifier, found, error.reason, None)
+
+
+def _record(db_session: Session, actor: Actor, verifier: str, found: _Found | None,
+            reason: str | None, verified: vn1.Verified | None) -> Verification:
+    details = {"by": verifier, "result": reason or "valid"}
+    if found is not None:
+        credential = found.credential
+        details.update(credential_id=credential.id, type=credential.type)
+        record_event(db_session=db_session, actor=actor, action="credential.verified",
+                     subject_type="citizen", subject_id=credential.citizen_id, details=details)
+        bump(db_session, metric="credentials.verified", province_code=found.province_code,
+             commune_code=found.commune_code)
+    else:
+        record_event(db_session=db_session, actor=actor, action="credential.verified",
+                     details=details)
+    db_session.commit()
+    if reason is not None or verified is None:
+        return Verification(valid=False, reason=reason)
+    return Verification(valid=True, reason=None, type=verified.credential_type,
+                        claims=verified.claims,
+                        expires_at=dt.datetime.fromtimestamp(verified.expires_at,
+                                                             dt.timezone.utc),
+                        credential_id=verified.credential_id.hex())

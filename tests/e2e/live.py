@@ -1,0 +1,138 @@
+"""The real service in a subprocess, on a free port and a fresh SQLite database, for e2e tests."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "examples" / "mobile_client.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url + "/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return False
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class LiveServer:
+    """``flask`` commands and a ``flask run`` server sharing one instance folder and database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        self.env.update(VNID_CONFIG="development", VNID_INSTANCE_DIR=str(tmp / "instance"),
+                        DATABASE_URL=f"sqlite:///{tmp / 'e2e.sqlite3'}", FLASK_APP="wsgi",
+                        PYTHONIOENCODING="utf-8")
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log_path = tmp / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def flask(self, *args: str, stdin: str | None = None) -> str:
+        """Run ``flask ARGS`` and return its output; fail the test if it fails."""
+        done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=300, input=stdin)
+        assert done.returncode == 0, f"flask {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "flask", "run", "--port", port, "--no-reload"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not healthy(self.url):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("the server did not become healthy:\n" + self.log())
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+@contextmanager
+def running_server(tmp: Path, *, seed_count: int = 20) -> Iterator[LiveServer]:
+    """A migrated, seeded, running server, stopped on the way out."""
+    server = LiveServer(tmp)
+    server.flask("db", "upgrade")
+    server.flask("demo", "seed", "--count", str(seed_count))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_client(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the reference mobile client against ``url`` with its state in ``home``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VNID_SERVER", "VNID_CLIENT_HOME")}
+    env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost",
+               PYTHONIOENCODING="utf-8")
+    return subprocess.run([sys.executable, str(CLIENT), "--server", url, "--home", str(home),
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          encoding="utf-8", stdin=subprocess.DEVNULL, timeout=60)
+
+
+def api(url: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    """One JSON call to the live server (no proxy); the decoded answer."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url + path, method=method, headers=headers,
+                                     data=None if body is None else json.dumps(body).encode())
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def officer_token(server: LiveServer, username: str, password: str, *, province: str,
+                  commune: str | None = None) -> str:
+    """Create an officer with ``flask officers create`` and log in with its TOTP; the token."""
+    unit = ["--province", province] + (["--commune", commune] if commune else [])
+    created = server.flask("officers", "create", "--username", username, "--full-name",
+                           "Trần Thị Bình", *unit, "--password-stdin", stdin=password + "\n")
+    found = re.search(r"secret=([A-Z2-7]+)", created)
+    assert found, created
+    answer = api(server.url, "POST", "/api/v1/auth/officer-login", {
+        "username": username, "password": password, "totp": pyotp.TOTP(found.group(1)).now()})
+    return str(answer["access_token"])

@@ -1,0 +1,59 @@
+"""Two simultaneous online checks of one one-time credential: one valid, one already_used."""
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.extensions import db, get_protector, get_redis
+from identity.accounts.models import Account
+from identity.accounts.secrets import hash_secret
+from identity.audit.service import Actor
+from identity.credentials import keys, service
+from identity.credentials.keys import KeyRing
+from identity.credentials.models import Credential
+from tests.factories import add_citizen
+from tests.flows import PASSCODE, PASSWORD
+
+ACTOR = Actor(type="test", id="race")
+
+
+def test_a_one_time_credential_is_used_once_under_concurrency(own_database_app):
+    # Real transactions on a database of its own (the suite's shares one connection per test).
+    app = own_database_app
+    with app.app_context():
+        protector, redis_client = get_protector(), get_redis()
+        ring = KeyRing("VN")
+        with Session(db.engine, expire_on_commit=False) as session:
+            keys.rotate_keys(db_session=session, protector=protector, actor=ACTOR)
+            citizen = add_citizen(session, protector)
+            account = Account(citizen_id=citizen.id, level=1, status="active",
+                              password_hash=hash_secret(PASSWORD),
+                              passcode_hash=hash_secret(PASSCODE), failed_passcodes=0,
+                              token_version=1, phone_encrypted=citizen.phone_encrypted,
+                              phone_hash=citizen.phone_hash)
+            session.add(account)
+            session.commit()
+            issued = service.issue_credential(
+                db_session=session, redis_client=redis_client, protector=protector,
+                key_ring=ring, actor=ACTOR, account=account, credential_type="age_over_18",
+                passcode=PASSCODE)
+        barrier = threading.Barrier(2)
+        reasons: list[str | None] = []
+
+        def check() -> None:
+            with app.app_context(), Session(db.engine) as own:
+                barrier.wait()
+                reasons.append(service.verify_online(
+                    db_session=own, key_ring=ring, actor=ACTOR, verifier="test",
+                    qr=issued.qr).reason)
+
+        threads = [threading.Thread(target=check) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(reasons, key=str) == [None, "already_used"]
+        with Session(db.engine) as session:
+            assert session.scalar(sa.select(Credential.used_at)) is not None
