@@ -30,6 +30,7 @@ run: migrate
 	@echo "  API docs:   http://127.0.0.1:5000/docs"
 	@echo "  OpenAPI:    http://127.0.0.1:5000/api/v1/openapi.json"
 	@echo "  Health:     http://127.0.0.1:5000/healthz"
+	@echo "  Dashboard:  http://127.0.0.1:5000/dashboard (token: flask admins create --name <you>)"
 	@echo "  Walkthrough: README, 'Accounts and authentication' (examples/mobile_client.py)"
 	@echo
 	$(BIN)/flask run --host 127.0.0.1 --port 5000 --no-reload

@@ -114,6 +114,7 @@ def app_environment(db_url: str, keys: dict[str, str] | None = None) -> dict[str
         "REDIS_URL": BENCH_REDIS_URL,
         "SMS_BACKEND": BENCH_SMS_BACKEND,
         "LOG_LEVEL": "WARNING",
+        "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32",
         **(keys or new_keys()),
     }
 

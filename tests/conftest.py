@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,9 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from app import create_app
 from app.auth import limiter
 from app.extensions import db, get_protector
+from config import load_config
 from identity.protection import Protector
+pytest_plugins = ["tests.logcheck"]
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +103,40 @@ def protector(app: Flask) -> Protector:
     """The personal-data protector of the testing configuration."""
     with app.app_context():
         return get_protector()
+
+
+@pytest.fixture()
+def own_database_app(tmp_path: Any) -> Iterator[Flask]:
+    """An app on a database of its own, migrated to head, whose requests commit for real.
+
+    For tests of real concurrency, which the shared rolled-back transaction
+    cannot give. SQLite: a file of its own. PostgreSQL (``DATABASE_URL``): a
+    scratch database on the same server, dropped afterwards, so what such a
+    test commits (audit rows, summary counters) never reaches the suite's.
+    """
+    url = os.environ.get("DATABASE_URL") or ""
+    scratch = None
+    if url.startswith("postgres"):
+        server = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
+        scratch = f"vnid_own_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+        own_url = server.set(database=scratch).render_as_string(hide_password=False)
+    else:
+        own_url = f"sqlite:///{tmp_path / 'own.db'}"
+    own = create_app(load_config("testing", {"DATABASE_URL": own_url}))
+    with own.app_context():
+        upgrade()
+    try:
+        yield own
+    finally:
+        with own.app_context():
+            db.engine.dispose()
+        if scratch is not None:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            admin.dispose()
 
 
 def pytest_report_header() -> list[str]:

@@ -17,6 +17,7 @@ PRODUCTION = {
     "LOOKUP_HASH_KEY": config.TEST_KEYS["LOOKUP_HASH_KEY"],
     "TOKEN_SIGNING_KEYS": config.TEST_KEYS["TOKEN_SIGNING_KEYS"],
     "SMS_BACKEND": "vnid_sms.gateway:OperatorGateway",
+    "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8",
 }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import re
 import threading
 import unicodedata
@@ -19,18 +18,13 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
-from app import create_app
 from app.auth import limiter
 from app.extensions import db
-from config import load_config
 from identity.accounts import codes, service
-from identity.accounts.models import Account, Device, Notification, SessionFamily, SmsMessage
-from identity.accounts.sms import PHONE_PURPOSE as SMS_PHONE_PURPOSE
+from identity.accounts.models import Account, Device
 from identity.audit.models import AuditEvent
-from identity.registry.models import Citizen
 from tests.factories import add_citizen, personal_id_for
 from tests.flows import (PASSCODE, PASSWORD, Phone, b64, latest_code, login_answer,
                          registration_body)
@@ -430,33 +424,12 @@ def test_the_unique_constraint_settles_a_race_the_check_missed(client, citizen, 
                              .where(Account.citizen_id == citizen.id)) == 1
 
 
-@pytest.fixture()
-def committing_app(app, tmp_path):
-    """An app whose requests commit for real, in separate transactions.
-
-    On PostgreSQL: the suite's app and database (what this test adds is deleted after it;
-    its audit rows stay, as the append-only trigger wants, under ids never reused). On
-    SQLite: a fresh database of its own, since SQLite reuses deleted row ids and the
-    suite's other tests count rows.
-    """
-    if (os.environ.get("DATABASE_URL") or "").startswith("postgres"):
-        yield app
-        return
-    settings = load_config("testing", {"DATABASE_URL": f"sqlite:///{tmp_path / 'race.db'}"})
-    own = create_app(settings)
-    with own.app_context():
-        upgrade()
-    yield own
-    with own.app_context():
-        db.engine.dispose()
-
-
-def test_a_concurrent_double_registration_gives_one_account_and_one_409(committing_app,
+def test_a_concurrent_double_registration_gives_one_account_and_one_409(own_database_app,
                                                                         protector):
     # Real concurrency: two threads, each with its own app context, session and connection.
     # On PostgreSQL both may pass the "no account yet" check and the unique constraint
     # decides; SQLite's BEGIN IMMEDIATE makes the second wait for the first and see it.
-    app = committing_app
+    app = own_database_app
     with app.app_context():
         app.extensions["redis"].flushdb()
         limiter.reset()
@@ -465,39 +438,27 @@ def test_a_concurrent_double_registration_gives_one_account_and_one_409(committi
                                   birth=dt.date(1988, 3, 9), serial=999_998)
             session.commit()
     phone_number = citizen.test_phone
-    try:
-        client = app.test_client()
-        registration_ids = [started(client, citizen, Phone()) for _ in range(2)]
-        texts = [m["text"] for m in outbox(client, phone_number)][::-1]  # oldest first
-        otps = [re.findall(r"\b\d{6}\b", text)[0] for text in texts]
-        assert len(otps) == 2
-        barrier = threading.Barrier(2)
-        answers: list[Any] = [None, None]
+    client = app.test_client()
+    registration_ids = [started(client, citizen, Phone()) for _ in range(2)]
+    texts = [m["text"] for m in outbox(client, phone_number)][::-1]  # oldest first
+    otps = [re.findall(r"\b\d{6}\b", text)[0] for text in texts]
+    assert len(otps) == 2
+    barrier = threading.Barrier(2)
+    answers: list[Any] = [None, None]
 
-        def confirm_in_thread(index: int) -> None:
-            own_client = app.test_client()
-            barrier.wait()
-            answers[index] = confirm(own_client, registration_ids[index], otps[index])
+    def confirm_in_thread(index: int) -> None:
+        own_client = app.test_client()
+        barrier.wait()
+        answers[index] = confirm(own_client, registration_ids[index], otps[index])
 
-        threads = [threading.Thread(target=confirm_in_thread, args=(i,)) for i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert sorted(answer.status_code for answer in answers) == [201, 409]
-        refused = next(answer for answer in answers if answer.status_code == 409)
-        assert_error(refused, 409, "account.exists")
-        with app.app_context(), Session(bind=db.engine) as session:
-            assert session.scalar(sa.select(sa.func.count()).select_from(Account)
-                                  .where(Account.citizen_id == citizen.id)) == 1
-    finally:
-        with app.app_context(), Session(bind=db.engine) as session, session.begin():
-            accounts = sa.select(Account.id).where(Account.citizen_id == citizen.id)
-            for model in (Notification, Device, SessionFamily):
-                session.execute(sa.delete(model).where(model.account_id.in_(accounts)))
-            session.execute(sa.delete(Account).where(Account.citizen_id == citizen.id))
-            session.execute(sa.delete(SmsMessage).where(SmsMessage.phone_hash == protector
-                                                        .lookup_hash(phone_number,
-                                                                     purpose=SMS_PHONE_PURPOSE)))
-            session.execute(sa.delete(Citizen).where(Citizen.id == citizen.id))
-            app.extensions["redis"].flushdb()
+    threads = [threading.Thread(target=confirm_in_thread, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert_error(refused, 409, "account.exists")
+    with app.app_context(), Session(bind=db.engine) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Account)
+                              .where(Account.citizen_id == citizen.id)) == 1

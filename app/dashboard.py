@@ -1,0 +1,129 @@
+"""The monitoring dashboard at ``/dashboard``: the rollout at a glance, for ministry officials.
+
+Server-rendered (Jinja) from the same service functions as the statistics
+API; the charts are drawn by uPlot, served from ``app/static/vendor`` (no
+CDN: the service works with no internet). Operators log in by pasting their
+admin token once; the session is Flask's signed cookie (HttpOnly,
+SameSite=Strict). Login and logout are POST only; with SameSite=Strict no
+other site can send the cookie, and a POST whose ``Origin`` is another site
+is refused, so no CSRF token is needed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import (Blueprint, Flask, Response, abort, current_app, make_response, redirect,
+                   render_template, request, session, url_for)
+
+from app.context import deps
+from app.operator_auth import (SESSION_KEY, configure_session, current_operator,
+                               dashboard_login_required)
+from identity.errors import DomainError
+from identity.monitoring import operators, statistics
+
+blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+METRIC_LABELS = {
+    "reports.filed": ("Tố giác, tin báo", "Incident reports"),
+    "residence.temporary_stay.declared": ("Khai báo tạm trú", "Temporary stays"),
+    "residence.absence.declared": ("Khai báo tạm vắng", "Absences"),
+    "residence.lodging.notified": ("Thông báo lưu trú", "Lodging notices"),
+    "payments.paid": ("Thanh toán", "Payments"),
+    "credentials.issued": ("Giấy tờ số đã cấp", "Credentials issued"),
+    "credentials.verified": ("Lượt xác thực", "Credential verifications"),
+    "consents.given": ("Đồng ý chia sẻ dữ liệu", "Data-sharing consents"),
+}
+STATUS_LABELS = {"active": "Đã kích hoạt", "pending_review": "Chờ duyệt", "locked": "Bị khoá",
+                 "rejected": "Từ chối"}
+
+
+def _number(value: Any) -> str:
+    """1234567 -> 1.234.567 (Vietnamese grouping)."""
+    return f"{int(value or 0):,}".replace(",", ".")
+
+
+def _percent(value: Any) -> str:
+    """0.0523 -> +5,2 %."""
+    if value is None:
+        return "—"
+    return f"{value * 100:+.1f} %".replace(".", ",")
+
+
+def _same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    return origin is None or origin == request.host_url.rstrip("/")
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Response:
+    response = make_response(render_template(template, **context), status)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@blueprint.get("")
+@dashboard_login_required
+def dashboard() -> Response:
+    """The rollout at a glance: the country, or one province (``?province=01``)."""
+    province_code = request.args.get("province")
+    try:
+        place = statistics.province_place(province_code) if province_code else None
+    except DomainError:
+        abort(404)
+    target = float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
+    data = statistics.overview(**deps("db_session"), place=place, target=target)
+    ranking = (statistics.provinces(**deps("db_session")) if place is None else
+               statistics.communes(**deps("db_session"), place=place))
+    chart = {"months": data["growth"]["months"],
+             "days": [{**row, "day": row["day"].isoformat()}
+                      for row in data["registrations"]["days"]],
+             "target": target}
+    return _page("dashboard/dashboard.html", data=data, ranking=ranking, chart=chart,
+                 province=place, operator=current_operator(), labels=METRIC_LABELS,
+                 status_labels=STATUS_LABELS, generated=dt.datetime.now(dt.timezone.utc))
+
+
+@blueprint.get("/login")
+def login() -> Response:
+    """The login form."""
+    return _page("dashboard/login.html")
+
+
+@blueprint.post("/login")
+def login_submit() -> Response:
+    """Exchange the pasted admin token for a session cookie."""
+    if not _same_origin():
+        abort(403)
+    token = (request.form.get("token") or "").strip()
+    try:
+        operator = operators.operator_for_token(**deps("db_session"), token=token)
+    except operators.InvalidOperatorToken:
+        return _page("dashboard/login.html", status=401,
+                     error="Mã truy cập không hợp lệ hoặc đã bị vô hiệu hoá. "
+                           "The admin token is not valid or was disabled.")
+    session.clear()
+    session[SESSION_KEY] = operator.id
+    session.permanent = True
+    return redirect(url_for("dashboard.dashboard"), 303)  # type: ignore[return-value]
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    """End the session."""
+    if not _same_origin():
+        abort(403)
+    session.clear()
+    return redirect(url_for("dashboard.login"), 303)  # type: ignore[return-value]
+
+
+def register_dashboard(app: Flask) -> None:
+    """The dashboard pages, their session cookie and template filters."""
+    configure_session(app)
+    app.jinja_env.filters["num"] = _number
+    app.jinja_env.filters["pct"] = _percent
+    app.register_blueprint(blueprint)

@@ -1,0 +1,153 @@
+"""The dashboard in a real headless browser: Debian's Chromium driven by Selenium.
+
+The service runs in a subprocess on a fresh SQLite database with the demo
+data (:mod:`tests.e2e.live`); an operator is created with ``flask admins
+create``. The browser logs in with the token, loads the dashboard, and its
+headline numbers must equal the statistics API's. A screenshot is saved as
+``test-artifacts/dashboard.png``.
+
+Without Chromium (a laptop running ``make test``) the test is skipped and
+says why, unless ``VNID_REQUIRE_BROWSER=1`` (CI sets it), when it fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.live import ROOT, LiveServer, running_server
+
+CHROMIUM = os.environ.get("VNID_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("VNID_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts"
+HEADLINES = ("accounts.total", "accounts.active", "accounts.level2_active",
+             "registrations.registered_total", "backlogs.overdue")
+
+
+def _browser_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            return f"{path} not found (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    missing = _browser_missing()
+    if missing is None:
+        return
+    if os.environ.get("VNID_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"VNID_REQUIRE_BROWSER=1 but the browser is unavailable: {missing}")
+    pytest.skip(f"no headless browser for the dashboard test: {missing}")
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[LiveServer, str]]:
+    """The service with demo data, and an operator's admin token."""
+    with running_server(tmp_path_factory.mktemp("dashboard"), seed_count=400) as live:
+        created = live.flask("admins", "create", "--name", "Kiểm thử e2e")
+        token = json.loads(created.strip().splitlines()[-1])["token"]
+        yield live, token
+
+
+@pytest.fixture()
+def driver(browser_ready: None) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="vnid-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+                 "--window-size=1440,1500", "--lang=vi-VN"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def api(url: str, token: str, path: str) -> Any:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+    with opener.open(request, timeout=10) as response:
+        return json.load(response)
+
+
+def dig(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data[key]
+    return data
+
+
+@pytest.mark.slow
+def test_an_operator_sees_the_same_headline_numbers_as_the_api(
+        server: tuple[LiveServer, str], driver: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    live, token = server
+    wait = WebDriverWait(driver, 20)
+
+    # a wrong token: a clear message, still on the login page
+    driver.get(live.url + "/dashboard")
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "token")))
+    driver.find_element(By.ID, "token").send_keys("vnidop_not-a-real-token")
+    driver.find_element(By.ID, "login-submit").click()
+    error = wait.until(expected_conditions.presence_of_element_located((By.ID, "login-error")))
+    assert "không hợp lệ" in error.text
+
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.ID, "login-submit").click()
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "growth-chart")))
+    # uPlot drew both charts (canvas elements), so the vendored script loaded and ran
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".uplot canvas")) >= 2)
+
+    overview = api(live.url, token, "/api/v1/stats/overview")
+    assert overview["accounts"]["total"] > 0
+    for stat in HEADLINES:
+        shown = driver.find_element(By.CSS_SELECTOR, f'[data-stat="{stat}"]').text
+        assert int(re.sub(r"\D", "", shown) or 0) == dig(overview, stat), stat
+    growth = driver.find_element(By.CSS_SELECTOR, '[data-stat="growth.last_month_growth"]')
+    assert float(growth.get_attribute("data-raw")) == overview["growth"]["last_month_growth"]
+
+    provinces = api(live.url, token, "/api/v1/stats/provinces")["items"]
+    first_row = driver.find_element(By.CSS_SELECTOR, "#ranking tbody tr td:nth-child(2)")
+    assert first_row.text.startswith(provinces[0]["name"])
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = Path(ARTIFACTS / "dashboard.png")
+    driver.set_window_size(1440, driver.execute_script(
+        "return document.documentElement.scrollHeight") + 40)
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 20_000
+    # the browser's console holds no error (CSP refusals, script errors, missing files) but the
+    # wrong token's 401 above
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+              and "/dashboard/login" not in entry["message"]]
+    assert errors == []
+
+    driver.find_element(By.ID, "logout").click()
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "token")))
+    driver.get(live.url + "/dashboard")
+    assert driver.current_url.endswith("/dashboard/login")

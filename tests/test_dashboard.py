@@ -1,0 +1,71 @@
+"""The dashboard's pages through the test client: login, session, logout, headers."""
+from __future__ import annotations
+
+import re
+
+from identity.monitoring import operators
+from tests.identity.monitoring.helpers import ACTOR, add_account, new_operator
+
+
+def log_in(client, token):
+    return client.post("/dashboard/login", data={"token": token})
+
+
+def test_without_a_session_the_dashboard_sends_to_the_login_page(client):
+    answer = client.get("/dashboard")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/dashboard/login")
+    page = client.get("/dashboard/login")
+    assert page.status_code == 200 and b'name="token"' in page.data
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_a_bad_token_gets_a_clear_message_and_no_cookie(client, db_session):
+    answer = log_in(client, "vnidop_" + "x" * 43)
+    assert answer.status_code == 401
+    assert "Mã truy cập không hợp lệ" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_login_sets_a_strict_httponly_session_and_shows_the_numbers(client, db_session,
+                                                                    protector):
+    add_account(db_session, protector)
+    add_account(db_session, protector, province_code="79", commune_code="25747", level=2)
+    answer = log_in(client, new_operator(db_session))
+    assert answer.status_code == 303
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "vnidop_" not in cookie
+    page = client.get("/dashboard").get_data(as_text=True)
+    total = re.search(r'data-stat="accounts.total">([^<]+)<', page).group(1)
+    assert total == "2"
+    assert "Thành phố Hồ Chí Minh" in page and "uPlot.iife.min.js" in page
+    province = client.get("/dashboard?province=79").get_data(as_text=True)
+    assert re.search(r'data-stat="accounts.level2_active">([^<]+)<', province).group(1) == "1"
+    assert client.get("/dashboard?province=99").status_code == 404
+
+
+def test_disabling_the_operator_ends_the_session(client, db_session):
+    log_in(client, new_operator(db_session))
+    assert client.get("/dashboard").status_code == 200
+    operators.disable_operator(db_session=db_session, actor=ACTOR, name="Bộ Công an A06")
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_logout_is_post_only_and_ends_the_session(client, db_session):
+    log_in(client, new_operator(db_session))
+    assert client.get("/dashboard/logout").status_code == 405
+    assert client.post("/dashboard/logout").status_code == 303
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_a_cross_site_login_post_is_refused(client, db_session):
+    token = new_operator(db_session)
+    answer = client.post("/dashboard/login", data={"token": token},
+                         headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403
+
+
+def test_the_vendored_chart_library_is_served_locally(client):
+    answer = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert answer.status_code == 200 and b"uPlot" in answer.data
+    answer.close()
