@@ -1,0 +1,255 @@
+"""Incident reports (tố giác tội phạm): the citizen's side and the police's side.
+
+Cases are named by their case number in every URL (random, no personal data).
+A citizen reaches only their own cases, an officer only those of their
+jurisdiction: anything else answers ``report.not_found`` (404).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from app.context import deps
+from utilities.reports import service
+from utilities.reports.evidence import ALLOWED_TYPES, EvidenceStore
+from utilities.reports.models import Evidence
+from utilities.reports.schemas import (AnswerCreate, AssignRequest, EvidenceRead, EvidenceUpload,
+                                       IndicatorLookup, IndicatorLookupResult, QuestionCreate,
+                                       QueueArgs, QueuePage, ReporterRead, ReportCreate,
+                                       ReportOfficerRead, ReportRead, ReportSummaryPage,
+                                       StatusChange, TransferRequest)
+from identity.accounts.schemas import PageArgs
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: Room for the multipart envelope around one evidence file.
+MULTIPART_OVERHEAD = 64 * 1024
+_FILE_DOC = {"200": {"description": "The file, exactly as received (its SHA-256 in "
+                                    "`X-Content-SHA256`)",
+                     "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                 for t in ALLOWED_TYPES}}}
+
+blp = Blueprint("reports", __name__, url_prefix="/reports",
+                description="Incident reports filed by citizens (crime, scam, fire hazard, "
+                            "traffic, environment), followed by case number.")
+police_blp = Blueprint("police_reports", __name__, url_prefix="/police/reports",
+                       description="The report queue of the officer's jurisdiction and the "
+                                   "work on its cases. No answer names an anonymous reporter.")
+
+
+def _deadlines() -> service.Deadlines:
+    return service.Deadlines.from_config(current_app.config)
+
+
+def _store() -> EvidenceStore:
+    return EvidenceStore(current_app.config["EVIDENCE_DIR"])
+
+
+def evidence_upload_limit(view: F) -> F:
+    """Let this request's body be as large as one evidence file (``EVIDENCE_MAX_BYTES``).
+
+    Set before the multipart body is parsed. A file over the limit inside a
+    body under it is ``evidence.too_large`` (422, naming the field); a body
+    over it is refused by werkzeug unread, ``request.too_large`` (413).
+    """
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request.max_content_length = current_app.config["EVIDENCE_MAX_BYTES"] + \
+            MULTIPART_OVERHEAD
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
+def _file_response(case_number: str, evidence: Evidence, data: bytes) -> Response:
+    response = Response(data, mimetype=evidence.content_type)
+    extension = ALLOWED_TYPES.get(evidence.content_type, "bin")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{case_number}-{evidence.id}.{extension}"')
+    response.headers["X-Content-SHA256"] = evidence.sha256
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Citizens ---------------------------------------------------------------------------------
+
+@blp.post("")
+@citizen_required
+@blp.arguments(ReportCreate)
+@blp.response(201, ReportRead)
+@blp.doc(security=BEARER)
+def file_report(payload: dict[str, Any]) -> Any:
+    """File a report; the answer's case number is how the case is followed."""
+    return service.file_report(**deps("db_session", "protector", "actor"),
+                               account=current_account(), deadlines=_deadlines(), **payload)
+
+
+@blp.get("")
+@citizen_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, ReportSummaryPage)
+@blp.doc(security=BEARER)
+def my_reports(args: dict[str, Any]) -> Any:
+    """The citizen's own reports, newest first (anonymous ones included)."""
+    items, total = service.my_reports(**deps("db_session", "protector"),
+                                      account=current_account(), **args)
+    return {"items": items, "total": total, **args}
+
+
+@blp.get("/<case_number>")
+@citizen_required
+@blp.response(200, ReportRead)
+@blp.doc(security=BEARER)
+def my_report(case_number: str) -> Any:
+    """The case and its timeline: every status change, question and answer."""
+    return service.my_report(**deps("db_session", "protector"), account=current_account(),
+                             case_number=case_number)
+
+
+@blp.post("/<case_number>/messages")
+@citizen_required
+@blp.arguments(AnswerCreate)
+@blp.response(201, ReportRead)
+@blp.doc(security=BEARER)
+def answer(payload: dict[str, Any], case_number: str) -> Any:
+    """Write to the officers of the case (answer their question)."""
+    return service.answer(**deps("db_session", "protector", "actor"), account=current_account(),
+                          case_number=case_number, **payload)
+
+
+@blp.post("/<case_number>/evidence")
+@citizen_required
+@evidence_upload_limit
+@blp.arguments(EvidenceUpload, location="files")
+@blp.response(201, EvidenceRead)
+@blp.doc(security=BEARER)
+def add_evidence(files: dict[str, Any], case_number: str) -> Any:
+    """Add a photo or video to the case (multipart, field `file`; `EVIDENCE_MAX_BYTES` at most).
+
+    The type is read from the content (JPEG, PNG, WebP, HEIC, MP4, QuickTime);
+    the SHA-256 digest and the time of arrival are recorded, so the file can be
+    shown later exactly as received.
+    """
+    return service.add_evidence(**deps("db_session", "protector", "actor"),
+                                account=current_account(), store=_store(),
+                                case_number=case_number, stream=files["file"].stream,
+                                max_bytes=current_app.config["EVIDENCE_MAX_BYTES"])
+
+
+@blp.get("/<case_number>/evidence/<int:evidence_id>")
+@citizen_required
+@blp.doc(security=BEARER, responses=_FILE_DOC)
+def my_evidence(case_number: str, evidence_id: int) -> Response:
+    """An evidence file of the citizen's case, after checking it against its recorded digest."""
+    evidence, data = service.my_evidence(**deps("db_session", "protector", "actor"),
+                                         account=current_account(), store=_store(),
+                                         case_number=case_number, evidence_id=evidence_id)
+    return _file_response(case_number, evidence, data)
+
+
+# --- Police -----------------------------------------------------------------------------------
+
+@police_blp.get("")
+@officer_required
+@police_blp.arguments(QueueArgs, location="query")
+@police_blp.response(200, QueuePage)
+@police_blp.doc(security=BEARER)
+def queue(args: dict[str, Any]) -> Any:
+    """The jurisdiction's cases, newest first, by category, status, filing date, overdue."""
+    page = service.queue(**deps("db_session"), officer=current_officer(), **args)
+    return {"items": page.items, "total": page.total, "total_exact": page.total_exact,
+            "page": args["page"], "per_page": args["per_page"]}
+
+
+@police_blp.post("/indicators/lookup")
+@officer_required
+@police_blp.arguments(IndicatorLookup)
+@police_blp.response(200, IndicatorLookupResult)
+@police_blp.doc(security=BEARER)
+def look_up_indicator(payload: dict[str, Any]) -> Any:
+    """How many reports name a phone number or link, and the unit's cases that do."""
+    kind, value, total, mine = service.look_up_indicator(**deps("db_session"),
+                                                         officer=current_officer(), **payload)
+    return {"kind": kind, "value": value, "reports": total, "in_your_unit": mine}
+
+
+@police_blp.get("/<case_number>")
+@officer_required
+@police_blp.response(200, ReportOfficerRead)
+@police_blp.doc(security=BEARER)
+def read_report(case_number: str) -> Any:
+    """A case of the jurisdiction with its history and message thread (the read is audited)."""
+    return service.read_report(**deps("db_session", "protector", "actor"),
+                               officer=current_officer(), case_number=case_number)
+
+
+@police_blp.post("/<case_number>/assign")
+@officer_required
+@police_blp.arguments(AssignRequest)
+@police_blp.response(200, ReportOfficerRead)
+@police_blp.doc(security=BEARER)
+def assign(payload: dict[str, Any], case_number: str) -> Any:
+    """Take the case, or (supervisors) give it to an officer of the unit."""
+    return service.assign(**deps("db_session", "protector", "actor"), officer=current_officer(),
+                          case_number=case_number, username=payload["officer"],
+                          version=payload["version"])
+
+
+@police_blp.post("/<case_number>/questions")
+@officer_required
+@police_blp.arguments(QuestionCreate)
+@police_blp.response(201, ReportOfficerRead)
+@police_blp.doc(security=BEARER)
+def ask(payload: dict[str, Any], case_number: str) -> Any:
+    """Ask the reporter a question (they are notified; anonymity holds)."""
+    return service.ask(**deps("db_session", "protector", "actor"), officer=current_officer(),
+                       case_number=case_number, **payload)
+
+
+@police_blp.post("/<case_number>/status")
+@officer_required
+@police_blp.arguments(StatusChange)
+@police_blp.response(200, ReportOfficerRead)
+@police_blp.doc(security=BEARER)
+def change_status(payload: dict[str, Any], case_number: str) -> Any:
+    """Move the case on; a move not allowed now is `workflow.transition_not_allowed` (409)."""
+    return service.change_status(**deps("db_session", "protector", "actor"),
+                                 officer=current_officer(), deadlines=_deadlines(),
+                                 case_number=case_number, **payload)
+
+
+@police_blp.post("/<case_number>/transfer")
+@officer_required
+@police_blp.arguments(TransferRequest)
+@police_blp.response(200, ReportOfficerRead)
+@police_blp.doc(security=BEARER)
+def transfer(payload: dict[str, Any], case_number: str) -> Any:
+    """Hand the case to another unit; this unit loses access to it at once."""
+    return service.transfer(**deps("db_session", "protector", "actor"),
+                            officer=current_officer(), deadlines=_deadlines(),
+                            case_number=case_number, **payload)
+
+
+@police_blp.get("/<case_number>/reporter")
+@officer_required
+@police_blp.response(200, ReporterRead)
+@police_blp.doc(security=BEARER)
+def reporter(case_number: str) -> Any:
+    """Who filed a named report: the assigned officer and supervisors only; audited."""
+    return service.reporter_identity(**deps("db_session", "protector", "actor"),
+                                     officer=current_officer(), case_number=case_number)
+
+
+@police_blp.get("/<case_number>/evidence/<int:evidence_id>")
+@officer_required
+@police_blp.doc(security=BEARER, responses=_FILE_DOC)
+def evidence_file(case_number: str, evidence_id: int) -> Response:
+    """An evidence file, checked against its recorded digest (`evidence.tampered` if not)."""
+    evidence, data = service.officer_evidence(**deps("db_session", "protector", "actor"),
+                                              officer=current_officer(), store=_store(),
+                                              case_number=case_number, evidence_id=evidence_id)
+    return _file_response(case_number, evidence, data)

@@ -1,0 +1,188 @@
+"""Incident reports: filing one, and a queue page of a province holding 100,000 reports.
+
+Served like every service bench (:func:`bench.servers.serving`: ``wsgi:app`` in
+the production configuration on :data:`bench.servers.SERVICE_SERVER`) on a
+scratch PostgreSQL database prepared by :func:`bench.accounts.registered_service`
+(16 registered, active citizens). Then, loaded with ``COPY``:
+
+- :data:`BIG` reports in Hà Nội (province 01), spread over its communes;
+- :data:`SMALL` reports in Hồ Chí Minh City (79);
+
+and ``ANALYZE``. Each measurement logs in a province-level officer of a fresh
+username (a TOTP step is accepted once per officer) and its citizens.
+
+- ``file``: ``POST /api/v1/reports`` (a scam report naming a phone number and a
+  link, in Đà Nẵng so the two queues keep their sizes), each client with its
+  own citizen's token: the report, its first history row, its indicators, its
+  audit event, the usage counter and the notification, in one transaction.
+  Goal: at least :data:`FILE_GOAL` of the Flask hello-world on the same server.
+- ``queue``: ``GET /api/v1/police/reports`` (first page of 20, newest first)
+  by the officer of the province holding :data:`BIG` reports. Goal: at least
+  :data:`QUEUE_GOAL` of the hello-world.
+- ``queue_scaling``: the same page in the province holding :data:`SMALL`
+  reports, over the big province's: goal at most :data:`SCALING_GOAL`
+  (the page costs an index range scan and a count capped at 1,001 rows,
+  whatever the queue's size).
+
+Each figure is the median of the per-round ratios (3 rounds; 1 with ``--quick``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import statistics
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pyotp
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from bench.accounts import ACTOR, CONNECTIONS, WARMUP_S, login_once, registered_service
+from bench.loadgen import ALLOWED_HOST, run_load
+from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
+from identity.accounts import officers
+from identity.protection import Protector
+from identity.registry import admin_units
+
+BIG, SMALL = 100_000, 1_000
+BIG_PROVINCE, SMALL_PROVINCE, FILING_PROVINCE = "01", "79", "48"
+FILE_GOAL, QUEUE_GOAL, SCALING_GOAL = 0.3, 0.2, 1.5
+QUEUE_PATH = "/api/v1/police/reports?per_page=20"
+OFFICER_PASSWORD = "correct horse battery staple"
+_COLUMNS = ("case_number", "category", "description", "province_code", "commune_code",
+            "location_known", "address", "occurred_at", "anonymous", "reporter_encrypted",
+            "reporter_hash", "due_at", "created_at", "updated_at", "status", "version")
+_CATEGORIES = ("crime", "fraud", "fire_hazard", "traffic", "environment", "other")
+_STATUSES = ("received", "verifying", "investigating", "closed", "rejected")
+
+
+def _load_reports(url: str, protector: Protector, province: str, count: int) -> None:
+    """``count`` reports in ``province`` by ``COPY`` (sealed to a dummy reporter)."""
+    communes = [c.code for c in admin_units.communes_by_province()[province]]
+    sealed = protector.encrypt("0:0", context=b"bench")
+    digest = protector.lookup_hash("bench", purpose=b"bench")
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=200)
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        with cursor.copy(f"COPY reports ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for n in range(count):
+                at = start + dt.timedelta(seconds=150 * n)
+                status = _STATUSES[n % 5]
+                copy.write_row((
+                    f"TG-B{province}-{n:08d}", _CATEGORIES[n % 6], "Bench report.", province,
+                    communes[n % len(communes)], True, "Bench street", at, n % 3 == 0,
+                    sealed, digest, at + dt.timedelta(hours=24) if status in _STATUSES[:3]
+                    else None, at, at, status, 1))
+        conn.execute("ANALYZE reports")
+
+
+def _make_officers(factory: sessionmaker[Any], protector: Protector,
+                   count: int) -> list[tuple[str, str, str]]:
+    """``count`` province officers of each queue: (username, province, TOTP secret)."""
+    made = []
+    with factory() as session:
+        for n in range(count):
+            for province in (BIG_PROVINCE, SMALL_PROVINCE):
+                username = f"bench.{province}.{n}"
+                _officer, uri = officers.create_officer(
+                    db_session=session, protector=protector, actor=ACTOR, username=username,
+                    full_name="Bench Officer", password=OFFICER_PASSWORD,
+                    province_code=province, commune_code=None, role="officer")
+                secret = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0]
+                made.append((username, province, secret))
+    return made
+
+
+def _officer_token(port: int, username: str, secret: str) -> str:
+    connection = http.client.HTTPConnection(ALLOWED_HOST, port, timeout=30)
+    try:
+        connection.request("POST", "/api/v1/auth/officer-login", body=json.dumps({
+            "username": username, "password": OFFICER_PASSWORD,
+            "totp": pyotp.TOTP(secret).now()}), headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        data = answer.read()
+    finally:
+        connection.close()
+    if answer.status != 200:
+        raise RuntimeError(f"officer login answered {answer.status}: {data[:300]!r}")
+    return str(json.loads(data)["access_token"])
+
+
+def _filing_body() -> dict[str, Any]:
+    commune = admin_units.communes_by_province()[FILING_PROVINCE][0].code
+    return {"category": "fraud", "description": "A caller posing as the bank asked for my OTP.",
+            "commune_code": commune, "address": "Bench street",
+            "occurred_at": (dt.datetime.now(dt.timezone.utc)
+                            - dt.timedelta(hours=2)).isoformat(),
+            "scam_phones": ["0912345678"], "scam_links": ["https://vay-nhanh.example/app"],
+            "anonymous": True}
+
+
+def _ratio(numerators: list[dict[str, Any]], denominators: list[dict[str, Any]]) -> float:
+    ratios = [n["rps"] / d["rps"] if d["rps"] else 0.0 for n, d in zip(numerators, denominators)]
+    return round(statistics.median(ratios), 3)
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    """The three figures of the reports utility."""
+    duration, rounds = (3.0, 1) if quick else (5.0, 3)
+    big = 20_000 if quick else BIG
+    loads: dict[str, list[dict[str, Any]]] = {"hello": [], "file": [], "big": [], "small": []}
+    with registered_service("reports", accounts=CONNECTIONS) as svc:
+        url = svc.env["DATABASE_URL"]
+        protector = Protector.from_settings(svc.env["PERSONAL_DATA_KEYS"],
+                                            svc.env["LOOKUP_HASH_KEY"])
+        _load_reports(url, protector, BIG_PROVINCE, big)
+        _load_reports(url, protector, SMALL_PROVINCE, SMALL)
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            cops = iter(_make_officers(sessionmaker(engine), protector, rounds))
+        finally:
+            engine.dispose()
+        body = _filing_body()
+
+        def measure(name: str, flow: str, data: Callable[[int], Any]) -> None:
+            with serving("vnid", svc.env) as port:
+                loads[name].append(run_load(
+                    f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                    duration=duration, warmup=WARMUP_S, flow=flow, flow_data=data(port)))
+
+        for _round in range(rounds):
+            with serving("hello", svc.env) as port:
+                loads["hello"].append(run_load(f"http://{ALLOWED_HOST}:{port}/hello",
+                                               connections=CONNECTIONS, duration=duration,
+                                               warmup=WARMUP_S))
+            measure("file", "bench.report_flows:filing_flow", lambda port: {
+                "body": body, "tokens": [login_once(port, h)["access_token"]
+                                         for h in svc.holders]})
+            for name in ("big", "small"):
+                username, _province, secret = next(cops)
+                measure(name, "bench.report_flows:queue_flow", lambda port: {
+                    "path": QUEUE_PATH, "token": _officer_token(port, username, secret)})
+    file_ratio = _ratio(loads["file"], loads["hello"])
+    queue_ratio = _ratio(loads["big"], loads["hello"])
+    scaling = _ratio(loads["small"], loads["big"])
+    valid = all(load["non_2xx"] == 0 and load["errors"] == 0
+                for name in ("file", "big", "small") for load in loads[name])
+    return {
+        "rows": [{"endpoint": "POST /api/v1/reports (filed/s)", **summarise(loads["file"])},
+                 {"endpoint": f"GET /api/v1/police/reports, province of {big:,}",
+                  **summarise(loads["big"])},
+                 {"endpoint": f"GET /api/v1/police/reports, province of {SMALL:,}",
+                  **summarise(loads["small"])},
+                 {"endpoint": "GET /hello, Flask hello-world (baseline)",
+                  **summarise(loads["hello"])}],
+        "file_vs_hello": {"value": file_ratio, "goal": FILE_GOAL,
+                          "meets_goal": valid and file_ratio >= FILE_GOAL},
+        "queue_vs_hello": {"value": queue_ratio, "goal": QUEUE_GOAL,
+                           "meets_goal": valid and queue_ratio >= QUEUE_GOAL},
+        "queue_small_over_big": {"value": scaling, "goal_at_most": SCALING_GOAL,
+                                 "meets_goal": valid and scaling <= SCALING_GOAL},
+        "all_answers_2xx": valid,
+        "settings": {"server": f"{SERVICE_SERVER}, {WORKERS} workers", "connections": CONNECTIONS,
+                     "rounds": rounds, "duration_s": duration, "warmup_s": WARMUP_S,
+                     "big_queue": big, "small_queue": SMALL, "page": QUEUE_PATH},
+    }

@@ -1,0 +1,138 @@
+"""Helpers of the report tests: citizens and officers with tokens, a report's body, files."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from identity import clock
+from identity.accounts.models import ACTIVE, Account, Officer
+from identity.accounts.service import account_phone_context
+from identity.registry.service import PHONE_PURPOSE
+from tests.factories import add_citizen
+from tests.flows import Phone, bearer, create_officer, login, officer_login, register
+
+#: Phường Hoàn Kiếm, Hà Nội (the factories' citizens live here) and another commune of Hà Nội.
+HOAN_KIEM = "00070"
+HANOI = "01"
+HCM = "79"
+
+#: Magic bytes of accepted and refused files.
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 200
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 200
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 200
+GIF = b"GIF89a" + b"\x00" * 200
+PDF = b"%PDF-1.7\n" + b"\x00" * 200
+
+
+def report_body(**overrides: Any) -> dict[str, Any]:
+    """A valid report: a phone scam that happened in Hoàn Kiếm yesterday."""
+    body: dict[str, Any] = {
+        "category": "fraud",
+        "description": "Someone called pretending to be from the bank and asked for my OTP.\n"
+                       "They said my account would be locked.",
+        "commune_code": HOAN_KIEM, "address": "Số 1 phố Tràng Tiền",
+        "occurred_at": (clock.now() - dt.timedelta(days=1)).isoformat(),
+        "scam_phones": ["0912 345 678"], "scam_links": ["https://Vay-Nhanh.example/app/"],
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Person:
+    """A registered, logged-in citizen."""
+
+    citizen: Any
+    phone: Phone
+    token: str
+    account_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header."""
+        return bearer(self.token)
+
+
+def citizen(client: Any, db_session: Any, protector: Any, **overrides: Any) -> Person:
+    """A citizen registered from a phone and logged in."""
+    person = add_citizen(db_session, protector, **overrides)
+    phone = Phone()
+    account = register(client, person, phone)
+    tokens = login(client, person.personal_id, phone)
+    return Person(citizen=person, phone=phone, token=tokens["access_token"],
+                  account_id=int(account["account_id"]))
+
+
+@dataclass
+class Cop:
+    """A logged-in officer."""
+
+    username: str
+    officer_id: int
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header."""
+        return bearer(self.token)
+
+
+def officer(client: Any, db_session: Any, protector: Any, username: str,
+            province_code: str = HANOI, commune_code: str | None = HOAN_KIEM,
+            role: str = "officer") -> Cop:
+    """An officer of a unit, logged in."""
+    made = create_officer(db_session, protector, username=username,
+                          province_code=province_code, commune_code=commune_code, role=role)
+    answer = officer_login(client, made)
+    assert answer.status_code == 200, answer.get_json()
+    return Cop(username=username, officer_id=made.officer_id,
+               token=answer.get_json()["access_token"])
+
+
+def file_report(client: Any, person: Person, **overrides: Any) -> dict[str, Any]:
+    """File a report through the API; the answer."""
+    answer = client.post("/api/v1/reports", json=report_body(**overrides),
+                         headers=person.headers)
+    assert answer.status_code == 201, answer.get_json()
+    return dict(answer.get_json())
+
+
+def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
+    """The answer is the uniform error body with this status and code."""
+    body = answer.get_json()
+    assert answer.status_code == status, body
+    assert set(body) == {"status", "code", "message", "errors"}
+    assert (body["status"], body["code"]) == (status, code), body
+    return dict(body)
+
+
+# --- Domain-level objects (no HTTP) ----------------------------------------------------------
+
+def make_account(db_session: Any, protector: Any, **overrides: Any) -> Account:
+    """A citizen and an active account, written directly (no argon2, no SMS)."""
+    person = add_citizen(db_session, protector, **overrides)
+    number = person.test_phone
+    account = Account(citizen_id=person.id, level=1, status=ACTIVE,
+                      phone_encrypted=protector.encrypt(
+                          number, context=account_phone_context(person.id)),
+                      phone_hash=protector.lookup_hash(number, purpose=PHONE_PURPOSE),
+                      password_hash="-", passcode_hash="-", failed_passcodes=0, token_version=1)
+    db_session.add(account)
+    db_session.flush()
+    return account
+
+
+_OFFICERS = iter(range(1_000_000))
+
+
+def make_officer(db_session: Any, province_code: str = HANOI,
+                 commune_code: str | None = HOAN_KIEM, role: str = "officer") -> Officer:
+    """An officer row, written directly."""
+    made = Officer(username=f"o{next(_OFFICERS)}-{province_code}-{commune_code}", role=role,
+                   full_name="Lê Văn Cường", province_code=province_code,
+                   commune_code=commune_code, password_hash="-", totp_secret_encrypted=b"-",
+                   last_totp_step=0, active=True, token_version=1)
+    db_session.add(made)
+    db_session.flush()
+    return made

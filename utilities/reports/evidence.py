@@ -1,0 +1,96 @@
+"""The evidence store: files kept by their SHA-256 digest under one directory.
+
+A file is streamed to a temporary file in the store while its digest and
+size are computed, its type is read from its first bytes (magic numbers,
+with the ``filetype`` library: what the client claims is ignored), and it is
+then renamed to ``<root>/<d[:2]>/<d[2:4]>/<digest>``. The same content sent
+twice is one file. Reading a file back (:meth:`EvidenceStore.read_verified`)
+hashes it again and refuses it if it no longer matches the recorded digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import filetype
+
+from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
+
+#: Accepted types (by magic bytes): photos and videos from phones.
+ALLOWED_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
+                 "image/heic": "heic", "video/mp4": "mp4", "video/quicktime": "mov"}
+_CHUNK = 1024 * 1024
+#: How many leading bytes ``filetype`` needs to tell a type.
+_HEAD = 8192
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the store kept: the file's digest (hex), size and detected type."""
+
+    sha256: str
+    size: int
+    content_type: str
+
+
+class EvidenceStore:
+    """Content-addressed files under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the file of a digest lives."""
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, stream: BinaryIO, *, max_bytes: int, field: str = "file") -> StoredFile:
+        """Store ``stream`` (at most ``max_bytes``) if it is an accepted type; its record."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest, size, head = hashlib.sha256(), 0, b""
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise EvidenceInvalid(
+                            f"The file is larger than {max_bytes // (1024 * 1024)} MiB.",
+                            code="evidence.too_large", field=field, max_bytes=max_bytes)
+                    if len(head) < _HEAD:
+                        head += chunk[:_HEAD - len(head)]
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if size == 0:
+                raise EvidenceInvalid("The file is empty.", code="evidence.empty", field=field)
+            kind = filetype.guess(head)
+            content_type = kind.mime if kind is not None else None
+            if content_type not in ALLOWED_TYPES:
+                raise EvidenceInvalid(
+                    "Only JPEG, PNG, WebP and HEIC photos and MP4 and QuickTime videos are "
+                    "accepted.", code="evidence.type", field=field,
+                    errors={"allowed": sorted(ALLOWED_TYPES)})
+            hexdigest = digest.hexdigest()
+            target = self.path_of(hexdigest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp_name, 0o440)
+            os.replace(tmp_name, target)  # atomic: a reader sees the whole file or none
+            return StoredFile(sha256=hexdigest, size=size, content_type=content_type)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+
+    def read_verified(self, sha256: str) -> bytes:
+        """The stored bytes of ``sha256``, after checking they still hash to it."""
+        try:
+            data = self.path_of(sha256).read_bytes()
+        except FileNotFoundError:
+            raise EvidenceMissing() from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise EvidenceTampered()
+        return data
