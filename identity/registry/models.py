@@ -80,3 +80,26 @@ class ImportRun(Base):
     batches_committed: Mapped[int] = mapped_column(sa.Integer, default=0)
     report_path: Mapped[str | None] = mapped_column(sa.String(1024))
     error: Mapped[str | None] = mapped_column(sa.String(1024))
+
+
+class TemporaryResidence(Base):
+    """A temporary residence (nơi tạm trú) on the citizen's record, from an approved declaration.
+
+    The registry owns the record; ``source`` names the act that made it (for
+    instance ``temporary_stay:42``), since the registry knows no utility.
+    """
+
+    __tablename__ = "temporary_residences"
+    __table_args__ = (
+        sa.Index("ix_temporary_residences_citizen", "citizen_id", "start_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
+    province_code: Mapped[str] = mapped_column(sa.String(2))
+    commune_code: Mapped[str] = mapped_column(sa.String(5))
+    address: Mapped[str] = mapped_column(sa.String(255))
+    start_date: Mapped[dt.date] = mapped_column(sa.Date)
+    end_date: Mapped[dt.date] = mapped_column(sa.Date)
+    source: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -101,13 +101,21 @@ class Workflow:
         return transition
 
     def start(self, db_session: Session, case: WorkflowCase, *, role: str, by: str | None,
-              note: str | None = None, **details: Any) -> WorkflowEvent:
-        """Put a new case in the initial state and record its first history row (after flush)."""
-        case.status = self.initial
+              note: str | None = None, entry_state: str | None = None,
+              **details: Any) -> WorkflowEvent:
+        """Put a new case in the initial state and record its first history row (after flush).
+
+        ``entry_state``: another state of the workflow the case starts in, when its
+        first steps do not apply (a temporary stay whose host has no account goes
+        straight to the police).
+        """
+        state = self.initial if entry_state is None else entry_state
+        if state not in self.states:
+            raise ValueError(f"{state!r} is not a state of the workflow {self.name!r}")
+        case.status = state
         db_session.add(case)
         db_session.flush()
-        return self._record(db_session, case, "create", None, self.initial, role, by, note,
-                            details)
+        return self._record(db_session, case, "create", None, state, role, by, note, details)
 
     def apply(self, db_session: Session, case: WorkflowCase, action: str, *, role: str,
               by: str | None, note: str | None = None, **details: Any) -> WorkflowEvent:
