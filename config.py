@@ -97,6 +97,17 @@ def _database_url(url: str) -> str:
     return url
 
 
+def _lifetimes(spec: str) -> dict[str, int]:
+    """``identity=120,age_over_18=60`` -> seconds per credential type (5 s to 1 day)."""
+    lifetimes = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, seconds = item.partition("=")
+        if not seconds.isdigit() or not 5 <= int(seconds) <= 86_400:
+            raise ConfigError(f"CREDENTIAL_LIFETIMES: '{item}' is not type=seconds (5..86400)")
+        lifetimes[name.strip()] = int(seconds)
+    return lifetimes
+
+
 def _common(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "API_TITLE": "VNID national digital identity",
@@ -126,6 +137,25 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "AUTH_LIMIT_PER_IP": env.get("AUTH_LIMIT_PER_IP", "600 per minute"),
         "AUTH_LIMIT_PER_ID": env.get("AUTH_LIMIT_PER_ID", "20 per minute;100 per hour"),
         "AUTH_LIMIT_PER_DEVICE": env.get("AUTH_LIMIT_PER_DEVICE", "30 per minute"),
+        # Residence declarations: working days (Mon-Fri) the commune police have to decide.
+        "RESIDENCE_DECISION_DAYS": int(env.get("RESIDENCE_DECISION_DAYS", 3)),
+        # Incident reports: evidence files (one file per upload, at most this many bytes) kept
+        # content-addressed under EVIDENCE_DIR; hours each open state may last before overdue.
+        "EVIDENCE_DIR": env.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence")),
+        "EVIDENCE_MAX_BYTES": int(env.get("EVIDENCE_MAX_BYTES", 20 * 1024 * 1024)),
+        "REPORT_DEADLINE_HOURS": float(env.get("REPORT_DEADLINE_HOURS", 24)),
+        "REPORT_VERIFY_HOURS": float(env.get("REPORT_VERIFY_HOURS", 72)),
+        "REPORT_INVESTIGATE_HOURS": float(env.get("REPORT_INVESTIGATE_HOURS", 720)),
+        # VN1 credentials: the issuer code, lifetimes per type ("type=seconds,..."; default
+        # 120 s each) and the clock leeway of verification (the spec allows at most 30 s).
+        "CREDENTIAL_ISSUER": env.get("CREDENTIAL_ISSUER", "VN"),
+        "CREDENTIAL_LIFETIMES": _lifetimes(env.get("CREDENTIAL_LIFETIMES", "")),
+        "CREDENTIAL_LEEWAY_SECONDS": min(int(env.get("CREDENTIAL_LEEWAY_SECONDS", 30)), 30),
+        # Monitoring: the monthly growth the rollout is judged against, and who may scrape
+        # /metrics (a bearer token and/or source networks in CIDR, comma-separated).
+        "ROLLOUT_MONTHLY_GROWTH_TARGET": float(env.get("ROLLOUT_MONTHLY_GROWTH_TARGET", 0.05)),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOWED_NETWORKS": env.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128"),
     }
 
 
@@ -167,6 +197,7 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
         "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,
         "AUDIT_SHARDS": 4,
         "IMPORT_BATCH_SIZE": 50,
+        "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or tempfile.mkdtemp(prefix="vnid-evidence-"),
         **TEST_KEYS,
     }
 
@@ -186,6 +217,9 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
                           "(redis://, rediss:// or unix://), not the in-process stand-in")
     if len(env["SECRET_KEY"]) < 32:
         raise ConfigError("production configuration needs SECRET_KEY of at least 32 characters")
+    if not env.get("METRICS_TOKEN") and not env.get("METRICS_ALLOWED_NETWORKS"):
+        raise ConfigError("production configuration needs METRICS_TOKEN or "
+                          "METRICS_ALLOWED_NETWORKS: who may scrape /metrics")
     if env.get("SMS_BACKEND", "outbox") == "outbox":
         raise ConfigError("production configuration needs SMS_BACKEND to name a real SMS gateway "
                           "class (module:Class), not the development outbox")
@@ -200,6 +234,7 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],
         "TOKEN_SIGNING_KEYS": env["TOKEN_SIGNING_KEYS"],
         "PREFERRED_URL_SCHEME": "https",
+        "METRICS_ALLOWED_NETWORKS": env.get("METRICS_ALLOWED_NETWORKS", ""),
     }
 
 

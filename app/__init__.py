@@ -23,7 +23,9 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_context(app)
     init_auth(app)
     register_health(app)
+    register_metrics(app)
     register_api(app)
+    register_dashboard(app)
     register_cli(app)
     return app
 
@@ -36,6 +38,7 @@ def register_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     init_redis(app)
     init_protector(app)
+    init_key_ring(app)
 
 
 # Imported after create_app's definition reads well; no import cycles either way.
@@ -43,8 +46,10 @@ from app.api import register_api  # noqa: E402
 from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402
 from app.context import register_context  # noqa: E402
+from app.dashboard import register_dashboard  # noqa: E402
 from app.errors import register_error_handlers  # noqa: E402
-from app.extensions import db, init_protector, init_redis, migrate  # noqa: E402
+from app.extensions import db, init_key_ring, init_protector, init_redis, migrate  # noqa: E402
 from app.health import register_health  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
+from app.metrics import register_metrics  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

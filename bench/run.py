@@ -33,6 +33,11 @@ BENCHES = {
     "audit": "bench.audit_concurrency",
     "login": "bench.accounts:run_login",
     "refresh": "bench.accounts:run_refresh",
+    "stats": "bench.stats",
+    "credentials_offline": "bench.credentials:run_offline",
+    "credentials_verify": "bench.credentials:run_verify",
+    "credentials_issue": "bench.credentials:run_issue",
+    "reports": "bench.reports",
 }
 
 

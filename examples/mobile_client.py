@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import getpass
 import json
 import os
@@ -241,9 +242,57 @@ class Client:
         """The account and citizen of this access token."""
         return self.request("GET", "/api/v1/me", token=access_token)
 
+    def download(self, path: str, access_token: str) -> bytes:
+        """GET a binary answer (an image) with the access token."""
+        req = urllib.request.Request(self.server + path, method="GET",
+                                     headers={"Authorization": f"Bearer {access_token}"})
+        try:
+            with self._opener.open(req, timeout=TIMEOUT_SECONDS) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                raise _api_error(error.code, error.reason, error.read()) from None
+        except urllib.error.URLError as error:
+            raise ClientError(f"cannot reach {self.server}: {error.reason}") from None
+
+    def issue_credential(self, access_token: str, *, credential_type: str, passcode: str,
+                         audience: str | None = None,
+                         nonce: str | None = None) -> dict[str, Any]:
+        """A signed VN1 credential (its ``qr`` text), confirmed with the passcode."""
+        body: dict[str, Any] = {"type": credential_type, "passcode": passcode}
+        body.update({k: v for k, v in (("audience", audience), ("nonce", nonce)) if v})
+        return self.request("POST", "/api/v1/credentials", body, token=access_token)
+
     def sms_outbox(self) -> list[dict[str, Any]]:
         """The SMS messages the server has sent, newest first (development servers only)."""
         return self.request("GET", "/api/v1/dev/sms-outbox")["messages"]
+
+    # Residence declarations (tạm trú): the declarant's form and the host's answer.
+
+    def declare_stay(self, access_token: str, *, commune_code: str, address: str,
+                     start_date: str, end_date: str, reason: str,
+                     host_personal_id: str) -> dict[str, Any]:
+        """Declare a temporary stay; the host's personal id travels in the body only."""
+        return self.request("POST", "/api/v1/residence/stays", {
+            "commune_code": commune_code, "address": address, "start_date": start_date,
+            "end_date": end_date, "reason": reason, "host_personal_id": host_personal_id},
+            token=access_token)
+
+    def stays(self, access_token: str) -> dict[str, Any]:
+        """The citizen's temporary stays, newest first (first page)."""
+        return self.request("GET", "/api/v1/residence/stays?per_page=100", token=access_token)
+
+    def host_confirmations(self, access_token: str) -> dict[str, Any]:
+        """The stays that name this citizen as host and wait for their answer."""
+        return self.request("GET", "/api/v1/residence/host-confirmations?per_page=100",
+                            token=access_token)
+
+    def answer_as_host(self, access_token: str, *, stay_id: int, confirm: bool,
+                       passcode: str) -> dict[str, Any]:
+        """Confirm or refuse a stay as its host, with the passcode."""
+        return self.request("POST", f"/api/v1/residence/host-confirmations/{int(stay_id)}",
+                            {"decision": "confirm" if confirm else "refuse",
+                             "passcode": passcode}, token=access_token)
 
 
 def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
@@ -334,6 +383,176 @@ def cmd_logout(client: Client, home: Path, args: argparse.Namespace) -> None:
     print("logged out")
 
 
+# --- residence commands (tạm trú) ----------------------------------------------
+
+def _with_session(client: Client, home: Path, call: Any) -> Any:
+    """``call(access_token)``, refreshing the tokens once if the access token has expired."""
+    session = load_session(home)
+    try:
+        return call(session["access_token"])
+    except ApiError as error:
+        if error.status != 401 or error.code == "passcode.wrong":
+            raise
+    tokens = client.refresh(session["refresh_token"])
+    save_session(home, session["personal_id"], tokens)
+    return call(tokens["access_token"])
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_stay_declare(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Declare a temporary stay and print it (with its status and deadline)."""
+    _print(_with_session(client, home, lambda token: client.declare_stay(
+        token, commune_code=args.commune, address=args.address, start_date=args.start,
+        end_date=args.end, reason=args.reason, host_personal_id=args.host_personal_id)))
+
+
+def cmd_stays(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the citizen's temporary stays."""
+    _print(_with_session(client, home, client.stays))
+
+
+def cmd_host_confirmations(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the stays waiting for this citizen's answer as host."""
+    _print(_with_session(client, home, client.host_confirmations))
+
+
+def cmd_host_confirm(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Confirm (or, with --refuse, refuse) a stay as its host, with the passcode."""
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    _print(_with_session(client, home, lambda token: client.answer_as_host(
+        token, stay_id=args.stay_id, confirm=not args.refuse, passcode=passcode)))
+
+
+def add_residence_commands(commands: Any) -> None:
+    """The residence subcommands of the command line."""
+    declare = commands.add_parser("stay-declare", help="declare a temporary stay (tạm trú)")
+    declare.add_argument("--commune", required=True, help="5-digit commune code of the place")
+    declare.add_argument("--address", required=True)
+    declare.add_argument("--start", required=True, metavar="YYYY-MM-DD")
+    declare.add_argument("--end", required=True, metavar="YYYY-MM-DD",
+                         help="at most 2 years after the start")
+    declare.add_argument("--reason", required=True)
+    declare.add_argument("--host-personal-id", required=True,
+                         help="the owner or host of the place (your own id if you own it)")
+    declare.set_defaults(run=cmd_stay_declare)
+    commands.add_parser("stays", help="list your temporary stays").set_defaults(run=cmd_stays)
+    commands.add_parser("host-confirmations", help="stays waiting for your answer as host"
+                        ).set_defaults(run=cmd_host_confirmations)
+    confirm = commands.add_parser("host-confirm", help="confirm a stay as its host")
+    confirm.add_argument("--stay-id", required=True, type=int)
+    confirm.add_argument("--refuse", action="store_true", help="refuse instead of confirming")
+    confirm.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    confirm.set_defaults(run=cmd_host_confirm)
+
+
+# --- incident report commands (tố giác tội phạm) ---------------------------------
+
+def _report_path(case_number: str, suffix: str = "") -> str:
+    return f"/api/v1/reports/{urllib.parse.quote(case_number, safe='')}{suffix}"
+
+
+def cmd_report_file(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """File a report and print its case number, status and unit (anonymous with --anonymous)."""
+    when = args.when or datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds")
+    body: dict[str, Any] = {"category": args.category, "description": args.description,
+                            "occurred_at": when, "anonymous": args.anonymous,
+                            "scam_phones": args.scam_phone or [],
+                            "scam_links": args.scam_link or []}
+    if args.location_unknown:
+        body["location_unknown"] = True
+    else:
+        body.update(commune_code=args.commune, address=args.address)
+    filed = _with_session(client, home, lambda token: client.request(
+        "POST", "/api/v1/reports", body, token=token))
+    _print({key: filed[key] for key in ("case_number", "status", "anonymous", "province_code",
+                                        "commune_code", "indicators")})
+
+
+def cmd_reports(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the citizen's own reports, newest first."""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", "/api/v1/reports", token=token)))
+
+
+def print_timeline(report: dict[str, Any]) -> None:
+    """The case as the citizen reads it: status, then one line per event of its timeline."""
+    print(f"{report['case_number']}  {report['category']}  status: {report['status']}")
+    if report.get("resolution"):
+        print(f"  outcome: {report['resolution']}")
+    for event in report["timeline"]:
+        who = event.get("by") or "you"
+        line = f"  {event['at']}  {event['action']:<12} {event['status']:<13} {who}"
+        print(line + (f": {event['text']}" if event.get("text") else ""))
+
+
+def cmd_report(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print one case and its timeline (status changes, questions, answers)."""
+    report = _with_session(client, home, lambda token: client.request(
+        "GET", _report_path(args.case_number), token=token))
+    if args.json:
+        _print(report)
+    else:
+        print_timeline(report)
+
+
+def cmd_report_answer(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Answer the officers' question (or write to them) and print the timeline."""
+    print_timeline(_with_session(client, home, lambda token: client.request(
+        "POST", _report_path(args.case_number, "/messages"), {"text": args.text},
+        token=token)))
+
+
+def add_report_commands(commands: Any) -> None:
+    """The incident report subcommands of the command line."""
+    file = commands.add_parser("report-file", help="file an incident report (tố giác)")
+    file.add_argument("--category", required=True,
+                      choices=["crime", "fraud", "fire_hazard", "traffic", "environment",
+                               "other"])
+    file.add_argument("--description", required=True)
+    file.add_argument("--commune", help="5-digit commune code of where it happened")
+    file.add_argument("--address", help="where it happened")
+    file.add_argument("--location-unknown", action="store_true",
+                      help="the place is not known (an online or phone scam)")
+    file.add_argument("--when", help="when it happened, ISO 8601 (default: now)")
+    file.add_argument("--scam-phone", action="append", help="a scammer's phone (repeatable)")
+    file.add_argument("--scam-link", action="append", help="a scam web link (repeatable)")
+    file.add_argument("--anonymous", action="store_true",
+                      help="no officer will see who you are; you still follow the case")
+    file.set_defaults(run=cmd_report_file)
+    commands.add_parser("reports", help="list your reports").set_defaults(run=cmd_reports)
+    show = commands.add_parser("report", help="show a report and its timeline")
+    show.add_argument("case_number")
+    show.add_argument("--json", action="store_true", help="print the whole answer")
+    show.set_defaults(run=cmd_report)
+    answer = commands.add_parser("report-answer", help="answer the officers of a report")
+    answer.add_argument("case_number")
+    answer.add_argument("--text", required=True)
+    answer.set_defaults(run=cmd_report_answer)
+
+
+def cmd_credential(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Issue a credential, save its QR image and print its text.
+
+    A real app draws the QR from the ``qr`` text itself (alphanumeric mode,
+    error correction M); this client has only the standard library, so it
+    saves the server's rendering instead.
+    """
+    session = load_session(home)
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    issued = client.issue_credential(session["access_token"], credential_type=args.type,
+                                     passcode=passcode, audience=args.audience,
+                                     nonce=args.nonce)
+    image = client.download(f"/api/v1/credentials/{issued['credential_id']}/qr.png",
+                            session["access_token"])
+    out = Path(args.out) if args.out else home / f"credential-{args.type}.png"
+    out.write_bytes(image)
+    print(json.dumps({**issued, "image": str(out)}, indent=2, ensure_ascii=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
@@ -359,10 +578,21 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--password", help="password (default: asked)")
     login.set_defaults(run=cmd_login)
 
+    credential = commands.add_parser("credential", help="issue a signed QR credential")
+    credential.add_argument("--type", default="identity",
+                            help="identity (level 2), identity_basic, age_over_18, residence")
+    credential.add_argument("--audience", help="the verifier it is for, e.g. rp:vcb01")
+    credential.add_argument("--nonce", help="the verifier's nonce (8-12 characters)")
+    credential.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    credential.add_argument("--out", help="where to save the QR image (PNG)")
+    credential.set_defaults(run=cmd_credential)
+
     for name, run, text in (("me", cmd_me, "show the account"),
                             ("refresh", cmd_refresh, "get new tokens"),
                             ("logout", cmd_logout, "end the session")):
         commands.add_parser(name, help=text).set_defaults(run=run)
+    add_residence_commands(commands)
+    add_report_commands(commands)
     return parser
 
 

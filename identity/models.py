@@ -2,8 +2,15 @@
 from identity.accounts.models import (Account, Device, Notification, Officer, SessionFamily,
                                       SmsMessage)
 from identity.audit.models import AuditChainHead, AuditEvent
-from identity.monitoring.models import UsageCounter
-from identity.registry.models import Citizen, ImportRun
+from identity.credentials.models import Credential, IssuerKey
+from identity.monitoring.models import (AccountCount, Operator, RollupState, UsageCounter,
+                                        UsageRollup)
+from identity.registry.models import Citizen, ImportRun, TemporaryResidence
 
-__all__ = ["Account", "AuditChainHead", "AuditEvent", "Citizen", "Device", "ImportRun",
-           "Notification", "Officer", "SessionFamily", "SmsMessage", "UsageCounter"]
+# Keeps account_counts in step with every account change (a SQLAlchemy before_flush listener).
+from identity.monitoring import accounts as _account_counts  # noqa: E402,F401
+
+__all__ = ["Account", "AccountCount", "AuditChainHead", "AuditEvent", "Citizen", "Credential",
+           "Device", "IssuerKey",
+           "ImportRun", "Notification", "Officer", "Operator", "RollupState", "SessionFamily",
+           "SmsMessage", "TemporaryResidence", "UsageCounter", "UsageRollup"]

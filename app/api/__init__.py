@@ -5,9 +5,15 @@ from flask import Blueprint, Flask
 from swagger_ui_bundle import swagger_ui_path
 
 from app.api import accounts, admin_units, auth, dev, me, personal_ids, police
+from app.api import credentials, stats
+from app.api import reports
+from app.api import residence
 from app.extensions import api
 
-BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp)
+BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp,
+              credentials.blp, credentials.police_blp, stats.blp,
+              residence.blp, residence.police_blp,
+              reports.blp, reports.police_blp)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
 docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),
@@ -19,9 +25,12 @@ def register_api(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
+    api.spec.components.security_scheme(  # operators: `flask admins create`
+        "operatorToken", {"type": "http", "scheme": "bearer", "bearerFormat": "admin token"})
     app.register_blueprint(docs_static)
     blueprints = list(BLUEPRINTS)
     if app.config["SMS_BACKEND"] == "outbox" and app.config["ENV_NAME"] != "production":
         blueprints.append(dev.blp)
     for blp in blueprints:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
+    api.register_blueprint(credentials.wellknown)  # /.well-known/vnid-keys.json

@@ -1,13 +1,14 @@
-"""Operator commands: ``flask registry|audit|demo|officers|sms ...``."""
+"""Operator commands: ``flask registry|audit|demo|officers|sms|keys ...``."""
 from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import audit, demo, officers, registry
+from app.cli import admins, audit, demo, keys, officers, registry
 
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the application."""
     for group in (registry.group, audit.group, demo.group, officers.group,
-                  officers.sms_group):
+                  officers.sms_group, keys.group,
+                  admins.group, admins.stats_group):
         app.cli.add_command(group)
