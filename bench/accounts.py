@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -219,6 +220,13 @@ def login_once(port: int, holder: Holder) -> dict[str, Any]:
     """Log ``holder`` in through the server on ``port``; the token pair."""
     challenge = _post(port, CHALLENGE_PATH, holder.challenge_body())
     return dict(json.loads(_post(port, LOGIN_PATH, holder.login_body(challenge))))
+
+
+def officer_login(port: int, username: str, password: str, totp_secret: str) -> str:
+    """An officer's access token through the server on ``port`` (TOTP of the current step)."""
+    body = json.dumps({"username": username, "password": password,
+                       "totp": pyotp.TOTP(totp_secret).now()}).encode()
+    return str(json.loads(_post(port, "/api/v1/auth/officer-login", body))["access_token"])
 
 
 def _compare(label: str, loads: list[dict[str, Any]], baseline_label: str,

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench.loadgen import RequestBuilder
+from bench.loadgen import Fixed, RequestBuilder
 from examples.mobile_client import Device, b64url_decode, b64url_encode, sign_nonce
 
 CHALLENGE_PATH = "/api/v1/auth/challenge"
@@ -141,29 +141,12 @@ def refresh_flow(index: int, connections: int, data: Any, build: RequestBuilder)
     return RefreshFlow(tokens[index], build)
 
 
-class BearerFlow:
-    """The same authenticated request again and again (``bench.credentials``' verify, issue)."""
-
-    def __init__(self, method: str, path: str, body: bytes, token: str,
-                 build: RequestBuilder) -> None:
-        self.request = build(method, path, body, {"Authorization": f"Bearer {token}"})
-
-    def next_request(self) -> bytes:
-        """The one request of this client."""
-        return self.request
-
-    def answered(self, status: int, body: bytes) -> bool:
-        """Every answer completes an operation (a refusal is counted as non-2xx)."""
-        return True
-
-    def abort(self) -> None:
-        """Nothing to reset."""
-
-
-def bearer_flow(index: int, connections: int, data: Any, build: RequestBuilder) -> BearerFlow:
-    """Client ``index`` sends ``data["method"] data["path"]`` with ``data["bodies"][index]``
-    as ``data["tokens"][index]`` (both lists cycle when shorter than the clients)."""
+def bearer_flow(index: int, connections: int, data: Any, build: RequestBuilder) -> Fixed:
+    """Client ``index`` sends ``data["method"] data["path"]`` again and again, with body
+    ``data["bodies"][index]`` (JSON, or none for null) as ``data["tokens"][index]``; both
+    lists cycle when shorter than the clients."""
     tokens, bodies = data["tokens"], data["bodies"]
-    return BearerFlow(data["method"], data["path"],
-                      json.dumps(bodies[index % len(bodies)]).encode(),
-                      tokens[index % len(tokens)], build)
+    body = bodies[index % len(bodies)]
+    return Fixed(build(data["method"], data["path"],
+                       None if body is None else json.dumps(body).encode(),
+                       {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}))

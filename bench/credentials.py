@@ -30,15 +30,14 @@ import time
 import urllib.parse
 from typing import Any
 
-import pyotp
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (CONNECTIONS, PASSCODE, PASSWORD, WARMUP_S, _compare, _post,
-                            _rounds, _settings, argon2_verifications, login_once,
-                            registered_service)
+from bench.accounts import (CONNECTIONS, PASSCODE, PASSWORD, WARMUP_S, _compare, _rounds,
+                            _settings, argon2_verifications, login_once,
+                            officer_login, registered_service)
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import WORKERS, serving
 from identity.accounts import officers
@@ -145,12 +144,6 @@ def _prepare(env: dict[str, str], officer_count: int) -> list[tuple[str, str]]:
     return logins
 
 
-def _officer_token(port: int, username: str, secret: str) -> str:
-    body = json.dumps({"username": username, "password": PASSWORD,
-                       "totp": pyotp.TOTP(secret).now()}).encode()
-    return str(json.loads(_post(port, "/api/v1/auth/officer-login", body))["access_token"])
-
-
 def _issue(port: int, token: str) -> str:
     """One ``identity_basic`` credential's text, issued through the server."""
     connection = http.client.HTTPConnection(ALLOWED_HOST, port, timeout=30)
@@ -181,7 +174,8 @@ def run_verify(*, quick: bool = False) -> dict[str, Any]:
 
         def verifications() -> dict[str, Any]:
             with serving("vnid", svc.env) as port:
-                officer = _officer_token(port, *next(logins))
+                username, secret = next(logins)
+                officer = officer_login(port, username, PASSWORD, secret)
                 texts = [_issue(port, login_once(port, holder)["access_token"])
                          for holder in svc.holders]
                 return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,

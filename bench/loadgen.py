@@ -78,7 +78,7 @@ class Flow(Protocol):
 FlowFactory = Callable[[int, int, Any, RequestBuilder], Flow]
 
 
-class _Fixed:
+class Fixed:
     """The same request again and again, each answer an operation."""
 
     def __init__(self, request: bytes) -> None:
@@ -203,7 +203,7 @@ async def _measure(url: str, *, connections: int, duration: float, warmup: float
     build = functools.partial(_build_request, ALLOWED_HOST, port)
     if flow is None:
         request = build(method, target, body)
-        flows: list[Flow] = [_Fixed(request) for _ in range(connections)]
+        flows: list[Flow] = [Fixed(request) for _ in range(connections)]
     else:  # the flow builds its own requests: only the host and port of the URL count
         flows = [flow(index, connections, flow_data, build) for index in range(connections)]
     stats = _Stats()

@@ -29,19 +29,17 @@ Each figure is the median of the per-round ratios (3 rounds; 1 with ``--quick``)
 from __future__ import annotations
 
 import datetime as dt
-import http.client
-import json
 import statistics
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pyotp
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import ACTOR, CONNECTIONS, WARMUP_S, login_once, registered_service
+from bench.accounts import (ACTOR, CONNECTIONS, WARMUP_S, login_once, officer_login,
+                            registered_service)
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
 from identity.accounts import officers
@@ -52,6 +50,7 @@ BIG, SMALL = 100_000, 1_000
 BIG_PROVINCE, SMALL_PROVINCE, FILING_PROVINCE = "01", "79", "48"
 FILE_GOAL, QUEUE_GOAL, SCALING_GOAL = 0.3, 0.2, 1.5
 QUEUE_PATH = "/api/v1/police/reports?per_page=20"
+FILE_PATH = "/api/v1/reports"
 OFFICER_PASSWORD = "correct horse battery staple"
 _COLUMNS = ("case_number", "category", "description", "province_code", "commune_code",
             "location_known", "address", "occurred_at", "anonymous", "reporter_encrypted",
@@ -94,21 +93,6 @@ def _make_officers(factory: sessionmaker[Any], protector: Protector,
                 secret = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0]
                 made.append((username, province, secret))
     return made
-
-
-def _officer_token(port: int, username: str, secret: str) -> str:
-    connection = http.client.HTTPConnection(ALLOWED_HOST, port, timeout=30)
-    try:
-        connection.request("POST", "/api/v1/auth/officer-login", body=json.dumps({
-            "username": username, "password": OFFICER_PASSWORD,
-            "totp": pyotp.TOTP(secret).now()}), headers={"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        data = answer.read()
-    finally:
-        connection.close()
-    if answer.status != 200:
-        raise RuntimeError(f"officer login answered {answer.status}: {data[:300]!r}")
-    return str(json.loads(data)["access_token"])
 
 
 def _filing_body() -> dict[str, Any]:
@@ -155,13 +139,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 loads["hello"].append(run_load(f"http://{ALLOWED_HOST}:{port}/hello",
                                                connections=CONNECTIONS, duration=duration,
                                                warmup=WARMUP_S))
-            measure("file", "bench.report_flows:filing_flow", lambda port: {
-                "body": body, "tokens": [login_once(port, h)["access_token"]
-                                         for h in svc.holders]})
+            measure("file", "bench.auth_flows:bearer_flow", lambda port: {
+                "method": "POST", "path": FILE_PATH, "bodies": [body],
+                "tokens": [login_once(port, h)["access_token"] for h in svc.holders]})
             for name in ("big", "small"):
                 username, _province, secret = next(cops)
-                measure(name, "bench.report_flows:queue_flow", lambda port: {
-                    "path": QUEUE_PATH, "token": _officer_token(port, username, secret)})
+                measure(name, "bench.auth_flows:bearer_flow", lambda port: {
+                    "method": "GET", "path": QUEUE_PATH, "bodies": [None],
+                    "tokens": [officer_login(port, username, OFFICER_PASSWORD, secret)]})
     file_ratio = _ratio(loads["file"], loads["hello"])
     queue_ratio = _ratio(loads["big"], loads["hello"])
     scaling = _ratio(loads["small"], loads["big"])

@@ -49,6 +49,17 @@ class Phone:
         return b64(self.key.sign(unb64(nonce), ec.ECDSA(hashes.SHA256())))
 
 
+def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
+    """The answer is the uniform error body with this status and code; the body."""
+    body = answer.get_json()
+    assert answer.status_code == status, body
+    assert set(body) == {"status", "code", "message", "errors"}, body
+    assert (body["status"], body["code"]) == (status, code), body
+    assert isinstance(body["message"], str) and body["message"], body
+    assert isinstance(body["errors"], dict), body
+    return dict(body)
+
+
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header of a bearer token."""
     return {"Authorization": f"Bearer {token}"}

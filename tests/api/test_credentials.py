@@ -22,15 +22,10 @@ from identity.credentials.models import IssuerKey
 from identity.monitoring.counters import total
 from identity.protection import KeyMaterialError
 from tests.factories import add_citizen
-from tests.flows import PASSCODE, Phone, bearer, create_officer, login, officer_login, register
+from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, login,
+                         officer_login, register)
 
 OPERATOR = Actor(type="operator", id="test")
-
-
-def assert_error(answer: Any, status: int, code: str) -> None:
-    body = answer.get_json()
-    assert answer.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"} and body["code"] == code, body
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from identity.accounts import codes, service
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
-from tests.flows import (PASSWORD, Phone, b64, bearer, challenge, latest_code, login,
+from tests.flows import (assert_error, PASSWORD, Phone, b64, bearer, challenge, latest_code, login,
                          login_answer, register, unb64)
 
 LOGIN, CHALLENGE = "/api/v1/auth/login", "/api/v1/auth/challenge"
@@ -44,16 +44,6 @@ def holder(client, db_session, protector) -> Holder:
     citizen = add_citizen(db_session, protector)
     phone = Phone()
     return Holder(citizen, phone, register(client, citizen, phone))
-
-
-def assert_error(response, status: int, code: str) -> dict[str, Any]:
-    """The uniform error body with this status and code."""
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"}, body
-    assert (body["status"], body["code"]) == (status, code), body
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 def last_failure_reason(db_session, action: str = "auth.login_failed") -> str:

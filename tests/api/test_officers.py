@@ -16,7 +16,7 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.registry import admin_units
 from tests.factories import add_citizen
-from tests.flows import (PASSWORD, Phone, bearer, create_officer, latest_code, login,
+from tests.flows import (assert_error, PASSWORD, Phone, bearer, create_officer, latest_code, login,
                          login_answer, officer_login, register)
 
 OTHER_NUMBER = "0987654321"
@@ -24,14 +24,6 @@ OPERATOR = Actor(type="operator", id="test")
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    """The answer is the uniform error body with this status and code."""
-    body = answer.get_json()
-    assert answer.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"}
-    assert (body["status"], body["code"]) == (status, code), body
-    return dict(body)
 
 
 def officer_token(client: Any, officer: Any, offset_steps: int = 0) -> str:

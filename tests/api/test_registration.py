@@ -26,7 +26,7 @@ from identity.accounts import codes, service
 from identity.accounts.models import Account, Device
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
-from tests.flows import (PASSCODE, PASSWORD, Phone, b64, latest_code, login_answer,
+from tests.flows import (assert_error, PASSCODE, PASSWORD, Phone, b64, latest_code, login_answer,
                          registration_body)
 
 REGISTRATIONS = "/api/v1/accounts/registrations"
@@ -36,17 +36,6 @@ OTHER_PHONE = "0987654321"  # a valid mobile number that is no citizen's in the 
 @pytest.fixture()
 def citizen(db_session, protector):
     return add_citizen(db_session, protector)
-
-
-def assert_error(response, status: int, code: str) -> dict[str, Any]:
-    """The uniform error body with this status and code."""
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"}, body
-    assert (body["status"], body["code"]) == (status, code), body
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["errors"], dict)
-    return body
 
 
 def outbox(client, phone: str) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_smoke import assert_error_body
+from tests.flows import assert_error
 
 
 def test_provinces(client):
@@ -21,8 +21,8 @@ def test_communes_of_a_province(client):
 
 
 def test_communes_of_an_unknown_province(client):
-    assert_error_body(client.get("/api/v1/admin-units/provinces/99/communes"), 404,
-                      "province.not_found")
+    assert_error(client.get("/api/v1/admin-units/provinces/99/communes"), 404,
+                 "province.not_found")
 
 
 def test_former_provinces(client):
@@ -54,7 +54,7 @@ def test_check_a_valid_personal_id(client):
     ({"personal_id": "079190012345", "date_of_birth": "1991-05-01"}, "personal_id.birth_year"),
 ])
 def test_each_personal_id_rule_has_its_code(client, payload, code):
-    body = assert_error_body(client.post("/api/v1/personal-ids/check", json=payload), 422, code)
+    body = assert_error(client.post("/api/v1/personal-ids/check", json=payload), 422, code)
     assert "personal_id" in body["errors"]
 
 
@@ -62,17 +62,17 @@ def test_each_personal_id_rule_has_its_code(client, payload, code):
                                      {"personal_id": "079190012345", "date_of_birth": "1990-13-01"},
                                      {"personal_id": "079190012345", "extra": 1}])
 def test_other_invalid_fields(client, payload):
-    assert_error_body(client.post("/api/v1/personal-ids/check", json=payload), 422,
-                      "request.invalid")
+    assert_error(client.post("/api/v1/personal-ids/check", json=payload), 422,
+                 "request.invalid")
 
 
 def test_malformed_json(client):
     response = client.post("/api/v1/personal-ids/check", data='{"personal_id": ',
                            content_type="application/json")
-    assert_error_body(response, 400, "request.malformed_json")
+    assert_error(response, 400, "request.malformed_json")
 
 
 def test_oversized_body(client):
     response = client.post("/api/v1/personal-ids/check", data="x" * (2 * 1024 * 1024),
                            content_type="application/json")
-    assert_error_body(response, 413, "request.too_large")
+    assert_error(response, 413, "request.too_large")

@@ -14,9 +14,10 @@ import time_machine
 
 from identity import clock
 from identity.registry import admin_units
+from tests.flows import assert_error
 from tests.utilities.reports.helpers import (GIF, HANOI, HCM, HOAN_KIEM, JPEG, MP4, PDF, PNG,
-                                             Cop, Person, assert_error, citizen, file_report,
-                                             officer, report_body)
+                                             Cop, Person, citizen, file_report, officer,
+                                             report_body)
 
 CASE = re.compile(r"^TG-20[0-9]{2}-[0-9A-HJKMNP-TV-Z]{8}$")
 

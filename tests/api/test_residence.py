@@ -12,7 +12,8 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.credentials import keys
 from tests.factories import add_citizen
-from tests.flows import PASSCODE, Phone, bearer, create_officer, login, officer_login, register
+from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, login,
+                         officer_login, register)
 from tests.utilities.residence.helpers import (OTHER_COMMUNE, STAY_COMMUNE, TUESDAY, events,
                                                hcm_commune)
 
@@ -25,13 +26,6 @@ def tuesday() -> Iterator[Any]:
     """Tuesday 2026-12-01, 10:00 in Hanoi; the clock ticks (tokens and TOTP need it)."""
     with time_machine.travel(TUESDAY, tick=True) as traveller:
         yield traveller
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    body = answer.get_json()
-    assert answer.status_code == status, body
-    assert (body["status"], body["code"]) == (status, code), body
-    return dict(body)
 
 
 def citizen_token(client: Any, db_session: Any, protector: Any) -> tuple[Any, str]:

@@ -10,16 +10,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.logging_setup import RedactingFormatter
 from config import load_config
-
-
-def assert_error_body(response, status: int, code: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"}
-    assert (body["status"], body["code"]) == (status, code)
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["errors"], dict)
-    return body
+from tests.flows import assert_error
 
 
 def test_healthz_ok(client):
@@ -35,7 +26,7 @@ def test_healthz_names_redis_when_it_is_down(client, app, monkeypatch):
 
     monkeypatch.setattr(app.extensions["redis"], "ping", refuse)
     response = client.get("/healthz")
-    body = assert_error_body(response, 503, "health.unavailable")
+    body = assert_error(response, 503, "health.unavailable")
     assert list(body["errors"]) == ["redis"]
     assert response.headers["Retry-After"] == "5"
 
@@ -44,17 +35,17 @@ def test_healthz_names_the_database_when_it_is_down(tmp_path):
     settings = load_config("testing", {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     app = create_app(settings)
     response = app.test_client().get("/healthz")
-    body = assert_error_body(response, 503, "health.unavailable")
+    body = assert_error(response, 503, "health.unavailable")
     assert list(body["errors"]) == ["database"]
 
 
 def test_unknown_route_has_the_uniform_error_body(client):
-    assert_error_body(client.get("/api/v1/nothing-here"), 404, "not_found")
+    assert_error(client.get("/api/v1/nothing-here"), 404, "not_found")
 
 
 def test_wrong_method_has_the_uniform_error_body(client):
     response = client.delete("/api/v1/admin-units/provinces")
-    assert_error_body(response, 405, "method.not_allowed")
+    assert_error(response, 405, "method.not_allowed")
     assert "GET" in response.headers["Allow"]
 
 
@@ -87,7 +78,7 @@ def test_unexpected_errors_are_a_generic_500_and_logged_without_personal_data(ca
 
     with caplog.at_level(logging.ERROR):
         response = app.test_client().get("/boom")
-    body = assert_error_body(response, 500, "server.error")
+    body = assert_error(response, 500, "server.error")
     assert "001090012345" not in body["message"]
     text = RedactingFormatter().format(caplog.records[-1])
     assert "RuntimeError" in text

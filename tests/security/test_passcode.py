@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from identity.accounts.models import Account
 from tests import flows
 from tests.factories import add_citizen
+from tests.flows import assert_error
 
 PASSCODE_URL = "/api/v1/me/passcode"
 WRONG = "135791"
@@ -68,15 +69,6 @@ class Citizen:
 @pytest.fixture()
 def citizen(client, db_session, protector) -> Citizen:
     return Citizen(client, db_session, protector)
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    """The uniform error body with this status and code."""
-    body = answer.get_json()
-    assert answer.status_code == status, body
-    assert body["status"] == status and body["code"] == code, body
-    assert isinstance(body["message"], str) and isinstance(body["errors"], dict), body
-    return dict(body)
 
 
 def test_the_right_passcode_changes_it(citizen):

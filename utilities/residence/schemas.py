@@ -249,8 +249,8 @@ class QueueArgs(Schema):
     overdue = fields.Boolean(load_default=False)
 
 
-class StayQueueItem(Schema):
-    """A stay in the police queue: no personal data (opening it is the audited read)."""
+class _QueuedCase(Schema):
+    """What a police queue shows of a declaration: no personal data."""
 
     id = fields.Integer()
     status = fields.String()
@@ -258,6 +258,11 @@ class StayQueueItem(Schema):
     commune_code = fields.String()
     start_date = fields.Date()
     end_date = fields.Date()
+
+
+class StayQueueItem(_QueuedCase):
+    """A stay in the police queue: no personal data (opening it is the audited read)."""
+
     host_check = fields.String()
     submitted_at = fields.DateTime(allow_none=True)
     decide_by = fields.DateTime(allow_none=True)
@@ -308,15 +313,9 @@ class StayAction(Schema):
     version = _version()
 
 
-class AbsenceQueueItem(Schema):
+class AbsenceQueueItem(_QueuedCase):
     """An absence in the police queue: no personal data."""
 
-    id = fields.Integer()
-    status = fields.String()
-    version = fields.Integer()
-    commune_code = fields.String()
-    start_date = fields.Date()
-    end_date = fields.Date()
     decide_by = fields.DateTime()
     overdue = fields.Function(lambda absence: absence.status in service.ABSENCE_POLICE_STATES
                               and absence.decide_by < clock.now())

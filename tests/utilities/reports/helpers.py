@@ -98,15 +98,6 @@ def file_report(client: Any, person: Person, **overrides: Any) -> dict[str, Any]
     return dict(answer.get_json())
 
 
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    """The answer is the uniform error body with this status and code."""
-    body = answer.get_json()
-    assert answer.status_code == status, body
-    assert set(body) == {"status", "code", "message", "errors"}
-    assert (body["status"], body["code"]) == (status, code), body
-    return dict(body)
-
-
 # --- Domain-level objects (no HTTP) ----------------------------------------------------------
 
 def make_account(db_session: Any, protector: Any, **overrides: Any) -> Account:
