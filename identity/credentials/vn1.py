@@ -332,15 +332,19 @@ def _int(value: Any) -> int:
     return value
 
 
-def verify(text: object, trust_list: TrustList | Mapping[str, Any], *, now: float | None = None,
-           audience: str | None = None, nonce: str | None = None,
-           leeway: int = MAX_LEEWAY) -> Verified:
+def verify(text: object, trust_list: TrustList | Mapping[str, Any], *,
+           now: float | dt.datetime | None = None, audience: str | None = None,
+           nonce: str | None = None, leeway: int = MAX_LEEWAY) -> Verified:
     """Verify a ``VN1:`` text offline, in the order of the spec.
 
     Returns the verified credential, or raises :class:`VerificationError` with
     the reason code of the first check that failed; nothing else escapes,
-    whatever the input. ``now`` is Unix seconds (default: the system clock).
+    whatever the input. ``now`` is an aware datetime or Unix seconds (default:
+    the system clock); ``trust_list`` a parsed :class:`TrustList` (parse it
+    once) or the trust list's JSON document.
     """
+    if isinstance(now, dt.datetime):
+        now = now.timestamp()
     if not isinstance(trust_list, TrustList):
         try:
             trust_list = TrustList.from_json(trust_list)

@@ -194,3 +194,18 @@ def test_errors_after_the_signature_carry_the_trusted_credential_id():
 
 def test_an_unusable_trust_list_is_unknown_key_not_a_crash():
     assert reason(make(KEY), {"issuer": "VN", "keys": "nope"}) == "unknown_key"  # type: ignore
+
+
+def test_the_package_offers_the_verifier_with_the_issues_signature():
+    from identity import credentials
+
+    moment = dt.datetime.fromtimestamp(NOW, dt.timezone.utc)
+    document = {"issuer": "VN", "keys": [vn1.jwk(KEY.public_key(), status="active",
+                                                 not_before=moment - dt.timedelta(days=1),
+                                                 not_after=None)]}
+    verified = credentials.verify(make(KEY, audience="rp:a", nonce="n0nce-123"), document,
+                                  now=moment, audience="rp:a", nonce="n0nce-123")
+    assert verified.claims["id"] == "001090012345"
+    with pytest.raises(credentials.VerificationError) as caught:
+        credentials.verify("VN1:", document, now=moment)
+    assert caught.value.reason in credentials.REASONS
