@@ -180,8 +180,16 @@ def _refuse_outside(db_session: Session, actor: Actor, officer: Officer, subject
 
 # --- Temporary stays: the citizen -----------------------------------------------------------------
 
+def _hold_citizen(db_session: Session, citizen_id: int) -> None:
+    """Lock the declarant's registry row until the commit: two declarations of one citizen
+    at once are checked for overlap one after the other (PostgreSQL; SQLite serialises
+    writers anyway)."""
+    db_session.execute(sa.select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
+
+
 def _overlapping_stay(db_session: Session, citizen_id: int, start: dt.date,
                       end: dt.date) -> bool:
+    _hold_citizen(db_session, citizen_id)
     return db_session.scalar(
         sa.select(TemporaryStay.id).where(
             TemporaryStay.citizen_id == citizen_id,
@@ -439,6 +447,7 @@ def declare_absence(*, db_session: Session, actor: Actor, account: Account,
     reason = check_text(reason, "reason", 500)
     destination = check_text(destination, "destination", 255)
     check_period(start_date, end_date, today=clock.today())
+    _hold_citizen(db_session, citizen.id)
     if db_session.scalar(sa.select(AbsenceDeclaration.id).where(
             AbsenceDeclaration.citizen_id == citizen.id,
             AbsenceDeclaration.status.in_(("declared", "acknowledged")),
