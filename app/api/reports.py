@@ -12,13 +12,15 @@ from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import Schema
 
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from app.context import deps
 from utilities.reports import service
 from utilities.reports.evidence import ALLOWED_TYPES, EvidenceStore
 from utilities.reports.models import Evidence
-from utilities.reports.schemas import (AnswerCreate, AssignRequest, EvidenceRead, EvidenceUpload,
+from utilities.reports.schemas import (AnswerCreate, AssignRequest, EvidenceRead,
                                        IndicatorLookup, IndicatorLookupResult, QuestionCreate,
                                        QueueArgs, QueuePage, ReporterRead, ReportCreate,
                                        ReportOfficerRead, ReportRead, ReportSummaryPage,
@@ -73,6 +75,14 @@ def _file_response(case_number: str, evidence: Evidence, data: bytes) -> Respons
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class EvidenceUpload(Schema):
+    """One photo or video (multipart/form-data, field ``file``): an HTTP form, so it lives here."""
+
+    file = Upload(required=True, metadata={
+        "description": "JPEG, PNG, WebP or HEIC photo, MP4 or QuickTime video; the type is "
+                       "read from the content"})
 
 
 # --- Citizens ---------------------------------------------------------------------------------

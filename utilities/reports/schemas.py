@@ -12,7 +12,6 @@ import re
 import unicodedata
 from typing import Any
 
-from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from identity import clock
@@ -105,14 +104,6 @@ class AnswerCreate(Schema):
     """The reporter's message to the officers of the case."""
 
     text = CleanText(required=True, max_length=2000, multiline=True)
-
-
-class EvidenceUpload(Schema):
-    """One photo or video (multipart/form-data, field ``file``)."""
-
-    file = Upload(required=True, metadata={
-        "description": "JPEG, PNG, WebP or HEIC photo, MP4 or QuickTime video; the type is "
-                       "read from the content"})
 
 
 class EvidenceRead(Schema):
