@@ -82,7 +82,18 @@ class ImportRun(Base):
     error: Mapped[str | None] = mapped_column(sa.String(1024))
 
 
-class TemporaryResidence(Base):
+class ResidencePeriod:
+    """Mixin: a citizen at an address of a commune for a period (a record, or a declaration)."""
+
+    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
+    province_code: Mapped[str] = mapped_column(sa.String(2))
+    commune_code: Mapped[str] = mapped_column(sa.String(5))
+    address: Mapped[str] = mapped_column(sa.String(255))
+    start_date: Mapped[dt.date] = mapped_column(sa.Date)
+    end_date: Mapped[dt.date] = mapped_column(sa.Date)
+
+
+class TemporaryResidence(ResidencePeriod, Base):
     """A temporary residence (nơi tạm trú) on the citizen's record, from an approved declaration.
 
     The registry owns the record; ``source`` names the act that made it (for
@@ -95,11 +106,5 @@ class TemporaryResidence(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
-    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
-    province_code: Mapped[str] = mapped_column(sa.String(2))
-    commune_code: Mapped[str] = mapped_column(sa.String(5))
-    address: Mapped[str] = mapped_column(sa.String(255))
-    start_date: Mapped[dt.date] = mapped_column(sa.Date)
-    end_date: Mapped[dt.date] = mapped_column(sa.Date)
     source: Mapped[str] = mapped_column(sa.String(64), unique=True)
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from identity import clock
 from identity.database import Base, BigIntKey, UTCDateTime
-from identity.registry.models import Citizen
+from identity.registry.models import Citizen, ResidencePeriod
 from utilities.workflow import WorkflowCase
 
 #: How the host of a temporary stay vouches for it.
@@ -24,7 +24,7 @@ HOST_SELF = "self"             # the declarant is the owner of the place
 HOST_CHECKS = (HOST_BY_APP, HOST_IN_PERSON, HOST_SELF)
 
 
-class TemporaryStay(WorkflowCase, Base):
+class TemporaryStay(ResidencePeriod, WorkflowCase, Base):
     """A temporary stay registration (đăng ký tạm trú) at an address of one commune."""
 
     __tablename__ = "temporary_stays"
@@ -35,12 +35,6 @@ class TemporaryStay(WorkflowCase, Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
-    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
-    province_code: Mapped[str] = mapped_column(sa.String(2))
-    commune_code: Mapped[str] = mapped_column(sa.String(5))
-    address: Mapped[str] = mapped_column(sa.String(255))
-    start_date: Mapped[dt.date] = mapped_column(sa.Date)
-    end_date: Mapped[dt.date] = mapped_column(sa.Date)
     reason: Mapped[str] = mapped_column(sa.String(500))
     #: The owner or host of the place, from the registry.
     host_citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
@@ -56,7 +50,7 @@ class TemporaryStay(WorkflowCase, Base):
     decided_by_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officers.id"))
     decision_reason: Mapped[str | None] = mapped_column(sa.String(500))
 
-    citizen: Mapped[Citizen] = relationship(foreign_keys=[citizen_id], lazy="joined")
+    citizen: Mapped[Citizen] = relationship(foreign_keys="TemporaryStay.citizen_id", lazy="joined")
     host: Mapped[Citizen] = relationship(foreign_keys=[host_citizen_id])
 
     def __repr__(self) -> str:
