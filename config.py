@@ -108,6 +108,23 @@ def _lifetimes(spec: str) -> dict[str, int]:
     return lifetimes
 
 
+#: Daily quotas of a relying party per scope, unless its registration says otherwise.
+DEFAULT_RP_QUOTAS = {"identity.match": 10_000, "identity.consent": 10_000,
+                     "credentials.verify": 100_000, "sim.verify": 100_000,
+                     "lodging.notify": 10_000, "records.deliver": 10_000_000}
+
+
+def _quotas(spec: str) -> dict[str, int]:
+    """``identity.match=5000,...`` over the defaults."""
+    quotas = dict(DEFAULT_RP_QUOTAS)
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        scope, _, limit = item.partition("=")
+        if scope.strip() not in DEFAULT_RP_QUOTAS or not limit.strip().isdigit():
+            raise ConfigError(f"RP_DAILY_QUOTAS: '{item}' is not scope=number")
+        quotas[scope.strip()] = int(limit)
+    return quotas
+
+
 def _common(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "API_TITLE": "VNID national digital identity",
@@ -156,7 +173,20 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "ROLLOUT_MONTHLY_GROWTH_TARGET": float(env.get("ROLLOUT_MONTHLY_GROWTH_TARGET", 0.05)),
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         "METRICS_ALLOWED_NETWORKS": env.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128"),
+        # Relying parties: access token life, default daily quota per scope ("scope=n,..."),
+        # per-party rate limit, consent request life, attributes a consent may ask for.
+        "RP_TOKEN_SECONDS": min(int(env.get("RP_TOKEN_SECONDS", 300)), 600),
+        "RP_DAILY_QUOTAS": _quotas(env.get("RP_DAILY_QUOTAS", "")),
+        "RP_LIMIT_PER_PARTY": env.get("RP_LIMIT_PER_PARTY", "600 per minute"),
+        "CONSENT_REQUEST_SECONDS": int(env.get("CONSENT_REQUEST_SECONDS", 600)),
+        # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
+        "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
     }
+
+
+def _job_queue(env: Mapping[str, str], redis_url: str, embedded: str) -> str:
+    """RQ on a real Redis; ``embedded`` (thread or inline) on the in-process stand-in."""
+    return env.get("JOB_QUEUE") or ("rq" if redis_url != MEMORY_REDIS_URL else embedded)
 
 
 def development(env: Mapping[str, str]) -> dict[str, Any]:
@@ -170,6 +200,7 @@ def development(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL", MEMORY_REDIS_URL),
+        "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL", MEMORY_REDIS_URL), "thread"),
         **keys,
     }
 
@@ -195,6 +226,8 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,
+        "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL") or MEMORY_REDIS_URL, "inline"),
+        "JOB_QUEUE_NAME": "vnid-test",
         "AUDIT_SHARDS": 4,
         "IMPORT_BATCH_SIZE": 50,
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or tempfile.mkdtemp(prefix="vnid-evidence-"),
@@ -229,6 +262,7 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env["REDIS_URL"],
+        "JOB_QUEUE": "rq",
         "SECRET_KEY": env["SECRET_KEY"],
         "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],
         "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],

@@ -39,6 +39,7 @@ def register_extensions(app: Flask) -> None:
     init_redis(app)
     init_protector(app)
     init_key_ring(app)
+    init_jobs(app)
 
 
 # Imported after create_app's definition reads well; no import cycles either way.
@@ -49,6 +50,7 @@ from app.context import register_context  # noqa: E402
 from app.dashboard import register_dashboard  # noqa: E402
 from app.errors import register_error_handlers  # noqa: E402
 from app.extensions import db, init_key_ring, init_protector, init_redis, migrate  # noqa: E402
+from app.jobs import init_jobs  # noqa: E402
 from app.health import register_health  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402

@@ -123,6 +123,8 @@ def handle_domain_error(error: DomainError) -> Response:
     errors = {error.field: [error.message]} if error.field else {}
     errors.update(error.errors)
     headers = {"Retry-After": "5"} if status == 503 else None
+    if error.details.get("retry_after"):  # a quota or limit that says when to come back
+        headers = {"Retry-After": str(int(error.details["retry_after"]))}
     return error_response(status, error.code, error.message, errors, headers)
 
 

@@ -20,6 +20,7 @@ _REDACTIONS = (
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"), "[token]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 [credential]"),
     (re.compile(r"vnidop_[\w-]+"), "[admin-token]"),
+    (re.compile(r"vnidrp_[\w-]+"), "[client-secret]"),
 )
 
 

@@ -5,12 +5,14 @@ from identity.audit.models import AuditChainHead, AuditEvent
 from identity.credentials.models import Credential, IssuerKey
 from identity.monitoring.models import (AccountCount, Operator, RollupState, UsageCounter,
                                         UsageRollup)
+from identity.relying_parties.models import ConsentRequest, DataShare, RelyingParty
 from identity.registry.models import Citizen, ImportRun, TemporaryResidence
 
 # Keeps account_counts in step with every account change (a SQLAlchemy before_flush listener).
 from identity.monitoring import accounts as _account_counts  # noqa: E402,F401
 
-__all__ = ["Account", "AccountCount", "AuditChainHead", "AuditEvent", "Citizen", "Credential",
+__all__ = ["Account", "AccountCount", "AuditChainHead", "AuditEvent", "Citizen", "ConsentRequest",
+           "Credential", "DataShare", "RelyingParty",
            "Device", "IssuerKey",
            "ImportRun", "Notification", "Officer", "Operator", "RollupState", "SessionFamily",
            "SmsMessage", "TemporaryResidence", "UsageCounter", "UsageRollup"]

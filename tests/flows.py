@@ -168,3 +168,42 @@ def officer_login(client: FlaskClient, officer: OfficerLogin, offset_steps: int 
     return client.post("/api/v1/auth/officer-login", json={
         "username": officer.username, "password": officer.password,
         "totp": officer.code(offset_steps)})
+
+
+@dataclass
+class Party:
+    """A registered relying party: its row's name, client id, secret and callback key."""
+
+    name: str
+    client_id: str
+    secret: str
+    callback_key: str | None = None
+
+
+def create_party(db_session: Any, protector: Any, *, name: str = "Ngân hàng Thử nghiệm",
+                 kind: str = "bank", scopes: tuple[str, ...] = ("identity.match",),
+                 callback_url: str | None = None, public_key_pem: bytes | None = None,
+                 quotas: dict[str, int] | None = None) -> Party:
+    """Register a relying party as ``flask rp create`` does."""
+    from identity.audit.service import Actor
+    from identity.relying_parties import parties
+    party, secret, key = parties.create_party(
+        db_session=db_session, protector=protector, actor=Actor(type="operator", id="test"),
+        name=name, kind=kind, scopes=scopes, callback_url=callback_url,
+        public_key_pem=public_key_pem, quotas=quotas)
+    return Party(name=party.name, client_id=party.client_id, secret=secret, callback_key=key)
+
+
+def party_token(client: FlaskClient, party: Party, scope: str | None = None) -> str:
+    """An access token of the party (client credentials with HTTP Basic)."""
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    answer = client.post("/api/v1/oauth/token", data=form,
+                         auth=(party.client_id, party.secret))
+    assert answer.status_code == 200, answer.get_json()
+    return str(answer.get_json()["access_token"])
+
+
+def run_jobs(app: Any) -> int:
+    """Run the background jobs queued so far (RQ on CI's Redis; inline jobs already ran)."""
+    with app.app_context():
+        return int(app.extensions["jobs"].run_pending())

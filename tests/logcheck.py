@@ -33,6 +33,7 @@ WRITTEN_PATTERNS = {
     "JWT": re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),
     "bearer credential": re.compile(r"(?i)\b(?:bearer|basic)\s+(?!\[credential\])[\w.~+/=-]+"),
     "admin token": re.compile(r"vnidop_[\w-]{8,}"),
+    "client secret": re.compile(r"vnidrp_[\w-]{8,}"),
     "6-digit code": re.compile(r"(?<!\w)\d{6}(?!\w)"),
 }
 #: Shapes that must not even reach the formatter.

@@ -8,12 +8,14 @@ from app.api import accounts, admin_units, auth, dev, me, personal_ids, police
 from app.api import credentials, stats
 from app.api import reports
 from app.api import residence
+from app.api import oauth
 from app.extensions import api
 
 BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp,
               credentials.blp, credentials.police_blp, stats.blp,
               residence.blp, residence.police_blp,
-              reports.blp, reports.police_blp)
+              reports.blp, reports.police_blp,
+              oauth.blp)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
 docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),
@@ -27,6 +29,10 @@ def register_api(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
     api.spec.components.security_scheme(  # operators: `flask admins create`
         "operatorToken", {"type": "http", "scheme": "bearer", "bearerFormat": "admin token"})
+    api.spec.components.security_scheme(  # relying parties: POST /api/v1/oauth/token
+        "rpToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
+    api.spec.components.security_scheme(  # the token endpoint's client authentication
+        "rpBasic", {"type": "http", "scheme": "basic"})
     app.register_blueprint(docs_static)
     blueprints = list(BLUEPRINTS)
     if app.config["SMS_BACKEND"] == "outbox" and app.config["ENV_NAME"] != "production":

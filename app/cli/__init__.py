@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import admins, audit, demo, keys, officers, registry
+from app.cli import admins, audit, demo, jobs, keys, officers, registry, rp
 
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the application."""
     for group in (registry.group, audit.group, demo.group, officers.group,
                   officers.sms_group, keys.group,
-                  admins.group, admins.stats_group):
+                  admins.group, admins.stats_group, jobs.group, rp.group):
         app.cli.add_command(group)

@@ -74,24 +74,44 @@ def issue_credential(*, db_session: Session, redis_client: redis.Redis, protecto
         raise LevelTooLow()
     accounts.confirm_passcode(db_session=db_session, actor=actor, account=account,
                               passcode=passcode)
-    claims = kind.claims(db_session, account)
+    issued = sign_credential(db_session=db_session, redis_client=redis_client,
+                             protector=protector, key_ring=key_ring, actor=actor,
+                             account=account, credential_type=kind.name,
+                             claims=kind.claims(db_session, account),
+                             lifetime=_lifetime(kind, lifetimes or {}),
+                             audience=audience, nonce=nonce)
+    db_session.commit()
+    return issued
+
+
+def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
+                    key_ring: KeyRing, actor: Actor, account: Account, credential_type: str,
+                    claims: Mapping[str, Any], lifetime: int, audience: str | None = None,
+                    nonce: str | None = None) -> Issued:
+    """Sign ``claims`` as a VN1 credential held by ``account``, in the caller's transaction.
+
+    The building block of every issuer (identity types, consent, receipts,
+    documents): it keeps the row that revocation and one-time use need, the
+    audit event, the usage counter, and the sealed text for the QR image. The
+    caller checks that the holder may have it and commits.
+    """
     kid, private_key = key_ring.signing_key(db_session, protector)
     issued_at = clock.now()
     iat = int(issued_at.timestamp())
-    expires_at = dt.datetime.fromtimestamp(iat + _lifetime(kind, lifetimes or {}),
-                                           dt.timezone.utc)
+    expires_at = dt.datetime.fromtimestamp(iat + lifetime, dt.timezone.utc)
     cti = os.urandom(16)
     text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
                       expires_at=int(expires_at.timestamp()), credential_id=cti,
-                      credential_type=kind.name, claims=claims, audience=audience, nonce=nonce)
+                      credential_type=credential_type, claims=dict(claims), audience=audience,
+                      nonce=nonce)
     credential = Credential(id=cti.hex(), account_id=account.id, citizen_id=account.citizen_id,
-                            type=kind.name, kid=kid, audience=audience, issued_at=issued_at,
-                            expires_at=expires_at)
+                            type=credential_type, kid=kid, audience=audience,
+                            issued_at=issued_at, expires_at=expires_at)
     db_session.add(credential)
     citizen = account.citizen
     record_event(db_session=db_session, actor=actor, action="credential.issued",
                  subject_type="citizen", subject_id=account.citizen_id,
-                 details={"type": kind.name, "credential_id": credential.id,
+                 details={"type": credential_type, "credential_id": credential.id,
                           "audience": audience})
     bump(db_session, metric="credentials.issued", province_code=citizen.province_code,
          commune_code=citizen.commune_code)
@@ -99,8 +119,8 @@ def issue_credential(*, db_session: Session, redis_client: redis.Redis, protecto
     redis_client.set(_text_key(credential.id),
                      protector.encrypt(text, context=_TEXT_CONTEXT + credential.id.encode()),
                      exat=int(expires_at.timestamp()))
-    db_session.commit()
-    return Issued(credential_id=credential.id, qr=text, expires_at=expires_at, type=kind.name)
+    return Issued(credential_id=credential.id, qr=text, expires_at=expires_at,
+                  type=credential_type)
 
 
 def _own_credential(db_session: Session, account: Account, credential_id: str) -> Credential:

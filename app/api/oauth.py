@@ -1,0 +1,64 @@
+"""The OAuth 2 token endpoint of relying parties (client credentials grant, RFC 6749 4.4)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from app.auth import config_limit, limiter
+from app.context import deps
+from app.rp_auth import issue_party_token
+from identity.errors import InvalidInput
+from identity.relying_parties import parties
+
+blp = Blueprint("oauth", __name__, url_prefix="/oauth",
+                description="Tokens for relying parties: `grant_type=client_credentials`, the "
+                            "client authenticated by HTTP Basic (client id and secret) or by a "
+                            "private-key JWT assertion (RFC 7523, ES256, registered P-256 key). "
+                            "Errors use the service's uniform body; a client that cannot be "
+                            "authenticated is 401 `oauth.invalid_client` whatever the reason.")
+
+
+class TokenForm(Schema):
+    """The form of a token request (``application/x-www-form-urlencoded``)."""
+
+    grant_type = fields.String(required=True, validate=validate.Equal("client_credentials"))
+    scope = fields.String(validate=validate.Length(max=200))
+    client_assertion_type = fields.String(validate=validate.Equal(parties.ASSERTION_TYPE))
+    client_assertion = fields.String(validate=validate.Length(max=4096))
+
+
+class TokenRead(Schema):
+    """An access token for the party."""
+
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+    scope = fields.String(required=True)
+
+
+@blp.post("/token")
+@limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="oauth:ip")
+@blp.arguments(TokenForm, location="form")
+@blp.response(200, TokenRead)
+@blp.alt_response(401, description="`oauth.invalid_client`")
+@blp.doc(security=[{"rpBasic": []}, {}])
+def token(form: dict[str, Any]) -> Any:
+    """A short-lived access token limited to the party's scopes (or those asked for)."""
+    session = deps("db_session", "redis_client")
+    if "client_assertion" in form:
+        if "client_assertion_type" not in form:
+            raise InvalidInput("client_assertion_type is required with client_assertion.",
+                               code="oauth.invalid_request", field="client_assertion_type")
+        party = parties.authenticate_assertion(
+            **session, assertion=form["client_assertion"],
+            token_endpoint=url_for("oauth.token", _external=True))
+    else:
+        basic = request.authorization
+        if basic is None or basic.type != "basic" or not basic.username or not basic.password:
+            raise parties.InvalidClient()
+        party = parties.authenticate_secret(db_session=session["db_session"],
+                                            client_id=basic.username, secret=basic.password)
+    return issue_party_token(party, parties.token_scopes(party, form.get("scope")))

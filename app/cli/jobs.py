@@ -1,0 +1,35 @@
+"""``flask jobs``: the background job worker and the scheduler of periodic jobs."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.cli.common import console
+from app.jobs import RQJobs, get_jobs
+
+group = click.Group("jobs", help="Background jobs (RQ on Redis): worker, periodic scheduler.")
+
+
+def _rq() -> RQJobs:
+    queue = get_jobs()
+    if not isinstance(queue, RQJobs):
+        console.print(f"[bold red]jobs.not_rq[/]: JOB_QUEUE is {current_app.config['JOB_QUEUE']}: "
+                      "jobs run inside the web process; a worker needs REDIS_URL (rq).")
+        raise SystemExit(1)
+    return queue
+
+
+@group.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run jobs from the queue (with RQ's scheduler, which runs the delayed retries)."""
+    _rq().worker().work(burst=burst, with_scheduler=True)
+
+
+@group.command("cron")
+@with_appcontext
+def cron_command() -> None:
+    """Enqueue the periodic jobs at their intervals (run one per deployment)."""
+    _rq().cron().start()

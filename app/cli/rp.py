@@ -1,0 +1,97 @@
+"""``flask rp``: relying parties (banks, telcos, hotels, data sources) and their credentials."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.cli.common import console, operator_actor
+from app.extensions import db, get_protector, get_redis
+from identity.errors import DomainError
+from identity.relying_parties import parties
+from identity.relying_parties.models import KINDS, SCOPES
+
+group = click.Group("rp", help="Relying parties: OAuth clients with scopes, quotas, callbacks.")
+
+
+def _fail(exc: DomainError) -> None:
+    console.print(f"[bold red]{exc.code}[/]: {exc.message}")
+    raise SystemExit(1)
+
+
+def _quota(text: str) -> tuple[str, int]:
+    scope, _, limit = text.partition("=")
+    if not limit.isdigit():
+        raise click.BadParameter(f"{text!r} is not scope=number", param_hint="--quota")
+    return scope, int(limit)
+
+
+@group.command("create")
+@click.option("--name", required=True, help="The party's name, shown to citizens (unique).")
+@click.option("--kind", required=True, type=click.Choice(KINDS))
+@click.option("--scopes", required=True,
+              help=f"Comma- or space-separated, among: {', '.join(SCOPES)}.")
+@click.option("--callback-url", default=None,
+              help="Where consent decisions are notified (HMAC-signed); only this URL is used.")
+@click.option("--public-key", "public_key", type=click.File("rb"), default=None,
+              help="A P-256 public key (PEM) for private-key JWT client authentication.")
+@click.option("--quota", "quotas", multiple=True,
+              help="A daily quota, scope=number (repeatable); else RP_DAILY_QUOTAS.")
+@with_appcontext
+def create_command(name: str, kind: str, scopes: str, callback_url: str | None,
+                   public_key: click.utils.LazyFile | None, quotas: tuple[str, ...]) -> None:
+    """Register a party; print its client id, secret and callback key once."""
+    try:
+        party, secret, callback_key = parties.create_party(
+            db_session=db.session(), protector=get_protector(), actor=operator_actor(),
+            name=name, kind=kind, scopes=scopes.replace(",", " ").split(),
+            callback_url=callback_url, public_key_pem=public_key.read() if public_key else None,
+            quotas=dict(_quota(q) for q in quotas))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    console.print("[bold]Keep the secret and callback key now: they are shown once.[/]")
+    click.echo(json.dumps({"name": party.name, "kind": party.kind, "client_id": party.client_id,
+                           "client_secret": secret, "scopes": party.scopes.split(),
+                           "callback_url": party.callback_url, "callback_key": callback_key}))
+
+
+@group.command("list")
+@with_appcontext
+def list_command() -> None:
+    """Every party: client id, name, kind, state, scopes, today's use of each quota."""
+    defaults = current_app.config["RP_DAILY_QUOTAS"]
+    for party in parties.list_parties(db_session=db.session()):
+        usage = parties.quota_status(redis_client=get_redis(), party=party, defaults=defaults)
+        quota_text = " ".join(f"{scope}={u['used']}/{u['quota']}" for scope, u in usage.items())
+        click.echo(f"{party.client_id}\t{party.name}\t{party.kind}\t"
+                   f"{'active' if party.active else 'disabled'}\t{quota_text}")
+
+
+@group.command("disable")
+@click.argument("name")
+@with_appcontext
+def disable_command(name: str) -> None:
+    """Refuse the party's tokens (from their next request) and its client authentication."""
+    try:
+        parties.disable_party(db_session=db.session(), actor=operator_actor(), name=name)
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"Relying party {name} disabled.")
+
+
+@group.command("rotate-secret")
+@click.argument("name")
+@with_appcontext
+def rotate_command(name: str) -> None:
+    """Give the party a new client secret (shown once); the old one stops working at once."""
+    try:
+        party, secret = parties.rotate_secret(db_session=db.session(), actor=operator_actor(),
+                                              name=name)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    console.print("[bold]Keep the secret now: it is shown once.[/]")
+    click.echo(json.dumps({"client_id": party.client_id, "client_secret": secret}))

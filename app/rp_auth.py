@@ -1,0 +1,81 @@
+"""Authentication of relying parties: OAuth 2 client-credentials tokens, scopes, quotas.
+
+A party's access token is a JWT signed like every other token of the
+service (``app/auth.py``), with ``sub`` ``rp:<id>``, the party's token
+version and the granted scopes. Each request re-reads the party: a disabled
+party, or one whose secret was rotated, is refused on its next call.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g
+from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
+
+from app.auth import _subject, _token_version, config_limit, limiter
+from app.extensions import db, get_redis
+from identity.relying_parties import parties
+from identity.relying_parties.models import RelyingParty
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The OpenAPI security requirement of the relying parties' endpoints.
+RP_BEARER: list[dict[str, list[str]]] = [{"rpToken": []}]
+
+
+def issue_party_token(party: RelyingParty, scopes: list[str]) -> dict[str, Any]:
+    """The token endpoint's answer for an authenticated party (RFC 6749 section 4.4.3)."""
+    seconds = current_app.config["RP_TOKEN_SECONDS"]
+    kid = next(iter(current_app.extensions["token_keys"]))
+    token = create_access_token(f"rp:{party.id}", expires_delta=dt.timedelta(seconds=seconds),
+                                additional_claims={"role": "rp", "tv": party.token_version,
+                                                   "scope": " ".join(scopes),
+                                                   "cid": party.client_id},
+                                additional_headers={"kid": kid})
+    return {"access_token": token, "token_type": "Bearer", "expires_in": seconds,
+            "scope": " ".join(scopes)}
+
+
+def _party_key() -> str:
+    return f"rp:{g.party.id}" if "party" in g else "rp:none"
+
+
+def party_required(scope: str, *, metered: bool = True) -> Callable[[F], F]:
+    """Let the view run for an active party whose token carries ``scope``.
+
+    Then the party's rate limit (``RP_LIMIT_PER_PARTY``) and, when
+    ``metered``, one unit of the scope's daily quota (429 ``rp.quota_exhausted``
+    with ``Retry-After`` past it). Both are counted in Redis: when it is down
+    the request is refused with 503, never let through uncounted.
+    """
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def metered_view(*args: Any, **kwargs: Any) -> Any:
+            if metered:
+                parties.consume_quota(redis_client=get_redis(), party=g.party, scope=scope,
+                                      defaults=current_app.config["RP_DAILY_QUOTAS"])
+            return view(*args, **kwargs)
+
+        limited = limiter.limit(config_limit("RP_LIMIT_PER_PARTY"), key_func=_party_key,
+                                scope="rp:party")(metered_view)
+
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            verify_jwt_in_request()
+            party = parties.party_for_token(db_session=db.session(), party_id=_subject("rp"),
+                                            token_version=_token_version())
+            granted = str(get_jwt().get("scope", "")).split()
+            if scope not in granted or scope not in party.scope_set():
+                raise parties.ScopeMissing(errors={"scope": [scope]})
+            g.party = party
+            return limited(*args, **kwargs)
+        return cast(F, wrapper)
+    return decorate
+
+
+def current_party() -> RelyingParty:
+    """The relying party making the request."""
+    return cast(RelyingParty, g.party)

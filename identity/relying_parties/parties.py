@@ -1,0 +1,316 @@
+"""Registration of relying parties and the authentication of their clients.
+
+A party is created by an operator (``flask rp create``) with a kind, scopes,
+optional daily quotas, an optional registered callback URL and an optional
+P-256 public key. It authenticates to the token endpoint either with its
+client secret (HTTP Basic) or with a private-key JWT assertion (RFC 7523)
+signed by that key; the token it gets is limited to its scopes.
+
+Secrets are ``vnidrp_`` and 32 random bytes: only their SHA-256 digest is
+kept (256 bits of entropy need no slow hash) and the prefix lets scanners
+and the log redaction recognise a leaked one. Every refusal of a client says
+the same ``oauth.invalid_client``, so the answers tell nothing about which
+client ids exist.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt as pyjwt
+import redis
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat,
+                                                          load_der_public_key,
+                                                          load_pem_public_key)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.audit.service import Actor, record_event
+from identity.errors import (Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts,
+                             Unauthenticated)
+from identity.protection import Protector
+from identity.relying_parties.models import KINDS, SCOPES, RelyingParty
+
+SECRET_PREFIX = "vnidrp_"
+#: The shape of a client secret (for redaction and for refusing garbage early).
+SECRET_RE = re.compile(r"vnidrp_[A-Za-z0-9_-]{43}")
+CLIENT_ID_RE = re.compile(r"[a-z2-7]{12}")
+_NAME_RE = re.compile(r"[^\W_][\w.,&()' -]{0,99}")
+_CALLBACK_CONTEXT = b"relying-party/callback-key/"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: The longest life of a client assertion we accept (RFC 7523 wants it short).
+ASSERTION_MAX_SECONDS = 300
+
+
+class InvalidClient(Unauthenticated):
+    """Unknown, disabled, or wrongly authenticated client: one answer for all."""
+
+    code = "oauth.invalid_client"
+    message = "The client could not be authenticated."
+
+
+class ScopeMissing(Forbidden):
+    """The party's token does not carry the scope this endpoint needs."""
+
+    code = "rp.scope_missing"
+    message = "This party is not allowed to do this (scope missing)."
+
+
+class QuotaExhausted(TooManyAttempts):
+    """The party has used its daily quota of a scope."""
+
+    code = "rp.quota_exhausted"
+    message = "The daily quota of this scope is used up; it renews at midnight UTC."
+
+
+def secret_digest(secret: str) -> bytes:
+    """The stored digest of a client secret."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _new_client_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def audience(party: RelyingParty) -> str:
+    """The VN1 audience of credentials made for this party."""
+    return f"rp:{party.client_id}"
+
+
+def _check_scopes(scopes: Iterable[str]) -> list[str]:
+    wanted = sorted(set(scopes))
+    unknown = [scope for scope in wanted if scope not in SCOPES]
+    if unknown or not wanted:
+        raise InvalidInput(f"Scopes are among: {', '.join(SCOPES)}.", code="rp.scope_unknown",
+                           field="scopes")
+    return wanted
+
+
+def _check_callback(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        raise InvalidInput("The callback is an http(s) URL without credentials in it.",
+                           code="rp.callback_url", field="callback_url")
+    return url
+
+
+def _load_public_key(pem: bytes | None) -> bytes | None:
+    if not pem:
+        return None
+    try:
+        key = load_pem_public_key(pem)
+    except ValueError:
+        raise InvalidInput("The public key is not a PEM public key.", code="rp.public_key",
+                           field="public_key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise InvalidInput("The public key must be a P-256 (ES256) key.", code="rp.public_key",
+                           field="public_key")
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def create_party(*, db_session: Session, protector: Protector, actor: Actor, name: str,
+                 kind: str, scopes: Iterable[str], callback_url: str | None = None,
+                 public_key_pem: bytes | None = None,
+                 quotas: Mapping[str, int] | None = None) -> tuple[RelyingParty, str, str | None]:
+    """Register a party; returns it, its client secret and its callback HMAC key (shown once)."""
+    name = name.strip()
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidInput("A name of 1 to 100 letters, digits, spaces and .,&()'-",
+                           code="rp.name", field="name")
+    if kind not in KINDS:
+        raise InvalidInput(f"The kind is one of: {', '.join(KINDS)}.", code="rp.kind",
+                           field="kind")
+    wanted = _check_scopes(scopes)
+    quota_map = {scope: int(limit) for scope, limit in (quotas or {}).items()}
+    if any(scope not in wanted or limit < 0 for scope, limit in quota_map.items()):
+        raise InvalidInput("Quotas are given for the party's own scopes, as whole numbers.",
+                           code="rp.quota", field="quotas")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    callback = _check_callback(callback_url)
+    callback_key = secrets.token_urlsafe(32) if callback else None
+    party = RelyingParty(client_id=_new_client_id(), name=name, kind=kind,
+                         scopes=" ".join(wanted), secret_hash=secret_digest(secret),
+                         public_key=_load_public_key(public_key_pem), callback_url=callback,
+                         quotas=quota_map, token_version=1, active=True)
+    db_session.add(party)
+    try:
+        db_session.flush()
+    except IntegrityError:
+        db_session.rollback()
+        raise Conflict("A relying party of this name exists.", code="rp.exists") from None
+    if callback_key is not None:
+        party.callback_key = protector.encrypt(callback_key,
+                                               context=_CALLBACK_CONTEXT + party.client_id.encode())
+    record_event(db_session=db_session, actor=actor, action="rp.created",
+                 subject_type="relying_party", subject_id=party.id,
+                 details={"name": name, "kind": kind, "scopes": wanted,
+                          "callback": bool(callback)})
+    db_session.commit()
+    return party, secret, callback_key
+
+
+def callback_key(protector: Protector, party: RelyingParty) -> bytes:
+    """The party's callback HMAC key."""
+    if party.callback_key is None:
+        raise NotFound("This party has no callback.", code="rp.no_callback")
+    return protector.decrypt(party.callback_key,
+                             context=_CALLBACK_CONTEXT + party.client_id.encode()).encode()
+
+
+def list_parties(*, db_session: Session) -> list[RelyingParty]:
+    """Every party, by name."""
+    return list(db_session.scalars(sa.select(RelyingParty).order_by(RelyingParty.name)))
+
+
+def find_party(db_session: Session, name_or_client_id: str) -> RelyingParty:
+    """A party by its name or client id."""
+    party = db_session.scalar(sa.select(RelyingParty).where(sa.or_(
+        RelyingParty.name == name_or_client_id, RelyingParty.client_id == name_or_client_id)))
+    if party is None:
+        raise NotFound("No relying party of this name or client id.", code="rp.not_found")
+    return party
+
+
+def disable_party(*, db_session: Session, actor: Actor, name: str) -> RelyingParty:
+    """Refuse the party's tokens from its next request, and its client authentication."""
+    party = find_party(db_session, name)
+    if party.active:
+        party.active = False
+        party.token_version += 1
+        record_event(db_session=db_session, actor=actor, action="rp.disabled",
+                     subject_type="relying_party", subject_id=party.id,
+                     details={"name": party.name})
+    db_session.commit()
+    return party
+
+
+def rotate_secret(*, db_session: Session, actor: Actor, name: str) -> tuple[RelyingParty, str]:
+    """A new client secret (shown once); the old one and its tokens stop working at once."""
+    party = find_party(db_session, name)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    party.secret_hash = secret_digest(secret)
+    party.token_version += 1
+    record_event(db_session=db_session, actor=actor, action="rp.secret_rotated",
+                 subject_type="relying_party", subject_id=party.id,
+                 details={"name": party.name})
+    db_session.commit()
+    return party, secret
+
+
+# --- Client authentication -------------------------------------------------------------------
+
+def authenticate_secret(*, db_session: Session, client_id: str, secret: str) -> RelyingParty:
+    """The active party whose client id and secret these are, else :class:`InvalidClient`."""
+    if not CLIENT_ID_RE.fullmatch(client_id) or not SECRET_RE.fullmatch(secret):
+        raise InvalidClient()
+    party = db_session.scalar(sa.select(RelyingParty).where(RelyingParty.client_id == client_id))
+    known = party is not None and party.active
+    if not known or not hmac.compare_digest(party.secret_hash, secret_digest(secret)):
+        raise InvalidClient()
+    return party
+
+
+def authenticate_assertion(*, db_session: Session, redis_client: redis.Redis, assertion: str,
+                           token_endpoint: str) -> RelyingParty:
+    """The party that signed a private-key JWT assertion (RFC 7523), used once.
+
+    ``iss`` and ``sub`` are the client id, ``aud`` the token endpoint's URL,
+    ``exp`` at most five minutes ahead, ``jti`` never seen before (kept in
+    Redis until the assertion would have expired anyway).
+    """
+    try:
+        unverified = pyjwt.decode(assertion, options={"verify_signature": False})
+        header = pyjwt.get_unverified_header(assertion)
+    except pyjwt.PyJWTError:
+        raise InvalidClient() from None
+    client_id = unverified.get("iss")
+    if (header.get("alg") != "ES256" or not isinstance(client_id, str)
+            or not CLIENT_ID_RE.fullmatch(client_id) or unverified.get("sub") != client_id):
+        raise InvalidClient()
+    party = db_session.scalar(sa.select(RelyingParty).where(RelyingParty.client_id == client_id))
+    if party is None or not party.active or party.public_key is None:
+        raise InvalidClient()
+    try:
+        claims = pyjwt.decode(assertion, load_der_public_key(party.public_key),
+                              algorithms=["ES256"], audience=token_endpoint, issuer=client_id,
+                              leeway=5, options={"require": ["exp", "jti", "aud", "iss", "sub"]})
+    except pyjwt.PyJWTError:
+        raise InvalidClient() from None
+    now = clock.now().timestamp()
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 8 <= len(jti) <= 128 \
+            or claims["exp"] - now > ASSERTION_MAX_SECONDS:
+        raise InvalidClient()
+    jti_key = "rp:assertion:" + base64.urlsafe_b64encode(
+        hashlib.sha256(f"{client_id}:{claims['jti']}".encode()).digest()).decode()
+    if not redis_client.set(jti_key, b"1", nx=True, ex=ASSERTION_MAX_SECONDS + 10):
+        raise InvalidClient()  # a replayed assertion
+    return party
+
+
+def token_scopes(party: RelyingParty, requested: str | None) -> list[str]:
+    """The scopes a token gets: those asked for (all of the party's when none), if allowed."""
+    allowed = party.scope_set()
+    if not requested:
+        return sorted(allowed)
+    wanted = set(requested.split())
+    if not wanted <= allowed:
+        raise Forbidden("A scope asked for is not granted to this client.",
+                        code="oauth.invalid_scope")
+    return sorted(wanted)
+
+
+def party_for_token(*, db_session: Session, party_id: int, token_version: int) -> RelyingParty:
+    """The party of an access token, if still active and its token version current."""
+    party = db_session.get(RelyingParty, party_id)
+    if party is None or not party.active or party.token_version != token_version:
+        raise Unauthenticated("The token is not valid. Get a new one.", code="auth.invalid_token")
+    return party
+
+
+# --- Quotas ----------------------------------------------------------------------------------
+
+def consume_quota(*, redis_client: redis.Redis, party: RelyingParty, scope: str,
+                  defaults: Mapping[str, int], cost: int = 1) -> int:
+    """Count one use of ``scope`` today; :class:`QuotaExhausted` past the daily quota.
+
+    Counted in Redis (one key per party, scope and UTC day); when Redis is
+    down the call fails, and the endpoint answers 503: a quota that cannot be
+    counted lets nothing through. Returns what is left today.
+    """
+    limit = int(party.quotas.get(scope, defaults.get(scope, 0)))
+    now = clock.now()
+    key = f"rp:quota:{party.id}:{scope}:{now:%Y%m%d}"
+    pipe = redis_client.pipeline()
+    pipe.incrby(key, cost)
+    pipe.expire(key, 2 * 86_400)
+    used = int(pipe.execute()[0])
+    if used > limit:
+        midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400)
+        raise QuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
+                             errors={"quota": [limit]})
+    return limit - used
+
+
+def quota_status(*, redis_client: redis.Redis, party: RelyingParty,
+                 defaults: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    """Per scope of the party: today's quota and use."""
+    today = f"{clock.now():%Y%m%d}"
+    status = {}
+    for scope in sorted(party.scope_set()):
+        used = redis_client.get(f"rp:quota:{party.id}:{scope}:{today}")
+        status[scope] = {"quota": int(party.quotas.get(scope, defaults.get(scope, 0))),
+                         "used": int(used or 0)}
+    return status
