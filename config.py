@@ -181,6 +181,8 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "CONSENT_REQUEST_SECONDS": int(env.get("CONSENT_REQUEST_SECONDS", 600)),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
+        #: Multiplies every retry delay (0 in the tests: retries run at once).
+        "JOB_RETRY_SCALE": float(env.get("JOB_RETRY_SCALE", 1)),
     }
 
 
@@ -228,6 +230,7 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
         "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,
         "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL") or MEMORY_REDIS_URL, "inline"),
         "JOB_QUEUE_NAME": "vnid-test",
+        "JOB_RETRY_SCALE": 0.0,
         "AUDIT_SHARDS": 4,
         "IMPORT_BATCH_SIZE": 50,
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or tempfile.mkdtemp(prefix="vnid-evidence-"),

@@ -223,4 +223,5 @@ def get_jobs() -> JobQueue:
 
 def enqueue(name: str, *, retries: Sequence[int] = DEFAULT_RETRIES, **kwargs: Any) -> None:
     """Enqueue job ``name`` on the current application's queue (after your commit)."""
-    get_jobs().enqueue(name, retries=retries, **kwargs)
+    scale = float(current_app.config["JOB_RETRY_SCALE"])
+    get_jobs().enqueue(name, retries=[int(delay * scale) for delay in retries], **kwargs)

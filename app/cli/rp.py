@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import IO
 
 import click
 from flask import current_app
@@ -41,7 +42,7 @@ def _quota(text: str) -> tuple[str, int]:
               help="A daily quota, scope=number (repeatable); else RP_DAILY_QUOTAS.")
 @with_appcontext
 def create_command(name: str, kind: str, scopes: str, callback_url: str | None,
-                   public_key: click.utils.LazyFile | None, quotas: tuple[str, ...]) -> None:
+                   public_key: IO[bytes] | None, quotas: tuple[str, ...]) -> None:
     """Register a party; print its client id, secret and callback key once."""
     try:
         party, secret, callback_key = parties.create_party(

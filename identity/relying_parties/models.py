@@ -79,7 +79,7 @@ class ConsentRequest(Base):
     #: When the party fetched the credential (once).
     fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     credential_id: Mapped[str | None] = mapped_column(sa.String(32))
-    #: none (not asked), pending (owed), delivered, failed (retries spent).
+    #: none (not asked), requested (until decided), pending (owed), delivered, failed.
     callback_state: Mapped[str] = mapped_column(sa.String(16), default="none")
     callback_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
 

@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import jwt as pyjwt
@@ -216,8 +216,8 @@ def authenticate_secret(*, db_session: Session, client_id: str, secret: str) -> 
     if not CLIENT_ID_RE.fullmatch(client_id) or not SECRET_RE.fullmatch(secret):
         raise InvalidClient()
     party = db_session.scalar(sa.select(RelyingParty).where(RelyingParty.client_id == client_id))
-    known = party is not None and party.active
-    if not known or not hmac.compare_digest(party.secret_hash, secret_digest(secret)):
+    if (party is None or not party.active
+            or not hmac.compare_digest(party.secret_hash, secret_digest(secret))):
         raise InvalidClient()
     return party
 
@@ -243,7 +243,8 @@ def authenticate_assertion(*, db_session: Session, redis_client: redis.Redis, as
     if party is None or not party.active or party.public_key is None:
         raise InvalidClient()
     try:
-        claims = pyjwt.decode(assertion, load_der_public_key(party.public_key),
+        key = cast(ec.EllipticCurvePublicKey, load_der_public_key(party.public_key))
+        claims = pyjwt.decode(assertion, key,
                               algorithms=["ES256"], audience=token_endpoint, issuer=client_id,
                               leeway=5, options={"require": ["exp", "jti", "aud", "iss", "sub"]})
     except pyjwt.PyJWTError:

@@ -1,0 +1,225 @@
+"""Relying parties' API (``/rp``) and the citizen's side of consent and data sharing (``/me``)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from app.api.credentials import key_ring
+from app.auth import BEARER, citizen_required, current_account
+from app.context import deps, request_actor
+from app.jobs import enqueue, job
+from app.metrics import CREDENTIAL_VERIFICATIONS
+from app.rp_auth import RP_BEARER, current_party, party_required
+from identity.credentials import service as credentials
+from identity.credentials.schemas import VerificationRead, VerifyRequest
+from identity.relying_parties import service
+from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, ConsentDecision,
+                                              ConsentRequestCreate, ConsentRequestRead,
+                                              DataSharePage, ErasureArgs, ErasureRequestPage,
+                                              ErasureRequestRead, IdentityMatchRead,
+                                              IdentityMatchRequest, SimOwnershipRead,
+                                              SimOwnershipRequest, CitizenConsentRead,
+                                              DataShareRead)
+from identity.accounts import service as accounts
+from identity.accounts.schemas import PageArgs
+from utilities.residence import service as residence
+from utilities.residence.schemas import LodgingCreate, LodgingCreated
+
+blp = Blueprint("relying_parties", __name__, url_prefix="/rp",
+                description="For banks, telcos, hotels: an access token from "
+                            "`POST /api/v1/oauth/token` with the scope each endpoint names. "
+                            "Every call is in the citizen's access log with the party's name; "
+                            "metered endpoints count against the party's daily quota (429 "
+                            "`rp.quota_exhausted` with Retry-After); a missing scope is 403 "
+                            "`rp.scope_missing`; a disabled party's token is 401.")
+me_blp = Blueprint("data_sharing", __name__, url_prefix="/me",
+                   description="The citizen's consent requests and every share of their data.")
+
+
+def _party_actor() -> Any:
+    return service.party_actor(current_party(), request_actor())
+
+
+def _citizen_actor() -> Any:
+    return accounts.citizen_actor(current_account(), request_actor())
+
+
+# --- Matching without disclosure ---------------------------------------------------------------
+
+@blp.post("/identity-match")
+@party_required("identity.match")
+@blp.arguments(IdentityMatchRequest)
+@blp.response(200, IdentityMatchRead)
+@blp.doc(security=RP_BEARER)
+def identity_match(payload: dict[str, Any]) -> Any:
+    """Scope `identity.match`: whether the party's data agree with the registry, field by field.
+
+    An unknown personal id answers like a citizen whose every field differs.
+    """
+    return service.identity_match(**deps("db_session", "protector", "actor"),
+                                  party=current_party(), **payload)
+
+
+@blp.post("/sim-ownership")
+@party_required("sim.verify")
+@blp.arguments(SimOwnershipRequest)
+@blp.response(200, SimOwnershipRead)
+@blp.doc(security=RP_BEARER)
+def sim_ownership(payload: dict[str, Any]) -> Any:
+    """Scope `sim.verify` (telcos): whether the subscriber's phone is the citizen's."""
+    return service.sim_ownership(**deps("db_session", "protector", "actor"),
+                                 party=current_party(), **payload)
+
+
+# --- Consent ---------------------------------------------------------------------------------
+
+@blp.post("/consent-requests")
+@party_required("identity.consent")
+@blp.arguments(ConsentRequestCreate)
+@blp.response(201, ConsentRequestRead)
+@blp.doc(security=RP_BEARER)
+def create_consent_request(payload: dict[str, Any]) -> Any:
+    """Scope `identity.consent`: ask a citizen for attributes of the catalogue, for a purpose.
+
+    409 `consent.no_account` when the citizen has no active account to answer with.
+    """
+    request = service.create_consent_request(
+        **deps("db_session", "actor"), party=current_party(),
+        lifetime=current_app.config["CONSENT_REQUEST_SECONDS"], **payload)
+    return dataclasses.asdict(service._state(request))
+
+
+@blp.get("/consent-requests/<string(length=32):consent_id>")
+@party_required("identity.consent", metered=False)
+@blp.response(200, ConsentRequestRead)
+@blp.doc(security=RP_BEARER)
+def get_consent_request(consent_id: str) -> Any:
+    """The request's status; when approved, the `consent` credential, once (then 409)."""
+    state = service.fetch(**deps("db_session", "redis_client", "protector", "actor"),
+                          key_ring=key_ring(), party=current_party(), consent_id=consent_id)
+    return dataclasses.asdict(state)
+
+
+@blp.get("/erasure-requests")
+@party_required("identity.consent", metered=False)
+@blp.arguments(ErasureArgs, location="query")
+@blp.response(200, ErasureRequestPage)
+@blp.doc(security=RP_BEARER)
+def erasure_requests(args: dict[str, Any]) -> Any:
+    """Citizens' requests that the party delete data it received (pending ones unless `all`)."""
+    items, total = service.erasure_requests(**deps("db_session"), party=current_party(),
+                                            pending_only=not args["all"], page=args["page"],
+                                            per_page=args["per_page"])
+    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+
+@blp.post("/erasure-requests/<int:share_id>/acknowledgement")
+@party_required("identity.consent", metered=False)
+@blp.response(200, ErasureRequestRead)
+@blp.doc(security=RP_BEARER)
+def acknowledge_erasure(share_id: int) -> Any:
+    """The party confirms it deleted the data (the citizen sees when)."""
+    return service.acknowledge_erasure(**deps("db_session", "actor"), party=current_party(),
+                                       share_id=share_id)
+
+
+# --- Credentials and lodging -----------------------------------------------------------------
+
+@blp.post("/credentials/verify")
+@party_required("credentials.verify")
+@blp.arguments(VerifyRequest)
+@blp.response(200, VerificationRead)
+@blp.doc(security=RP_BEARER)
+def verify_credential(payload: dict[str, Any]) -> Any:
+    """Scope `credentials.verify`: the online verifier, logged with the party's name."""
+    party = current_party()
+    result = credentials.verify_online(
+        **deps("db_session"), key_ring=key_ring(), actor=_party_actor(), verifier=party.name,
+        leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
+    CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
+    return result
+
+
+@blp.post("/lodging-notices")
+@party_required("lodging.notify")
+@blp.arguments(LodgingCreate)
+@blp.response(201, LodgingCreated)
+@blp.doc(security=RP_BEARER)
+def notify_lodging(payload: dict[str, Any]) -> Any:
+    """Scope `lodging.notify` (hotels): tell the commune police who stays (lưu trú)."""
+    party = current_party()
+    return residence.notify_lodging(
+        **deps("db_session"), actor=_party_actor(),
+        notifier=residence.LodgingNotifier(type="relying_party", id=party.client_id), **payload)
+
+
+# --- The citizen's side ----------------------------------------------------------------------
+
+@me_blp.get("/consent-requests")
+@citizen_required
+@me_blp.arguments(ConsentArgs, location="query")
+@me_blp.response(200, CitizenConsentPage)
+@me_blp.doc(security=BEARER)
+def my_consent_requests(args: dict[str, Any]) -> Any:
+    """Who asks for which of my data and why; pending first to answer."""
+    items, total = service.list_for_citizen(**deps("db_session"), account=current_account(),
+                                            **args)
+    return {"items": [service.consent_fields(item) for item in items], "total": total,
+            "page": args["page"], "per_page": args["per_page"]}
+
+
+@me_blp.post("/consent-requests/<string(length=32):consent_id>/decision")
+@citizen_required
+@me_blp.arguments(ConsentDecision)
+@me_blp.response(200, CitizenConsentRead)
+@me_blp.doc(security=BEARER)
+def decide(payload: dict[str, Any], consent_id: str) -> Any:
+    """Approve or refuse, with the passcode; the party is notified if it asked to be."""
+    request = service.decide(**deps("db_session"), actor=_citizen_actor(),
+                             account=current_account(),
+                             consent_id=consent_id, **payload)
+    if request.callback_state == "pending":
+        enqueue("rp.consent_callback", consent_id=request.id)
+    return service.consent_fields(request)
+
+
+@me_blp.get("/data-sharing")
+@citizen_required
+@me_blp.arguments(PageArgs, location="query")
+@me_blp.response(200, DataSharePage)
+@me_blp.doc(security=BEARER)
+def data_sharing(args: dict[str, Any]) -> Any:
+    """Every party that received my data: what, when and why; and erasure requests."""
+    items, total = service.data_shares(**deps("db_session"), account=current_account(), **args)
+    return {"items": items, "total": total, **args}
+
+
+@me_blp.post("/data-sharing/<int:share_id>/erasure-request")
+@citizen_required
+@me_blp.response(200, DataShareRead)
+@me_blp.doc(security=BEARER)
+def request_erasure(share_id: int) -> Any:
+    """Ask the party to delete the data it received (it sees and acknowledges the request)."""
+    return service.request_erasure(**deps("db_session"), actor=_citizen_actor(),
+                                   account=current_account(),
+                                   share_id=share_id)
+
+
+# --- Jobs ----------------------------------------------------------------------------------
+
+@job("rp.consent_callback")
+def consent_callback(consent_id: str) -> None:
+    """Deliver one consent decision to the party's registered callback (retried on failure)."""
+    service.deliver_callback(**deps("db_session", "protector"), consent_id=consent_id)
+
+
+@job("rp.callback_sweep", every=300)
+def callback_sweep() -> None:
+    """Enqueue again the callbacks still owed five minutes after the decision (lost jobs)."""
+    owed = service.owed_callbacks(**deps("db_session"), older_than=dt.timedelta(minutes=5))
+    for consent_id in owed:
+        enqueue("rp.consent_callback", consent_id=consent_id, retries=())
