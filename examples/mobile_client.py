@@ -553,6 +553,61 @@ def cmd_credential(client: Client, home: Path, args: argparse.Namespace) -> None
     print(json.dumps({**issued, "image": str(out)}, indent=2, ensure_ascii=False))
 
 
+# --- consent and data sharing (relying parties) -----------------------------------
+
+def cmd_consents(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the consent requests of banks, telcos and hotels: who, what, why, status."""
+    query = "?status=pending" if args.pending else ""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", f"/api/v1/me/consent-requests{query}", token=token)))
+
+
+def cmd_consent_decide(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Approve (or, with --refuse, refuse) a consent request, with the passcode."""
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    _print(_with_session(client, home, lambda token: client.request(
+        "POST", f"/api/v1/me/consent-requests/{args.consent_id}/decision",
+        {"approve": not args.refuse, "passcode": passcode}, token=token)))
+
+
+def cmd_data_sharing(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print every party that received this citizen's data: what, when, why."""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", "/api/v1/me/data-sharing", token=token)))
+
+
+def cmd_erasure_request(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Ask the party that received a share of data to delete it."""
+    _print(_with_session(client, home, lambda token: client.request(
+        "POST", f"/api/v1/me/data-sharing/{args.share_id}/erasure-request", token=token)))
+
+
+def cmd_access_log(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print who did what with this citizen's identity, newest first."""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", f"/api/v1/me/access-log?per_page={args.limit}", token=token)))
+
+
+def add_consent_commands(commands: Any) -> None:
+    """The consent and data-sharing subcommands of the command line."""
+    consents = commands.add_parser("consents", help="consent requests of relying parties")
+    consents.add_argument("--pending", action="store_true", help="only those to answer")
+    consents.set_defaults(run=cmd_consents)
+    decide = commands.add_parser("consent-approve", help="approve a consent request")
+    decide.add_argument("consent_id")
+    decide.add_argument("--refuse", action="store_true", help="refuse it instead")
+    decide.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    decide.set_defaults(run=cmd_consent_decide)
+    commands.add_parser("data-sharing", help="who received your data").set_defaults(
+        run=cmd_data_sharing)
+    erasure = commands.add_parser("erasure-request", help="ask a party to delete your data")
+    erasure.add_argument("share_id", type=int)
+    erasure.set_defaults(run=cmd_erasure_request)
+    log = commands.add_parser("access-log", help="who looked at your identity")
+    log.add_argument("--limit", type=int, default=20)
+    log.set_defaults(run=cmd_access_log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
@@ -593,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).set_defaults(run=run)
     add_residence_commands(commands)
     add_report_commands(commands)
+    add_consent_commands(commands)
     return parser
 
 
