@@ -442,3 +442,14 @@ def test_a_hotel_notifies_its_guests(client, db_session, protector, citizen):
                     "departure": (today + dt.timedelta(days=2)).isoformat()}]})
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json()["guest_count"] == 1
+
+
+def test_the_quota_fails_closed_when_redis_is_down(app, bank, citizen, monkeypatch):
+    import redis as redis_lib
+    broken = redis_lib.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    monkeypatch.setitem(app.extensions, "redis", broken)
+    answer = bank.post("identity-match", _match_body(citizen))
+    assert_error(answer, 503, "service.unavailable")
+    assert int(answer.headers["Retry-After"]) > 0
+    monkeypatch.undo()
+    assert not [e for e in citizen.access_log() if e["action"] == "rp.identity_match"]
