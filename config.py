@@ -179,6 +179,11 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "RP_DAILY_QUOTAS": _quotas(env.get("RP_DAILY_QUOTAS", "")),
         "RP_LIMIT_PER_PARTY": env.get("RP_LIMIT_PER_PARTY", "600 per minute"),
         "CONSENT_REQUEST_SECONDS": int(env.get("CONSENT_REQUEST_SECONDS", 600)),
+        # Load shedding (app/load_shedding.py): requests in flight per worker process before
+        # 503 service.overloaded (0: no bound), how long one may wait for a slot, Retry-After.
+        "MAX_IN_FLIGHT": int(env.get("MAX_IN_FLIGHT", 16)),
+        "IN_FLIGHT_WAIT_MS": int(env.get("IN_FLIGHT_WAIT_MS", 0)),
+        "SHED_RETRY_AFTER": int(env.get("SHED_RETRY_AFTER", 2)),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
         #: Multiplies every retry delay (0 in the tests: retries run at once).

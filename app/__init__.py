@@ -27,6 +27,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_api(app)
     register_dashboard(app)
     register_cli(app)
+    register_load_shedding(app)
     return app
 
 
@@ -52,6 +53,7 @@ from app.errors import register_error_handlers  # noqa: E402
 from app.extensions import db, init_key_ring, init_protector, init_redis, migrate  # noqa: E402
 from app.jobs import init_jobs  # noqa: E402
 from app.health import register_health  # noqa: E402
+from app.load_shedding import register_load_shedding  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

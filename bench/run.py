@@ -38,6 +38,7 @@ BENCHES = {
     "credentials_verify": "bench.credentials:run_verify",
     "credentials_issue": "bench.credentials:run_issue",
     "reports": "bench.reports",
+    "load": "bench.load",
     "rp_match": "bench.relying_parties:run_match",
 }
 

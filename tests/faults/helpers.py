@@ -1,0 +1,93 @@
+"""Flows of the fault tests on their own application (real commits, no shared transaction)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db, get_protector
+from identity.audit.models import AuditEvent
+from identity.audit.service import Actor
+from identity.credentials import keys
+from tests import flows
+from tests.factories import add_citizen
+
+OPERATOR = Actor(type="operator", id="test:faults")
+
+
+@dataclass
+class Person:
+    """A registry citizen as the flows read them (detached from any session)."""
+
+    personal_id: str
+    full_name: str
+    date_of_birth: Any
+    test_phone: str
+    citizen_id: int
+
+
+@dataclass
+class Citizen:
+    """A registered citizen with their phone, and the account id."""
+
+    person: Person
+    phone: flows.Phone
+    account_id: int
+
+
+def new_person(app: Flask, **overrides: Any) -> Person:
+    """A citizen committed to the app's registry."""
+    with app.app_context():
+        citizen = add_citizen(db.session(), get_protector(), **overrides)
+        person = Person(citizen.personal_id, citizen.full_name, citizen.date_of_birth,
+                        citizen.test_phone, citizen.id)  # type: ignore[attr-defined]
+        db.session.commit()
+    return person
+
+
+def registered(app: Flask, client: FlaskClient, **overrides: Any) -> Citizen:
+    """A citizen with an active account bound to a new phone."""
+    person = new_person(app, **overrides)
+    phone = flows.Phone()
+    account = flows.register(client, person, phone)
+    return Citizen(person, phone, int(account["account_id"]))
+
+
+def login(client: FlaskClient, citizen: Citizen) -> dict[str, Any]:
+    """The citizen's token pair."""
+    return flows.login(client, citizen.person.personal_id, citizen.phone)
+
+
+def signed_login_body(citizen: Citizen, held: dict[str, Any]) -> dict[str, Any]:
+    """The body of ``POST /auth/login`` answering the challenge ``held``."""
+    return {"personal_id": citizen.person.personal_id, "password": flows.PASSWORD,
+            "device_id": citizen.phone.device_id, "challenge_id": held["challenge_id"],
+            "signature": citizen.phone.sign(held["nonce"])}
+
+
+def assert_unavailable(answer: Any) -> None:
+    """``503 service.unavailable`` (or a domain 503) with the uniform body and a Retry-After."""
+    body = answer.get_json()
+    assert answer.status_code == 503, body
+    assert set(body) == {"status", "code", "message", "errors"}, body
+    assert body["status"] == 503 and body["code"].endswith("unavailable"), body
+    assert int(answer.headers["Retry-After"]) > 0
+    for secret in ("access_token", "refresh_token", "qr"):
+        assert secret not in body
+
+
+def events(app: Flask, action: str) -> int:
+    """How many audit events of ``action`` are committed."""
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.action == action)) or 0)
+
+
+def issuer_key(app: Flask) -> str:
+    """Rotate in an active VN1 issuer key; its kid."""
+    with app.app_context():
+        key = keys.rotate_keys(db_session=db.session(), protector=get_protector(), actor=OPERATOR)
+        return str(key.kid)
