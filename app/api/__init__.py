@@ -1,8 +1,13 @@
 """The HTTP API under ``/api/v1``: thin routes, one blueprint per domain."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Flask
+from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import RAISE
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.routing import IntegerConverter, Map
 
 from app.api import accounts, admin_units, auth, dev, me, personal_ids, police
 from app.api import credentials, stats
@@ -22,8 +27,29 @@ docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_pa
                         static_url_path="/docs/static")
 
 
+class Int64Converter(IntegerConverter):
+    """``<int:...>`` of the API: a database key, 1 to 2**63 - 1; anything larger is a 404.
+
+    Werkzeug's converter takes any length of digits, which the database then
+    cannot bind (a 500); this one never lets such a number reach a query.
+    """
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+# Unknown query parameters are refused (422) like unknown JSON fields: a misspelt filter
+# must not silently widen a query. webargs excludes them by default.
+ApiBlueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+    **ApiBlueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE,
+    "querystring": RAISE}
+
+
 def register_api(app: Flask) -> None:
     """Initialise flask-smorest, register every API blueprint and the docs' static files."""
+    app.url_map.converters["int"] = Int64Converter
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
