@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
 
 
 # Imported after create_app's definition reads well; no import cycles either way.
+from app import parsing as _parsing  # noqa: E402,F401  (before any route: strict parsing)
 from app.api import register_api  # noqa: E402
 from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402

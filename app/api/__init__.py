@@ -4,8 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask
-from flask_smorest import Blueprint as ApiBlueprint
-from marshmallow import RAISE
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import IntegerConverter, Map
 
@@ -38,13 +36,6 @@ class Int64Converter(IntegerConverter):
         kwargs.setdefault("min", 1)
         kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
-
-
-# Unknown query parameters are refused (422) like unknown JSON fields: a misspelt filter
-# must not silently widen a query. webargs excludes them by default.
-ApiBlueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
-    **ApiBlueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE,
-    "querystring": RAISE}
 
 
 def register_api(app: Flask) -> None:
