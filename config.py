@@ -186,6 +186,19 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "SHED_RETRY_AFTER": int(env.get("SHED_RETRY_AFTER", 2)),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
+        # Payments (utilities/payments): the bank gateway (by default the simulator of
+        # `flask payments gateway-sim`), the HMAC secret it shares with us (in production,
+        # payments stay off, 503, with the development default: app/api/payments.py), the base
+        # URL it calls back, and how long an attempt stays pending before reconciliation asks.
+        "PAYMENT_PROVIDER": env.get("PAYMENT_PROVIDER", "banksim"),
+        "PAYMENT_GATEWAY_URL": env.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5055"),
+        "PAYMENT_GATEWAY_SECRET": env.get("PAYMENT_GATEWAY_SECRET",
+                                          "dev-payment-gateway-secret"),
+        "PAYMENT_GATEWAY_TIMEOUT": float(env.get("PAYMENT_GATEWAY_TIMEOUT", 5)),
+        "PAYMENT_CALLBACK_BASE_URL": env.get("PAYMENT_CALLBACK_BASE_URL",
+                                             "http://127.0.0.1:5000"),
+        "PAYMENT_RECONCILE_AFTER_SECONDS": int(env.get("PAYMENT_RECONCILE_AFTER_SECONDS", 60)),
+        "PAYMENT_RECEIPT_SECONDS": min(int(env.get("PAYMENT_RECEIPT_SECONDS", 86_400)), 604_800),
         #: Multiplies every retry delay (0 in the tests: retries run at once).
         "JOB_RETRY_SCALE": float(env.get("JOB_RETRY_SCALE", 1)),
     }

@@ -608,6 +608,109 @@ def add_consent_commands(commands: Any) -> None:
     log.set_defaults(run=cmd_access_log)
 
 
+# --- payments: fees and fines (lệ phí, tiền phạt) ------------------------------------
+# Paying sends an Idempotency-Key, one per intended payment, kept in the state directory
+# until the server answers: a retry after a lost answer reuses it and cannot pay twice.
+
+PAYMENT_KEYS_FILE = "payment-keys.json"
+
+
+def _payment_key(home: Path, order_id: int, *, forget: bool = False) -> str:
+    """The Idempotency-Key of the payment of ``order_id`` in progress (made once)."""
+    path = home / PAYMENT_KEYS_FILE
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    key = keys.setdefault(str(order_id), str(uuid.uuid4()))
+    if forget:
+        keys.pop(str(order_id), None)
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys))
+    return key
+
+
+def _pay_request(client: Client, token: str, order_id: int, body: dict[str, Any],
+                 key: str) -> Any:
+    """``POST /payments/<id>/attempts`` with the Idempotency-Key header."""
+    req = urllib.request.Request(
+        f"{client.server}/api/v1/payments/{order_id}/attempts", method="POST",
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Accept": "application/json", "Content-Type": "application/json",
+                 "Authorization": f"Bearer {token}", "Idempotency-Key": key})
+    try:
+        with client._opener.open(req, timeout=TIMEOUT_SECONDS) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            raise _api_error(error.code, error.reason, error.read()) from None
+    except urllib.error.URLError as error:
+        raise ClientError(f"cannot reach {client.server}: {error.reason}") from None
+
+
+def cmd_payments(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the citizen's orders: fees and fines, amount in đồng, status."""
+    query = f"?status={args.status}" if args.status else ""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", f"/api/v1/payments{query}", token=token)))
+
+
+def cmd_pay(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Pay an order with a bank, confirmed with the passcode; wait for the bank's answer."""
+    import time
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    key = _payment_key(home, args.order_id)
+    try:
+        attempt = _with_session(client, home, lambda token: _pay_request(
+            client, token, args.order_id, {"bank": args.bank, "passcode": passcode}, key))
+    except ApiError as error:
+        if error.status < 500 and error.code != "idempotency.in_progress":
+            _payment_key(home, args.order_id, forget=True)  # answered: the next try is new
+        raise
+    _payment_key(home, args.order_id, forget=True)
+    _print(attempt)
+    if attempt.get("redirect_url"):
+        print(f"Confirm at your bank: {attempt['redirect_url']}", file=sys.stderr)
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        order = _with_session(client, home, lambda token: client.request(
+            "GET", f"/api/v1/payments/{args.order_id}", token=token))
+        if order["status"] != "pending":
+            print(f"order {args.order_id}: {order['status']}", file=sys.stderr)
+            return
+        time.sleep(0.5)
+
+
+def cmd_receipt(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Print the receipt of a paid order and, with the passcode, its signed QR (receipt)."""
+    _print(_with_session(client, home, lambda token: client.request(
+        "GET", f"/api/v1/payments/{args.order_id}/receipt", token=token)))
+    if args.no_qr:
+        return
+    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    issued = _with_session(client, home, lambda token: client.request(
+        "POST", f"/api/v1/payments/{args.order_id}/receipt/credential", {"passcode": passcode},
+        token=token))
+    print(issued["qr"])
+
+
+def add_payment_commands(commands: Any) -> None:
+    """The payment subcommands of the command line."""
+    orders = commands.add_parser("payments", help="your fees and fines to pay, and paid")
+    orders.add_argument("--status", choices=("open", "pending", "paid", "refunded"))
+    orders.set_defaults(run=cmd_payments)
+    pay = commands.add_parser("pay", help="pay a fee or fine through your bank")
+    pay.add_argument("order_id", type=int)
+    pay.add_argument("--bank", default="VCB", help="bank code (GET /api/v1/payments/banks)")
+    pay.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    pay.add_argument("--wait", type=float, default=15.0,
+                     help="seconds to wait for the bank's answer (default %(default)s)")
+    pay.set_defaults(run=cmd_pay)
+    receipt = commands.add_parser("receipt", help="the receipt of a paid order, with its QR")
+    receipt.add_argument("order_id", type=int)
+    receipt.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    receipt.add_argument("--no-qr", action="store_true", help="the receipt only, no QR")
+    receipt.set_defaults(run=cmd_receipt)
+# --- end of payments -------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
@@ -649,6 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_residence_commands(commands)
     add_report_commands(commands)
     add_consent_commands(commands)
+    add_payment_commands(commands)
     return parser
 
 

@@ -3,7 +3,13 @@ from utilities.reports.models import Evidence, Report, ReportIndicator, ScamIndi
 from utilities.residence.models import (AbsenceDeclaration, LodgingGuest, LodgingNotice,
                                         TemporaryStay)
 from utilities.workflow.models import WorkflowEvent
+from utilities.payments.models import (IdempotencyKey, LedgerEntry, PaymentAttempt,  # payments
+                                       PaymentOrder, ProviderCallback, ReceiptCredential,
+                                       Refund)
 
 __all__ = ["Evidence", "Report", "ReportIndicator", "ScamIndicator",
            "AbsenceDeclaration", "LodgingGuest", "LodgingNotice", "TemporaryStay",
-           "WorkflowEvent"]
+           "WorkflowEvent",
+           # payments
+           "IdempotencyKey", "LedgerEntry", "PaymentAttempt", "PaymentOrder",
+           "ProviderCallback", "ReceiptCredential", "Refund"]

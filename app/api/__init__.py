@@ -12,13 +12,15 @@ from app.api import credentials, stats
 from app.api import reports
 from app.api import residence
 from app.api import oauth, relying_parties
+from app.api import payments
 from app.extensions import api
 
 BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp,
               credentials.blp, credentials.police_blp, stats.blp,
               residence.blp, residence.police_blp,
               reports.blp, reports.police_blp,
-              oauth.blp, relying_parties.blp, relying_parties.me_blp)
+              oauth.blp, relying_parties.blp, relying_parties.me_blp,
+              payments.blp, payments.police_blp)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
 docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),

@@ -42,6 +42,7 @@ from identity.registry import admin_units
 from identity.registry.models import Citizen, TemporaryResidence
 from identity.registry.normalise import normalise_text
 from identity.registry.service import get_citizen
+from utilities.payments import service as payments
 from utilities.residence.errors import (AbsenceNotFound, InvalidResidenceInput,
                                         NoCurrentResidence, PeriodOverlaps, RenewalOpen,
                                         StayNotFound, SupervisorOnly)
@@ -267,6 +268,11 @@ def _new_stay(db_session: Session, actor: Actor, account: Account, *, commune_co
                         "refuse it in the app (Residence, host confirmations).")
     bump(db_session, metric="residence.temporary_stay.declared",
          province_code=commune.province_code, commune_code=commune.code)
+    # The registration (or renewal) fee is owed from the declaration; paid in the app.
+    payments.create_fee_order(db_session=db_session, actor=actor, citizen_id=citizen.id,
+                              fee_code="temporary_stay_renewal" if previous else "temporary_stay",
+                              province_code=commune.province_code, commune_code=commune.code,
+                              source_type="temporary_stay", source_id=stay.id)
     return stay
 
 

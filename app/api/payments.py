@@ -1,0 +1,326 @@
+"""Payments: the citizen's orders and payments, fines by officers, provider callbacks, refunds.
+
+- ``/payments``: the citizen's orders (fees and fines), paying one with an
+  ``Idempotency-Key``, receipts and their signed QR.
+- ``/payments/callbacks/<provider>``: the bank gateway's signed callbacks
+  (no bearer token: the HMAC signature is the authentication).
+- ``/police/fines`` and ``/police/payments/<id>/refunds``: officers issue
+  fines in their jurisdiction; supervisors refund.
+
+The job handlers of payments live here too (this module is imported when the
+app starts): ``payments.reconcile`` every 5 minutes and
+``payments.purge_idempotency_keys`` every hour.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from flask_smorest import Blueprint
+
+from app.api.credentials import key_ring
+from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from app.context import deps, request_actor
+from app.errors import handle_domain_error
+from app.extensions import db, get_protector
+from app.jobs import job
+from identity.accounts.service import citizen_actor
+from identity.audit.service import SYSTEM, Actor
+from identity.credentials.schemas import CredentialIssued
+from identity.errors import DomainError, Unavailable
+from utilities.payments import gateway, idempotency, service
+from utilities.payments.errors import UnknownProvider
+from utilities.payments.gateway import HttpProvider, PaymentProvider
+from utilities.payments.schemas import (AttemptCreate, AttemptRead, BankList, CallbackAnswer,
+                                        FineCreate, OfficerOrderRead, OrderArgs, OrderDetail,
+                                        OrderPage, ReceiptCredentialCreate, ReceiptRead,
+                                        RefundCreate, RefundRead, dump_attempt)
+
+log = logging.getLogger("vnid.payments")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The development default of PAYMENT_GATEWAY_SECRET, refused in production.
+DEV_GATEWAY_SECRET = "dev-payment-gateway-secret"
+
+blp = Blueprint("payments", __name__, url_prefix="/payments",
+                description="Fees and fines of the logged-in citizen, paid through their bank "
+                            "exactly once; receipts as signed QR credentials; and the bank "
+                            "gateway's callbacks.")
+police_blp = Blueprint("police_payments", __name__, url_prefix="/police",
+                       description="Officers issue fines in their jurisdiction; supervisors "
+                                   "refund payments.")
+
+
+# --- Providers ---------------------------------------------------------------------------------
+
+def build_providers(app: Flask) -> dict[str, PaymentProvider]:
+    """The configured payment providers by name (one HTTP bank gateway).
+
+    Production never talks to a gateway with the development secret (or one
+    under 32 characters): it starts without payment providers, logs why, and
+    paying answers ``503 payment.unconfigured``. (The rest of the service must
+    not be refused for a missing payments setting: the benches and the other
+    features run the production configuration without one.)
+    """
+    secret = app.config["PAYMENT_GATEWAY_SECRET"]
+    if app.config["ENV_NAME"] == "production" and (secret == DEV_GATEWAY_SECRET
+                                                   or len(secret) < 32):
+        log.error("payments disabled: production needs PAYMENT_GATEWAY_SECRET (at least 32 "
+                  "characters, shared with the bank gateway), not the development default")
+        return {}
+    name = app.config["PAYMENT_PROVIDER"]
+    return {name: HttpProvider(name, base_url=app.config["PAYMENT_GATEWAY_URL"], secret=secret,
+                               timeout=app.config["PAYMENT_GATEWAY_TIMEOUT"])}
+
+
+@blp.record_once
+def _init_providers(state: BlueprintSetupState) -> None:
+    state.app.extensions["payment_providers"] = build_providers(cast(Flask, state.app))
+
+
+def providers() -> dict[str, PaymentProvider]:
+    """The current app's payment providers."""
+    return cast(dict[str, PaymentProvider], current_app.extensions["payment_providers"])
+
+
+def _provider(name: str) -> PaymentProvider:
+    found = providers().get(name)
+    if found is None:
+        raise UnknownProvider()
+    return found
+
+
+def callback_url(name: str) -> str:
+    """Where the provider ``name`` calls us back."""
+    return f"{current_app.config['PAYMENT_CALLBACK_BASE_URL'].rstrip('/')}" \
+           f"/api/v1/payments/callbacks/{name}"
+
+
+# --- Idempotency -------------------------------------------------------------------------------
+
+def _json_answer(status: int, body: Any) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def idempotent(view: F) -> F:
+    """Run the view once per ``Idempotency-Key`` of the account (see
+    :mod:`utilities.payments.idempotency`); the view returns ``(status, body)``."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        db_session = db.session()
+        account_id = current_account().id
+        key = idempotency.check_key(request.headers.get("Idempotency-Key"))
+        body = request.get_json(silent=True)
+        fingerprint = idempotency.fingerprint(get_protector(), method=request.method,
+                                              path=request.path, body=body)
+        stored = idempotency.begin(db_session, account_id=account_id, key=key,
+                                   request_fingerprint=fingerprint)
+        if stored is not None:
+            answer = _json_answer(stored.status, stored.body)
+            answer.headers["Idempotent-Replayed"] = "true"
+            return answer
+        try:
+            status, result = view(*args, **kwargs)
+            answer = _json_answer(status, result)
+        except DomainError as error:
+            answer = handle_domain_error(error)  # with its headers (Retry-After)
+            status, result = answer.status_code, answer.get_json()
+        except Exception:
+            try:
+                idempotency.finish(db_session, account_id=account_id, key=key, status=500,
+                                   body=None)
+            except Exception:  # noqa: BLE001 - the database may be what failed
+                log.warning("idempotency key not released", exc_info=True)
+            raise
+        idempotency.finish(db_session, account_id=account_id, key=key, status=status,
+                           body=result)
+        return answer
+    return cast(F, wrapper)
+
+
+def _require_key(view: F) -> F:
+    """400 before the body is even read when the ``Idempotency-Key`` header is missing."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        idempotency.check_key(request.headers.get("Idempotency-Key"))
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
+def _citizen() -> dict[str, Any]:
+    account = current_account()
+    return {**deps("db_session"), "account": account,
+            "actor": citizen_actor(account, request_actor())}
+
+
+def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
+    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+
+# --- The citizen -------------------------------------------------------------------------------
+
+@blp.get("")
+@citizen_required
+@blp.arguments(OrderArgs, location="query")
+@blp.response(200, OrderPage)
+@blp.doc(security=BEARER)
+def list_orders(args: dict[str, Any]) -> Any:
+    """The citizen's orders (fees and fines), newest first; filter by `status`."""
+    items, total = service.own_orders(**deps("db_session"), account=current_account(), **args)
+    return _page(items, total, args)
+
+
+@blp.get("/banks")
+@blp.response(200, BankList)
+def list_banks() -> Any:
+    """The banks a citizen can pay with."""
+    return {"items": [{"code": code, "name": name} for code, name in gateway.BANKS.items()]}
+
+
+@blp.get("/<int:order_id>")
+@citizen_required
+@blp.response(200, OrderDetail)
+@blp.doc(security=BEARER)
+def get_order(order_id: int) -> Any:
+    """One of the citizen's orders, with its attempts and history."""
+    return service.order_detail(**deps("db_session"), account=current_account(),
+                                order_id=order_id)
+
+
+@blp.post("/<int:order_id>/attempts")
+@citizen_required
+@_require_key
+@blp.arguments(AttemptCreate)
+@blp.response(201, AttemptRead)
+@blp.alt_response(400, description="No `Idempotency-Key` header (`idempotency.key_missing`)")
+@blp.alt_response(409, description="`idempotency.in_progress`, `payment.order_paid`, "
+                                   "`payment.attempt_pending`, `payment.order_refunded`")
+@blp.alt_response(422, description="`idempotency.key_reused` (same key, another body)")
+@blp.doc(security=BEARER, parameters=[{
+    "in": "header", "name": "Idempotency-Key", "required": True,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "One per intended payment (a UUID). The same key and body give back the "
+                   "first answer, errors included; a replay carries `Idempotent-Replayed`."}])
+@idempotent
+def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
+    """Pay an order with the chosen bank, confirmed with the passcode.
+
+    The answer is the attempt, `pending` with the bank's `redirect_url` (the app
+    opens it); the bank's callback settles it, and the order shows `paid`. An
+    order is paid once, whatever the attempts, devices or keys.
+    """
+    provider = providers().get(current_app.config["PAYMENT_PROVIDER"])
+    if provider is None:
+        raise Unavailable("Payments are not configured on this server.",
+                          code="payment.unconfigured")
+    attempt = service.start_attempt(
+        **_citizen(), provider=provider, order_id=order_id, bank=payload["bank"],
+        passcode=payload["passcode"],
+        return_url=payload["return_url"] or f"vnid://payments/{order_id}",
+        callback_url=callback_url(provider.name))
+    return 201, dump_attempt(attempt)
+
+
+@blp.get("/<int:order_id>/receipt")
+@citizen_required
+@blp.response(200, ReceiptRead)
+@blp.doc(security=BEARER)
+def get_receipt(order_id: int) -> Any:
+    """The receipt of a paid order (`409 payment.not_paid` before, `payment.order_refunded`)."""
+    return service.receipt(**deps("db_session"), account=current_account(), order_id=order_id)
+
+
+@blp.post("/<int:order_id>/receipt/credential")
+@citizen_required
+@blp.arguments(ReceiptCredentialCreate)
+@blp.response(201, CredentialIssued)
+@blp.doc(security=BEARER)
+def issue_receipt(payload: dict[str, Any], order_id: int) -> Any:
+    """The receipt as a signed VN1 credential of type `receipt` (order id `oid`, amount `amt`,
+    paid at `pat`, masked payer id `idm`), verifiable offline with the public trust list."""
+    account = current_account()
+    return service.issue_receipt_credential(
+        **deps("db_session", "redis_client", "protector"), key_ring=key_ring(),
+        actor=citizen_actor(account, request_actor()), account=account, order_id=order_id,
+        passcode=payload["passcode"], lifetime=current_app.config["PAYMENT_RECEIPT_SECONDS"])
+
+
+# --- The provider ------------------------------------------------------------------------------
+
+@blp.post("/callbacks/<string:provider_name>")
+@blp.response(200, CallbackAnswer)
+@blp.alt_response(401, description="`payment.callback_signature`, `payment.callback_stale`")
+@blp.alt_response(404, description="`payment.attempt_not_found`, `payment.provider_unknown`")
+def provider_callback(provider_name: str) -> Any:
+    """A bank gateway's callback: signed (`X-Signature`: hex HMAC-SHA256 over
+    `<X-Timestamp>.<body>`), applied once (the same event again changes nothing)."""
+    provider = _provider(provider_name)
+    actor = request_actor()
+    return service.handle_callback(
+        **deps("db_session"), provider=provider,
+        actor=Actor(type="provider", id=f"provider:{provider.name}", source=actor.source,
+                    request_id=actor.request_id),
+        timestamp=request.headers.get(gateway.TIMESTAMP_HEADER),
+        signature=request.headers.get(gateway.SIGNATURE_HEADER), body=request.get_data())
+
+
+# --- The police --------------------------------------------------------------------------------
+
+@police_blp.post("/fines")
+@officer_required
+@police_blp.arguments(FineCreate)
+@police_blp.response(201, OfficerOrderRead)
+@police_blp.doc(security=BEARER)
+def issue_fine(payload: dict[str, Any]) -> Any:
+    """Fine a citizen (personal id in the body); they pay it in the app."""
+    order = service.issue_fine(**deps("db_session", "actor"), officer=current_officer(),
+                               **payload)
+    return service.OrderDetail(order=order, attempts=[], history=service.ORDER_FLOW.history(
+        deps("db_session")["db_session"], order.id))
+
+
+@police_blp.get("/payments/<int:order_id>")
+@officer_required
+@police_blp.response(200, OfficerOrderRead)
+@police_blp.doc(security=BEARER)
+def read_order(order_id: int) -> Any:
+    """An order of the jurisdiction with its attempts and history (in the citizen's log)."""
+    return service.order_for_officer(**deps("db_session", "actor"), officer=current_officer(),
+                                     order_id=order_id)
+
+
+@police_blp.post("/payments/<int:order_id>/refunds")
+@officer_required
+@police_blp.arguments(RefundCreate)
+@police_blp.response(201, RefundRead)
+@police_blp.doc(security=BEARER)
+def refund(payload: dict[str, Any], order_id: int) -> Any:
+    """Supervisors: refund a paid order of the jurisdiction, with a reason, through the bank."""
+    return service.refund_order(**deps("db_session", "actor"), officer=current_officer(),
+                                providers=providers(), order_id=order_id, **payload)
+
+
+# --- Jobs --------------------------------------------------------------------------------------
+
+@job("payments.reconcile", every=300)
+def reconcile_job() -> None:
+    """Ask the providers about attempts stuck in ``pending``; drive pending refunds."""
+    report = service.reconcile(
+        db_session=db.session(), actor=SYSTEM, providers=providers(),
+        older_than=dt.timedelta(seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]))
+    if report.checked:
+        log.info("payments reconciled", extra={"checked": report.checked,
+                                               "settled": report.settled})
+
+
+@job("payments.purge_idempotency_keys", every=3600)
+def purge_keys_job() -> None:
+    """Forget answered idempotency keys older than a day."""
+    idempotency.purge(db.session())

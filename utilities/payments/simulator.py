@@ -1,0 +1,314 @@
+"""A bank gateway simulator: the provider side of :class:`~utilities.payments.gateway.HttpProvider`.
+
+Run it as its own process with ``flask payments gateway-sim`` (its own port),
+or in a thread with :func:`serve` (tests, benches). It keeps its payments in
+memory, like a sandbox of a real gateway, and behaves like one:
+
+- ``POST /api/payments`` (signed by the merchant): answers a provider
+  reference and the URL of the bank's page; the same merchant reference
+  gives back the same payment (idempotent); an unknown bank or a bad amount
+  is a 422 with ``error``.
+- A moment later (``delay``), the payment completes as the *mode* says and
+  the gateway calls the merchant's ``callback_url`` with a signed JSON body
+  (``X-Timestamp``, ``X-Signature``), retrying a few times on failure.
+- ``GET /api/payments/<merchant reference>``: the state, or 404.
+- ``POST /api/payments/<merchant reference>/refunds``: a refund, idempotent
+  on ``refund_reference``.
+- ``GET /pay/<provider reference>``: the "bank page" the app opens.
+
+Modes, for tests and demos (``--mode``, or ``POST /_sim/mode``, or the
+``mode`` attribute): ``succeed``; ``fail``; ``never`` (succeeds, never calls
+back: only reconciliation finds out); ``twice`` (the same callback twice);
+``late`` (completes after ``delay``, calls back only after ``late_delay``);
+``mismatch`` (charges and reports another amount); ``hold`` (stays pending).
+``GET /_sim/stats`` counts payments, charges (payments that took money), refunds
+and callbacks sent. The ``/_sim`` endpoints are the simulator's own: no real gateway has them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+from collections.abc import Callable, Iterable
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from utilities.payments.gateway import (BANKS, FAILED, PENDING, SIGNATURE_HEADER, SUCCEEDED,
+                                        TIMESTAMP_HEADER, sign, verify_signature)
+from utilities.payments.errors import BadSignature, StaleCallback
+
+log = logging.getLogger("vnid.payments.simulator")
+
+MODES = ("succeed", "fail", "never", "twice", "late", "mismatch", "hold")
+#: What ``mismatch`` adds to the amount it charges.
+MISMATCH_EXTRA = 1000
+
+
+@dataclass
+class SimPayment:
+    """One payment held by the simulated gateway."""
+
+    merchant_reference: str
+    provider_reference: str
+    amount: int
+    bank: str
+    callback_url: str
+    mode: str
+    status: str = PENDING
+    charged: int | None = None
+    refunds: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+
+
+class GatewaySimulator:
+    """The simulated gateway: a WSGI application with its in-memory payments."""
+
+    def __init__(self, secret: str, *, mode: str = "succeed", delay: float = 0.5,
+                 late_delay: float = 5.0, public_url: str = "",
+                 callback_retries: Iterable[float] = (0.5, 1.0, 2.0)) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self._secret = secret
+        self.mode, self.delay, self.late_delay = mode, delay, late_delay
+        self.public_url = public_url.rstrip("/")
+        self.callback_retries = tuple(callback_retries)
+        self.payments: dict[str, SimPayment] = {}
+        self._lock = threading.Lock()
+        self.callbacks_sent = 0
+        self.callbacks_failed = 0
+        #: Where to call back instead of each payment's ``callback_url`` (benches: the service's
+        #: port is known only once it serves).
+        self.callback_override: str | None = None
+
+    # --- the merchant API ---------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        try:
+            response = self._route(request)
+        except Exception:  # noqa: BLE001 - a simulator answers, it does not crash
+            log.exception("simulator error")
+            response = _json({"error": "internal"}, 500)
+        return response(environ, start_response)
+
+    def _route(self, request: Request) -> Response:
+        path, method = request.path, request.method
+        if path.startswith("/_sim/"):
+            return self._control(request)
+        if path.startswith("/pay/") and method == "GET":
+            return self._bank_page(path[len("/pay/"):])
+        if not path.startswith("/api/payments"):
+            return _json({"error": "not_found"}, 404)
+        body = request.get_data()
+        try:
+            verify_signature(self._secret, timestamp=request.headers.get(TIMESTAMP_HEADER),
+                             signature=request.headers.get(SIGNATURE_HEADER),
+                             text=f"{method} {path}\n".encode() + body, now=time.time())
+        except (BadSignature, StaleCallback) as error:
+            return _json({"error": error.code}, 401)
+        parts = path.strip("/").split("/")  # api, payments, [ref], [refunds]
+        if parts == ["api", "payments"] and method == "POST":
+            return self._create(_body(body))
+        if len(parts) == 3 and method == "GET":
+            return self._status(parts[2])
+        if len(parts) == 4 and parts[3] == "refunds" and method == "POST":
+            return self._refund(parts[2], _body(body))
+        return _json({"error": "not_found"}, 404)
+
+    def _create(self, data: dict[str, Any]) -> Response:
+        reference, amount = data.get("merchant_reference"), data.get("amount")
+        if not isinstance(reference, str) or not 1 <= len(reference) <= 64:
+            return _json({"error": "merchant_reference_invalid"}, 422)
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            return _json({"error": "amount_invalid"}, 422)
+        if data.get("currency") != "VND":
+            return _json({"error": "currency_unsupported"}, 422)
+        if data.get("bank") not in BANKS:
+            return _json({"error": "bank_unknown"}, 422)
+        callback_url = data.get("callback_url")
+        if not isinstance(callback_url, str) or not callback_url.startswith(
+                ("http://", "https://")):
+            return _json({"error": "callback_url_invalid"}, 422)
+        with self._lock:
+            payment = self.payments.get(reference)
+            if payment is not None:  # idempotent on the merchant's reference
+                if payment.amount != amount:
+                    return _json({"error": "reference_reused"}, 409)
+                return _json(self._created(payment), 200)
+            payment = SimPayment(merchant_reference=reference,
+                                 provider_reference="SIM" + secrets.token_hex(8).upper(),
+                                 amount=amount, bank=str(data["bank"]),
+                                 callback_url=callback_url, mode=self.mode)
+            self.payments[reference] = payment
+        if payment.mode != "hold":
+            timer = threading.Timer(self.delay, self._complete, args=(payment,))
+            timer.daemon = True
+            timer.start()
+        return _json(self._created(payment), 201)
+
+    def _created(self, payment: SimPayment) -> dict[str, Any]:
+        return {"provider_reference": payment.provider_reference, "status": payment.status,
+                "redirect_url": f"{self.public_url}/pay/{payment.provider_reference}"}
+
+    def _status(self, reference: str) -> Response:
+        payment = self.payments.get(reference)
+        if payment is None:
+            return _json({"error": "not_found"}, 404)
+        return _json({"merchant_reference": reference, "status": payment.status,
+                      "amount": payment.charged if payment.charged is not None
+                      else payment.amount,
+                      "provider_reference": payment.provider_reference,
+                      "refunded": sum(payment.refunds.values())}, 200)
+
+    def _refund(self, reference: str, data: dict[str, Any]) -> Response:
+        refund_reference, amount = data.get("refund_reference"), data.get("amount")
+        with self._lock:
+            payment = self.payments.get(reference)
+            if payment is None:
+                return _json({"error": "not_found"}, 404)
+            if payment.status != SUCCEEDED:
+                return _json({"error": "not_refundable"}, 409)
+            if not isinstance(refund_reference, str) or not isinstance(amount, int):
+                return _json({"error": "refund_invalid"}, 422)
+            if refund_reference not in payment.refunds:
+                if sum(payment.refunds.values()) + amount > (payment.charged or 0):
+                    return _json({"error": "refund_exceeds_payment"}, 422)
+                payment.refunds[refund_reference] = amount
+        return _json({"provider_reference": "RF" + refund_reference[-12:].upper(),
+                      "status": SUCCEEDED}, 200)
+
+    def _bank_page(self, provider_reference: str) -> Response:
+        payment = next((p for p in list(self.payments.values())
+                        if p.provider_reference == provider_reference), None)
+        if payment is None:
+            return Response("No such payment.", status=404, mimetype="text/plain")
+        page = (f"<!doctype html><title>Bank gateway (simulator)</title>"
+                f"<h1>{html.escape(BANKS.get(payment.bank, payment.bank))}</h1>"
+                f"<p>Payment {html.escape(payment.provider_reference)}: "
+                f"{payment.amount:,} VND, {html.escape(payment.status)}.</p>")
+        return Response(page, mimetype="text/html")
+
+    # --- completing payments and calling back --------------------------------------------------
+
+    def _complete(self, payment: SimPayment) -> None:
+        with self._lock:
+            if payment.status != PENDING:
+                return
+            if payment.mode == "fail":
+                payment.status = FAILED
+            else:
+                payment.status = SUCCEEDED
+                payment.charged = payment.amount + (MISMATCH_EXTRA if payment.mode == "mismatch"
+                                                    else 0)
+        if payment.mode == "never":
+            return
+        if payment.mode == "late":  # the money moved now; the news comes much later
+            time.sleep(max(0.0, self.late_delay - self.delay))
+        event_id = self.send_callback(payment)
+        if payment.mode == "twice":
+            self.send_callback(payment, event_id=event_id)
+
+    def callback_body(self, payment: SimPayment, event_id: str) -> bytes:
+        """The JSON body of a callback about ``payment``."""
+        return json.dumps({
+            "event_id": event_id, "merchant_reference": payment.merchant_reference,
+            "provider_reference": payment.provider_reference, "status": payment.status,
+            "amount": payment.charged if payment.charged is not None else payment.amount,
+            "currency": "VND",
+            "occurred_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }, separators=(",", ":")).encode()
+
+    def send_callback(self, payment: SimPayment, *, event_id: str | None = None) -> str:
+        """POST a signed callback to the merchant, retrying on failure; the event id."""
+        if event_id is None:
+            payment.events += 1
+            event_id = f"evt_{payment.provider_reference}_{payment.events}"
+        body = self.callback_body(payment, event_id)
+        for wait in (0.0, *self.callback_retries):
+            time.sleep(wait)
+            timestamp = str(int(time.time()))
+            request = urllib.request.Request(self.callback_override or payment.callback_url,
+                                             data=body, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      TIMESTAMP_HEADER: timestamp,
+                                                      SIGNATURE_HEADER: sign(self._secret,
+                                                                             timestamp, body)})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                    answer.read()
+                self.callbacks_sent += 1
+                return event_id
+            except urllib.error.HTTPError as error:
+                error.close()
+                if error.code < 500:  # the merchant refused it for good (4xx)
+                    self.callbacks_sent += 1
+                    return event_id
+            except (urllib.error.URLError, OSError):
+                pass
+        self.callbacks_failed += 1
+        return event_id
+
+    # --- the simulator's own controls ------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Payments, charges (payments that took money), refunds and callbacks so far."""
+        with self._lock:
+            payments = list(self.payments.values())
+        return {"payments": len(payments),
+                "charges": sum(1 for p in payments if p.charged is not None),
+                "refunds": sum(len(p.refunds) for p in payments),
+                "callbacks_sent": self.callbacks_sent,
+                "callbacks_failed": self.callbacks_failed}
+
+    def _control(self, request: Request) -> Response:
+        if request.path == "/_sim/stats" and request.method == "GET":
+            return _json(self.stats(), 200)
+        if request.path == "/_sim/mode" and request.method == "POST":
+            data = _body(request.get_data())
+            if data.get("mode") not in MODES:
+                return _json({"error": "mode_unknown", "modes": list(MODES)}, 422)
+            self.mode = str(data["mode"])
+            if isinstance(data.get("delay"), (int, float)):
+                self.delay = float(data["delay"])
+            return _json({"mode": self.mode, "delay": self.delay}, 200)
+        return _json({"error": "not_found"}, 404)
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json(data: Any, status: int) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (tests and benches send thousands)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def serve(simulator: GatewaySimulator, host: str = "127.0.0.1",
+          port: int = 0) -> tuple[BaseWSGIServer, str]:
+    """Serve the simulator from a daemon thread; the server and its base URL (port 0: any)."""
+    server = make_server(host, port, simulator, threaded=True, request_handler=_QuietHandler)
+    base_url = f"http://{host}:{server.server_port}"
+    if not simulator.public_url:
+        simulator.public_url = base_url
+    thread = threading.Thread(target=server.serve_forever, name="gateway-sim", daemon=True)
+    thread.start()
+    return server, base_url
