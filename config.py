@@ -199,6 +199,10 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
                                              "http://127.0.0.1:5000"),
         "PAYMENT_RECONCILE_AFTER_SECONDS": int(env.get("PAYMENT_RECONCILE_AFTER_SECONDS", 60)),
         "PAYMENT_RECEIPT_SECONDS": min(int(env.get("PAYMENT_RECEIPT_SECONDS", 86_400)), 604_800),
+        # Data coordination (identity/coordination): aggregated counts below this are hidden;
+        # the most active SIM subscriptions one personal id may hold at one operator.
+        "COORDINATION_MIN_COUNT": int(env.get("COORDINATION_MIN_COUNT", 10)),
+        "SIM_MAX_PER_ID": int(env.get("SIM_MAX_PER_ID", 3)),
         #: Multiplies every retry delay (0 in the tests: retries run at once).
         "JOB_RETRY_SCALE": float(env.get("JOB_RETRY_SCALE", 1)),
     }

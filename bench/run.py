@@ -40,6 +40,7 @@ BENCHES = {
     "reports": "bench.reports",
     "load": "bench.load",
     "rp_match": "bench.relying_parties:run_match",
+    "coordination": "bench.coordination",
     "payments": "bench.payments",
 }
 

@@ -711,6 +711,57 @@ def add_payment_commands(commands: Any) -> None:
 # --- end of payments -------------------------------------------------------------------
 
 
+# --- document wallet commands (ví giấy tờ) -------------------------------------------------
+# Added by the data coordination feature (identity/coordination): the documents linked to the
+# citizen by the ministries' sources, and one of them shown as a signed QR credential.
+
+def cmd_documents(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """List the documents linked to the citizen (licences, cards, passports...)."""
+    _print(_with_session(client, home,
+                         lambda token: client.request("GET", "/api/v1/me/documents",
+                                                      token=token)))
+
+
+def cmd_document_qr(client: Client, home: Path, args: argparse.Namespace) -> None:
+    """Show a document (by id, or the first valid one of a type) as a VN1 QR credential."""
+    def issue(token: str) -> dict[str, Any]:
+        document_id = args.id
+        if document_id is None:
+            items = client.request("GET", "/api/v1/me/documents", token=token)["items"]
+            found = [d for d in items if d["type"] == args.type and d["status"] == "valid"]
+            if not found:
+                raise ClientError(f"no valid {args.type} document is linked to you")
+            document_id = found[0]["id"]
+        passcode = _secret(args.passcode, "Passcode (6 digits): ")
+        issued: dict[str, Any] = client.request(
+            "POST", f"/api/v1/me/documents/{int(document_id)}/credential",
+            {"passcode": passcode, "audience": args.audience, "nonce": args.nonce}, token=token)
+        image = client.download(f"/api/v1/credentials/{issued['credential_id']}/qr.png", token)
+        out = Path(args.out) if args.out else home / f"document-{issued['type']}.png"
+        out.write_bytes(image)
+        return {**issued, "image": str(out)}
+
+    _print(_with_session(client, home, issue))
+
+
+def add_document_commands(commands: Any) -> None:
+    """The document wallet's subcommands."""
+    commands.add_parser("documents", help="list your linked documents (document wallet)"
+                        ).set_defaults(run=cmd_documents)
+    qr = commands.add_parser("document-qr", help="show a document as a signed QR credential")
+    qr.add_argument("--id", type=int, help="the document's id (from `documents`)")
+    qr.add_argument("--type", default="driving_licence",
+                    help="without --id: the first valid document of this type "
+                         "(driving_licence, health_insurance, passport, education, vehicle)")
+    qr.add_argument("--audience", help="the verifier it is for, e.g. rp:vcb01")
+    qr.add_argument("--nonce", help="the verifier's nonce (8-12 characters)")
+    qr.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    qr.add_argument("--out", help="where to save the QR image (PNG)")
+    qr.set_defaults(run=cmd_document_qr)
+
+# --- end of document wallet commands ------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
@@ -751,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).set_defaults(run=run)
     add_residence_commands(commands)
     add_report_commands(commands)
+    add_document_commands(commands)
     add_consent_commands(commands)
     add_payment_commands(commands)
     return parser

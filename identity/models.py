@@ -7,12 +7,15 @@ from identity.monitoring.models import (AccountCount, Operator, RollupState, Usa
                                         UsageRollup)
 from identity.relying_parties.models import ConsentRequest, DataShare, RelyingParty
 from identity.registry.models import Citizen, ImportRun, TemporaryResidence
+from identity.coordination.models import (DataSource, DocumentCredential, LoadRun,
+                                          SourceDailyCount, SourceRecord)
 
 # Keeps account_counts in step with every account change (a SQLAlchemy before_flush listener).
 from identity.monitoring import accounts as _account_counts  # noqa: E402,F401
 
 __all__ = ["Account", "AccountCount", "AuditChainHead", "AuditEvent", "Citizen", "ConsentRequest",
            "Credential", "DataShare", "RelyingParty",
+           "DataSource", "DocumentCredential", "LoadRun", "SourceDailyCount", "SourceRecord",
            "Device", "IssuerKey",
            "ImportRun", "Notification", "Officer", "Operator", "RollupState", "SessionFamily",
            "SmsMessage", "TemporaryResidence", "UsageCounter", "UsageRollup"]

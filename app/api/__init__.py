@@ -12,6 +12,7 @@ from app.api import credentials, stats
 from app.api import reports
 from app.api import residence
 from app.api import oauth, relying_parties
+from app.api import coordination
 from app.api import payments
 from app.extensions import api
 
@@ -20,6 +21,7 @@ BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp,
               residence.blp, residence.police_blp,
               reports.blp, reports.police_blp,
               oauth.blp, relying_parties.blp, relying_parties.me_blp,
+              coordination.blp,
               payments.blp, payments.police_blp)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.cli import admins, audit, demo, jobs, keys, officers, registry, rp
+from app.cli import coordination
 from app.cli import payments
 
 
@@ -12,5 +13,6 @@ def register_cli(app: Flask) -> None:
     for group in (registry.group, audit.group, demo.group, officers.group,
                   officers.sms_group, keys.group,
                   admins.group, admins.stats_group, jobs.group, rp.group,
+                  coordination.group, coordination.coordination_group,
                   payments.group):
         app.cli.add_command(group)
