@@ -72,3 +72,23 @@ def add_citizen(db_session: Any, protector: Any, **overrides: Any) -> Citizen:
     db_session.flush()
     citizen.test_phone = data.phone  # type: ignore[attr-defined]  (the clear phone, for tests)
     return citizen
+
+
+def add_active_account(db_session: Any, protector: Any, **overrides: Any) -> Any:
+    """A registry citizen with an active level-1 account whose passcode is ``flows.PASSCODE``.
+
+    Written straight through the ORM and committed, for tests on real
+    transactions (``own_database_app``) that need an account without the
+    registration flow's HTTP round trips.
+    """
+    from identity.accounts.models import Account
+    from identity.accounts.secrets import hash_secret
+    from tests.flows import PASSCODE, PASSWORD
+    citizen = add_citizen(db_session, protector, **overrides)
+    account = Account(citizen_id=citizen.id, level=1, status="active",
+                      password_hash=hash_secret(PASSWORD), passcode_hash=hash_secret(PASSCODE),
+                      failed_passcodes=0, token_version=1,
+                      phone_encrypted=citizen.phone_encrypted, phone_hash=citizen.phone_hash)
+    db_session.add(account)
+    db_session.commit()
+    return account

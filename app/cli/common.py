@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterable, Mapping
 import os
 
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn, SpinnerColumn,
                            Task, TaskProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
+from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,3 +48,18 @@ def byte_progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                     TaskProgressColumn(), DownloadColumn(), RowsPerSecondColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+def print_run(title: str, counts: Iterable[tuple[str, str | int]], *, seconds: float,
+              rows_read: int, rejection_codes: Mapping[str, int],
+              report_path: str | None) -> None:
+    """The summary table of a file run (import, load): counts, time and rate, rejections."""
+    table = Table(title=title, show_header=False)
+    for label, value in counts:
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    table.add_row("time", f"{seconds:,.1f} s ({rows_read / max(seconds, 1e-9):,.0f} rows/s)")
+    for code, count in sorted(rejection_codes.items()):
+        table.add_row(f"  {code}", f"{count:,}")
+    if report_path:
+        table.add_row("rejected rows", report_path)
+    console.print(table)

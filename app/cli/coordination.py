@@ -12,7 +12,8 @@ from flask.cli import with_appcontext
 from rich.progress import Progress
 from rich.table import Table
 
-from app.cli.common import byte_progress, console, operator_actor, session_factory
+from app.cli.common import (byte_progress, console, operator_actor, print_run,
+                            session_factory)
 from app.extensions import db, get_protector
 from identity.coordination import sim_report, sources
 from identity.coordination.generator import Holder, generate_records
@@ -107,23 +108,15 @@ def load_command(source: str, file: Path, report: Path | None, batch_size: int |
         except DomainError as exc:
             raise click.ClickException(f"{exc.message} ({exc.code}); nothing more was written")
     seconds = time.perf_counter() - started
-    table = Table(title=f"Load run {summary.run_id}: {summary.status}", show_header=False)
-    if summary.resumed_from_line:
-        table.add_row("resumed after", f"{summary.resumed_from_line:,} lines")
-    for label, value in (("rows read", summary.rows_read), ("written", summary.written),
-                         ("unchanged", summary.unchanged), ("  linked", summary.linked),
-                         ("  mismatched", summary.mismatched),
-                         ("  unknown id", summary.unknown_id), ("rejected", summary.rejected),
-                         ("credentials revoked", summary.credentials_revoked),
-                         ("batches", summary.batches)):
-        table.add_row(label, f"{value:,}")
-    table.add_row("time", f"{seconds:,.1f} s ({summary.rows_read / max(seconds, 1e-9):,.0f} "
-                          "rows/s)")
-    for code, count in sorted(summary.rejection_codes.items()):
-        table.add_row(f"  {code}", f"{count:,}")
-    if summary.report_path:
-        table.add_row("rejected rows", summary.report_path)
-    console.print(table)
+    resumed = ([("resumed after", f"{summary.resumed_from_line:,} lines")]
+               if summary.resumed_from_line else [])
+    print_run(f"Load run {summary.run_id}: {summary.status}", [*resumed, *(
+        ("rows read", summary.rows_read), ("written", summary.written),
+        ("unchanged", summary.unchanged), ("  linked", summary.linked),
+        ("  mismatched", summary.mismatched), ("  unknown id", summary.unknown_id),
+        ("rejected", summary.rejected), ("credentials revoked", summary.credentials_revoked),
+        ("batches", summary.batches))], seconds=seconds, rows_read=summary.rows_read,
+        rejection_codes=summary.rejection_codes, report_path=summary.report_path)
 
 
 @group.command("generate")

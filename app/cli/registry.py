@@ -8,9 +8,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from rich.progress import Progress
-from rich.table import Table
 
-from app.cli.common import byte_progress, console, operator_actor, session_factory
+from app.cli.common import (byte_progress, console, operator_actor, print_run,
+                            session_factory)
 from app.extensions import get_protector
 from identity.errors import DomainError
 from identity.registry.generator import generate_citizens
@@ -41,18 +41,11 @@ def import_command(file: Path, report: Path | None, batch_size: int | None) -> N
         except DomainError as exc:
             raise click.ClickException(f"{exc.message} ({exc.code}); nothing more was written")
     seconds = time.perf_counter() - started
-    table = Table(title=f"Import run {summary.run_id}: {summary.status}", show_header=False)
-    table.add_row("rows read", f"{summary.rows_read:,}")
-    table.add_row("imported", f"{summary.rows_imported:,}")
-    table.add_row("rejected", f"{summary.rows_rejected:,}")
-    table.add_row("batches", f"{summary.batches:,}")
-    rate = summary.rows_read / max(seconds, 1e-9)
-    table.add_row("time", f"{seconds:,.1f} s ({rate:,.0f} rows/s)")
-    for code, count in sorted(summary.rejection_codes.items()):
-        table.add_row(f"  {code}", f"{count:,}")
-    if summary.report_path:
-        table.add_row("rejected rows", summary.report_path)
-    console.print(table)
+    print_run(f"Import run {summary.run_id}: {summary.status}",
+              (("rows read", summary.rows_read), ("imported", summary.rows_imported),
+               ("rejected", summary.rows_rejected), ("batches", summary.batches)),
+              seconds=seconds, rows_read=summary.rows_read,
+              rejection_codes=summary.rejection_codes, report_path=summary.report_path)
 
 
 @group.command("generate")

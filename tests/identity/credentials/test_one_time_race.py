@@ -7,14 +7,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
-from identity.accounts.models import Account
-from identity.accounts.secrets import hash_secret
 from identity.audit.service import Actor
 from identity.credentials import keys, service
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import Credential
-from tests.factories import add_citizen
-from tests.flows import PASSCODE, PASSWORD
+from tests.factories import add_active_account
+from tests.flows import PASSCODE
 
 ACTOR = Actor(type="test", id="race")
 
@@ -27,14 +25,7 @@ def test_a_one_time_credential_is_used_once_under_concurrency(own_database_app):
         ring = KeyRing("VN")
         with Session(db.engine, expire_on_commit=False) as session:
             keys.rotate_keys(db_session=session, protector=protector, actor=ACTOR)
-            citizen = add_citizen(session, protector)
-            account = Account(citizen_id=citizen.id, level=1, status="active",
-                              password_hash=hash_secret(PASSWORD),
-                              passcode_hash=hash_secret(PASSCODE), failed_passcodes=0,
-                              token_version=1, phone_encrypted=citizen.phone_encrypted,
-                              phone_hash=citizen.phone_hash)
-            session.add(account)
-            session.commit()
+            account = add_active_account(session, protector)
             issued = service.issue_credential(
                 db_session=session, redis_client=redis_client, protector=protector,
                 key_ring=ring, actor=ACTOR, account=account, credential_type="age_over_18",

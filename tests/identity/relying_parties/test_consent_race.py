@@ -7,16 +7,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
-from identity.accounts.models import Account
-from identity.accounts.secrets import hash_secret
 from identity.audit.service import Actor
 from identity.credentials import keys
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import Credential
 from identity.relying_parties import parties, service
 from identity.relying_parties.models import DataShare
-from tests.factories import add_citizen
-from tests.flows import PASSCODE, PASSWORD
+from tests.factories import add_active_account
+from tests.flows import PASSCODE
 
 ACTOR = Actor(type="test", id="race")
 
@@ -28,14 +26,8 @@ def test_an_approved_consent_is_delivered_once_under_concurrency(own_database_ap
         ring = KeyRing("VN")
         with Session(db.engine, expire_on_commit=False) as session:
             keys.rotate_keys(db_session=session, protector=protector, actor=ACTOR)
-            citizen = add_citizen(session, protector)
-            account = Account(citizen_id=citizen.id, level=1, status="active",
-                              password_hash=hash_secret(PASSWORD),
-                              passcode_hash=hash_secret(PASSCODE), failed_passcodes=0,
-                              token_version=1, phone_encrypted=citizen.phone_encrypted,
-                              phone_hash=citizen.phone_hash)
-            session.add(account)
-            session.commit()
+            account = add_active_account(session, protector)
+            citizen = account.citizen
             party, _secret, _key = parties.create_party(
                 db_session=session, protector=protector, actor=ACTOR, name="Bank",
                 kind="bank", scopes=["identity.consent"])
