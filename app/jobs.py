@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import redis
 from flask import Flask, current_app, has_app_context
 
+from config import MEMORY_REDIS_URL
+
 log = logging.getLogger("vnid.jobs")
 
 #: Seconds before each retry of a failed job (so at most len(...) retries).
@@ -202,6 +204,9 @@ class ThreadJobs:
 def init_jobs(app: Flask) -> None:
     """The app's job queue, by ``JOB_QUEUE`` (see the module's doc)."""
     kind = app.config["JOB_QUEUE"]
+    if kind == "rq" and app.config["REDIS_URL"] == MEMORY_REDIS_URL:
+        # An app given the in-process stand-in (tests, tools) has no Redis for RQ to use.
+        kind = "inline" if app.testing else "thread"
     queue: JobQueue
     if kind == "rq":
         queue = RQJobs(redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2),

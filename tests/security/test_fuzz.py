@@ -1,7 +1,7 @@
 """Schemathesis against the service's own OpenAPI document, with a principal for each role.
 
-Every operation of ``/api/v1/openapi.json`` gets ``VNID_FUZZ_EXAMPLES`` generated
-requests (40: over 10,000 in all), positive and negative, derandomised so a
+Every operation of ``/api/v1/openapi.json`` gets ``VNID_FUZZ_EXAMPLES`` examples
+per generation phase (60: over 10,000 requests in all), positive and negative, derandomised so a
 run is repeatable, each sent as the role its security scheme names (a
 citizen, an officer for ``/police`` and the online verifier, a relying party
 with every scope, an operator, the party's client credentials). The checks
@@ -41,7 +41,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, negative_data_rejecti
           ignored_auth]
 #: The operation of every request sent (the run's count is checked at the end).
 SENT: list[str] = []
-EXAMPLES = int(os.environ.get("VNID_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("VNID_FUZZ_EXAMPLES", "60"))
 
 
 @pytest.fixture()
