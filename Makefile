@@ -39,7 +39,7 @@ run: migrate
 test: lint test-sqlite test-backends
 
 # The SQLite pass fuzzes lighter (10 requests per operation); the pass on PostgreSQL and
-# Redis sends 60 examples per operation and phase, over 10,000 requests (tests/security/test_fuzz.py).
+# Redis sends 70 examples per operation and phase, over 10,000 requests (tests/security/test_fuzz.py).
 test-sqlite: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL VNID_FUZZ_EXAMPLES=10 VNID_FUZZ_MIN_REQUESTS=2000 \
 	  $(BIN)/python -m pytest

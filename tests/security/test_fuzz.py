@@ -1,10 +1,11 @@
 """Schemathesis against the service's own OpenAPI document, with a principal for each role.
 
-Every operation of ``/api/v1/openapi.json`` gets ``VNID_FUZZ_EXAMPLES`` examples
-per generation phase (60: over 10,000 requests in all), positive and negative, derandomised so a
-run is repeatable, each sent as the role its security scheme names (a
-citizen, an officer for ``/police`` and the online verifier, a relying party
-with every scope, an operator, the party's client credentials). The checks
+Every operation of ``/api/v1/openapi.json`` gets ``VNID_FUZZ_EXAMPLES``
+examples per generation phase (70: about 11,000 requests in all), positive
+and negative, derandomised so a run is repeatable, each sent as the role
+its security scheme names (a citizen, an officer for ``/police`` and the
+online verifier, a relying party with every scope, an operator, the party's
+client credentials). The checks
 are the issue's: no server error, answers as documented, schema-violating
 input refused, authentication never ignored. The suite's rolled-back
 transaction holds whatever the requests write.
@@ -41,7 +42,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, negative_data_rejecti
           ignored_auth]
 #: The operation of every request sent (the run's count is checked at the end).
 SENT: list[str] = []
-EXAMPLES = int(os.environ.get("VNID_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("VNID_FUZZ_EXAMPLES", "70"))
 
 
 @pytest.fixture()
