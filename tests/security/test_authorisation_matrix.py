@@ -450,5 +450,6 @@ def test_the_authorisation_matrix(app, client, db_session, protector):
             if not _judge(expected, status):
                 wrong.append(f"{key} as {caller.name}: {status}, expected "
                              f"{'any but 401/403/5xx' if expected == ALLOWED else expected}")
+    print(f"authorisation matrix: {cells} cells over {len(operations)} operations")
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong)
     assert cells > 8 * len(operations) - 20
