@@ -90,7 +90,7 @@ def create_consent_request(payload: dict[str, Any]) -> Any:
     request = service.create_consent_request(
         **deps("db_session", "actor"), party=current_party(),
         lifetime=current_app.config["CONSENT_REQUEST_SECONDS"], **payload)
-    return dataclasses.asdict(service._state(request))
+    return dataclasses.asdict(service.consent_state(request))
 
 
 @blp.get("/consent-requests/<string(length=32):consent_id>")

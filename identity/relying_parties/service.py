@@ -289,7 +289,8 @@ class ConsentState:
     credential_expires_at: dt.datetime | None = None
 
 
-def _state(request: ConsentRequest, **extra: Any) -> ConsentState:
+def consent_state(request: ConsentRequest, **extra: Any) -> ConsentState:
+    """What the party sees of its request (the credential only where given)."""
     return ConsentState(id=request.id, status=request.status,
                         attributes=request.attribute_list(), purpose=request.purpose,
                         created_at=request.created_at, expires_at=request.expires_at,
@@ -308,7 +309,7 @@ def fetch(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     _expire_if_due(request, clock.now())
     if request.status != APPROVED:
         db_session.commit()
-        return _state(request)
+        return consent_state(request)
     if request.fetched_at is not None:
         raise ConsentAlreadyFetched()
     request = db_session.scalar(query.with_for_update(of=ConsentRequest)
@@ -338,7 +339,7 @@ def fetch(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
                  details={"by": party.name, "consent_id": request.id, "attributes": attributes,
                           "purpose": request.purpose, "credential_id": issued.credential_id})
     db_session.commit()
-    return _state(request, credential=issued.qr, credential_expires_at=issued.expires_at)
+    return consent_state(request, credential=issued.qr, credential_expires_at=issued.expires_at)
 
 
 # --- Callbacks ---------------------------------------------------------------------------------
