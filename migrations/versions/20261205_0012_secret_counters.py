@@ -1,0 +1,24 @@
+"""atomic counters for secrets (passcodes, passwords)
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-05 08:00:00
+
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+import identity.database  # noqa: F401  (custom column types)
+
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,24 @@
+"""relying parties hardening
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-05 08:00:00
+
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+import identity.database  # noqa: F401  (custom column types)
+
+
+revision = '0015'
+down_revision = '0014'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
