@@ -62,8 +62,11 @@ def deliver(payload: dict[str, Any], source: str) -> Any:
 
     A record identical to the one already held is `unchanged` and changes
     nothing (not even the day's counts); a changed one is linked afresh.
-    Refused records are listed with their position and reason code; the
-    others are kept. Metered by the party's rate limit, not by its quota.
+    Refused records are listed with their position and reason code (their
+    form only); the others are kept. The answer never says how records linked
+    to the registry (linked, mismatch, unknown id): that would let a source
+    probe the registry one record at a time. Operators see it in the review
+    queue. Metered by the party's rate limit, not by its quota.
     """
     return sources.deliver_records(**deps("db_session", "protector"), actor=_party_actor(),
                                    party=current_party(), source_name=source,

@@ -36,14 +36,15 @@ class RejectedRead(Schema):
 
 
 class DeliveryRead(Schema):
-    """What the batch did. ``unchanged``: identical re-deliveries, which change nothing."""
+    """What the batch did. ``unchanged``: identical re-deliveries, which change nothing.
+
+    Never how the records linked to the registry (that would make delivery an
+    identity-match oracle): operators see it in the review queue.
+    """
 
     received = fields.Integer(required=True)
     written = fields.Integer(required=True)
     unchanged = fields.Integer(required=True)
-    linked = fields.Integer(required=True)
-    mismatched = fields.Integer(required=True)
-    unknown_id = fields.Integer(required=True)
     rejected = fields.List(fields.Nested(RejectedRead), required=True)
 
 
