@@ -33,7 +33,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
 from app.extensions import db, get_protector
-from identity.accounts import officers, service
+from identity.accounts import capabilities, officers, service
+from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
 from identity.accounts.models import Account, Officer
 from identity.errors import Forbidden
@@ -191,16 +192,31 @@ def _token_version() -> int:
     return version
 
 
-def citizen_required(view: F) -> F:
-    """Let the view run for a citizen's current access token (``current_account()``)."""
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        verify_jwt_in_request()
-        g.account = service.account_for_token(db_session=db.session(),
-                                              account_id=_subject("citizen"),
-                                              token_version=_token_version())
-        return view(*args, **kwargs)
-    return cast(F, wrapper)
+def citizen_required(act: Act) -> Callable[[F], F]:
+    """Let the view run for a citizen's current token whose account may do ``act``.
+
+    The one place where a citizen's request is checked: the token (signature,
+    type, version) by :func:`service.account_for_token`, then the account's
+    state against the capability table (``identity/accounts/capabilities.py``):
+    a ``pending_review`` account may only read its status or withdraw, and so
+    on. Every citizen route names its act: ``@citizen_required(Act.CREDENTIAL_ISSUE)``.
+    """
+    if not isinstance(act, Act):  # a bare @citizen_required would let any state through
+        raise TypeError("citizen_required needs the route's act: @citizen_required(Act.X)")
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            verify_jwt_in_request()
+            account = service.account_for_token(db_session=db.session(),
+                                                account_id=_subject("citizen"),
+                                                token_version=_token_version())
+            capabilities.require(account, act)
+            g.account = account
+            return view(*args, **kwargs)
+        wrapper.citizen_act = act  # type: ignore[attr-defined]  # read by the security tests
+        return cast(F, wrapper)
+    return decorate
 
 
 def officer_required(view: F) -> F:

@@ -19,6 +19,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from app.operator_auth import OPERATOR_TOKEN, current_operator, operator_required
 from app.rp_auth import RP_BEARER, current_party, party_required
@@ -137,7 +138,7 @@ def telco_sim_report(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/me/documents")
-@citizen_required
+@citizen_required(Act.DOCUMENTS_READ)
 @blp.response(200, DocumentList)
 @blp.doc(security=BEARER)
 def my_documents() -> Any:
@@ -147,7 +148,7 @@ def my_documents() -> Any:
 
 
 @blp.post("/me/documents/<int:document_id>/credential")
-@citizen_required
+@citizen_required(Act.DOCUMENT_PRESENT)
 @blp.arguments(DocumentCredentialCreate)
 @blp.response(201, CredentialIssued)
 @blp.doc(security=BEARER)

@@ -9,6 +9,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from identity.accounts import service as accounts
@@ -45,7 +46,7 @@ def _citizen_actor() -> Any:
 
 
 @blp.post("")
-@citizen_required
+@citizen_required(Act.CREDENTIAL_ISSUE)
 @blp.arguments(CredentialCreate)
 @blp.response(201, CredentialIssued)
 @blp.doc(security=BEARER)
@@ -64,7 +65,7 @@ def issue(payload: dict[str, Any]) -> Any:
 
 
 @blp.get("")
-@citizen_required
+@citizen_required(Act.CREDENTIAL_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, CredentialPage)
 @blp.doc(security=BEARER)
@@ -85,7 +86,7 @@ def _image(credential_id: str, kind: str) -> Response:
 
 
 @blp.get("/<string(length=32):credential_id>/qr.png")
-@citizen_required
+@citizen_required(Act.CREDENTIAL_READ)
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
 @blp.doc(security=BEARER)
 def qr_png(credential_id: str) -> Response:
@@ -94,7 +95,7 @@ def qr_png(credential_id: str) -> Response:
 
 
 @blp.get("/<string(length=32):credential_id>/qr.svg")
-@citizen_required
+@citizen_required(Act.CREDENTIAL_READ)
 @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
 @blp.doc(security=BEARER)
 def qr_svg(credential_id: str) -> Response:
@@ -103,7 +104,7 @@ def qr_svg(credential_id: str) -> Response:
 
 
 @blp.post("/<string(length=32):credential_id>/revoke")
-@citizen_required
+@citizen_required(Act.CREDENTIAL_REVOKE)
 @blp.response(200, CredentialStatus)
 @blp.doc(security=BEARER)
 def revoke(credential_id: str) -> Any:

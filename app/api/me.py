@@ -6,6 +6,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app.auth import BEARER, citizen_required, current_account
+from identity.accounts.capabilities import Act
 from app.context import request_actor
 from app.extensions import db, get_protector
 from identity.accounts import service
@@ -22,7 +23,7 @@ def _actor() -> Any:
 
 
 @blp.get("")
-@citizen_required
+@citizen_required(Act.IDENTITY_READ)
 @blp.response(200, MeRead)
 @blp.doc(security=BEARER)
 def me() -> Any:
@@ -36,7 +37,7 @@ def me() -> Any:
 
 
 @blp.post("/lock")
-@citizen_required
+@citizen_required(Act.ACCOUNT_LOCK)
 @blp.response(200, AccountStatus)
 @blp.doc(security=BEARER)
 def lock() -> Any:
@@ -47,7 +48,7 @@ def lock() -> Any:
 
 
 @blp.post("/passcode")
-@citizen_required
+@citizen_required(Act.PASSCODE_CHANGE)
 @blp.arguments(PasscodeChange)
 @blp.response(204)
 @blp.doc(security=BEARER)
@@ -62,7 +63,7 @@ def change_passcode(payload: dict[str, Any]) -> None:
 
 
 @blp.get("/notifications")
-@citizen_required
+@citizen_required(Act.NOTIFICATIONS_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, NotificationPage)
 @blp.doc(security=BEARER)
@@ -74,7 +75,7 @@ def notifications(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/access-log")
-@citizen_required
+@citizen_required(Act.ACCESS_LOG_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, AccessLogPage)
 @blp.doc(security=BEARER)

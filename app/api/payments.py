@@ -25,6 +25,7 @@ from flask_smorest import Blueprint
 
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from app.errors import handle_domain_error
 from app.extensions import db, get_protector
@@ -167,7 +168,7 @@ def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
 # --- The citizen -------------------------------------------------------------------------------
 
 @blp.get("")
-@citizen_required
+@citizen_required(Act.PAYMENT_READ)
 @blp.arguments(OrderArgs, location="query")
 @blp.response(200, OrderPage)
 @blp.doc(security=BEARER)
@@ -185,7 +186,7 @@ def list_banks() -> Any:
 
 
 @blp.get("/<int:order_id>")
-@citizen_required
+@citizen_required(Act.PAYMENT_READ)
 @blp.response(200, OrderDetail)
 @blp.doc(security=BEARER)
 def get_order(order_id: int) -> Any:
@@ -195,7 +196,7 @@ def get_order(order_id: int) -> Any:
 
 
 @blp.post("/<int:order_id>/attempts")
-@citizen_required
+@citizen_required(Act.PAYMENT_PAY)
 @_require_key
 @blp.arguments(AttemptCreate)
 @blp.response(201, AttemptRead)
@@ -229,7 +230,7 @@ def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
 
 
 @blp.get("/<int:order_id>/receipt")
-@citizen_required
+@citizen_required(Act.PAYMENT_READ)
 @blp.response(200, ReceiptRead)
 @blp.doc(security=BEARER)
 def get_receipt(order_id: int) -> Any:
@@ -238,7 +239,7 @@ def get_receipt(order_id: int) -> Any:
 
 
 @blp.post("/<int:order_id>/receipt/credential")
-@citizen_required
+@citizen_required(Act.PAYMENT_PAY)
 @blp.arguments(ReceiptCredentialCreate)
 @blp.response(201, CredentialIssued)
 @blp.doc(security=BEARER)

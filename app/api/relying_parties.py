@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account
+from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from app.jobs import enqueue, job
 from app.metrics import CREDENTIAL_VERIFICATIONS
@@ -160,7 +161,7 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 # --- The citizen's side ----------------------------------------------------------------------
 
 @me_blp.get("/consent-requests")
-@citizen_required
+@citizen_required(Act.CONSENT_READ)
 @me_blp.arguments(ConsentArgs, location="query")
 @me_blp.response(200, CitizenConsentPage)
 @me_blp.doc(security=BEARER)
@@ -173,7 +174,7 @@ def my_consent_requests(args: dict[str, Any]) -> Any:
 
 
 @me_blp.post("/consent-requests/<string(length=32):consent_id>/decision")
-@citizen_required
+@citizen_required(Act.CONSENT_DECIDE)
 @me_blp.arguments(ConsentDecision)
 @me_blp.response(200, CitizenConsentRead)
 @me_blp.doc(security=BEARER)
@@ -188,7 +189,7 @@ def decide(payload: dict[str, Any], consent_id: str) -> Any:
 
 
 @me_blp.get("/data-sharing")
-@citizen_required
+@citizen_required(Act.DATA_SHARING_READ)
 @me_blp.arguments(PageArgs, location="query")
 @me_blp.response(200, DataSharePage)
 @me_blp.doc(security=BEARER)
@@ -199,7 +200,7 @@ def data_sharing(args: dict[str, Any]) -> Any:
 
 
 @me_blp.post("/data-sharing/<int:share_id>/erasure-request")
-@citizen_required
+@citizen_required(Act.DATA_ERASURE_REQUEST)
 @me_blp.response(200, DataShareRead)
 @me_blp.doc(security=BEARER)
 def request_erasure(share_id: int) -> Any:

@@ -16,6 +16,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema
 
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from identity.accounts.capabilities import Act
 from app.context import deps
 from utilities.reports import service
 from utilities.reports.evidence import ALLOWED_TYPES, EvidenceStore
@@ -88,7 +89,7 @@ class EvidenceUpload(Schema):
 # --- Citizens ---------------------------------------------------------------------------------
 
 @blp.post("")
-@citizen_required
+@citizen_required(Act.REPORT_FILE)
 @blp.arguments(ReportCreate)
 @blp.response(201, ReportRead)
 @blp.doc(security=BEARER)
@@ -99,7 +100,7 @@ def file_report(payload: dict[str, Any]) -> Any:
 
 
 @blp.get("")
-@citizen_required
+@citizen_required(Act.REPORT_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, ReportSummaryPage)
 @blp.doc(security=BEARER)
@@ -111,7 +112,7 @@ def my_reports(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/<case_number>")
-@citizen_required
+@citizen_required(Act.REPORT_READ)
 @blp.response(200, ReportRead)
 @blp.doc(security=BEARER)
 def my_report(case_number: str) -> Any:
@@ -121,7 +122,7 @@ def my_report(case_number: str) -> Any:
 
 
 @blp.post("/<case_number>/messages")
-@citizen_required
+@citizen_required(Act.REPORT_ANSWER)
 @blp.arguments(AnswerCreate)
 @blp.response(201, ReportRead)
 @blp.doc(security=BEARER)
@@ -132,7 +133,7 @@ def answer(payload: dict[str, Any], case_number: str) -> Any:
 
 
 @blp.post("/<case_number>/evidence")
-@citizen_required
+@citizen_required(Act.REPORT_ANSWER)
 @evidence_upload_limit
 @blp.arguments(EvidenceUpload, location="files")
 @blp.response(201, EvidenceRead)
@@ -151,7 +152,7 @@ def add_evidence(files: dict[str, Any], case_number: str) -> Any:
 
 
 @blp.get("/<case_number>/evidence/<int:evidence_id>")
-@citizen_required
+@citizen_required(Act.REPORT_READ)
 @blp.doc(security=BEARER, responses=_FILE_DOC)
 def my_evidence(case_number: str, evidence_id: int) -> Response:
     """An evidence file of the citizen's case, after checking it against its recorded digest."""

@@ -11,6 +11,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from identity.accounts.schemas import PageArgs
 from identity.accounts.service import citizen_actor
@@ -65,7 +66,7 @@ class _CaseView:
 # --- Temporary stays: the citizen -----------------------------------------------------------------
 
 @blp.post("/stays")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(StayCreate)
 @blp.response(201, StayRead)
 @blp.doc(security=BEARER)
@@ -75,7 +76,7 @@ def declare_stay(payload: dict[str, Any]) -> Any:
 
 
 @blp.get("/stays")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, StayPage)
 @blp.doc(security=BEARER)
@@ -86,7 +87,7 @@ def list_stays(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/stays/<int:stay_id>")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.response(200, StayDetail)
 @blp.doc(security=BEARER)
 def get_stay(stay_id: int) -> Any:
@@ -98,7 +99,7 @@ def get_stay(stay_id: int) -> Any:
 
 
 @blp.post("/stays/<int:stay_id>/withdraw")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(Withdraw)
 @blp.response(200, StayRead)
 @blp.doc(security=BEARER)
@@ -108,7 +109,7 @@ def withdraw_stay(payload: dict[str, Any], stay_id: int) -> Any:
 
 
 @blp.post("/stays/<int:stay_id>/renew")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(StayRenew)
 @blp.response(201, StayRead)
 @blp.doc(security=BEARER)
@@ -118,7 +119,7 @@ def renew_stay(payload: dict[str, Any], stay_id: int) -> Any:
 
 
 @blp.get("/current")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.response(200, ResidenceRead)
 @blp.doc(security=BEARER)
 def current_residence() -> Any:
@@ -129,7 +130,7 @@ def current_residence() -> Any:
 # --- Temporary stays: the host --------------------------------------------------------------------
 
 @blp.get("/host-confirmations")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, HostConfirmationPage)
 @blp.doc(security=BEARER)
@@ -141,7 +142,7 @@ def host_confirmations(args: dict[str, Any]) -> Any:
 
 
 @blp.post("/host-confirmations/<int:stay_id>")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(HostAnswer)
 @blp.response(200, HostAnswered)
 @blp.doc(security=BEARER)
@@ -156,7 +157,7 @@ def answer_as_host(payload: dict[str, Any], stay_id: int) -> Any:
 # --- Temporary absences: the citizen --------------------------------------------------------------
 
 @blp.post("/absences")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(AbsenceCreate)
 @blp.response(201, AbsenceRead)
 @blp.doc(security=BEARER)
@@ -166,7 +167,7 @@ def declare_absence(payload: dict[str, Any]) -> Any:
 
 
 @blp.get("/absences")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, AbsencePage)
 @blp.doc(security=BEARER)
@@ -178,7 +179,7 @@ def list_absences(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/absences/<int:absence_id>")
-@citizen_required
+@citizen_required(Act.RESIDENCE_READ)
 @blp.response(200, AbsenceDetail)
 @blp.doc(security=BEARER)
 def get_absence(absence_id: int) -> Any:
@@ -190,7 +191,7 @@ def get_absence(absence_id: int) -> Any:
 
 
 @blp.post("/absences/<int:absence_id>/withdraw")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(Withdraw)
 @blp.response(200, AbsenceRead)
 @blp.doc(security=BEARER)
@@ -202,7 +203,7 @@ def withdraw_absence(payload: dict[str, Any], absence_id: int) -> Any:
 # --- Lodging notices: the host --------------------------------------------------------------------
 
 @blp.post("/lodging-notices")
-@citizen_required
+@citizen_required(Act.RESIDENCE_DECLARE)
 @blp.arguments(LodgingCreate)
 @blp.response(201, LodgingCreated)
 @blp.doc(security=BEARER)

@@ -16,8 +16,13 @@ from identity.database import Base, BigIntKey, UTCDateTime
 from identity.registry.models import Citizen
 
 #: Account statuses. ``pending_review``: the phone is not the registry's; an officer decides.
+#: ``closed``: withdrawn, or superseded by the citizen's own registration or reclaim; kept for
+#: the record, never reopened. What each state may do: ``identity/accounts/capabilities.py``.
 ACTIVE, PENDING_REVIEW, LOCKED, REJECTED = "active", "pending_review", "locked", "rejected"
-ACCOUNT_STATUSES = (ACTIVE, PENDING_REVIEW, LOCKED, REJECTED)
+CLOSED = "closed"
+ACCOUNT_STATUSES = (ACTIVE, PENDING_REVIEW, LOCKED, REJECTED, CLOSED)
+#: The states of an open account: at most one per citizen (index ``uq_accounts_one_open``).
+OPEN_STATUSES = (ACTIVE, PENDING_REVIEW, LOCKED, REJECTED)
 
 
 class Account(Base):
@@ -28,11 +33,15 @@ class Account(Base):
         sa.CheckConstraint("level IN (1, 2)", name="level"),
         sa.CheckConstraint(f"status IN {ACCOUNT_STATUSES}", name="status"),
         sa.Index("ix_accounts_status", "status", "created_at"),
+        # One open account per citizen: this index settles concurrent registrations and
+        # reclaims; closed accounts stay beside the open one, for the record.
+        sa.Index("uq_accounts_one_open", "citizen_id", unique=True,
+                 postgresql_where=sa.text("status <> 'closed'"),
+                 sqlite_where=sa.text("status <> 'closed'")),
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
-    #: One account per citizen: the unique constraint settles concurrent registrations.
-    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"), unique=True)
+    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
     level: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
     status: Mapped[str] = mapped_column(sa.String(16))
     #: Why the account is locked: "self" (lost phone), "passcode", "officer".
