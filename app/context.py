@@ -9,19 +9,44 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 
 from app.extensions import db, get_protector, get_redis
+from app.logging_setup import redact
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
 
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
+#: A caller's request id: 8-64 letters, digits and dashes, at least one letter.
+_REQUEST_ID_RE = re.compile(r"(?=[0-9-]*[A-Za-z])[A-Za-z0-9-]{8,64}")
+#: Nine digits in a row (an old ID card number; a phone or a personal id is longer).
+_DIGIT_RUN = re.compile(r"\d{9}")
+
+
+def acceptable_request_id(value: str) -> bool:
+    """Whether a caller's ``X-Request-Id`` may go into the audit rows and the logs.
+
+    It is written next to the actor of every audited act, so it must not be
+    able to carry a personal id, a phone or a date of birth: letters, digits
+    and dashes only (no spaces, dots or anything outside ASCII), at least one
+    letter, no run of nine digits, and nothing the log redactor reads as a
+    number of someone's (``0791-9001-2345``, ``091-234-5678``).
+    """
+    return (_REQUEST_ID_RE.fullmatch(value) is not None and _DIGIT_RUN.search(value) is None
+            and redact(value) == value)
+
+
+def fresh_request_id() -> str:
+    """A new random request id (32 hex digits), itself held to :func:`acceptable_request_id`."""
+    while True:  # a random id with nine digits in a row (about 1 in 20) is drawn again
+        candidate = uuid.uuid4().hex
+        if acceptable_request_id(candidate):
+            return candidate
 
 
 def request_id() -> str:
-    """The request's id: the caller's ``X-Request-Id`` when well formed, else a fresh one."""
+    """The request's id: the caller's ``X-Request-Id`` when acceptable, else a fresh one."""
     # Kept on the request itself: an app context (and its ``g``) may outlive one request.
     if "vnid.request_id" not in request.environ:
         given = request.headers.get("X-Request-Id", "")
-        request.environ["vnid.request_id"] = (given if _REQUEST_ID_RE.fullmatch(given)
-                                              else uuid.uuid4().hex)
+        request.environ["vnid.request_id"] = (given if acceptable_request_id(given)
+                                              else fresh_request_id())
     return str(request.environ["vnid.request_id"])
 
 

@@ -26,10 +26,19 @@ import pytest
 
 from app.logging_setup import JsonFormatter
 
-#: Shapes of personal data and credentials in a written line.
+#: A separator of a number written in groups: space, dot, dash, or a URL-encoded space.
+_SEP = r"(?:[ .\u00a0-]|%20|\+)"
+#: Shapes of personal data and credentials in a written line. The written forms are the
+#: common layouts, matched here independently of app/logging_setup.py's reading of numbers.
 WRITTEN_PATTERNS = {
     "personal id": re.compile(r"(?<!\d)\d{12}(?!\d)"),
-    "phone": re.compile(r"(?<![\d+])(?:\+?84|0)\d{9}(?!\d)"),
+    "phone": re.compile(r"(?<![\d+])(?:\+?84|0084|0)\d{9}(?!\d)"),
+    "personal id written in groups": re.compile(
+        rf"(?<!\d)(?:0\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{3}}"
+        rf"|0\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{4}}|0\d{{5}}{_SEP}\d{{6}})(?!\d)"),
+    "phone written in groups": re.compile(
+        rf"(?<!\d)(?:0\d{{2,3}}\)?{_SEP}\d{{3}}{_SEP}\d{{3,4}}"
+        rf"|(?:\+|%2[Bb]|00)?84\)?(?:{_SEP}\(0\))?{_SEP}?\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{3}})(?!\d)"),
     "JWT": re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),
     "bearer credential": re.compile(r"(?i)\b(?:bearer|basic)\s+(?!\[credential\])[\w.~+/=-]+"),
     "admin token": re.compile(r"vnidop_[\w-]{8,}"),

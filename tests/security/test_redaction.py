@@ -34,3 +34,52 @@ def test_the_formatter_redacts_tracebacks_too():
     text = RedactingFormatter("%(message)s").format(record)
     assert "079190012345" not in text and "0987654321" not in text
     assert "ValueError" in text
+
+
+#: A phone and a personal id in every common written form (issue 16, item 7).
+WRITTEN_NUMBERS = [
+    "0912345678", "0912.345.678", "0912 345 678", "091-234-5678", "(091) 234 5678",
+    "+84912345678", "84912345678", "0084912345678", "+84 912 345 678", "+84-912-345-678",
+    "(+84) 912.345.678", "0084 912 345 678", "84 912 345 678", "+84 (0) 912 345 678",
+    "0912%20345%20678", "0912+345+678", "%2B84%20912%20345%20678", "%2B84912345678",
+    "0912\u00a0345\u00a0678", "(024) 3825 1234", "024.3825.1234", "02438251234",
+    "079190012345", "079 190 012 345", "0791-9001-2345", "079.190.012.345", "079190 012345",
+    "079190-012345", "0791%209001%202345",
+]
+#: Ordinary values that must come through whole.
+ORDINARY = [
+    "2026-12-05T07:45:03.123456+00:00", "2026-12-05 07:45:03,123", "07:45:03.0912345",
+    "took 0.012345678 s", "took 0.912345678 s", "duration_ms 1234.5678",
+    "client 192.168.100.123", "client 10.0.0.1", "request 4f1c2a9be3d94f0a9c1e2b3a4d5e6f70",
+    "imported 1000000 rows in 12.5 s, batch 17", "rows 100 200 300 400",
+    "/api/v1/reports/TG-2026-00000123", "status 200 in 15 ms", "version 3.11.6",
+    "order 12345 amount 400000", "from 2026-12-05 to 2026-12-31",
+]
+
+
+@pytest.mark.parametrize("written", WRITTEN_NUMBERS)
+def test_numbers_in_every_written_form_are_redacted(written):
+    for text in (f"sms to {written} failed", f"GET /x?phone={written}&a=1", f"'{written}'",
+                 written):
+        out = redact(text)
+        assert "[phone]" in out or "[personal-id]" in out, out
+        digits = "".join(ch for ch in out if ch.isdigit())
+        assert len(digits) < 9, out  # no trace of the number left
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_values_are_left_alone(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("written", WRITTEN_NUMBERS)
+def test_the_log_check_sees_the_common_written_forms_the_redactor_hides(written):
+    """tests/logcheck.py reads the usual layouts on its own: were the redactor to miss one
+    of them, the whole-run check would fail the suite."""
+    from tests.logcheck import WRITTEN_PATTERNS
+
+    common = not any(mark in written for mark in ("(024)", "024.", "0791%20", "02438"))
+    if common:
+        assert any(pattern.search(written) for pattern in WRITTEN_PATTERNS.values()), written
+    line = redact(f'{{"message": "to {written}"}}')
+    assert not [name for name, pattern in WRITTEN_PATTERNS.items() if pattern.search(line)]
