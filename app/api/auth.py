@@ -5,7 +5,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
                       session_id)
@@ -57,9 +57,15 @@ def refresh() -> Any:
 @blp.response(204)
 @blp.doc(security=BEARER)
 def logout() -> None:
-    """Revoke this session's refresh token and every access token of the account."""
+    """Revoke this session's refresh token and every access token of the account.
+
+    It needs a current access token (citizen or officer): a revoked one is
+    `401 auth.invalid_token`, and ends nothing.
+    """
     verify_jwt_in_request()
-    service.logout(**deps("db_session", "actor"), session_id=session_id())
+    claims = get_jwt()
+    service.logout(**deps("db_session", "actor"), session_id=session_id(),
+                   subject=str(claims.get("sub", "")), token_version=claims.get("tv"))
 
 
 @blp.post("/officer-login")

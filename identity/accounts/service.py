@@ -28,12 +28,13 @@ from identity.accounts.devices import load_device_key, signature_valid
 from identity.accounts.errors import (AccountExists, AccountLocked, AccountNotActive,
                                       AuthenticationFailed, InvalidCode, InvalidToken,
                                       WrongPasscode)
-from identity.accounts.models import (ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Device,
-                                      Notification, Officer, SessionFamily)
+from identity.accounts.models import (ACTIVE, CLOSED, LOCKED, PENDING_REVIEW, REJECTED, Account,
+                                      Device, Notification, Officer, SessionFamily)
 from identity.accounts.secrets import (burn_verification, check_passcode, check_password,
                                        hash_secret, needs_rehash, verify_secret)
 from identity.accounts.sms import SmsGateway
 from identity.audit.models import AuditEvent
+from identity.credentials.models import Credential
 from identity.audit.service import Actor, record_event
 from identity.database import paginate
 from identity.protection import Protector
@@ -128,11 +129,39 @@ def bind_device(*, db_session: Session, account: Account, device_id: str, public
 
 
 def get_account_of(*, db_session: Session, citizen_id: int) -> Account | None:
-    """The account of a citizen, if any."""
-    return db_session.scalars(sa.select(Account).where(Account.citizen_id == citizen_id)).first()
+    """The citizen's open account (any state but ``closed``), if any: at most one exists."""
+    return db_session.scalars(sa.select(Account).where(Account.citizen_id == citizen_id,
+                                                       Account.status != CLOSED)).first()
 
 
 # --- Registration (level 1) ------------------------------------------------------------------
+
+def registration_blocked(account: Account | None, phone_matches: bool) -> bool:
+    """Whether the citizen's open ``account`` stops a new self-registration.
+
+    The decision (identity assurance, issue 16). Anyone can type a citizen's
+    id, name and birth date (all printed on the card), so an account made from
+    them with another phone (``pending_review``) was never vouched for: a
+    registration whose SMS-verified phone IS the registry's telecom record
+    outranks it and supersedes it (:func:`confirm_registration` closes it). A
+    ``rejected`` account never stops anyone. Any other open account (active,
+    locked, or pending against a phone that is not the registry's) stops the
+    registration; a citizen locked out by such an account reclaims the
+    identity at a police office (``identity/accounts/reclaim.py``). A pending
+    account that locked itself is still pending: a lock cannot shield it.
+    """
+    if account is None:
+        return False
+    status = _standing(account)
+    return status != REJECTED and not (status == PENDING_REVIEW and phone_matches)
+
+
+def _standing(account: Account) -> str:
+    """The state an account stands in, looking through a lock to the state it will return to."""
+    if account.status == LOCKED and account.status_before_lock is not None:
+        return account.status_before_lock
+    return account.status
+
 
 def start_registration(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
                        sms: SmsGateway, actor: Actor, personal_id: str, full_name: str,
@@ -140,33 +169,115 @@ def start_registration(*, db_session: Session, redis_client: redis.Redis, protec
                        device_public_key: bytes) -> tuple[str, str]:
     """Start a level-1 registration; returns (registration id, masked phone).
 
-    The answer is the same whether the citizen exists and whether the data
-    match: only when they match does a code go out, to the phone given. The
-    send counter of the phone moves either way, so its limit reveals nothing.
+    The answer is the same whether the citizen exists, whether the data match,
+    and whether an open account stops the registration: only when they match
+    and nothing stops it (:func:`registration_blocked`) does a code go out, to
+    the phone given. The send counter of the phone moves either way, so its
+    limit reveals nothing.
     """
     load_device_key(device_public_key)
     codes.count_send(redis_client=redis_client, protector=protector, phone=phone)
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     matches = (citizen is not None and citizen.name_key == name_key(full_name)
                and citizen.date_of_birth == date_of_birth)
+    phone_matches = bool(matches and citizen and citizen.phone_hash
+                         == protector.lookup_hash(phone, purpose=PHONE_PURPOSE))
+    blocked = bool(matches and citizen and registration_blocked(
+        get_account_of(db_session=db_session, citizen_id=citizen.id), phone_matches))
     payload = {
-        "citizen_id": citizen.id if matches and citizen else None,
+        "citizen_id": citizen.id if matches and citizen and not blocked else None,
         "phone": _b64(protector.encrypt(phone, context=b"registration/phone")),
-        "phone_matches": bool(matches and citizen and citizen.phone_hash
-                              == protector.lookup_hash(phone, purpose=PHONE_PURPOSE)),
+        "phone_matches": phone_matches,
         "device_id": device_id,
         "device_public_key": _b64(device_public_key),
     }
     ref, code = codes.start(redis_client=redis_client, protector=protector,
                             purpose="registration", payload=payload)
-    if matches and citizen is not None:
+    if matches and citizen is not None and blocked:
+        # No code to the typed number; the citizen's access log tells of the attempt.
+        _audit_citizen(db_session, actor, "account.registration_blocked", citizen.id,
+                       reason="open_account", phone_matches_registry=phone_matches)
+    elif matches and citizen is not None:
         sms.send(db_session=db_session, phone=phone,
                  text=f"VNeID: ma xac thuc dang ky tai khoan cua ban la {code}. "
                       "Ma co hieu luc 5 phut. Khong cung cap ma nay cho bat ky ai.")
         _audit_citizen(db_session, actor, "account.registration_started", citizen.id,
-                       phone_matches_registry=payload["phone_matches"])
+                       phone_matches_registry=phone_matches)
     db_session.commit()
     return ref, mask_phone(phone)
+
+
+def close_account(db_session: Session, *, account: Account, actor: Actor, reason: str,
+                  text: str) -> None:
+    """Close ``account`` inside the caller's transaction; it is never reopened.
+
+    Every token and session of it stops working, its devices are retired, its
+    active credentials revoked; the closing is audited with the citizen as
+    subject and the account is told why. Flushed at once, so that a new open
+    account of the citizen can follow in the same transaction (one open
+    account per citizen: ``uq_accounts_one_open``).
+    """
+    previous = account.status
+    account.status, account.lock_reason, account.status_before_lock = CLOSED, None, None
+    revoke_sessions(db_session, account, f"closed_{reason}")
+    now = clock.now()
+    db_session.execute(sa.update(Device).where(Device.account_id == account.id,
+                                               Device.revoked_at.is_(None))
+                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    revoked = db_session.execute(
+        sa.update(Credential).where(Credential.account_id == account.id,
+                                    Credential.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_by=f"account_closed:{reason}")
+        .execution_options(synchronize_session=False))
+    _audit_citizen(db_session, actor, "account.closed", account.citizen_id, reason=reason,
+                   account_id=account.id, previous_status=previous,
+                   credentials_revoked=int(getattr(revoked, "rowcount", 0) or 0))
+    notify(db_session=db_session, account_id=account.id, kind="account.closed", text=text)
+    db_session.flush()
+
+
+def withdraw_registration(*, db_session: Session, actor: Actor, account: Account,
+                          passcode: str) -> Account:
+    """The applicant withdraws a registration waiting for review: the account is closed."""
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    if account.status != PENDING_REVIEW:  # the capability table lets only pending ones here
+        raise AccountNotActive("Only a registration waiting for review can be withdrawn.",
+                               code="account.not_pending")
+    close_account(db_session, account=account, actor=actor, reason="withdrawn",
+                  text="You withdrew your registration; the account is closed.")
+    db_session.commit()
+    return account
+
+
+_SUPERSEDED_TEXT = {
+    REJECTED: "This rejected registration was closed: the citizen registered again.",
+    PENDING_REVIEW: "This registration was closed: the citizen registered with the phone "
+                    "in the population registry. If you are the citizen, visit a police office.",
+}
+RECLAIMED_TEXT = ("This account was closed: the citizen reclaimed the identity in person at a "
+                   "police office. Its tokens, devices and credentials no longer work.")
+
+
+def _make_room(db_session: Session, actor: Actor, existing: Account | None,
+               payload: dict[str, Any]) -> None:
+    """Close the citizen's open account that this confirmation supersedes, or refuse.
+
+    An officer's reclaim supersedes any open account; a self-registration
+    only a rejected one, or a pending one when its own phone is the
+    registry's (:func:`registration_blocked`).
+    """
+    if existing is None:
+        return
+    if payload.get("reclaim"):
+        close_account(db_session, account=existing, actor=actor, reason="reclaimed",
+                      text=RECLAIMED_TEXT)
+    elif registration_blocked(existing, payload["phone_matches"]):
+        raise AccountExists()
+    else:
+        standing = _standing(existing)
+        close_account(db_session, account=existing, actor=actor,
+                      reason="replaced" if standing == REJECTED else "superseded",
+                      text=_SUPERSEDED_TEXT[standing])
 
 
 def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
@@ -175,8 +286,12 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
     """Create the level-1 account: ``active`` if the phone is the registry's, else pending review.
 
     The password and passcode are checked before the code is used, so a weak
-    password costs the citizen no code. One account per citizen: a second
-    confirmation, even concurrent, is :class:`AccountExists`.
+    password costs the citizen no code. One open account per citizen: a
+    rejected account, or a pending one outranked by the registry's phone, is
+    closed in the same transaction; any other is :class:`AccountExists`, as is
+    a concurrent confirmation. A confirmation started by an officer's reclaim
+    (``identity/accounts/reclaim.py``) supersedes any open account and makes
+    an active level-2 account bound to the device registered at the desk.
     """
     password = check_password(password)
     passcode = check_passcode(passcode)
@@ -188,16 +303,25 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
     citizen = db_session.get(Citizen, payload["citizen_id"])
     if citizen is None:  # removed from the registry since
         raise InvalidCode()
-    if get_account_of(db_session=db_session, citizen_id=citizen.id) is not None:
-        raise AccountExists()
+    reclaim = payload.get("reclaim")
+    try:
+        _make_room(db_session, actor, get_account_of(db_session=db_session,
+                                                     citizen_id=citizen.id), payload)
+    except IntegrityError:
+        db_session.rollback()
+        raise AccountExists() from None
     phone = protector.decrypt(_unb64(payload["phone"]), context=b"registration/phone")
-    status = ACTIVE if payload["phone_matches"] else PENDING_REVIEW
+    status = ACTIVE if payload["phone_matches"] or reclaim else PENDING_REVIEW
     account = Account(citizen_id=citizen.id, level=1, status=status,
                       phone_encrypted=protector.encrypt(
                           phone, context=account_phone_context(citizen.id)),
                       phone_hash=protector.lookup_hash(phone, purpose=PHONE_PURPOSE),
                       password_hash=password_hash, passcode_hash=passcode_hash,
                       failed_passcodes=0, token_version=1)
+    if reclaim:  # checked in person against the chip card, whose number is the personal id
+        account.level, account.level2_check = 2, reclaim["check"]
+        account.level2_card_last4 = citizen.personal_id[-4:]
+        account.level2_officer_id, account.level2_at = reclaim["officer_id"], clock.now()
     db_session.add(account)
     try:
         db_session.flush()
@@ -205,11 +329,15 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
         db_session.rollback()
         raise AccountExists() from None
     bind_device(db_session=db_session, account=account, device_id=payload["device_id"],
-                public_key=_unb64(payload["device_public_key"]), bound_by="registration")
+                public_key=_unb64(payload["device_public_key"]),
+                bound_by="officer_reclaim" if reclaim else "registration")
     _audit_citizen(db_session, citizen_actor(account, actor), "account.registered", citizen.id,
-                   level=1, status=status)
+                   level=account.level, status=status,
+                   **({"reclaimed_by_officer": reclaim["officer_id"]} if reclaim else {}))
     notify(db_session=db_session, account_id=account.id, kind="account.registered",
-           text="Your level 1 account was created." if status == ACTIVE else
+           text="Your level 2 account was created after your identity was checked in person "
+                "at a police office; any other account in your name was closed." if reclaim
+           else "Your level 1 account was created." if status == ACTIVE else
            "Your account was created and waits for a police officer's review, "
            "because the phone is not the one in the registry.")
     try:
@@ -319,7 +447,7 @@ def _login_subject(db_session: Session,
     """The citizen's id, account and active device, in one query."""
     row = db_session.execute(
         sa.select(Citizen.id, Account, Device).select_from(Citizen)
-        .outerjoin(Account, Account.citizen_id == Citizen.id)
+        .outerjoin(Account, sa.and_(Account.citizen_id == Citizen.id, Account.status != CLOSED))
         .outerjoin(Device, sa.and_(Device.account_id == Account.id, Device.revoked_at.is_(None)))
         .where(Citizen.personal_id == personal_id)
         .options(lazyload(Account.citizen))).first()
@@ -395,24 +523,35 @@ def _refuse_refresh(db_session: Session, actor: Actor, session_id: str,
     raise InvalidToken()
 
 
-def logout(*, db_session: Session, actor: Actor, session_id: str) -> None:
-    """Revoke the session's refresh tokens and every access token of its holder."""
+def logout(*, db_session: Session, actor: Actor, session_id: str, subject: str,
+           token_version: object) -> None:
+    """Revoke the session's refresh tokens and every access token of its holder.
+
+    Only a current access token logs out: the session must be its holder's
+    (``subject``, ``citizen:<id>`` or ``officer:<id>``) and the token must
+    carry the holder's current version. A token revoked already (by a logout,
+    a lock, a device change) is :class:`InvalidToken`, and cannot end the
+    session that came after it.
+    """
     family = db_session.get(SessionFamily, session_id)
-    if family is None:
-        return
+    holder: Account | Officer | None = None
+    if family is not None and family.account_id is not None \
+            and subject == f"citizen:{family.account_id}":
+        holder = db_session.get(Account, family.account_id)
+    elif family is not None and family.officer_id is not None \
+            and subject == f"officer:{family.officer_id}":
+        holder = db_session.get(Officer, family.officer_id)
+    if family is None or holder is None or not isinstance(token_version, int) \
+            or holder.token_version != token_version:
+        raise InvalidToken()
     if family.revoked_at is None:
         family.revoked_at, family.revoke_reason = clock.now(), "logout"
-    if family.account_id is not None:
-        account = db_session.get(Account, family.account_id)
-        if account is not None:
-            account.token_version += 1
-            _audit_citizen(db_session, actor, "auth.logout", account.citizen_id)
-    elif family.officer_id is not None:
-        officer = db_session.get(Officer, family.officer_id)
-        if officer is not None:
-            officer.token_version += 1
-            record_event(db_session=db_session, actor=actor, action="auth.logout",
-                         subject_type="officer", subject_id=officer.id)
+    holder.token_version += 1
+    if isinstance(holder, Account):
+        _audit_citizen(db_session, actor, "auth.logout", holder.citizen_id)
+    else:
+        record_event(db_session=db_session, actor=actor, action="auth.logout",
+                     subject_type="officer", subject_id=holder.id)
     db_session.commit()
 
 
