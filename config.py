@@ -125,6 +125,11 @@ def _quotas(spec: str) -> dict[str, int]:
     return quotas
 
 
+def _flag(text: str) -> bool:
+    """A boolean setting: 1, true, yes or on (any case) is true; anything else false."""
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _common(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "API_TITLE": "VNID national digital identity",
@@ -156,6 +161,12 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "AUTH_LIMIT_PER_DEVICE": env.get("AUTH_LIMIT_PER_DEVICE", "30 per minute"),
         # Residence declarations: working days (Mon-Fri) the commune police have to decide.
         "RESIDENCE_DECISION_DAYS": int(env.get("RESIDENCE_DECISION_DAYS", 3)),
+        # Lodging notices of a citizen host (each lists up to 50 personal ids): notices per
+        # account (flask-limiter notation), and guests per account and UTC day. A hotel's are
+        # bounded by RP_LIMIT_PER_PARTY and its lodging.notify quota (one unit per guest).
+        "LODGING_LIMIT_PER_ACCOUNT": env.get("LODGING_LIMIT_PER_ACCOUNT",
+                                             "5 per minute;30 per hour"),
+        "LODGING_DAILY_GUESTS_PER_ACCOUNT": int(env.get("LODGING_DAILY_GUESTS_PER_ACCOUNT", 200)),
         # Incident reports: evidence files (one file per upload, at most this many bytes) kept
         # content-addressed under EVIDENCE_DIR; hours each open state may last before overdue.
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence")),
@@ -179,6 +190,18 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "RP_DAILY_QUOTAS": _quotas(env.get("RP_DAILY_QUOTAS", "")),
         "RP_LIMIT_PER_PARTY": env.get("RP_LIMIT_PER_PARTY", "600 per minute"),
         "CONSENT_REQUEST_SECONDS": int(env.get("CONSENT_REQUEST_SECONDS", 600)),
+        # The token endpoint's public URL: the one `aud` a private-key JWT client assertion
+        # (RFC 7523) may name. Never derived from the request's Host header, which the client
+        # chooses. Development and testing default to the local URL; production requires it.
+        "OAUTH_TOKEN_URL": env.get("OAUTH_TOKEN_URL", "http://localhost/api/v1/oauth/token"),
+        # Consent callbacks (identity/relying_parties/callbacks.py): https only when true
+        # (always in production); loopback and private addresses (RFC 1918, ULA, CGNAT) only
+        # when RP_CALLBACKS_ALLOW_PRIVATE is true: never in production, off by default in
+        # development and testing (the tests that run a local receiver turn it on for
+        # themselves; set RP_CALLBACKS_ALLOW_PRIVATE=1 for a receiver on this machine).
+        # Link-local (cloud metadata), multicast, reserved and unspecified are always refused.
+        "RP_CALLBACKS_HTTPS_ONLY": _flag(env.get("RP_CALLBACKS_HTTPS_ONLY", "0")),
+        "RP_CALLBACKS_ALLOW_PRIVATE": _flag(env.get("RP_CALLBACKS_ALLOW_PRIVATE", "0")),
         # Load shedding (app/load_shedding.py): requests in flight per worker process before
         # 503 service.overloaded (0: no bound), how long one may wait for a slot, Retry-After.
         "MAX_IN_FLIGHT": int(env.get("MAX_IN_FLIGHT", 16)),
@@ -225,6 +248,9 @@ def development(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL", MEMORY_REDIS_URL),
         "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL", MEMORY_REDIS_URL), "thread"),
+        # `make run` serves on 127.0.0.1:5000 (the testing default is the test client's).
+        "OAUTH_TOKEN_URL": env.get("OAUTH_TOKEN_URL",
+                                   "http://127.0.0.1:5000/api/v1/oauth/token"),
         **keys,
     }
 
@@ -281,9 +307,18 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
     if env.get("SMS_BACKEND", "outbox") == "outbox":
         raise ConfigError("production configuration needs SMS_BACKEND to name a real SMS gateway "
                           "class (module:Class), not the development outbox")
+    if not env.get("OAUTH_TOKEN_URL", "").startswith("https://"):
+        raise ConfigError("production configuration needs OAUTH_TOKEN_URL: the token "
+                          "endpoint's public https URL, the audience of client assertions")
+    if _flag(env.get("RP_CALLBACKS_ALLOW_PRIVATE", "0")):
+        raise ConfigError("production configuration refuses RP_CALLBACKS_ALLOW_PRIVATE: "
+                          "callbacks never go to loopback or private addresses")
     return {
         **_common(env),
         "ENV_NAME": "production",
+        "OAUTH_TOKEN_URL": env["OAUTH_TOKEN_URL"],
+        "RP_CALLBACKS_HTTPS_ONLY": True,
+        "RP_CALLBACKS_ALLOW_PRIVATE": False,
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env["REDIS_URL"],

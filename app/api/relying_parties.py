@@ -12,12 +12,13 @@ from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account
 from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
+from app.extensions import get_redis
 from app.jobs import enqueue, job
 from app.metrics import CREDENTIAL_VERIFICATIONS
-from app.rp_auth import RP_BEARER, current_party, party_required
+from app.rp_auth import RP_BEARER, callback_policy, current_party, party_required, per_item
 from identity.credentials import service as credentials
 from identity.credentials.schemas import VerificationRead, VerifyRequest
-from identity.relying_parties import service
+from identity.relying_parties import parties, service
 from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, ConsentDecision,
                                               ConsentRequestCreate, ConsentRequestRead,
                                               DataSharePage, ErasureArgs, ErasureRequestPage,
@@ -27,7 +28,7 @@ from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, C
                                               DataShareRead)
 from identity.accounts import service as accounts
 from identity.accounts.schemas import PageArgs
-from utilities.residence import service as residence
+from utilities.residence import lodging
 from utilities.residence.schemas import LodgingCreate, LodgingCreated
 
 blp = Blueprint("relying_parties", __name__, url_prefix="/rp",
@@ -146,16 +147,25 @@ def verify_credential(payload: dict[str, Any]) -> Any:
 
 
 @blp.post("/lodging-notices")
-@party_required("lodging.notify")
+@party_required("lodging.notify", cost=per_item("guests"))
 @blp.arguments(LodgingCreate)
 @blp.response(201, LodgingCreated)
 @blp.doc(security=RP_BEARER)
 def notify_lodging(payload: dict[str, Any]) -> Any:
-    """Scope `lodging.notify` (hotels): tell the commune police who stays (lưu trú)."""
+    """Scope `lodging.notify` (hotels): tell the commune police who stays (lưu trú).
+
+    The same answer whatever the registry knows of the guests (those it does
+    not confirm wait for the police's review). The quota counts one unit per
+    guest (the request's first unit is counted on the way in).
+    """
     party = current_party()
-    return residence.notify_lodging(
+    if len(payload["guests"]) > 1:
+        parties.consume_quota(redis_client=get_redis(), party=party, scope="lodging.notify",
+                              defaults=current_app.config["RP_DAILY_QUOTAS"],
+                              cost=len(payload["guests"]) - 1)
+    return lodging.notify_lodging(
         **deps("db_session"), actor=_party_actor(),
-        notifier=residence.LodgingNotifier(type="relying_party", id=party.client_id), **payload)
+        notifier=lodging.LodgingNotifier(type="relying_party", id=party.client_id), **payload)
 
 
 # --- The citizen's side ----------------------------------------------------------------------
@@ -215,7 +225,8 @@ def request_erasure(share_id: int) -> Any:
 @job("rp.consent_callback")
 def consent_callback(consent_id: str) -> None:
     """Deliver one consent decision to the party's registered callback (retried on failure)."""
-    service.deliver_callback(**deps("db_session", "protector"), consent_id=consent_id)
+    service.deliver_callback(**deps("db_session", "protector"), consent_id=consent_id,
+                             policy=callback_policy())
 
 
 @job("rp.callback_sweep", every=300)

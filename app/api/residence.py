@@ -13,14 +13,17 @@ from flask_smorest import Blueprint
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
+from app.quotas import account_rate_limit, consume_daily_quota
 from identity.accounts.schemas import PageArgs
 from identity.accounts.service import citizen_actor
+from utilities.residence import lodging as lodging_notices
 from utilities.residence import service
 from utilities.residence.schemas import (AbsenceAction, AbsenceCreate, AbsenceDetail,
                                          AbsencePage, AbsenceQueuePage, AbsenceRead,
-                                         CaseUpdated, GuestStayPage, HostAnswer, HostAnswered,
-                                         HostConfirmationPage, LodgingArgs, LodgingCreate,
-                                         LodgingCreated, OfficerAbsenceRead, OfficerStayRead,
+                                         CaseUpdated, GuestReview, GuestStayPage, GuestStayRead,
+                                         HostAnswer, HostAnswered, HostConfirmationPage,
+                                         LodgingArgs, LodgingCreate, LodgingCreated,
+                                         OfficerAbsenceRead, OfficerStayRead,
                                          OverdueArgs, OverduePage, QueueArgs, ResidenceRead,
                                          StayAction, StayCreate, StayDetail, StayPage, StayRead,
                                          StayQueuePage, StayRenew, Withdraw)
@@ -204,15 +207,25 @@ def withdraw_absence(payload: dict[str, Any], absence_id: int) -> Any:
 
 @blp.post("/lodging-notices")
 @citizen_required(Act.RESIDENCE_DECLARE)
+@account_rate_limit("LODGING_LIMIT_PER_ACCOUNT", scope="lodging:account")
 @blp.arguments(LodgingCreate)
 @blp.response(201, LodgingCreated)
 @blp.doc(security=BEARER)
 def notify_lodging(payload: dict[str, Any]) -> Any:
-    """Tell the commune police who stays at an address (1 to 50 guests of the registry)."""
+    """Tell the commune police who stays at an address (1 to 50 guests).
+
+    Every well-formed guest is taken and the answer is the same whatever the
+    registry knows; guests it does not confirm wait for the police's review.
+    Limited per account (`LODGING_LIMIT_PER_ACCOUNT`) and to
+    `LODGING_DAILY_GUESTS_PER_ACCOUNT` guests a day (429 `quota.exhausted`).
+    """
     citizen = _citizen()
-    return service.notify_lodging(db_session=citizen["db_session"], actor=citizen["actor"],
-                                  notifier=service.citizen_notifier(citizen["account"]),
-                                  **payload)
+    consume_daily_quota(name="lodging", subject=f"account:{citizen['account'].id}",
+                        config_name="LODGING_DAILY_GUESTS_PER_ACCOUNT",
+                        cost=len(payload["guests"]))
+    return lodging_notices.notify_lodging(
+        db_session=citizen["db_session"], actor=citizen["actor"],
+        notifier=lodging_notices.citizen_notifier(citizen["account"]), **payload)
 
 
 # --- The police -----------------------------------------------------------------------------------
@@ -313,6 +326,18 @@ def overdue(args: dict[str, Any]) -> Any:
 @police_blp.response(200, GuestStayPage)
 @police_blp.doc(security=BEARER)
 def lodging(args: dict[str, Any]) -> Any:
-    """Who stays where in the jurisdiction; each guest shown is written to their access log."""
-    items, total = service.guests_staying(**_officer(), **args)
+    """Who stays where in the jurisdiction; each registry guest shown is written to their
+    access log. `review=pending`: the guests the registry did not confirm."""
+    items, total = lodging_notices.guests_staying(**_officer(), **args)
     return _page(items, total, args)
+
+
+@police_blp.post("/lodging/guests/<int:guest_id>/review")
+@officer_required
+@police_blp.arguments(GuestReview)
+@police_blp.response(200, GuestStayRead)
+@police_blp.doc(security=BEARER)
+def review_guest(payload: dict[str, Any], guest_id: int) -> Any:
+    """Clear or flag a guest the registry did not confirm (unknown id, other name or birth
+    date); a guest outside the jurisdiction is `404`, one not under review `409`."""
+    return lodging_notices.review_guest(**_officer(), guest_id=guest_id, **payload)

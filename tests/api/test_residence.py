@@ -277,10 +277,6 @@ def test_lodging_notice_and_who_stays_where(client: Any, db_session: Any, protec
              "departure": "2026-12-03"}]
     notice = {"commune_code": STAY_COMMUNE, "address": "Số 3, phố Huế", "guests": rows}
     body = assert_error(client.post("/api/v1/residence/lodging-notices",
-                                    headers=parties["host_auth"], json=notice),
-                        422, "lodging.guest_unknown")
-    assert list(body["errors"]) == ["guests.1.personal_id"]
-    body = assert_error(client.post("/api/v1/residence/lodging-notices",
                                     headers=parties["host_auth"],
                                     json={**notice, "guests": [{**rows[0],
                                                                 "personal_id": "12"}]}),
@@ -290,14 +286,31 @@ def test_lodging_notice_and_who_stays_where(client: Any, db_session: Any, protec
     assert_error(client.post("/api/v1/residence/lodging-notices", headers=parties["host_auth"],
                              json=too_many), 422, "request.invalid")
     sent = client.post("/api/v1/residence/lodging-notices", headers=parties["host_auth"],
-                       json={**notice, "guests": rows[:1]})
-    assert sent.status_code == 201 and sent.get_json()["guest_count"] == 1
+                       json=notice)
+    assert sent.status_code == 201 and sent.get_json()["guest_count"] == 2
     staying = client.get(f"{POLICE}/lodging?on=2026-12-02", headers=parties["officer"])
     assert staying.status_code == 200
-    [shown] = staying.get_json()["items"]
-    assert (shown["personal_id"], shown["address"]) == (guest.personal_id, "Số 3, phố Huế")
+    shown = {item["personal_id"]: item for item in staying.get_json()["items"]}
+    assert (shown[guest.personal_id]["address"], shown[guest.personal_id]["review_state"],
+            shown[guest.personal_id]["in_registry"]) == ("Số 3, phố Huế", None, True)
     logged = events(db_session, "residence.lodging_read", guest.id)
     assert len(logged) == 1 and isinstance(logged[0], AuditEvent)
+    # The unknown id waits for the police's review: listed with review=pending, then cleared.
+    queue = client.get(f"{POLICE}/lodging?review=pending", headers=parties["officer"])
+    [pending] = queue.get_json()["items"]
+    assert (pending["personal_id"], pending["review_reason"], pending["in_registry"]) == (
+        "001099999997", "unknown_id", False)
+    reviewed = client.post(f"{POLICE}/lodging/guests/{pending['guest_id']}/review",
+                           headers=parties["officer"], json={"outcome": "cleared"})
+    assert reviewed.status_code == 200 and reviewed.get_json()["review_state"] == "cleared"
+    assert_error(client.post(f"{POLICE}/lodging/guests/{pending['guest_id']}/review",
+                             headers=parties["officer"], json={"outcome": "flagged"}),
+                 409, "residence.guest_not_in_review")
+    neighbour = bearer(officer_token(client, db_session, protector, "res.lodging.neighbour",
+                                     commune_code=OTHER_COMMUNE))
+    assert_error(client.post(f"{POLICE}/lodging/guests/{pending['guest_id']}/review",
+                             headers=neighbour, json={"outcome": "flagged"}),
+                 404, "residence.guest_not_found")
 
 
 def test_the_openapi_document_describes_the_residence_routes(client: Any) -> None:

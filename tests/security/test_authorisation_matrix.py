@@ -59,11 +59,14 @@ ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "POST /api/v1/me/passcode": ("citizen", None),
     "GET /api/v1/me/notifications": ("citizen", None),
     "GET /api/v1/me/access-log": ("citizen", None),
+    "GET /api/v1/me/status": ("citizen", None),
+    "POST /api/v1/me/registration/withdraw": ("pending", None),
     "GET /api/v1/police/accounts/pending": ("officer", None),
     "POST /api/v1/police/accounts/{account_id}/review": ("officer", None),
     "POST /api/v1/police/accounts/{account_id}/level2": ("officer", None),
     "POST /api/v1/police/accounts/{account_id}/device": ("officer", None),
     "POST /api/v1/police/citizens/lookup": ("officer", None),
+    "POST /api/v1/police/accounts/reclaim": ("officer", None),
     "POST /api/v1/credentials": ("citizen", None),
     "GET /api/v1/credentials": ("citizen", None),
     "GET /api/v1/credentials/{credential_id}/qr.png": ("citizen", "credential"),
@@ -96,6 +99,7 @@ ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "POST /api/v1/police/residence/absences/{absence_id}/actions": ("officer", "absence"),
     "GET /api/v1/police/residence/overdue": ("supervisor", None),
     "GET /api/v1/police/residence/lodging": ("officer", None),
+    "POST /api/v1/police/residence/lodging/guests/{guest_id}/review": ("officer", None),
     "POST /api/v1/reports": ("citizen", None),
     "GET /api/v1/reports": ("citizen", None),
     "GET /api/v1/reports/{case_number}": ("citizen", "report"),
@@ -203,6 +207,8 @@ class Caller:
 def _citizen_expect(audience: str) -> Any:
     if audience in ("public", "citizen", "user"):
         return ALLOWED
+    if audience == "pending":  # a registration waiting for review only: an active account is not
+        return {403}
     if audience in ("refresh", "client"):
         return {401, 422}
     return {401} if audience == "operator" else {403}

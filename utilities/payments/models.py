@@ -2,7 +2,8 @@
 
 - :class:`PaymentOrder`: what a citizen owes (a fee of the schedule or a fine
   issued by an officer). A :class:`~utilities.workflow.WorkflowCase`: its
-  state (``open`` → ``pending`` → ``paid`` → ``refunded``) moves through
+  state (``open`` → ``pending`` → ``paid`` → ``refunded``; ``pending`` →
+  ``held_for_refund`` → ``open`` when the provider charged another amount) moves through
   :data:`utilities.payments.service.ORDER_FLOW`, each move a row of the shared
   ``workflow_events`` history.
 - :class:`PaymentAttempt`: one try to pay an order through a provider. A
@@ -117,8 +118,10 @@ class LedgerEntry(Base):
     """One row of the double-entry journal: ``amount`` (đồng) into ``account``, signed.
 
     Accounts: ``citizen:<citizen id>`` (the payer), ``treasury:fees``,
-    ``treasury:fines``. A payment posts −amount to the payer and +amount to
-    the treasury; a refund the reverse.
+    ``treasury:fines``, ``suspense:refunds`` (money held to be paid back). A
+    payment posts −amount to the payer and +amount to the treasury; a refund
+    the reverse; a charge of the wrong amount −charged to the payer and
+    +charged to the suspense account, until its refund posts the reverse.
     """
 
     __tablename__ = "ledger_entries"
@@ -175,18 +178,33 @@ class ProviderCallback(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
+#: Kinds of refund: a supervisor's refund of a paid order (``order``), or the money of an
+#: attempt the provider charged with another amount, held and owed back (``held``).
+REFUND_ORDER, REFUND_HELD = "order", "held"
+
+
 class Refund(Base):
-    """A supervisor's refund of a paid order through its provider (one full refund per order)."""
+    """Money owed back to a payer through the provider that took it: one refund per attempt.
+
+    ``order``: a supervisor's full refund of a paid order (one per order).
+    ``held``: the provider reported a success with another amount than the
+    attempt's; what it charged is held (ledger account ``suspense:refunds``)
+    and owed back to the payer, with no officer needed.
+    """
 
     __tablename__ = "payment_refunds"
+    __table_args__ = (sa.Index("ix_payment_refunds_order", "order_id", "kind"),)
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    order_id: Mapped[int] = mapped_column(sa.ForeignKey("payment_orders.id"), unique=True)
-    attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("payment_attempts.id"))
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("payment_orders.id"))
+    attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("payment_attempts.id"), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(8), default=REFUND_ORDER,
+                                      server_default=REFUND_ORDER)
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str] = mapped_column(sa.String(500))
-    officer_id: Mapped[int] = mapped_column(sa.ForeignKey("officers.id"))
+    #: The supervisor who asked for it (none for a held refund, which is owed by rule).
+    officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officers.id"))
     status: Mapped[str] = mapped_column(sa.String(16))
     provider_reference: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -3,7 +3,8 @@
 Each declaration is a :class:`~utilities.workflow.WorkflowCase` (status and an
 optimistic version); its history is the shared ``workflow_events`` table. The
 place of a case (province and commune codes) decides which police unit works
-it. Lodging notices are not worked, only read: they keep no state.
+it. Lodging notices are read, not worked; only their guests that do not match
+the registry wait for a review (``LodgingGuest.review_state``).
 """
 from __future__ import annotations
 
@@ -36,8 +37,12 @@ class TemporaryStay(ResidencePeriod, WorkflowCase, Base):
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
     reason: Mapped[str] = mapped_column(sa.String(500))
-    #: The owner or host of the place, from the registry.
-    host_citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"))
+    #: The owner or host of the place, from the registry (none when the id given is not in it:
+    #: the declaration is taken all the same, and the police check the host in person).
+    host_citizen_id: Mapped[int | None] = mapped_column(sa.ForeignKey("citizens.id"))
+    #: The host's personal id as the declarant gave it, kept only when the registry has no
+    #: such id (what the officer checks in person).
+    host_personal_id: Mapped[str | None] = mapped_column(sa.String(12))
     host_check: Mapped[str] = mapped_column(sa.String(16))
     host_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The approved stay this one renews (gia hạn tạm trú), if any.
@@ -51,7 +56,7 @@ class TemporaryStay(ResidencePeriod, WorkflowCase, Base):
     decision_reason: Mapped[str | None] = mapped_column(sa.String(500))
 
     citizen: Mapped[Citizen] = relationship(foreign_keys="TemporaryStay.citizen_id", lazy="joined")
-    host: Mapped[Citizen] = relationship(foreign_keys=[host_citizen_id])
+    host: Mapped[Citizen | None] = relationship(foreign_keys=[host_citizen_id])
 
     def __repr__(self) -> str:
         return f"<TemporaryStay id={self.id} status={self.status}>"
@@ -109,17 +114,43 @@ class LodgingNotice(Base):
                                                       order_by="LodgingGuest.id")
 
 
+#: Why a guest waits for the police's review: the id is not in the registry, or the name or
+#: date of birth given do not match the registry's record of that id.
+REVIEW_UNKNOWN_ID, REVIEW_MISMATCH = "unknown_id", "mismatch"
+REVIEW_REASONS = (REVIEW_UNKNOWN_ID, REVIEW_MISMATCH)
+#: States of that review: waiting, then cleared (a clerical error) or flagged (followed up).
+REVIEW_PENDING, REVIEW_CLEARED, REVIEW_FLAGGED = "pending", "cleared", "flagged"
+REVIEW_STATES = (REVIEW_PENDING, REVIEW_CLEARED, REVIEW_FLAGGED)
+
+
 class LodgingGuest(Base):
-    """One guest of a lodging notice, with arrival and departure dates."""
+    """One guest of a lodging notice, with arrival and departure dates.
+
+    A guest whose id and (when given) name and date of birth match the
+    registry is linked to the citizen. Any other guest is kept as declared
+    (``personal_id``, ``declared_name``, ``declared_birth_date``) and waits for
+    the commune police's review (``review_state``): the notifier is answered
+    the same either way, so a notice cannot be used to ask the registry.
+    """
 
     __tablename__ = "lodging_guests"
-    __table_args__ = (sa.Index("ix_lodging_guests_stay", "notice_id", "arrival", "departure"),)
+    __table_args__ = (sa.Index("ix_lodging_guests_stay", "notice_id", "arrival", "departure"),
+                      sa.Index("ix_lodging_guests_review", "review_state"))
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
     notice_id: Mapped[int] = mapped_column(sa.ForeignKey("lodging_notices.id"))
-    citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizens.id"), index=True)
+    #: The registry's citizen of that id (none when the id is unknown).
+    citizen_id: Mapped[int | None] = mapped_column(sa.ForeignKey("citizens.id"), index=True)
     arrival: Mapped[dt.date] = mapped_column(sa.Date)
     departure: Mapped[dt.date] = mapped_column(sa.Date)
+    #: What the notifier declared, kept for the review only (none for a matched guest).
+    personal_id: Mapped[str | None] = mapped_column(sa.String(12))
+    declared_name: Mapped[str | None] = mapped_column(sa.String(255))
+    declared_birth_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    review_reason: Mapped[str | None] = mapped_column(sa.String(16))
+    review_state: Mapped[str | None] = mapped_column(sa.String(16))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officers.id"))
 
     notice: Mapped[LodgingNotice] = relationship(back_populates="guests")
-    citizen: Mapped[Citizen] = relationship()
+    citizen: Mapped[Citizen | None] = relationship()

@@ -13,7 +13,8 @@ from identity import clock
 from identity.accounts.schemas import Page
 from identity.registry import admin_units
 from identity.registry.schemas import PersonalIdField
-from utilities.residence import service
+from utilities.residence import lodging, service
+from utilities.residence.models import REVIEW_STATES
 
 _ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"}
 _COMMUNE: dict[str, Any] = {"required": True, "validate": validate.Length(max=5),
@@ -209,11 +210,21 @@ class AbsencePage(Page):
 # --- Lodging notices ------------------------------------------------------------------------------
 
 class GuestCreate(Schema):
-    """A guest: personal id, arrival and (planned) departure."""
+    """A guest: personal id, arrival and (planned) departure; name and birth date as on the card.
+
+    Every well-formed guest is accepted. One the registry does not confirm
+    (unknown id, or another name or date of birth) waits for the police's
+    review; the answer does not say which.
+    """
 
     personal_id = PersonalIdField(required=True, metadata=_ID)
     arrival = fields.Date(required=True)
     departure = fields.Date(required=True)
+    full_name = fields.String(load_default=None, validate=validate.Length(max=100), metadata={
+        "example": "Nguyễn Văn An", "description": "As printed on the guest's ID card; "
+                                                   "compared with the registry"})
+    date_of_birth = fields.Date(load_default=None, metadata={
+        "description": "As printed on the guest's ID card; compared with the registry"})
 
 
 class LodgingCreate(Schema):
@@ -222,11 +233,11 @@ class LodgingCreate(Schema):
     commune_code = fields.String(**_COMMUNE)
     address = fields.String(required=True, validate=_TEXT)
     guests = fields.List(fields.Nested(GuestCreate), required=True,
-                         validate=validate.Length(min=1, max=service.MAX_GUESTS))
+                         validate=validate.Length(min=1, max=lodging.MAX_GUESTS))
 
 
 class LodgingCreated(Schema):
-    """A recorded lodging notice."""
+    """A recorded lodging notice: the same for every notice, whatever the registry knows."""
 
     id = fields.Integer()
     commune_code = fields.String()
@@ -298,7 +309,11 @@ class OfficerStayRead(StayQueueItem):
     decided_at = fields.DateTime(allow_none=True)
     decision_reason = fields.String(allow_none=True)
     declarant = fields.Nested(PersonRead, attribute="citizen")
-    host = fields.Nested(PersonRead)
+    host = fields.Nested(PersonRead, allow_none=True, metadata={
+        "description": "None when the registry has no citizen of the id the declarant gave"})
+    host_personal_id = fields.String(allow_none=True, metadata={
+        "description": "The host's id as declared, when the registry does not know it (the "
+                       "in-person check)"})
     allowed_actions = fields.Function(lambda stay: service.STAY_FLOW.allowed(stay.status,
                                                                              "officer"))
     history = fields.List(fields.Nested(HistoryEntry))
@@ -387,22 +402,43 @@ class LodgingArgs(Schema):
 
     on = fields.Date(load_default=None, metadata={"description": "Guests staying on this day"})
     commune_code = fields.String(load_default=None, validate=validate.Length(max=5))
+    review = fields.String(load_default=None, validate=validate.OneOf(REVIEW_STATES), metadata={
+        "description": "Only the guests in this review state (`pending`: those the registry "
+                       "did not confirm, waiting for the police)"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class GuestStayRead(Schema):
-    """A guest staying at an address."""
+    """A guest staying at an address (registry data when it knows the id, else as declared)."""
 
+    guest_id = fields.Integer()
     notice_id = fields.Integer()
     personal_id = fields.String()
-    full_name = fields.String()
-    date_of_birth = fields.Date()
+    full_name = fields.String(allow_none=True)
+    date_of_birth = fields.Date(allow_none=True)
+    in_registry = fields.Boolean()
+    review_state = fields.String(allow_none=True, metadata={
+        "description": "`pending`, `cleared`, `flagged`; none when the registry confirmed the "
+                       "guest"})
+    review_reason = fields.String(allow_none=True, metadata={
+        "description": "`unknown_id` or `mismatch` (name or date of birth)"})
+    declared_name = fields.String(allow_none=True)
+    declared_birth_date = fields.Date(allow_none=True)
     commune_code = fields.String()
     address = fields.String()
     arrival = fields.Date()
     departure = fields.Date()
     notified_by = fields.String(metadata={"example": "citizen"})
+
+
+class GuestReview(Schema):
+    """An officer's review of a guest the registry did not confirm."""
+
+    outcome = fields.String(required=True, validate=validate.OneOf(lodging.REVIEW_OUTCOMES),
+                            metadata={"description": "`cleared` (a clerical error) or "
+                                                     "`flagged` (followed up)"})
+    reason = fields.String(load_default=None, validate=_TEXT)
 
 
 class GuestStayPage(Page):

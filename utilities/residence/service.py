@@ -10,9 +10,7 @@
   declaration linked to the approved one, starting the day after it ends.
 - **Temporary absence** (khai báo tạm vắng): declared to the commune police of
   the permanent residence, who acknowledge it.
-- **Lodging notice** (thông báo lưu trú): a host (or, later, a hotel as relying
-  party) lists the guests staying at one address; the police of the commune
-  read who stays where, each guest shown writing to that guest's access log.
+- **Lodging notice** (thông báo lưu trú): in :mod:`utilities.residence.lodging`.
 
 Every function commits once, with its workflow history row and its audit
 event in the same transaction. An officer sees only cases of their
@@ -21,12 +19,11 @@ jurisdiction and a citizen only their own: anything else is "not found".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts import service as accounts
@@ -47,18 +44,13 @@ from utilities.residence.errors import (AbsenceNotFound, InvalidResidenceInput,
                                         NoCurrentResidence, PeriodOverlaps, RenewalOpen,
                                         StayNotFound, SupervisorOnly)
 from utilities.residence.models import (HOST_BY_APP, HOST_IN_PERSON, HOST_SELF,
-                                        AbsenceDeclaration, LodgingGuest, LodgingNotice,
-                                        TemporaryStay)
+                                        AbsenceDeclaration, TemporaryStay)
 from utilities.workflow import CaseChanged, Workflow, WorkflowEvent
 
 #: Working days the commune police have to decide (Law on Residence 2020: three working days).
 DEFAULT_DECISION_DAYS = 3
 #: The longest period of one temporary stay (renewable), and of one absence.
 MAX_PERIOD_YEARS = 2
-#: Guests in one lodging notice.
-MAX_GUESTS = 50
-#: A lodging notice may be sent the day after a late arrival.
-LODGING_LATE_DAYS = 1
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 OFFICERS = ("officer", "supervisor")
@@ -211,7 +203,9 @@ def declare_stay(*, db_session: Session, actor: Actor, account: Account, commune
 
     The host is the owner of the place or the one who lets it. One with an
     active account confirms in the app; one without is checked in person by
-    the police; a declarant who owns the place is their own host.
+    the police; a declarant who owns the place is their own host. A host id
+    the registry does not know is taken as one without the app (the officer
+    meets the host in person): the answer is the same as for a known id.
     """
     stay = _new_stay(db_session, actor, account, commune_code=commune_code, address=address,
                      start_date=start_date, end_date=end_date, reason=reason,
@@ -235,16 +229,14 @@ def _new_stay(db_session: Session, actor: Actor, account: Account, *, commune_co
         raise InvalidResidenceInput("A temporary stay is declared outside the commune of "
                                     "permanent residence.", code="stay.permanent_commune",
                                     field="commune_code")
-    host = get_citizen(db_session=db_session, personal_id=host_personal_id)
-    if host is None:  # audited: a way to ask whether a personal id exists
-        _audit_citizen(db_session, actor, "residence.stay_refused", citizen.id,
-                       reason="host_unknown")
-        db_session.commit()
-        raise InvalidResidenceInput("No citizen has this personal id.", code="host.unknown",
-                                    field="host_personal_id")
     if _overlapping_stay(db_session, citizen.id, start_date, end_date):
         raise PeriodOverlaps()
-    if host.id == citizen.id:
+    host = get_citizen(db_session=db_session, personal_id=host_personal_id)
+    if host is None:
+        # Not in the registry: taken like a host without the app (checked in person), so the
+        # answer does not tell the declarant whether a personal id exists.
+        host_check, entry = HOST_IN_PERSON, "awaiting_check"
+    elif host.id == citizen.id:
         host_check, entry = HOST_SELF, "submitted"
     else:
         host_account = accounts.get_account_of(db_session=db_session, citizen_id=host.id)
@@ -253,7 +245,9 @@ def _new_stay(db_session: Session, actor: Actor, account: Account, *, commune_co
                              else (HOST_IN_PERSON, "awaiting_check"))
     stay = TemporaryStay(citizen_id=citizen.id, province_code=commune.province_code,
                          commune_code=commune.code, address=address, start_date=start_date,
-                         end_date=end_date, reason=reason, host_citizen_id=host.id,
+                         end_date=end_date, reason=reason,
+                         host_citizen_id=host.id if host else None,
+                         host_personal_id=None if host else host_personal_id,
                          host_check=host_check, previous_id=previous.id if previous else None)
     if entry != "awaiting_host":
         _to_police(stay, decision_days)
@@ -262,7 +256,7 @@ def _new_stay(db_session: Session, actor: Actor, account: Account, *, commune_co
     _audit_citizen(db_session, actor, "residence.stay_declared", citizen.id, stay_id=stay.id,
                    commune=commune.code, host_check=host_check,
                    renews=stay.previous_id)
-    if host_check == HOST_BY_APP:
+    if host is not None and host_check == HOST_BY_APP:
         _notify_citizen(db_session, host.id, "residence.host_confirmation",
                         f"A temporary stay at {address} names you as its host. Confirm or "
                         "refuse it in the app (Residence, host confirmations).")
@@ -294,13 +288,18 @@ def renew_stay(*, db_session: Session, actor: Actor, account: Account, stay_id: 
     start = max(clock.today(), previous.end_date + dt.timedelta(days=1))
     renewal = _new_stay(db_session, actor, account, commune_code=previous.commune_code,
                         address=previous.address, start_date=start, end_date=end_date,
-                        reason=previous.reason, host_personal_id=previous.host.personal_id,
+                        reason=previous.reason, host_personal_id=_host_personal_id(previous),
                         decision_days=decision_days, previous=previous)
     # A history row on the renewed stay; its version moves, so two renewals at once: one wins.
     STAY_FLOW.note(db_session, previous, "renew", role="citizen", by=_citizen_by(account),
                    renewal_id=renewal.id)
     db_session.commit()
     return renewal
+
+
+def _host_personal_id(stay: TemporaryStay) -> str:
+    """The host's personal id: the registry's, or as declared when it has none."""
+    return stay.host.personal_id if stay.host is not None else stay.host_personal_id or ""
 
 
 def get_own_stay(*, db_session: Session, account: Account, stay_id: int) -> TemporaryStay:
@@ -400,7 +399,7 @@ def read_stay(*, db_session: Session, actor: Actor, officer: Officer,
     """A stay with its history; the read shows in the declarant's (and host's) access log."""
     stay = stay_for_officer(db_session=db_session, actor=actor, officer=officer, stay_id=stay_id)
     by = officer_actor(officer, actor)
-    for citizen_id in dict.fromkeys((stay.citizen_id, stay.host_citizen_id)):
+    for citizen_id in dict.fromkeys(filter(None, (stay.citizen_id, stay.host_citizen_id))):
         _audit_citizen(db_session, by, "residence.stay_read", citizen_id, stay_id=stay.id,
                        by=unit_name(officer))
     history = STAY_FLOW.history(db_session, stay.id)
@@ -572,128 +571,6 @@ def overdue_cases(*, db_session: Session, officer: Officer, kind: str, page: int
         model.province_code == officer.province_code, model.status.in_(states),
         model.decide_by < clock.now()).order_by(model.decide_by, model.id),
         page=page, per_page=per_page)
-
-
-# --- Lodging notices ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LodgingNotifier:
-    """Who sends a lodging notice: a host in the app, or a hotel (a relying party)."""
-
-    type: str  # "citizen" or "relying_party"
-    id: str  # "account:12", or the relying party's client id
-    host_citizen_id: int | None = None
-
-
-def citizen_notifier(account: Account) -> LodgingNotifier:
-    """A host sending a notice from the app."""
-    return LodgingNotifier(type="citizen", id=_citizen_by(account),
-                           host_citizen_id=account.citizen_id)
-
-
-def _guest_rows(guests: Sequence[Mapping[str, Any]],
-                today: dt.date) -> list[tuple[str, Any, Any]]:
-    if not 1 <= len(guests) <= MAX_GUESTS:
-        raise InvalidResidenceInput(f"A notice lists 1 to {MAX_GUESTS} guests.",
-                                    code="lodging.guest_count", field="guests")
-    rows, seen = [], set()
-    earliest = today - dt.timedelta(days=LODGING_LATE_DAYS)
-    for index, guest in enumerate(guests):
-        field = f"guests.{index}"
-        check_period(guest["arrival"], guest["departure"], today=today, earliest=earliest,
-                     start_field=f"{field}.arrival", end_field=f"{field}.departure")
-        if guest["personal_id"] in seen:
-            raise InvalidResidenceInput("This guest is listed twice.",
-                                        code="lodging.guest_duplicate",
-                                        field=f"{field}.personal_id")
-        seen.add(guest["personal_id"])
-        rows.append((guest["personal_id"], guest["arrival"], guest["departure"]))
-    return rows
-
-
-def notify_lodging(*, db_session: Session, actor: Actor, notifier: LodgingNotifier,
-                   commune_code: str, address: str,
-                   guests: Sequence[Mapping[str, Any]]) -> LodgingNotice:
-    """Record who stays at one address: each guest (personal id, arrival, departure).
-
-    ``guests``: mappings with ``personal_id``, ``arrival`` and ``departure``
-    (dates; the departure may be planned). Every guest must be in the
-    registry: unknown ones are a 422 naming their rows. Each guest's access
-    log shows the notice.
-    """
-    commune = check_commune(commune_code)
-    address = check_text(address, "address", 255)
-    rows = _guest_rows(guests, clock.today())
-    known: dict[str, int] = {pid: citizen_id for pid, citizen_id in db_session.execute(
-        sa.select(Citizen.personal_id, Citizen.id).where(
-            Citizen.personal_id.in_([pid for pid, _, _ in rows])))}
-    unknown = {f"guests.{i}.personal_id": ["No citizen has this personal id."]
-               for i, (pid, _, _) in enumerate(rows) if pid not in known}
-    if unknown:  # audited: a way to ask whether personal ids exist
-        record_event(db_session=db_session, actor=actor, action="residence.lodging_refused",
-                     details={"reason": "guest_unknown", "notifier": notifier.id,
-                              "unknown": len(unknown)})
-        db_session.commit()
-        raise InvalidResidenceInput("Some guests are not in the registry.",
-                                    code="lodging.guest_unknown", errors=unknown)
-    notice = LodgingNotice(province_code=commune.province_code, commune_code=commune.code,
-                           address=address, notifier_type=notifier.type,
-                           notifier_id=notifier.id, host_citizen_id=notifier.host_citizen_id)
-    notice.guests = [LodgingGuest(citizen_id=known[pid], arrival=arrival, departure=departure)
-                     for pid, arrival, departure in rows]
-    db_session.add(notice)
-    db_session.flush()
-    for citizen_id in known.values():
-        _audit_citizen(db_session, actor, "residence.lodging_notified", citizen_id,
-                       notice_id=notice.id, commune=commune.code)
-    bump(db_session, metric="residence.lodging.notified", province_code=commune.province_code,
-         commune_code=commune.code)
-    db_session.commit()
-    return notice
-
-
-@dataclass(frozen=True)
-class GuestStay:
-    """A guest staying at an address, as the police of the commune see it."""
-
-    notice_id: int
-    personal_id: str
-    full_name: str
-    date_of_birth: dt.date
-    commune_code: str
-    address: str
-    arrival: dt.date
-    departure: dt.date
-    notified_by: str
-
-
-def guests_staying(*, db_session: Session, actor: Actor, officer: Officer, on: dt.date | None,
-                   commune_code: str | None, page: int,
-                   per_page: int) -> tuple[list[GuestStay], int]:
-    """Who stays where in the officer's jurisdiction (on a date, when given), newest first.
-
-    Each guest shown writes one event to that guest's access log, in the same
-    transaction as the read's commit.
-    """
-    where = _jurisdiction_where(LodgingNotice, officer, commune_code)
-    if on is not None:
-        where += [LodgingGuest.arrival <= on, LodgingGuest.departure >= on]
-    guests, total = paginate(
-        db_session, sa.select(LodgingGuest).join(LodgingGuest.notice).where(*where)
-        .options(joinedload(LodgingGuest.notice), joinedload(LodgingGuest.citizen))
-        .order_by(LodgingGuest.arrival.desc(), LodgingGuest.id.desc()),
-        page=page, per_page=per_page)
-    shown = [GuestStay(notice_id=g.notice_id, personal_id=g.citizen.personal_id,
-                       full_name=g.citizen.full_name, date_of_birth=g.citizen.date_of_birth,
-                       commune_code=g.notice.commune_code, address=g.notice.address,
-                       arrival=g.arrival, departure=g.departure,
-                       notified_by=g.notice.notifier_type) for g in guests]
-    by = officer_actor(officer, actor)
-    for guest in guests:
-        _audit_citizen(db_session, by, "residence.lodging_read", guest.citizen_id,
-                       notice_id=guest.notice_id, by=unit_name(officer))
-    db_session.commit()
-    return shown, total
 
 
 # --- The record and the credential ----------------------------------------------------------------

@@ -14,7 +14,7 @@ from identity.monitoring.queues import backlogs
 from tests.factories import add_citizen
 from tests.utilities.residence.helpers import (ACTOR, HOME_COMMUNE, OTHER_COMMUNE, STAY_COMMUNE,
                                                TUESDAY, citizen_with_account, events, officer)
-from utilities.residence import service
+from utilities.residence import lodging, service
 from utilities.residence.errors import AbsenceNotFound, PeriodOverlaps
 from utilities.workflow import RoleNotAllowed, TransitionNotAllowed
 
@@ -138,8 +138,8 @@ def guests(*citizens: Any, arrival: dt.date = dt.date(2026, 12, 1),
 
 def notify(db_session: Any, host: Any, rows: list[dict[str, Any]],
            commune_code: str = STAY_COMMUNE) -> Any:
-    return service.notify_lodging(db_session=db_session, actor=ACTOR,
-                                  notifier=service.citizen_notifier(host),
+    return lodging.notify_lodging(db_session=db_session, actor=ACTOR,
+                                  notifier=lodging.citizen_notifier(host),
                                   commune_code=commune_code, address="Số 3, phố Huế",
                                   guests=rows)
 
@@ -158,7 +158,7 @@ def test_a_host_notifies_guests_and_the_police_see_who_stays_where(db_session: A
     police = officer(db_session, protector, username="lodging.police")
     neighbour = officer(db_session, protector, username="lodging.neighbour",
                         commune_code=OTHER_COMMUNE)
-    shown, count = service.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
+    shown, count = lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
                                           on=dt.date(2026, 12, 2), commune_code=None, page=1,
                                           per_page=10)
     assert count == 2
@@ -167,30 +167,79 @@ def test_a_host_notifies_guests_and_the_police_see_who_stays_where(db_session: A
         read = events(db_session, "residence.lodging_read", guest.id)
         assert [e.details["by"] for e in read] == ["Công an Thành phố Hà Nội"]
     # A page shows (and logs) only its guests; a day out of the stay shows none.
-    shown, count = service.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
+    shown, count = lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
                                           on=None, commune_code=None, page=2, per_page=1)
     assert (len(shown), count) == (1, 2)
     assert len(events(db_session, "residence.lodging_read")) == 3
-    assert service.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
+    assert lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
                                   on=dt.date(2026, 12, 5), commune_code=None, page=1,
                                   per_page=10) == ([], 0)
-    assert service.guests_staying(db_session=db_session, actor=ACTOR, officer=neighbour,
+    assert lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=neighbour,
                                   on=None, commune_code=None, page=1, per_page=10) == ([], 0)
 
 
-def test_unknown_guests_are_named_by_row(db_session: Any, protector: Any) -> None:
+def test_guests_the_registry_does_not_confirm_are_taken_and_queued_for_review(
+        db_session: Any, protector: Any) -> None:
+    """No oracle: an unknown id, or a known id with another name or birth date, is taken like
+    any guest (nothing raised, nothing named) and waits for the police's review."""
+    host = citizen_with_account(db_session, protector)
+    known, named, born = (add_citizen(db_session, protector) for _ in range(3))
+    rows = guests(known, named, born) + [{"personal_id": "001099999998",
+                                          "arrival": dt.date(2026, 12, 1),
+                                          "departure": dt.date(2026, 12, 2),
+                                          "full_name": "Trần Thị Bình",
+                                          "date_of_birth": dt.date(1990, 1, 2)}]
+    rows[0].update(full_name=known.full_name.upper(), date_of_birth=known.date_of_birth)
+    rows[1]["full_name"] = "Lê Văn Khác"
+    rows[2]["date_of_birth"] = born.date_of_birth + dt.timedelta(days=1)
+    notice = notify(db_session, host, rows)
+    assert [(g.citizen_id, g.review_reason, g.review_state) for g in notice.guests] == [
+        (known.id, None, None), (named.id, "mismatch", "pending"),
+        (born.id, "mismatch", "pending"), (None, "unknown_id", "pending")]
+    assert [g.personal_id for g in notice.guests] == [None, named.personal_id,
+                                                      born.personal_id, "001099999998"]
+    assert notice.guests[3].declared_name == "Trần Thị Bình"
+    # The registry's citizens see the notice in their access log, the matched one included.
+    for citizen in (known, named, born):
+        assert events(db_session, "residence.lodging_notified", citizen.id)
+    [queued] = events(db_session, "residence.lodging_to_review")
+    assert queued.details == {"notifier": f"account:{host.id}", "guests": 4, "to_review": 3}
+    assert events(db_session, "residence.lodging_refused") == []
+
+
+def test_the_police_see_and_review_the_guests_in_review(db_session: Any,
+                                                        protector: Any) -> None:
     host = citizen_with_account(db_session, protector)
     known = add_citizen(db_session, protector)
     rows = guests(known) + [{"personal_id": "001099999998", "arrival": dt.date(2026, 12, 1),
-                             "departure": dt.date(2026, 12, 2)}]
-    with pytest.raises(InvalidInput) as caught:
-        notify(db_session, host, rows)
-    assert caught.value.code == "lodging.guest_unknown"
-    assert list(caught.value.errors) == ["guests.1.personal_id"]
-    assert events(db_session, "residence.lodging_notified") == []
-    [refused] = events(db_session, "residence.lodging_refused")
-    assert refused.details == {"reason": "guest_unknown", "notifier": f"account:{host.id}",
-                               "unknown": 1}
+                             "departure": dt.date(2026, 12, 2), "full_name": "Trần Thị Bình"}]
+    notify(db_session, host, rows)
+    police = officer(db_session, protector, username="review.police")
+    neighbour = officer(db_session, protector, username="review.neighbour",
+                        commune_code=OTHER_COMMUNE)
+    shown, count = lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police,
+                                          on=None, commune_code=None, page=1, per_page=10,
+                                          review="pending")
+    assert count == 1
+    [pending] = shown
+    assert (pending.personal_id, pending.full_name, pending.in_registry,
+            pending.review_reason) == ("001099999998", "Trần Thị Bình", False, "unknown_id")
+    with pytest.raises(lodging.GuestNotFound):
+        lodging.review_guest(db_session=db_session, actor=ACTOR, officer=neighbour,
+                             guest_id=pending.guest_id, outcome="cleared")
+    assert events(db_session, "residence.access_refused")
+    done = lodging.review_guest(db_session=db_session, actor=ACTOR, officer=police,
+                                guest_id=pending.guest_id, outcome="flagged",
+                                reason="Không có trong CSDL")
+    assert done.review_state == "flagged"
+    [flagged] = events(db_session, "residence.lodging_flagged")
+    assert flagged.details["reason"] == "unknown_id"
+    with pytest.raises(lodging.GuestReviewed):
+        lodging.review_guest(db_session=db_session, actor=ACTOR, officer=police,
+                             guest_id=pending.guest_id, outcome="cleared")
+    assert lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police, on=None,
+                                  commune_code=None, page=1, per_page=10,
+                                  review="pending") == ([], 0)
 
 
 @pytest.mark.parametrize(("change", "code", "field"), [
@@ -224,8 +273,8 @@ def test_a_notice_has_one_to_fifty_guests_and_a_known_commune(db_session: Any,
 
 def test_a_hotel_can_notify_as_another_actor(db_session: Any, protector: Any) -> None:
     guest = add_citizen(db_session, protector)
-    hotel = service.LodgingNotifier(type="relying_party", id="hotel-metropole")
-    notice = service.notify_lodging(db_session=db_session, actor=ACTOR, notifier=hotel,
+    hotel = lodging.LodgingNotifier(type="relying_party", id="hotel-metropole")
+    notice = lodging.notify_lodging(db_session=db_session, actor=ACTOR, notifier=hotel,
                                     commune_code=STAY_COMMUNE, address="15 Ngô Quyền",
                                     guests=guests(guest))
     assert (notice.notifier_type, notice.notifier_id, notice.host_citizen_id) == (

@@ -17,6 +17,7 @@ from identity.monitoring.counters import total
 from identity.monitoring.queues import backlogs
 from identity.registry.models import TemporaryResidence
 from tests.flows import PASSCODE
+from tests.factories import add_citizen
 from tests.utilities.residence.helpers import (ACTOR, OTHER_COMMUNE, STAY_COMMUNE, TUESDAY,
                                                citizen_with_account, events, hcm_commune,
                                                officer, stay_body)
@@ -191,7 +192,6 @@ def test_the_owner_of_the_place_is_their_own_host(db_session: Any,
     ({"reason": "Đi làm\x00"}, "text.control_characters", "reason"),
     ({"address": "Số 1\u202e"}, "text.control_characters", "address"),
     ({"address": "   "}, "text.empty", "address"),
-    ({"host_personal_id": "001099999999"}, "host.unknown", "host_personal_id"),
 ])
 def test_bad_input_names_the_field(db_session: Any, people: dict[str, Any],
                                    overrides: dict[str, Any], code: str, field: str) -> None:
@@ -201,11 +201,20 @@ def test_bad_input_names_the_field(db_session: Any, people: dict[str, Any],
     assert (caught.value.code, caught.value.field) == (code, field)
 
 
-def test_an_unknown_host_is_audited(db_session: Any, people: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInput):
-        declare(db_session, people, host_personal_id="001099999999")
-    [refused] = events(db_session, "residence.stay_refused", people["declarant"].citizen_id)
-    assert refused.details == {"reason": "host_unknown"}
+def test_an_unknown_host_is_taken_like_a_host_without_the_app(db_session: Any,
+                                                               protector: Any,
+                                                               people: dict[str, Any]) -> None:
+    """No oracle: an id the registry does not know goes to the in-person check, exactly as a
+    registry citizen without an account does; the officer sees the id as declared."""
+    unknown = declare(db_session, people, host_personal_id="001099999999")
+    without_app = add_citizen(db_session, protector)
+    known = declare(db_session, people, host_personal_id=without_app.personal_id,
+                    start_date=dt.date(2028, 1, 1), end_date=dt.date(2028, 6, 1))
+    for stay in (unknown, known):
+        assert (stay.status, stay.host_check) == ("awaiting_check", "in_person")
+    assert (unknown.host_citizen_id, unknown.host_personal_id) == (None, "001099999999")
+    assert (known.host_citizen_id, known.host_personal_id) == (without_app.id, None)
+    assert events(db_session, "residence.stay_refused") == []
 
 
 def test_two_years_exactly_is_allowed(db_session: Any, people: dict[str, Any]) -> None:

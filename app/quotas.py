@@ -1,0 +1,66 @@
+"""Per-account rate limits and daily quotas of the endpoints that take personal ids.
+
+An endpoint that takes many personal ids (a lodging notice lists up to 50)
+must not let one account walk the registry. Two bounds, both counted in Redis
+(when it is down the request is refused with 503, never let through uncounted):
+
+- a rate limit per account (flask-limiter, key ``account:<id>``: no personal
+  data in the key), read from the configuration at each request;
+- a daily quota per account, counted in units the endpoint chooses (one per
+  guest for lodging notices), reset at midnight UTC; past it, 429 with
+  ``Retry-After`` until midnight.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g
+
+from app.auth import config_limit, limiter
+from app.extensions import get_redis
+from identity import clock
+from identity.errors import TooManyAttempts
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DailyQuotaExhausted(TooManyAttempts):
+    """The account has used its daily quota of an endpoint (429, Retry-After until midnight)."""
+
+    code = "quota.exhausted"
+    message = "The daily quota of this request is used up; it renews at midnight UTC."
+
+
+def _account_key() -> str:
+    return f"account:{g.account.id}" if "account" in g else "account:none"
+
+
+def account_rate_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
+    """A per-account rate limit (``config_name``: flask-limiter notation), for a view that
+    runs after ``citizen_required`` (it reads ``g.account``)."""
+    def decorate(view: F) -> F:
+        return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
+                                            key_func=_account_key)(view))
+    return decorate
+
+
+def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int = 1) -> int:
+    """Count ``cost`` units of ``name`` today for ``subject`` (``account:12``); what is left.
+
+    Raises :class:`DailyQuotaExhausted` once the day's total would pass the
+    configured quota (the refused units are counted too: hammering does not
+    buy anything back).
+    """
+    limit = int(current_app.config[config_name])
+    now = clock.now()
+    key = f"quota:{name}:{subject}:{now:%Y%m%d}"
+    pipe = get_redis().pipeline()
+    pipe.incrby(key, cost)
+    pipe.expire(key, 2 * 86_400)
+    used = int(pipe.execute()[0])
+    if used > limit:
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
+        raise DailyQuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
+                                  errors={"quota": [limit]})
+    return limit - used
