@@ -7,6 +7,7 @@ access log; a refused act (outside the jurisdiction) is audited too.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from identity import clock
 from identity.accounts import service
 from identity.accounts.devices import load_device_key
-from identity.accounts.errors import AuthenticationFailed, InvalidToken, OutsideJurisdiction
+from identity.accounts.errors import AuthenticationFailed, InvalidToken
 from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Officer
 from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
 from identity.audit.service import Actor, record_event
@@ -197,22 +198,41 @@ def in_jurisdiction(officer: Officer, province_code: str, commune_code: str) -> 
         officer.commune_code is None or officer.commune_code == commune_code)
 
 
+def _no_citizen() -> NotFound:
+    """What an officer hears of a personal id that is unknown, or outside their jurisdiction."""
+    return NotFound("No citizen has this personal id.", code="citizen.not_found")
+
+
+def _no_account() -> NotFound:
+    """What an officer hears of an account id that is unknown, or outside their jurisdiction."""
+    return NotFound("No account has this id.", code="account.not_found")
+
+
 def _require_jurisdiction(db_session: Session, officer: Officer, actor: Actor, citizen: Citizen,
-                          action: str) -> None:
+                          action: str, missing: Callable[[], NotFound] = _no_citizen) -> None:
+    """Refuse, and audit, an act on a citizen outside the officer's jurisdiction.
+
+    The refusal is the same ``404`` as for an id that exists nowhere
+    (``missing``): a ``403`` would tell an officer of one province who is
+    registered in another. The audit row keeps the true reason, with the
+    citizen as subject, so the citizen's access log shows the attempt.
+    """
     if not in_jurisdiction(officer, citizen.province_code, citizen.commune_code):
         record_event(db_session=db_session, actor=officer_actor(officer, actor),
                      action=action + "_refused", subject_type="citizen", subject_id=citizen.id,
                      details={"reason": "outside_jurisdiction", "by": unit_name(officer)})
         db_session.commit()
-        raise OutsideJurisdiction()
+        raise missing()
 
 
 def _account_in_jurisdiction(db_session: Session, officer: Officer, actor: Actor,
                              account_id: int, action: str) -> Account:
+    """The account, if it exists and its citizen lives in the jurisdiction; one 404 otherwise."""
     account = db_session.get(Account, account_id)
     if account is None:
-        raise NotFound("No account has this id.", code="account.not_found")
-    _require_jurisdiction(db_session, officer, actor, account.citizen, action)
+        raise _no_account()
+    _require_jurisdiction(db_session, officer, actor, account.citizen, action,
+                          missing=_no_account)
     return account
 
 
@@ -324,10 +344,14 @@ def rebind_in_person(*, db_session: Session, protector: Protector, actor: Actor,
 
 def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
                     personal_id: str) -> tuple[Citizen, Account | None]:
-    """A citizen of the officer's jurisdiction, with their account; the read is audited."""
+    """A citizen of the officer's jurisdiction, with their account; the read is audited.
+
+    An unknown personal id and one of another jurisdiction get the same
+    ``404 citizen.not_found`` (the refused read is audited all the same).
+    """
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     if citizen is None:
-        raise NotFound("No citizen has this personal id.", code="citizen.not_found")
+        raise _no_citizen()
     _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
     _audit(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()

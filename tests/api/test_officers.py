@@ -297,13 +297,40 @@ def test_looking_up_a_citizen_of_another_province_is_refused_and_audited(
     citizen = add_hcm_citizen(db_session, protector)
     token = officer_token(client, officer)
     answer = look_up(client, token, citizen)
-    assert_error(answer, 403, "officer.outside_jurisdiction")
+    assert_error(answer, 404, "citizen.not_found")
     assert "personal_id" not in answer.get_data(as_text=True)
     [refused] = audit_events(db_session, "citizen.read_refused", "citizen", citizen.id)
     assert refused.actor_type == "officer"
     assert refused.actor_id == f"officer:{officer.officer_id}"
     assert refused.details["reason"] == "outside_jurisdiction"
     assert audit_events(db_session, "citizen.read", "citizen", citizen.id) == []
+
+
+def test_an_officer_cannot_tell_a_citizen_elsewhere_from_an_unknown_id(
+        client, db_session, protector, officer):
+    """No oracle: the same 404 body for an unknown id and for one of another province."""
+    elsewhere = add_hcm_citizen(db_session, protector)
+    unknown = add_citizen(db_session, protector)
+    personal_id = unknown.personal_id
+    db_session.delete(unknown)
+    db_session.flush()
+    token = officer_token(client, officer)
+    out_of_scope = look_up(client, token, elsewhere)
+    nobody = client.post("/api/v1/police/citizens/lookup", headers=bearer(token),
+                         json={"personal_id": personal_id})
+    assert_error(nobody, 404, "citizen.not_found")
+    assert (out_of_scope.status_code, out_of_scope.get_json()) == \
+        (nobody.status_code, nobody.get_json())
+    # The same for account ids: one of another province answers as one that does not exist.
+    account = register(client, add_citizen(db_session, protector), Phone())
+    hcm_token = officer_token(client, create_officer(db_session, protector,
+                                                     username="officer.hcm2",
+                                                     province_code="79"))
+    for act in (lambda account_id: review(client, hcm_token, account_id, "approve"),
+                lambda account_id: raise_level2(client, hcm_token, account_id, "001090012345")):
+        there, missing = act(account["account_id"]), act(987654)
+        assert_error(missing, 404, "account.not_found")
+        assert (there.status_code, there.get_json()) == (missing.status_code, missing.get_json())
 
 
 def test_looking_up_a_citizen_of_the_province_answers_and_shows_in_their_access_log(
@@ -348,7 +375,7 @@ def test_a_commune_officer_acts_only_in_their_commune(client, db_session, protec
     elsewhere = add_citizen(db_session, protector)  # commune 00070 of the same province
     token = officer_token(client, commune_officer)
     assert look_up(client, token, here).status_code == 200
-    assert_error(look_up(client, token, elsewhere), 403, "officer.outside_jurisdiction")
+    assert_error(look_up(client, token, elsewhere), 404, "citizen.not_found")
     assert len(audit_events(db_session, "citizen.read_refused", "citizen", elsewhere.id)) == 1
 
 
@@ -360,22 +387,22 @@ def test_a_commune_officer_cannot_work_on_accounts_of_another_commune(client, db
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
     token = officer_token(client, commune_officer)
     assert pending(client, token)["items"] == []
-    assert_error(review(client, token, account["account_id"], "approve"), 403,
-                 "officer.outside_jurisdiction")
-    assert_error(raise_level2(client, token, account["account_id"], citizen.personal_id), 403,
-                 "officer.outside_jurisdiction")
+    assert_error(review(client, token, account["account_id"], "approve"), 404,
+                 "account.not_found")
+    assert_error(raise_level2(client, token, account["account_id"], citizen.personal_id), 404,
+                 "account.not_found")
 
 
 def test_reassignment_applies_on_the_next_request(client, db_session, protector, officer):
     hanoi, saigon = add_citizen(db_session, protector), add_hcm_citizen(db_session, protector)
     token = officer_token(client, officer)
     assert look_up(client, token, hanoi).status_code == 200
-    assert_error(look_up(client, token, saigon), 403, "officer.outside_jurisdiction")
+    assert_error(look_up(client, token, saigon), 404, "citizen.not_found")
     officers.reassign_officer(db_session=db_session, actor=OPERATOR, username=officer.username,
                               province_code="79", commune_code=None)
     # The same token, the new jurisdiction.
     assert look_up(client, token, saigon).status_code == 200
-    assert_error(look_up(client, token, hanoi), 403, "officer.outside_jurisdiction")
+    assert_error(look_up(client, token, hanoi), 404, "citizen.not_found")
     [event] = db_session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "officer.reassigned")).all()
     assert event.details["before"] == {"province": "01", "commune": None}
@@ -496,7 +523,7 @@ def test_reviewing_outside_the_jurisdiction_is_refused_and_audited(client, db_se
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
     answer = review(client, officer_token(client, hcm_officer), account["account_id"], "approve")
-    assert_error(answer, 403, "officer.outside_jurisdiction")
+    assert_error(answer, 404, "account.not_found")
     assert db_session.get(Account, account["account_id"]).status == "pending_review"
     assert len(audit_events(db_session, "account.review_refused", "citizen", citizen.id)) == 1
 
@@ -563,7 +590,7 @@ def test_level2_outside_the_jurisdiction_is_refused(client, db_session, protecto
     account = register(client, citizen, Phone())
     answer = raise_level2(client, officer_token(client, hcm_officer), account["account_id"],
                           citizen.personal_id)
-    assert_error(answer, 403, "officer.outside_jurisdiction")
+    assert_error(answer, 404, "account.not_found")
     assert db_session.get(Account, account["account_id"]).level == 1
     assert len(audit_events(db_session, "account.level2_refused", "citizen", citizen.id)) == 1
 
@@ -663,7 +690,7 @@ def test_in_person_rebind_outside_the_jurisdiction_is_refused(client, db_session
     citizen, old = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, old)
     answer = rebind(client, officer_token(client, hcm_officer), account["account_id"], Phone())
-    assert_error(answer, 403, "officer.outside_jurisdiction")
+    assert_error(answer, 404, "account.not_found")
     assert login(client, citizen.personal_id, old)["access_token"]
     assert len(audit_events(db_session, "device.rebind_refused", "citizen", citizen.id)) == 1
 

@@ -396,7 +396,7 @@ def test_a_reassigned_officer_acts_in_the_new_jurisdiction_on_the_next_request(
     officers.reassign_officer(db_session=db_session, actor=OPERATOR, username=officer.username,
                               province_code="79", commune_code=None)
     answer = client.post("/api/v1/police/citizens/lookup", json=lookup, headers=headers)
-    assert_error(answer, 403, "officer.outside_jurisdiction")
+    assert_error(answer, 404, "citizen.not_found")  # outside the jurisdiction: as if unknown
 
 
 # --- Roles -----------------------------------------------------------------------------------
