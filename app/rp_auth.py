@@ -12,12 +12,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
 
 from app.auth import _subject, _token_version, config_limit, limiter
 from app.extensions import db, get_redis
 from identity.relying_parties import parties
+from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import RelyingParty
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,20 +44,40 @@ def _party_key() -> str:
     return f"rp:{g.party.id}" if "party" in g else "rp:none"
 
 
-def party_required(scope: str, *, metered: bool = True) -> Callable[[F], F]:
+def per_item(field: str, *, most: int = 1000) -> Callable[[], int]:
+    """A quota cost of one unit per item of the JSON body's list ``field`` (1 without one).
+
+    For endpoints that take many personal ids a request (lodging notices,
+    source deliveries): the daily quota bounds the ids looked at, not the
+    requests. ``most`` caps what one request is charged (a longer list is
+    refused by validation anyway).
+    """
+    def cost() -> int:
+        body = request.get_json(silent=True)
+        items = body.get(field) if isinstance(body, dict) else None
+        return max(1, min(len(items), most)) if isinstance(items, list) else 1
+    return cost
+
+
+def party_required(scope: str, *, metered: bool = True,
+                   cost: Callable[[], int] | None = None) -> Callable[[F], F]:
     """Let the view run for an active party whose token carries ``scope``.
 
-    Then the party's rate limit (``RP_LIMIT_PER_PARTY``) and, when
-    ``metered``, one unit of the scope's daily quota (429 ``rp.quota_exhausted``
-    with ``Retry-After`` past it). Both are counted in Redis: when it is down
-    the request is refused with 503, never let through uncounted.
+    Then the party's rate limit (``RP_LIMIT_PER_PARTY``, per endpoint) and,
+    when ``metered``, the scope's daily quota: one unit, or what ``cost``
+    says for this request (429 ``rp.quota_exhausted`` with ``Retry-After``
+    past it). Both are counted in Redis: when it is down the request is
+    refused with 503, never let through uncounted. Every endpoint that takes
+    a personal id is metered; unmetered ones take none (a consent's status,
+    erasure requests, the telco's own report).
     """
     def decorate(view: F) -> F:
         @wraps(view)
         def metered_view(*args: Any, **kwargs: Any) -> Any:
             if metered:
                 parties.consume_quota(redis_client=get_redis(), party=g.party, scope=scope,
-                                      defaults=current_app.config["RP_DAILY_QUOTAS"])
+                                      defaults=current_app.config["RP_DAILY_QUOTAS"],
+                                      cost=cost() if cost is not None else 1)
             return view(*args, **kwargs)
 
         limited = limiter.limit(config_limit("RP_LIMIT_PER_PARTY"), key_func=_party_key,
@@ -74,6 +95,12 @@ def party_required(scope: str, *, metered: bool = True) -> Callable[[F], F]:
             return limited(*args, **kwargs)
         return cast(F, wrapper)
     return decorate
+
+
+def callback_policy() -> CallbackPolicy:
+    """The configured rules of callback URLs (https only, private addresses allowed or not)."""
+    return CallbackPolicy(https_only=bool(current_app.config["RP_CALLBACKS_HTTPS_ONLY"]),
+                          allow_private=bool(current_app.config["RP_CALLBACKS_ALLOW_PRIVATE"]))
 
 
 def current_party() -> RelyingParty:

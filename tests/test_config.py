@@ -18,6 +18,7 @@ PRODUCTION = {
     "TOKEN_SIGNING_KEYS": config.TEST_KEYS["TOKEN_SIGNING_KEYS"],
     "SMS_BACKEND": "vnid_sms.gateway:OperatorGateway",
     "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8",
+    "OAUTH_TOKEN_URL": "https://id.example.gov.vn/api/v1/oauth/token",
 }
 
 

@@ -22,7 +22,7 @@ from app.auth import BEARER, citizen_required, current_account, current_officer,
 from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
 from app.operator_auth import OPERATOR_TOKEN, current_operator, operator_required
-from app.rp_auth import RP_BEARER, current_party, party_required
+from app.rp_auth import RP_BEARER, current_party, party_required, per_item
 from identity.accounts.schemas import PageArgs
 from identity.accounts.service import citizen_actor
 from identity.audit.service import Actor
@@ -53,7 +53,7 @@ def _party_actor() -> Actor:
 
 
 @blp.post("/sources/<string(maxlength=64):source>/records")
-@party_required("records.deliver", metered=False)
+@party_required("records.deliver", cost=per_item("records"))
 @blp.arguments(RecordBatch)
 @blp.response(200, DeliveryRead)
 @blp.alt_response(403, description="`source.forbidden`: another party's source")
@@ -67,7 +67,8 @@ def deliver(payload: dict[str, Any], source: str) -> Any:
     form only); the others are kept. The answer never says how records linked
     to the registry (linked, mismatch, unknown id): that would let a source
     probe the registry one record at a time. Operators see it in the review
-    queue. Metered by the party's rate limit, not by its quota.
+    queue. Metered by the party's rate limit and its daily quota of
+    `records.deliver`, one unit per record.
     """
     return sources.deliver_records(**deps("db_session", "protector"), actor=_party_actor(),
                                    party=current_party(), source_name=source,

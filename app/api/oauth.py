@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -52,9 +52,11 @@ def token(form: dict[str, Any]) -> Any:
         if "client_assertion_type" not in form:
             raise InvalidInput("client_assertion_type is required with client_assertion.",
                                code="oauth.invalid_request", field="client_assertion_type")
+        # The configured URL, never one built from the Host header: a client chooses its
+        # Host, so an assertion made for an attacker's endpoint would otherwise pass here.
         party = parties.authenticate_assertion(
             **session, assertion=form["client_assertion"],
-            token_endpoint=url_for("oauth.token", _external=True))
+            token_endpoint=current_app.config["OAUTH_TOKEN_URL"])
     else:
         basic = request.authorization
         if basic is None or basic.type != "basic" or not basic.username or not basic.password:

@@ -12,13 +12,12 @@ from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account
 from identity.accounts.capabilities import Act
 from app.context import deps, request_actor
-from app.extensions import get_redis
 from app.jobs import enqueue, job
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.rp_auth import RP_BEARER, callback_policy, current_party, party_required, per_item
 from identity.credentials import service as credentials
 from identity.credentials.schemas import VerificationRead, VerifyRequest
-from identity.relying_parties import parties, service
+from identity.relying_parties import service
 from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, ConsentDecision,
                                               ConsentRequestCreate, ConsentRequestRead,
                                               DataSharePage, ErasureArgs, ErasureRequestPage,
@@ -156,13 +155,9 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 
     The same answer whatever the registry knows of the guests (those it does
     not confirm wait for the police's review). The quota counts one unit per
-    guest (the request's first unit is counted on the way in).
+    guest, on the way in (``per_item``), with the per-party rate limit.
     """
     party = current_party()
-    if len(payload["guests"]) > 1:
-        parties.consume_quota(redis_client=get_redis(), party=party, scope="lodging.notify",
-                              defaults=current_app.config["RP_DAILY_QUOTAS"],
-                              cost=len(payload["guests"]) - 1)
     return lodging.notify_lodging(
         **deps("db_session"), actor=_party_actor(),
         notifier=lodging.LodgingNotifier(type="relying_party", id=party.client_id), **payload)

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from app.cli.common import console, operator_actor
 from app.extensions import db, get_protector, get_redis
+from app.rp_auth import callback_policy
 from identity.errors import DomainError
 from identity.relying_parties import parties
 from identity.relying_parties.models import KINDS, SCOPES
@@ -35,7 +36,9 @@ def _quota(text: str) -> tuple[str, int]:
 @click.option("--scopes", required=True,
               help=f"Comma- or space-separated, among: {', '.join(SCOPES)}.")
 @click.option("--callback-url", default=None,
-              help="Where consent decisions are notified (HMAC-signed); only this URL is used.")
+              help="Where consent decisions are notified (HMAC-signed); only this URL is used. "
+                   "https only in production; refused when its host resolves to a loopback, "
+                   "private, link-local, multicast or reserved address.")
 @click.option("--public-key", "public_key", type=click.File("rb"), default=None,
               help="A P-256 public key (PEM) for private-key JWT client authentication.")
 @click.option("--quota", "quotas", multiple=True,
@@ -49,7 +52,7 @@ def create_command(name: str, kind: str, scopes: str, callback_url: str | None,
             db_session=db.session(), protector=get_protector(), actor=operator_actor(),
             name=name, kind=kind, scopes=scopes.replace(",", " ").split(),
             callback_url=callback_url, public_key_pem=public_key.read() if public_key else None,
-            quotas=dict(_quota(q) for q in quotas))
+            quotas=dict(_quota(q) for q in quotas), callback_policy=callback_policy())
     except DomainError as exc:
         _fail(exc)
         return
@@ -96,3 +99,22 @@ def rotate_command(name: str) -> None:
         return
     console.print("[bold]Keep the secret now: it is shown once.[/]")
     click.echo(json.dumps({"client_id": party.client_id, "client_secret": secret}))
+
+
+@group.command("set-callback")
+@click.argument("name")
+@click.argument("url", required=False)
+@with_appcontext
+def set_callback_command(name: str, url: str | None) -> None:
+    """Register or replace the party's callback URL (checked as at creation); none removes it."""
+    try:
+        party, key = parties.set_callback(db_session=db.session(), protector=get_protector(),
+                                          actor=operator_actor(), name=name, callback_url=url,
+                                          callback_policy=callback_policy())
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if key is not None:
+        console.print("[bold]Keep the callback key now: it is shown once.[/]")
+    click.echo(json.dumps({"client_id": party.client_id, "callback_url": party.callback_url,
+                           "callback_key": key}))

@@ -69,6 +69,10 @@ class ConsentRequest(Base):
     party_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("relying_parties.id"),
                                           index=True)
     citizen_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("citizens.id"))
+    #: The account asked, then the one that decided: the data go out only while that account
+    #: is still the citizen's open, active account (a superseded squatter's consent is void).
+    #: Null on requests made before the column existed.
+    account_id: Mapped[int | None] = mapped_column(sa.BigInteger, sa.ForeignKey("accounts.id"))
     #: Space-separated names from the attribute catalogue.
     attributes: Mapped[str] = mapped_column(sa.String(200))
     purpose: Mapped[str] = mapped_column(sa.String(500))

@@ -21,7 +21,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import jwt as pyjwt
 import redis
@@ -38,6 +37,8 @@ from identity.audit.service import Actor, record_event
 from identity.errors import (Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts,
                              Unauthenticated)
 from identity.protection import Protector
+from identity.relying_parties import callbacks
+from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import KINDS, SCOPES, RelyingParty
 
 SECRET_PREFIX = "vnidrp_"
@@ -96,13 +97,14 @@ def _check_scopes(scopes: Iterable[str]) -> list[str]:
     return wanted
 
 
-def _check_callback(url: str | None) -> str | None:
+def _check_callback(url: str | None, policy: CallbackPolicy) -> str | None:
+    """The callback URL if acceptable now (its host resolved and every address checked)."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
-        raise InvalidInput("The callback is an http(s) URL without credentials in it.",
+    if len(url) > 500:
+        raise InvalidInput("The callback URL is at most 500 characters.",
                            code="rp.callback_url", field="callback_url")
+    callbacks.check(url, policy)
     return url
 
 
@@ -123,8 +125,15 @@ def _load_public_key(pem: bytes | None) -> bytes | None:
 def create_party(*, db_session: Session, protector: Protector, actor: Actor, name: str,
                  kind: str, scopes: Iterable[str], callback_url: str | None = None,
                  public_key_pem: bytes | None = None,
-                 quotas: Mapping[str, int] | None = None) -> tuple[RelyingParty, str, str | None]:
-    """Register a party; returns it, its client secret and its callback HMAC key (shown once)."""
+                 quotas: Mapping[str, int] | None = None,
+                 callback_policy: CallbackPolicy = callbacks.STRICT,
+                 ) -> tuple[RelyingParty, str, str | None]:
+    """Register a party; returns it, its client secret and its callback HMAC key (shown once).
+
+    The callback URL is checked against ``callback_policy`` (production's
+    rules unless the caller passes the configured ones): 422
+    ``rp.callback_url`` when its scheme or any address of its host is refused.
+    """
     name = name.strip()
     if not _NAME_RE.fullmatch(name):
         raise InvalidInput("A name of 1 to 100 letters, digits, spaces and .,&()'-",
@@ -138,7 +147,7 @@ def create_party(*, db_session: Session, protector: Protector, actor: Actor, nam
         raise InvalidInput("Quotas are given for the party's own scopes, as whole numbers.",
                            code="rp.quota", field="quotas")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    callback = _check_callback(callback_url)
+    callback = _check_callback(callback_url, callback_policy)
     callback_key = secrets.token_urlsafe(32) if callback else None
     party = RelyingParty(client_id=_new_client_id(), name=name, kind=kind,
                          scopes=" ".join(wanted), secret_hash=secret_digest(secret),
@@ -151,14 +160,46 @@ def create_party(*, db_session: Session, protector: Protector, actor: Actor, nam
         db_session.rollback()
         raise Conflict("A relying party of this name exists.", code="rp.exists") from None
     if callback_key is not None:
-        party.callback_key = protector.encrypt(callback_key,
-                                               context=_CALLBACK_CONTEXT + party.client_id.encode())
+        _seal_callback_key(protector, party, callback_key)
     record_event(db_session=db_session, actor=actor, action="rp.created",
                  subject_type="relying_party", subject_id=party.id,
                  details={"name": name, "kind": kind, "scopes": wanted,
                           "callback": bool(callback)})
     db_session.commit()
     return party, secret, callback_key
+
+
+def _seal_callback_key(protector: Protector, party: RelyingParty, key: str) -> None:
+    """Keep the callback HMAC key sealed with the personal-data keys, bound to the party."""
+    party.callback_key = protector.encrypt(key,
+                                           context=_CALLBACK_CONTEXT + party.client_id.encode())
+
+
+def set_callback(*, db_session: Session, protector: Protector, actor: Actor, name: str,
+                 callback_url: str | None,
+                 callback_policy: CallbackPolicy = callbacks.STRICT,
+                 ) -> tuple[RelyingParty, str | None]:
+    """Register, replace or (with None) remove a party's callback URL, checked like at creation.
+
+    A party that had no callback gets a new HMAC key (returned, shown once);
+    one that had a callback keeps its key (None is returned). Consent requests
+    asked with a callback are delivered to the URL registered at send time.
+    """
+    party = find_party(db_session, name)
+    url = _check_callback(callback_url, callback_policy)
+    new_key = None
+    if url is None:
+        party.callback_url, party.callback_key = None, None
+    else:
+        if party.callback_key is None:
+            new_key = secrets.token_urlsafe(32)
+            _seal_callback_key(protector, party, new_key)
+        party.callback_url = url
+    record_event(db_session=db_session, actor=actor, action="rp.callback_changed",
+                 subject_type="relying_party", subject_id=party.id,
+                 details={"name": party.name, "callback": url is not None})
+    db_session.commit()
+    return party, new_key
 
 
 def callback_key(protector: Protector, party: RelyingParty) -> bytes:
@@ -285,11 +326,13 @@ def party_for_token(*, db_session: Session, party_id: int, token_version: int) -
 
 def consume_quota(*, redis_client: redis.Redis, party: RelyingParty, scope: str,
                   defaults: Mapping[str, int], cost: int = 1) -> int:
-    """Count one use of ``scope`` today; :class:`QuotaExhausted` past the daily quota.
+    """Count ``cost`` uses of ``scope`` today; :class:`QuotaExhausted` past the daily quota.
 
     Counted in Redis (one key per party, scope and UTC day); when Redis is
     down the call fails, and the endpoint answers 503: a quota that cannot be
-    counted lets nothing through. Returns what is left today.
+    counted lets nothing through. A refused request gives its units back, so
+    a large batch refused near the limit leaves the rest of the day's quota
+    to smaller ones. Returns what is left today.
     """
     limit = int(party.quotas.get(scope, defaults.get(scope, 0)))
     now = clock.now()
@@ -299,6 +342,7 @@ def consume_quota(*, redis_client: redis.Redis, party: RelyingParty, scope: str,
     pipe.expire(key, 2 * 86_400)
     used = int(pipe.execute()[0])
     if used > limit:
+        redis_client.decrby(key, cost)
         midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400)
         raise QuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
                              errors={"quota": [limit]})

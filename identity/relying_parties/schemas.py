@@ -49,7 +49,7 @@ class SimOwnershipRequest(Schema):
 
 
 class SimOwnershipRead(Schema):
-    """Whether the phone is the citizen's in the registry's or the account's records."""
+    """Whether the phone is the citizen's in the registry's subscriber record (never typed)."""
 
     match = fields.Boolean(required=True)
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 import sqlalchemy as sa
@@ -51,7 +50,7 @@ from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
 from identity.registry.service import PHONE_PURPOSE, citizen_phone, get_citizen
-from identity.relying_parties import parties
+from identity.relying_parties import callbacks, parties
 from identity.relying_parties.models import ConsentRequest, DataShare, RelyingParty
 
 #: The attributes a party may ask for, in the order they are shown, with their claim keys.
@@ -85,6 +84,13 @@ class ConsentAlreadyFetched(Conflict):
     message = "The data of this consent has already been delivered, once."
 
 
+class ConsentUnavailable(Conflict):
+    """The citizen's data cannot be delivered now (why is the citizen's business)."""
+
+    code = "consent.unavailable"
+    message = "The data of this consent cannot be delivered now."
+
+
 class NoAccount(Conflict):
     """The citizen has no active account to answer a consent request with."""
 
@@ -111,15 +117,19 @@ def _looked_up(db_session: Session, actor: Actor, party: RelyingParty, citizen: 
                      details={**details, "subject": "unknown"})
 
 
-def _phone_matches(db_session: Session, protector: Protector, citizen: Citizen,
-                   phone: str) -> bool:
-    """The phone is the registry's (telecom records) or the account's SMS-verified one."""
+def _phone_matches(protector: Protector, citizen: Citizen, phone: str) -> bool:
+    """The phone is the registry's subscriber record (the telecom data), and only that.
+
+    Never the account's phone: that one was typed by whoever registered,
+    proved only to be in their hands by an SMS code, and a squatter's
+    registration (pending review, or rejected by the police) holds the
+    squatter's own number. Facts told to third parties come from the
+    registry, never from an applicant.
+    """
+    if citizen.phone_hash is None:
+        return False
     digest = protector.lookup_hash(phone, purpose=PHONE_PURPOSE)
-    if citizen.phone_hash is not None and hmac.compare_digest(citizen.phone_hash, digest):
-        return True
-    account_hash = db_session.scalar(sa.select(Account.phone_hash)
-                                     .where(Account.citizen_id == citizen.id))
-    return account_hash is not None and hmac.compare_digest(account_hash, digest)
+    return hmac.compare_digest(citizen.phone_hash, digest)
 
 
 def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
@@ -134,7 +144,7 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
         fields["full_name"] = names_match(citizen.full_name, full_name)
         fields["date_of_birth"] = citizen.date_of_birth == date_of_birth
         if phone is not None:
-            fields["phone"] = _phone_matches(db_session, protector, citizen, phone)
+            fields["phone"] = _phone_matches(protector, citizen, phone)
     match = all(fields.values())
     _looked_up(db_session, actor, party, citizen, "rp.identity_match",
                {"result": "match" if match else "no_match", "fields": sorted(fields)})
@@ -144,9 +154,9 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
 
 def sim_ownership(*, db_session: Session, protector: Protector, actor: Actor,
                   party: RelyingParty, personal_id: str, phone: str) -> dict[str, Any]:
-    """Whether the subscriber (phone, personal id) matches the citizen's records."""
+    """Whether the subscriber (phone, personal id) matches the registry's subscriber record."""
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
-    match = citizen is not None and _phone_matches(db_session, protector, citizen, phone)
+    match = citizen is not None and _phone_matches(protector, citizen, phone)
     _looked_up(db_session, actor, party, citizen, "rp.sim_ownership",
                {"result": "match" if match else "no_match"})
     db_session.commit()
@@ -170,8 +180,10 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
     URL (never one given in the request).
     """
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
-    account = None if citizen is None else db_session.scalar(
-        sa.select(Account).where(Account.citizen_id == citizen.id))
+    account = None if citizen is None else accounts.get_account_of(db_session=db_session,
+                                                                   citizen_id=citizen.id)
+    # One answer for an unknown id, a citizen without an account, and an account that is
+    # pending review, rejected, locked or closed: the party learns no more than "no".
     if citizen is None or account is None or account.status != ACTIVE:
         _looked_up(db_session, actor, party, citizen, "rp.consent_refused",
                    {"reason": "no_account"})
@@ -183,7 +195,8 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
     wanted = [name for name in ATTRIBUTES if name in set(attributes)]
     now = clock.now()
     request = ConsentRequest(id=os.urandom(16).hex(), party_id=party.id, citizen_id=citizen.id,
-                             attributes=" ".join(wanted), purpose=purpose, status=PENDING,
+                             account_id=account.id, attributes=" ".join(wanted),
+                             purpose=purpose, status=PENDING,
                              created_at=now, expires_at=now + dt.timedelta(seconds=lifetime),
                              callback_state="requested" if callback else "none",
                              callback_attempts=0)
@@ -237,6 +250,7 @@ def decide(*, db_session: Session, actor: Actor, account: Account, consent_id: s
         raise ConsentClosed(errors={"status": [request.status]})
     request.status = APPROVED if approve else REFUSED
     request.decided_at = clock.now()
+    request.account_id = account.id  # whose word it is: checked again at delivery
     if request.callback_state == "requested":
         request.callback_state = "pending"
     record_event(db_session=db_session, actor=actor, action=f"consent.{request.status}",
@@ -317,11 +331,13 @@ def fetch(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     assert request is not None
     if request.fetched_at is not None:  # fetched by a concurrent request
         raise ConsentAlreadyFetched()
-    account = db_session.scalar(sa.select(Account).where(Account.citizen_id == request.citizen_id))
+    acting = party_actor(party, actor)
+    account = _deliverable_account(db_session, request)
+    if account is None:
+        _withheld(db_session, acting, party, request)
     citizen = db_session.get(Citizen, request.citizen_id)
     assert account is not None and citizen is not None
     attributes = request.attribute_list()
-    acting = party_actor(party, actor)
     issued = sign_credential(db_session=db_session, redis_client=redis_client,
                              protector=protector, key_ring=key_ring, actor=acting,
                              account=account, credential_type="consent",
@@ -342,6 +358,39 @@ def fetch(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     return consent_state(request, credential=issued.qr, credential_expires_at=issued.expires_at)
 
 
+def _deliverable_account(db_session: Session, request: ConsentRequest) -> Account | None:
+    """The citizen's account if the data may go out now, else None.
+
+    The account must be the citizen's open account, active (not locked after
+    a lost phone, not pending review or rejected), and the one that approved:
+    an approval given by an account since closed (a squatter's, superseded
+    by the real citizen) speaks for no one.
+    """
+    account = accounts.get_account_of(db_session=db_session, citizen_id=request.citizen_id)
+    if account is None or account.status != ACTIVE:
+        return None
+    if request.account_id is not None and request.account_id != account.id:
+        return None
+    return account
+
+
+def _withheld(db_session: Session, acting: Actor, party: RelyingParty,
+              request: ConsentRequest) -> NoReturn:
+    """Refuse a delivery: in the citizen's access log, nothing shared; raises ConsentUnavailable.
+
+    The party is told only that the data cannot be delivered: not whether the
+    account is locked, closed or under review. The request stays approved and
+    unfetched, so it expires as usual; after an unlock within its life the
+    party may fetch it (the citizen approved it and unlocked the account).
+    """
+    record_event(db_session=db_session, actor=acting, action="rp.data_withheld",
+                 subject_type="citizen", subject_id=request.citizen_id,
+                 details={"by": party.name, "consent_id": request.id,
+                          "attributes": request.attribute_list(), "purpose": request.purpose})
+    db_session.commit()
+    raise ConsentUnavailable()
+
+
 # --- Callbacks ---------------------------------------------------------------------------------
 
 #: How many deliveries of a callback are tried before it is marked failed.
@@ -355,22 +404,16 @@ def callback_signature(key: bytes, timestamp: str, body: bytes) -> str:
                                 hashlib.sha256).hexdigest()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A callback goes to the registered URL only: a redirect is a failure, never followed."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def deliver_callback(*, db_session: Session, protector: Protector, consent_id: str,
-                     timeout: float = 5.0) -> str:
+                     timeout: float = 5.0,
+                     policy: callbacks.CallbackPolicy = callbacks.STRICT) -> str:
     """POST the decision to the party's registered callback, signed; the state afterwards.
 
     Idempotent: a request whose callback is not owed any more is left alone.
-    A failure (network, non-2xx) is counted and raised, so the job queue
+    The URL is checked again under ``policy`` just before the send (its host
+    resolved, every address checked, the connection made to the checked
+    address, no redirect followed: :mod:`callbacks`). A failure (refused
+    address, network, non-2xx) is counted and raised, so the job queue
     retries it; after :data:`CALLBACK_TRIES` the callback is marked failed
     and the party learns the decision by polling.
     """
@@ -385,16 +428,16 @@ def deliver_callback(*, db_session: Session, protector: Protector, consent_id: s
                SIGNATURE_HEADER: callback_signature(parties.callback_key(protector, party),
                                                     timestamp, body)}
     request.callback_attempts += 1
+    refused = False
     try:
-        assert party.callback_url is not None
-        outgoing = urllib.request.Request(party.callback_url, data=body, headers=headers,
-                                          method="POST")
-        with _OPENER.open(outgoing, timeout=timeout) as answer:
-            ok = 200 <= answer.status < 300
-    except urllib.error.HTTPError as error:  # a 3xx (not followed), 4xx or 5xx answer
-        error.close()
-        ok = False
-    except (urllib.error.URLError, OSError, ValueError):
+        if party.callback_url is None:  # removed by the operator since the request
+            raise callbacks.CallbackRefused()
+        status = callbacks.post(party.callback_url, body=body, headers=headers,
+                                policy=policy, timeout=timeout)
+        ok = 200 <= status < 300  # a 3xx is a failure: never followed
+    except callbacks.CallbackRefused:
+        ok, refused = False, True
+    except (OSError, http.client.HTTPException, ValueError):
         ok = False
     if ok:
         request.callback_state = "delivered"
@@ -403,7 +446,8 @@ def deliver_callback(*, db_session: Session, protector: Protector, consent_id: s
     record_event(db_session=db_session, actor=Actor(type="system", id="callbacks"),
                  action="rp.callback_" + ("delivered" if ok else "failed"),
                  subject_type="relying_party", subject_id=party.id,
-                 details={"consent_id": request.id, "attempt": request.callback_attempts})
+                 details={"consent_id": request.id, "attempt": request.callback_attempts,
+                          **({"refused_address": True} if refused else {})})
     db_session.commit()
     if not ok and request.callback_state == "pending":
         raise CallbackFailed(consent_id)

@@ -17,8 +17,16 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    """Consent requests remember the account asked (then the one that decided)."""
+    with op.batch_alter_table('consent_requests', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('account_id', sa.BigInteger(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_consent_requests_account_id_accounts'),
+                                    'accounts', ['account_id'], ['id'])
 
 
 def downgrade():
-    pass
+    """Forget which account a consent request belongs to."""
+    with op.batch_alter_table('consent_requests', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_consent_requests_account_id_accounts'),
+                                 type_='foreignkey')
+        batch_op.drop_column('account_id')

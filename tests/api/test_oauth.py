@@ -97,3 +97,40 @@ def test_private_key_jwt_authenticates_once_per_assertion(client, db_session, pr
         assert_error(client.post("/api/v1/oauth/token",
                                  data={**form, "client_assertion": bad}), 401,
                      "oauth.invalid_client")
+
+
+def _keyed_party(db_session, protector):
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key, create_party(db_session, protector, public_key_pem=pem)
+
+
+def test_an_assertion_for_the_host_the_client_chose_is_refused(client, db_session, protector):
+    """``aud`` is the configured token URL, never one derived from the request's Host."""
+    key, party = _keyed_party(db_session, protector)
+    evil = "https://attacker.example/api/v1/oauth/token"
+    form = {**FORM, "client_assertion_type": parties.ASSERTION_TYPE,
+            "client_assertion": _assertion(key, party.client_id, aud=evil)}
+    answer = client.post("/api/v1/oauth/token", data=form, base_url="https://attacker.example",
+                         headers={"Host": "attacker.example"})
+    assert_error(answer, 401, "oauth.invalid_client")
+    # The configured URL is accepted whatever Host the request names.
+    form["client_assertion"] = _assertion(key, party.client_id)
+    answer = client.post("/api/v1/oauth/token", data=form, base_url="https://attacker.example",
+                         headers={"Host": "attacker.example"})
+    assert answer.status_code == 200, answer.get_json()
+
+
+def test_the_audience_follows_the_configuration(app, client, db_session, protector,
+                                                monkeypatch):
+    key, party = _keyed_party(db_session, protector)
+    public = "https://id.example.gov.vn/api/v1/oauth/token"
+    monkeypatch.setitem(app.config, "OAUTH_TOKEN_URL", public)
+    form = {**FORM, "client_assertion_type": parties.ASSERTION_TYPE}
+    local = client.post("/api/v1/oauth/token",
+                        data={**form, "client_assertion": _assertion(key, party.client_id)})
+    assert_error(local, 401, "oauth.invalid_client")
+    configured = client.post("/api/v1/oauth/token", data={
+        **form, "client_assertion": _assertion(key, party.client_id, aud=public)})
+    assert configured.status_code == 200, configured.get_json()

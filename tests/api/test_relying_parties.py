@@ -17,12 +17,15 @@ from app.auth import limiter
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.credentials.keys import KeyRing
-from identity.relying_parties import service
+from identity.relying_parties import parties, service
+from identity.relying_parties.callbacks import CallbackPolicy
 from tests.factories import add_citizen
 from tests.flows import (PASSCODE, Party, Phone, assert_error, bearer, create_party, login,
                          party_token, register, run_jobs)
 
 OPERATOR = Actor(type="operator", id="test")
+#: The callback policy of the test suite's local receivers (on 127.0.0.1, plain http).
+LOCAL = CallbackPolicy(https_only=False, allow_private=True)
 ALL_SCOPES = ("identity.match", "identity.consent", "credentials.verify", "sim.verify",
               "lodging.notify")
 
@@ -69,8 +72,16 @@ class Bank:
                  name: str = "Ngân hàng Thử nghiệm", scopes: tuple[str, ...] = ALL_SCOPES,
                  **options: Any) -> None:
         self.client = client
-        self.party: Party = create_party(db_session, protector, name=name, scopes=scopes,
-                                         **options)
+        if "callback_url" in options:  # a local receiver: the policy that allows loopback
+            created, secret, key = parties.create_party(
+                db_session=db_session, protector=protector, actor=OPERATOR, name=name,
+                kind=options.pop("kind", "bank"), scopes=scopes, callback_policy=LOCAL,
+                **options)
+            self.party: Party = Party(name=created.name, client_id=created.client_id,
+                                      secret=secret, callback_key=key)
+        else:
+            self.party = create_party(db_session, protector, name=name, scopes=scopes,
+                                      **options)
         self.token = party_token(client, self.party)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
@@ -332,7 +343,13 @@ class Receiver:
 
 
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
+def local_callbacks(app, monkeypatch):
+    """This test's receiver listens on 127.0.0.1: let the jobs send there (off by default)."""
+    monkeypatch.setitem(app.config, "RP_CALLBACKS_ALLOW_PRIVATE", True)
+
+
+@pytest.fixture()
+def receiver(local_callbacks) -> Iterator[Receiver]:
     held = Receiver(failures=1)
     yield held
     held.server.shutdown()
@@ -364,7 +381,7 @@ def test_the_callback_is_signed_and_retried(app, client, db_session, protector, 
 
 
 def test_a_callback_that_always_fails_is_marked_failed(app, client, db_session, protector,
-                                                       citizen):
+                                                       citizen, local_callbacks):
     always = Receiver(failures=100)
     try:
         bank = Bank(client, db_session, protector, callback_url=always.url)
