@@ -11,7 +11,8 @@ from app.context import request_actor
 from app.extensions import db, get_protector
 from identity.accounts import service
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
-                                       PageArgs, PasscodeChange, registry_data)
+                                       PageArgs, PasscodeChange, RegistrationStatus,
+                                       RegistrationWithdraw, registry_data)
 from identity.registry.normalise import mask_phone
 
 blp = Blueprint("me", __name__, url_prefix="/me",
@@ -84,3 +85,31 @@ def access_log(args: dict[str, Any]) -> Any:
     items, total = service.access_log(db_session=db.session(),
                                       citizen_id=current_account().citizen_id, **args)
     return {"items": items, "total": total, **args}
+
+
+@blp.get("/status")
+@citizen_required(Act.STATUS_READ)
+@blp.response(200, RegistrationStatus)
+@blp.doc(security=BEARER)
+def status() -> Any:
+    """The account's status and level, and the review note when rejected: no registry data.
+
+    What an account waiting for review may read of itself (it may not read
+    ``GET /api/v1/me``); any account in a state that may act reads it too.
+    """
+    return current_account()
+
+
+@blp.post("/registration/withdraw")
+@citizen_required(Act.REGISTRATION_WITHDRAW)
+@blp.arguments(RegistrationWithdraw)
+@blp.response(200, AccountStatus)
+@blp.doc(security=BEARER)
+def withdraw_registration(payload: dict[str, Any]) -> Any:
+    """Withdraw a registration waiting for review, confirmed with the passcode.
+
+    The account is closed (``closed``): every token stops working. Only a
+    ``pending_review`` account may do it (``account.not_active`` otherwise).
+    """
+    return service.withdraw_registration(db_session=db.session(), actor=_actor(),
+                                         account=current_account(), **payload)

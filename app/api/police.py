@@ -7,10 +7,11 @@ from flask_smorest import Blueprint
 
 from app.auth import BEARER, current_officer, officer_required
 from app.context import deps
-from identity.accounts import officers
+from identity.accounts import officers, reclaim
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
                                        Level2Request, PageArgs, PendingAccountPage,
-                                       ReviewDecision, registry_data)
+                                       ReclaimRequest, ReclaimStarted, ReviewDecision,
+                                       registry_data)
 
 blp = Blueprint("police", __name__, url_prefix="/police",
                 description="Police officers' tools. An officer acts only inside their province "
@@ -61,6 +62,28 @@ def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
     """In-person recovery: bind a new phone (and number) for a citizen who lost theirs."""
     return officers.rebind_in_person(**deps("db_session", "protector", "actor"),
                                      officer=current_officer(), account_id=account_id, **payload)
+
+
+@blp.post("/accounts/reclaim")
+@officer_required
+@blp.arguments(ReclaimRequest)
+@blp.response(202, ReclaimStarted)
+@blp.doc(security=BEARER)
+def reclaim_identity(payload: dict[str, Any]) -> Any:
+    """Reclaim a citizen's identity at the desk, after someone else registered it.
+
+    The officer checks the citizen in person against the chip ID card
+    (``card_number`` must be the personal id, which goes in the body, never
+    the URL). The citizen's open account, whatever its state, is closed at
+    once (tokens, devices and credentials revoked); a code goes by SMS to the
+    phone given in person, and the citizen confirms on the phone registered
+    here with ``POST /api/v1/accounts/registrations/{registration_id}/confirm``
+    (code, password, passcode): an active level-2 account. Only an officer of
+    the citizen's jurisdiction: for any other, and for an unknown id, the same
+    404 ``citizen.not_found``.
+    """
+    return reclaim.reclaim_identity(**deps("db_session", "redis_client", "protector", "sms",
+                                           "actor"), officer=current_officer(), **payload)
 
 
 @blp.post("/citizens/lookup")

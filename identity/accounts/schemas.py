@@ -350,3 +350,45 @@ class CitizenRead(RegistryData):
 
     household_id = fields.String(allow_none=True)
     account = fields.Nested(AccountStatus, allow_none=True)
+
+
+# --- Account states: a pending registration's status and withdrawal; reclaim at the desk -------
+
+class RegistrationStatus(Schema):
+    """What a pending account may see of itself: its state, never registry data."""
+
+    account_id = fields.Integer(attribute="id")
+    status = fields.String(metadata={"example": "pending_review"})
+    level = fields.Integer()
+    created_at = fields.DateTime()
+    review_note = fields.Function(
+        lambda account: account.review_note if account.status == "rejected" else None,
+        allow_none=True, metadata={"description": "The officer's reason, when rejected"})
+
+
+class RegistrationWithdraw(Schema):
+    """The passcode confirms withdrawing a pending registration."""
+
+    passcode = fields.String(**_SHORT)
+
+
+class ReclaimRequest(Level2Request, InPersonRebind):
+    """An officer reclaims a citizen's identity at the desk (personal id in the body only).
+
+    The chip card's number must be the personal id; the device and phone are
+    the real citizen's, checked in person; the reason is kept in the audit log.
+    """
+
+    personal_id = PersonalIdField(required=True, metadata=_ID)
+    phone = PhoneField(required=True, metadata={"example": "0912345678"})
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+class ReclaimStarted(RegistrationStarted):
+    """A code went to the phone given in person; the citizen confirms as a registration.
+
+    ``superseded_status`` is the state of the account that was closed (null
+    when the citizen had none).
+    """
+
+    superseded_status = fields.String(allow_none=True)

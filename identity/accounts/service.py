@@ -254,8 +254,9 @@ _SUPERSEDED_TEXT = {
     PENDING_REVIEW: "This registration was closed: the citizen registered with the phone "
                     "in the population registry. If you are the citizen, visit a police office.",
 }
+#: Told to an account closed by the citizen's reclaim at a police office.
 RECLAIMED_TEXT = ("This account was closed: the citizen reclaimed the identity in person at a "
-                   "police office. Its tokens, devices and credentials no longer work.")
+                  "police office. Its tokens, devices and credentials no longer work.")
 
 
 def _make_room(db_session: Session, actor: Actor, existing: Account | None,
