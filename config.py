@@ -151,6 +151,9 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # Accounts and authentication.
         "ACCESS_TOKEN_SECONDS": min(int(env.get("ACCESS_TOKEN_SECONDS", 600)), 600),
+        #: An officer's session (its refresh tokens) lasts one shift at most; then a new
+        #: login with password and TOTP. Capped at 12 hours whatever the environment says.
+        "OFFICER_SESSION_HOURS": max(1, min(int(env.get("OFFICER_SESSION_HOURS", 12)), 12)),
         "SMS_BACKEND": env.get("SMS_BACKEND", "outbox"),
         #: How many reverse proxies in front set X-Forwarded-For; 0 trusts none.
         "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", 0)),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
@@ -74,7 +75,9 @@ def logout() -> None:
 @auth_limits(personal_id=False, username=True)
 def officer_login(payload: dict[str, Any]) -> Any:
     """Log an officer in with password and TOTP. Each TOTP time step is accepted once."""
-    grant = officers.officer_login(**deps("db_session", "protector", "actor"), **payload)
+    grant = officers.officer_login(**deps("db_session", "protector", "actor"),
+                                   session_hours=current_app.config["OFFICER_SESSION_HOURS"],
+                                   **payload)
     return issue_tokens(grant)
 
 

@@ -6,6 +6,7 @@ access log; a refused act (outside the jurisdiction) is audited too.
 """
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,8 @@ TOTP_ISSUER = "VNeID Police"
 TOTP_STEP_SECONDS = 30
 _TOTP_CONTEXT = b"officer/totp/"
 LEVEL2_CHECKS = ("face", "fingerprint")
+#: The longest an officer's session lasts: one shift.
+OFFICER_SESSION_HOURS = 12
 
 
 def _totp_context(username: str) -> bytes:
@@ -129,8 +132,16 @@ def deactivate_officer(*, db_session: Session, actor: Actor, username: str) -> O
 
 
 def officer_login(*, db_session: Session, protector: Protector, actor: Actor, username: str,
-                  password: str, totp: str) -> service.Grant:
-    """Log an officer in with password and TOTP; each TOTP time step is accepted once."""
+                  password: str, totp: str,
+                  session_hours: int = OFFICER_SESSION_HOURS) -> service.Grant:
+    """Log an officer in with password and TOTP; each TOTP time step is accepted once.
+
+    The session lasts one shift (``session_hours``, at most
+    :data:`OFFICER_SESSION_HOURS`): after it the refresh token is refused and
+    only a new login, with a new TOTP code, opens another. Wrong passwords and
+    codes are counted per username in Redis before this runs (``auth_limits``
+    of the route), so a guess is never compared past that budget.
+    """
     officer = db_session.scalars(sa.select(Officer).where(Officer.username == username)).first()
     failure = None
     if officer is None:
@@ -155,7 +166,9 @@ def officer_login(*, db_session: Session, protector: Protector, actor: Actor, us
                      subject_id=officer.id if officer else None, details={"reason": failure})
         db_session.commit()
         raise AuthenticationFailed("The username, password or code is not right.")
-    family = service.start_session(db_session, officer=officer)
+    hours = min(session_hours, OFFICER_SESSION_HOURS)
+    family = service.start_session(db_session, officer=officer,
+                                   lifetime=dt.timedelta(hours=hours))
     record_event(db_session=db_session, actor=officer_actor(officer, actor),
                  action="auth.officer_login", subject_type="officer", subject_id=officer.id)
     db_session.commit()

@@ -374,12 +374,18 @@ def _consume_challenge(redis_client: redis.Redis, protector: Protector, challeng
 
 
 def start_session(db_session: Session, *, account: Account | None = None,
-                  officer: Officer | None = None, device_id: str | None = None) -> SessionFamily:
-    """A new session family for a citizen's device or an officer (in the caller's transaction)."""
+                  officer: Officer | None = None, device_id: str | None = None,
+                  lifetime: dt.timedelta = REFRESH_LIFETIME) -> SessionFamily:
+    """A new session family for a citizen's device or an officer (in the caller's transaction).
+
+    Its refresh tokens rotate until ``lifetime`` has passed since the login,
+    never beyond: a citizen's session lasts :data:`REFRESH_LIFETIME`, an
+    officer's one shift (``officers.officer_login``).
+    """
     family = SessionFamily(id=secrets.token_urlsafe(24), device_id=device_id, generation=1,
                            account_id=account.id if account else None,
                            officer_id=officer.id if officer else None,
-                           expires_at=clock.now() + REFRESH_LIFETIME)
+                           expires_at=clock.now() + min(lifetime, REFRESH_LIFETIME))
     db_session.add(family)
     return family
 
