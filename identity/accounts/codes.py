@@ -7,9 +7,12 @@ act: a registration code cannot unlock an account.
 
 - Single use, atomically: the one request whose ``DEL`` removes the key wins;
   twenty parallel submissions of the right code give exactly one success.
-- Five tries per code: a counter beside the key; the fifth wrong try burns it.
-  Only a wrong code burns it: a right one past the budget is refused without
-  deleting, or it could delete the key under a request that was about to win.
+- Five tries per code: a counter beside the key, incremented (``INCR``, one
+  atomic step) before the code is compared, so the number it returns is the
+  try's place in line: of any number of concurrent tries only the first five
+  are compared, the rest refused unread. The fifth wrong try burns the code.
+  A try past the budget is refused without deleting, or it could delete the
+  key under a request within the budget that was about to win.
 - Five sends per phone per hour: a counter per phone's keyed hash.
 
 Codes never reach a log line; the HMAC key is the service's look-up key.
@@ -82,16 +85,15 @@ def consume(*, redis_client: redis.Redis, protector: Protector, purpose: str, re
     pipe.incr(tries_key)
     pipe.expire(tries_key, CODE_TTL_SECONDS, nx=True)
     tries, _ = pipe.execute()
+    if int(tries) > MAX_TRIES:
+        # Past the budget: refused before the code is compared, right or wrong. Deleting
+        # the key would race the one request within the budget that may still win.
+        raise InvalidCode()
     expected = held[b"digest"]
     expected = expected.decode() if isinstance(expected, bytes) else expected
-    right = hmac.compare_digest(expected, _digest(protector, purpose, ref, code))
-    if not right:
-        if int(tries) >= MAX_TRIES:
-            redis_client.delete(key)
-        raise InvalidCode()
-    if int(tries) > MAX_TRIES:
-        # Past the budget, but right: parallel submissions of the right code land here.
-        # Deleting the key would race the one request that may still win; leave it be.
+    if not hmac.compare_digest(expected, _digest(protector, purpose, ref, code)):
+        if int(tries) == MAX_TRIES:
+            redis_client.delete(key)  # the last try of the budget was wrong: burn the code
         raise InvalidCode()
     if redis_client.delete(key) != 1:  # another request used it first
         raise InvalidCode()

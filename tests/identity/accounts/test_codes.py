@@ -194,3 +194,31 @@ def test_the_send_counter_lasts_an_hour_and_names_no_phone(redis, protector):
     redis.expire(keys[0], 100)
     codes.count_send(redis_client=redis, protector=protector, phone="0912345678")
     assert redis.ttl(keys[0]) <= 100
+
+
+def test_a_race_of_fifty_codes_compares_five_at_most(redis, protector, monkeypatch):
+    """The try is counted before the code is compared: a race buys no more than five guesses."""
+    ref, code = start(redis, protector)
+    compared: list[str] = []
+    real = codes._digest
+
+    def counting_digest(protector: object, purpose: str, ref: str, given: str) -> str:
+        compared.append(given)
+        return real(protector, purpose, ref, given)
+
+    monkeypatch.setattr(codes, "_digest", counting_digest)
+    guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 50)] + [code]
+    lock = threading.Lock()
+
+    def one_try() -> object:
+        with lock:
+            guess = guesses.pop()
+        return consume(redis, protector, ref, guess)
+
+    results = run_in_parallel(50, one_try)
+    assert len(compared) <= codes.MAX_TRIES
+    successes = [r for r in results if r == PAYLOAD]
+    # The right code wins at most once, and only if it was among the tries compared (even
+    # then it may lose: a fifth wrong try burns the code first, which fails closed).
+    assert len(successes) <= 1 and (not successes or code in compared)
+    assert len(successes) + sum(isinstance(r, InvalidCode) for r in results) == 50
