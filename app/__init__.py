@@ -21,10 +21,12 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_error_handlers(app)
     register_context(app)
+    register_security_headers(app)
     init_auth(app)
     register_health(app)
     register_metrics(app)
     register_api(app)
+    register_query_check(app)
     register_dashboard(app)
     register_cli(app)
     register_load_shedding(app)
@@ -45,6 +47,7 @@ def register_extensions(app: Flask) -> None:
 
 # Imported after create_app's definition reads well; no import cycles either way.
 from app import parsing as _parsing  # noqa: E402,F401  (before any route: strict parsing)
+from app.parsing import register_query_check  # noqa: E402
 from app.api import register_api  # noqa: E402
 from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402
@@ -57,4 +60,5 @@ from app.health import register_health  # noqa: E402
 from app.load_shedding import register_load_shedding  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402
+from app.security_headers import register_security_headers  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

@@ -24,8 +24,6 @@ from identity.monitoring import operators, statistics
 
 blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 METRIC_LABELS = {
     "reports.filed": ("Tố giác, tin báo", "Incident reports"),
     "residence.temporary_stay.declared": ("Khai báo tạm trú", "Temporary stays"),
@@ -58,12 +56,8 @@ def _same_origin() -> bool:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
-    response = make_response(render_template(template, **context), status)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
+    """A rendered page; its headers (CSP, no-store, ...) come from app/security_headers.py."""
+    return make_response(render_template(template, **context), status)
 
 
 @blueprint.get("")
