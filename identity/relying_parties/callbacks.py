@@ -84,6 +84,11 @@ def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def connect(address: tuple[str, int], timeout: float | None) -> socket.socket:
+    """A TCP connection to an address already checked (the tests replace this function)."""
+    return socket.create_connection(address, timeout)
+
+
 def _literal(host: str) -> IPAddress | None:
     """The address a host names by itself (any numeric form), or None for a name."""
     try:
@@ -190,7 +195,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         """Connect to the checked address, never to a fresh look-up of the host."""
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = connect((self._address, self.port), self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -203,7 +208,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         """Connect to the checked address; TLS with SNI and verification for the host name."""
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = connect((self._address, self.port), self.timeout)
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 

@@ -1,0 +1,214 @@
+"""Callback URLs: checked at registration and again before each send, to the checked address.
+
+The resolver (``callbacks.resolve_host``) and the connector
+(``callbacks.connect``) are replaced, so the tests decide what a host
+resolves to at each moment and see where the service connects.
+"""
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from identity.audit.service import Actor
+from identity.errors import InvalidInput
+from identity.relying_parties import callbacks, parties, service
+from identity.relying_parties.callbacks import STRICT, CallbackPolicy
+from identity.relying_parties.models import ConsentRequest
+from tests.api.test_relying_parties import Receiver
+from tests.factories import add_active_account
+from tests.flows import PASSCODE
+
+ACTOR = Actor(type="test", id="callbacks")
+PUBLIC = "93.184.215.14"
+LOCAL = CallbackPolicy(https_only=False, allow_private=True)
+#: Production's address rules, with plain http so that a local receiver can stand in.
+STRICT_HTTP = CallbackPolicy(https_only=False, allow_private=False)
+
+NEVER = ["169.254.169.254", "fe80::1", "224.0.0.1", "ff02::1", "0.0.0.0", "::",
+         "255.255.255.255", "240.0.0.1", "::ffff:169.254.169.254", "0.1.2.3"]
+PRIVATE = ["127.0.0.1", "127.8.9.10", "10.0.0.1", "10.255.1.2", "172.16.5.4", "192.168.1.1",
+           "100.64.0.1", "::1", "fc00::1", "fd12:3456::1", "::ffff:127.0.0.1",
+           "::ffff:10.0.0.1", "2002:7f00:1::1", "2002:a00:1::1"]
+GLOBAL = [PUBLIC, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+
+
+@pytest.mark.parametrize("text", NEVER + PRIVATE)
+def test_production_refuses_every_internal_address(text):
+    assert not callbacks.address_allowed(ipaddress.ip_address(text), STRICT)
+
+
+@pytest.mark.parametrize("text", NEVER)
+def test_link_local_multicast_and_reserved_are_refused_even_for_local_receivers(text):
+    assert not callbacks.address_allowed(ipaddress.ip_address(text), LOCAL)
+
+
+@pytest.mark.parametrize("text", PRIVATE)
+def test_local_receivers_may_use_loopback_and_private_when_allowed(text):
+    assert callbacks.address_allowed(ipaddress.ip_address(text), LOCAL)
+
+
+@pytest.mark.parametrize("text", GLOBAL)
+def test_public_addresses_are_allowed(text):
+    assert callbacks.address_allowed(ipaddress.ip_address(text), STRICT)
+
+
+@pytest.fixture()
+def dns(monkeypatch) -> dict[str, list[str]]:
+    """name -> addresses, as the test says at each moment (unknown names do not resolve)."""
+    answers: dict[str, list[str]] = {"bank.example": [PUBLIC]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return list(answers[host])
+    monkeypatch.setattr(callbacks, "resolve_host", resolve)
+    return answers
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/cb", "https://10.1.2.3/cb", "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/cb", "https://[::ffff:127.0.0.1]/cb", "https://0x7f000001/cb",
+    "https://2130706433/cb", "https://0177.0.0.1/cb", "https://127.1/cb",
+    "https://[fe80::1%25eth0]/cb", "ftp://bank.example/cb", "http://bank.example/cb",
+    "https://u:p@bank.example/cb", "https://bank.example:99999/cb", "https:///cb",
+])
+def test_registration_refuses_internal_or_malformed_urls(url):
+    with pytest.raises(InvalidInput) as refused:
+        callbacks.check(url, STRICT)
+    assert refused.value.code == "rp.callback_url" and refused.value.field == "callback_url"
+
+
+def test_every_address_of_a_name_is_checked(dns):
+    dns["mixed.example"] = [PUBLIC, "10.0.0.7"]
+    with pytest.raises(InvalidInput):
+        callbacks.check("https://mixed.example/cb", STRICT)
+    target = callbacks.check("https://bank.example:8443/vnid?x=1", STRICT)
+    assert (target.host, target.port, target.address, target.path) == (
+        "bank.example", 8443, PUBLIC, "/vnid?x=1")
+
+
+# --- Before each send -----------------------------------------------------------------------------
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    held = Receiver(failures=0)
+    yield held
+    held.server.shutdown()
+    held.server.server_close()
+
+
+@pytest.fixture()
+def connections(monkeypatch, receiver) -> list[tuple[str, int]]:
+    """Where the service connects; every connection really goes to the local receiver."""
+    made: list[tuple[str, int]] = []
+
+    def connect(address: tuple[str, int], timeout: float | None) -> socket.socket:
+        made.append(address)
+        return socket.create_connection(("127.0.0.1", receiver.server.server_port), timeout)
+    monkeypatch.setattr(callbacks, "connect", connect)
+    return made
+
+
+def _owed_callback(db_session: Any, protector: Any, port: int) -> str:
+    """An approved consent whose callback (to bank.example) is owed."""
+    account = add_active_account(db_session, protector)
+    party, _secret, _key = parties.create_party(
+        db_session=db_session, protector=protector, actor=ACTOR, name="Ngân hàng Gọi lại",
+        kind="bank", scopes=["identity.consent"], callback_policy=STRICT_HTTP,
+        callback_url=f"http://bank.example:{port}/vnid/consents")
+    request = service.create_consent_request(
+        db_session=db_session, actor=ACTOR, party=party,
+        personal_id=account.citizen.personal_id, attributes=["full_name"], purpose="eKYC",
+        callback=True, lifetime=600)
+    service.decide(db_session=db_session, actor=ACTOR, account=account, consent_id=request.id,
+                   approve=True, passcode=PASSCODE)
+    return request.id
+
+
+def test_the_send_connects_to_the_address_it_checked(db_session, protector, dns, receiver,
+                                                     connections):
+    consent_id = _owed_callback(db_session, protector, receiver.server.server_port)
+    assert service.deliver_callback(db_session=db_session, protector=protector,
+                                    consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
+    port = receiver.server.server_port
+    assert connections == [(PUBLIC, port)]
+    headers, _body = receiver.calls[0]
+    assert headers["host"] == f"bank.example:{port}"
+    assert headers[service.SIGNATURE_HEADER.lower()].startswith("sha256=")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1",
+                                     "::ffff:127.0.0.1", "fd00::5"])
+def test_a_name_that_turns_internal_after_registration_gets_nothing(
+        db_session, protector, dns, receiver, connections, address):
+    consent_id = _owed_callback(db_session, protector, receiver.server.server_port)
+    dns["bank.example"] = [address]  # DNS rebinding: public at registration, internal now
+    with pytest.raises(service.CallbackFailed):
+        service.deliver_callback(db_session=db_session, protector=protector,
+                                 consent_id=consent_id, policy=STRICT_HTTP)
+    assert connections == [] and receiver.calls == []
+    request = db_session.get(ConsentRequest, consent_id)
+    assert (request.callback_state, request.callback_attempts) == ("pending", 1)
+
+
+def test_one_look_up_per_send_so_a_rebinding_cannot_slip_in(
+        db_session, protector, monkeypatch, receiver, connections):
+    answers = iter([[PUBLIC], [PUBLIC], ["127.0.0.1"], ["127.0.0.1"]])
+    lookups: list[str] = []
+
+    def flipping(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+    monkeypatch.setattr(callbacks, "resolve_host", flipping)
+    consent_id = _owed_callback(db_session, protector, receiver.server.server_port)  # look-up 1
+    assert service.deliver_callback(db_session=db_session, protector=protector,
+                                    consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
+    assert lookups == ["bank.example", "bank.example"]  # registration, then this send: once
+    assert [address for address, _port in connections] == [PUBLIC]
+
+
+class _Redirector:
+    """A callback endpoint that answers 307 towards another server."""
+
+    def __init__(self, location: str) -> None:
+        self.calls = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.calls += 1
+                self.send_response(307)
+                self.send_header("Location", location)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_redirect_is_a_failure_never_followed(db_session, protector, dns, monkeypatch,
+                                                receiver):
+    redirector = _Redirector(location=receiver.url)
+    try:
+        port = redirector.server.server_port
+
+        def to_redirector(address: tuple[str, int], timeout: float | None) -> socket.socket:
+            return socket.create_connection(("127.0.0.1", port), timeout)
+        monkeypatch.setattr(callbacks, "connect", to_redirector)
+        consent_id = _owed_callback(db_session, protector, redirector.server.server_port)
+        with pytest.raises(service.CallbackFailed):
+            service.deliver_callback(db_session=db_session, protector=protector,
+                                     consent_id=consent_id, policy=LOCAL)
+    finally:
+        redirector.server.shutdown()
+        redirector.server.server_close()
+    assert redirector.calls == 1 and receiver.calls == []
