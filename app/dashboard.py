@@ -3,9 +3,10 @@
 Server-rendered (Jinja) from the same service functions as the statistics
 API; the charts are drawn by uPlot, served from ``app/static/vendor`` (no
 CDN: the service works with no internet). Operators log in by pasting their
-admin token once; the session is Flask's signed cookie (HttpOnly,
-SameSite=Strict). Login and logout are POST only; with SameSite=Strict no
-other site can send the cookie, and a POST whose ``Origin`` is another site
+admin token once; the session is kept in Redis and named by Flask's signed
+cookie (HttpOnly, SameSite=Strict), so logout ends it on the server.
+Login and logout are POST only; with SameSite=Strict no other site can
+send the cookie, and a POST whose ``Origin`` is another site
 is refused, so no CSRF token is needed.
 """
 from __future__ import annotations
@@ -14,11 +15,11 @@ import datetime as dt
 from typing import Any
 
 from flask import (Blueprint, Flask, Response, abort, current_app, make_response, redirect,
-                   render_template, request, session, url_for)
+                   render_template, request, url_for)
 
 from app.context import deps
-from app.operator_auth import (SESSION_KEY, configure_session, current_operator,
-                               dashboard_login_required)
+from app.operator_auth import (configure_session, current_operator, dashboard_login_required,
+                               end_session, start_session)
 from identity.errors import DomainError
 from identity.monitoring import operators, statistics
 
@@ -100,18 +101,16 @@ def login_submit() -> Response:
         return _page("dashboard/login.html", status=401,
                      error="Mã truy cập không hợp lệ hoặc đã bị vô hiệu hoá. "
                            "The admin token is not valid or was disabled.")
-    session.clear()
-    session[SESSION_KEY] = operator.id
-    session.permanent = True
+    start_session(operator)
     return redirect(url_for("dashboard.dashboard"), 303)  # type: ignore[return-value]
 
 
 @blueprint.post("/logout")
 def logout() -> Response:
-    """End the session."""
+    """End the session, on the server too: a copy of the cookie opens nothing afterwards."""
     if not _same_origin():
         abort(403)
-    session.clear()
+    end_session()
     return redirect(url_for("dashboard.login"), 303)  # type: ignore[return-value]
 
 

@@ -5,8 +5,11 @@
   (missing: ``auth.required``).
 - Dashboard: the operator pastes the token into the login form once; the
   answer is Flask's signed session cookie (HttpOnly, SameSite=Strict, Secure
-  in production) holding only the operator's id. Each page checks the
-  operator is still active, so ``flask admins disable`` ends their sessions.
+  in production) holding only a random session id. The session itself
+  lives in Redis (:func:`identity.monitoring.operators.start_dashboard_session`):
+  logout deletes it, so a copy of the cookie opens nothing afterwards. Each
+  page also checks the operator is still active, so ``flask admins disable``
+  ends their sessions.
 """
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 
-from app.extensions import db
+from app.extensions import db, get_redis
 from identity.errors import Unauthenticated
 from identity.monitoring import operators
 from identity.monitoring.models import Operator
@@ -26,7 +29,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The OpenAPI security requirement of the statistics endpoints.
 OPERATOR_TOKEN: list[dict[str, list[str]]] = [{"operatorToken": []}]
-SESSION_KEY = "operator_id"
+#: The key of the dashboard session's id in Flask's signed cookie.
+SESSION_KEY = "dashboard_session"
 
 
 def _bearer() -> str | None:
@@ -51,10 +55,12 @@ def dashboard_login_required(view: F) -> F:
     """Let a dashboard page run for an operator's session; else go to the login page."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        operator_id = session.get(SESSION_KEY)
+        session_id = session.get(SESSION_KEY)
         try:
-            if not isinstance(operator_id, int):
+            if not isinstance(session_id, str):
                 raise operators.InvalidOperatorToken()
+            operator_id = operators.dashboard_session_operator(redis_client=get_redis(),
+                                                               session_id=session_id)
             g.operator = operators.active_operator(db_session=db.session(),
                                                    operator_id=operator_id)
         except operators.InvalidOperatorToken:
@@ -62,6 +68,24 @@ def dashboard_login_required(view: F) -> F:
             return redirect(url_for("dashboard.login"))
         return view(*args, **kwargs)
     return cast(F, wrapper)
+
+
+def start_session(operator: Operator) -> None:
+    """Open a server-side dashboard session for ``operator`` and put its id in the cookie."""
+    lifetime = current_app.permanent_session_lifetime
+    session.clear()
+    session[SESSION_KEY] = operators.start_dashboard_session(
+        redis_client=get_redis(), operator_id=operator.id,
+        seconds=int(lifetime.total_seconds()))
+    session.permanent = True
+
+
+def end_session() -> None:
+    """Close the dashboard session on the server, then clear the cookie."""
+    session_id = session.get(SESSION_KEY)
+    if isinstance(session_id, str):
+        operators.end_dashboard_session(redis_client=get_redis(), session_id=session_id)
+    session.clear()
 
 
 def current_operator() -> Operator:

@@ -58,6 +58,36 @@ def test_logout_is_post_only_and_ends_the_session(client, db_session):
     assert client.get("/dashboard").status_code == 302
 
 
+def test_a_cookie_copied_before_logout_is_refused_after_it(app, client, db_session, redis):
+    answer = log_in(client, new_operator(db_session))
+    copied = re.search(r"vnid_dashboard=([^;]+)", answer.headers["Set-Cookie"]).group(1)
+    assert client.get("/dashboard").status_code == 200
+    assert client.post("/dashboard/logout").status_code == 303
+    replay = app.test_client()
+    replay.set_cookie("vnid_dashboard", copied)
+    answer = replay.get("/dashboard")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/dashboard/login")
+
+
+def test_the_session_lives_server_side_without_the_token_or_the_id(client, db_session, redis):
+    log_in(client, new_operator(db_session))
+    keys = [key.decode() if isinstance(key, bytes) else key
+            for key in redis.scan_iter("dashboard:session:*")]
+    assert len(keys) == 1
+    cookie = client.get_cookie("vnid_dashboard").value
+    assert cookie.split(".")[0] not in keys[0]  # the key is a digest, not the cookie's id
+    redis.delete(keys[0])  # a lost Redis session (expiry, restart) fails closed
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_a_cookie_of_the_old_shape_opens_nothing(app, client, db_session):
+    log_in(client, new_operator(db_session))
+    with client.session_transaction() as flask_session:
+        flask_session.clear()
+        flask_session["operator_id"] = 1  # an id alone, as the cookie held before
+    assert client.get("/dashboard").status_code == 302
+
+
 def test_a_cross_site_login_post_is_refused(client, db_session):
     token = new_operator(db_session)
     answer = client.post("/dashboard/login", data={"token": token},

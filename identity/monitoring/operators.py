@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -85,6 +86,39 @@ def operator_for_token(*, db_session: Session, token: str) -> Operator:
     if operator is None or not operator.active:
         raise InvalidOperatorToken()
     return operator
+
+
+#: Redis key of a dashboard session: the digest of its id, never the id (the cookie) itself.
+_SESSION_KEY = "dashboard:session:{digest}"
+
+
+def _session_key(session_id: str) -> str:
+    return _SESSION_KEY.format(digest=hashlib.sha256(session_id.encode("utf-8")).hexdigest())
+
+
+def start_dashboard_session(*, redis_client: Any, operator_id: int, seconds: int) -> str:
+    """Open a dashboard session for an operator; returns its id (for the signed cookie).
+
+    The session lives in Redis, so logging out ends it on the server: a
+    copy of the cookie taken before is refused afterwards.
+    """
+    session_id = secrets.token_urlsafe(32)
+    redis_client.set(_session_key(session_id), str(operator_id), ex=seconds)
+    return session_id
+
+
+def dashboard_session_operator(*, redis_client: Any, session_id: str) -> int:
+    """The operator id of an open dashboard session, else :class:`InvalidOperatorToken`."""
+    stored = redis_client.get(_session_key(session_id)) if session_id else None
+    if stored is None:
+        raise InvalidOperatorToken()
+    return int(stored)
+
+
+def end_dashboard_session(*, redis_client: Any, session_id: str) -> None:
+    """Close a dashboard session (logout): its cookie no longer opens the dashboard."""
+    if session_id:
+        redis_client.delete(_session_key(session_id))
 
 
 def active_operator(*, db_session: Session, operator_id: int) -> Operator:
