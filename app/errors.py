@@ -136,6 +136,26 @@ def handle_redis_down(error: Exception) -> Response:
                           headers={"Retry-After": "5"})
 
 
+#: What ``datetime`` says in the ValueError of a date outside its range ("year 10000 is out
+#: of range", "day is out of range for month").
+_DATE_RANGE_MESSAGE = "out of range"
+
+
+def handle_out_of_range(error: Exception) -> Response:
+    """A date or number of the request pushed arithmetic out of range: the client's 422.
+
+    The bounded fields of ``identity/schema_fields.py`` refuse such input
+    first; this net catches what slips through (an ``OverflowError``, or the
+    ``ValueError`` of ``date.replace(year=10000)``) so it is never a 500. Any
+    other ``ValueError`` is a bug: logged and answered as one.
+    """
+    if isinstance(error, ValueError) and _DATE_RANGE_MESSAGE not in str(error):
+        return handle_unexpected(error)
+    log.warning("request value out of range: %s", type(error).__name__)
+    return error_response(422, "request.out_of_range",
+                          "A date or number of the request is out of the supported range.")
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Log an unknown exception (type and redacted traceback) and answer a generic 500.
 
@@ -152,4 +172,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
     app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
+    app.register_error_handler(OverflowError, handle_out_of_range)
+    app.register_error_handler(ValueError, handle_out_of_range)
     app.register_error_handler(Exception, handle_unexpected)

@@ -14,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from identity.errors import CodedMessage, DomainError
 from identity.registry.normalise import normalise_name, normalise_phone
 from identity.registry.schemas import PersonalIdField
+from identity.schema_fields import BoundedDate
 
 
 class Base64UrlBytes(fields.Field):
@@ -81,7 +82,7 @@ class RegistrationCreate(Schema):
 
     personal_id = PersonalIdField(required=True, metadata=_ID)
     full_name = NameField(required=True, metadata={"example": "Nguyễn Văn An"})
-    date_of_birth = fields.Date(required=True)
+    date_of_birth = BoundedDate(required=True)
     phone = PhoneField(required=True, metadata={"example": "0912345678"})
     device_id = fields.String(**_DEVICE)
     device_public_key = Base64UrlBytes(required=True, max_bytes=200, metadata={

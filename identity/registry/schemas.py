@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from identity.errors import CodedMessage, DomainError
+from identity.schema_fields import BoundedDate
 from identity.registry.personal_id import parse_personal_id
 
 
@@ -53,7 +54,7 @@ class PersonalIdCheck(Schema):
 
     personal_id = PersonalIdField(required=True, metadata={
         "type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"})
-    date_of_birth = fields.Date(load_default=None)
+    date_of_birth = BoundedDate(load_default=None)
     gender = fields.String(load_default=None, validate=validate.OneOf(["M", "F"]))
 
 

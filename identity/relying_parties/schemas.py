@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from identity.accounts.schemas import NameField, Page, PageArgs, PhoneField
 from identity.registry.schemas import PersonalIdField
+from identity.schema_fields import BoundedDate
 from identity.relying_parties.service import ATTRIBUTES
 
 _ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"}
@@ -22,7 +23,7 @@ class IdentityMatchRequest(Schema):
 
     personal_id = PersonalIdField(required=True, metadata=_ID)
     full_name = NameField(required=True, metadata={"example": "Nguyễn Văn An"})
-    date_of_birth = fields.Date(required=True)
+    date_of_birth = BoundedDate(required=True)
     phone = PhoneField(load_default=None, metadata={"example": "0912345678"})
 
 

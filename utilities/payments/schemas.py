@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 
 from identity.accounts.schemas import Page
 from identity.registry.schemas import PersonalIdField
+from identity.schema_fields import BoundedDate
 from utilities.payments import gateway, service
 
 _AMOUNT = fields.Integer(required=True, strict=True,
@@ -153,7 +154,7 @@ class FineCreate(Schema):
     legal_basis = fields.String(required=True, validate=_TEXT, metadata={
         "example": "Nghị định 168/2024/NĐ-CP, Điều 7 khoản 4 điểm a"})
     amount = _AMOUNT
-    due_date = fields.Date(required=True)
+    due_date = BoundedDate(required=True)
     description = fields.String(load_default=None, validate=_TEXT,
                                 metadata={"example": "Không đội mũ bảo hiểm"})
     commune_code = fields.String(load_default=None, validate=validate.Length(max=5),

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from identity import clock
 from identity.accounts.schemas import Page, PageArgs
 from identity.errors import CodedMessage
+from identity.schema_fields import BoundedAwareDateTime, BoundedDate
 from utilities.reports.models import CATEGORIES, STATUSES
 from utilities.reports.service import STATUS_ACTIONS
 
@@ -86,7 +87,7 @@ class ReportCreate(Schema):
     commune_code = fields.String(load_default=None, validate=_COMMUNE,
                                  metadata={"example": "00070"})
     address = CleanText(load_default=None, max_length=255)
-    occurred_at = fields.AwareDateTime(required=True, default_timezone=_VN, metadata={
+    occurred_at = BoundedAwareDateTime(required=True, default_timezone=_VN, metadata={
         "description": "When it happened; without an offset, Vietnam time (UTC+7)"})
     anonymous = fields.Boolean(load_default=False, metadata={
         "description": "No officer will ever see who filed it; the citizen still follows "
@@ -199,8 +200,8 @@ class QueueArgs(PageArgs):
 
     category = fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
-    filed_from = fields.Date(load_default=None, metadata={"description": "Vietnam date"})
-    filed_to = fields.Date(load_default=None, metadata={"description": "Vietnam date, inclusive"})
+    filed_from = BoundedDate(load_default=None, metadata={"description": "Vietnam date"})
+    filed_to = BoundedDate(load_default=None, metadata={"description": "Vietnam date, inclusive"})
     overdue = fields.Boolean(load_default=None)
 
     @validates_schema

@@ -13,6 +13,7 @@ from identity import clock
 from identity.accounts.schemas import Page
 from identity.registry import admin_units
 from identity.registry.schemas import PersonalIdField
+from identity.schema_fields import BoundedDate
 from utilities.residence import lodging, service
 from utilities.residence.models import REVIEW_STATES
 
@@ -54,8 +55,8 @@ class StayCreate(Schema):
     commune_code = fields.String(**_COMMUNE)
     address = fields.String(required=True, validate=_TEXT,
                             metadata={"example": "Số 12, ngõ 5, phố Huế"})
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True, metadata={"description": "At most 2 years after the "
+    start_date = BoundedDate(required=True)
+    end_date = BoundedDate(required=True, metadata={"description": "At most 2 years after the "
                                                                    "start (renewable)"})
     reason = fields.String(required=True, validate=_TEXT, metadata={"example": "Đi làm"})
     host_personal_id = PersonalIdField(required=True, metadata={
@@ -66,7 +67,7 @@ class StayCreate(Schema):
 class StayRenew(Schema):
     """Renew an approved stay until a new end date."""
 
-    end_date = fields.Date(required=True)
+    end_date = BoundedDate(required=True)
 
 
 class StayRead(Schema):
@@ -169,8 +170,8 @@ class ResidenceRead(Schema):
 class AbsenceCreate(Schema):
     """A temporary absence declaration (from the permanent residence)."""
 
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
+    start_date = BoundedDate(required=True)
+    end_date = BoundedDate(required=True)
     reason = fields.String(required=True, validate=_TEXT, metadata={"example": "Đi học"})
     destination = fields.String(required=True, validate=_TEXT,
                                 metadata={"example": "Thành phố Hồ Chí Minh"})
@@ -218,12 +219,12 @@ class GuestCreate(Schema):
     """
 
     personal_id = PersonalIdField(required=True, metadata=_ID)
-    arrival = fields.Date(required=True)
-    departure = fields.Date(required=True)
+    arrival = BoundedDate(required=True)
+    departure = BoundedDate(required=True)
     full_name = fields.String(load_default=None, validate=validate.Length(max=100), metadata={
         "example": "Nguyễn Văn An", "description": "As printed on the guest's ID card; "
                                                    "compared with the registry"})
-    date_of_birth = fields.Date(load_default=None, metadata={
+    date_of_birth = BoundedDate(load_default=None, metadata={
         "description": "As printed on the guest's ID card; compared with the registry"})
 
 
@@ -400,7 +401,7 @@ class OverduePage(Page):
 class LodgingArgs(Schema):
     """Filters of the lodging list."""
 
-    on = fields.Date(load_default=None, metadata={"description": "Guests staying on this day"})
+    on = BoundedDate(load_default=None, metadata={"description": "Guests staying on this day"})
     commune_code = fields.String(load_default=None, validate=validate.Length(max=5))
     review = fields.String(load_default=None, validate=validate.OneOf(REVIEW_STATES), metadata={
         "description": "Only the guests in this review state (`pending`: those the registry "

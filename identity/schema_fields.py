@@ -1,0 +1,78 @@
+"""Date and date-time fields shared by every schema: bounded to years a request can mean.
+
+Python's dates end on 9999-12-31. A date at that edge parses, and the first
+``+ timedelta(days=1)`` of a service (a deadline, an inclusive ``to`` day, the
+end of a period) raises ``OverflowError``: a 500 for a typing error or a probe.
+Every date a client sends is a birth date or the day of an event of the
+service's lifetime, so the fields below refuse anything outside
+:data:`EARLIEST_YEAR`..:data:`LATEST_YEAR` with a 422 ``date.out_of_range``
+naming the field, before any service sees it. (``app/errors.py`` also turns
+an overflow that slips through into a 422: the bound is the rule, the net the
+safety.)
+
+Use them in place of marshmallow's ``fields.Date``, ``fields.DateTime`` and
+``fields.AwareDateTime`` in every schema that loads input.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from identity.errors import CodedMessage
+
+#: The years a date of a request may fall in: birth dates and the events of the service.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
+def _check_year(value: dt.date, field: fields.Field) -> None:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValidationError(CodedMessage(
+            f"The date must fall in the years {EARLIEST_YEAR} to {LATEST_YEAR}.",
+            "date.out_of_range"))
+
+
+def _described(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Say the bound in the OpenAPI document (after any description of the field's own)."""
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    bound = f"Years {EARLIEST_YEAR} to {LATEST_YEAR}."
+    metadata["description"] = (f"{metadata['description']}. {bound}"
+                               if metadata.get("description") else bound)
+    return {**kwargs, "metadata": metadata}
+
+
+class BoundedDate(fields.Date):
+    """An ISO date (``YYYY-MM-DD``) in :data:`EARLIEST_YEAR`..:data:`LATEST_YEAR`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_described(kwargs))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        _check_year(day, self)
+        return day
+
+
+class BoundedDateTime(fields.DateTime):
+    """An ISO date-time in :data:`EARLIEST_YEAR`..:data:`LATEST_YEAR`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_described(kwargs))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        _check_year(moment, self)
+        return moment
+
+
+class BoundedAwareDateTime(fields.AwareDateTime):
+    """An ISO date-time with a time zone (or the field's default one), in the bounded years."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_described(kwargs))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        _check_year(moment, self)
+        return moment
