@@ -36,7 +36,7 @@ METRIC_LABELS = {
     "consents.given": ("Đồng ý chia sẻ dữ liệu", "Data-sharing consents"),
 }
 STATUS_LABELS = {"active": "Đã kích hoạt", "pending_review": "Chờ duyệt", "locked": "Bị khoá",
-                 "rejected": "Từ chối"}
+                 "rejected": "Từ chối", "closed": "Đã đóng"}
 
 
 def _number(value: Any) -> str:

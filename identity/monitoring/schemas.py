@@ -43,7 +43,8 @@ class AccountsRead(Schema):
     active = fields.Integer()
     level2_active = fields.Integer()
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                            metadata={"description": "active, pending_review, locked, rejected"})
+                            metadata={"description": "active, pending_review, locked, rejected, "
+                                                     "closed (not in the total)"})
     by_level = fields.Dict(keys=fields.String(), values=fields.Integer(),
                            metadata={"description": "'1' and '2', every status"})
     by_level_status = fields.List(fields.Nested(LevelStatusCount))

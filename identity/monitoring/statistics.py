@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.accounts.models import ACCOUNT_STATUSES, ACTIVE
+from identity.accounts.models import ACCOUNT_STATUSES, ACTIVE, CLOSED
 from identity.errors import NotFound
 from identity.monitoring import queues
 from identity.monitoring.models import AccountCount, RollupState, UsageCounter, UsageRollup
@@ -194,7 +194,8 @@ def _account_summary(rows: list[tuple[int, str, int]]) -> dict[str, Any]:
         by_level[str(level)] = by_level.get(str(level), 0) + count
         if level == 2 and status == ACTIVE:
             level2_active += count
-    return {"total": sum(by_status.values()), "active": by_status[ACTIVE],
+    # A closed account (withdrawn, superseded, reclaimed) holds no identity: not in the total.
+    return {"total": sum(by_status.values()) - by_status[CLOSED], "active": by_status[ACTIVE],
             "level2_active": level2_active, "by_status": by_status, "by_level": by_level,
             "by_level_status": [{"level": level, "status": status, "count": count}
                                 for level, status, count in sorted(rows) if count]}

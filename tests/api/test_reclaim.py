@@ -301,3 +301,9 @@ def test_the_chip_card_must_be_the_citizens(client, db_session, citizen, officer
                             json=reclaim_body(citizen, Phone(), "0987001200", check="photo"))
     assert bad_check.status_code == 422
     assert db_session.get(Account, squatter["account_id"]).status == "pending_review"
+
+
+def test_closed_accounts_are_not_counted_in_the_published_total():
+    from identity.monitoring.statistics import _account_summary
+    summary = _account_summary([(1, "active", 2), (1, "closed", 3), (1, "pending_review", 1)])
+    assert summary["total"] == 3 and summary["by_status"]["closed"] == 3

@@ -56,7 +56,7 @@ def test_accounts_by_level_and_status_and_registrations_per_day(client, db_sessi
     assert body["accounts"]["active"] == 2
     assert body["accounts"]["level2_active"] == 1
     assert body["accounts"]["by_status"] == {"active": 2, "pending_review": 1, "locked": 1,
-                                             "rejected": 0}
+                                             "rejected": 0, "closed": 0}
     assert body["accounts"]["by_level"] == {"1": 3, "2": 1}
     assert len(body["registrations"]["days"]) == 30
     today = body["registrations"]["days"][-1]
