@@ -60,6 +60,7 @@ def identity_match(payload: dict[str, Any]) -> Any:
     """Scope `identity.match`: whether the party's data agree with the registry, field by field.
 
     An unknown personal id answers like a citizen whose every field differs.
+    The phone is compared with the registry's subscriber record only.
     """
     return service.identity_match(**deps("db_session", "protector", "actor"),
                                   party=current_party(), **payload)
@@ -71,7 +72,11 @@ def identity_match(payload: dict[str, Any]) -> Any:
 @blp.response(200, SimOwnershipRead)
 @blp.doc(security=RP_BEARER)
 def sim_ownership(payload: dict[str, Any]) -> Any:
-    """Scope `sim.verify` (telcos): whether the subscriber's phone is the citizen's."""
+    """Scope `sim.verify` (telcos): whether the phone is the citizen's in the registry.
+
+    Only the registry's subscriber record counts, never the phone typed at a
+    registration (a squatter's). An unknown personal id answers `false`.
+    """
     return service.sim_ownership(**deps("db_session", "protector", "actor"),
                                  party=current_party(), **payload)
 
@@ -86,7 +91,9 @@ def sim_ownership(payload: dict[str, Any]) -> Any:
 def create_consent_request(payload: dict[str, Any]) -> Any:
     """Scope `identity.consent`: ask a citizen for attributes of the catalogue, for a purpose.
 
-    409 `consent.no_account` when the citizen has no active account to answer with.
+    409 `consent.no_account` when the citizen has no active account to answer
+    with: the same answer for an unknown personal id, a citizen without an
+    account, and an account pending review, rejected, locked or closed.
     """
     request = service.create_consent_request(
         **deps("db_session", "actor"), party=current_party(),
@@ -97,9 +104,17 @@ def create_consent_request(payload: dict[str, Any]) -> Any:
 @blp.get("/consent-requests/<string(length=32):consent_id>")
 @party_required("identity.consent", metered=False)
 @blp.response(200, ConsentRequestRead)
+@blp.alt_response(409, description="`consent.already_fetched`; `consent.unavailable`: the "
+                                   "data cannot be delivered now (nothing is shared)")
 @blp.doc(security=RP_BEARER)
 def get_consent_request(consent_id: str) -> Any:
-    """The request's status; when approved, the `consent` credential, once (then 409)."""
+    """The request's status; when approved, the `consent` credential, once (then 409).
+
+    409 `consent.unavailable` when the citizen's account is not the one that
+    approved, or no longer active (locked after a lost phone, closed): nothing
+    is delivered, the attempt is in the citizen's access log, and the party is
+    told no more than that. It may try again while the request lives.
+    """
     state = service.fetch(**deps("db_session", "redis_client", "protector", "actor"),
                           key_ring=key_ring(), party=current_party(), consent_id=consent_id)
     return dataclasses.asdict(state)
