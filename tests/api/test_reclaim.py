@@ -9,12 +9,17 @@ jurisdiction reclaims the identity at the desk over any open account.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
+import threading
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.auth import limiter
+from app.extensions import db
 from identity.accounts.models import Account, Device, Notification
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
@@ -307,3 +312,43 @@ def test_closed_accounts_are_not_counted_in_the_published_total():
     from identity.monitoring.statistics import _account_summary
     summary = _account_summary([(1, "active", 2), (1, "closed", 3), (1, "pending_review", 1)])
     assert summary["total"] == 3 and summary["by_status"]["closed"] == 3
+
+
+def test_two_concurrent_superseding_registrations_leave_one_open_account(own_database_app,
+                                                                         protector):
+    # Real concurrency (run it on PostgreSQL): both confirmations find the pending squatter and
+    # close it; the partial unique index lets one new open account through, the other is a 409.
+    app = own_database_app
+    with app.app_context():
+        app.extensions["redis"].flushdb()
+        limiter.reset()
+        with Session(bind=db.engine, expire_on_commit=False) as session:
+            citizen = add_citizen(session, protector, birth=dt.date(1987, 4, 2),
+                                  serial=999_997)
+            session.commit()
+    client = app.test_client()
+    squat(client, citizen, Phone())
+    ids = [start(client, citizen, Phone(), citizen.test_phone).get_json()["registration_id"]
+           for _ in range(2)]
+    texts = [m["text"] for m in outbox(client, citizen.test_phone)][::-1]  # oldest first
+    otps = [re.findall(r"\b\d{6}\b", text)[0] for text in texts]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def confirm_in_thread(index: int) -> None:
+        own_client = app.test_client()
+        barrier.wait()
+        answers[index] = own_client.post(f"{REGISTRATIONS}/{ids[index]}/confirm", json={
+            "otp": otps[index], "password": PASSWORD, "passcode": PASSCODE})
+
+    threads = [threading.Thread(target=confirm_in_thread, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    assert_error(next(a for a in answers if a.status_code == 409), 409, "account.exists")
+    with app.app_context(), Session(bind=db.engine) as session:
+        statuses = sorted(session.scalars(sa.select(Account.status)
+                                          .where(Account.citizen_id == citizen.id)))
+    assert statuses == ["active", "closed"]

@@ -35,6 +35,7 @@ OPERATION_ACTS: dict[str, Act | None] = {
     "GET /api/v1/me": Act.IDENTITY_READ,
     "POST /api/v1/me/lock": Act.ACCOUNT_LOCK,
     "POST /api/v1/me/passcode": Act.PASSCODE_CHANGE,
+    "POST /api/v1/me/password": Act.PASSWORD_CHANGE,
     "GET /api/v1/me/notifications": Act.NOTIFICATIONS_READ,
     "GET /api/v1/me/access-log": Act.ACCESS_LOG_READ,
     "GET /api/v1/me/status": Act.STATUS_READ,
