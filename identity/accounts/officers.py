@@ -19,7 +19,8 @@ from identity import clock
 from identity.accounts import service
 from identity.accounts.devices import load_device_key
 from identity.accounts.errors import AuthenticationFailed, InvalidToken
-from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, REJECTED, Account, Officer
+from identity.accounts.models import (ACTIVE, CLOSED, LOCKED, PENDING_REVIEW, REJECTED, Account,
+                                      Officer)
 from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
 from identity.audit.service import Actor, record_event
 from identity.database import paginate
@@ -338,6 +339,9 @@ def rebind_in_person(*, db_session: Session, protector: Protector, actor: Actor,
     account = _account_in_jurisdiction(db_session, officer, actor, account_id, "device.rebind")
     if account.status == REJECTED:
         raise Conflict("The registration was rejected.", code="account.not_active")
+    if account.status == CLOSED:  # closed for good; a citizen without an account reclaims
+        raise Conflict("The account is closed; start a reclaim (POST "
+                       "/api/v1/police/accounts/reclaim) instead.", code="account.not_active")
     service.revoke_sessions(db_session, account, "officer_rebind")
     service.bind_device(db_session=db_session, account=account, device_id=device_id,
                         public_key=device_public_key, bound_by="officer_rebind")

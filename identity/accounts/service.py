@@ -621,7 +621,7 @@ def confirm_device_rebind(*, db_session: Session, redis_client: redis.Redis,
     payload = codes.consume(redis_client=redis_client, protector=protector,
                             purpose="device_rebind", ref=rebind_id, code=otp)
     account = db_session.get(Account, payload["account_id"])
-    if account is None:
+    if account is None or account.status == CLOSED:  # closed since the code was sent
         raise InvalidCode()
     old = active_device(db_session=db_session, account_id=account.id)
     revoke_sessions(db_session, account, "device_rebind")

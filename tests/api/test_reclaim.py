@@ -352,3 +352,28 @@ def test_two_concurrent_superseding_registrations_leave_one_open_account(own_dat
         statuses = sorted(session.scalars(sa.select(Account.status)
                                           .where(Account.citizen_id == citizen.id)))
     assert statuses == ["active", "closed"]
+
+
+def test_a_closed_account_stays_closed(client, db_session, citizen, officer):
+    squatter_phone = Phone()
+    squatter, _headers = squat(client, citizen, squatter_phone)
+    # The squatter asks to move the account to another phone, then the citizen reclaims it.
+    rebind = client.post("/api/v1/auth/device-rebind", json={
+        "personal_id": citizen.personal_id, "password": PASSWORD,
+        "device_id": Phone().device_id, "device_public_key": Phone().public_key})
+    assert rebind.status_code == 202, rebind.get_json()
+    code = latest_code(client, ATTACKER_NUMBER)
+    token = officer_token(client, officer)
+    assert client.post(RECLAIM, headers=bearer(token), json=reclaim_body(
+        citizen, Phone(), "0987001300")).status_code == 202
+    assert_error(client.post(f"/api/v1/auth/device-rebind/{rebind.get_json()['rebind_id']}"
+                             "/confirm", json={"otp": code}), 422, "otp.invalid")
+    in_person = client.post(f"/api/v1/police/accounts/{squatter['account_id']}/device",
+                            headers=bearer(token), json={
+                                "device_id": Phone().device_id,
+                                "device_public_key": Phone().public_key, "check": "face"})
+    assert_error(in_person, 409, "account.not_active")
+    assert_error(review(client, token, squatter["account_id"], "approve"), 409,
+                 "account.not_pending")
+    assert db_session.get(Account, squatter["account_id"]).status == "closed"
+    assert login_answer(client, citizen.personal_id, squatter_phone).status_code == 401
