@@ -179,6 +179,11 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
     ``callback`` asks for a notification at the party's registered callback
     URL (never one given in the request).
     """
+    # The party's own setting first: checked after the look-up, its answer would differ
+    # for a citizen with an active account, and tell the party that much about an id.
+    if callback and not party.callback_url:
+        raise Conflict("This party has no registered callback URL; ask the operator to "
+                       "register one, or poll.", code="consent.no_callback", field="callback")
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     account = None if citizen is None else accounts.get_account_of(db_session=db_session,
                                                                    citizen_id=citizen.id)
@@ -189,9 +194,6 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
                    {"reason": "no_account"})
         db_session.commit()
         raise NoAccount()
-    if callback and not party.callback_url:
-        raise Conflict("This party has no registered callback URL; ask the operator to "
-                       "register one, or poll.", code="consent.no_callback", field="callback")
     wanted = [name for name in ATTRIBUTES if name in set(attributes)]
     now = clock.now()
     request = ConsentRequest(id=os.urandom(16).hex(), party_id=party.id, citizen_id=citizen.id,

@@ -165,6 +165,14 @@ def test_consent_requests_answer_alike_for_unknown_and_unanswerable_ids(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ConsentRequest)) == 0
 
 
+def test_a_party_without_a_callback_hears_so_whatever_the_id(bank, citizen):
+    """Its own setting is checked before the id: the answer says nothing of the citizen."""
+    for personal_id in (UNKNOWN_ID, citizen.row.personal_id):
+        assert_error(bank.post("consent-requests", {**_consent_body(personal_id),
+                                                    "callback": True}),
+                     409, "consent.no_callback")
+
+
 def test_identity_match_and_sim_ownership_answer_alike_for_unknown_and_squatted_ids(
         bank, squatted, citizen):
     unknown = _match(squatted.row, personal_id=UNKNOWN_ID, full_name="Trần Thị Khác",
