@@ -22,10 +22,14 @@ blp = Blueprint("accounts", __name__, url_prefix="/accounts",
 def start_registration(payload: dict[str, Any]) -> Any:
     """Start a level 1 registration.
 
-    The answer is the same whether or not the personal id exists and whether
-    or not the data match the registry: no way to probe it. When they match,
-    a 6-digit code goes by SMS to the phone given (five minutes, single use).
-    At most five codes per phone per hour (``sms.too_many``).
+    The answer is the same whether or not the personal id exists, whether
+    or not the data match the registry, and whether or not the citizen has an
+    account: no way to probe it. When they match, a 6-digit code goes by SMS
+    to the phone given (five minutes, single use), unless the citizen has an
+    open account: then no code goes out, except when that account waits for
+    review and the phone given is the registry's (it supersedes the pending
+    one on confirmation). At most five codes per phone per hour
+    (``sms.too_many``), counted whether or not a code goes out.
     """
     ref, masked = service.start_registration(
         **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
@@ -43,8 +47,12 @@ def confirm_registration(payload: dict[str, Any], registration_id: str) -> Any:
     telecom record, ``pending_review`` otherwise (a police officer decides).
     Passwords: 8 to 128 characters, any characters, not among the 10,000 most
     common (``password.too_short``, ``password.too_long``, ``password.common``).
-    A wrong, expired or used code: ``otp.invalid``. One account per citizen:
-    ``account.exists`` (409).
+    A wrong, expired or used code: ``otp.invalid``. One open account per
+    citizen: a rejected registration, or one waiting for review when this
+    phone is the registry's, is closed (its tokens revoked, its holder told);
+    any other is ``account.exists`` (409). A registration started by an
+    officer's reclaim at the desk (``POST /api/v1/police/accounts/reclaim``)
+    is confirmed here too and gives an active level-2 account.
     """
     return service.confirm_registration(**deps("db_session", "redis_client", "protector", "actor"),
                                         registration_id=registration_id, **payload)
