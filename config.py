@@ -177,6 +177,15 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "REPORT_DEADLINE_HOURS": float(env.get("REPORT_DEADLINE_HOURS", 24)),
         "REPORT_VERIFY_HOURS": float(env.get("REPORT_VERIFY_HOURS", 72)),
         "REPORT_INVESTIGATE_HOURS": float(env.get("REPORT_INVESTIGATE_HOURS", 720)),
+        # Per account (anonymous filings included, keyed by a hash of the account): reports
+        # and evidence uploads (flask-limiter notation), and per UTC day reports filed,
+        # evidence files and evidence bytes. Past them 429 (quota.exhausted with Retry-After).
+        "REPORT_LIMIT_PER_ACCOUNT": env.get("REPORT_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
+        "REPORT_DAILY_PER_ACCOUNT": int(env.get("REPORT_DAILY_PER_ACCOUNT", 20)),
+        "EVIDENCE_LIMIT_PER_ACCOUNT": env.get("EVIDENCE_LIMIT_PER_ACCOUNT", "20 per minute"),
+        "EVIDENCE_DAILY_FILES_PER_ACCOUNT": int(env.get("EVIDENCE_DAILY_FILES_PER_ACCOUNT", 100)),
+        "EVIDENCE_DAILY_BYTES_PER_ACCOUNT": int(env.get("EVIDENCE_DAILY_BYTES_PER_ACCOUNT",
+                                                        1024 * 1024 * 1024)),
         # VN1 credentials: the issuer code, lifetimes per type ("type=seconds,..."; default
         # 120 s each) and the clock leeway of verification (the spec allows at most 30 s).
         "CREDENTIAL_ISSUER": env.get("CREDENTIAL_ISSUER", "VN"),

@@ -9,7 +9,12 @@ session of its own). The credentials' verify route increments
 
 Each request also writes one JSON log line (request id, method, route,
 status, duration, actor type) and nothing else: no body, no query string,
-no header, so no personal data.
+no header, so no personal data. No line holds the client's address, and the
+route is the URL rule (``/api/v1/reports/<case_number>``), never the path,
+so no line holds a case number. A citizen's report route
+(:data:`UNLINKED_ROUTES`) writes no request id either: the id is echoed to
+the client and a proxy in front may log it beside the address and the path,
+so the line of an anonymous reporter's request must not share it.
 
 Access: a bearer ``METRICS_TOKEN`` and/or a source address inside
 ``METRICS_ALLOWED_NETWORKS``; either one is enough.
@@ -61,6 +66,8 @@ CREDENTIAL_VERIFICATIONS = Counter("vnid_credential_verifications_total",
 
 _STARTED = "vnid.started"
 UNMATCHED = "<unmatched>"
+#: Routes whose log line carries no request id (the citizen's side of incident reports).
+UNLINKED_ROUTES = ("/api/v1/reports",)
 
 
 class QueueCollector(Collector):
@@ -165,10 +172,12 @@ def _observe(response: Response) -> Response:
         AUTH_FAILURES.labels(endpoint).inc()
     elif status == 429:
         RATE_LIMITED.labels(endpoint).inc()
-    log.info("request", extra={"fields": {
+    fields: dict[str, Any] = {
         "request_id": request_id(), "method": request.method, "route": endpoint,
-        "status": status, "duration_ms": round(duration * 1000, 2),
-        "actor": _actor_type()}})
+        "status": status, "duration_ms": round(duration * 1000, 2), "actor": _actor_type()}
+    if endpoint.startswith(UNLINKED_ROUTES):
+        del fields["request_id"]
+    log.info("request", extra={"fields": fields})
     return response
 
 

@@ -55,12 +55,14 @@ def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int 
     limit = int(current_app.config[config_name])
     now = clock.now()
     key = f"quota:{name}:{subject}:{now:%Y%m%d}"
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
     pipe = get_redis().pipeline()
     pipe.incrby(key, cost)
-    pipe.expire(key, 2 * 86_400)
+    # It ends at a fixed time (tomorrow's midnight), not a time counted from this call: the
+    # key's TTL must not tell when the account last acted (an anonymous report, for one).
+    pipe.pexpire(key, int((midnight + 86_400 - now.timestamp()) * 1000))
     used = int(pipe.execute()[0])
     if used > limit:
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
         raise DailyQuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
                                   errors={"quota": [limit]})
     return limit - used

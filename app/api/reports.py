@@ -3,6 +3,17 @@
 Cases are named by their case number in every URL (random, no personal data).
 A citizen reaches only their own cases, an officer only those of their
 jurisdiction: anything else answers ``report.not_found`` (404).
+
+An anonymous case is reached with the reporter key its filing answered
+(``reporter_key``), sent in the ``X-Reporter-Key`` header: nothing stored
+links the case to the account without it, so it is not in ``GET /reports``
+and no notification names it; the app polls its cases. Filing and evidence
+uploads are limited per account (``REPORT_LIMIT_PER_ACCOUNT``,
+``EVIDENCE_LIMIT_PER_ACCOUNT``: 429 ``rate_limited``) and per day
+(``REPORT_DAILY_PER_ACCOUNT``, ``EVIDENCE_DAILY_FILES_PER_ACCOUNT``,
+``EVIDENCE_DAILY_BYTES_PER_ACCOUNT``: 429 ``quota.exhausted``), counted in
+Redis under a keyed hash of the account (no account id in a key), 503 when
+Redis is down.
 """
 from __future__ import annotations
 
@@ -10,14 +21,17 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema
 
-from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
-from identity.accounts.capabilities import Act
+from app.auth import (BEARER, citizen_required, config_limit, current_account, current_officer,
+                      limiter, officer_required)
 from app.context import deps
+from app.extensions import get_protector
+from app.quotas import consume_daily_quota
+from identity.accounts.capabilities import Act
 from utilities.reports import service
 from utilities.reports.evidence import ALLOWED_TYPES, EvidenceStore
 from utilities.reports.models import Evidence
@@ -31,8 +45,14 @@ from identity.accounts.schemas import PageArgs
 F = TypeVar("F", bound=Callable[..., Any])
 #: Room for the multipart envelope around one evidence file.
 MULTIPART_OVERHEAD = 64 * 1024
-_FILE_DOC = {"200": {"description": "The file, exactly as received (its SHA-256 in "
-                                    "`X-Content-SHA256`)",
+#: The header that carries an anonymous case's reporter key (never a URL: no secret in one).
+REPORTER_KEY_HEADER = "X-Reporter-Key"
+_REPORTER_KEY_DOC = {"parameters": [{
+    "in": "header", "name": REPORTER_KEY_HEADER, "required": False,
+    "schema": {"type": "string", "maxLength": 64},
+    "description": "For an anonymous case: the `reporter_key` its filing answered"}]}
+_FILE_DOC = {"200": {"description": "The file as stored: a photo without its metadata (its "
+                                    "SHA-256 in `X-Content-SHA256`)",
                      "content": {t: {"schema": {"type": "string", "format": "binary"}}
                                  for t in ALLOWED_TYPES}}}
 
@@ -50,6 +70,27 @@ def _deadlines() -> service.Deadlines:
 
 def _store() -> EvidenceStore:
     return EvidenceStore(current_app.config["EVIDENCE_DIR"])
+
+
+def _reporter_key() -> str | None:
+    """The ``X-Reporter-Key`` header, if it is one the service could have given."""
+    key = request.headers.get(REPORTER_KEY_HEADER, "")
+    return key if 0 < len(key) <= 64 else None
+
+
+def _quota_subject() -> str:
+    """The account, as the rate-limit and quota keys name it: a keyed hash, never its id."""
+    if "account" not in g:
+        return "account:none"
+    return get_protector().lookup_hash(str(g.account.id), purpose=b"report-quota").hex()[:32]
+
+
+def account_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
+    """A per-account rate limit (under :func:`_quota_subject`); after ``citizen_required``."""
+    def decorate(view: F) -> F:
+        return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
+                                            key_func=_quota_subject)(view))
+    return decorate
 
 
 def evidence_upload_limit(view: F) -> F:
@@ -90,11 +131,19 @@ class EvidenceUpload(Schema):
 
 @blp.post("")
 @citizen_required(Act.REPORT_FILE)
+@account_limit("REPORT_LIMIT_PER_ACCOUNT", scope="reports:account")
 @blp.arguments(ReportCreate)
 @blp.response(201, ReportRead)
 @blp.doc(security=BEARER)
 def file_report(payload: dict[str, Any]) -> Any:
-    """File a report; the answer's case number is how the case is followed."""
+    """File a report; the answer's case number is how the case is followed.
+
+    Anonymous: the answer's `reporter_key` is the only way back to the case
+    (header `X-Reporter-Key`); the app keeps it, the service does not. At most
+    `REPORT_DAILY_PER_ACCOUNT` reports a day (429 `quota.exhausted`).
+    """
+    consume_daily_quota(name="reports", subject=_quota_subject(),
+                        config_name="REPORT_DAILY_PER_ACCOUNT")
     return service.file_report(**deps("db_session", "protector", "actor"),
                                account=current_account(), deadlines=_deadlines(), **payload)
 
@@ -105,7 +154,7 @@ def file_report(payload: dict[str, Any]) -> Any:
 @blp.response(200, ReportSummaryPage)
 @blp.doc(security=BEARER)
 def my_reports(args: dict[str, Any]) -> Any:
-    """The citizen's own reports, newest first (anonymous ones included)."""
+    """The citizen's own named reports, newest first (anonymous ones only through their key)."""
     items, total = service.my_reports(**deps("db_session", "protector"),
                                       account=current_account(), **args)
     return {"items": items, "total": total, **args}
@@ -114,51 +163,68 @@ def my_reports(args: dict[str, Any]) -> Any:
 @blp.get("/<case_number>")
 @citizen_required(Act.REPORT_READ)
 @blp.response(200, ReportRead)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, **_REPORTER_KEY_DOC)
 def my_report(case_number: str) -> Any:
-    """The case and its timeline: every status change, question and answer."""
+    """The case and its timeline: every status change, question and answer.
+
+    The app polls its anonymous cases here (with `X-Reporter-Key`): a question
+    of the officers shows as `awaiting_answer`; nothing of the poll is kept.
+    """
     return service.my_report(**deps("db_session", "protector"), account=current_account(),
-                             case_number=case_number)
+                             case_number=case_number, reporter_key=_reporter_key())
 
 
 @blp.post("/<case_number>/messages")
 @citizen_required(Act.REPORT_ANSWER)
 @blp.arguments(AnswerCreate)
 @blp.response(201, ReportRead)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, **_REPORTER_KEY_DOC)
 def answer(payload: dict[str, Any], case_number: str) -> Any:
     """Write to the officers of the case (answer their question)."""
     return service.answer(**deps("db_session", "protector", "actor"), account=current_account(),
-                          case_number=case_number, **payload)
+                          case_number=case_number, reporter_key=_reporter_key(), **payload)
 
 
 @blp.post("/<case_number>/evidence")
 @citizen_required(Act.REPORT_ANSWER)
+@account_limit("EVIDENCE_LIMIT_PER_ACCOUNT", scope="evidence:account")
 @evidence_upload_limit
 @blp.arguments(EvidenceUpload, location="files")
 @blp.response(201, EvidenceRead)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, **_REPORTER_KEY_DOC)
 def add_evidence(files: dict[str, Any], case_number: str) -> Any:
     """Add a photo or video to the case (multipart, field `file`; `EVIDENCE_MAX_BYTES` at most).
 
-    The type is read from the content (JPEG, PNG, WebP, HEIC, MP4, QuickTime);
-    the SHA-256 digest and the time of arrival are recorded, so the file can be
-    shown later exactly as received.
+    The type is read from the content (JPEG, PNG, WebP, MP4, QuickTime). A
+    photo is stored without its metadata (EXIF, XMP, IPTC, GPS, ICC, text:
+    `metadata_removed` true) and refused if it does not parse
+    (`evidence.unreadable`); a video is kept as received. The SHA-256 digest
+    of what is stored and the time of arrival are recorded. Per day at most
+    `EVIDENCE_DAILY_FILES_PER_ACCOUNT` files and `EVIDENCE_DAILY_BYTES_PER_ACCOUNT`
+    bytes (429 `quota.exhausted`).
     """
+    subject = _quota_subject()
+    consume_daily_quota(name="evidence-files", subject=subject,
+                        config_name="EVIDENCE_DAILY_FILES_PER_ACCOUNT")
+    consume_daily_quota(name="evidence-bytes", subject=subject,
+                        config_name="EVIDENCE_DAILY_BYTES_PER_ACCOUNT",
+                        cost=request.content_length or current_app.config["EVIDENCE_MAX_BYTES"])
     return service.add_evidence(**deps("db_session", "protector", "actor"),
                                 account=current_account(), store=_store(),
                                 case_number=case_number, stream=files["file"].stream,
-                                max_bytes=current_app.config["EVIDENCE_MAX_BYTES"])
+                                max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
+                                reporter_key=_reporter_key())
 
 
 @blp.get("/<case_number>/evidence/<int:evidence_id>")
 @citizen_required(Act.REPORT_READ)
-@blp.doc(security=BEARER, responses=_FILE_DOC)
+@blp.doc(security=BEARER, responses=_FILE_DOC, **_REPORTER_KEY_DOC)
 def my_evidence(case_number: str, evidence_id: int) -> Response:
     """An evidence file of the citizen's case, after checking it against its recorded digest."""
     evidence, data = service.my_evidence(**deps("db_session", "protector", "actor"),
                                          account=current_account(), store=_store(),
-                                         case_number=case_number, evidence_id=evidence_id)
+                                         case_number=case_number, evidence_id=evidence_id,
+                                         reporter_key=_reporter_key())
     return _file_response(case_number, evidence, data)
 
 
@@ -204,7 +270,11 @@ def read_report(case_number: str) -> Any:
 @police_blp.response(200, ReportOfficerRead)
 @police_blp.doc(security=BEARER)
 def assign(payload: dict[str, Any], case_number: str) -> Any:
-    """Take the case, or (supervisors) give it to an officer of the unit."""
+    """Take a case nobody holds, or (supervisors) give it to an officer of the unit.
+
+    A case assigned to a colleague changes hands only by a supervisor
+    (`report.already_assigned`, 403).
+    """
     return service.assign(**deps("db_session", "protector", "actor"), officer=current_officer(),
                           case_number=case_number, username=payload["officer"],
                           version=payload["version"])

@@ -13,12 +13,21 @@ to the same shard. ``make bench`` (bench/audit_concurrency.py) measures it.
 :func:`verify_chain` walks every shard from its genesis and raises
 :class:`AuditChainBroken` naming the first row that does not verify: an
 edited row, a deleted row, a reordered row or a truncated tail.
+
+Unlinkable events (``record_event(..., unlinkable=True)``: the acts on an
+anonymous report) must not sit next to anything that names a person: they
+go to a chain of their own (:data:`UNLINKABLE_SHARD`, so no hash links them
+to a neighbour that names someone), carry no source address and no request
+id, their time is cut to the hour (:data:`UNLINKABLE_GRAIN`), and their id is
+drawn at random below zero instead of from the sequence (ordering rows by id
+does not put them beside the reporter's login). The chain still verifies.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +43,10 @@ from identity.audit.models import AuditChainHead, AuditEvent
 DEFAULT_SHARDS = 32
 
 _INFO_KEY = "vnid_audit_head"
+#: The chain of unlinkable events (created by migration 0013); ordinary events never take it.
+UNLINKABLE_SHARD = -1
+#: The precision of an unlinkable event's time.
+UNLINKABLE_GRAIN = dt.timedelta(hours=1)
 
 
 def genesis_hash(shard: int) -> bytes:
@@ -74,12 +87,20 @@ class Actor:
 SYSTEM = Actor(type="system", id="vnid", source="internal")
 
 
-def _lock_head(db_session: Session) -> tuple[int, int, bytes]:
+def coarse_time(moment: dt.datetime) -> dt.datetime:
+    """``moment`` cut down to :data:`UNLINKABLE_GRAIN` (the hour): what unlinkable rows keep."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _lock_head(db_session: Session, unlinkable: bool = False) -> tuple[int, int, bytes]:
     """Lock the head row of a shard that no other transaction holds, waiting only if all are held.
 
     Plain columns, not ORM objects: the head changes under the identity map.
+    Unlinkable events take their own chain's head, ordinary events any other.
     """
     query = (sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
+             .where(AuditChainHead.shard == UNLINKABLE_SHARD if unlinkable
+                    else AuditChainHead.shard != UNLINKABLE_SHARD)
              .order_by(sa.func.random()).limit(1))
     head = db_session.execute(query.with_for_update(skip_locked=True)).first()
     if head is None:
@@ -91,22 +112,30 @@ def _lock_head(db_session: Session) -> tuple[int, int, bytes]:
 
 def record_event(*, db_session: Session, actor: Actor, action: str,
                  subject_type: str | None = None, subject_id: str | int | None = None,
-                 details: dict[str, Any] | None = None) -> AuditEvent:
-    """Append an event to the audit log inside the caller's transaction (not committed here)."""
-    held: _HeldHead | None = db_session.info.get(_INFO_KEY)
+                 details: dict[str, Any] | None = None, unlinkable: bool = False) -> AuditEvent:
+    """Append an event to the audit log inside the caller's transaction (not committed here).
+
+    ``unlinkable``: an event that must not be joined to its neighbours (see
+    the module's docstring): its own chain, no source or request id, the hour.
+    """
+    key = _INFO_KEY + ("/unlinkable" if unlinkable else "")
+    held: _HeldHead | None = db_session.info.get(key)
     transaction = db_session.get_transaction()
     if held is None or transaction is None or held.transaction is not transaction:
-        shard, seq, head_hash = _lock_head(db_session)
+        shard, seq, head_hash = _lock_head(db_session, unlinkable)
         held = _HeldHead(db_session.get_transaction(), shard, seq, head_hash)
-        db_session.info[_INFO_KEY] = held
-    occurred_at = clock.now()
+        db_session.info[key] = held
+    occurred_at = coarse_time(clock.now()) if unlinkable else clock.now()
     fields: dict[str, Any] = dict(
         shard=held.shard, seq=held.seq + 1, occurred_at=occurred_at, actor_type=actor.type,
         actor_id=actor.id, action=action, subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id), source=actor.source,
-        request_id=actor.request_id, details=details or {})
+        subject_id=None if subject_id is None else str(subject_id),
+        source=None if unlinkable else actor.source,
+        request_id=None if unlinkable else actor.request_id, details=details or {})
     digest = event_hash(held.head_hash, **fields)
-    event = AuditEvent(**fields, prev_hash=held.head_hash, hash=digest)
+    # An id out of the sequence (random, below zero, where the sequence never goes).
+    event = AuditEvent(**fields, prev_hash=held.head_hash, hash=digest,
+                       **({"id": -1 - secrets.randbits(62)} if unlinkable else {}))
     db_session.add(event)
     db_session.execute(sa.update(AuditChainHead).where(AuditChainHead.shard == held.shard)
                        .values(seq=fields["seq"], head_hash=digest)

@@ -1,10 +1,18 @@
-"""anonymous reports at rest
+"""anonymous reports at rest: no sealed reporter, a chain of their own for their audit events
+
+Anonymous reports keep no sealed reporter (``reporter_encrypted`` becomes
+nullable: it stays empty for them), evidence says whether its metadata was
+removed, and the audit log gets the chain of unlinkable events (shard -1,
+``identity.audit.service.UNLINKABLE_SHARD``).
+Reports filed anonymously before this revision keep their old seal.
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-05 08:00:00
 
 """
+import hashlib
+
 from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
 import identity.database  # noqa: F401  (custom column types)
@@ -15,10 +23,36 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
+UNLINKABLE_SHARD = -1
+_HEADS = sa.table("audit_chain_heads", sa.column("shard", sa.Integer),
+                  sa.column("seq", sa.BigInteger), sa.column("head_hash", sa.LargeBinary))
+
 
 def upgrade():
-    pass
+    """Let a report hold no sealed reporter; start the chain of unlinkable audit events."""
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.alter_column('reporter_encrypted', existing_type=sa.LargeBinary(),
+                              nullable=True)
+    with op.batch_alter_table('report_evidence', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('metadata_removed', sa.Boolean(), nullable=True))
+    op.bulk_insert(_HEADS, [{
+        "shard": UNLINKABLE_SHARD, "seq": 0,
+        "head_hash": hashlib.sha256(f"vnid-audit-genesis/{UNLINKABLE_SHARD}".encode()).digest()}])
 
 
 def downgrade():
-    pass
+    """Refused once anonymous reports without a seal or unlinkable events exist."""
+    bind = op.get_bind()
+    unsealed = bind.scalar(sa.text("SELECT count(*) FROM reports "
+                                   "WHERE reporter_encrypted IS NULL"))
+    events = bind.scalar(sa.text(f"SELECT seq FROM audit_chain_heads "
+                                 f"WHERE shard = {UNLINKABLE_SHARD}"))
+    if unsealed or events:
+        raise RuntimeError("anonymous reports without a sealed reporter, or unlinkable audit "
+                           "events, exist: the schema before 0013 cannot hold them.")
+    op.execute(f"DELETE FROM audit_chain_heads WHERE shard = {UNLINKABLE_SHARD}")
+    with op.batch_alter_table('report_evidence', schema=None) as batch_op:
+        batch_op.drop_column('metadata_removed')
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.alter_column('reporter_encrypted', existing_type=sa.LargeBinary(),
+                              nullable=False)

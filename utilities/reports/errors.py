@@ -31,6 +31,14 @@ class ReporterNotVisible(Forbidden):
     message = "Only the officer assigned to the case and supervisors see the reporter."
 
 
+class CaseAlreadyAssigned(Forbidden):
+    """An officer may take a case nobody holds; a colleague's case changes hands by a supervisor."""
+
+    code = "report.already_assigned"
+    message = ("The case is assigned to another officer: only a supervisor may give it to "
+               "someone else.")
+
+
 class EvidenceInvalid(InvalidInput):
     """An evidence file that is too large, empty, or of a type not accepted."""
 

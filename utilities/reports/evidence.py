@@ -2,10 +2,18 @@
 
 A file is streamed to a temporary file in the store while its digest and
 size are computed, its type is read from its first bytes (magic numbers,
-with the ``filetype`` library: what the client claims is ignored), and it is
-then renamed to ``<root>/<d[:2]>/<d[2:4]>/<digest>``. The same content sent
-twice is one file. Reading a file back (:meth:`EvidenceStore.read_verified`)
-hashes it again and refuses it if it no longer matches the recorded digest.
+with the ``filetype`` library: what the client claims is ignored). A photo
+is then read by Pillow and kept without its metadata
+(:mod:`utilities.reports.metadata`: no EXIF, XMP, IPTC, GPS, ICC or text);
+a photo that does not parse as its type is refused. What is kept is renamed
+to ``<root>/<d[:2]>/<d[2:4]>/<digest>``, the digest being of the stored
+bytes. The same content sent twice is one file. Reading a file back
+(:meth:`EvidenceStore.read_verified`) hashes it again and refuses it if it no
+longer matches the recorded digest.
+
+Videos are kept as received (``metadata_removed`` False: the answer tells
+the reporter). HEIC photos are not accepted: Pillow cannot read them, so their
+metadata could not be removed (phones send JPEG when asked).
 """
 from __future__ import annotations
 
@@ -19,10 +27,11 @@ from typing import BinaryIO
 import filetype
 
 from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
+from utilities.reports.metadata import IMAGE_FORMATS, strip_metadata
 
 #: Accepted types (by magic bytes): photos and videos from phones.
 ALLOWED_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-                 "image/heic": "heic", "video/mp4": "mp4", "video/quicktime": "mov"}
+                 "video/mp4": "mp4", "video/quicktime": "mov"}
 _CHUNK = 1024 * 1024
 #: How many leading bytes ``filetype`` needs to tell a type.
 _HEAD = 8192
@@ -30,11 +39,13 @@ _HEAD = 8192
 
 @dataclass(frozen=True)
 class StoredFile:
-    """What the store kept: the file's digest (hex), size and detected type."""
+    """What the store kept: the stored file's digest (hex), size and detected type."""
 
     sha256: str
     size: int
     content_type: str
+    #: True when a photo's metadata was removed before it was stored.
+    metadata_removed: bool = False
 
 
 class EvidenceStore:
@@ -72,15 +83,24 @@ class EvidenceStore:
             content_type = kind.mime if kind is not None else None
             if content_type not in ALLOWED_TYPES:
                 raise EvidenceInvalid(
-                    "Only JPEG, PNG, WebP and HEIC photos and MP4 and QuickTime videos are "
+                    "Only JPEG, PNG and WebP photos and MP4 and QuickTime videos are "
                     "accepted.", code="evidence.type", field=field,
                     errors={"allowed": sorted(ALLOWED_TYPES)})
+            cleaned = content_type in IMAGE_FORMATS
+            if cleaned:
+                data = strip_metadata(Path(tmp_name).read_bytes(), content_type)
+                with open(tmp_name, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                digest, size = hashlib.sha256(data), len(data)
             hexdigest = digest.hexdigest()
             target = self.path_of(hexdigest)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp_name, 0o440)
             os.replace(tmp_name, target)  # atomic: a reader sees the whole file or none
-            return StoredFile(sha256=hexdigest, size=size, content_type=content_type)
+            return StoredFile(sha256=hexdigest, size=size, content_type=content_type,
+                              metadata_removed=cleaned)
         finally:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

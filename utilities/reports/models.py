@@ -3,7 +3,9 @@
 The reporter is never stored in clear: ``reporter_encrypted`` holds the
 reporter's account and citizen ids sealed to the case number, and
 ``reporter_hash`` is a keyed hash of the account id, so the citizen's own list
-is one index probe while no officer query can read who filed a case.
+is one index probe while no officer query can read who filed a case. An
+anonymous report keeps no seal, and its ``reporter_hash`` mixes in a key that
+only the reporter's app holds: without that key no row links it to them.
 The status history and the message thread live in ``workflow_events``.
 """
 from __future__ import annotations
@@ -56,9 +58,11 @@ class Report(WorkflowCase, Base):
     anonymous: Mapped[bool] = mapped_column(sa.Boolean)
     organisation_name: Mapped[str | None] = mapped_column(sa.String(255))
     organisation_tax_code: Mapped[str | None] = mapped_column(sa.String(14))
-    #: "<account id>:<citizen id>", AES-GCM sealed to the case number (identity.protection).
-    reporter_encrypted: Mapped[bytes] = mapped_column(sa.LargeBinary)
-    #: Keyed hash of the reporter's account id: the citizen's own list.
+    #: "<account id>:<citizen id>", AES-GCM sealed to the case number (identity.protection);
+    #: empty for an anonymous report (nothing the service's keys can open names its reporter).
+    reporter_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    #: Keyed hash of the reporter's account id (the citizen's own list); for an anonymous
+    #: report, of the account id and the reporter key only the reporter's app holds.
     reporter_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
     assigned_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officers.id"))
     #: The outcome of a closed case, or the reason of a rejected one.
@@ -91,6 +95,9 @@ class Evidence(Base):
     size: Mapped[int] = mapped_column(sa.BigInteger)
     content_type: Mapped[str] = mapped_column(sa.String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: True when the stored photo was stripped of its metadata (EXIF, XMP, IPTC, GPS,
+    #: comments); False for a video, kept as received; None for files kept before 0013.
+    metadata_removed: Mapped[bool | None] = mapped_column(sa.Boolean)
 
     report: Mapped[Report] = relationship(back_populates="evidence")
 

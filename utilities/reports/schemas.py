@@ -115,6 +115,10 @@ class EvidenceRead(Schema):
     size = fields.Integer()
     content_type = fields.String(metadata={"example": "image/jpeg"})
     received_at = fields.DateTime()
+    metadata_removed = fields.Boolean(allow_none=True, metadata={
+        "description": "True: the photo was stored without its metadata (EXIF, XMP, IPTC, "
+                       "GPS, ICC, text), and `sha256` is of what was stored; false: a video, "
+                       "kept as received; null: stored before metadata was removed"})
 
 
 class IndicatorRead(Schema):
@@ -170,10 +174,24 @@ class _ReportFields(Schema):
     indicators = fields.List(fields.Nested(IndicatorRead))
 
 
+def _awaiting_answer(view: Any) -> bool:
+    """Whether the officers' last question has no answer after it (what the app polls for)."""
+    for event in reversed(view.history):
+        if event.action in ("ask", "answer"):
+            return bool(event.action == "ask")
+    return False
+
+
 class ReportRead(_ReportFields):
     """The citizen's own case and its timeline."""
 
     timeline = fields.List(fields.Nested(CitizenEventRead), attribute="history")
+    awaiting_answer = fields.Function(_awaiting_answer, metadata={
+        "type": "boolean", "description": "The officers asked a question not yet answered"})
+    reporter_key = fields.String(allow_none=True, metadata={
+        "description": "Only in the answer to an anonymous filing: the key that reaches the "
+                       "case again (header `X-Reporter-Key`). Shown once and kept by no one "
+                       "but the app: without it nothing links the case to the account"})
 
 
 class ReportSummary(Schema):

@@ -7,11 +7,22 @@ and transfer it to another unit. Every act writes its history row, its audit
 event and the citizen's notification in one transaction; two officers acting
 on one case at once: the second gets ``workflow.case_changed`` (409).
 
-Anonymity: the reporter is kept only sealed (:func:`_seal_reporter`), so the
-case stays reachable by its reporter while no officer answer, history row or
-audit event of an anonymous case names them. A named reporter is shown only
-to the assigned officer and to supervisors, and each view is audited with
-the reporter as subject (their access log shows it).
+Anonymity at rest: a named report keeps its reporter sealed
+(:func:`_seal_reporter`); an anonymous one keeps nothing the service's keys
+can open. Filing it hands the reporter's app a reporter key
+(:func:`new_reporter_key`) that the service never stores: the case's
+``reporter_hash`` is a keyed hash of the account id *and* that key, so only
+the app that holds it (with the account's token) reaches the case again
+(``X-Reporter-Key``). No notification row is left for an anonymous case: the
+app polls its cases. Every row of an anonymous case keeps its time to the
+hour only (:func:`identity.audit.service.coarse_time`), and its audit events
+are unlinkable ones (no account, address or request id, a chain of their
+own). A named reporter is shown only to the assigned officer and to
+supervisors, and each view is audited with the reporter as subject (their
+access log shows it). An assigned case changes hands only by a supervisor.
+
+One module (over 400 lines): the citizen's and the police's use cases share
+the case's rules (anonymity, audit, jurisdiction) that keep them consistent.
 """
 from __future__ import annotations
 
@@ -26,12 +37,13 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from identity import clock
 from identity.accounts.models import Account, Officer
 from identity.accounts.officers import officer_actor, unit_name
 from identity.accounts.service import account_phone, citizen_actor, notify
-from identity.audit.service import Actor, record_event
+from identity.audit.service import Actor, coarse_time, record_event
 from identity.database import paginate
 from identity.errors import Forbidden
 from identity.monitoring.counters import bump
@@ -39,8 +51,8 @@ from identity.monitoring.queues import UnitBacklog, register_queue
 from identity.protection import Protector
 from identity.registry import admin_units
 from identity.registry.models import Citizen
-from utilities.reports.errors import (EvidenceMissing, EvidenceNotFound, EvidenceTampered,
-                                      InvalidReport, ReporterAnonymous,
+from utilities.reports.errors import (CaseAlreadyAssigned, EvidenceMissing, EvidenceNotFound,
+                                      EvidenceTampered, InvalidReport, ReporterAnonymous,
                                       ReporterNotVisible, ReportNotFound, TooMuchEvidence)
 from utilities.reports.evidence import EvidenceStore
 from utilities.reports.models import (CLOSED, INVESTIGATING, OPEN_STATUSES, RECEIVED, REJECTED,
@@ -81,6 +93,9 @@ CASE_PREFIX = "TG"
 _CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _REPORTER_CONTEXT = b"report/reporter/"
 _REPORTER_PURPOSE = b"report-reporter"
+_ANONYMOUS_PURPOSE = b"report-anonymous-reporter"
+#: Random bytes of a reporter key (URL-safe base64 in the answer: 43 characters).
+REPORTER_KEY_BYTES = 32
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -126,6 +141,8 @@ class ReportView:
     history: list[WorkflowEvent] = field(default_factory=list)
     indicators: list[IndicatorCount] = field(default_factory=list)
     assigned_to: str | None = None
+    #: Only in the answer to an anonymous filing: the key the reporter's app must keep.
+    reporter_key: str | None = None
 
     @property
     def allowed_acts(self) -> list[str]:
@@ -187,13 +204,25 @@ def reporter_hash(protector: Protector, account_id: int) -> bytes:
     return protector.lookup_hash(str(account_id), purpose=_REPORTER_PURPOSE)
 
 
+def new_reporter_key() -> str:
+    """A fresh reporter key for an anonymous filing (given once, never stored)."""
+    return secrets.token_urlsafe(REPORTER_KEY_BYTES)
+
+
+def anonymous_reporter_hash(protector: Protector, account_id: int, reporter_key: str) -> bytes:
+    """The hash that finds an anonymous case: of the account id and the reporter's key."""
+    return protector.lookup_hash(f"{account_id}:{reporter_key}", purpose=_ANONYMOUS_PURPOSE)
+
+
 def _seal_reporter(protector: Protector, case_number: str, account: Account) -> bytes:
     return protector.encrypt(f"{account.id}:{account.citizen_id}",
                              context=_REPORTER_CONTEXT + case_number.encode())
 
 
 def _reporter_of(protector: Protector, report: Report) -> tuple[int, int]:
-    """The reporter's (account id, citizen id): for notifications and audits, never shown."""
+    """A named reporter's (account id, citizen id): for notifications and audits, never shown."""
+    if report.anonymous or report.reporter_encrypted is None:
+        raise ReporterAnonymous()  # a bug if reached: nothing about an anonymous one is kept
     account_id, _, citizen_id = protector.decrypt(
         report.reporter_encrypted,
         context=_REPORTER_CONTEXT + report.case_number.encode()).partition(":")
@@ -201,10 +230,33 @@ def _reporter_of(protector: Protector, report: Report) -> tuple[int, int]:
 
 
 def _reporter_actor(report: Report, account: Account, base: Actor) -> Actor:
-    """The audit actor of the reporter: no account id when the report is anonymous."""
+    """The audit actor of the reporter: nobody (no account, address or request) if anonymous."""
     if report.anonymous:
-        return Actor(type="reporter", id=None, source=base.source, request_id=base.request_id)
+        return Actor(type="reporter")
     return citizen_actor(account, base)
+
+
+def _now(report: Report) -> dt.datetime:
+    """The time to write in a row of the case: to the hour only when it is anonymous."""
+    return coarse_time(clock.now()) if report.anonymous else clock.now()
+
+
+def _touch(report: Report) -> None:
+    """Before an act on an anonymous case: its ``updated_at`` to the hour, written as such.
+
+    Marked modified so the UPDATE carries it (else the column's ``onupdate``
+    would write the exact time).
+    """
+    if report.anonymous:
+        report.updated_at = _now(report)
+        flag_modified(report, "updated_at")
+
+
+def _recorded(report: Report, event: WorkflowEvent) -> WorkflowEvent:
+    """A history row just recorded (not yet flushed): to the hour when the case is anonymous."""
+    if report.anonymous:
+        event.occurred_at = coarse_time(event.occurred_at)
+    return event
 
 
 def _audit(db_session: Session, protector: Protector, actor: Actor, report: Report, action: str,
@@ -218,7 +270,7 @@ def _audit(db_session: Session, protector: Protector, actor: Actor, report: Repo
     details = {"case_number": report.case_number, **details}
     if report.anonymous:
         record_event(db_session=db_session, actor=actor, action=action, subject_type="report",
-                     subject_id=report.id, details=details)
+                     subject_id=report.id, details=details, unlinkable=True)
     else:
         _account_id, citizen_id = _reporter_of(protector, report)
         record_event(db_session=db_session, actor=actor, action=action, subject_type="citizen",
@@ -227,6 +279,9 @@ def _audit(db_session: Session, protector: Protector, actor: Actor, report: Repo
 
 def _notify_reporter(db_session: Session, protector: Protector, report: Report, kind: str,
                      text: str) -> None:
+    """A notification for a named reporter; none for an anonymous one (their app polls)."""
+    if report.anonymous:
+        return
     account_id, _citizen_id = _reporter_of(protector, report)
     notify(db_session=db_session, account_id=account_id, kind=kind, text=text)
 
@@ -295,14 +350,17 @@ def _new_case_number(db_session: Session) -> str:
 
 def _link_indicators(db_session: Session, report: Report,
                      indicators: Iterable[tuple[str, str]]) -> None:
-    """Name each (kind, value) from ``report``, creating the indicator the first time."""
+    """Name each (kind, value) from ``report``, creating the indicator the first time.
+
+    An indicator first seen in an anonymous case is dated to the hour, like the case.
+    """
     wanted = list(dict.fromkeys(indicators))
     if not wanted:
         return
     insert = _INSERTS[db_session.get_bind().dialect.name]
     for kind, value in wanted:
         statement: Any = insert(ScamIndicator).values(kind=kind, value=value,
-                                                      first_seen_at=clock.now())
+                                                      first_seen_at=_now(report))
         db_session.execute(statement.on_conflict_do_nothing(index_elements=["kind", "value"]))
     ids = db_session.scalars(sa.select(ScamIndicator.id).where(
         sa.tuple_(ScamIndicator.kind, ScamIndicator.value).in_(wanted)))
@@ -335,6 +393,10 @@ def file_report(*, db_session: Session, protector: Protector, actor: Actor, acco
     Where it happened decides the police unit. When the place is unknown the
     case goes to the province-level queue of the reporter's residence (a
     commune would say more about an anonymous reporter than a province does).
+
+    Anonymous: no seal, no notification, times to the hour, an unlinkable
+    audit event; the answer carries the reporter key (``view.reporter_key``),
+    the only way back to the case.
     """
     now = clock.now()
     if occurred_at > now + CLOCK_SKEW:
@@ -362,23 +424,30 @@ def file_report(*, db_session: Session, protector: Protector, actor: Actor, acco
     indicators = [("phone", normalise_scam_phone(p)) for p in scam_phones]
     indicators += [("link", normalise_link(link)) for link in scam_links]
     case_number = _new_case_number(db_session)
+    key = new_reporter_key() if anonymous else None
+    if key is not None:
+        now = coarse_time(now)
     report = Report(case_number=case_number, category=category, description=description,
                     province_code=province_code, commune_code=commune_code,
                     location_known=not location_unknown, address=address or None,
                     occurred_at=occurred_at, anonymous=anonymous,
                     organisation_name=(organisation or {}).get("name"),
                     organisation_tax_code=(organisation or {}).get("tax_code"),
-                    reporter_encrypted=_seal_reporter(protector, case_number, account),
-                    reporter_hash=reporter_hash(protector, account.id),
+                    reporter_encrypted=(None if key is not None
+                                        else _seal_reporter(protector, case_number, account)),
+                    reporter_hash=(anonymous_reporter_hash(protector, account.id, key)
+                                   if key is not None else reporter_hash(protector, account.id)),
                     due_at=deadlines.due(RECEIVED, now), created_at=now, updated_at=now)
-    created = REPORTS.start(db_session, report, role=CITIZEN, by=None, category=category)
+    created = _recorded(report, REPORTS.start(db_session, report, role=CITIZEN, by=None,
+                                              category=category))
     _link_indicators(db_session, report, indicators)
     _audit(db_session, protector, _reporter_actor(report, account, actor), report,
            "report.filed", category=category, anonymous=anonymous)
-    notify(db_session=db_session, account_id=account.id, kind="report.filed",
-           text=f"Your report {case_number} was received by {_unit_of(report)}.")
+    if not anonymous:
+        notify(db_session=db_session, account_id=account.id, kind="report.filed",
+               text=f"Your report {case_number} was received by {_unit_of(report)}.")
     view = ReportView(report=report, history=[created],
-                      indicators=indicator_counts(db_session, report))
+                      indicators=indicator_counts(db_session, report), reporter_key=key)
     # Last before the commit: the counter row of a busy commune is held the shortest time.
     bump(db_session, metric="reports.filed", province_code=province_code,
          commune_code=commune_code)
@@ -395,10 +464,13 @@ def _unit_of(report: Report) -> str:
 
 
 def _own_report(db_session: Session, protector: Protector, account: Account,
-                case_number: str) -> Report:
+                case_number: str, reporter_key: str | None) -> Report:
+    """The account's own case: named, or anonymous with the reporter key; else not found."""
+    hashes = [reporter_hash(protector, account.id)]
+    if reporter_key:
+        hashes.append(anonymous_reporter_hash(protector, account.id, reporter_key))
     report = db_session.scalars(sa.select(Report).where(
-        Report.case_number == case_number,
-        Report.reporter_hash == reporter_hash(protector, account.id))).first()
+        Report.case_number == case_number, Report.reporter_hash.in_(hashes))).first()
     if report is None:
         raise ReportNotFound()
     return report
@@ -406,26 +478,35 @@ def _own_report(db_session: Session, protector: Protector, account: Account,
 
 def my_reports(*, db_session: Session, protector: Protector, account: Account, page: int,
                per_page: int) -> tuple[list[Report], int]:
-    """The citizen's own reports, newest first."""
+    """The citizen's own named reports, newest first.
+
+    Anonymous cases are not listed: nothing kept links them to the account.
+    The app lists them from the case numbers and keys it holds.
+    """
     return paginate(db_session, sa.select(Report)
                     .where(Report.reporter_hash == reporter_hash(protector, account.id))
                     .order_by(Report.id.desc()), page=page, per_page=per_page)
 
 
 def my_report(*, db_session: Session, protector: Protector, account: Account,
-              case_number: str) -> ReportView:
-    """The citizen's own case and its timeline (status changes, questions and answers)."""
-    report = _own_report(db_session, protector, account, case_number)
+              case_number: str, reporter_key: str | None = None) -> ReportView:
+    """The citizen's own case and its timeline (status changes, questions and answers).
+
+    Not audited and no notification read: polling an anonymous case leaves no row.
+    """
+    report = _own_report(db_session, protector, account, case_number, reporter_key)
     return ReportView(report=report, history=REPORTS.history(db_session, report.id),
                       indicators=indicator_counts(db_session, report))
 
 
 def answer(*, db_session: Session, protector: Protector, actor: Actor, account: Account,
-           case_number: str, text: str) -> ReportView:
+           case_number: str, text: str, reporter_key: str | None = None) -> ReportView:
     """The reporter writes to the officers of the case (answers a question)."""
-    report = _own_report(db_session, protector, account, case_number)
+    report = _own_report(db_session, protector, account, case_number, reporter_key)
     _check_keeping_act(report, "answer", CITIZEN)
-    REPORTS.note(db_session, report, "answer", role=CITIZEN, by=None, note=text)
+    _touch(report)
+    _recorded(report, REPORTS.note(db_session, report, "answer", role=CITIZEN, by=None,
+                                   note=text))
     _audit(db_session, protector, _reporter_actor(report, account, actor), report,
            "report.answered")
     db_session.commit()
@@ -434,9 +515,13 @@ def answer(*, db_session: Session, protector: Protector, actor: Actor, account: 
 
 def add_evidence(*, db_session: Session, protector: Protector, actor: Actor, account: Account,
                  store: EvidenceStore, case_number: str, stream: BinaryIO,
-                 max_bytes: int) -> Evidence:
-    """Keep a photo or video for a case; its digest and arrival time are fixed now."""
-    report = _own_report(db_session, protector, account, case_number)
+                 max_bytes: int, reporter_key: str | None = None) -> Evidence:
+    """Keep a photo or video for a case; its digest and arrival time are fixed now.
+
+    A photo is kept without its metadata (EXIF, XMP, IPTC, GPS, comments):
+    the digest is of the stored bytes, and ``metadata_removed`` says so.
+    """
+    report = _own_report(db_session, protector, account, case_number, reporter_key)
     _check_keeping_act(report, "add_evidence", CITIZEN)
     count = db_session.scalar(sa.select(sa.func.count()).select_from(Evidence)
                               .where(Evidence.report_id == report.id)) or 0
@@ -444,11 +529,13 @@ def add_evidence(*, db_session: Session, protector: Protector, actor: Actor, acc
         raise TooMuchEvidence(f"A case holds at most {MAX_EVIDENCE} evidence files.")
     stored = store.put(stream, max_bytes=max_bytes)
     evidence = Evidence(report_id=report.id, sha256=stored.sha256, size=stored.size,
-                        content_type=stored.content_type, received_at=clock.now())
+                        content_type=stored.content_type, received_at=_now(report),
+                        metadata_removed=stored.metadata_removed)
     db_session.add(evidence)
     db_session.flush()
-    REPORTS.note(db_session, report, "add_evidence", role=CITIZEN, by=None,
-                 evidence_id=evidence.id, sha256=stored.sha256)
+    _touch(report)
+    _recorded(report, REPORTS.note(db_session, report, "add_evidence", role=CITIZEN, by=None,
+                                   evidence_id=evidence.id, sha256=stored.sha256))
     _audit(db_session, protector, _reporter_actor(report, account, actor), report,
            "report.evidence_added", evidence_id=evidence.id, sha256=stored.sha256)
     db_session.commit()
@@ -468,16 +555,16 @@ def _verified_file(db_session: Session, store: EvidenceStore, actor: Actor, repo
         record_event(db_session=db_session, actor=actor, action=error.code,
                      subject_type="report", subject_id=report.id,
                      details={"case_number": report.case_number, "evidence_id": evidence.id,
-                              "sha256": evidence.sha256})
+                              "sha256": evidence.sha256}, unlinkable=report.anonymous)
         db_session.commit()
         raise
 
 
 def my_evidence(*, db_session: Session, protector: Protector, actor: Actor, account: Account,
-                store: EvidenceStore, case_number: str,
-                evidence_id: int) -> tuple[Evidence, bytes]:
+                store: EvidenceStore, case_number: str, evidence_id: int,
+                reporter_key: str | None = None) -> tuple[Evidence, bytes]:
     """A file of the citizen's own case, checked against its recorded digest."""
-    report = _own_report(db_session, protector, account, case_number)
+    report = _own_report(db_session, protector, account, case_number, reporter_key)
     return _verified_file(db_session, store, _reporter_actor(report, account, actor), report,
                           evidence_id)
 
@@ -506,7 +593,8 @@ def _officer_report(db_session: Session, actor: Actor, officer: Officer, case_nu
         record_event(db_session=db_session, actor=officer_actor(officer, actor),
                      action="report.access_refused", subject_type="report",
                      subject_id=report.id, details={"reason": "outside_jurisdiction",
-                                                    "by": unit_name(officer)})
+                                                    "by": unit_name(officer)},
+                     unlinkable=report.anonymous)
         db_session.commit()
         raise ReportNotFound()
     return report
@@ -523,6 +611,20 @@ def _view(db_session: Session, report: Report) -> ReportView:
                 if report.assigned_officer_id is not None else None)
     return ReportView(report=report, history=REPORTS.history(db_session, report.id),
                       indicators=indicator_counts(db_session, report), assigned_to=assigned)
+
+
+def _day_start(day: dt.date, field: str, *, days_after: int = 0) -> dt.datetime:
+    """The UTC instant a Vietnam day (plus ``days_after``) begins; 422 where that overflows.
+
+    ``9999-12-31`` has no next day, and ``0001-01-01`` in Vietnam begins the day
+    before year 1 in UTC: both are refused (``queue.date_out_of_range``), never a 500.
+    """
+    try:
+        start = dt.datetime.combine(day + dt.timedelta(days=days_after), dt.time(), _VN)
+        return start.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise InvalidReport("The date is outside the range the queue can search.",
+                            code="queue.date_out_of_range", field=field) from None
 
 
 def queue(*, db_session: Session, officer: Officer, page: int, per_page: int,
@@ -544,10 +646,9 @@ def queue(*, db_session: Session, officer: Officer, page: int, per_page: int,
     if status is not None:
         where.append(Report.status == status)
     if filed_from is not None:
-        where.append(Report.created_at >= dt.datetime.combine(filed_from, dt.time(), _VN))
+        where.append(Report.created_at >= _day_start(filed_from, "filed_from"))
     if filed_to is not None:
-        where.append(Report.created_at < dt.datetime.combine(
-            filed_to + dt.timedelta(days=1), dt.time(), _VN))
+        where.append(Report.created_at < _day_start(filed_to, "filed_to", days_after=1))
     if overdue is not None:
         late = sa.and_(Report.status.in_(OPEN_STATUSES), Report.due_at < clock.now())
         where.append(late if overdue else sa.not_(late))
@@ -573,10 +674,16 @@ def read_report(*, db_session: Session, protector: Protector, actor: Actor, offi
 
 def assign(*, db_session: Session, protector: Protector, actor: Actor, officer: Officer,
            case_number: str, username: str | None, version: int | None = None) -> ReportView:
-    """Give the case to an officer of the unit: an officer takes it, a supervisor gives it."""
+    """Give the case to an officer of the unit: an officer takes it, a supervisor gives it.
+
+    An officer takes only a case nobody holds: a colleague's case changes hands
+    by a supervisor (else taking it over would open its named reporter).
+    """
     report = _officer_report(db_session, actor, officer, case_number, details=True)
     _check_version(report, version)
     _check_keeping_act(report, "assign", officer.role)
+    if officer.role != "supervisor" and report.assigned_officer_id not in (None, officer.id):
+        raise CaseAlreadyAssigned()
     assignee = officer
     if username is not None and username != officer.username:
         if officer.role != "supervisor":
@@ -588,8 +695,10 @@ def assign(*, db_session: Session, protector: Protector, actor: Actor, officer: 
                                 code="report.assignee_invalid", field="officer")
         assignee = found
     report.assigned_officer_id = assignee.id
-    REPORTS.note(db_session, report, "assign", role=officer.role, by=_officer_by(officer),
-                 officer=assignee.username, by_officer=officer.username)
+    _touch(report)
+    _recorded(report, REPORTS.note(db_session, report, "assign", role=officer.role,
+                                   by=_officer_by(officer), officer=assignee.username,
+                                   by_officer=officer.username))
     _audit(db_session, protector, officer_actor(officer, actor), report, "report.assigned",
            by=unit_name(officer), officer=assignee.username)
     db_session.commit()
@@ -602,8 +711,10 @@ def ask(*, db_session: Session, protector: Protector, actor: Actor, officer: Off
     report = _officer_report(db_session, actor, officer, case_number, details=True)
     _check_version(report, version)
     _check_keeping_act(report, "ask", officer.role)
-    REPORTS.note(db_session, report, "ask", role=officer.role, by=_officer_by(officer),
-                 note=text, officer=officer.username)
+    _touch(report)
+    _recorded(report, REPORTS.note(db_session, report, "ask", role=officer.role,
+                                   by=_officer_by(officer), note=text,
+                                   officer=officer.username))
     _audit(db_session, protector, officer_actor(officer, actor), report, "report.question_asked",
            by=unit_name(officer))
     _notify_reporter(db_session, protector, report, "report.question",
@@ -636,9 +747,11 @@ def change_status(*, db_session: Session, protector: Protector, actor: Actor, of
             raise InvalidReport("Rejecting a case needs a reason.",
                                 code="report.reason_required", field="reason")
         note = report.resolution = reason
-    report.due_at = deadlines.due(transition.target, clock.now())
-    REPORTS.apply(db_session, report, action, role=officer.role, by=_officer_by(officer),
-                  note=note, officer=officer.username)
+    report.due_at = deadlines.due(transition.target, _now(report))
+    _touch(report)
+    _recorded(report, REPORTS.apply(db_session, report, action, role=officer.role,
+                                    by=_officer_by(officer), note=note,
+                                    officer=officer.username))
     _audit(db_session, protector, officer_actor(officer, actor), report, f"report.{action}",
            by=unit_name(officer), status=report.status)
     text = f"Your report {report.case_number} {_STATUS_TEXT[report.status]}"
@@ -662,10 +775,12 @@ def transfer(*, db_session: Session, protector: Protector, actor: Actor, officer
     before = {"province": report.province_code, "commune": report.commune_code}
     report.province_code, report.commune_code = province_code, commune_code
     report.assigned_officer_id = None
-    report.due_at = deadlines.due(report.status, clock.now())
-    REPORTS.note(db_session, report, "transfer", role=officer.role, by=_officer_by(officer),
-                 note=reason, officer=officer.username, before=before,
-                 after={"province": province_code, "commune": commune_code})
+    report.due_at = deadlines.due(report.status, _now(report))
+    _touch(report)
+    _recorded(report, REPORTS.note(db_session, report, "transfer", role=officer.role,
+                                   by=_officer_by(officer), note=reason,
+                                   officer=officer.username, before=before,
+                                   after={"province": province_code, "commune": commune_code}))
     _audit(db_session, protector, officer_actor(officer, actor), report, "report.transferred",
            by=unit_name(officer), before=before,
            after={"province": province_code, "commune": commune_code})

@@ -1,4 +1,5 @@
-"""The evidence store: content-addressed, typed by magic bytes, verified on every read."""
+"""The evidence store: content-addressed, typed by magic bytes, photos without metadata,
+verified on every read."""
 from __future__ import annotations
 
 import hashlib
@@ -8,23 +9,67 @@ from pathlib import Path
 
 import pytest
 
-from tests.utilities.reports.helpers import GIF, JPEG, MP4, PNG
+from PIL import Image
+
+from tests.utilities.reports.helpers import (GIF, JPEG, MP4, OWNER, PNG, SERIAL, SOFTWARE, WEBP,
+                                             jpeg_with_metadata, png_with_metadata,
+                                             webp_with_metadata)
 from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
 from utilities.reports.evidence import EvidenceStore
 
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100
 MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\x00" * 100
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 100
+
+
+@pytest.mark.parametrize("data, content_type, cleaned", [
+    (JPEG, "image/jpeg", True), (PNG, "image/png", True), (WEBP, "image/webp", True),
+    (MP4, "video/mp4", False), (MOV, "video/quicktime", False)])
+def test_accepted_types_are_told_by_their_content(tmp_path: Path, data: bytes,
+                                                  content_type: str, cleaned: bool) -> None:
+    stored = EvidenceStore(tmp_path).put(io.BytesIO(data), max_bytes=10_000)
+    assert (stored.content_type, stored.size, stored.sha256, stored.metadata_removed) == (
+        content_type, len(data), hashlib.sha256(data).hexdigest(), cleaned)
 
 
 @pytest.mark.parametrize("data, content_type", [
-    (JPEG, "image/jpeg"), (PNG, "image/png"), (WEBP, "image/webp"), (HEIC, "image/heic"),
-    (MP4, "video/mp4"), (MOV, "video/quicktime")])
-def test_accepted_types_are_told_by_their_content(tmp_path: Path, data: bytes,
-                                                  content_type: str) -> None:
-    stored = EvidenceStore(tmp_path).put(io.BytesIO(data), max_bytes=10_000)
-    assert (stored.content_type, stored.size, stored.sha256) == (
-        content_type, len(data), hashlib.sha256(data).hexdigest())
+    (jpeg_with_metadata(), "image/jpeg"), (png_with_metadata(), "image/png"),
+    (webp_with_metadata(), "image/webp")])
+def test_photos_are_stored_without_metadata_and_hashed_as_stored(
+        tmp_path: Path, data: bytes, content_type: str) -> None:
+    assert SERIAL.encode() in data and OWNER.encode() in data  # the sample does carry them
+    store = EvidenceStore(tmp_path)
+    stored = store.put(io.BytesIO(data), max_bytes=100_000)
+    kept = store.read_verified(stored.sha256)
+    assert stored.metadata_removed and stored.content_type == content_type
+    assert stored.sha256 == hashlib.sha256(kept).hexdigest() and stored.size == len(kept)
+    for telltale in (SERIAL, OWNER, SOFTWARE, "xmpmeta", "PhoneMaker", "Model X"):
+        assert telltale.encode() not in kept
+    picture = Image.open(io.BytesIO(kept))
+    picture.load()
+    assert picture.size == (16, 12) and picture.format == Image.open(io.BytesIO(data)).format
+    assert not set(picture.info) & {"xmp", "icc_profile", "comment", "Author", "Comment"}
+    assert dict(picture.getexif()) == {} and picture.getexif().get_ifd(0x8825) == {}
+
+
+def test_a_jpeg_keeps_its_orientation_alone(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path)
+    stored = store.put(io.BytesIO(jpeg_with_metadata(orientation=6)), max_bytes=100_000)
+    exif = Image.open(io.BytesIO(store.read_verified(stored.sha256))).getexif()
+    assert dict(exif) == {0x0112: 6}  # rotated 90°, and nothing else
+
+
+@pytest.mark.parametrize("data, code", [
+    (JPEG[:200], "evidence.unreadable"),  # cut short: the magic bytes say JPEG, Pillow disagrees
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200, "evidence.unreadable"),
+    (PNG[:40] + b"\x00" * 40, "evidence.unreadable"),
+    (b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 100, "evidence.unreadable"),
+    (HEIC, "evidence.type")])  # no library here reads HEIC: its metadata could not go
+def test_a_photo_that_does_not_parse_as_its_type_is_refused(tmp_path: Path, data: bytes,
+                                                            code: str) -> None:
+    with pytest.raises(EvidenceInvalid) as refused:
+        EvidenceStore(tmp_path).put(io.BytesIO(data), max_bytes=100_000)
+    assert (refused.value.code, refused.value.field) == (code, "file")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_files_are_content_addressed_and_read_back_verified(tmp_path: Path) -> None:

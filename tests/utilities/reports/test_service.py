@@ -16,7 +16,8 @@ from identity.monitoring import counters, queues
 from identity.protection import KeyMaterialError
 from tests.utilities.reports.helpers import HANOI, HCM, HOAN_KIEM, make_account, make_officer
 from utilities.reports import service
-from utilities.reports.errors import InvalidReport, ReportNotFound
+from utilities.reports.errors import (CaseAlreadyAssigned, InvalidReport, ReporterAnonymous,
+                                      ReportNotFound)
 from utilities.reports.models import (CLOSED, INVESTIGATING, RECEIVED, REJECTED, STATUSES,
                                       VERIFYING, Report)
 from utilities.workflow import CaseChanged, RoleNotAllowed, TransitionNotAllowed
@@ -25,8 +26,9 @@ ACTOR = Actor(type="anonymous", id=None, source="127.0.0.1", request_id="test-re
 DEADLINES = service.Deadlines()
 
 
-def file(db_session: Any, protector: Any, account: Any, **overrides: Any) -> Report:
-    """File a report through the service."""
+def file_view(db_session: Any, protector: Any, account: Any,
+              **overrides: Any) -> service.ReportView:
+    """File a report through the service; the whole answer (with an anonymous one's key)."""
     values: dict[str, Any] = dict(
         category="fraud", description="A call asked for my OTP.", location_unknown=False,
         commune_code=HOAN_KIEM, address="Số 1 Tràng Tiền",
@@ -34,7 +36,12 @@ def file(db_session: Any, protector: Any, account: Any, **overrides: Any) -> Rep
         scam_phones=["0912345678"], scam_links=[])
     values.update(overrides)
     return service.file_report(db_session=db_session, protector=protector, actor=ACTOR,
-                               account=account, deadlines=DEADLINES, **values).report
+                               account=account, deadlines=DEADLINES, **values)
+
+
+def file(db_session: Any, protector: Any, account: Any, **overrides: Any) -> Report:
+    """File a report through the service."""
+    return file_view(db_session, protector, account, **overrides).report
 
 
 def move(db_session: Any, protector: Any, officer: Any, report: Report, action: str,
@@ -154,6 +161,20 @@ def test_an_officer_may_not_assign_someone_else(db_session: Any, protector: Any,
                        case_number=report.case_number, username=other.username)
 
 
+def test_an_officer_takes_only_a_case_nobody_holds(db_session: Any, protector: Any,
+                                                   account: Any, cop: Any) -> None:
+    report = file(db_session, protector, account)
+    colleague, chief = make_officer(db_session), make_officer(db_session, role="supervisor")
+    take = dict(db_session=db_session, protector=protector, actor=ACTOR,
+                case_number=report.case_number, username=None)
+    service.assign(officer=cop, **take)
+    with pytest.raises(CaseAlreadyAssigned):
+        service.assign(officer=colleague, **take)
+    assert db_session.get(Report, report.id).assigned_officer_id == cop.id
+    service.assign(officer=chief, **take)  # a supervisor may take it over
+    assert db_session.get(Report, report.id).assigned_officer_id == chief.id
+
+
 # --- Races -------------------------------------------------------------------------------------
 
 def test_two_officers_on_one_case_at_once_the_second_gets_case_changed(
@@ -196,7 +217,7 @@ def test_a_stale_version_is_refused_before_anything_is_written(
 
 def test_the_reporter_is_sealed_to_the_case(db_session: Any, protector: Any,
                                             account: Any) -> None:
-    report = file(db_session, protector, account, anonymous=True)
+    report = file(db_session, protector, account)
     assert str(account.citizen.personal_id).encode() not in report.reporter_encrypted
     assert service._reporter_of(protector, report) == (account.id, account.citizen_id)
     other = file(db_session, protector, account)
@@ -207,22 +228,50 @@ def test_the_reporter_is_sealed_to_the_case(db_session: Any, protector: Any,
     db_session.rollback()
 
 
+def test_an_anonymous_case_keeps_nothing_the_services_keys_open(
+        db_session: Any, protector: Any, account: Any) -> None:
+    view = file_view(db_session, protector, account, anonymous=True)
+    report, key = view.report, view.reporter_key
+    assert key and len(key) >= 43 and report.reporter_encrypted is None
+    # Its hash is not the account's: it needs the key only the reporter's app holds.
+    assert report.reporter_hash != service.reporter_hash(protector, account.id)
+    assert report.reporter_hash == service.anonymous_reporter_hash(protector, account.id, key)
+    with pytest.raises(ReporterAnonymous):
+        service._reporter_of(protector, report)
+    assert report.created_at == report.created_at.replace(minute=0, second=0, microsecond=0)
+    for wrong in (None, service.new_reporter_key()):
+        with pytest.raises(ReportNotFound):
+            service.my_report(db_session=db_session, protector=protector, account=account,
+                              case_number=report.case_number, reporter_key=wrong)
+    other = make_account(db_session, protector)  # the key alone does not open it either
+    with pytest.raises(ReportNotFound):
+        service.my_report(db_session=db_session, protector=protector, account=other,
+                          case_number=report.case_number, reporter_key=key)
+    seen = service.my_report(db_session=db_session, protector=protector, account=account,
+                             case_number=report.case_number, reporter_key=key)
+    assert seen.report.id == report.id and seen.reporter_key is None
+
+
 def test_history_never_names_the_reporter(db_session: Any, protector: Any, account: Any,
                                           cop: Any) -> None:
-    report = file(db_session, protector, account, anonymous=True)
+    view = file_view(db_session, protector, account, anonymous=True)
+    report = view.report
     service.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
                 case_number=report.case_number, text="When?")
     service.answer(db_session=db_session, protector=protector, actor=ACTOR, account=account,
-                   case_number=report.case_number, text="Yesterday.")
+                   case_number=report.case_number, text="Yesterday.",
+                   reporter_key=view.reporter_key)
     history = service.REPORTS.history(db_session, report.id)
     reporter_rows = [e for e in history if e.role == "citizen"]
     assert [e.action for e in reporter_rows] == ["create", "answer"]
     assert all(e.by is None and "account" not in str(e.details) for e in reporter_rows)
+    assert {(e.occurred_at.minute, e.occurred_at.second) for e in history} == {(0, 0)}
 
 
 def test_the_citizens_list_finds_only_their_own(db_session: Any, protector: Any,
                                                 account: Any) -> None:
-    mine = file(db_session, protector, account, anonymous=True)
+    mine = file(db_session, protector, account)
+    file(db_session, protector, account, anonymous=True)  # reached with its key only
     other = make_account(db_session, protector)
     file(db_session, protector, other)
     items, total = service.my_reports(db_session=db_session, protector=protector,
