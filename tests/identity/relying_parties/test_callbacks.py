@@ -212,3 +212,54 @@ def test_a_redirect_is_a_failure_never_followed(db_session, protector, dns, monk
         redirector.server.shutdown()
         redirector.server.server_close()
     assert redirector.calls == 1 and receiver.calls == []
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A certificate for bank.example that no authority signed, and its key (PEM files)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bank.example")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("bank.example")]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_callbacks_verify_the_certificate_of_the_host_name(tmp_path, dns, monkeypatch):
+    import ssl
+    cert, key = _self_signed(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_port
+    made: list[tuple[str, int]] = []
+
+    def to_server(address: tuple[str, int], timeout: float | None) -> socket.socket:
+        made.append(address)
+        return socket.create_connection(("127.0.0.1", port), timeout)
+    monkeypatch.setattr(callbacks, "connect", to_server)
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            callbacks.post(f"https://bank.example:{port}/cb", body=b"{}", headers={},
+                           policy=STRICT, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert made == [(PUBLIC, port)]
