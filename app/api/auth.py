@@ -11,9 +11,11 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
                       session_id)
 from app.context import deps
-from identity.accounts import codes, officers, service
+from identity.accounts import codes, officers, passwords, service
 from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate, CodeConfirm,
                                        DeviceRebindCreate, LoginRequest, OfficerLogin,
+                                       PasswordResetConfirm, PasswordResetCreate,
+                                       PasswordResetStarted,
                                        RebindStarted, TokenPair, UnlockCreate, UnlockStarted)
 
 blp = Blueprint("auth", __name__, url_prefix="/auth",
@@ -100,6 +102,34 @@ def confirm_device_rebind(payload: dict[str, Any], rebind_id: str) -> Any:
     """Confirm with the code: the new device is bound, the old one's tokens revoked."""
     return service.confirm_device_rebind(**deps("db_session", "redis_client", "protector",
                                                 "actor"), rebind_id=rebind_id, **payload)
+
+
+@blp.post("/password-reset")
+@blp.arguments(PasswordResetCreate)
+@blp.response(202, PasswordResetStarted)
+@auth_limits(device=True)
+def request_password_reset(payload: dict[str, Any]) -> Any:
+    """Reset a forgotten password: the bound device signs a challenge's nonce, then an SMS code.
+
+    The answer is the same whether or not the id has an active account with
+    this device (no oracle): only then does a code go to the account's phone.
+    A locked account cannot reset its password (unlock first, or visit a
+    police office).
+    """
+    ref = passwords.request_password_reset(
+        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+    return {"reset_id": ref, "expires_in": codes.CODE_TTL_SECONDS}
+
+
+@blp.post("/password-reset/<string:reset_id>/confirm")
+@blp.arguments(PasswordResetConfirm)
+@blp.response(200, AccountStatus)
+@auth_limits(personal_id=False)
+def confirm_password_reset(payload: dict[str, Any], reset_id: str) -> Any:
+    """Set the new password with the SMS code: every session of the account is signed out."""
+    return passwords.confirm_password_reset(
+        **deps("db_session", "redis_client", "protector", "actor"), reset_id=reset_id,
+        **payload)
 
 
 @blp.post("/unlock")

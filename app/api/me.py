@@ -5,13 +5,15 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import BEARER, citizen_required, current_account
+from app.auth import (BEARER, citizen_required, current_account, issue_tokens,
+                      own_id_limits, session_id)
 from identity.accounts.capabilities import Act
 from app.context import request_actor
 from app.extensions import db, get_protector
-from identity.accounts import service
+from identity.accounts import passwords, service
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
-                                       PageArgs, PasscodeChange, RegistrationStatus,
+                                       PageArgs, PasscodeChange, PasswordChange,
+                                       RegistrationStatus, TokenPair,
                                        RegistrationWithdraw, registry_data)
 from identity.registry.normalise import mask_phone
 
@@ -61,6 +63,26 @@ def change_passcode(payload: dict[str, Any]) -> None:
     """
     service.change_passcode(db_session=db.session(), actor=_actor(), account=current_account(),
                             **payload)
+
+
+@blp.post("/password")
+@citizen_required(Act.PASSWORD_CHANGE)
+@blp.arguments(PasswordChange)
+@blp.response(200, TokenPair)
+@blp.doc(security=BEARER)
+@own_id_limits
+def change_password(payload: dict[str, Any]) -> Any:
+    """Change the password, confirmed by the current password and the passcode.
+
+    A wrong current password is `401 password.wrong`, counted in the same
+    per-id budget as logins (past it, 429); a wrong passcode counts as for
+    any sensitive act. Every other session is signed out; this one gets the
+    new tokens of the answer (the token sent is refused from now on).
+    """
+    grant = passwords.change_password(db_session=db.session(), actor=_actor(),
+                                      account=current_account(), session_id=session_id(),
+                                      **payload)
+    return issue_tokens(grant)
 
 
 @blp.get("/notifications")

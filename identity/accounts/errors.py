@@ -48,6 +48,13 @@ class InvalidPasscode(InvalidInput):
     code = "passcode.invalid"
 
 
+class WrongPassword(Unauthenticated):
+    """The current password, asked again to confirm a change of it, is wrong."""
+
+    code = "password.wrong"
+    message = "The current password is not right."
+
+
 class WrongPasscode(Unauthenticated):
     """The passcode confirming a sensitive act is wrong; ``remaining`` tries are left."""
 

@@ -236,6 +236,37 @@ class PasscodeChange(Schema):
     new_passcode = fields.String(**_SHORT)
 
 
+class PasswordChange(Schema):
+    """The current password and the passcode confirm the new password."""
+
+    password = fields.String(**_SECRET)
+    new_password = fields.String(**_SECRET)
+    passcode = fields.String(**_SHORT)
+
+
+class PasswordResetCreate(Schema):
+    """A forgotten password: the bound device signs a login challenge's nonce."""
+
+    personal_id = PersonalIdField(required=True, metadata=_ID)
+    device_id = fields.String(**_DEVICE)
+    challenge_id = fields.String(**_SHORT)
+    signature = Base64UrlBytes(required=True, max_bytes=128, metadata={
+        "description": "DER ECDSA P-256 SHA-256 signature of the challenge's nonce, base64url."})
+
+
+class PasswordResetStarted(Schema):
+    """The same answer whether or not a code went out (nothing tells whether the id exists)."""
+
+    reset_id = fields.String()
+    expires_in = fields.Integer(metadata={"example": 300})
+
+
+class PasswordResetConfirm(CodeConfirm):
+    """The SMS code and the new password."""
+
+    new_password = fields.String(**_SECRET)
+
+
 class PageArgs(Schema):
     """Pagination."""
 
