@@ -17,9 +17,8 @@ import sqlalchemy as sa
 
 from app.auth import limiter
 from identity.accounts import officers
-from identity.accounts.service import account_phone_context
+from identity.accounts.service import access_log, account_phone_context
 from identity.accounts.models import Account, Officer
-from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.coordination import sources
 from identity.credentials import keys
@@ -295,10 +294,11 @@ def test_consent_delivery_is_refused_while_the_account_is_locked(
     assert _shares(db_session) == 0
     request = db_session.get(ConsentRequest, asked["id"])
     assert request.fetched_at is None and request.credential_id is None
-    withheld = db_session.scalars(sa.select(AuditEvent).where(
-        AuditEvent.action == "rp.data_withheld", AuditEvent.subject_type == "citizen",
-        AuditEvent.subject_id == str(citizen.row.id))).all()
-    assert len(withheld) == 1
+    log, _total = access_log(db_session=db_session, citizen_id=citizen.row.id, page=1,
+                             per_page=100)
+    withheld = [event for event in log if event.action == "rp.data_withheld"]
+    assert len(withheld) == 1 and withheld[0].details["by"] == bank.party.name
+    assert not [event for event in log if event.action == "rp.data_shared"]
 
 
 def test_consent_given_by_an_account_since_closed_speaks_for_no_one(
