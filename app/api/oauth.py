@@ -16,7 +16,9 @@ from identity.relying_parties import parties
 blp = Blueprint("oauth", __name__, url_prefix="/oauth",
                 description="Tokens for relying parties: `grant_type=client_credentials`, the "
                             "client authenticated by HTTP Basic (client id and secret) or by a "
-                            "private-key JWT assertion (RFC 7523, ES256, registered P-256 key). "
+                            "private-key JWT assertion (RFC 7523, ES256, registered P-256 key) "
+                            "whose `aud` is the token endpoint's configured public URL "
+                            "(`OAUTH_TOKEN_URL`), whatever Host the request names. "
                             "Errors use the service's uniform body; a client that cannot be "
                             "authenticated is 401 `oauth.invalid_client` whatever the reason.")
 
