@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.auth import limiter
+from identity.accounts import service
 from identity.accounts.models import Account
 from identity.audit.models import AuditEvent
 from tests import flows
@@ -243,17 +244,9 @@ def test_a_spent_sms_budget_answers_as_usual(client, holder):
 def test_a_device_rebound_since_the_request_voids_the_code(client, db_session, holder):
     started = _start_reset(client, holder.reset_body()).get_json()
     code = latest_code(client, holder.row.test_phone)
-    from identity.accounts import service
-    service.bind_device(db_session=db_session, account=holder.account(), device_id="other-device",
-                        public_key=Phone().key.public_key().public_bytes(
-                            *flows_der()), bound_by="sms_rebind")
+    service.bind_device(db_session=db_session, account=holder.account(), device_id="other-phone",
+                        public_key=flows.unb64(Phone().public_key), bound_by="sms_rebind")
     db_session.flush()
     confirm = client.post(f"{RESET}/{started['reset_id']}/confirm",
                           json={"otp": code, "new_password": NEW_PASSWORD})
     assert_error(confirm, 422, "otp.invalid")
-
-
-def flows_der() -> tuple[Any, Any]:
-    """The encoding and format of a device public key (DER SubjectPublicKeyInfo)."""
-    from cryptography.hazmat.primitives import serialization
-    return serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
