@@ -316,9 +316,15 @@ def reconcile_job() -> None:
     report = service.reconcile(
         db_session=db.session(), actor=SYSTEM, providers=providers(),
         older_than=dt.timedelta(seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]))
-    if report.checked:
+    if report.checked or report.held_orders:
         log.info("payments reconciled", extra={"checked": report.checked,
-                                               "settled": report.settled})
+                                               "settled": report.settled,
+                                               "held_orders": report.held_orders,
+                                               "held_owed": report.held_owed,
+                                               "refunds_completed": report.refunds_completed})
+    if report.held_refunds_failed:
+        log.warning("payments: held money the provider declined to pay back",
+                    extra={"held_refunds_failed": report.held_refunds_failed})
 
 
 @job("payments.purge_idempotency_keys", every=3600)

@@ -54,6 +54,13 @@ def reconcile_command(older_than: int | None) -> None:
     console.print(f"checked {report.checked} pending attempts: settled {report.settled}, still "
                   f"pending {report.still_pending}, provider unreachable {report.unreachable}; "
                   f"refunds completed {report.refunds_completed}; outcomes {report.outcomes}")
+    console.print(f"held for refund: {report.held_orders} orders, {report.held_owed:,} đồng owed "
+                  f"back to payers; held refunds declined by the provider "
+                  f"{report.held_refunds_failed}")
+    if report.held_refunds_failed:
+        console.print("[bold yellow]payments.held_refund_failed[/]: the provider declined to "
+                      "pay back held money; settle it by hand (flask payments verify-ledger "
+                      "lists the orders)")
 
 
 @group.command("verify-ledger")
@@ -64,6 +71,9 @@ def verify_ledger_command() -> None:
     console.print(f"{report.entries} journal rows in {report.postings} postings over "
                   f"{report.orders} orders; journal total {report.total} đồng; "
                   f"paid orders total {report.paid_total:,} đồng")
+    console.print(f"held for refund (suspense:refunds): {report.held_total:,} đồng; held "
+                  f"refunds pending {report.held_refunds_pending}, declined "
+                  f"{report.held_refunds_failed}")
     if not report.balanced:
         for problem in report.problems:
             console.print(f"[bold red]ledger.unbalanced[/]: {problem}")

@@ -34,6 +34,14 @@ class AttemptPending(Conflict):
                "again in a moment.")
 
 
+class ChargeHeld(Conflict):
+    """The bank charged another amount than the order's: that money is being paid back."""
+
+    code = "payment.held_for_refund"
+    message = ("Your bank charged another amount than the order's. That money is held and "
+               "being paid back; pay again once it is back.")
+
+
 class AttemptNotFound(NotFound):
     """No attempt with this reference (callbacks of unknown attempts end here)."""
 

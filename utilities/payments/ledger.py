@@ -5,19 +5,24 @@ sum to zero, written in the same transaction as the state change they
 explain. Accounts:
 
 - ``citizen:<citizen id>``: the payer (negative once they paid);
-- ``treasury:fees`` and ``treasury:fines``: the state treasury accounts.
+- ``treasury:fees`` and ``treasury:fines``: the state treasury accounts;
+- ``suspense:refunds``: money a provider took that no order may keep (it
+  charged another amount than the attempt's), held until it is paid back.
 
 A payment of order *o* through attempt *a* posts ``payment:<a.reference>``:
 payer −amount, treasury +amount. A refund posts ``refund:<reference>``: the
-reverse. ``(posting, account)`` is unique, so the same movement can never be
-written twice, whatever retries or races happen above.
+reverse. A charge of the wrong amount posts ``held:<a.reference>``: payer
+−charged, suspense +charged; its refund posts ``refund:<reference>``: suspense
+−charged, payer +charged. ``(posting, account)`` is unique, so the same
+movement can never be written twice, whatever retries or races happen above.
 
 :func:`verify_ledger` proves, from the journal alone and the orders' states:
 the journal sums to zero; every posting sums to zero; each order's treasury
 balance is its amount when paid and zero otherwise (open, pending,
-refunded), its payer balance the opposite; every succeeded attempt has its
-payment posting and nothing else has one; every succeeded refund its refund
-posting.
+refunded), its suspense balance what is held for it and not yet paid back,
+its payer balance the opposite of both; every succeeded attempt has its
+payment posting and nothing else has one; every held charge its hold posting;
+every succeeded refund its refund posting.
 """
 from __future__ import annotations
 
@@ -28,10 +33,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from utilities.payments.models import (SUCCEEDED, LedgerEntry, PaymentAttempt, PaymentOrder,
-                                       Refund)
+from utilities.payments.models import (REFUND_HELD, SUCCEEDED, LedgerEntry, PaymentAttempt,
+                                       PaymentOrder, Refund)
 
 TREASURY = {"fee": "treasury:fees", "fine": "treasury:fines"}
+#: Money held to be paid back (a charge of another amount than the attempt's).
+SUSPENSE = "suspense:refunds"
 
 
 def payer_account(order: PaymentOrder) -> str:
@@ -56,9 +63,17 @@ def post_payment(db_session: Session, order: PaymentOrder, attempt: PaymentAttem
 
 
 def post_refund(db_session: Session, order: PaymentOrder, refund: Refund) -> None:
-    """The treasury pays the payer back."""
+    """The treasury pays the payer back (from the suspense account, for held money)."""
+    source = SUSPENSE if refund.kind == REFUND_HELD else order.treasury
     post(db_session, posting=f"refund:{refund.reference}", order_id=order.id,
-         lines=[(order.treasury, -refund.amount), (payer_account(order), refund.amount)])
+         lines=[(source, -refund.amount), (payer_account(order), refund.amount)])
+
+
+def post_hold(db_session: Session, order: PaymentOrder, attempt: PaymentAttempt,
+              charged: int) -> None:
+    """What the provider charged for an attempt, with another amount: held to be paid back."""
+    post(db_session, posting=f"held:{attempt.reference}", order_id=order.id,
+         lines=[(payer_account(order), -charged), (SUSPENSE, charged)])
 
 
 @dataclass
@@ -70,6 +85,10 @@ class LedgerReport:
     orders: int = 0
     total: int = 0
     paid_total: int = 0
+    #: Money held for refund (the suspense account's balance), and its refunds by state.
+    held_total: int = 0
+    held_refunds_pending: int = 0
+    held_refunds_failed: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -95,31 +114,63 @@ def verify_ledger(db_session: Session, *, max_problems: int = 100) -> LedgerRepo
 
     # Balances per order and account kind, in one pass over the journal.
     treasury: dict[int, int] = {}
+    suspense: dict[int, int] = {}
     payer: dict[int, int] = {}
     for order_id, account, total in db_session.execute(
             sa.select(LedgerEntry.order_id, LedgerEntry.account, sa.func.sum(LedgerEntry.amount))
             .group_by(LedgerEntry.order_id, LedgerEntry.account)):
-        book = treasury if account.startswith("treasury:") else payer
+        book = (treasury if account.startswith("treasury:")
+                else suspense if account == SUSPENSE else payer)
         book[order_id] = book.get(order_id, 0) + int(total)
     postings = set(db_session.scalars(sa.select(LedgerEntry.posting).distinct()))
+    owed = _held_owed(db_session, report)
+    report.held_total = sum(suspense.values())
     for order in db_session.execute(
             sa.select(PaymentOrder.id, PaymentOrder.status, PaymentOrder.amount)).all():
         report.orders += 1
         expected = order.amount if order.status == "paid" else 0
+        held = owed.get(order.id, 0)
         if order.status == "paid":
             report.paid_total += order.amount
-        if treasury.get(order.id, 0) != expected or payer.get(order.id, 0) != -expected:
+        if (treasury.get(order.id, 0), suspense.get(order.id, 0), payer.get(order.id, 0)) != (
+                expected, held, -expected - held):
             report.problems.append(
                 f"order {order.id} ({order.status}): treasury {treasury.get(order.id, 0)}, "
-                f"payer {payer.get(order.id, 0)}, expected ±{expected}")
+                f"held {suspense.get(order.id, 0)}, payer {payer.get(order.id, 0)}, expected "
+                f"treasury {expected}, held {held}, payer {-expected - held}")
     for reference, status in db_session.execute(
             sa.select(PaymentAttempt.reference, PaymentAttempt.status)):
         has_posting = f"payment:{reference}" in postings
         if has_posting != (status == SUCCEEDED):
             report.problems.append(f"attempt {reference} is {status} but its payment posting "
                                    f"is {'present' if has_posting else 'missing'}")
-    for reference, status in db_session.execute(sa.select(Refund.reference, Refund.status)):
+    for reference, status, kind, attempt in db_session.execute(
+            sa.select(Refund.reference, Refund.status, Refund.kind, PaymentAttempt.reference)
+            .join(PaymentAttempt, Refund.attempt_id == PaymentAttempt.id)):
         if (f"refund:{reference}" in postings) != (status == SUCCEEDED):
             report.problems.append(f"refund {reference} is {status}: its posting does not agree")
+        if kind == REFUND_HELD and f"held:{attempt}" not in postings:
+            report.problems.append(f"refund {reference} pays back a charge never held")
+    held_attempts = {posting.split(":", 1)[1] for posting in postings
+                     if posting.startswith("held:")}
+    refunded_holds = set(db_session.scalars(
+        sa.select(PaymentAttempt.reference).join(Refund, Refund.attempt_id == PaymentAttempt.id)
+        .where(Refund.kind == REFUND_HELD)))
+    for reference in sorted(held_attempts - refunded_holds):
+        report.problems.append(f"attempt {reference}: money held with no refund owed")
     del report.problems[max_problems:]
     return report
+
+
+def _held_owed(db_session: Session, report: LedgerReport) -> dict[int, int]:
+    """Per order, the held money not yet paid back (refunds pending or failed); counts them."""
+    owed: dict[int, int] = {}
+    for order_id, status, amount in db_session.execute(
+            sa.select(Refund.order_id, Refund.status, Refund.amount)
+            .where(Refund.kind == REFUND_HELD, Refund.status != SUCCEEDED)):
+        owed[order_id] = owed.get(order_id, 0) + int(amount)
+        if status == "failed":
+            report.held_refunds_failed += 1
+        else:
+            report.held_refunds_pending += 1
+    return owed

@@ -19,7 +19,7 @@ _AMOUNT = fields.Integer(required=True, strict=True,
                          validate=validate.Range(min=1, max=service.MAX_AMOUNT),
                          metadata={"example": 800000, "description": "đồng (VND), an integer"})
 _TEXT = validate.Length(max=2000)
-STATUSES = ("open", "pending", "paid", "refunded")
+STATUSES = ("open", "pending", "paid", "refunded", "held_for_refund")
 
 
 class PaymentHistoryEntry(Schema):
@@ -58,7 +58,10 @@ class OrderRead(Schema):
     legal_basis = fields.String()
     amount = fields.Integer(metadata={"description": "đồng (VND)"})
     currency = fields.Constant("VND")
-    status = fields.String(metadata={"description": "open, pending, paid, refunded"})
+    status = fields.String(metadata={
+        "description": "open, pending, paid, refunded; held_for_refund: the bank charged another "
+                       "amount, that money is being paid back (see `held_refunds`), then the "
+                       "order is open again"})
     due_date = fields.Date(allow_none=True)
     province_code = fields.String()
     commune_code = fields.String(allow_none=True)
@@ -68,11 +71,24 @@ class OrderRead(Schema):
     version = fields.Integer()
 
 
+class HeldRefundRead(Schema):
+    """Money a bank charged with another amount than the order's, owed back to the payer."""
+
+    reference = fields.String(metadata={"example": "rf_4f1c2a9e0b7d36c5a8e1f2d3"})
+    amount = fields.Integer(metadata={"description": "đồng charged, held and owed back"})
+    status = fields.String(metadata={"description": "pending (being paid back), succeeded "
+                                                    "(back with the payer), failed (settled "
+                                                    "by the treasury by hand)"})
+    created_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+
+
 class OrderDetail(OrderRead):
     """An order with its attempts (newest first) and history."""
 
     attempts = fields.List(fields.Nested(AttemptRead))
     history = fields.List(fields.Nested(PaymentHistoryEntry))
+    held_refunds = fields.List(fields.Nested(HeldRefundRead))
 
 
 class OrderPage(Page):

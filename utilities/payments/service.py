@@ -30,8 +30,12 @@ row and the order's row are locked, a settled attempt never changes again (a
 contrary later report is recorded as a ``conflict`` and audited), and a
 success moves the order ``pending → paid`` with its ledger posting, usage
 counter and audit event in the same transaction. A success whose amount is
-not the attempt's is ``flagged``: audited, the order is not paid (it goes
-back to ``open``).
+not the attempt's is ``flagged``: audited, the order is not paid, and the
+money the provider took is *held for refund* in the same transaction: a
+ledger posting to the suspense account, a refund of kind ``held`` owed to the
+payer, the order ``pending → held_for_refund``. Reconciliation pays it back
+through the provider; then the order is ``open`` again, to be paid with the
+right amount.
 
 **Refunds** (:func:`refund_order`): a supervisor of the order's place, with a
 reason, through the provider, posted in the ledger; the order's receipt
@@ -70,24 +74,30 @@ from identity.registry import admin_units
 from identity.registry.normalise import normalise_text
 from identity.registry.service import get_citizen
 from utilities.payments import gateway, ledger
-from utilities.payments.errors import (AttemptNotFound, AttemptPending, InvalidPaymentInput,
-                                       NotPaid, OrderNotFound, OrderPaid, OrderRefunded,
-                                       RefundExists, SupervisorOnly, UnknownProvider)
+from utilities.payments.errors import (AttemptNotFound, AttemptPending, ChargeHeld,
+                                       InvalidPaymentInput, NotPaid, OrderNotFound, OrderPaid,
+                                       OrderRefunded, RefundExists, SupervisorOnly,
+                                       UnknownProvider)
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
-from utilities.payments.models import (FAILED, FEE, FINE, FLAGGED, PENDING, SUCCEEDED,
-                                       PaymentAttempt, PaymentOrder, ProviderCallback,
-                                       ReceiptCredential, Refund)
+from utilities.payments.models import (FAILED, FEE, FINE, FLAGGED, PENDING, REFUND_HELD,
+                                       REFUND_ORDER, SUCCEEDED, PaymentAttempt, PaymentOrder,
+                                       ProviderCallback, ReceiptCredential, Refund)
 from utilities.workflow import Workflow, WorkflowEvent
 
 log = logging.getLogger("vnid.payments")
 
-#: The states of an order: open → pending → paid → refunded (pending → open when it fails).
+#: The states of an order: open → pending → paid → refunded (pending → open when it fails;
+#: pending → held_for_refund → open when the provider charged another amount, until that money
+#: is paid back).
 ORDER_FLOW = Workflow("payment_order", initial="open", transitions=[
     ("start_payment", ["open"], "pending", ["citizen"]),
     ("pay", ["pending"], "paid", ["provider"]),
     ("fail", ["pending"], "open", ["provider"]),
+    ("hold", ["pending"], "held_for_refund", ["provider"]),
+    ("release", ["held_for_refund"], "open", ["provider"]),
     ("refund", ["paid"], "refunded", ["supervisor", "provider"]),
 ])
+HELD = "held_for_refund"
 
 #: Bounds of one order's amount, in đồng.
 MAX_AMOUNT = 2_000_000_000
@@ -172,6 +182,8 @@ def _check_payable(order: PaymentOrder) -> None:
         raise OrderRefunded()
     if order.status == "pending":
         raise AttemptPending()
+    if order.status == HELD:
+        raise ChargeHeld()
 
 
 def _check_amount(amount: object, field_name: str = "amount") -> int:
@@ -285,6 +297,8 @@ class OrderDetail:
     order: PaymentOrder
     attempts: list[PaymentAttempt]
     history: list[WorkflowEvent]
+    #: Money charged with another amount, held and owed back to the payer (newest first).
+    held_refunds: list[Refund] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.order, name)
@@ -299,8 +313,10 @@ def order_detail(*, db_session: Session, account: Account, order_id: int) -> Ord
 def _detail(db_session: Session, order: PaymentOrder) -> OrderDetail:
     attempts = list(db_session.scalars(sa.select(PaymentAttempt).where(
         PaymentAttempt.order_id == order.id).order_by(PaymentAttempt.id.desc())))
+    held = list(db_session.scalars(sa.select(Refund).where(
+        Refund.order_id == order.id, Refund.kind == REFUND_HELD).order_by(Refund.id.desc())))
     return OrderDetail(order=order, attempts=attempts,
-                       history=ORDER_FLOW.history(db_session, order.id))
+                       history=ORDER_FLOW.history(db_session, order.id), held_refunds=held)
 
 
 def order_for_officer(*, db_session: Session, actor: Actor, officer: Officer,
@@ -424,12 +440,8 @@ def settle_attempt(*, db_session: Session, actor: Actor, reference: str, status:
     now = clock.now()
     attempt.completed_at = now
     if status == SUCCEEDED and amount != attempt.amount:
-        attempt.status, attempt.failure_code = FLAGGED, "amount_mismatch"
-        ORDER_FLOW.apply(db_session, order, "fail", role="provider", by=source,
-                         attempt=reference, reason="amount_mismatch")
-        _audit(db_session, actor, "payment.amount_mismatch", order.citizen_id,
-               order_id=order.id, attempt=reference, expected=attempt.amount, reported=amount,
-               source=source)
+        _hold_mismatched_charge(db_session, actor, order, attempt, reported=amount,
+                                source=source)
         return attempt, FLAGGED_OUTCOME
     if status == SUCCEEDED:
         attempt.status = SUCCEEDED
@@ -451,6 +463,41 @@ def settle_attempt(*, db_session: Session, actor: Actor, reference: str, status:
     _audit(db_session, actor, "payment.failed", order.citizen_id, order_id=order.id,
            attempt=reference, reason=attempt.failure_code, source=source)
     return attempt, APPLIED
+
+
+def _hold_mismatched_charge(db_session: Session, actor: Actor, order: PaymentOrder,
+                            attempt: PaymentAttempt, *, reported: int | None,
+                            source: str) -> None:
+    """The provider reports a success of another amount: flag the attempt, do not pay the
+    order, and hold what was charged for refund (posting, refund owed, order state).
+
+    A success without an amount is taken as a charge of the amount asked for;
+    a reported charge of nothing leaves nothing to hold (the order reopens).
+    """
+    charged = attempt.amount if reported is None else reported
+    attempt.status, attempt.failure_code = FLAGGED, "amount_mismatch"
+    details = {"order_id": order.id, "attempt": attempt.reference, "expected": attempt.amount,
+               "reported": reported, "source": source}
+    if charged <= 0:
+        ORDER_FLOW.apply(db_session, order, "fail", role="provider", by=source,
+                         attempt=attempt.reference, reason="amount_mismatch")
+        _audit(db_session, actor, "payment.amount_mismatch", order.citizen_id, **details)
+        return
+    refund = Refund(reference=new_reference("rf"), order_id=order.id, attempt_id=attempt.id,
+                    kind=REFUND_HELD, amount=charged, officer_id=None, status=PENDING,
+                    reason=f"amount_mismatch: charged {charged}, asked {attempt.amount}",
+                    created_at=clock.now())
+    db_session.add(refund)
+    ledger.post_hold(db_session, order, attempt, charged)
+    ORDER_FLOW.apply(db_session, order, "hold", role="provider", by=source,
+                     attempt=attempt.reference, reason="amount_mismatch", held=charged,
+                     refund=refund.reference)
+    _audit(db_session, actor, "payment.amount_mismatch", order.citizen_id, **details,
+           held=charged, refund=refund.reference)
+    _notify(db_session, order.citizen_id, "payment.held_for_refund",
+            f"Your bank charged {charged:,} đồng instead of {attempt.amount:,} for order "
+            f"{order.id}. That money is held and will be paid back to your bank; pay the order "
+            "again once it is back.")
 
 
 @dataclass(frozen=True)
@@ -545,6 +592,11 @@ class ReconcileReport:
     unreachable: int = 0
     refunds_completed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: After the run: orders whose money is held for refund, what is owed back (đồng), and
+    #: the held refunds the provider declined (to be settled by hand).
+    held_orders: int = 0
+    held_owed: int = 0
+    held_refunds_failed: int = 0
 
 
 def reconcile(*, db_session: Session, actor: Actor, providers: Mapping[str, PaymentProvider],
@@ -595,8 +647,22 @@ def reconcile(*, db_session: Session, actor: Actor, providers: Mapping[str, Paym
         if provider is not None and _drive_refund(db_session, actor, provider, refund,
                                                   by="reconcile", role="provider"):
             report.refunds_completed += 1
+    _count_held(db_session, report)
     db_session.commit()
     return report
+
+
+def _count_held(db_session: Session, report: ReconcileReport) -> None:
+    """What is still held for refund after the run (the report shows it, every run)."""
+    report.held_orders = db_session.scalar(sa.select(sa.func.count()).select_from(PaymentOrder)
+                                           .where(PaymentOrder.status == HELD)) or 0
+    for status, count, owed in db_session.execute(
+            sa.select(Refund.status, sa.func.count(), sa.func.coalesce(sa.func.sum(
+                Refund.amount), 0)).where(Refund.kind == REFUND_HELD, Refund.status != SUCCEEDED)
+            .group_by(Refund.status)):
+        report.held_owed += int(owed)
+        if status == FAILED:
+            report.held_refunds_failed += int(count)
 
 
 # --- Refunds -----------------------------------------------------------------------------------
@@ -622,7 +688,8 @@ def refund_order(*, db_session: Session, actor: Actor, officer: Officer,
         raise OrderNotFound()
     order = _lock_order(db_session, order_id)
     assert order is not None
-    refund = db_session.scalars(sa.select(Refund).where(Refund.order_id == order.id)).first()
+    refund = db_session.scalars(sa.select(Refund).where(Refund.order_id == order.id,
+                                                        Refund.kind == REFUND_ORDER)).first()
     if order.status == "refunded" or (refund is not None and refund.status != FAILED):
         raise RefundExists()
     if order.status != "paid":
@@ -671,6 +738,10 @@ def _drive_refund(db_session: Session, actor: Actor, provider: PaymentProvider, 
     now = clock.now()
     locked.status, locked.provider_reference, locked.completed_at = (
         SUCCEEDED, answer.provider_reference[:64] or None, now)
+    if locked.kind == REFUND_HELD:
+        _release_held(db_session, actor, order, locked, by=by)
+        db_session.commit()
+        return True
     order.refunded_at = now
     ORDER_FLOW.apply(db_session, order, "refund", role=role, by=by, refund=locked.reference,
                      reason=locked.reason)
@@ -687,6 +758,24 @@ def _drive_refund(db_session: Session, actor: Actor, provider: PaymentProvider, 
             f"Order {order.id} was refunded: {locked.amount:,} đồng back to your bank.")
     db_session.commit()
     return True
+
+
+def _release_held(db_session: Session, actor: Actor, order: PaymentOrder, refund: Refund, *,
+                  by: str) -> None:
+    """Held money is back with the payer: post it; the order is open again once nothing more
+    is held for it."""
+    ledger.post_refund(db_session, order, refund)
+    still_held = db_session.scalar(sa.select(sa.func.count()).select_from(Refund).where(
+        Refund.order_id == order.id, Refund.kind == REFUND_HELD, Refund.status != SUCCEEDED,
+        Refund.id != refund.id))
+    if order.status == HELD and not still_held:
+        ORDER_FLOW.apply(db_session, order, "release", role="provider", by=by,
+                         refund=refund.reference)
+    _audit(db_session, actor, "payment.held_refunded", order.citizen_id, order_id=order.id,
+           refund=refund.reference, amount=refund.amount)
+    _notify(db_session, order.citizen_id, "payment.held_refunded",
+            f"{refund.amount:,} đồng charged by mistake for order {order.id} is back with your "
+            "bank. You can pay the order again.")
 
 
 # --- Receipts ----------------------------------------------------------------------------------
