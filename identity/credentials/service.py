@@ -2,11 +2,15 @@
 
 Issuing is a sensitive act: the passcode confirms it. The signed text is kept
 (encrypted) in Redis only for the credential's life, so its QR image can be
-rendered once and cached; the database keeps only what revocation and
-one-time use need, never the claims.
+rendered once and cached, encrypted too: the image encodes the same personal
+data as the text (anyone who decodes a PNG reads the holder's id and name), so
+it is sealed by the protector with a context that binds it to the credential
+and the image kind. The database keeps only what revocation and one-time use
+need, never the claims.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import os
@@ -33,11 +37,12 @@ from identity.credentials.models import REVOKED, Credential, IssuerKey
 from identity.database import paginate
 from identity.errors import Conflict
 from identity.monitoring.counters import bump
-from identity.protection import Protector
+from identity.protection import KeyMaterialError, Protector
 from identity.registry.models import Citizen
 
 IMAGE_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
 _TEXT_CONTEXT = b"credential/text/"
+_IMAGE_CONTEXT = b"credential/image/"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,21 @@ def _text_key(credential_id: str) -> str:
 
 def _image_key(credential_id: str, kind: str) -> str:
     return f"credential:{credential_id}:{kind}"
+
+
+def _image_context(credential_id: str, kind: str) -> bytes:
+    """What a cached image is bound to: a sealed PNG of one credential opens for it only."""
+    return _IMAGE_CONTEXT + kind.encode() + b"/" + credential_id.encode()
+
+
+def _seal_image(protector: Protector, credential_id: str, kind: str, image: bytes) -> bytes:
+    return protector.encrypt(base64.b64encode(image).decode("ascii"),
+                             context=_image_context(credential_id, kind))
+
+
+def _open_image(protector: Protector, credential_id: str, kind: str, sealed: bytes) -> bytes:
+    return base64.b64decode(protector.decrypt(sealed,
+                                              context=_image_context(credential_id, kind)))
 
 
 def _lifetime(credential_type: types.CredentialType, lifetimes: Mapping[str, int]) -> int:
@@ -143,22 +163,27 @@ def render_qr(text: str, kind: str) -> bytes:
 
 def credential_image(*, db_session: Session, redis_client: redis.Redis, protector: Protector,
                      account: Account, credential_id: str, kind: str) -> bytes:
-    """The QR image of one of the holder's live credentials, rendered once and cached."""
+    """The QR image of one of the holder's live credentials, rendered once and cached
+    (sealed: the image holds the credential's personal data)."""
     credential = _own_credential(db_session, account, credential_id)
     if credential.revoked_at is not None:
         raise CredentialRevoked()
     if credential.expires_at <= clock.now():
         raise CredentialExpired()
     cached = redis_client.get(_image_key(credential_id, kind))
-    if cached is not None:
-        return cast(bytes, cached)  # the client is made without decode_responses
+    if cached is not None:  # the client is made without decode_responses
+        try:
+            return _open_image(protector, credential_id, kind, cast(bytes, cached))
+        except KeyMaterialError:  # cached before images were sealed, or under a retired key
+            pass
     sealed = redis_client.get(_text_key(credential_id))
     if sealed is None:  # expired in Redis a moment before the database said so
         raise CredentialExpired()
     text = protector.decrypt(cast(bytes, sealed),
                              context=_TEXT_CONTEXT + credential_id.encode())
     image = render_qr(text, kind)
-    redis_client.set(_image_key(credential_id, kind), image,
+    redis_client.set(_image_key(credential_id, kind),
+                     _seal_image(protector, credential_id, kind, image),
                      exat=int(credential.expires_at.timestamp()))
     return image
 

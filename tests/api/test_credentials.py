@@ -206,8 +206,10 @@ def test_round_trip_through_a_real_png(client, holder, officer, redis):
     verified = vn1.verify(decoded[0].text, _trust(client), audience="rp:vcb01",
                           nonce="n0nce-1234")
     assert verified.claims["nm"] == "Nguyễn Thị Phương Thảo"
-    # rendered once: the cached bytes answer the second request
-    assert redis.get(f"credential:{issued['credential_id']}:png") == answer.data
+    # rendered once: the cached image answers the second request, sealed (it holds the
+    # credential's personal data, as the text does)
+    cached = redis.get(f"credential:{issued['credential_id']}:png")
+    assert cached is not None and not cached.startswith(b"\x89PNG") and answer.data not in cached
     again = client.get(f"/api/v1/credentials/{issued['credential_id']}/qr.png",
                        headers=bearer(holder.token))
     assert again.data == answer.data
