@@ -272,6 +272,20 @@ def test_lodging_and_source_deliveries_count_each_personal_id(client, db_session
     assert answer.status_code == 200, answer.get_json()
 
 
+def test_source_deliveries_have_a_per_party_rate_limit(
+        app, client, db_session, protector, monkeypatch):
+    created = sources.create_source(db_session=db_session, protector=protector, actor=OPERATOR,
+                                    name="csgt-burst", kind="driving_licence")
+    token = party_token(client, Party(name=created.party.name,
+                                      client_id=created.party.client_id,
+                                      secret=created.client_secret))
+    monkeypatch.setitem(app.config, "RP_LIMIT_PER_PARTY", "2 per minute")
+    path = "/api/v1/sources/csgt-burst/records"
+    statuses = [client.post(path, headers=bearer(token), json={"records": []}).status_code
+                for _ in range(3)]
+    assert 429 not in statuses[:2] and statuses[2] == 429
+
+
 # --- Item 7: no consented data while the account is locked or superseded -------------------------
 
 @pytest.fixture()
