@@ -6,7 +6,8 @@ flask-limiter increments it in Redis (one ``INCR``, atomic) before the view
 runs, so the number it returns is the try's place in line and a try past the
 budget never reaches the password check. Fifty parallel logins with wrong
 passwords, on a database with real commits and the configured Redis (real on
-CI), compare exactly the budget and refuse the rest with 429.
+CI), compare exactly the budget and refuse the rest with 429. An officer's
+password (and the TOTP checked after it) has the same guard, per username.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from app.auth import limiter
 from app.extensions import db, get_protector
-from identity.accounts import service
+from identity.accounts import officers, service
 from tests.factories import add_active_account
+from tests.flows import create_officer
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
 WIDTH = 50 if ON_POSTGRES else 20
@@ -97,3 +99,24 @@ def test_the_budget_is_shared_by_every_endpoint_that_takes_the_password(raced):
         "device_id": str(uuid.uuid4()), "challenge_id": "x", "signature": "AAAA"})
         for n in range(WIDTH - WIDTH // 2)]
     _assert_budget_held(_race(app, requests), compared)
+
+
+def test_fifty_parallel_officer_logins_compare_only_the_budget(raced, monkeypatch):
+    """Officers: the per-username budget counts (Redis INCR) before password and TOTP."""
+    app, _personal_id, _compared = raced
+    compared: list[str] = []
+    guard = threading.Lock()
+    real = officers.verify_secret
+
+    def counting_verify(stored_hash: str, secret: str) -> bool:
+        with guard:
+            compared.append(secret)
+        return real(stored_hash, secret)
+
+    monkeypatch.setattr(officers, "verify_secret", counting_verify)
+    with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
+        made = create_officer(session, get_protector(), username="race.officer")
+    statuses = _race(app, [("/api/v1/auth/officer-login", {
+        "username": made.username, "password": f"wrong password {n}", "totp": "000000"})
+        for n in range(WIDTH)])
+    _assert_budget_held(statuses, compared)
