@@ -76,7 +76,8 @@ def officer_headers(client: Any, db_session: Any, protector: Any, *, username: s
 
 
 def fine_json(citizen: Citizen, **overrides: Any) -> dict[str, Any]:
-    return {"personal_id": citizen.record.personal_id, "amount": 800_000,
+    return {"personal_id": citizen.record.personal_id, "full_name": citizen.record.full_name,
+            "date_of_birth": citizen.record.date_of_birth.isoformat(), "amount": 800_000,
             "legal_basis": "Nghị định 168/2024/NĐ-CP, Điều 7 khoản 4 điểm a",
             "due_date": (clock.today() + dt.timedelta(days=10)).isoformat(),
             "description": "Không đội mũ bảo hiểm", **overrides}
@@ -135,12 +136,32 @@ def test_a_fine_amount_is_an_integer_of_dong(client, citizen, officer):
         assert answer.status_code == 422, (amount, answer.get_json())
 
 
-def test_a_fine_for_an_unknown_personal_id_is_a_422_and_audited(
-        client, db_session, citizen, officer):
-    body = fine_json(citizen, personal_id="001099999999")
-    assert_error(client.post(FINES, json=body, headers=officer), 422, "payment.citizen_unknown")
-    assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "payment.fine_refused")) == 1
+def test_a_fine_answers_alike_for_an_unknown_id_and_a_known_one_with_other_details(
+        client, db_session, protector, citizen, officer):
+    """No oracle: an unknown id, and a citizen's id with another name or birth date, get one
+    answer, byte for byte, and one audit row each."""
+    answers = [client.post(FINES, json=fine_json(citizen, **change), headers=officer)
+               for change in ({"personal_id": "001099999999"},
+                              {"full_name": "Trần Thị Khác"},
+                              {"date_of_birth": "1950-05-05"})]
+    assert_error(answers[0], 422, "payment.citizen_not_matched")
+    assert answers[0].get_json()["errors"] == {}
+    assert answers[0].data == answers[1].data == answers[2].data
+    refused = db_session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "payment.fine_refused")).all()
+    assert [e.details["reason"] for e in refused] == ["citizen_not_matched"] * 3
+    # Outside the officer's jurisdiction, a known and an unknown id answer alike too.
+    commune_officer = officer_headers(client, db_session, protector, username="csgt.hk2",
+                                      province_code="01", commune_code="00070")
+    outside = [client.post(FINES, json=fine_json(citizen, commune_code=hcm_commune(),
+                                                 **change), headers=commune_officer)
+               for change in ({}, {"personal_id": "001099999999"})]
+    assert_error(outside[0], 403, "officer.outside_jurisdiction")
+    assert outside[0].data == outside[1].data
+    # The name is compared as a name (case and Unicode form do not matter).
+    upper = client.post(FINES, json=fine_json(citizen, full_name=citizen.record.full_name
+                                              .upper()), headers=officer)
+    assert upper.status_code == 201, upper.get_json()
 
 
 def test_a_fine_outside_the_jurisdiction_is_refused(client, db_session, protector, citizen):
@@ -779,7 +800,8 @@ def test_the_reference_mobile_client_pays_and_shows_a_receipt_that_verifies(
         assert client_module.main(base + ["login", "--personal-id", pid,
                                           "--password", PASSWORD]) == 0
         fine = made.client().post(FINES, headers=made.officer_headers, json={
-            "personal_id": pid, "amount": 250_000, "legal_basis": "NĐ 168/2024",
+            "personal_id": pid, "full_name": name, "date_of_birth": born,
+            "amount": 250_000, "legal_basis": "NĐ 168/2024",
             "due_date": (clock.today() + dt.timedelta(days=5)).isoformat()}).get_json()
         capsys.readouterr()
         assert client_module.main(base + ["payments", "--status", "open"]) == 0

@@ -339,7 +339,9 @@ class World:
                         headers=party_headers)
         share = self.client.get("/api/v1/me/data-sharing", headers=headers).get_json()
         fine = post("/api/v1/police/fines", headers=self.officer, json={
-            "personal_id": row.personal_id, "legal_basis": "Nghị định 168/2024/NĐ-CP",
+            "personal_id": row.personal_id, "full_name": row.full_name,
+            "date_of_birth": row.date_of_birth.isoformat(),
+            "legal_basis": "Nghị định 168/2024/NĐ-CP",
             "amount": 400_000, "due_date": (today + dt.timedelta(days=30)).isoformat()})
         assert fine.status_code == 201, fine.get_json()
         source = sources.create_source(db_session=self.db_session, protector=self.protector,

@@ -34,6 +34,15 @@ class AttemptPending(Conflict):
                "again in a moment.")
 
 
+class CitizenNotMatched(InvalidInput):
+    """No registry citizen has this personal id with this name and date of birth (the same
+    answer for an unknown id and a known one with other details: no oracle)."""
+
+    code = "payment.citizen_not_matched"
+    message = ("No citizen of the registry has this personal id, full name and date of birth "
+               "together; check them against the ID card.")
+
+
 class ChargeHeld(Conflict):
     """The bank charged another amount than the order's: that money is being paid back."""
 

@@ -164,9 +164,14 @@ class CallbackAnswer(Schema):
 
 
 class FineCreate(Schema):
-    """A fine issued by an officer to a citizen (by personal id, in the body)."""
+    """A fine issued by an officer to a citizen: personal id, full name and date of birth as on
+    the ID card the officer holds (an id the registry does not know and one whose name or
+    birth date differ get the same answer: 422 ``payment.citizen_not_matched``)."""
 
     personal_id = PersonalIdField(required=True, metadata={"example": "001090012345"})
+    full_name = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                              metadata={"example": "Nguyễn Văn An"})
+    date_of_birth = BoundedDate(required=True)
     legal_basis = fields.String(required=True, validate=_TEXT, metadata={
         "example": "Nghị định 168/2024/NĐ-CP, Điều 7 khoản 4 điểm a"})
     amount = _AMOUNT

@@ -71,10 +71,11 @@ from identity.database import paginate
 from identity.monitoring.counters import bump
 from identity.protection import Protector
 from identity.registry import admin_units
-from identity.registry.normalise import normalise_text
+from identity.registry.normalise import names_match, normalise_text
 from identity.registry.service import get_citizen
 from utilities.payments import gateway, ledger
 from utilities.payments.errors import (AttemptNotFound, AttemptPending, ChargeHeld,
+                                       CitizenNotMatched,
                                        InvalidPaymentInput, NotPaid, OrderNotFound, OrderPaid,
                                        OrderRefunded, RefundExists, SupervisorOnly,
                                        UnknownProvider)
@@ -223,12 +224,17 @@ def create_fee_order(*, db_session: Session, actor: Actor, citizen_id: int, fee_
 
 
 def issue_fine(*, db_session: Session, actor: Actor, officer: Officer, personal_id: str,
-               legal_basis: str, amount: int, due_date: dt.date, description: str | None = None,
+               full_name: str, date_of_birth: dt.date, legal_basis: str, amount: int,
+               due_date: dt.date, description: str | None = None,
                commune_code: str | None = None) -> PaymentOrder:
-    """An officer fines a citizen (by personal id); the citizen pays it in the app.
+    """An officer fines a citizen (personal id, name and date of birth from the ID card); the
+    citizen pays it in the app.
 
     The place of the fine is the officer's unit, or a commune of their
-    jurisdiction given in ``commune_code``.
+    jurisdiction given in ``commune_code``. An id the registry does not know
+    and a known id with another name or birth date are one answer
+    (:class:`CitizenNotMatched`, audited): a fine is no way to ask the
+    registry whether an id exists.
     """
     amount = _check_amount(amount)
     legal_basis = normalise_text(legal_basis, field="legal_basis", max_length=255)
@@ -251,12 +257,13 @@ def issue_fine(*, db_session: Session, actor: Actor, officer: Officer, personal_
             db_session.commit()
             raise OutsideJurisdiction()
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
-    if citizen is None:  # audited: a way to ask whether a personal id exists
+    if citizen is None or not names_match(full_name, citizen.full_name) \
+            or date_of_birth != citizen.date_of_birth:
+        # One answer, one audit row, whichever it was: unknown id, or another name or birth date.
         record_event(db_session=db_session, actor=acting, action="payment.fine_refused",
-                     details={"reason": "citizen_unknown", "by": unit_name(officer)})
+                     details={"reason": "citizen_not_matched", "by": unit_name(officer)})
         db_session.commit()
-        raise InvalidPaymentInput("No citizen has this personal id.",
-                                  code="payment.citizen_unknown", field="personal_id")
+        raise CitizenNotMatched()
     order = PaymentOrder(kind=FINE, citizen_id=citizen.id, description=description,
                          legal_basis=legal_basis, amount=amount, treasury=ledger.TREASURY[FINE],
                          province_code=officer.province_code, commune_code=place,

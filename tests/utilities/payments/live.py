@@ -92,7 +92,9 @@ def live(app: Flask, *, mode: str = "succeed", delay: float = 0.2, late_delay: f
     headers = bearer(login(client, citizen.personal_id, phone)["access_token"])
     officer_headers = bearer(officer_login(client, officer).get_json()["access_token"])
     fine = client.post("/api/v1/police/fines", headers=officer_headers, json={
-        "personal_id": citizen.personal_id, "amount": amount, "legal_basis": "NĐ 168/2024",
+        "personal_id": citizen.personal_id, "full_name": citizen.full_name,
+        "date_of_birth": citizen.date_of_birth.isoformat(), "amount": amount,
+        "legal_basis": "NĐ 168/2024",
         "due_date": (clock.today() + dt.timedelta(days=10)).isoformat()})
     assert fine.status_code == 201, fine.get_json()
     return Live(app=app, simulator=simulator, servers=[sim_server, app_server], headers=headers,
