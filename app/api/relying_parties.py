@@ -161,7 +161,7 @@ def verify_credential(payload: dict[str, Any]) -> Any:
 
 
 @blp.post("/lodging-notices")
-@party_required("lodging.notify", cost=per_item("guests"))
+@party_required("lodging.notify", cost=per_item("guests", most=lodging.MAX_GUESTS))
 @blp.arguments(LodgingCreate)
 @blp.response(201, LodgingCreated)
 @blp.doc(security=RP_BEARER)
