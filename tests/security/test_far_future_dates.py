@@ -154,9 +154,8 @@ def test_every_request_date_has_a_template(client: Any) -> None:
     assert not missing, f"operations that take a date without a template here: {missing}"
 
 
-def test_far_future_and_far_past_dates_are_a_4xx_never_a_5xx(app: Any, client: Any,
-                                                              db_session: Any, protector: Any,
-                                                              redis: Any) -> None:
+def test_far_future_and_far_past_dates_are_a_4xx_never_a_5xx(
+        app: Any, client: Any, db_session: Any, protector: Any, redis: Any) -> None:
     app.config["RP_LIMIT_PER_PARTY"] = "100000 per minute"
     app.config["LODGING_LIMIT_PER_ACCOUNT"] = "100000 per minute"
     doc = client.get("/api/v1/openapi.json").get_json()
@@ -192,3 +191,31 @@ def test_the_bound_names_the_field(client: Any, db_session: Any, protector: Any)
                          json={**body, "start_date": "9998-06-01", "end_date": "9999-06-01"})
     assert answer.status_code == 422
     assert answer.get_json()["code"] == "date.out_of_range"
+
+
+def test_the_error_net_answers_an_arithmetic_overflow_422_and_a_real_bug_500(app: Any) -> None:
+    """What slips past the bounded fields (an OverflowError, or the ValueError of a date out of
+    datetime's range) is the client's 422 with the uniform body; another ValueError stays a
+    logged 500."""
+    import datetime as dt
+
+    from app.errors import handle_out_of_range
+    errors: list[Exception] = []
+    for make in (lambda: dt.date(9999, 12, 31) + dt.timedelta(days=1),
+                 lambda: dt.date(9998, 6, 1).replace(year=10_000),
+                 lambda: dt.date(2026, 2, 1).replace(day=30), lambda: int("not a number")):
+        try:
+            make()
+        except (OverflowError, ValueError) as error:
+            errors.append(error)
+    with app.test_request_context():
+        answers = [handle_out_of_range(error) for error in errors]
+    assert [a.status_code for a in answers] == [422, 422, 422, 500]
+    assert answers[0].get_json() == {
+        "status": 422, "code": "request.out_of_range",
+        "message": "A date or number of the request is out of the supported range.",
+        "errors": {}}
+    assert answers[3].get_json()["code"] == "server.error"
+    # The handlers are those of the application, for every request.
+    spec = app.error_handler_spec[None][None]
+    assert spec[OverflowError] is handle_out_of_range and spec[ValueError] is handle_out_of_range

@@ -201,9 +201,8 @@ def test_bad_input_names_the_field(db_session: Any, people: dict[str, Any],
     assert (caught.value.code, caught.value.field) == (code, field)
 
 
-def test_an_unknown_host_is_taken_like_a_host_without_the_app(db_session: Any,
-                                                               protector: Any,
-                                                               people: dict[str, Any]) -> None:
+def test_an_unknown_host_is_taken_like_a_host_without_the_app(
+        db_session: Any, protector: Any, people: dict[str, Any]) -> None:
     """No oracle: an id the registry does not know goes to the in-person check, exactly as a
     registry citizen without an account does; the officer sees the id as declared."""
     unknown = declare(db_session, people, host_personal_id="001099999999")
