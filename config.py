@@ -237,6 +237,9 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         # Data coordination (identity/coordination): aggregated counts below this are hidden;
         # the most active SIM subscriptions one personal id may hold at one operator.
         "COORDINATION_MIN_COUNT": int(env.get("COORDINATION_MIN_COUNT", 10)),
+        # Rollout statistics and the dashboard: counts below this are hidden, with every count
+        # that would give one back by subtraction (identity/monitoring/disclosure.py).
+        "STATS_MIN_COUNT": int(env.get("STATS_MIN_COUNT", 10)),
         "SIM_MAX_PER_ID": int(env.get("SIM_MAX_PER_ID", 3)),
         #: Multiplies every retry delay (0 in the tests: retries run at once).
         "JOB_RETRY_SCALE": float(env.get("JOB_RETRY_SCALE", 1)),

@@ -21,7 +21,7 @@ from app.context import deps
 from app.operator_auth import (configure_session, current_operator, dashboard_login_required,
                                end_session, start_session)
 from identity.errors import DomainError
-from identity.monitoring import operators, statistics
+from identity.monitoring import operators, published, statistics
 
 blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -39,16 +39,29 @@ STATUS_LABELS = {"active": "Đã kích hoạt", "pending_review": "Chờ duyệt
                  "rejected": "Từ chối", "closed": "Đã đóng"}
 
 
+#: How the dashboard shows a hidden count (under STATS_MIN_COUNT, or giving one back).
+HIDDEN = "—"
+
+
 def _number(value: Any) -> str:
-    """1234567 -> 1.234.567 (Vietnamese grouping)."""
-    return f"{int(value or 0):,}".replace(",", ".")
+    """1234567 -> 1.234.567 (Vietnamese grouping); a hidden count (None) -> —."""
+    if value is None:
+        return HIDDEN
+    return f"{int(value):,}".replace(",", ".")
 
 
 def _percent(value: Any) -> str:
     """0.0523 -> +5,2 %."""
     if value is None:
-        return "—"
+        return HIDDEN
     return f"{value * 100:+.1f} %".replace(".", ",")
+
+
+def _share(part: Any, whole: Any) -> float:
+    """``part`` as a percentage of ``whole``; 0 when either is hidden (a bar never hints)."""
+    if part is None or not whole:
+        return 0.0
+    return round(part / whole * 100, 1)
 
 
 def _same_origin() -> bool:
@@ -71,9 +84,11 @@ def dashboard() -> Response:
     except DomainError:
         abort(404)
     target = float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
-    data = statistics.overview(**deps("db_session"), place=place, target=target)
-    ranking = (statistics.provinces(**deps("db_session")) if place is None else
-               statistics.communes(**deps("db_session"), place=place))
+    min_count = int(current_app.config["STATS_MIN_COUNT"])
+    data = published.overview(**deps("db_session"), place=place, target=target,
+                              min_count=min_count)
+    ranking = (published.provinces(**deps("db_session"), min_count=min_count) if place is None
+               else published.communes(**deps("db_session"), place=place, min_count=min_count))
     chart = {"months": data["growth"]["months"],
              "days": [{**row, "day": row["day"].isoformat()}
                       for row in data["registrations"]["days"]],
@@ -119,4 +134,5 @@ def register_dashboard(app: Flask) -> None:
     configure_session(app)
     app.jinja_env.filters["num"] = _number
     app.jinja_env.filters["pct"] = _percent
+    app.jinja_env.globals["share"] = _share
     app.register_blueprint(blueprint)

@@ -26,8 +26,9 @@ def test_a_bad_token_gets_a_clear_message_and_no_cookie(client, db_session):
     assert "Set-Cookie" not in answer.headers
 
 
-def test_login_sets_a_strict_httponly_session_and_shows_the_numbers(client, db_session,
-                                                                    protector):
+def test_login_sets_a_strict_httponly_session_and_shows_the_numbers(app, client, db_session,
+                                                                    protector, monkeypatch):
+    monkeypatch.setitem(app.config, "STATS_MIN_COUNT", 0)  # the raw figures: nothing hidden
     add_account(db_session, protector)
     add_account(db_session, protector, province_code="79", commune_code="25747", level=2)
     answer = log_in(client, new_operator(db_session))

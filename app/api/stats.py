@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from app.context import deps
 from app.operator_auth import OPERATOR_TOKEN, operator_required
-from identity.monitoring import statistics
+from identity.monitoring import published, statistics
 from identity.monitoring.schemas import (OverviewRead, ProvinceArgs, ProvinceOverviewRead,
                                          ProvincesRead, StatsArgs)
 
@@ -16,11 +16,20 @@ blp = Blueprint("stats", __name__, url_prefix="/stats",
                 description="Monitoring of the rollout: accounts by level, status and place, "
                             "growth against the monthly target, utilities' usage, police "
                             "queues. Operators only: `Authorization: Bearer <admin token>`; "
-                            "a bad token is 401 `operator.invalid_token`.")
+                            "a bad token is 401 `operator.invalid_token`. Every count under "
+                            "`min_count` (STATS_MIN_COUNT, 10) is `null`, and so is any count "
+                            "that would give a hidden one back by subtraction, with what is "
+                            "derived from it (growth, targets); a commune's days, growth and "
+                            "usage are not published.")
 
 
 def _target() -> float:
     return float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
+
+
+def _min_count() -> int:
+    """Counts under this are published as null (``STATS_MIN_COUNT``)."""
+    return int(current_app.config["STATS_MIN_COUNT"])
 
 
 @blp.get("/overview")
@@ -30,7 +39,8 @@ def _target() -> float:
 @blp.doc(security=OPERATOR_TOKEN)
 def overview(args: dict[str, Any]) -> Any:
     """The whole country: accounts, registrations per day, growth, usage, backlogs."""
-    return statistics.overview(**deps("db_session"), target=_target(), **args)
+    return published.overview(**deps("db_session"), target=_target(), min_count=_min_count(),
+                              **args)
 
 
 @blp.get("/provinces")
@@ -40,7 +50,8 @@ def overview(args: dict[str, Any]) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def provinces(args: dict[str, Any]) -> Any:
     """Every province ranked by active accounts, with recent registrations."""
-    return {"days": args["days"], "items": statistics.provinces(**deps("db_session"), **args)}
+    return {"days": args["days"], "items": published.provinces(
+        **deps("db_session"), min_count=_min_count(), **args)}
 
 
 @blp.get("/provinces/<string:province_code>")
@@ -52,8 +63,9 @@ def province(args: dict[str, Any], province_code: str) -> Any:
     """One province (404 `province.not_found`), with its communes' accounts."""
     place = statistics.province_place(province_code)
     session = deps("db_session")
-    return {**statistics.overview(**session, place=place, target=_target(), **args),
-            "communes": statistics.communes(**session, place=place)}
+    return {**published.overview(**session, place=place, target=_target(),
+                                 min_count=_min_count(), **args),
+            "communes": published.communes(**session, place=place, min_count=_min_count())}
 
 
 @blp.get("/communes/<string:commune_code>")
@@ -63,5 +75,5 @@ def province(args: dict[str, Any], province_code: str) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def commune(args: dict[str, Any], commune_code: str) -> Any:
     """One commune (404 `commune.not_found`)."""
-    return statistics.overview(**deps("db_session"), place=statistics.commune_place(commune_code),
-                               target=_target(), **args)
+    return published.overview(**deps("db_session"), place=statistics.commune_place(commune_code),
+                              target=_target(), min_count=_min_count(), **args)

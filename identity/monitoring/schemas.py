@@ -31,21 +31,21 @@ class PlaceRead(Schema):
 class LevelStatusCount(Schema):
     """Accounts at one level in one status."""
 
-    level = fields.Integer()
+    level = fields.Integer(allow_none=True)
     status = fields.String()
-    count = fields.Integer()
+    count = fields.Integer(allow_none=True)
 
 
 class AccountsRead(Schema):
     """Accounts by level and status."""
 
-    total = fields.Integer()
-    active = fields.Integer()
-    level2_active = fields.Integer()
-    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(),
+    total = fields.Integer(allow_none=True)
+    active = fields.Integer(allow_none=True)
+    level2_active = fields.Integer(allow_none=True)
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True),
                             metadata={"description": "active, pending_review, locked, rejected, "
                                                      "closed (not in the total)"})
-    by_level = fields.Dict(keys=fields.String(), values=fields.Integer(),
+    by_level = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True),
                            metadata={"description": "'1' and '2', every status"})
     by_level_status = fields.List(fields.Nested(LevelStatusCount))
 
@@ -54,24 +54,25 @@ class DayRead(Schema):
     """One day's new accounts."""
 
     day = fields.Date()
-    registered = fields.Integer()
-    activated = fields.Integer()
-    level2 = fields.Integer()
+    registered = fields.Integer(allow_none=True)
+    activated = fields.Integer(allow_none=True)
+    level2 = fields.Integer(allow_none=True)
 
 
 class RegistrationsRead(Schema):
     """Registrations and activations per day."""
 
     days = fields.List(fields.Nested(DayRead))
-    registered_total = fields.Integer()
-    activated_total = fields.Integer()
+    registered_total = fields.Integer(allow_none=True)
+    activated_total = fields.Integer(allow_none=True)
 
 
 class MonthRead(Schema):
     """One month's end: activated accounts and growth against the target."""
 
     month = fields.String(metadata={"example": "2026-10"})
-    active_total = fields.Integer(metadata={"description": "Accounts ever activated by then"})
+    active_total = fields.Integer(allow_none=True,
+                                  metadata={"description": "Accounts ever activated by then"})
     growth = fields.Float(allow_none=True)
     target_total = fields.Integer(allow_none=True,
                                   metadata={"description": "Last month's total grown by target"})
@@ -89,23 +90,23 @@ class GrowthRead(Schema):
     last_month = fields.String(allow_none=True)
     last_month_growth = fields.Float(allow_none=True)
     on_target = fields.Boolean(allow_none=True)
-    months_on_target = fields.Integer()
+    months_on_target = fields.Integer(allow_none=True)
 
 
 class UsageRead(Schema):
     """How much a utility is used."""
 
     metric = fields.String(metadata={"example": "reports.filed"})
-    total = fields.Integer()
-    last_30_days = fields.Integer()
+    total = fields.Integer(allow_none=True)
+    last_30_days = fields.Integer(allow_none=True)
 
 
 class QueueTotalRead(Schema):
     """One queue's backlog over the place."""
 
     queue = fields.String()
-    open = fields.Integer()
-    overdue = fields.Integer()
+    open = fields.Integer(allow_none=True)
+    overdue = fields.Integer(allow_none=True)
 
 
 class UnitBacklogRead(Schema):
@@ -115,23 +116,30 @@ class UnitBacklogRead(Schema):
     province_code = fields.String()
     commune_code = fields.String(allow_none=True)
     unit = fields.String()
-    open = fields.Integer()
-    overdue = fields.Integer()
+    open = fields.Integer(allow_none=True)
+    overdue = fields.Integer(allow_none=True)
 
 
 class BacklogsRead(Schema):
     """Queue backlogs; ``units``: the 20 most behind (overdue, then open)."""
 
-    open = fields.Integer()
-    overdue = fields.Integer()
+    open = fields.Integer(allow_none=True)
+    overdue = fields.Integer(allow_none=True)
     queues = fields.List(fields.Nested(QueueTotalRead))
     units = fields.List(fields.Nested(UnitBacklogRead))
 
 
 class OverviewRead(Schema):
-    """The statistics of the country, a province or a commune."""
+    """The statistics of the country, a province or a commune.
+
+    A count is ``null`` when under ``min_count``, or when it would give such
+    a count back by subtraction (a total minus the other parts); what derives
+    from a hidden count (growth, targets) is ``null`` with it. A commune's
+    ``registrations``, ``growth`` and ``usage`` are all ``null``.
+    """
 
     place = fields.Nested(PlaceRead)
+    min_count = fields.Integer(metadata={"description": "Counts under this are never shown"})
     as_of = fields.Date()
     accounts = fields.Nested(AccountsRead)
     registrations = fields.Nested(RegistrationsRead)
@@ -143,20 +151,21 @@ class OverviewRead(Schema):
 class ProvinceRow(Schema):
     """One province in the ranking."""
 
-    rank = fields.Integer()
+    rank = fields.Integer(allow_none=True)
     province_code = fields.String()
     name = fields.String()
-    total = fields.Integer()
-    active = fields.Integer()
-    level2_active = fields.Integer()
-    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
-    registered_recent = fields.Integer(metadata={"description": "Registrations over `days`"})
+    total = fields.Integer(allow_none=True)
+    active = fields.Integer(allow_none=True)
+    level2_active = fields.Integer(allow_none=True)
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    registered_recent = fields.Integer(allow_none=True,
+                                       metadata={"description": "Registrations over `days`"})
 
 
 class ProvincesRead(Schema):
     """Every province, most active accounts first."""
 
-    days = fields.Integer()
+    days = fields.Integer(allow_none=True)
     items = fields.List(fields.Nested(ProvinceRow))
 
 
@@ -165,10 +174,10 @@ class CommuneRow(Schema):
 
     commune_code = fields.String()
     name = fields.String()
-    total = fields.Integer()
-    active = fields.Integer()
-    level2_active = fields.Integer()
-    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer(allow_none=True)
+    active = fields.Integer(allow_none=True)
+    level2_active = fields.Integer(allow_none=True)
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
 
 
 class ProvinceOverviewRead(OverviewRead):

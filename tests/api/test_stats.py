@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 import time_machine
 
 from identity.monitoring import counters, operators, queues
@@ -12,6 +13,15 @@ from tests.factories import add_citizen
 from tests.identity.monitoring.helpers import ACTOR, add_account, fixed_queue, new_operator
 
 VN = dt.timezone(dt.timedelta(hours=7))
+
+
+@pytest.fixture(autouse=True)
+def raw_figures(app, monkeypatch):
+    """The arithmetic of the figures, with no count hidden (STATS_MIN_COUNT=0).
+
+    What is hidden at the default threshold: tests/security/test_small_counts.py.
+    """
+    monkeypatch.setitem(app.config, "STATS_MIN_COUNT", 0)
 
 
 def get(client: Any, token: str, path: str, **query: Any) -> Any:

@@ -1,0 +1,274 @@
+"""The published figures of the rollout, with small counts hidden (:mod:`.disclosure`).
+
+Three tables, each protected as a whole so every view hides the same cells:
+
+- **Accounts** by place (country, every province, every commune of the
+  administrative units, counted or not), level and status, with their
+  margins. Lines: a level's statuses sum to the level's total, a status's
+  levels to the status's total, a province's communes to the province, the
+  provinces to the country.
+- **Activity** of the country and the provinces: registrations, activations
+  and level-2 raises per day, activations per month and the month-end totals
+  of activated accounts over :data:`HORIZON_MONTHS`, whatever window a
+  request asks for (so that two windows never hide different cells). Lines:
+  a month's days sum to the month, a month-end total is the last one plus
+  the month, the provinces (and the counters with no place) sum to the
+  country. A figure over a window (registrations of the last 30 days, a
+  province's recent registrations) is published only when every day in it
+  is, so it tells nothing the days do not.
+- **Usage** of the utilities, country and provinces: all-time totals and
+  the last 30 days (the days before that are never published).
+
+A commune's own daily figures, growth and usage are not published: a
+commune is small enough that its days would be mostly hidden, and its
+province's figures minus its siblings' would otherwise give them back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity.accounts.models import ACCOUNT_STATUSES
+from identity.monitoring.disclosure import Line, Published, make_line
+from identity.monitoring.models import AccountCount, UsageCounter, UsageRollup
+from identity.registry import admin_units
+
+NATIONAL = ""
+#: The place of counters bumped with no province (part of the country, never published).
+UNPLACED = "?"
+ANY = "*"
+_NO_COMMUNE = "-"
+#: How far back the activity table reaches: the most months and days a request may ask for.
+HORIZON_MONTHS = 36
+HORIZON_DAYS = 366
+DAILY_METRICS = ("accounts.registered", "accounts.activated", "accounts.level2")
+GROWTH_METRIC = "accounts.activated"
+
+
+def month_start(day: dt.date, back: int = 0) -> dt.date:
+    """The first day of ``day``'s month, ``back`` months earlier."""
+    index = day.year * 12 + day.month - 1 - back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+# --- Accounts ----------------------------------------------------------------------------------
+
+def account_table(db_session: Session, min_count: int) -> Published:
+    """Accounts of every place by level and status: keys ``((province, commune), level, status)``.
+
+    ``(NATIONAL, "")`` is the country, ``(province, "")`` a province; level
+    and status may be :data:`ANY` (the margins).
+    """
+    statuses = tuple(ACCOUNT_STATUSES)
+    communes_of: dict[str, set[str]] = {
+        code: {commune.code for commune in items}
+        for code, items in admin_units.communes_by_province().items()}
+    for code in admin_units.provinces():
+        communes_of.setdefault(code, set())
+    values: dict[Any, int] = defaultdict(int)
+    rows = db_session.execute(
+        sa.select(AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
+                  AccountCount.status, sa.func.sum(AccountCount.count))
+        .group_by(AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
+                  AccountCount.status))
+    for province, commune, level, status, count in rows:
+        commune = commune or _NO_COMMUNE
+        communes_of.setdefault(province, set()).add(commune)
+        for place in ((NATIONAL, ""), (province, ""), (province, commune)):
+            for lv in (int(level), ANY):
+                for st in (status, ANY):
+                    values[(place, lv, st)] += int(count or 0)
+    cells = [(lv, st) for lv in (1, 2, ANY) for st in (*statuses, ANY)]
+    # Only places with accounts have lines of their own: an empty place's cells are all zero,
+    # hidden, and tell nothing; in its parent's lines it is one of the ``zeros``.
+    counted = {key[0] for key in values}
+    lines: list[Line] = []
+    for place in counted:
+        lines += [make_line((place, lv, ANY), [(place, lv, st) for st in statuses], values)
+                  for lv in (1, 2, ANY)]
+        lines += [make_line((place, ANY, st), [(place, 1, st), (place, 2, st)], values)
+                  for st in (*statuses, ANY)]
+    for code, communes in communes_of.items():
+        if (code, "") in counted:
+            lines += [make_line(((code, ""), lv, st),
+                                [((code, c), lv, st) for c in sorted(communes)], values)
+                      for lv, st in cells]
+    provinces = sorted(communes_of)
+    lines += [make_line(((NATIONAL, ""), lv, st), [((code, ""), lv, st) for code in provinces],
+                        values) for lv, st in cells]
+    return Published(values, lines, min_count)
+
+
+def accounts_of(table: Published, place: tuple[str, str]) -> dict[str, Any]:
+    """The accounts block of one place; a hidden count is None."""
+    statuses = tuple(ACCOUNT_STATUSES)
+    return {"total": table.get((place, ANY, ANY)), "active": table.get((place, ANY, "active")),
+            "level2_active": table.get((place, 2, "active")),
+            "by_status": {st: table.get((place, ANY, st)) for st in statuses},
+            "by_level": {str(lv): table.get((place, lv, ANY)) for lv in (1, 2)},
+            "by_level_status": [{"level": lv, "status": st, "count": table.get((place, lv, st))}
+                                for lv in (1, 2) for st in statuses]}
+
+
+# --- Counters by province ----------------------------------------------------------------------
+
+def _by_province(db_session: Session, metrics: tuple[str, ...], since: dt.date,
+                 through: dt.date | None, *, daily: bool) -> dict[tuple[Any, ...], int]:
+    """``{(province, metric, day)}`` (``daily``) or ``{(province, metric)}`` counts since a day.
+
+    Closed days from the rollups (per province and national), the last days
+    raw; raw counters add to their province and to the country.
+    """
+    out: dict[tuple[Any, ...], int] = defaultdict(int)
+    raw_since = since
+    columns: list[Any]
+    if through is not None and through >= since:
+        columns = [UsageRollup.province_code, UsageRollup.metric]
+        if daily:
+            columns.append(UsageRollup.day)
+        rows = db_session.execute(
+            sa.select(*columns, sa.func.sum(UsageRollup.count))
+            .where(UsageRollup.metric.in_(metrics), UsageRollup.day >= since,
+                   UsageRollup.day <= through).group_by(*columns))
+        for *key, count in rows:
+            out[tuple(key)] += int(count or 0)
+        raw_since = through + dt.timedelta(days=1)
+    columns = [UsageCounter.province_code, UsageCounter.metric]
+    if daily:
+        columns.append(UsageCounter.day)
+    rows = db_session.execute(
+        sa.select(*columns, sa.func.sum(UsageCounter.count))
+        .where(UsageCounter.metric.in_(metrics), UsageCounter.day >= raw_since)
+        .group_by(*columns))
+    for province, *rest, count in rows:
+        if province != NATIONAL:
+            out[(province, *rest)] += int(count or 0)
+        out[(NATIONAL, *rest)] += int(count or 0)
+    return out
+
+
+def _with_unplaced(values: dict[tuple[Any, ...], int], provinces: Iterable[str]) -> None:
+    """Add the :data:`UNPLACED` part of every national key: the country minus its provinces."""
+    provinces = list(provinces)
+    for key in [key for key in values if key[0] == NATIONAL]:
+        rest = key[1:]
+        rest_of_country = values[key] - sum(values.get((p, *rest), 0) for p in provinces)
+        if rest_of_country:
+            values[(UNPLACED, *rest)] = rest_of_country
+
+
+def _cross_lines(values: dict[tuple[Any, ...], int], provinces: list[str]) -> list[Line]:
+    """For each national key: the country is its provinces plus the unplaced counters."""
+    return [make_line(key, [(p, *key[1:]) for p in (*provinces, UNPLACED)], values)
+            for key in list(values) if key[0] == NATIONAL]
+
+
+# --- Activity: days, months, month-end totals ----------------------------------------------------
+
+def activity_table(db_session: Session, *, today: dt.date, through: dt.date | None,
+                   min_count: int) -> Published:
+    """Days, months and month-end totals of the country and the provinces (see the module).
+
+    Keys: ``(place, "day", metric, day)``, ``(place, "month", first_day)``
+    (activations), ``(place, "end", first_day)`` (activated accounts at the
+    end of that month), ``(place, "end", None)`` (before the horizon). Only
+    counts above zero are kept: a missing key is zero.
+    """
+    provinces = sorted(admin_units.provinces())
+    places = {NATIONAL, *provinces}
+    start = month_start(today, HORIZON_MONTHS - 1)
+    day_start = today - dt.timedelta(days=HORIZON_DAYS - 1)
+    counts = _by_province(db_session, DAILY_METRICS, min(start, day_start), through,
+                          daily=True)
+    before = _before_start(db_session, start, through)
+    values: dict[tuple[Any, ...], int] = {}
+    for (place, metric, day), count in counts.items():
+        first = start if metric == GROWTH_METRIC else day_start
+        if count and place in places and first <= day <= today:
+            values[(place, "day", metric, day)] = count
+    months = [month_start(today, back) for back in range(HORIZON_MONTHS - 1, -1, -1)]
+    days_of: dict[dt.date, list[dt.date]] = defaultdict(list)
+    for n in range((today - start).days + 1):
+        day = start + dt.timedelta(days=n)
+        days_of[month_start(day)].append(day)
+    lines: list[Line] = []
+    for place in {key[0] for key in values} | {p for p, n in before.items() if n and p in places}:
+        running = before.get(place, 0)
+        previous: tuple[Any, ...] = (place, "end", None)
+        values[previous] = running
+        for first_day in months:
+            days = [(place, "day", GROWTH_METRIC, day) for day in days_of[first_day]]
+            month = sum(values.get(key, 0) for key in days)
+            running += month
+            values[(place, "month", first_day)] = month
+            values[(place, "end", first_day)] = running
+            lines.append(make_line((place, "month", first_day), days, values))
+            lines.append(make_line((place, "end", first_day),
+                                   [previous, (place, "month", first_day)], values))
+            previous = (place, "end", first_day)
+    _with_unplaced(values, provinces)
+    lines += _cross_lines(values, provinces)
+    unplaced = [key for key in values if key[0] == UNPLACED]
+    return Published(values, lines, min_count, unpublished=unplaced)
+
+
+def _before_start(db_session: Session, start: dt.date,
+                  through: dt.date | None) -> dict[str, int]:
+    """Activations of each province (and the country) before ``start``."""
+    out: dict[str, int] = defaultdict(int)
+    if through is not None:
+        rows = db_session.execute(
+            sa.select(UsageRollup.province_code, sa.func.sum(UsageRollup.count))
+            .where(UsageRollup.metric == GROWTH_METRIC, UsageRollup.day < start,
+                   UsageRollup.day <= through).group_by(UsageRollup.province_code))
+        for province, count in rows:
+            out[province] += int(count or 0)
+    query = (sa.select(UsageCounter.province_code, sa.func.sum(UsageCounter.count))
+             .where(UsageCounter.metric == GROWTH_METRIC, UsageCounter.day < start)
+             .group_by(UsageCounter.province_code))
+    if through is not None:
+        query = query.where(UsageCounter.day > through)
+    for province, count in db_session.execute(query):
+        if province != NATIONAL:
+            out[province] += int(count or 0)
+        out[NATIONAL] += int(count or 0)
+    return out
+
+
+def window_sum(table: Published, place: str, metric: str, first: dt.date,
+               last: dt.date) -> int | None:
+    """The sum of a metric's days from ``first`` to ``last``, if every one of them is published."""
+    keys = [(place, "day", metric, first + dt.timedelta(days=n))
+            for n in range((last - first).days + 1)]
+    return sum(table.get(key) or 0 for key in keys) if table.shown(*keys) else None
+
+
+# --- Usage ---------------------------------------------------------------------------------------
+
+def usage_table(db_session: Session, metrics: tuple[str, ...], *, today: dt.date,
+                through: dt.date | None, min_count: int) -> Published:
+    """Usage of the country and the provinces: ``(place, "total"|"last_30_days", metric)``."""
+    provinces = sorted(admin_units.provinces())
+    usage_start = today - dt.timedelta(days=29)
+    total = _by_province(db_session, metrics, dt.date(1970, 1, 1), through, daily=False)
+    recent = _by_province(db_session, metrics, usage_start, through, daily=False)
+    values: dict[tuple[Any, ...], int] = {}
+    lines: list[Line] = []
+    for place in (NATIONAL, *provinces):
+        for metric in metrics:
+            values[(place, "total", metric)] = total.get((place, metric), 0)
+            values[(place, "last_30_days", metric)] = recent.get((place, metric), 0)
+            values[(place, "earlier", metric)] = (values[(place, "total", metric)]
+                                                  - values[(place, "last_30_days", metric)])
+            lines.append(make_line((place, "total", metric), [(place, "earlier", metric),
+                                                              (place, "last_30_days", metric)],
+                                   values))
+    _with_unplaced(values, provinces)
+    lines += _cross_lines(values, provinces)
+    unpublished = [key for key in values if key[0] == UNPLACED or key[1] == "earlier"]
+    return Published(values, lines, min_count, unpublished=unpublished)
