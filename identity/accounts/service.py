@@ -412,6 +412,13 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
     Every failure is the same :class:`AuthenticationFailed`; its cause goes to
     the audit log. The password is verified even when the account is unknown,
     so the time taken does not tell either.
+
+    Password tries are counted before this runs, and a try past the budget
+    never gets here: the route's per personal id limit (``auth_limits``) is
+    one Redis ``INCR`` per try, shared by every endpoint that takes the
+    password (login, unlock, device rebind, password change). It counts
+    tries rather than failures, so a stranger cannot lock the citizen out
+    for longer than the limit's window (``tests/security/test_password_race.py``).
     """
     nonce, failure = _consume_challenge(redis_client, protector, challenge_id, personal_id,
                                         device_id)
