@@ -239,6 +239,8 @@ def test_the_service_starts_without_redis(redis_down_app):
     (LOGIN, {"personal_id": "001090012345", "password": flows.PASSWORD,
              "device_id": "device-0001", "challenge_id": "c" * 22, "signature": "AAAA"}),
     ("/api/v1/auth/unlock", {"personal_id": "001090012345", "password": flows.PASSWORD}),
+    ("/api/v1/auth/password-reset", {"personal_id": "001090012345", "device_id": "device-0001",
+                                     "challenge_id": "c" * 22, "signature": "AAAA"}),
     ("/api/v1/auth/officer-login", {"username": "someone", "password": flows.PASSWORD,
                                     "totp": "123456"}),
 ])
