@@ -48,6 +48,8 @@ DEFAULT_HOME = "~/.vnid-client"
 KEY_FILE = "device-key.pem"
 DEVICE_FILE = "device.json"
 SESSION_FILE = "session.json"
+#: Anonymous reports' keys (case number -> reporter key): only the phone holds them.
+REPORT_KEYS_FILE = "report-keys.json"
 TIMEOUT_SECONDS = 30
 
 
@@ -184,9 +186,9 @@ class Client:
         self._opener = urllib.request.build_opener()
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
-                token: str | None = None) -> Any:
+                token: str | None = None, extra_headers: dict[str, str] | None = None) -> Any:
         """Send one JSON request; return the decoded answer (None when it has no body)."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(extra_headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode("utf-8")
@@ -454,6 +456,18 @@ def _report_path(case_number: str, suffix: str = "") -> str:
     return f"/api/v1/reports/{urllib.parse.quote(case_number, safe='')}{suffix}"
 
 
+def _report_keys(home: Path) -> dict[str, str]:
+    """The anonymous reports' keys this phone holds (none on the server)."""
+    path = home / REPORT_KEYS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _key_header(home: Path, case_number: str) -> dict[str, str]:
+    """The X-Reporter-Key header of an anonymous case this phone filed (else nothing)."""
+    key = _report_keys(home).get(case_number)
+    return {"X-Reporter-Key": key} if key else {}
+
+
 def cmd_report_file(client: Client, home: Path, args: argparse.Namespace) -> None:
     """File a report and print its case number, status and unit (anonymous with --anonymous)."""
     when = args.when or datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -468,14 +482,19 @@ def cmd_report_file(client: Client, home: Path, args: argparse.Namespace) -> Non
         body.update(commune_code=args.commune, address=args.address)
     filed = _with_session(client, home, lambda token: client.request(
         "POST", "/api/v1/reports", body, token=token))
+    if filed.get("reporter_key"):  # the only way back to an anonymous case: kept on the phone
+        keys = _report_keys(home) | {filed["case_number"]: filed["reporter_key"]}
+        write_private(home / REPORT_KEYS_FILE, json.dumps(keys).encode("utf-8"))
     _print({key: filed[key] for key in ("case_number", "status", "anonymous", "province_code",
                                         "commune_code", "indicators")})
 
 
 def cmd_reports(client: Client, home: Path, args: argparse.Namespace) -> None:
-    """Print the citizen's own reports, newest first."""
+    """Print the citizen's own named reports, then the anonymous ones this phone holds."""
     _print(_with_session(client, home, lambda token: client.request(
         "GET", "/api/v1/reports", token=token)))
+    if _report_keys(home):
+        _print({"anonymous_on_this_phone": sorted(_report_keys(home))})
 
 
 def print_timeline(report: dict[str, Any]) -> None:
@@ -492,7 +511,8 @@ def print_timeline(report: dict[str, Any]) -> None:
 def cmd_report(client: Client, home: Path, args: argparse.Namespace) -> None:
     """Print one case and its timeline (status changes, questions, answers)."""
     report = _with_session(client, home, lambda token: client.request(
-        "GET", _report_path(args.case_number), token=token))
+        "GET", _report_path(args.case_number), token=token,
+        extra_headers=_key_header(home, args.case_number)))
     if args.json:
         _print(report)
     else:
@@ -503,7 +523,7 @@ def cmd_report_answer(client: Client, home: Path, args: argparse.Namespace) -> N
     """Answer the officers' question (or write to them) and print the timeline."""
     print_timeline(_with_session(client, home, lambda token: client.request(
         "POST", _report_path(args.case_number, "/messages"), {"text": args.text},
-        token=token)))
+        token=token, extra_headers=_key_header(home, args.case_number))))
 
 
 def add_report_commands(commands: Any) -> None:
