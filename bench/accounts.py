@@ -75,6 +75,8 @@ BENCH_LIMIT = "1000000 per minute"
 #: Authentication rate limits of the bench's server: counted as usual, never reached.
 RATE_LIMITS = {name: BENCH_LIMIT for name in
                ("AUTH_LIMIT_PER_IP", "AUTH_LIMIT_PER_ID", "AUTH_LIMIT_PER_DEVICE")}
+#: A bench account files thousands of reports: the per-account limits, also never reached.
+RATE_LIMITS |= {"REPORT_LIMIT_PER_ACCOUNT": BENCH_LIMIT, "REPORT_DAILY_PER_ACCOUNT": "1000000000"}
 PASSWORD = "correct horse battery staple"
 PASSCODE = "246810"
 CONNECTIONS = 16
