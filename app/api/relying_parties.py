@@ -91,9 +91,10 @@ def sim_ownership(payload: dict[str, Any]) -> Any:
 def create_consent_request(payload: dict[str, Any]) -> Any:
     """Scope `identity.consent`: ask a citizen for attributes of the catalogue, for a purpose.
 
-    409 `consent.no_account` when the citizen has no active account to answer
-    with: the same answer for an unknown personal id, a citizen without an
-    account, and an account pending review, rejected, locked or closed.
+    The same 201 for every well-formed personal id: an unknown one, a citizen
+    without an account, or one whose account is pending review, rejected,
+    locked or closed gets a request that reaches no one and expires, as when
+    a citizen does not answer. The answer tells nothing about the id.
     """
     request = service.create_consent_request(
         **deps("db_session", "actor"), party=current_party(),

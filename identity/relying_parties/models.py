@@ -68,7 +68,9 @@ class ConsentRequest(Base):
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     party_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("relying_parties.id"),
                                           index=True)
-    citizen_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("citizens.id"))
+    #: Null when the personal id is unknown to the registry: the request is made all the
+    #: same (one answer for every id) and reaches no one.
+    citizen_id: Mapped[int | None] = mapped_column(sa.BigInteger, sa.ForeignKey("citizens.id"))
     #: The account asked, then the one that decided: the data go out only while that account
     #: is still the citizen's open, active account (a superseded squatter's consent is void).
     #: Null on requests made before the column existed.

@@ -91,13 +91,6 @@ class ConsentUnavailable(Conflict):
     message = "The data of this consent cannot be delivered now."
 
 
-class NoAccount(Conflict):
-    """The citizen has no active account to answer a consent request with."""
-
-    code = "consent.no_account"
-    message = "This citizen has no active account and cannot answer a consent request."
-
-
 def party_actor(party: RelyingParty, actor: Actor) -> Actor:
     """The request's actor, named as the party (its client id; never a secret)."""
     return Actor(type="relying_party", id=party.client_id, source=actor.source,
@@ -178,6 +171,14 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
 
     ``callback`` asks for a notification at the party's registered callback
     URL (never one given in the request).
+
+    The same answer for every well-formed personal id: a request is made
+    whether the id is unknown, its citizen has no account, or the account is
+    pending review, rejected, locked or closed. Only a citizen with an active
+    account is notified; the others' requests reach no one and expire,
+    exactly as when a citizen does not answer. So the answer tells the party
+    nothing about the id (it used to be ``409 consent.no_account``, which
+    told apart the ids of citizens with an active account).
     """
     # The party's own setting first: checked after the look-up, its answer would differ
     # for a citizen with an active account, and tell the party that much about an id.
@@ -187,26 +188,24 @@ def create_consent_request(*, db_session: Session, actor: Actor, party: RelyingP
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     account = None if citizen is None else accounts.get_account_of(db_session=db_session,
                                                                    citizen_id=citizen.id)
-    # One answer for an unknown id, a citizen without an account, and an account that is
-    # pending review, rejected, locked or closed: the party learns no more than "no".
-    if citizen is None or account is None or account.status != ACTIVE:
-        _looked_up(db_session, actor, party, citizen, "rp.consent_refused",
-                   {"reason": "no_account"})
-        db_session.commit()
-        raise NoAccount()
+    reachable = account if account is not None and account.status == ACTIVE else None
     wanted = [name for name in ATTRIBUTES if name in set(attributes)]
     now = clock.now()
-    request = ConsentRequest(id=os.urandom(16).hex(), party_id=party.id, citizen_id=citizen.id,
-                             account_id=account.id, attributes=" ".join(wanted),
-                             purpose=purpose, status=PENDING,
+    request = ConsentRequest(id=os.urandom(16).hex(), party_id=party.id,
+                             citizen_id=None if citizen is None else citizen.id,
+                             account_id=None if reachable is None else reachable.id,
+                             attributes=" ".join(wanted), purpose=purpose, status=PENDING,
                              created_at=now, expires_at=now + dt.timedelta(seconds=lifetime),
                              callback_state="requested" if callback else "none",
                              callback_attempts=0)
     db_session.add(request)
     _looked_up(db_session, actor, party, citizen, "rp.consent_requested",
-               {"consent_id": request.id, "attributes": wanted, "purpose": purpose})
-    accounts.notify(db_session=db_session, account_id=account.id, kind="consent.requested",
-                    text=f"{party.name} asks for your data: {purpose}")
+               {"consent_id": request.id, "attributes": wanted, "purpose": purpose,
+                "notified": reachable is not None})
+    if reachable is not None:
+        accounts.notify(db_session=db_session, account_id=reachable.id,
+                        kind="consent.requested",
+                        text=f"{party.name} asks for your data: {purpose}")
     db_session.commit()
     return request
 
@@ -368,6 +367,8 @@ def _deliverable_account(db_session: Session, request: ConsentRequest) -> Accoun
     an approval given by an account since closed (a squatter's, superseded
     by the real citizen) speaks for no one.
     """
+    if request.citizen_id is None:  # never decided, so never here; but fail closed
+        return None
     account = accounts.get_account_of(db_session=db_session, citizen_id=request.citizen_id)
     if account is None or account.status != ACTIVE:
         return None

@@ -303,11 +303,17 @@ def test_a_wrong_passcode_decides_nothing(bank, citizen):
     assert bank.get(f"consent-requests/{asked['id']}").get_json()["status"] == "pending"
 
 
-def test_a_citizen_without_an_account_cannot_be_asked(bank, db_session, protector):
+def test_a_citizen_without_an_account_is_asked_in_vain(app, bank, db_session, protector):
     stranger = add_citizen(db_session, protector)
     answer = bank.post("consent-requests", {"personal_id": stranger.personal_id,
                                             "attributes": ["full_name"], "purpose": "eKYC"})
-    assert_error(answer, 409, "consent.no_account")
+    assert answer.status_code == 201 and answer.get_json()["status"] == "pending"
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+            seconds=app.config["CONSENT_REQUEST_SECONDS"] + 1)):
+        fresh = party_token(bank.client, bank.party)
+        later = bank.client.get(f"/api/v1/rp/consent-requests/{answer.get_json()['id']}",
+                                headers=bearer(fresh)).get_json()
+    assert later["status"] == "expired" and later["credential"] is None
 
 
 def test_a_callback_needs_a_registered_url(bank, citizen):
