@@ -18,6 +18,7 @@ from flask import (Blueprint, Flask, Response, abort, current_app, make_response
                    render_template, request, url_for)
 
 from app.context import deps
+from app.extensions import db
 from app.operator_auth import (configure_session, current_operator, dashboard_login_required,
                                end_session, start_session)
 from identity.errors import DomainError
@@ -85,10 +86,12 @@ def dashboard() -> Response:
         abort(404)
     target = float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
     min_count = int(current_app.config["STATS_MIN_COUNT"])
-    data = published.overview(**deps("db_session"), place=place, target=target,
-                              min_count=min_count)
-    ranking = (published.provinces(**deps("db_session"), min_count=min_count) if place is None
-               else published.communes(**deps("db_session"), place=place, min_count=min_count))
+    table = published.account_table(db.session(), min_count)  # built once for the whole page
+    data = published.overview(db_session=db.session(), place=place, target=target,
+                              min_count=min_count, accounts=table)
+    ranking = (published.provinces(db_session=db.session(), min_count=min_count, accounts=table)
+               if place is None else published.communes(db_session=db.session(), place=place,
+                                                        min_count=min_count, accounts=table))
     chart = {"months": data["growth"]["months"],
              "days": [{**row, "day": row["day"].isoformat()}
                       for row in data["registrations"]["days"]],

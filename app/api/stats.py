@@ -63,9 +63,11 @@ def province(args: dict[str, Any], province_code: str) -> Any:
     """One province (404 `province.not_found`), with its communes' accounts."""
     place = statistics.province_place(province_code)
     session = deps("db_session")
+    table = published.account_table(session["db_session"], _min_count())  # built once for both
     return {**published.overview(**session, place=place, target=_target(),
-                                 min_count=_min_count(), **args),
-            "communes": published.communes(**session, place=place, min_count=_min_count())}
+                                 min_count=_min_count(), accounts=table, **args),
+            "communes": published.communes(**session, place=place, min_count=_min_count(),
+                                           accounts=table)}
 
 
 @blp.get("/communes/<string:commune_code>")

@@ -27,6 +27,7 @@ another hides.
 """
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -69,26 +70,90 @@ def make_line(total: Hashable, parts: Iterable[Hashable], values: Mapping[Any, i
     return Line(total, counted, len(parts) - len(counted))
 
 
-def _needs_complement(line: Line, values: Mapping[Hashable, int], hidden: set[Hashable],
-                      min_count: int, unpublished: frozenset[Hashable]) -> bool:
-    hidden_parts = [part for part in line.parts if part in hidden]
-    if line.total in hidden:
-        return not hidden_parts and not line.zeros and bool(line.parts)
-    mass = sum(values.get(part, 0) for part in hidden_parts)
-    if mass == 0 or (len(hidden_parts) + line.zeros >= 2 and mass >= min_count):
-        return False
-    # One hidden part is given back by subtraction: fine only for a never-published part
-    # (say, the counters with no place) that is not small itself.
-    return not (len(hidden_parts) == 1 and hidden_parts[0] in unpublished
-                and mass >= min_count)
+class _Solver:
+    """The line rule, kept incrementally: each line knows its hidden parts' count and sum.
 
+    A long line (a province's hundred communes) is never scanned again when
+    one more of its parts is hidden; its visible parts wait in a heap, the
+    smallest first, for the next complement.
+    """
 
-def _complement(line: Line, values: Mapping[Hashable, int],
-                hidden: set[Hashable]) -> Hashable | None:
-    visible = [part for part in line.parts if part not in hidden]
-    if visible:
-        return min(visible, key=lambda part: (values.get(part, 0), repr(part)))
-    return None if line.total in hidden else line.total
+    def __init__(self, values: Mapping[Any, int], lines: list[Line], min_count: int,
+                 unpublished: frozenset[Hashable]) -> None:
+        self.values, self.lines, self.min_count, self.never = values, lines, min_count, \
+            unpublished
+        self.hidden: set[Hashable] = set()
+        self.count = [0] * len(lines)
+        self.mass = [0] * len(lines)
+        self.first: list[Hashable | None] = [None] * len(lines)
+        self.heaps: list[list[tuple[int, int, Hashable]] | None] = [None] * len(lines)
+        self.as_part: dict[Hashable, list[int]] = defaultdict(list)
+        self.as_total: dict[Hashable, list[int]] = defaultdict(list)
+        for index, line in enumerate(lines):
+            self.as_total[line.total].append(index)
+            for part in line.parts:
+                self.as_part[part].append(index)
+        self.pending = list(range(len(lines)))
+        self.queued = set(self.pending)
+        for key in set(values) | set(self.as_part) | set(self.as_total):
+            if key in unpublished or is_small(values.get(key, 0), min_count):
+                self.hide(key)
+
+    def hide(self, key: Hashable) -> None:
+        """Hide ``key`` and queue every line it is on."""
+        self.hidden.add(key)
+        value = self.values.get(key, 0)
+        for index in self.as_part.get(key, ()):
+            self.count[index] += 1
+            self.mass[index] += value
+            if self.first[index] is None:
+                self.first[index] = key
+            self._queue(index)
+        for index in self.as_total.get(key, ()):
+            self._queue(index)
+
+    def _queue(self, index: int) -> None:
+        if index not in self.queued:
+            self.queued.add(index)
+            self.pending.append(index)
+
+    def needs_complement(self, index: int) -> bool:
+        """Whether a subtraction along this line gives back one hidden cell or a small sum."""
+        line, count, mass = self.lines[index], self.count[index], self.mass[index]
+        if line.total in self.hidden:
+            return count == 0 and not line.zeros and bool(line.parts)
+        if mass == 0 or (count + line.zeros >= 2 and mass >= self.min_count):
+            return False
+        # One hidden part is given back by subtraction: fine only for a never-published part
+        # (say, the counters with no place) that is not small itself.
+        return not (count == 1 and self.first[index] in self.never and mass >= self.min_count)
+
+    def complement(self, index: int) -> Hashable | None:
+        """The smallest visible part of the line (ties: the first), else its total."""
+        heap = self.heaps[index]
+        if heap is None:
+            heap = [(self.values.get(part, 0), position, part)
+                    for position, part in enumerate(self.lines[index].parts)
+                    if part not in self.hidden]
+            heapq.heapify(heap)
+            self.heaps[index] = heap
+        while heap and heap[0][2] in self.hidden:
+            heapq.heappop(heap)
+        if heap:
+            return heap[0][2]
+        total = self.lines[index].total
+        return None if total in self.hidden else total
+
+    def run(self) -> frozenset[Hashable]:
+        """Add complements until no line calls for one (each adds a key: it ends)."""
+        while self.pending:
+            index = self.pending.pop()
+            self.queued.discard(index)
+            if self.needs_complement(index):
+                extra = self.complement(index)
+                if extra is not None:
+                    self.hide(extra)
+        return frozenset(self.hidden)
 
 
 def protect(values: Mapping[Any, int], lines: Iterable[Line], min_count: int, *,
@@ -98,32 +163,7 @@ def protect(values: Mapping[Any, int], lines: Iterable[Line], min_count: int, *,
     ``unpublished`` keys are parts no view shows (counted as hidden from the
     start, whatever their size).
     """
-    lines = list(lines)
-    keys = set(values).union(*((line.total, *line.parts) for line in lines))
-    hidden = {key for key in keys if is_small(values.get(key, 0), min_count)}
-    never = frozenset(unpublished)
-    hidden.update(never)
-    by_key: dict[Hashable, list[int]] = defaultdict(list)
-    for index, line in enumerate(lines):
-        for key in (line.total, *line.parts):
-            by_key[key].append(index)
-    pending = list(range(len(lines)))
-    queued = set(pending)
-    while pending:  # each round hides one more key: it ends
-        index = pending.pop()
-        queued.discard(index)
-        line = lines[index]
-        if not _needs_complement(line, values, hidden, min_count, never):
-            continue
-        extra = _complement(line, values, hidden)
-        if extra is None:
-            continue
-        hidden.add(extra)
-        for other in by_key[extra]:
-            if other not in queued:
-                queued.add(other)
-                pending.append(other)
-    return frozenset(hidden)
+    return _Solver(values, list(lines), min_count, frozenset(unpublished)).run()
 
 
 class Published:

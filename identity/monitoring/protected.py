@@ -95,9 +95,9 @@ def account_table(db_session: Session, min_count: int) -> Published:
                   for st in (*statuses, ANY)]
     for code, communes in communes_of.items():
         if (code, "") in counted:
-            lines += [make_line(((code, ""), lv, st),
-                                [((code, c), lv, st) for c in sorted(communes)], values)
-                      for lv, st in cells]
+            ordered = sorted(communes)
+            lines += [make_line(((code, ""), lv, st), [((code, c), lv, st) for c in ordered],
+                                values) for lv, st in cells]
     provinces = sorted(communes_of)
     lines += [make_line(((NATIONAL, ""), lv, st), [((code, ""), lv, st) for code in provinces],
                         values) for lv, st in cells]

@@ -23,6 +23,12 @@ from identity.monitoring.statistics import USAGE_METRICS, Place
 from identity.registry import admin_units
 
 
+#: The protected account table, built once when a page shows a place and ranks others.
+account_table = protected.account_table
+#: The account figures of a row of a ranking.
+_ROW_FIELDS = ("total", "active", "level2_active", "by_status")
+
+
 def _key(place: Place) -> tuple[str, str]:
     return (place.province_code or NATIONAL, place.commune_code or "")
 
@@ -133,8 +139,13 @@ def backlogs(db_session: Any, place: Place, *, min_count: int, now: dt.datetime 
 # --- The published statistics ----------------------------------------------------------------
 
 def overview(*, db_session: Any, place: Place | None = None, days: int = 30, months: int = 12,
-             target: float = 0.05, min_count: int = MIN_COUNT) -> dict[str, Any]:
-    """The statistics of a place as published; commits the day's roll-up if it ran."""
+             target: float = 0.05, min_count: int = MIN_COUNT,
+             accounts: Published | None = None) -> dict[str, Any]:
+    """The statistics of a place as published; commits the day's roll-up if it ran.
+
+    ``accounts``: the protected account table, when the caller already built it
+    (:func:`protected.account_table`; the page or answer also ranks places).
+    """
     place = place or Place()
     if min_count <= 0:
         return {**statistics.overview(db_session=db_session, place=place, days=days,
@@ -142,7 +153,7 @@ def overview(*, db_session: Any, place: Place | None = None, days: int = 30, mon
     today = clock.today()
     through = statistics.roll_up(db_session, today=today)
     db_session.commit()
-    table = protected.account_table(db_session, min_count)
+    table = accounts or protected.account_table(db_session, min_count)
     activity = usage = None
     if place.commune_code is None:  # a commune's days, growth and usage are not published
         activity = protected.activity_table(db_session, today=today, through=through,
@@ -168,24 +179,23 @@ def _ranked(rows: list[dict[str, Any]], code_field: str) -> list[dict[str, Any]]
     return sorted(rows, key=key)
 
 
-def provinces(*, db_session: Any, days: int = 30,
-              min_count: int = MIN_COUNT) -> list[dict[str, Any]]:
+def provinces(*, db_session: Any, days: int = 30, min_count: int = MIN_COUNT,
+              accounts: Published | None = None) -> list[dict[str, Any]]:
     """Every province with its accounts and recent registrations, as published."""
     if min_count <= 0:
         return statistics.provinces(db_session=db_session, days=days)
     today = clock.today()
     through = statistics.roll_up(db_session, today=today)
     db_session.commit()
-    table = protected.account_table(db_session, min_count)
+    table = accounts or protected.account_table(db_session, min_count)
     activity = protected.activity_table(db_session, today=today, through=through,
                                         min_count=min_count)
     first = today - dt.timedelta(days=days - 1)
     rows = []
     for code, province in admin_units.provinces().items():
-        accounts = protected.accounts_of(table, (code, ""))
+        block = protected.accounts_of(table, (code, ""))
         rows.append({"province_code": code, "name": province.name,
-                     **{name: accounts[name] for name in ("total", "active", "level2_active",
-                                                          "by_status")},
+                     **{name: block[name] for name in _ROW_FIELDS},
                      "registered_recent": protected.window_sum(
                          activity, code, "accounts.registered", first, today)})
     rows = _ranked(rows, "province_code")
@@ -194,17 +204,17 @@ def provinces(*, db_session: Any, days: int = 30,
     return rows
 
 
-def communes(*, db_session: Any, place: Place, min_count: int = MIN_COUNT) -> list[dict[str, Any]]:
+def communes(*, db_session: Any, place: Place, min_count: int = MIN_COUNT,
+             accounts: Published | None = None) -> list[dict[str, Any]]:
     """The communes of a province whose account total is published, most active first."""
     if min_count <= 0:
         return statistics.communes(db_session=db_session, place=place)
-    table = protected.account_table(db_session, min_count)
+    table = accounts or protected.account_table(db_session, min_count)
     rows = []
     for commune in admin_units.communes_by_province().get(place.province_code or "", []):
-        accounts = protected.accounts_of(table, (place.province_code or "", commune.code))
-        if accounts["total"] is None:
+        block = protected.accounts_of(table, (place.province_code or "", commune.code))
+        if block["total"] is None:
             continue
         rows.append({"commune_code": commune.code, "name": commune.name,
-                     **{name: accounts[name] for name in ("total", "active", "level2_active",
-                                                          "by_status")}})
+                     **{name: block[name] for name in _ROW_FIELDS}})
     return _ranked(rows, "commune_code")
