@@ -178,9 +178,10 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "REPORT_VERIFY_HOURS": float(env.get("REPORT_VERIFY_HOURS", 72)),
         "REPORT_INVESTIGATE_HOURS": float(env.get("REPORT_INVESTIGATE_HOURS", 720)),
         # Per account (anonymous filings included, keyed by a hash of the account): reports
-        # and evidence uploads (flask-limiter notation), and per UTC day reports filed,
-        # evidence files and evidence bytes. Past them 429 (quota.exhausted with Retry-After).
-        "REPORT_LIMIT_PER_ACCOUNT": env.get("REPORT_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
+        # and evidence uploads (flask-limiter notation; short windows only, as a window's key
+        # tells when it began), and per UTC day reports filed, evidence files and evidence
+        # bytes. Past them 429 (rate_limited, or quota.exhausted), with Retry-After.
+        "REPORT_LIMIT_PER_ACCOUNT": env.get("REPORT_LIMIT_PER_ACCOUNT", "5 per minute"),
         "REPORT_DAILY_PER_ACCOUNT": int(env.get("REPORT_DAILY_PER_ACCOUNT", 20)),
         "EVIDENCE_LIMIT_PER_ACCOUNT": env.get("EVIDENCE_LIMIT_PER_ACCOUNT", "20 per minute"),
         "EVIDENCE_DAILY_FILES_PER_ACCOUNT": int(env.get("EVIDENCE_DAILY_FILES_PER_ACCOUNT", 100)),
