@@ -123,7 +123,7 @@ class EvidenceUpload(Schema):
     """One photo or video (multipart/form-data, field ``file``): an HTTP form, so it lives here."""
 
     file = Upload(required=True, metadata={
-        "description": "JPEG, PNG, WebP or HEIC photo, MP4 or QuickTime video; the type is "
+        "description": "JPEG, PNG or WebP photo, MP4 or QuickTime video; the type is "
                        "read from the content"})
 
 

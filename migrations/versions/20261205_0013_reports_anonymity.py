@@ -3,8 +3,9 @@
 Anonymous reports keep no sealed reporter (``reporter_encrypted`` becomes
 nullable: it stays empty for them), evidence says whether its metadata was
 removed, and the audit log gets the chain of unlinkable events (shard -1,
-``identity.audit.service.UNLINKABLE_SHARD``).
-Reports filed anonymously before this revision keep their old seal.
+``identity.audit.service.UNLINKABLE_SHARD``). Reports filed anonymously before
+this revision lose their seal; their reporter_hash (of the account id alone)
+stays, so their reporter still finds them without a key.
 
 Revision ID: 0013
 Revises: 0012
@@ -35,6 +36,9 @@ def upgrade():
                               nullable=True)
     with op.batch_alter_table('report_evidence', schema=None) as batch_op:
         batch_op.add_column(sa.Column('metadata_removed', sa.Boolean(), nullable=True))
+    # Anonymous reports filed before: their seal named the account and citizen to anyone
+    # with the service's keys. Dropped; the reporter still follows them from their account.
+    op.execute("UPDATE reports SET reporter_encrypted = NULL WHERE anonymous")
     op.bulk_insert(_HEADS, [{
         "shard": UNLINKABLE_SHARD, "seq": 0,
         "head_hash": hashlib.sha256(f"vnid-audit-genesis/{UNLINKABLE_SHARD}".encode()).digest()}])

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import time_machine
 
 from identity import clock
+from identity.accounts.models import Notification
 from identity.audit.service import Actor
 from identity.errors import Forbidden
 from identity.monitoring import counters, queues
@@ -250,6 +251,22 @@ def test_an_anonymous_case_keeps_nothing_the_services_keys_open(
     seen = service.my_report(db_session=db_session, protector=protector, account=account,
                              case_number=report.case_number, reporter_key=key)
     assert seen.report.id == report.id and seen.reporter_key is None
+
+
+def test_an_anonymous_case_filed_before_0013_is_followed_without_a_key_and_notifies_nobody(
+        db_session: Any, protector: Any, account: Any, cop: Any) -> None:
+    report = file(db_session, protector, account)
+    # As migration 0013 leaves one: no seal, the reporter hash of the account id alone.
+    report.anonymous, report.reporter_encrypted = True, None
+    db_session.flush()
+    seen = service.my_report(db_session=db_session, protector=protector, account=account,
+                             case_number=report.case_number)
+    assert seen.report.id == report.id
+    before = db_session.scalar(sa.select(sa.func.count()).select_from(Notification))
+    service.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
+                case_number=report.case_number, text="When?")
+    move(db_session, protector, cop, report, "verify")
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Notification)) == before
 
 
 def test_history_never_names_the_reporter(db_session: Any, protector: Any, account: Any,
