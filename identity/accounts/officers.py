@@ -244,10 +244,25 @@ def _account_in_jurisdiction(db_session: Session, officer: Officer, actor: Actor
     """The account, if it exists and its citizen lives in the jurisdiction; one 404 otherwise."""
     account = db_session.get(Account, account_id)
     if account is None:
-        raise _no_account()
+        _refuse_unknown(db_session, officer, actor, action, _no_account)
+    assert account is not None
     _require_jurisdiction(db_session, officer, actor, account.citizen, action,
                           missing=_no_account)
     return account
+
+
+def _refuse_unknown(db_session: Session, officer: Officer, actor: Actor, action: str,
+                    missing: Callable[[], NotFound]) -> None:
+    """Refuse an act on an id that exists nowhere, audited like one outside the jurisdiction.
+
+    Both refusals write one audit row and commit, so neither the answer nor
+    the time taken tells them apart; the rows show an officer probing ids.
+    """
+    record_event(db_session=db_session, actor=officer_actor(officer, actor),
+                 action=action + "_refused",
+                 details={"reason": "unknown", "by": unit_name(officer)})
+    db_session.commit()
+    raise missing()
 
 
 def _audit(db_session: Session, officer: Officer, actor: Actor, action: str, citizen_id: int,
@@ -368,7 +383,8 @@ def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
     """
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     if citizen is None:
-        raise _no_citizen()
+        _refuse_unknown(db_session, officer, actor, "citizen.read", _no_citizen)
+    assert citizen is not None
     _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
     _audit(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()

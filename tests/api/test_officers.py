@@ -321,6 +321,11 @@ def test_an_officer_cannot_tell_a_citizen_elsewhere_from_an_unknown_id(
     assert_error(nobody, 404, "citizen.not_found")
     assert (out_of_scope.status_code, out_of_scope.get_json()) == \
         (nobody.status_code, nobody.get_json())
+    # Both refusals are audited (one row each), so neither the time taken nor the log differs.
+    refusals = db_session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "citizen.read_refused")).all()
+    assert sorted(event.details["reason"] for event in refusals) == \
+        ["outside_jurisdiction", "unknown"]
     # The same for account ids: one of another province answers as one that does not exist.
     account = register(client, add_citizen(db_session, protector), Phone())
     hcm_token = officer_token(client, create_officer(db_session, protector,
