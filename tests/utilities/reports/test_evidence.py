@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,9 @@ from tests.utilities.reports.helpers import (GIF, JPEG, MP4, OWNER, PNG, SERIAL,
                                              jpeg_with_metadata, png_with_metadata,
                                              webp_with_metadata)
 from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
+from utilities.reports import metadata
 from utilities.reports.evidence import EvidenceStore
+from utilities.reports.metadata import strip_metadata
 
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100
 MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\x00" * 100
@@ -105,3 +108,27 @@ def test_refused_files_leave_nothing_behind(tmp_path: Path, data: bytes, max_byt
         EvidenceStore(tmp_path).put(io.BytesIO(data), max_bytes=max_bytes)
     assert (refused.value.code, refused.value.field) == (code, "file")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True}, {"quality": 30, "subsampling": 2}])
+def test_stripping_keeps_every_pixel(options: dict[str, object]) -> None:
+    sent = jpeg_with_metadata()
+    source = Image.open(io.BytesIO(sent))
+    out = io.BytesIO()
+    source.save(out, format="JPEG", exif=source.info["exif"], xmp=source.info["xmp"],
+                comment=b"owner", **options)
+    original = out.getvalue()
+    kept = strip_metadata(original, "image/jpeg")
+    assert b"owner" not in kept and len(kept) < len(original)
+    assert Image.open(io.BytesIO(kept)).tobytes() == Image.open(io.BytesIO(original)).tobytes()
+    bare = strip_metadata(png_with_metadata(), "image/png")
+    assert Image.open(io.BytesIO(bare)).tobytes() == \
+        Image.open(io.BytesIO(png_with_metadata())).tobytes()
+
+
+def test_a_layout_the_walk_misses_is_reencoded_from_its_pixels(monkeypatch: Any) -> None:
+    monkeypatch.setattr(metadata, "_strip_png", lambda data: data)  # a walk that keeps all
+    kept = strip_metadata(png_with_metadata(), "image/png")
+    picture = Image.open(io.BytesIO(kept))
+    assert OWNER.encode() not in kept and SERIAL.encode() not in kept
+    assert not getattr(picture, "text", {}) and dict(picture.getexif()) == {}
