@@ -195,10 +195,11 @@ def answer(payload: dict[str, Any], case_number: str) -> Any:
 def add_evidence(files: dict[str, Any], case_number: str) -> Any:
     """Add a photo or video to the case (multipart, field `file`; `EVIDENCE_MAX_BYTES` at most).
 
-    The type is read from the content (JPEG, PNG, WebP, MP4, QuickTime). A
-    photo is stored without its metadata (EXIF, XMP, IPTC, GPS, ICC, text:
-    `metadata_removed` true) and refused if it does not parse
-    (`evidence.unreadable`); a video is kept as received. The SHA-256 digest
+    The type is read from the content (JPEG, PNG, WebP, MP4, QuickTime). The
+    file is stored without its metadata (`metadata_removed` true): a photo
+    without EXIF, XMP, IPTC, GPS, ICC or text, its picture untouched; a video
+    with its metadata boxes blanked, its frames untouched. A file that does
+    not parse as its type is `evidence.unreadable` (422). The SHA-256 digest
     of what is stored and the time of arrival are recorded. Per day at most
     `EVIDENCE_DAILY_FILES_PER_ACCOUNT` files and `EVIDENCE_DAILY_BYTES_PER_ACCOUNT`
     bytes (429 `quota.exhausted`).

@@ -1,9 +1,9 @@
 """The evidence store: files kept by their SHA-256 digest under one directory.
 
-A file is streamed to a temporary file in the store while its digest and
-size are computed, its type is read from its first bytes (magic numbers,
-with the ``filetype`` library: what the client claims is ignored). A photo
-is then read by Pillow and kept without its metadata
+A file is streamed to a temporary file in the store while its size is
+counted, its type is read from its first bytes (magic numbers, with the
+``filetype`` library: what the client claims is ignored). A photo is then
+read by Pillow and kept without its metadata
 (:mod:`utilities.reports.metadata`: no EXIF, XMP, IPTC, GPS, ICC or text);
 a photo that does not parse as its type is refused. What is kept is renamed
 to ``<root>/<d[:2]>/<d[2:4]>/<digest>``, the digest being of the stored
@@ -11,9 +11,9 @@ bytes. The same content sent twice is one file. Reading a file back
 (:meth:`EvidenceStore.read_verified`) hashes it again and refuses it if it no
 longer matches the recorded digest.
 
-Videos are kept as received (``metadata_removed`` False: the answer tells
-the reporter). HEIC photos are not accepted: Pillow cannot read them, so their
-metadata could not be removed (phones send JPEG when asked).
+A video keeps its frames byte for byte, its metadata boxes blanked (same
+size, same offsets). HEIC photos are not accepted: Pillow cannot read them,
+so their metadata could not be removed (phones send JPEG when asked).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import BinaryIO
 import filetype
 
 from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
-from utilities.reports.metadata import IMAGE_FORMATS, strip_metadata
+from utilities.reports.metadata import IMAGE_FORMATS, strip_metadata, strip_video_metadata
 
 #: Accepted types (by magic bytes): photos and videos from phones.
 ALLOWED_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
@@ -44,7 +44,7 @@ class StoredFile:
     sha256: str
     size: int
     content_type: str
-    #: True when a photo's metadata was removed before it was stored.
+    #: True: the file was stored without its metadata (photos and videos alike).
     metadata_removed: bool = False
 
 
@@ -61,7 +61,7 @@ class EvidenceStore:
     def put(self, stream: BinaryIO, *, max_bytes: int, field: str = "file") -> StoredFile:
         """Store ``stream`` (at most ``max_bytes``) if it is an accepted type; its record."""
         self.root.mkdir(parents=True, exist_ok=True)
-        digest, size, head = hashlib.sha256(), 0, b""
+        size, head = 0, b""
         fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -73,7 +73,6 @@ class EvidenceStore:
                             code="evidence.too_large", field=field, max_bytes=max_bytes)
                     if len(head) < _HEAD:
                         head += chunk[:_HEAD - len(head)]
-                    digest.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
@@ -86,21 +85,20 @@ class EvidenceStore:
                     "Only JPEG, PNG and WebP photos and MP4 and QuickTime videos are "
                     "accepted.", code="evidence.type", field=field,
                     errors={"allowed": sorted(ALLOWED_TYPES)})
-            cleaned = content_type in IMAGE_FORMATS
-            if cleaned:
-                data = strip_metadata(Path(tmp_name).read_bytes(), content_type)
-                with open(tmp_name, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                digest, size = hashlib.sha256(data), len(data)
-            hexdigest = digest.hexdigest()
+            data = Path(tmp_name).read_bytes()
+            data = (strip_metadata(data, content_type) if content_type in IMAGE_FORMATS
+                    else strip_video_metadata(data))
+            with open(tmp_name, "wb") as cleaned:
+                cleaned.write(data)
+                cleaned.flush()
+                os.fsync(cleaned.fileno())
+            hexdigest = hashlib.sha256(data).hexdigest()
             target = self.path_of(hexdigest)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp_name, 0o440)
             os.replace(tmp_name, target)  # atomic: a reader sees the whole file or none
-            return StoredFile(sha256=hexdigest, size=size, content_type=content_type,
-                              metadata_removed=cleaned)
+            return StoredFile(sha256=hexdigest, size=len(data), content_type=content_type,
+                              metadata_removed=True)
         finally:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

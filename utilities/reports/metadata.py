@@ -21,6 +21,13 @@ Pillow reads the file first (a file that does not parse as its type is
 refused, ``evidence.unreadable``) and the result again: if any metadata were
 left (a layout this walk does not know), the picture is re-encoded from its
 pixels instead.
+
+Videos (MP4, QuickTime) keep their metadata in boxes: the phone's position
+(``©xyz``, Apple's ``location.ISO6709``), make, model, software, in ``udta``
+and ``meta`` boxes of the movie and its tracks, XMP in a ``uuid`` box.
+:func:`strip_video_metadata` turns each into a ``free`` box of the same size
+with its content zeroed: every sample stays at its offset (the sample tables
+point into the file by absolute offsets), so nothing is re-encoded.
 """
 from __future__ import annotations
 
@@ -42,6 +49,9 @@ _PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sR
 _WEBP_KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF"}
 #: VP8X flags of the ICC profile, EXIF and XMP chunks.
 _WEBP_METADATA_FLAGS = 0x20 | 0x08 | 0x04
+#: Boxes of an MP4/QuickTime file that hold metadata, and the containers searched for them.
+_VIDEO_METADATA_BOXES = {b"udta", b"meta", b"uuid"}
+_VIDEO_CONTAINERS = {b"moov", b"trak"}
 #: Keys of Pillow's ``info`` that hold metadata.
 _INFO_METADATA = {"exif", "xmp", "icc_profile", "comment", "photoshop", "XML:com.adobe.xmp",
                   "adobe_transform_xmp", "iptc"}
@@ -196,3 +206,37 @@ def strip_metadata(data: bytes, content_type: str) -> bytes:
     if _metadata_left(result):
         cleaned = _reencoded(image, image_format)
     return cleaned
+
+
+def _bad_video() -> EvidenceInvalid:
+    return EvidenceInvalid("The file is not a readable video.", code="evidence.unreadable",
+                           field="file")
+
+
+def _video_boxes(data: bytearray, start: int, end: int) -> None:
+    """Blank the metadata boxes between ``start`` and ``end``, descending into containers."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > end:
+                raise _bad_video()
+            size, header = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+        elif size == 0:  # the box runs to the end of its container
+            size = end - pos
+        if size < header or pos + size > end:
+            raise _bad_video()
+        if kind in _VIDEO_METADATA_BOXES:
+            data[pos + 4:pos + 8] = b"free"
+            data[pos + header:pos + size] = bytes(size - header)
+        elif kind in _VIDEO_CONTAINERS:
+            _video_boxes(data, pos + header, pos + size)
+        pos += size
+
+
+def strip_video_metadata(data: bytes) -> bytes:
+    """An MP4 or QuickTime file with its metadata boxes blanked (same size, same offsets)."""
+    blanked = bytearray(data)
+    _video_boxes(blanked, 0, len(blanked))
+    return bytes(blanked)

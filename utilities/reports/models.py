@@ -95,8 +95,8 @@ class Evidence(Base):
     size: Mapped[int] = mapped_column(sa.BigInteger)
     content_type: Mapped[str] = mapped_column(sa.String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    #: True when the stored photo was stripped of its metadata (EXIF, XMP, IPTC, GPS,
-    #: comments); False for a video, kept as received; None for files kept before 0013.
+    #: True when the file was stored without its metadata (a photo's EXIF, XMP, IPTC, GPS,
+    #: ICC, text; a video's metadata boxes); None for files kept before migration 0013.
     metadata_removed: Mapped[bool | None] = mapped_column(sa.Boolean)
 
     report: Mapped[Report] = relationship(back_populates="evidence")

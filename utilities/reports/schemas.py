@@ -116,9 +116,9 @@ class EvidenceRead(Schema):
     content_type = fields.String(metadata={"example": "image/jpeg"})
     received_at = fields.DateTime()
     metadata_removed = fields.Boolean(allow_none=True, metadata={
-        "description": "True: the photo was stored without its metadata (EXIF, XMP, IPTC, "
-                       "GPS, ICC, text), and `sha256` is of what was stored; false: a video, "
-                       "kept as received; null: stored before metadata was removed"})
+        "description": "True: the file was stored without its metadata (a photo's EXIF, "
+                       "XMP, IPTC, GPS, ICC, text; a video's metadata boxes), and `sha256` is "
+                       "of what was stored; null: stored before metadata was removed"})
 
 
 class IndicatorRead(Schema):
