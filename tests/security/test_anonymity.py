@@ -252,6 +252,9 @@ def scene(client: Any, db_session: Any, protector: Any) -> Iterator[Scene]:
                                data={"file": (io.BytesIO(jpeg_with_metadata()), "p.jpg")},
                                content_type="multipart/form-data").get_json()
         named_act("And another.")
+        mine = f"/api/v1/reports/{case}/evidence/{evidence['id']}"
+        assert client.get(mine, headers=reporter.headers).status_code == 404  # no key, no case
+        assert client.get(mine, headers=with_key(reporter, key)).status_code == 200
         for path, body in (("", None), ("/assign", {}), ("/questions", {"text": "When?"})):
             later()
             url = f"/api/v1/police/reports/{case}{path}"
