@@ -518,8 +518,9 @@ def add_evidence(*, db_session: Session, protector: Protector, actor: Actor, acc
                  max_bytes: int, reporter_key: str | None = None) -> Evidence:
     """Keep a photo or video for a case; its digest and arrival time are fixed now.
 
-    A photo is kept without its metadata (EXIF, XMP, IPTC, GPS, comments):
-    the digest is of the stored bytes, and ``metadata_removed`` says so.
+    The file is kept without its metadata (a photo's EXIF, XMP, IPTC, GPS, ICC
+    and text; a video's metadata boxes): the digest is of the stored bytes, and
+    ``metadata_removed`` says so.
     """
     report = _own_report(db_session, protector, account, case_number, reporter_key)
     _check_keeping_act(report, "add_evidence", CITIZEN)
