@@ -16,8 +16,8 @@ edited row, a deleted row, a reordered row or a truncated tail.
 
 Unlinkable events (``record_event(..., unlinkable=True)``: the acts on an
 anonymous report) must not sit next to anything that names a person: they
-go to a chain of their own (:data:`UNLINKABLE_SHARD`, so no hash links them
-to a neighbour that names someone), carry no source address and no request
+go to chains of their own (:data:`UNLINKABLE_SHARDS`, below zero, so no
+hash links them to a neighbour that names someone), carry no source address and no request
 id, their time is cut to the hour (:data:`UNLINKABLE_GRAIN`), and their id is
 drawn at random below zero instead of from the sequence (ordering rows by id
 does not put them beside the reporter's login). The chain still verifies.
@@ -43,8 +43,9 @@ from identity.audit.models import AuditChainHead, AuditEvent
 DEFAULT_SHARDS = 32
 
 _INFO_KEY = "vnid_audit_head"
-#: The chain of unlinkable events (created by migration 0013); ordinary events never take it.
-UNLINKABLE_SHARD = -1
+#: The chains of unlinkable events (created by migration 0013); ordinary events never take
+#: them. Several, so that concurrent anonymous acts do not wait for one row lock.
+UNLINKABLE_SHARDS = range(-8, 0)
 #: The precision of an unlinkable event's time.
 UNLINKABLE_GRAIN = dt.timedelta(hours=1)
 
@@ -99,8 +100,7 @@ def _lock_head(db_session: Session, unlinkable: bool = False) -> tuple[int, int,
     Unlinkable events take their own chain's head, ordinary events any other.
     """
     query = (sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
-             .where(AuditChainHead.shard == UNLINKABLE_SHARD if unlinkable
-                    else AuditChainHead.shard != UNLINKABLE_SHARD)
+             .where(AuditChainHead.shard < 0 if unlinkable else AuditChainHead.shard >= 0)
              .order_by(sa.func.random()).limit(1))
     head = db_session.execute(query.with_for_update(skip_locked=True)).first()
     if head is None:

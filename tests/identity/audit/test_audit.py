@@ -121,7 +121,7 @@ def test_a_truncated_tail_is_found_at_the_head(session_factory):
 def test_add_shards_grows_the_log(session_factory):
     with session_factory() as session:
         before = session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead)
-                                .where(AuditChainHead.shard >= 0))  # not the unlinkable chain
+                                .where(AuditChainHead.shard >= 0))  # not the unlinkable chains
         added = service.add_shards(db_session=session, count=before + 3)
         assert added == 3
         head = session.get(AuditChainHead, before + 2)
