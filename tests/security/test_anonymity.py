@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,10 +41,12 @@ import redis as redis_lib
 import sqlalchemy as sa
 import time_machine
 from PIL import Image
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from identity.accounts.models import Account, Notification
 from identity.audit.models import AuditEvent
-from identity.audit.service import UNLINKABLE_SHARDS, verify_chain
+from identity.audit.service import UNLINKABLE_SHARDS, Actor, record_event, verify_chain
 from tests.flows import assert_error
 from tests.utilities.reports.helpers import (OWNER, SERIAL, SOFTWARE, Cop, Person, citizen,
                                              file_report, jpeg_with_metadata, make_officer,
@@ -505,3 +508,24 @@ def test_no_notification_row_names_an_anonymous_case(db_session: Any, scene: Sce
     case = scene.anonymous["case_number"]
     texts = db_session.scalars(sa.select(Notification.text)).all()
     assert texts and not [t for t in texts if case in t]
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="row locks: SQLite serialises every writer; runs on PostgreSQL")
+def test_concurrent_anonymous_acts_take_different_unlinkable_chains(app: Any) -> None:
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    sessions = [Session(bind=engine) for _ in range(len(UNLINKABLE_SHARDS))]
+    try:
+        shards = []
+        for session in sessions:
+            session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail
+            event = record_event(db_session=session, actor=Actor(type="reporter"),
+                                 action="test.anonymous", unlinkable=True)
+            session.flush()
+            shards.append(event.shard)
+        assert sorted(shards) == list(UNLINKABLE_SHARDS)  # one chain each, nobody waited
+    finally:
+        for session in sessions:
+            session.rollback()
+            session.close()
+        engine.dispose()
