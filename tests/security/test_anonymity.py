@@ -44,6 +44,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from app.logging_setup import JsonFormatter
 from identity.accounts.models import Account, Notification
 from identity.audit.models import AuditEvent
 from identity.audit.service import UNLINKABLE_SHARDS, Actor, record_event, verify_chain
@@ -426,7 +427,7 @@ def test_the_request_log_of_report_routes_holds_no_address_case_or_request_id(
     assert [r.fields["route"] for r in lines] == ["/api/v1/reports",  # type: ignore[attr-defined]
                                                   "/api/v1/reports/<case_number>"]
     for record in lines:
-        text = json.dumps(record.fields)  # type: ignore[attr-defined]
+        text = JsonFormatter().format(record)  # the line as it is written
         assert address not in text and case not in text and "request_id" not in text
         assert filed.headers["X-Request-Id"] not in text
 
