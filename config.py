@@ -170,6 +170,11 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "LODGING_LIMIT_PER_ACCOUNT": env.get("LODGING_LIMIT_PER_ACCOUNT",
                                              "5 per minute;30 per hour"),
         "LODGING_DAILY_GUESTS_PER_ACCOUNT": int(env.get("LODGING_DAILY_GUESTS_PER_ACCOUNT", 200)),
+        # Endpoints that take one personal id a request: stay declarations (the host's id) per
+        # citizen account, fines per officer (flask-limiter notation; the day part is the quota).
+        "STAY_LIMIT_PER_ACCOUNT": env.get("STAY_LIMIT_PER_ACCOUNT", "10 per minute;30 per day"),
+        "FINE_LIMIT_PER_OFFICER": env.get("FINE_LIMIT_PER_OFFICER",
+                                          "30 per minute;500 per day"),
         # Incident reports: evidence files (one file per upload, at most this many bytes) kept
         # content-addressed under EVIDENCE_DIR; hours each open state may last before overdue.
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence")),

@@ -4,8 +4,10 @@ An endpoint that takes many personal ids (a lodging notice lists up to 50)
 must not let one account walk the registry. Two bounds, both counted in Redis
 (when it is down the request is refused with 503, never let through uncounted):
 
-- a rate limit per account (flask-limiter, key ``account:<id>``: no personal
-  data in the key), read from the configuration at each request;
+- a rate limit per account (flask-limiter, key ``account:<id>`` or
+  ``officer:<id>``: no personal data in the key), read from the configuration
+  at each request; a ``per day`` part of it is the daily bound of endpoints
+  that take one personal id a request (a stay's host, a fine);
 - a daily quota per account, counted in units the endpoint chooses (one per
   guest for lodging notices), reset at midnight UTC; past it, 429 with
   ``Retry-After`` until midnight.
@@ -33,12 +35,16 @@ class DailyQuotaExhausted(TooManyAttempts):
 
 
 def _account_key() -> str:
-    return f"account:{g.account.id}" if "account" in g else "account:none"
+    """The caller's account: a citizen's (``g.account``) or an officer's (``g.officer``)."""
+    if "account" in g:
+        return f"account:{g.account.id}"
+    return f"officer:{g.officer.id}" if "officer" in g else "account:none"
 
 
 def account_rate_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
-    """A per-account rate limit (``config_name``: flask-limiter notation), for a view that
-    runs after ``citizen_required`` (it reads ``g.account``)."""
+    """A per-account rate limit (``config_name``: flask-limiter notation, e.g. ``5 per
+    minute;20 per day``), for a view that runs after ``citizen_required`` or
+    ``officer_required`` (it reads ``g.account`` or ``g.officer``)."""
     def decorate(view: F) -> F:
         return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
                                             key_func=_account_key)(view))

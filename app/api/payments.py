@@ -30,6 +30,7 @@ from app.context import deps, request_actor
 from app.errors import handle_domain_error
 from app.extensions import db, get_protector
 from app.jobs import job
+from app.quotas import account_rate_limit
 from identity.accounts.service import citizen_actor
 from identity.audit.service import SYSTEM, Actor
 from identity.credentials.schemas import CredentialIssued
@@ -276,11 +277,14 @@ def provider_callback(provider_name: str) -> Any:
 
 @police_blp.post("/fines")
 @officer_required
+@account_rate_limit("FINE_LIMIT_PER_OFFICER", scope="fine:officer")
 @police_blp.arguments(FineCreate)
 @police_blp.response(201, OfficerOrderRead)
 @police_blp.doc(security=BEARER)
 def issue_fine(payload: dict[str, Any]) -> Any:
-    """Fine a citizen (personal id in the body); they pay it in the app."""
+    """Fine a citizen (personal id, full name and date of birth in the body); they pay it in
+    the app. An unknown id and a known one with other details are the same `422
+    payment.citizen_not_matched`; limited per officer (`FINE_LIMIT_PER_OFFICER`, 429)."""
     order = service.issue_fine(**deps("db_session", "actor"), officer=current_officer(),
                                **payload)
     return service.OrderDetail(order=order, attempts=[], history=service.ORDER_FLOW.history(

@@ -70,11 +70,17 @@ class _CaseView:
 
 @blp.post("/stays")
 @citizen_required(Act.RESIDENCE_DECLARE)
+@account_rate_limit("STAY_LIMIT_PER_ACCOUNT", scope="stay:account")
 @blp.arguments(StayCreate)
 @blp.response(201, StayRead)
 @blp.doc(security=BEARER)
 def declare_stay(payload: dict[str, Any]) -> Any:
-    """Declare a temporary stay: to the host for confirmation, or straight to the police."""
+    """Declare a temporary stay: to the host for confirmation, or straight to the police.
+
+    A host id the registry does not know is answered as one without the app
+    (the police check the host in person). Limited per account
+    (`STAY_LIMIT_PER_ACCOUNT`, 429).
+    """
     return service.declare_stay(**_citizen(), decision_days=_days(), **payload)
 
 

@@ -162,3 +162,20 @@ def test_the_police_see_the_unconfirmed_guests_of_their_commune(
     [guest] = listed.get_json()["items"]
     assert (guest["personal_id"], guest["declared_name"], guest["review_reason"]) == (
         UNKNOWN_ID, "Trần Thị Bình", "unknown_id")
+
+
+def test_stays_and_fines_are_limited_per_account(app: Any, client: Any, db_session: Any,
+                                                 protector: Any, monkeypatch: Any) -> None:
+    """The endpoints that take one personal id a request have a per-account bound too."""
+    monkeypatch.setitem(app.config, "STAY_LIMIT_PER_ACCOUNT", "2 per day")
+    monkeypatch.setitem(app.config, "FINE_LIMIT_PER_OFFICER", "2 per day")
+    _declarant, headers = _citizen(client, db_session, protector)
+    statuses = [client.post(STAYS, headers=headers, json={"host_personal_id": UNKNOWN_ID})
+                .status_code for _ in range(3)]
+    assert statuses == [422, 422, 429]
+    made = create_officer(db_session, protector, username="oracle.fines",
+                          commune_code=STAY_COMMUNE)
+    officer = bearer(officer_login(client, made).get_json()["access_token"])
+    statuses = [client.post("/api/v1/police/fines", headers=officer,
+                            json={"personal_id": UNKNOWN_ID}).status_code for _ in range(3)]
+    assert statuses == [422, 422, 429]
