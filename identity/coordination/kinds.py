@@ -27,6 +27,7 @@ from identity.registry.errors import InvalidCitizenData
 from identity.registry.normalise import (name_key, normalise_name, normalise_phone,
                                          normalise_text, parse_birth_date)
 from identity.registry.personal_id import parse_personal_id
+from identity.schema_fields import EARLIEST_YEAR, LATEST_YEAR
 
 COMMON_COLUMNS = ("record_id", "personal_id", "full_name", "date_of_birth")
 OPTIONAL_COMMON = ("gender", "status", "valid_from", "valid_until")
@@ -162,10 +163,16 @@ def _date(value: str, field: str) -> dt.date | None:
     try:
         if not _DATE.fullmatch(value):
             raise ValueError(value)
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidRecord(f"{field} must be a YYYY-MM-DD date.", code="record.date",
                             field=field) from None
+    # The years of identity/schema_fields.py: a document valid until 9999-12-31 would make
+    # the arithmetic of its credential's lifetime overflow.
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise InvalidRecord(f"{field} must fall in the years {EARLIEST_YEAR} to "
+                            f"{LATEST_YEAR}.", code="date.out_of_range", field=field)
+    return day
 
 
 def check_record(kind: Kind, raw: Mapping[str, Any], *, today: dt.date) -> CheckedRecord:

@@ -32,6 +32,8 @@ def test_a_record_is_normalised_and_its_claims_use_the_short_keys():
     ({"gender": "X"}, "gender.invalid"),
     ({"status": "lost"}, "record.status"),
     ({"valid_from": "2030-01-01", "valid_until": "2029-01-01"}, "record.validity"),
+    ({"valid_until": "9999-12-31"}, "date.out_of_range"),
+    ({"valid_from": "0001-01-01"}, "date.out_of_range"),
     ({"licence_class": "Z9"}, "record.licence_class"),
     ({"licence_class": ""}, "record.missing"),
     ({"document_number": "x"}, "record.number"),
