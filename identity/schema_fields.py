@@ -26,7 +26,8 @@ from identity.errors import CodedMessage
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
 
-def _check_year(value: dt.date, field: fields.Field) -> None:
+def _check_year(value: dt.date) -> None:
+    """Refuse a date (or date-time) outside the years a request may mean."""
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValidationError(CodedMessage(
             f"The date must fall in the years {EARLIEST_YEAR} to {LATEST_YEAR}.",
@@ -50,7 +51,7 @@ class BoundedDate(fields.Date):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         day = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(day, self)
+        _check_year(day)
         return day
 
 
@@ -62,7 +63,7 @@ class BoundedDateTime(fields.DateTime):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         moment = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(moment, self)
+        _check_year(moment)
         return moment
 
 
@@ -74,5 +75,5 @@ class BoundedAwareDateTime(fields.AwareDateTime):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         moment = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(moment, self)
+        _check_year(moment)
         return moment

@@ -69,11 +69,13 @@ def _image_context(credential_id: str, kind: str) -> bytes:
 
 
 def _seal_image(protector: Protector, credential_id: str, kind: str, image: bytes) -> bytes:
+    """The image as cached: encrypted and bound to its credential and kind."""
     return protector.encrypt(base64.b64encode(image).decode("ascii"),
                              context=_image_context(credential_id, kind))
 
 
 def _open_image(protector: Protector, credential_id: str, kind: str, sealed: bytes) -> bytes:
+    """A cached image, opened (:class:`KeyMaterialError` if it is not one of ours)."""
     return base64.b64decode(protector.decrypt(sealed,
                                               context=_image_context(credential_id, kind)))
 

@@ -41,6 +41,7 @@ def fresh_limits(redis: Any) -> None:
 
 
 def _citizen(client: Any, db_session: Any, protector: Any) -> tuple[Any, dict[str, str]]:
+    """A registered, logged-in citizen and their bearer headers."""
     citizen = add_citizen(db_session, protector)
     phone = Phone()
     register(client, citizen, phone)
@@ -57,11 +58,13 @@ def _comparable(answer: Any) -> tuple[int, str, bytes]:
 
 
 def _guest(personal_id: str, **extra: Any) -> dict[str, Any]:
+    """A guest row staying two nights from Tuesday."""
     return {"personal_id": personal_id, "arrival": "2026-12-01", "departure": "2026-12-03",
             **extra}
 
 
 def _notice(*guests: dict[str, Any]) -> dict[str, Any]:
+    """A lodging notice in the stay's commune."""
     return {"commune_code": STAY_COMMUNE, "address": "Số 3, phố Huế", "guests": list(guests)}
 
 

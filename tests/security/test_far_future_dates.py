@@ -67,6 +67,7 @@ def tuesday() -> Iterator[Any]:
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its ``$ref`` followed."""
     while "$ref" in schema:
         schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
     return schema
@@ -106,6 +107,7 @@ def _date_fields(doc: dict[str, Any]) -> Iterator[tuple[str, str, str, tuple[Any
 
 
 def _set(body: dict[str, Any], path: tuple[Any, ...], value: str) -> dict[str, Any]:
+    """A copy of ``body`` with the field at ``path`` set to ``value``."""
     changed = copy.deepcopy(body)
     target: Any = changed
     for step in path[:-1]:
@@ -134,6 +136,7 @@ class Callers:
         self.stranger = add_citizen(db_session, protector)
 
     def template(self, key: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """The headers and valid body of one operation."""
         audience, body = TEMPLATES[key]
         if key == "POST /api/v1/accounts/registrations":
             body = registration_body(self.stranger, Phone())
@@ -142,6 +145,7 @@ class Callers:
 
 def _send(client: Any, method: str, url: str, headers: dict[str, str], body: dict[str, Any],
           query: bool) -> Any:
+    """Send the request, ``body`` as the query string or as JSON."""
     url = url.replace("{stay_id}", "999999")
     if query:
         return client.open(url, method=method.upper(), headers=headers, query_string=body)

@@ -33,6 +33,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _ascii(text: str) -> str:
+    """The text without its diacritics (Nguyễn -> Nguyen, đ -> d)."""
     folded = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(ch for ch in folded if not unicodedata.combining(ch))
 

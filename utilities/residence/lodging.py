@@ -82,6 +82,8 @@ def citizen_notifier(account: Account) -> LodgingNotifier:
 
 @dataclass(frozen=True)
 class _DeclaredGuest:
+    """A guest as the notifier declared it, checked for form only."""
+
     personal_id: str
     arrival: dt.date
     departure: dt.date
@@ -127,6 +129,8 @@ def _review_reason(declared: _DeclaredGuest, citizen: Citizen | None) -> str | N
 
 
 def _guest_row(declared: _DeclaredGuest, citizen: Citizen | None) -> LodgingGuest:
+    """The guest's row: linked to the registry's citizen, and kept as declared for review
+    when the registry does not confirm it."""
     reason = _review_reason(declared, citizen)
     guest = LodgingGuest(citizen_id=citizen.id if citizen else None, arrival=declared.arrival,
                          departure=declared.departure)
@@ -204,6 +208,7 @@ class GuestStay:
 
 
 def _shown(guest: LodgingGuest) -> GuestStay:
+    """What the police see of a guest (the registry's data when it knows the id)."""
     citizen = guest.citizen
     return GuestStay(
         guest_id=guest.id, notice_id=guest.notice_id,
