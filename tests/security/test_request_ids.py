@@ -41,8 +41,8 @@ def test_fresh_ids_pass_the_same_rule():
 
 @pytest.mark.parametrize("value", ["079190012345", "id-0791-9001-2345", "tel-0912345678",
                                    "x" * 10_240, "req with spaces"])
-def test_a_hostile_id_reaches_neither_the_answer_nor_the_audit_nor_the_log(client, db_session,
-                                                                          value):
+def test_a_hostile_id_reaches_neither_the_answer_nor_the_audit_nor_the_log(
+        client, db_session, value):
     before = len(logcheck.CAPTURE.raw)
     answer = client.post("/api/v1/auth/officer-login", headers={"X-Request-Id": value},
                          json={"username": "nobody.here", "password": "not-the-password-1",

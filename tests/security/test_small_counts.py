@@ -201,8 +201,8 @@ def test_one_rule_serves_the_coordination_aggregates_too():
     assert disclosure.cell(10, MIN) == {"count": 10, "suppressed": False}
 
 
-def test_counts_of_ten_or_more_are_published_as_they_are(app, client, db_session, protector,
-                                                          monkeypatch):
+def test_counts_of_ten_or_more_are_published_as_they_are(
+        app, client, db_session, protector, monkeypatch):
     monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
     for _ in range(12):
         add_account(db_session, protector, commune_code=BIG)
@@ -216,3 +216,26 @@ def test_counts_of_ten_or_more_are_published_as_they_are(app, client, db_session
     assert [(c["commune_code"], c["total"]) for c in body["communes"]] == [(BIG, 12), (LONE, 11)]
     country = client.get("/api/v1/stats/overview", headers=bearer(token)).get_json()
     assert country["accounts"]["total"] == 23
+
+
+def test_backlogs_hide_small_counts_and_their_complements(
+        app, client, db_session, monkeypatch):
+    from identity.monitoring import queues
+    from tests.identity.monitoring.helpers import fixed_queue
+
+    monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
+    monkeypatch.setattr(queues, "_QUEUES", {})
+    queues.register_queue("reports.test", fixed_queue(
+        [("01", BIG, 3, 2), ("01", None, 8, 1), ("79", HCM, 30, 12)], name="reports.test"))
+    token = new_operator(db_session)
+    country = client.get("/api/v1/stats/overview", headers=bearer(token)).get_json()["backlogs"]
+    hanoi = client.get("/api/v1/stats/provinces/01", headers=bearer(token)).get_json()[
+        "backlogs"]
+    hcm = client.get("/api/v1/stats/provinces/79", headers=bearer(token)).get_json()["backlogs"]
+    assert (country["open"], country["overdue"]) == (41, 15)
+    assert hanoi["open"] == 11 and hanoi["overdue"] is None  # 2 + 1: small
+    # 15 - 3 would give Hà Nội's overdue back: Hồ Chí Minh's 12 is hidden too, in every view
+    assert hcm["open"] == 30 and hcm["overdue"] is None
+    assert [(u["province_code"], u["open"], u["overdue"]) for u in country["units"]] == [
+        ("79", 30, None)]
+    assert hanoi["units"] == []
