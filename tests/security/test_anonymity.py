@@ -461,8 +461,8 @@ def test_filing_and_evidence_have_per_account_limits_and_daily_quotas(
                        json=report_body()).status_code == 201
 
 
-def test_filing_is_rate_limited_per_account(app: Any, client: Any, db_session: Any,
-                                            protector: Any, monkeypatch: Any) -> None:
+def test_filing_and_evidence_are_rate_limited_per_account(
+        app: Any, client: Any, db_session: Any, protector: Any, monkeypatch: Any) -> None:
     reporter = citizen(client, db_session, protector)
     monkeypatch.setitem(app.config, "REPORT_LIMIT_PER_ACCOUNT", "2 per minute")
     body = report_body()
@@ -471,6 +471,13 @@ def test_filing_is_rate_limited_per_account(app: Any, client: Any, db_session: A
     assert [a.status_code for a in answers[:2]] == [201, 201]
     assert_error(answers[2], 429, "rate_limited")
     assert int(answers[2].headers["Retry-After"]) > 0
+    monkeypatch.setitem(app.config, "EVIDENCE_LIMIT_PER_ACCOUNT", "1 per minute")
+    case = answers[0].get_json()["case_number"]
+    uploads = [client.post(f"/api/v1/reports/{case}/evidence", headers=reporter.headers,
+                           data={"file": (io.BytesIO(png_with_metadata()), "p.png")},
+                           content_type="multipart/form-data") for _ in range(2)]
+    assert uploads[0].status_code == 201
+    assert_error(uploads[1], 429, "rate_limited")
 
 
 def test_quotas_fail_closed_when_redis_is_down(client: Any, db_session: Any, protector: Any,
