@@ -25,6 +25,8 @@ VN = dt.timezone(dt.timedelta(hours=7))
 MIN = 10
 LONE = "00004"  # Phường Ba Đình (Hà Nội): one account, level 2
 BIG = "00070"  # Phường Hoàn Kiếm (Hà Nội): 20 active + 5 pending
+MIDDLE = next(c.code for c in admin_units.communes_by_province()["01"]
+              if c.code not in (LONE, BIG))  # another commune of Hà Nội: 15 active
 HCM = "25747"  # Hồ Chí Minh: 12 active
 #: Fields that hold counts (or are computed from counts) in the statistics' JSON.
 COUNT_FIELDS = {"total", "active", "level2_active", "count", "registered", "activated", "level2",
@@ -38,6 +40,8 @@ def world(app, client, db_session, protector, monkeypatch) -> dict[str, Any]:
     monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
     hcm_other = next(c.code for c in admin_units.communes_by_province()["79"] if c.code != HCM)
     add_account(db_session, protector, commune_code=LONE, level=2)
+    for _ in range(15):
+        add_account(db_session, protector, commune_code=MIDDLE)
     for n in range(25):
         add_account(db_session, protector, commune_code=BIG,
                     status="active" if n < 20 else "pending_review")
@@ -47,7 +51,7 @@ def world(app, client, db_session, protector, monkeypatch) -> dict[str, Any]:
                 status="pending_review")
     token = new_operator(db_session)
     paths = ["/overview", "/provinces", "/provinces/01", "/provinces/79",
-             *(f"/communes/{code}" for code in (LONE, BIG, HCM, hcm_other))]
+             *(f"/communes/{code}" for code in (LONE, BIG, MIDDLE, HCM, hcm_other))]
     views = {}
     for path in paths:
         answer = client.get(f"/api/v1/stats{path}", headers=bearer(token))
@@ -86,8 +90,12 @@ def test_the_lone_commune_is_published_nowhere(world):
     assert all(value is None for _p, value in _counts(lone["accounts"]))
     assert all(value is None for _p, value in _counts(lone["registrations"]))
     assert all(row["active_total"] is None for row in lone["growth"]["months"])
-    listed = [c["commune_code"] for c in world["views"]["/provinces/01"]["communes"]]
-    assert LONE not in listed
+    # Hà Nội: 25 + 15 + 1 = 41. Listing 25 and 15 would give the 1 back (41 - 25 - 15), so
+    # the smallest shown commune (15) is hidden with it: 41 - 25 = 16, over two hidden ones.
+    hanoi = world["views"]["/provinces/01"]
+    assert hanoi["accounts"]["total"] == 41
+    assert [(c["commune_code"], c["total"]) for c in hanoi["communes"]] == [(BIG, 25)]
+    assert world["views"][f"/communes/{MIDDLE}"]["accounts"]["total"] is None
 
 
 def _hidden_mass(total: Any, parts: list[Any]) -> Any:
