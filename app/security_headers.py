@@ -69,7 +69,9 @@ def inline_script_hashes(html: str) -> list[str]:
 
 def _page_policy(response: Response, endpoint: str) -> str:
     """The policy of an HTML page: its own inline scripts hashed, inline styles on /docs."""
-    hashes = inline_script_hashes(response.get_data(as_text=True))
+    # A streamed page is not read here (that would consume it): its inline scripts do not run.
+    hashes = [] if response.is_streamed else inline_script_hashes(
+        response.get_data(as_text=True))
     return PAGE_POLICY.format(
         scripts="".join(" " + source for source in hashes),
         styles=" 'unsafe-inline'" if endpoint in INLINE_STYLE_ENDPOINTS else "")
