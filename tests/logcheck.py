@@ -4,8 +4,10 @@ Every record the service logs during the run is kept twice: as the service
 writes it (its JSON formatter, redaction included) and raw (message and
 fields before redaction). At the end of the session the run fails if
 
-- a written line holds anything shaped like a personal id, a phone number,
-  a JWT, a bearer credential, an admin token, or a 6-digit code; or
+- a written line holds anything shaped like a personal id, a phone number
+  (bare, or in the common written layouts: ``0912 345 678``,
+  ``+84 912-345-678``, ``079.190.012.345``, URL-encoded spaces), a JWT, a
+  bearer credential, an admin token, or a 6-digit code; or
 - a raw line (what the code tried to log, before the redacting formatter,
   the second line of defence) holds a JWT, an admin token, or one of the
   secrets the suite used: its passwords and passcodes, every SMS code the
