@@ -151,11 +151,11 @@ def overview(*, db_session: Any, place: Place | None = None, days: int = 30, mon
         return {**statistics.overview(db_session=db_session, place=place, days=days,
                                       months=months, target=target), "min_count": 0}
     today = clock.today()
-    through = statistics.roll_up(db_session, today=today)
-    db_session.commit()
     table = accounts or protected.account_table(db_session, min_count)
     activity = usage = None
     if place.commune_code is None:  # a commune's days, growth and usage are not published
+        through = statistics.roll_up(db_session, today=today)
+        db_session.commit()
         activity = protected.activity_table(db_session, today=today, through=through,
                                             min_count=min_count)
         usage = protected.usage_table(db_session, USAGE_METRICS, today=today, through=through,
