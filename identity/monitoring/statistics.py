@@ -1,4 +1,8 @@
-"""Statistics of the rollout, read from summary tables only.
+"""Statistics of the rollout, read from summary tables only: the raw figures.
+
+What leaves the service (statistics API, dashboard) is :mod:`.published`,
+which hides every small count and what would give one back; these raw
+figures are published as they are only with ``STATS_MIN_COUNT=0``.
 
 - Accounts by level and status: :class:`AccountCount` (one row per commune,
   level and status), so a national figure sums a few thousand rows.
