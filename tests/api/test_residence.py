@@ -311,6 +311,12 @@ def test_lodging_notice_and_who_stays_where(client: Any, db_session: Any, protec
     assert_error(client.post(f"{POLICE}/lodging/guests/{pending['guest_id']}/review",
                              headers=neighbour, json={"outcome": "flagged"}),
                  404, "residence.guest_not_found")
+    assert_error(client.post(f"{POLICE}/lodging/guests/999999/review",
+                             headers=parties["officer"], json={"outcome": "flagged"}),
+                 404, "residence.guest_not_found")
+    beyond = client.post(f"{POLICE}/lodging/guests/{'9' * 40}/review",  # beyond 64 bits
+                         headers=parties["officer"], json={"outcome": "flagged"})
+    assert beyond.status_code == 404
 
 
 def test_the_openapi_document_describes_the_residence_routes(client: Any) -> None:
