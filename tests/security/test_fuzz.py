@@ -50,9 +50,12 @@ def principals(app, client, db_session, protector) -> dict[str, dict[str, str]]:
     with app.app_context():
         limiter.reset()
     app.config["RP_LIMIT_PER_PARTY"] = "1000000 per minute"
-    for name in ("LODGING_LIMIT_PER_ACCOUNT", "STAY_LIMIT_PER_ACCOUNT", "FINE_LIMIT_PER_OFFICER"):
+    for name in ("LODGING_LIMIT_PER_ACCOUNT", "STAY_LIMIT_PER_ACCOUNT", "FINE_LIMIT_PER_OFFICER",
+                 "REPORT_LIMIT_PER_ACCOUNT", "EVIDENCE_LIMIT_PER_ACCOUNT"):
         app.config[name] = "1000000 per minute"  # fuzzed requests reach the endpoints' checks
-    app.config["LODGING_DAILY_GUESTS_PER_ACCOUNT"] = 1_000_000
+    for name in ("LODGING_DAILY_GUESTS_PER_ACCOUNT", "REPORT_DAILY_PER_ACCOUNT",
+                 "EVIDENCE_DAILY_FILES_PER_ACCOUNT", "EVIDENCE_DAILY_BYTES_PER_ACCOUNT"):
+        app.config[name] = 10**12
     keys.rotate_keys(db_session=db_session, protector=protector, actor=Actor(type="operator"))
     citizen = add_citizen(db_session, protector)
     phone = Phone()
