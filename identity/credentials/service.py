@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts import service as accounts
-from identity.accounts.models import Account, Officer
+from identity.accounts.models import ACTIVE, Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.accounts.errors import OutsideJurisdiction
 from identity.audit.service import Actor, record_event
@@ -258,7 +258,11 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
     citizen; it is audited without a subject. The credential's row comes
     with its key's current status and its holder's place in one query, so a
     key revoked a moment ago is refused even by a process whose cached trust
-    list still calls it active.
+    list still calls it active. The holder's account comes with it too: a
+    credential speaks for its account only while that account is ``active``,
+    so one shown from a phone its owner has since locked (lost), or from an
+    account since closed or superseded, answers ``revoked`` online (offline
+    verifiers rely on the short lifetime).
     """
     now = clock.now()
     try:
@@ -279,7 +283,7 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
         return _record(db_session, actor, verifier, None, "revoked", verified)
     if found.key_status == REVOKED:
         return _record(db_session, actor, verifier, found, "key_revoked", verified)
-    if found.credential.revoked_at is not None:
+    if found.credential.revoked_at is not None or found.account_status != ACTIVE:
         return _record(db_session, actor, verifier, found, "revoked", verified)
     kind = types.credential_types().get(found.credential.type)
     if kind is not None and kind.one_time:
@@ -294,18 +298,21 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
 
 @dataclass(frozen=True)
 class _Found:
-    """A credential's row, its key's status and its holder's place, read together."""
+    """A credential's row, its key's status, its account's status and its holder's place."""
 
     credential: Credential
     key_status: str
+    account_status: str
     province_code: str
     commune_code: str
 
 
 def _credential_row(db_session: Session, credential_id: bytes) -> _Found | None:
     row = db_session.execute(
-        sa.select(Credential, IssuerKey.status, Citizen.province_code, Citizen.commune_code)
+        sa.select(Credential, IssuerKey.status, Account.status, Citizen.province_code,
+                  Citizen.commune_code)
         .join(IssuerKey, IssuerKey.kid == Credential.kid)
+        .join(Account, Account.id == Credential.account_id)
         .join(Citizen, Citizen.id == Credential.citizen_id)
         .where(Credential.id == credential_id.hex())).first()
     return None if row is None else _Found(*row)

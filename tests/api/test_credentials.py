@@ -273,6 +273,17 @@ def test_revoked_by_the_holder_is_refused_online(client, holder, officer):
                              headers=bearer(holder.token)), 409, "credential.already_revoked")
 
 
+def test_a_credential_from_a_phone_its_owner_locked_is_refused_online(client, holder, officer):
+    """A lost phone still shows the last QR: once the citizen locks the account, the state no
+    longer vouches for it online, though its signature and lifetime are fine."""
+    issued = holder.issued()
+    assert verify(client, officer, issued["qr"])["valid"] is True
+    locked = client.post("/api/v1/me/lock", headers=bearer(holder.token))
+    assert locked.status_code == 200, locked.get_json()
+    result = verify(client, officer, issued["qr"])
+    assert (result["valid"], result["reason"], result["claims"]) == (False, "revoked", None)
+
+
 def test_one_time_types_are_already_used_the_second_time(client, holder, officer):
     qr = holder.issued("age_over_18")["qr"]
     assert verify(client, officer, qr)["valid"] is True
