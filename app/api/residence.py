@@ -75,10 +75,13 @@ class _CaseView:
 @blp.response(201, StayRead)
 @blp.doc(security=BEARER)
 def declare_stay(payload: dict[str, Any]) -> Any:
-    """Declare a temporary stay: to the host for confirmation, or straight to the police.
+    """Declare a temporary stay: it waits for the host's confirmation, then goes to the police.
 
-    A host id the registry does not know is answered as one without the app
-    (the police check the host in person). Limited per account
+    The answer is the same whoever the host is: `awaiting_host` with
+    `host_check` `host` whether the host confirms in the app or before the
+    commune police (no account, an account not active, or an id the registry
+    does not know), so it tells nothing of the host's account; the declarant's
+    own place is `submitted` with `self`. Limited per account
     (`STAY_LIMIT_PER_ACCOUNT`, 429).
     """
     return service.declare_stay(**_citizen(), decision_days=_days(), **payload)

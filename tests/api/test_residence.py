@@ -72,7 +72,8 @@ def declared(client: Any, parties: dict[str, Any], host: Any = None, **overrides
 def test_declared_confirmed_approved_and_on_the_record(client: Any, db_session: Any,
                                                        parties: dict[str, Any]) -> None:
     stay = declared(client, parties)
-    assert (stay["status"], stay["host_check"], stay["decide_by"]) == ("awaiting_host", "app",
+    # The declarant's view: the same for a host of any kind (stay_view); the host answers.
+    assert (stay["status"], stay["host_check"], stay["decide_by"]) == ("awaiting_host", "host",
                                                                        None)
     assert stay["allowed_actions"] == ["withdraw"]
     pending = client.get("/api/v1/residence/host-confirmations", headers=parties["host_auth"])

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_dump, validate
 
 from identity import clock
 from identity.accounts.schemas import Page
 from identity.registry import admin_units
 from identity.registry.schemas import PersonalIdField
 from identity.schema_fields import BoundedDate
-from utilities.residence import lodging, service
+from utilities.residence import lodging, service, stay_view
 from utilities.residence.models import REVIEW_STATES
 
 _ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"}
@@ -71,10 +71,20 @@ class StayRenew(Schema):
 
 
 class StayRead(Schema):
-    """A temporary stay as its declarant sees it."""
+    """A temporary stay as its declarant sees it: the same whoever the named host is.
+
+    Dumped through :func:`utilities.residence.stay_view.declarant_view`: while
+    the stay waits for its host (in the app or before the commune police) it is
+    ``awaiting_host`` with ``host_check`` ``host`` and no deadline, so the
+    answer does not tell whether the host has an active account (or exists).
+    """
 
     id = fields.Integer()
-    status = fields.String(metadata={"example": "submitted"})
+    status = fields.String(metadata={
+        "example": "submitted",
+        "description": "`awaiting_host` (waiting for the host's confirmation, in the app or "
+                       "before the commune police), `submitted` (with the police), "
+                       "`approved`, `rejected`, `refused_by_host`, `withdrawn`"})
     version = fields.Integer()
     province_code = fields.String()
     commune_code = fields.String()
@@ -84,19 +94,25 @@ class StayRead(Schema):
     end_date = fields.Date()
     reason = fields.String()
     host_check = fields.String(metadata={
-        "description": "`app` (the host confirms in the app), `in_person` (the police check "
-                       "the host), `self` (the declarant owns the place)"})
+        "description": "`host` (the host confirms, in the app or before the commune police), "
+                       "`self` (the declarant owns the place)"})
     previous_id = fields.Integer(allow_none=True, metadata={"description": "The stay renewed"})
     created_at = fields.DateTime()
-    submitted_at = fields.DateTime(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the host was confirmed (at once for the declarant's own place)"})
     decide_by = fields.DateTime(allow_none=True, metadata={
-        "description": "The police's deadline, once the case reached them"})
+        "description": "The police's deadline, once the host is confirmed"})
     decided_at = fields.DateTime(allow_none=True)
     decision_reason = fields.String(allow_none=True)
     in_force = fields.Function(lambda stay: stay.status == "approved" and
                                stay.start_date <= clock.today() <= stay.end_date)
     allowed_actions = fields.Function(lambda stay: service.STAY_FLOW.allowed(stay.status,
                                                                              "citizen"))
+
+    @pre_dump
+    def _as_declarant_sees_it(self, stay: Any, **_kwargs: Any) -> Any:
+        """Every dump of a stay for its declarant goes through the one projection."""
+        return stay_view.declarant_view(stay)
 
 
 class StayDetail(StayRead):

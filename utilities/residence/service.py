@@ -4,7 +4,9 @@
   commune, a period of at most two years, a reason and a host. A host with an
   active account confirms or refuses in the app with their passcode; a host
   without one is checked in person by the commune police (``check_host``). The
-  police approve or reject before ``decide_by``; approval adds a
+  police approve or reject before ``decide_by``. The declarant is shown one
+  course whoever the host is (:mod:`utilities.residence.stay_view`), so a
+  declaration tells nothing of a stranger's account. Approval adds a
   :class:`~identity.registry.models.TemporaryResidence` to the citizen's record,
   which the ``residence`` credential reads. A renewal (gia hạn) is a new
   declaration linked to the approved one, starting the day after it ends.
@@ -45,6 +47,7 @@ from utilities.residence.errors import (AbsenceNotFound, InvalidResidenceInput,
                                         StayNotFound, SupervisorOnly)
 from utilities.residence.models import (HOST_BY_APP, HOST_IN_PERSON, HOST_SELF,
                                         AbsenceDeclaration, TemporaryStay)
+from utilities.residence.stay_view import declarant_state
 from utilities.workflow import CaseChanged, Workflow, WorkflowEvent
 
 #: Working days the commune police have to decide (Law on Residence 2020: three working days).
@@ -253,9 +256,10 @@ def _new_stay(db_session: Session, actor: Actor, account: Account, *, commune_co
         _to_police(stay, decision_days)
     STAY_FLOW.start(db_session, stay, role="citizen", by=_citizen_by(account), entry_state=entry,
                     host_check=host_check, previous_id=stay.previous_id)
+    # No host_check in the event: the declarant reads it in their access log, and it would
+    # tell whether the host has an active account (officers read it on the stay).
     _audit_citizen(db_session, actor, "residence.stay_declared", citizen.id, stay_id=stay.id,
-                   commune=commune.code, host_check=host_check,
-                   renews=stay.previous_id)
+                   commune=commune.code, renews=stay.previous_id)
     if host is not None and host_check == HOST_BY_APP:
         _notify_citizen(db_session, host.id, "residence.host_confirmation",
                         f"A temporary stay at {address} names you as its host. Confirm or "
@@ -280,7 +284,7 @@ def renew_stay(*, db_session: Session, actor: Actor, account: Account, stay_id: 
     previous = get_own_stay(db_session=db_session, account=account, stay_id=stay_id)
     if previous.status != "approved":
         raise Conflict("Only an approved stay can be renewed.", code="residence.not_renewable",
-                       errors={"status": [previous.status]})
+                       errors={"status": [declarant_state(previous.status)]})
     if db_session.scalar(sa.select(TemporaryStay.id).where(
             TemporaryStay.previous_id == previous.id,
             TemporaryStay.status.in_((*STAY_OPEN_STATES, "approved"))).limit(1)) is not None:
@@ -360,12 +364,21 @@ def answer_as_host(*, db_session: Session, actor: Actor, account: Account, stay_
     STAY_FLOW.apply(db_session, stay, action, role="host", by="host", note=note)
     _audit_citizen(db_session, actor, "residence.host_confirmed" if confirm
                    else "residence.host_refused", stay.citizen_id, stay_id=stay.id)
-    _notify_citizen(db_session, stay.citizen_id, "residence.stay_host_answer",
-                    f"Your host {'confirmed' if confirm else 'refused'} your temporary stay at "
-                    f"{stay.address}." + (" It now waits for the commune police." if confirm
-                                          else ""))
+    if confirm:
+        _notify_host_confirmed(db_session, stay)
+    else:
+        _notify_citizen(db_session, stay.citizen_id, "residence.stay_host_answer",
+                        f"Your host refused your temporary stay at {stay.address}.")
     db_session.commit()
     return stay
+
+
+def _notify_host_confirmed(db_session: Session, stay: TemporaryStay) -> None:
+    """Tell the declarant their host is confirmed: the same words whether the host confirmed
+    in the app or an officer checked them in person (see :mod:`utilities.residence.stay_view`)."""
+    _notify_citizen(db_session, stay.citizen_id, "residence.stay_host_answer",
+                    f"Your host confirmed your temporary stay at {stay.address}. It now waits "
+                    "for the commune police.")
 
 
 # --- Temporary stays: the police ------------------------------------------------------------------
@@ -425,6 +438,10 @@ def act_on_stay(*, db_session: Session, actor: Actor, officer: Officer, stay_id:
     if action in ("approve", "reject"):
         stay.decided_at, stay.decided_by_officer_id = now, officer.id
         stay.decision_reason = note
+    elif action == "check_host":
+        # The host is confirmed, in person: the declarant is shown this as when a host
+        # confirms in the app (stay_view), so it is recorded the same way.
+        stay.host_confirmed_at = now
     STAY_FLOW.apply(db_session, stay, action, role=officer.role, by=unit_name(officer),
                     note=note, officer_id=officer.id)
     if action == "approve":
@@ -434,7 +451,9 @@ def act_on_stay(*, db_session: Session, actor: Actor, officer: Officer, stay_id:
             end_date=stay.end_date, source=f"temporary_stay:{stay.id}"))
     _audit_citizen(db_session, officer_actor(officer, actor), f"residence.stay_{action}",
                    stay.citizen_id, stay_id=stay.id, by=unit_name(officer))
-    if action != "check_host":
+    if action == "check_host":
+        _notify_host_confirmed(db_session, stay)
+    else:
         outcome = "approved" if action == "approve" else f"rejected: {note}"
         _notify_citizen(db_session, stay.citizen_id, "residence.stay_decided",
                         f"Your temporary stay at {stay.address} was {outcome}")

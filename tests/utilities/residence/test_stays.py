@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import time_machine
 
 from identity.accounts.errors import WrongPasscode
-from identity.accounts.models import PENDING_REVIEW, Officer
+from identity.accounts.models import PENDING_REVIEW, Notification, Officer
 from identity.credentials.types import credential_types
 from identity.errors import Conflict, InvalidInput
 from identity.monitoring.counters import total
@@ -25,6 +25,7 @@ from utilities.residence import service
 from utilities.residence.errors import (NoCurrentResidence, PeriodOverlaps, RenewalOpen,
                                         StayNotFound)
 from utilities.residence.models import TemporaryStay
+from utilities.residence.stay_view import declarant_view
 from utilities.workflow import (CaseChanged, RoleNotAllowed, TransitionNotAllowed, Workflow)
 
 FLOW = service.STAY_FLOW
@@ -214,6 +215,65 @@ def test_an_unknown_host_is_taken_like_a_host_without_the_app(
     assert (unknown.host_citizen_id, unknown.host_personal_id) == (None, "001099999999")
     assert (known.host_citizen_id, known.host_personal_id) == (without_app.id, None)
     assert events(db_session, "residence.stay_refused") == []
+
+
+def _shown(db_session: Any, stay: TemporaryStay) -> dict[str, Any]:
+    """What the declarant is shown of ``stay`` (the projection), apart from ids and times."""
+    view = declarant_view(_WithHistory(stay, FLOW.history(db_session, stay.id)))
+    return {"status": view.status, "host_check": view.host_check,
+            "submitted": view.submitted_at is not None, "deadline": view.decide_by is not None,
+            "history": [(s.action, s.from_state, s.to_state, s.role, s.by, s.note)
+                        for s in view.history[1:]]}
+
+
+class _WithHistory:
+    """A stay with its history, as the route hands it to the schema."""
+
+    def __init__(self, stay: TemporaryStay, history: list[Any]) -> None:
+        """Keep the stay and its history."""
+        self._stay, self.history = stay, history
+
+    def __getattr__(self, name: str) -> Any:
+        """The stay's own attribute."""
+        return getattr(self._stay, name)
+
+
+def test_the_declarant_is_shown_one_course_whoever_the_host_is(
+        db_session: Any, protector: Any, people: dict[str, Any]) -> None:
+    """The app host and the host checked in person read alike to the declarant, before and
+    after the host is confirmed; the case itself keeps its real states."""
+    by_app = declare(db_session, people)
+    in_person = declare(db_session, people, host_personal_id="001099999999",
+                        start_date=dt.date(2028, 1, 1), end_date=dt.date(2028, 6, 1))
+    assert (by_app.status, in_person.status) == ("awaiting_host", "awaiting_check")
+    waiting = {"status": "awaiting_host", "host_check": "host", "submitted": False,
+               "deadline": False, "history": []}
+    assert _shown(db_session, by_app) == _shown(db_session, in_person) == waiting
+    confirm(db_session, people, by_app)
+    act(db_session, people["officer"], in_person, "check_host", reason="Gặp chủ nhà")
+    assert in_person.host_confirmed_at is not None
+    shown = _shown(db_session, by_app)
+    assert shown == _shown(db_session, in_person) == {
+        "status": "submitted", "host_check": "host", "submitted": True, "deadline": True,
+        "history": [("confirm_host", "awaiting_host", "submitted", "host", "host", None)]}
+    # The officers' history keeps who did it, with the note.
+    assert [(e.action, e.note) for e in FLOW.history(db_session, in_person.id)][1] == (
+        "check_host", "Gặp chủ nhà")
+    # The declarant is told alike, and the audit event they read names no host check.
+    texts = db_session.scalars(sa.select(Notification.text).where(
+        Notification.account_id == people["declarant"].id,
+        Notification.kind == "residence.stay_host_answer")).all()
+    assert len(texts) == 2 and texts[0] == texts[1]
+    assert [e.details.get("host_check", "none") for e in events(
+        db_session, "residence.stay_declared", people["declarant"].citizen_id)] == [
+        "none", "none"]
+
+
+def test_the_own_place_is_shown_as_it_is(db_session: Any, people: dict[str, Any]) -> None:
+    """A declarant who owns the place knows it: ``self``, at the police with a deadline."""
+    stay = declare(db_session, people, host=people["declarant"])
+    assert _shown(db_session, stay) == {"status": "submitted", "host_check": "self",
+                                        "submitted": True, "deadline": True, "history": []}
 
 
 def test_two_years_exactly_is_allowed(db_session: Any, people: dict[str, Any]) -> None:
