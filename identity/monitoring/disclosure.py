@@ -156,14 +156,24 @@ class _Solver:
         return frozenset(self.hidden)
 
 
+def _line_order(line: Line) -> str:
+    """A line's place in the canonical order: its text, the same in every process."""
+    return repr((line.total, line.parts, line.zeros))
+
+
 def protect(values: Mapping[Any, int], lines: Iterable[Line], min_count: int, *,
             unpublished: Iterable[Hashable] = ()) -> frozenset[Hashable]:
     """The keys to hide: every small count, and the complements the lines call for.
 
     ``unpublished`` keys are parts no view shows (counted as hidden from the
-    start, whatever their size).
+    start, whatever their size). Which complements are chosen depends on
+    the order the lines are worked in, so they are worked in one canonical
+    order (not the callers', which follows set iteration, randomised per
+    process, and the database's row order): every process and every node
+    hides the same cells for the same counts.
     """
-    return _Solver(values, list(lines), min_count, frozenset(unpublished)).run()
+    return _Solver(values, sorted(lines, key=_line_order), min_count,
+                   frozenset(unpublished)).run()
 
 
 class Published:

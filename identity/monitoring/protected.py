@@ -26,9 +26,10 @@ province's figures minus its siblings' would otherwise give them back.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -56,14 +57,111 @@ def month_start(day: dt.date, back: int = 0) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+# --- The tables, protected once per content of the summary tables ------------------------------
+
+#: The separator of :func:`_rows_columns` (no code, status, metric, day or count holds it).
+_SEP = ";"
+_AGGREGATES = {"sqlite": "group_concat", "postgresql": "string_agg"}
+_cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+T = TypeVar("T")
+_cache_lock = threading.Lock()
+
+Columns = tuple[Any, ...]
+
+
+def _rows_columns(db_session: Session, columns: tuple[Any, ...], *where: Any) -> Columns:
+    """``(number of rows, column 1 text, column 2 text, ...)``: every row, read as one.
+
+    Each column is aggregated into one text by the database (one aggregate
+    pass, so the n-th item of every text is of the same row). One row comes
+    back however many are read: far cheaper than fetching them, and exact as
+    a cache key (the texts *are* the rows; another order of the same rows
+    only costs a rebuild).
+    """
+    dialect = db_session.get_bind().dialect.name
+    aggregate = getattr(sa.func, _AGGREGATES[dialect])
+    texts = [aggregate(column if dialect == "sqlite" else sa.cast(column, sa.Text), _SEP)
+             for column in columns]
+    query = sa.select(sa.func.count(), *texts)
+    if where:
+        query = query.where(*where)
+    count, *values = db_session.execute(query).one()
+    return (int(count), *(str(value or "") for value in values))
+
+
+def _rows(texts: Columns) -> list[tuple[str, ...]]:
+    """The rows back from :func:`_rows_columns` (every field a text)."""
+    count, *columns = texts
+    return list(zip(*(column.split(_SEP) for column in columns))) if count else []
+
+
+def _cached(name: tuple[Any, ...], stamp: Any, build: Callable[[], T],
+            recheck: Callable[[], Any] | None = None) -> T:
+    """The tables ``name`` for ``stamp`` (what they are computed from), built once per stamp.
+
+    Every request reads the stamp from the database, so every process and
+    node hides the same cells, and a change of the counts is seen by the
+    next request: no time-based staleness. ``recheck`` reads the stamp
+    again after a build that read the tables itself: a table built while
+    the counts moved is answered but not kept.
+    """
+    with _cache_lock:
+        entry = _cache.get(name)
+    if entry is not None and entry[0] == stamp:
+        return entry[1]
+    table = build()
+    if recheck is None or recheck() == stamp:
+        with _cache_lock:
+            _cache[name] = (stamp, table)
+    return table
+
+
+def clear_cache() -> None:
+    """Forget every protected table (tests; the next request builds them again)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _counters_stamp(db_session: Session, metrics: tuple[str, ...],
+                    through: dt.date | None) -> tuple[Any, ...]:
+    """What the day and usage figures are computed from, read cheaply.
+
+    The days not rolled up yet are read whole (a few rows per commune, the
+    ones every act bumps). The closed days' roll-ups are only ever added
+    to, a day at a time (``through``), or rebuilt from the counters
+    (``flask stats rebuild``): their number of rows and their sum tell a
+    rebuild that changed them.
+    """
+    raw = _rows_columns(db_session, (UsageCounter.day, UsageCounter.metric,
+                                     UsageCounter.province_code, UsageCounter.commune_code,
+                                     UsageCounter.count),
+                        UsageCounter.metric.in_(metrics),
+                        *([UsageCounter.day > through] if through is not None else []))
+    rolled = tuple(db_session.execute(
+        sa.select(sa.func.count(), sa.func.sum(UsageRollup.count))).one())
+    return (through, tuple(int(n or 0) for n in rolled), raw)
+
+
 # --- Accounts ----------------------------------------------------------------------------------
 
 def account_table(db_session: Session, min_count: int) -> Published:
     """Accounts of every place by level and status: keys ``((province, commune), level, status)``.
 
     ``(NATIONAL, "")`` is the country, ``(province, "")`` a province; level
-    and status may be :data:`ANY` (the margins).
+    and status may be :data:`ANY` (the margins). Protected once per content
+    of ``account_counts`` (:func:`_cached`): the rows are read as one row of
+    texts, both the cache key and what the table is built from.
     """
+    texts = _rows_columns(db_session, (AccountCount.province_code, AccountCount.commune_code,
+                                       AccountCount.level, AccountCount.status,
+                                       AccountCount.count))
+    return _cached(("accounts", min_count), texts, lambda: _account_table(
+        [(province, commune, int(level), status, int(count))
+         for province, commune, level, status, count in _rows(texts)], min_count))
+
+
+def _account_table(rows: Iterable[tuple[str, str, int, str, int]], min_count: int) -> Published:
+    """The protected account table of some ``account_counts`` rows (see :func:`account_table`)."""
     statuses = tuple(ACCOUNT_STATUSES)
     communes_of: dict[str, set[str]] = {
         code: {commune.code for commune in items}
@@ -71,11 +169,6 @@ def account_table(db_session: Session, min_count: int) -> Published:
     for code in admin_units.provinces():
         communes_of.setdefault(code, set())
     values: dict[Any, int] = defaultdict(int)
-    rows = db_session.execute(
-        sa.select(AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
-                  AccountCount.status, sa.func.sum(AccountCount.count))
-        .group_by(AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
-                  AccountCount.status))
     for province, commune, level, status, count in rows:
         commune = commune or _NO_COMMUNE
         communes_of.setdefault(province, set()).add(commune)
@@ -170,6 +263,24 @@ def _cross_lines(values: dict[tuple[Any, ...], int], provinces: list[str]) -> li
 
 # --- Activity: days, months, month-end totals ----------------------------------------------------
 
+def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.date,
+                   through: dt.date | None, min_count: int) -> tuple[Published, Published]:
+    """The activity table and the usage table of ``metrics``, protected once per stamp.
+
+    The stamp is the day and what both tables are computed from
+    (:func:`_counters_stamp`), read once for the two.
+    """
+    def stamp() -> tuple[Any, ...]:
+        return (today, *_counters_stamp(db_session, (*DAILY_METRICS, *metrics), through))
+
+    def build() -> tuple[Published, Published]:
+        return (activity_table(db_session, today=today, through=through, min_count=min_count),
+                usage_table(db_session, metrics, today=today, through=through,
+                            min_count=min_count))
+
+    return _cached(("counters", min_count, metrics), stamp(), build, stamp)
+
+
 def activity_table(db_session: Session, *, today: dt.date, through: dt.date | None,
                    min_count: int) -> Published:
     """Days, months and month-end totals of the country and the provinces (see the module).
@@ -177,7 +288,8 @@ def activity_table(db_session: Session, *, today: dt.date, through: dt.date | No
     Keys: ``(place, "day", metric, day)``, ``(place, "month", first_day)``
     (activations), ``(place, "end", first_day)`` (activated accounts at the
     end of that month), ``(place, "end", None)`` (before the horizon). Only
-    counts above zero are kept: a missing key is zero.
+    counts above zero are kept: a missing key is zero. Built anew: a
+    request reads it through :func:`counter_tables`.
     """
     provinces = sorted(admin_units.provinces())
     places = {NATIONAL, *provinces}
@@ -252,7 +364,10 @@ def window_sum(table: Published, place: str, metric: str, first: dt.date,
 
 def usage_table(db_session: Session, metrics: tuple[str, ...], *, today: dt.date,
                 through: dt.date | None, min_count: int) -> Published:
-    """Usage of the country and the provinces: ``(place, "total"|"last_30_days", metric)``."""
+    """Usage of the country and the provinces: ``(place, "total"|"last_30_days", metric)``.
+
+    Built anew: a request reads it through :func:`counter_tables`.
+    """
     provinces = sorted(admin_units.provinces())
     usage_start = today - dt.timedelta(days=29)
     total = _by_province(db_session, metrics, dt.date(1970, 1, 1), through, daily=False)

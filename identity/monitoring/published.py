@@ -156,10 +156,8 @@ def overview(*, db_session: Any, place: Place | None = None, days: int = 30, mon
     if place.commune_code is None:  # a commune's days, growth and usage are not published
         through = statistics.roll_up(db_session, today=today)
         db_session.commit()
-        activity = protected.activity_table(db_session, today=today, through=through,
-                                            min_count=min_count)
-        usage = protected.usage_table(db_session, USAGE_METRICS, today=today, through=through,
-                                      min_count=min_count)
+        activity, usage = protected.counter_tables(db_session, USAGE_METRICS, today=today,
+                                                   through=through, min_count=min_count)
     code = place.province_code or NATIONAL
     return {"place": {"province_code": place.province_code,
                       "commune_code": place.commune_code, "name": place.name},
@@ -188,8 +186,8 @@ def provinces(*, db_session: Any, days: int = 30, min_count: int = MIN_COUNT,
     through = statistics.roll_up(db_session, today=today)
     db_session.commit()
     table = accounts or protected.account_table(db_session, min_count)
-    activity = protected.activity_table(db_session, today=today, through=through,
-                                        min_count=min_count)
+    activity, _usage = protected.counter_tables(db_session, USAGE_METRICS, today=today,
+                                                through=through, min_count=min_count)
     first = today - dt.timedelta(days=days - 1)
     rows = []
     for code, province in admin_units.provinces().items():

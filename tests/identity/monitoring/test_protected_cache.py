@@ -1,0 +1,159 @@
+"""The protected tables are built once per content of the summary tables, never served stale.
+
+Protecting every place's cells costs far more than reading them, so
+:mod:`identity.monitoring.protected` keeps the tables it built, keyed by
+what they were built from, read from the database on every request. These
+tests change the counts in each way the keys must notice (a move between two
+cells that keeps the number of rows and the sum, a counter bumped today, a
+rebuild of closed days) and read the figures straight after.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+
+from identity.monitoring import counters, protected, statistics
+from identity.monitoring.disclosure import Line, protect
+from tests.flows import bearer
+from tests.identity.monitoring.helpers import add_account, new_operator
+
+VN = dt.timezone(dt.timedelta(hours=7))
+MIN = 10
+BIG = "00070"  # Phường Hoàn Kiếm (Hà Nội)
+
+
+def at(day: dt.date) -> Any:
+    """Travel to noon (Vietnam) of ``day``."""
+    return time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=VN),
+                               tick=False)
+
+
+@pytest.fixture()
+def stats(app, client, db_session, monkeypatch) -> Any:
+    """``stats(path)``: the JSON of a statistics view, at the threshold of 10, from no cache."""
+    monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
+    protected.clear_cache()
+    token = new_operator(db_session)
+
+    def get(path: str) -> Any:
+        answer = client.get(f"/api/v1/stats{path}", headers=bearer(token))
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()
+    return get
+
+
+@pytest.fixture()
+def builds(monkeypatch) -> dict[str, int]:
+    """How many times each protected table was built (not read from the cache)."""
+    made = {"accounts": 0, "activity": 0}
+    account_table, activity_table = protected._account_table, protected.activity_table
+
+    def count_accounts(*args: Any, **kwargs: Any) -> Any:
+        made["accounts"] += 1
+        return account_table(*args, **kwargs)
+
+    def count_activity(*args: Any, **kwargs: Any) -> Any:
+        made["activity"] += 1
+        return activity_table(*args, **kwargs)
+    monkeypatch.setattr(protected, "_account_table", count_accounts)
+    monkeypatch.setattr(protected, "activity_table", count_activity)
+    return made
+
+
+def test_a_table_is_built_once_per_content_of_the_counts(stats, builds, db_session, protector):
+    for _ in range(12):
+        add_account(db_session, protector, commune_code=BIG)
+    first = stats("/overview")
+    assert stats("/overview") == first and stats("/provinces/01")["accounts"]["total"] == 12
+    assert builds == {"accounts": 1, "activity": 1}
+    add_account(db_session, protector, commune_code=BIG)
+    assert stats("/overview")["accounts"]["total"] == 13
+    assert builds["accounts"] == 2
+
+
+def test_a_move_between_two_cells_is_seen_at_once(stats, db_session, protector):
+    """Same rows, same sum, same total: only the cells changed. The next answer shows it."""
+    accounts = [add_account(db_session, protector, commune_code=BIG) for _ in range(12)]
+    for _ in range(11):
+        add_account(db_session, protector, commune_code=BIG, status="locked")
+    for path in ("/overview", "/provinces/01", f"/communes/{BIG}"):
+        assert stats(path)["accounts"]["by_status"]["active"] == 12
+    accounts[0].status = "locked"
+    db_session.flush()
+    for path in ("/overview", "/provinces/01", f"/communes/{BIG}"):
+        body = stats(path)["accounts"]
+        assert (body["total"], body["by_status"]["active"], body["by_status"]["locked"]) == (
+            23, 11, 12), path
+
+
+def test_a_counter_bumped_today_is_seen_at_once(stats, db_session):
+    today = dt.date(2026, 11, 20)
+    with at(today):
+        counters.bump(db_session, metric="accounts.registered", province_code="01",
+                      commune_code=BIG, amount=12)
+        assert stats("/overview")["registrations"]["days"][-1]["registered"] == 12
+        counters.bump(db_session, metric="accounts.registered", province_code="01",
+                      commune_code=BIG, amount=3)
+        assert stats("/overview")["registrations"]["days"][-1]["registered"] == 15
+        assert stats("/provinces/01")["registrations"]["days"][-1]["registered"] == 15
+
+
+def test_a_rebuild_of_closed_days_is_seen_at_once(stats, db_session):
+    """Counters of a rolled-up day changed outside the service, then ``flask stats rebuild``."""
+    closed, today = dt.date(2026, 11, 10), dt.date(2026, 11, 20)
+    with at(closed):
+        counters.bump(db_session, metric="accounts.registered", province_code="01",
+                      commune_code=BIG, amount=20)
+    with at(today):
+        days = {row["day"]: row for row in stats("/overview")["registrations"]["days"]}
+        assert days[closed.isoformat()]["registered"] == 20
+    with at(closed):  # a bulk load: the same row, a bigger count
+        counters.bump(db_session, metric="accounts.registered", province_code="01",
+                      commune_code=BIG, amount=15)
+    with at(today):
+        statistics.roll_up(db_session, today=today, rebuild=True)
+        days = {row["day"]: row for row in stats("/overview")["registrations"]["days"]}
+        assert days[closed.isoformat()]["registered"] == 35
+
+
+def test_a_table_built_while_the_counts_moved_is_not_kept():
+    stamps = iter(["after", "before"])
+    built: list[str] = []
+
+    def build() -> str:
+        built.append("table")
+        return f"table {len(built)}"
+    assert protected._cached(("test",), "before", build, lambda: next(stamps)) == "table 1"
+    # the stamp read after the build differed: the next request builds again
+    assert protected._cached(("test",), "before", build, lambda: next(stamps)) == "table 2"
+    assert protected._cached(("test",), "before", build) == "table 2"
+    assert len(built) == 2
+    protected.clear_cache()
+
+
+def test_the_cells_hidden_do_not_depend_on_the_order_of_the_lines():
+    """Processes list the lines in different orders (set iteration is randomised per process,
+    row order is the database's): all must hide the same cells, or two nodes' answers together
+    would give back what each hides. A table where the order used to change the complements."""
+    import random
+
+    values = {(r, c): v for (r, c), v in zip(
+        [(r, c) for r in range(3) for c in range(3)], [3, 1, 12, 1, 40, 40, 40, 20, 5])}
+    for r in range(3):
+        values[(r, "*")] = sum(values[(r, c)] for c in range(3))
+    for c in range(3):
+        values[("*", c)] = sum(values[(r, c)] for r in range(3))
+    values[("*", "*")] = sum(values[(r, "*")] for r in range(3))
+    lines = [Line((r, "*"), tuple((r, c) for c in range(3))) for r in range(3)]
+    lines += [Line(("*", c), tuple((r, c) for r in range(3))) for c in range(3)]
+    lines += [Line(("*", "*"), tuple((r, "*") for r in range(3))),
+              Line(("*", "*"), tuple(("*", c) for c in range(3)))]
+    results = set()
+    for seed in range(20):
+        shuffled = lines[:]
+        random.Random(seed).shuffle(shuffled)
+        results.add(protect(values, shuffled, MIN))
+    assert len(results) == 1, results
