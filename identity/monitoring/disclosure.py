@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
+from itertools import chain
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,26 +79,41 @@ class _Solver:
     smallest first, for the next complement.
     """
 
-    def __init__(self, values: Mapping[Any, int], lines: list[Line], min_count: int,
+    def __init__(self, values: Mapping[Any, int], lines: Iterable[Line], min_count: int,
                  unpublished: frozenset[Hashable]) -> None:
-        self.values, self.lines, self.min_count, self.never = values, lines, min_count, \
-            unpublished
-        self.hidden: set[Hashable] = set()
-        self.count = [0] * len(lines)
-        self.mass = [0] * len(lines)
-        self.first: list[Hashable | None] = [None] * len(lines)
-        self.heaps: list[list[tuple[int, int, Hashable]] | None] = [None] * len(lines)
+        self.values, self.min_count, self.never = values, min_count, unpublished
+        lines = list(lines)
+        # Hidden from the start: every small count (zero included) and the unpublished keys.
+        keys = chain(values, (key for line in lines for key in (line.total, *line.parts)))
+        self.hidden: set[Hashable] = {
+            key for key in keys if key in unpublished or is_small(values.get(key, 0), min_count)}
+        # A line whose total is hidden and one of whose parts is (or that has none) never calls
+        # for a complement, whatever is hidden later: most lines of a sparse table (every line
+        # of a place whose total is small, all of whose cells are then small). Left out.
+        self.lines = sorted((line for line in lines if not self._settled(line)),
+                            key=_line_order)
+        self.count = [0] * len(self.lines)
+        self.mass = [0] * len(self.lines)
+        self.first: list[Hashable | None] = [None] * len(self.lines)
+        self.heaps: list[list[tuple[int, int, Hashable]] | None] = [None] * len(self.lines)
         self.as_part: dict[Hashable, list[int]] = defaultdict(list)
         self.as_total: dict[Hashable, list[int]] = defaultdict(list)
-        for index, line in enumerate(lines):
+        for index, line in enumerate(self.lines):
             self.as_total[line.total].append(index)
             for part in line.parts:
                 self.as_part[part].append(index)
-        self.pending = list(range(len(lines)))
+                if part in self.hidden:
+                    self.count[index] += 1
+                    self.mass[index] += values.get(part, 0)
+                    if self.first[index] is None:
+                        self.first[index] = part
+        self.pending = list(range(len(self.lines)))
         self.queued = set(self.pending)
-        for key in set(values) | set(self.as_part) | set(self.as_total):
-            if key in unpublished or is_small(values.get(key, 0), min_count):
-                self.hide(key)
+
+    def _settled(self, line: Line) -> bool:
+        """Whether the line can never call for a complement (see ``__init__``)."""
+        return line.total in self.hidden and (
+            not line.parts or any(part in self.hidden for part in line.parts))
 
     def hide(self, key: Hashable) -> None:
         """Hide ``key`` and queue every line it is on."""
@@ -172,8 +188,7 @@ def protect(values: Mapping[Any, int], lines: Iterable[Line], min_count: int, *,
     process, and the database's row order): every process and every node
     hides the same cells for the same counts.
     """
-    return _Solver(values, sorted(lines, key=_line_order), min_count,
-                   frozenset(unpublished)).run()
+    return _Solver(values, lines, min_count, frozenset(unpublished)).run()
 
 
 class Published:

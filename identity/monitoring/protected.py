@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import ACCOUNT_STATUSES
-from identity.monitoring.disclosure import Line, Published, make_line
+from identity.monitoring.disclosure import Line, Published, is_small, make_line
 from identity.monitoring.models import AccountCount, UsageCounter, UsageRollup
 from identity.registry import admin_units
 
@@ -172,25 +172,33 @@ def _account_table(rows: Iterable[tuple[str, str, int, str, int]], min_count: in
     for province, commune, level, status, count in rows:
         commune = commune or _NO_COMMUNE
         communes_of.setdefault(province, set()).add(commune)
+        if not count:  # an emptied row: its commune is one of its province's ``zeros``
+            continue
         for place in ((NATIONAL, ""), (province, ""), (province, commune)):
-            for lv in (int(level), ANY):
+            for lv in (level, ANY):
                 for st in (status, ANY):
-                    values[(place, lv, st)] += int(count or 0)
+                    values[(place, lv, st)] += count
     cells = [(lv, st) for lv in (1, 2, ANY) for st in (*statuses, ANY)]
-    # Only places with accounts have lines of their own: an empty place's cells are all zero,
-    # hidden, and tell nothing; in its parent's lines it is one of the ``zeros``.
-    counted = {key[0] for key in values}
     lines: list[Line] = []
-    for place in counted:
+    # The lines of a place with no cell of ``min_count`` or more are left out: all its cells
+    # are hidden from the start, so they never call for a complement (nor are one). Most
+    # communes at the start of the rollout; empty places have no lines at all.
+    shown_places = {key[0] for key, count in values.items() if not is_small(count, min_count)}
+    for place in sorted(shown_places):
         lines += [make_line((place, lv, ANY), [(place, lv, st) for st in statuses], values)
                   for lv in (1, 2, ANY)]
         lines += [make_line((place, ANY, st), [(place, 1, st), (place, 2, st)], values)
                   for st in (*statuses, ANY)]
-    for code, communes in communes_of.items():
-        if (code, "") in counted:
-            ordered = sorted(communes)
-            lines += [make_line(((code, ""), lv, st), [((code, c), lv, st) for c in ordered],
-                                values) for lv, st in cells]
+    # A province's cell is the sum of its communes': only those with a count are listed, the
+    # empty ones are the line's ``zeros`` (a province with none has a zero total: no line).
+    counted: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for ((province, commune), lv, st), count in values.items():
+        if commune and count:
+            counted[(province, lv, st)].append(commune)
+    for (code, lv, st), communes in counted.items():
+        communes.sort()
+        lines.append(Line(((code, ""), lv, st), tuple(((code, c), lv, st) for c in communes),
+                          len(communes_of[code]) - len(communes)))
     provinces = sorted(communes_of)
     lines += [make_line(((NATIONAL, ""), lv, st), [((code, ""), lv, st) for code in provinces],
                         values) for lv, st in cells]
