@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -62,7 +63,10 @@ def month_start(day: dt.date, back: int = 0) -> dt.date:
 #: The separator of :func:`_rows_columns` (no code, status, metric, day or count holds it).
 _SEP = ";"
 _AGGREGATES = {"sqlite": "group_concat", "postgresql": "string_agg"}
-_cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+#: The tables built, per database (the engine a session is bound to): a process serving two
+#: databases, or tests each in a transaction of its own, never mix their tables.
+_caches: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = \
+    weakref.WeakKeyDictionary()
 T = TypeVar("T")
 _cache_lock = threading.Lock()
 
@@ -80,7 +84,10 @@ def _rows_columns(db_session: Session, columns: tuple[Any, ...], *where: Any) ->
     """
     dialect = db_session.get_bind().dialect.name
     aggregate = getattr(sa.func, _AGGREGATES[dialect])
-    texts = [aggregate(column if dialect == "sqlite" else sa.cast(column, sa.Text), _SEP)
+    # The separator is written in the statement: bound as a parameter, SQLite reads it again
+    # for every row (twice the time).
+    separator: Any = sa.literal_column(f"'{_SEP}'")
+    texts = [aggregate(column if dialect == "sqlite" else sa.cast(column, sa.Text), separator)
              for column in columns]
     query = sa.select(sa.func.count(), *texts)
     if where:
@@ -95,7 +102,7 @@ def _rows(texts: Columns) -> list[tuple[str, ...]]:
     return list(zip(*(column.split(_SEP) for column in columns))) if count else []
 
 
-def _cached(name: tuple[Any, ...], stamp: Any, build: Callable[[], T],
+def _cached(db_session: Session, name: tuple[Any, ...], stamp: Any, build: Callable[[], T],
             recheck: Callable[[], Any] | None = None) -> T:
     """The tables ``name`` for ``stamp`` (what they are computed from), built once per stamp.
 
@@ -105,41 +112,41 @@ def _cached(name: tuple[Any, ...], stamp: Any, build: Callable[[], T],
     again after a build that read the tables itself: a table built while
     the counts moved is answered but not kept.
     """
+    bind = db_session.get_bind()
     with _cache_lock:
-        entry = _cache.get(name)
+        entry = _caches.get(bind, {}).get(name)
     if entry is not None and entry[0] == stamp:
         return entry[1]
     table = build()
     if recheck is None or recheck() == stamp:
         with _cache_lock:
-            _cache[name] = (stamp, table)
+            _caches.setdefault(bind, {})[name] = (stamp, table)
     return table
 
 
 def clear_cache() -> None:
     """Forget every protected table (tests; the next request builds them again)."""
     with _cache_lock:
-        _cache.clear()
+        _caches.clear()
 
 
 def _counters_stamp(db_session: Session, metrics: tuple[str, ...],
                     through: dt.date | None) -> tuple[Any, ...]:
-    """What the day and usage figures are computed from, read cheaply.
+    """What the day and usage figures are computed from, in a day and four numbers.
 
-    The days not rolled up yet are read whole (a few rows per commune, the
-    ones every act bumps). The closed days' roll-ups are only ever added
-    to, a day at a time (``through``), or rebuilt from the counters
-    (``flask stats rebuild``): their number of rows and their sum tell a
-    rebuild that changed them.
+    Counters only grow: :func:`identity.monitoring.counters.bump` adds a
+    positive amount to a row or adds a row, and nothing deletes one; the
+    roll-ups are inserted once per closed day (``through``), or rebuilt from
+    those same counters (``flask stats rebuild``). So the number of rows and
+    the sum of the counters not rolled up yet, and of the roll-ups, change
+    with every change of either: exact, at a fraction of reading the rows.
     """
-    raw = _rows_columns(db_session, (UsageCounter.day, UsageCounter.metric,
-                                     UsageCounter.province_code, UsageCounter.commune_code,
-                                     UsageCounter.count),
-                        UsageCounter.metric.in_(metrics),
-                        *([UsageCounter.day > through] if through is not None else []))
-    rolled = tuple(db_session.execute(
-        sa.select(sa.func.count(), sa.func.sum(UsageRollup.count))).one())
-    return (through, tuple(int(n or 0) for n in rolled), raw)
+    raw = sa.select(sa.func.count(), sa.func.sum(UsageCounter.count)).where(
+        UsageCounter.metric.in_(metrics),
+        *([UsageCounter.day > through] if through is not None else []))
+    rolled = sa.select(sa.func.count(), sa.func.sum(UsageRollup.count))
+    return (through, *(int(n or 0) for query in (raw, rolled)
+                       for n in db_session.execute(query).one()))
 
 
 # --- Accounts ----------------------------------------------------------------------------------
@@ -155,7 +162,7 @@ def account_table(db_session: Session, min_count: int) -> Published:
     texts = _rows_columns(db_session, (AccountCount.province_code, AccountCount.commune_code,
                                        AccountCount.level, AccountCount.status,
                                        AccountCount.count))
-    return _cached(("accounts", min_count), texts, lambda: _account_table(
+    return _cached(db_session, ("accounts", min_count), texts, lambda: _account_table(
         [(province, commune, int(level), status, int(count))
          for province, commune, level, status, count in _rows(texts)], min_count))
 
@@ -202,7 +209,8 @@ def _account_table(rows: Iterable[tuple[str, str, int, str, int]], min_count: in
     provinces = sorted(communes_of)
     lines += [make_line(((NATIONAL, ""), lv, st), [((code, ""), lv, st) for code in provinces],
                         values) for lv, st in cells]
-    return Published(values, lines, min_count)
+    # A plain dict: the table is shared by threads, and a lookup must never add a key.
+    return Published(dict(values), lines, min_count)
 
 
 def accounts_of(table: Published, place: tuple[str, str]) -> dict[str, Any]:
@@ -286,7 +294,7 @@ def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.d
                 usage_table(db_session, metrics, today=today, through=through,
                             min_count=min_count))
 
-    return _cached(("counters", min_count, metrics), stamp(), build, stamp)
+    return _cached(db_session, ("counters", min_count, metrics), stamp(), build, stamp)
 
 
 def activity_table(db_session: Session, *, today: dt.date, through: dt.date | None,

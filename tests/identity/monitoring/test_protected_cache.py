@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from sqlalchemy.orm import sessionmaker
 
 from identity.monitoring import counters, protected, statistics
 from identity.monitoring.disclosure import Line, protect
@@ -119,19 +120,38 @@ def test_a_rebuild_of_closed_days_is_seen_at_once(stats, db_session):
         assert days[closed.isoformat()]["registered"] == 35
 
 
-def test_a_table_built_while_the_counts_moved_is_not_kept():
+def test_a_table_built_while_the_counts_moved_is_not_kept(db_session):
     stamps = iter(["after", "before"])
     built: list[str] = []
 
     def build() -> str:
         built.append("table")
         return f"table {len(built)}"
-    assert protected._cached(("test",), "before", build, lambda: next(stamps)) == "table 1"
+    cached = protected._cached
+    assert cached(db_session, ("test",), "before", build, lambda: next(stamps)) == "table 1"
     # the stamp read after the build differed: the next request builds again
-    assert protected._cached(("test",), "before", build, lambda: next(stamps)) == "table 2"
-    assert protected._cached(("test",), "before", build) == "table 2"
+    assert cached(db_session, ("test",), "before", build, lambda: next(stamps)) == "table 2"
+    assert cached(db_session, ("test",), "before", build) == "table 2"
     assert len(built) == 2
-    protected.clear_cache()
+
+
+def test_each_database_has_tables_of_its_own(app, db_session):
+    """Tests each run in a transaction of their own (rolled back), a process may serve two
+    databases: a table built from one is never served from another with the same stamp."""
+    from app.extensions import db
+
+    protected._cached(db_session, ("test",), "same", lambda: "from the test's transaction")
+    with app.app_context():
+        other = db.engine.connect()
+        try:
+            session = sessionmaker(bind=other)()
+            assert protected._cached(session, ("test",), "same",
+                                     lambda: "from another") == "from another"
+            session.close()
+        finally:
+            other.close()
+    assert protected._cached(db_session, ("test",), "same", lambda: "built again") == (
+        "from the test's transaction")
 
 
 def test_the_cells_hidden_do_not_depend_on_the_order_of_the_lines():
