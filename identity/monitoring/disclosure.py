@@ -87,14 +87,15 @@ class _Solver:
         keys = chain(values, (key for line in lines for key in (line.total, *line.parts)))
         self.hidden: set[Hashable] = {
             key for key in keys if key in unpublished or is_small(values.get(key, 0), min_count)}
-        # A line whose total is hidden and one of whose parts is (or that has none) never calls
-        # for a complement, whatever is hidden later: most lines of a sparse table (every line
-        # of a place whose total is small, all of whose cells are then small). Left out.
-        self.lines = sorted((line for line in lines if not self._settled(line)),
-                            key=_line_order)
-        self.count = [0] * len(self.lines)
-        self.mass = [0] * len(self.lines)
-        self.first: list[Hashable | None] = [None] * len(self.lines)
+        # What is hidden of each line from the start: number of parts, their sum, the first.
+        start = [self._hidden_parts(line) for line in lines]
+        kept = sorted((index for index, line in enumerate(lines)
+                       if not self._settled(line, *start[index])),
+                      key=lambda index: _line_order(lines[index]))
+        self.lines = [lines[index] for index in kept]
+        self.count = [start[index][0] for index in kept]
+        self.mass = [start[index][1] for index in kept]
+        self.first: list[Hashable | None] = [start[index][2] for index in kept]
         self.heaps: list[list[tuple[int, int, Hashable]] | None] = [None] * len(self.lines)
         self.as_part: dict[Hashable, list[int]] = defaultdict(list)
         self.as_total: dict[Hashable, list[int]] = defaultdict(list)
@@ -102,18 +103,39 @@ class _Solver:
             self.as_total[line.total].append(index)
             for part in line.parts:
                 self.as_part[part].append(index)
-                if part in self.hidden:
-                    self.count[index] += 1
-                    self.mass[index] += values.get(part, 0)
-                    if self.first[index] is None:
-                        self.first[index] = part
         self.pending = list(range(len(self.lines)))
         self.queued = set(self.pending)
 
-    def _settled(self, line: Line) -> bool:
-        """Whether the line can never call for a complement (see ``__init__``)."""
-        return line.total in self.hidden and (
-            not line.parts or any(part in self.hidden for part in line.parts))
+    def _hidden_parts(self, line: Line) -> tuple[int, int, Hashable | None, bool]:
+        """``(count, sum, first, no part negative)`` of the parts of ``line`` hidden now."""
+        count = mass = 0
+        first = None
+        plain = True
+        for part in line.parts:
+            value = self.values.get(part, 0)
+            plain = plain and value >= 0
+            if part in self.hidden:
+                count += 1
+                mass += value
+                if first is None:
+                    first = part
+        return count, mass, first, plain
+
+    def _settled(self, line: Line, count: int, mass: int, first: Hashable | None,
+                 plain: bool) -> bool:
+        """Whether the line can never call for a complement, whatever is hidden later.
+
+        Hiding more only adds to a line's hidden parts (and, no part being
+        negative, to their sum). So a line is settled when its total is
+        hidden and one of its parts is (or it has none), or when its hidden
+        parts are already two or more (zeros included) holding ``min_count``
+        or more. Most lines of a sparse table are: every line of a place
+        whose cells are all small, a province's communes when the small
+        ones add up. They are left out of the work.
+        """
+        if line.total in self.hidden:
+            return count > 0 or not line.parts
+        return plain and count + line.zeros >= 2 and mass >= self.min_count > 0
 
     def hide(self, key: Hashable) -> None:
         """Hide ``key`` and queue every line it is on."""
