@@ -96,6 +96,12 @@ def _rows_columns(db_session: Session, columns: tuple[Any, ...], *where: Any) ->
     return (int(count), *(str(value or "") for value in values))
 
 
+def _well_formed(texts: Columns) -> bool:
+    """Whether every text of :func:`_rows_columns` holds its rows' fields, no more."""
+    count, *columns = texts
+    return all(column.count(_SEP) == max(count - 1, 0) for column in columns)
+
+
 def _rows(texts: Columns) -> list[tuple[str, ...]]:
     """The rows back from :func:`_rows_columns` (every field a text)."""
     count, *columns = texts
@@ -159,12 +165,19 @@ def account_table(db_session: Session, min_count: int) -> Published:
     of ``account_counts`` (:func:`_cached`): the rows are read as one row of
     texts, both the cache key and what the table is built from.
     """
-    texts = _rows_columns(db_session, (AccountCount.province_code, AccountCount.commune_code,
-                                       AccountCount.level, AccountCount.status,
-                                       AccountCount.count))
-    return _cached(db_session, ("accounts", min_count), texts, lambda: _account_table(
-        [(province, commune, int(level), status, int(count))
-         for province, commune, level, status, count in _rows(texts)], min_count))
+    columns = (AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
+               AccountCount.status, AccountCount.count)
+    texts = _rows_columns(db_session, columns)
+    if not _well_formed(texts):  # a field holding the separator (no code or status does)
+        return _account_table(_typed(db_session.execute(sa.select(*columns))), min_count)
+    return _cached(db_session, ("accounts", min_count), texts,
+                   lambda: _account_table(_typed(_rows(texts)), min_count))
+
+
+def _typed(rows: Iterable[Any]) -> list[tuple[str, str, int, str, int]]:
+    """``account_counts`` rows with their numbers as numbers."""
+    return [(str(province), str(commune), int(level), str(status), int(count))
+            for province, commune, level, status, count in rows]
 
 
 def _account_table(rows: Iterable[tuple[str, str, int, str, int]], min_count: int) -> Published:

@@ -177,3 +177,17 @@ def test_the_cells_hidden_do_not_depend_on_the_order_of_the_lines():
         random.Random(seed).shuffle(shuffled)
         results.add(protect(values, shuffled, MIN))
     assert len(results) == 1, results
+
+
+def test_a_field_holding_the_separator_is_read_the_slow_way(stats, db_session, protector,
+                                                            monkeypatch):
+    """The rows come back as one text per column, split on ";" (no code or status holds one).
+    Were one to, the rows would shift: they are then read one by one, and nothing is kept."""
+    monkeypatch.setattr(protected, "_SEP", "0")  # every code holds a 0
+    for _ in range(12):
+        add_account(db_session, protector, commune_code=BIG)
+    body = stats("/provinces/01")
+    assert body["accounts"]["total"] == 12
+    assert [(c["commune_code"], c["total"]) for c in body["communes"]] == [(BIG, 12)]
+    add_account(db_session, protector, commune_code=BIG)
+    assert stats("/provinces/01")["accounts"]["total"] == 13
