@@ -43,37 +43,25 @@ def _described(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "metadata": metadata}
 
 
-class BoundedDate(fields.Date):
+class _Bounded:
+    """The bound shared by the date fields below: described in the document, checked on load."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_described(kwargs))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
+        _check_year(loaded)
+        return loaded
+
+
+class BoundedDate(_Bounded, fields.Date):
     """An ISO date (``YYYY-MM-DD``) in :data:`EARLIEST_YEAR`..:data:`LATEST_YEAR`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **_described(kwargs))
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        day = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(day)
-        return day
-
-
-class BoundedDateTime(fields.DateTime):
+class BoundedDateTime(_Bounded, fields.DateTime):
     """An ISO date-time in :data:`EARLIEST_YEAR`..:data:`LATEST_YEAR`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **_described(kwargs))
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(moment)
-        return moment
-
-
-class BoundedAwareDateTime(fields.AwareDateTime):
+class BoundedAwareDateTime(_Bounded, fields.AwareDateTime):
     """An ISO date-time with a time zone (or the field's default one), in the bounded years."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **_described(kwargs))
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        _check_year(moment)
-        return moment
