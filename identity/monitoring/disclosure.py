@@ -30,7 +30,6 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
-from itertools import chain
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +82,15 @@ class _Solver:
                  unpublished: frozenset[Hashable]) -> None:
         self.values, self.min_count, self.never = values, min_count, unpublished
         lines = list(lines)
-        # Hidden from the start: every small count (zero included) and the unpublished keys.
-        keys = chain(values, (key for line in lines for key in (line.total, *line.parts)))
-        self.hidden: set[Hashable] = {
-            key for key in keys if key in unpublished or is_small(values.get(key, 0), min_count)}
+        # Hidden from the start: every small count (zero included) and the unpublished keys;
+        # a key of a line that has no count is a zero.
+        self.hidden: set[Hashable] = {key for key, value in values.items()
+                                      if is_small(value, min_count) or key in unpublished}
+        zero_hidden = is_small(0, min_count)
+        for line in lines:
+            for key in (line.total, *line.parts):
+                if key not in values and (zero_hidden or key in unpublished):
+                    self.hidden.add(key)
         # What is hidden of each line from the start: number of parts, their sum, the first.
         start = [self._hidden_parts(line) for line in lines]
         kept = sorted((index for index, line in enumerate(lines)
