@@ -191,3 +191,20 @@ def test_a_field_holding_the_separator_is_read_the_slow_way(stats, db_session, p
     assert [(c["commune_code"], c["total"]) for c in body["communes"]] == [(BIG, 12)]
     add_account(db_session, protector, commune_code=BIG)
     assert stats("/provinces/01")["accounts"]["total"] == 13
+
+
+def test_a_build_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    assert gc.isenabled()
+    assert protected._without_collection(gc.isenabled) is False  # paused while building
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        protected._without_collection(lambda: 1 / 0)
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        protected._without_collection(lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
