@@ -269,12 +269,14 @@ def _by_province(db_session: Session, metrics: tuple[str, ...], since: dt.date,
     columns: list[Any]
     if through is not None and through >= since:
         columns = [UsageRollup.province_code, UsageRollup.metric]
-        if daily:
-            columns.append(UsageRollup.day)
-        rows = db_session.execute(
-            sa.select(*columns, sa.func.sum(UsageRollup.count))
-            .where(UsageRollup.metric.in_(metrics), UsageRollup.day >= since,
-                   UsageRollup.day <= through).group_by(*columns))
+        window = (UsageRollup.metric.in_(metrics), UsageRollup.day >= since,
+                  UsageRollup.day <= through)
+        if daily:  # one roll-up per day, metric and province (its key): nothing to group
+            rows = db_session.execute(sa.select(*columns, UsageRollup.day, UsageRollup.count)
+                                      .where(*window))
+        else:
+            rows = db_session.execute(sa.select(*columns, sa.func.sum(UsageRollup.count))
+                                      .where(*window).group_by(*columns))
         for *key, count in rows:
             out[tuple(key)] += int(count or 0)
         raw_since = through + dt.timedelta(days=1)
