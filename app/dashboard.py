@@ -86,10 +86,14 @@ def dashboard() -> Response:
         abort(404)
     target = float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
     min_count = int(current_app.config["STATS_MIN_COUNT"])
-    table = published.account_table(db.session(), min_count)  # built once for the whole page
+    # The protected tables, read once for the whole page (the figures and the ranking).
+    table = published.account_table(db.session(), min_count)
+    counters = (published.counter_tables(db_session=db.session(), min_count=min_count)
+                if min_count > 0 else None)
     data = published.overview(db_session=db.session(), place=place, target=target,
-                              min_count=min_count, accounts=table)
-    ranking = (published.provinces(db_session=db.session(), min_count=min_count, accounts=table)
+                              min_count=min_count, accounts=table, counters=counters)
+    ranking = (published.provinces(db_session=db.session(), min_count=min_count, accounts=table,
+                                   counters=counters)
                if place is None else published.communes(db_session=db.session(), place=place,
                                                         min_count=min_count, accounts=table))
     chart = {"months": data["growth"]["months"],

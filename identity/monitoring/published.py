@@ -138,13 +138,24 @@ def backlogs(db_session: Any, place: Place, *, min_count: int, now: dt.datetime 
 
 # --- The published statistics ----------------------------------------------------------------
 
+def counter_tables(*, db_session: Any, min_count: int) -> tuple[Published, Published]:
+    """Today's protected activity and usage tables; rolls up the closed days first (commits)."""
+    today = clock.today()
+    through = statistics.roll_up(db_session, today=today)
+    db_session.commit()
+    return protected.counter_tables(db_session, USAGE_METRICS, today=today, through=through,
+                                    min_count=min_count)
+
+
 def overview(*, db_session: Any, place: Place | None = None, days: int = 30, months: int = 12,
              target: float = 0.05, min_count: int = MIN_COUNT,
-             accounts: Published | None = None) -> dict[str, Any]:
+             accounts: Published | None = None,
+             counters: tuple[Published, Published] | None = None) -> dict[str, Any]:
     """The statistics of a place as published; commits the day's roll-up if it ran.
 
-    ``accounts``: the protected account table, when the caller already built it
-    (:func:`protected.account_table`; the page or answer also ranks places).
+    ``accounts``, ``counters``: the protected account table and activity and
+    usage tables, when the caller already has them (:func:`account_table`,
+    :func:`counter_tables`; the page or answer also ranks places).
     """
     place = place or Place()
     if min_count <= 0:
@@ -154,10 +165,7 @@ def overview(*, db_session: Any, place: Place | None = None, days: int = 30, mon
     table = accounts or protected.account_table(db_session, min_count)
     activity = usage = None
     if place.commune_code is None:  # a commune's days, growth and usage are not published
-        through = statistics.roll_up(db_session, today=today)
-        db_session.commit()
-        activity, usage = protected.counter_tables(db_session, USAGE_METRICS, today=today,
-                                                   through=through, min_count=min_count)
+        activity, usage = counters or counter_tables(db_session=db_session, min_count=min_count)
     code = place.province_code or NATIONAL
     return {"place": {"province_code": place.province_code,
                       "commune_code": place.commune_code, "name": place.name},
@@ -178,16 +186,14 @@ def _ranked(rows: list[dict[str, Any]], code_field: str) -> list[dict[str, Any]]
 
 
 def provinces(*, db_session: Any, days: int = 30, min_count: int = MIN_COUNT,
-              accounts: Published | None = None) -> list[dict[str, Any]]:
+              accounts: Published | None = None,
+              counters: tuple[Published, Published] | None = None) -> list[dict[str, Any]]:
     """Every province with its accounts and recent registrations, as published."""
     if min_count <= 0:
         return statistics.provinces(db_session=db_session, days=days)
     today = clock.today()
-    through = statistics.roll_up(db_session, today=today)
-    db_session.commit()
+    activity, _usage = counters or counter_tables(db_session=db_session, min_count=min_count)
     table = accounts or protected.account_table(db_session, min_count)
-    activity, _usage = protected.counter_tables(db_session, USAGE_METRICS, today=today,
-                                                through=through, min_count=min_count)
     first = today - dt.timedelta(days=days - 1)
     rows = []
     for code, province in admin_units.provinces().items():

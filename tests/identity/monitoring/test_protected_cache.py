@@ -16,7 +16,7 @@ import pytest
 import time_machine
 from sqlalchemy.orm import sessionmaker
 
-from identity.monitoring import counters, protected, statistics
+from identity.monitoring import counters, protected, published, statistics
 from identity.monitoring.disclosure import Line, protect
 from tests.flows import bearer
 from tests.identity.monitoring.helpers import add_account, new_operator
@@ -208,3 +208,27 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_dashboard_page_reads_each_table_once(app, client, db_session, protector, monkeypatch):
+    """The page shows a place and ranks others: one reading of each table serves both, so the
+    figures and the ranking come from the same counts (and the stamps are read once)."""
+    monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
+    reads = {"accounts": 0, "counters": 0}
+    account_table, counter_tables = protected.account_table, protected.counter_tables
+
+    def count(name: str, function: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return function(*args, **kwargs)
+        return counted
+    for module in (protected, published):  # published.account_table is protected's
+        monkeypatch.setattr(module, "account_table", count("accounts", account_table))
+    monkeypatch.setattr(protected, "counter_tables", count("counters", counter_tables))
+    for _ in range(12):
+        add_account(db_session, protector, commune_code=BIG)
+    client.post("/dashboard/login", data={"token": new_operator(db_session)})
+    for path in ("/dashboard", "/dashboard?province=01"):
+        reads.update(accounts=0, counters=0)
+        assert client.get(path).status_code == 200
+        assert reads == {"accounts": 1, "counters": 1}, path
