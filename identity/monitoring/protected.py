@@ -22,6 +22,15 @@ Three tables, each protected as a whole so every view hides the same cells:
 A commune's own daily figures, growth and usage are not published: a
 commune is small enough that its days would be mostly hidden, and its
 province's figures minus its siblings' would otherwise give them back.
+
+Protecting the tables costs far more than reading them, so each is built
+once per content of what it is computed from and kept in the process (one
+keeping per database), keyed by a stamp every request reads: the rows of
+``account_counts`` themselves (one row of texts, exact), and for the
+activity and usage the day, the last day rolled up and the number and sum
+of the counters and roll-ups (which only ever grow). Every process and node
+thus hides the same cells, and a change is seen by the next request; there
+is no time-based staleness.
 """
 from __future__ import annotations
 
@@ -320,9 +329,11 @@ def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.d
     (:func:`_counters_stamp`), read once for the two.
     """
     def stamp() -> tuple[Any, ...]:
+        """What both tables are computed from, as read now."""
         return (today, *_counters_stamp(db_session, (*DAILY_METRICS, *metrics), through))
 
     def build() -> tuple[Published, Published]:
+        """Both tables, protected anew."""
         return (activity_table(db_session, today=today, through=through, min_count=min_count),
                 usage_table(db_session, metrics, today=today, through=through,
                             min_count=min_count))
