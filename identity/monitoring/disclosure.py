@@ -20,11 +20,11 @@ figures are described as :class:`Line` s (``total = sum of parts``) and
 
 The complement chosen is the smallest visible part (ties by key), else the
 total; the lines are worked in one canonical order (their text), so the
-same counts give the same hidden cells in every process. This is the classic line rule of statistical offices (each row and
-column of a table holds zero or at least two hidden cells, with a protection
-level); it is applied over the whole hierarchy at once (country, provinces,
-communes), so every view hides the same cells and no view gives back what
-another hides.
+same counts give the same hidden cells in every process. This is the
+classic line rule of statistical offices (each row and column of a table
+holds zero or at least two hidden cells, with a protection level); it is
+applied over the whole hierarchy at once (country, provinces, communes), so
+every view hides the same cells and no view gives back what another hides.
 """
 from __future__ import annotations
 
