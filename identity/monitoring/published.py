@@ -19,7 +19,7 @@ from identity import clock
 from identity.monitoring import protected, queues, statistics
 from identity.monitoring.disclosure import MIN_COUNT, Line, Published
 from identity.monitoring.protected import ANY, DAILY_METRICS, NATIONAL, month_start
-from identity.monitoring.statistics import USAGE_METRICS, Place
+from identity.monitoring.statistics import USAGE_METRICS, Place, growth_row, growth_summary
 from identity.registry import admin_units
 
 
@@ -55,18 +55,8 @@ def _growth(activity: Published | None, code: str, today: dt.date, months: int,
         earlier = month_start(today, back + 1) if back + 1 < protected.HORIZON_MONTHS else None
         end = activity.get((code, "end", first)) if activity else None
         previous = activity.get((code, "end", earlier)) if activity else None
-        rate = (end - previous) / previous if end is not None and previous else None
-        rows.append({"month": f"{first:%Y-%m}", "active_total": end,
-                     "growth": None if rate is None else round(rate, 4),
-                     "target_total": round(previous * (1 + target)) if previous else None,
-                     "met": None if rate is None else rate >= target, "partial": back == 0})
-    complete = [row for row in rows if not row["partial"] and row["growth"] is not None]
-    last = complete[-1] if complete else None
-    return {"target": target, "months": rows,
-            "last_month": last["month"] if last else None,
-            "last_month_growth": last["growth"] if last else None,
-            "on_target": last["met"] if last else None,
-            "months_on_target": sum(1 for row in complete if row["met"])}
+        rows.append(growth_row(first, end, previous, target=target, partial=back == 0))
+    return growth_summary(rows, target)
 
 
 def _usage(usage: Published | None, code: str) -> list[dict[str, Any]]:

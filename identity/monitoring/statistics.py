@@ -224,6 +224,30 @@ def _month_start(day: dt.date, back: int = 0) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def growth_row(month: dt.date, end: int | None, previous: int | None, *, target: float,
+               partial: bool) -> dict[str, Any]:
+    """One month of growth: its month-end total, the rate over the month before, the target.
+
+    ``None`` for an unknown total (a hidden small count, in the published figures).
+    """
+    rate = (end - previous) / previous if end is not None and previous else None
+    return {"month": f"{month:%Y-%m}", "active_total": end,
+            "growth": None if rate is None else round(rate, 4),
+            "target_total": round(previous * (1 + target)) if previous else None,
+            "met": None if rate is None else rate >= target, "partial": partial}
+
+
+def growth_summary(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """The months of :func:`growth_row` with the last complete month and the months on target."""
+    complete = [row for row in rows if not row["partial"] and row["growth"] is not None]
+    last = complete[-1] if complete else None
+    return {"target": target, "months": rows,
+            "last_month": last["month"] if last else None,
+            "last_month_growth": last["growth"] if last else None,
+            "on_target": last["met"] if last else None,
+            "months_on_target": sum(1 for row in complete if row["met"])}
+
+
 def growth(activated_before: int, activated: dict[dt.date, int], *, today: dt.date, months: int,
            target: float) -> dict[str, Any]:
     """Month-end totals of activated accounts and their month-over-month growth vs ``target``.
@@ -238,20 +262,9 @@ def growth(activated_before: int, activated: dict[dt.date, int], *, today: dt.da
         start = _month_start(today, back)
         end = _month_start(today, back - 1)
         running += sum(count for day, count in activated.items() if start <= day < end)
-        rate = (running - previous) / previous if previous else None
-        rows.append({"month": f"{start:%Y-%m}", "active_total": running,
-                     "growth": None if rate is None else round(rate, 4),
-                     "target_total": round(previous * (1 + target)) if previous else None,
-                     "met": None if rate is None else rate >= target,
-                     "partial": back == 0})
+        rows.append(growth_row(start, running, previous, target=target, partial=back == 0))
         previous = running
-    complete = [row for row in rows if not row["partial"] and row["growth"] is not None]
-    last = complete[-1] if complete else None
-    return {"target": target, "months": rows,
-            "last_month": last["month"] if last else None,
-            "last_month_growth": last["growth"] if last else None,
-            "on_target": last["met"] if last else None,
-            "months_on_target": sum(1 for row in complete if row["met"])}
+    return growth_summary(rows, target)
 
 
 # --- Queues ----------------------------------------------------------------------------------
