@@ -30,6 +30,8 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
 
 #: The URL scheme of the in-process Redis stand-in (fakeredis).
+#: How long a served process answers statistics from the protected tables it checked last.
+STATS_FRESH_SECONDS_SERVED = 5.0
 MEMORY_REDIS_URL = "memory://"
 #: The key material every configuration needs.
 KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY", "TOKEN_SIGNING_KEYS")
@@ -246,6 +248,10 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         # Rollout statistics and the dashboard: counts below this are hidden, with every count
         # that would give one back by subtraction (identity/monitoring/disclosure.py).
         "STATS_MIN_COUNT": int(env.get("STATS_MIN_COUNT", 10)),
+        # How long a process answers from its protected statistics tables before it checks,
+        # again, that the summary tables have not changed (seconds; 0: on every request).
+        "STATS_FRESH_SECONDS": max(float(env.get("STATS_FRESH_SECONDS",
+                                                 STATS_FRESH_SECONDS_SERVED)), 0.0),
         "SIM_MAX_PER_ID": int(env.get("SIM_MAX_PER_ID", 3)),
         #: Multiplies every retry delay (0 in the tests: retries run at once).
         "JOB_RETRY_SCALE": float(env.get("JOB_RETRY_SCALE", 1)),
@@ -294,6 +300,8 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
         **_common(env),
         "ENV_NAME": "testing",
         "TESTING": True,
+        # The tests see every change of the counts at once.
+        "STATS_FRESH_SECONDS": max(float(env.get("STATS_FRESH_SECONDS", 0)), 0.0),
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,

@@ -86,9 +86,11 @@ def dashboard() -> Response:
         abort(404)
     target = float(current_app.config["ROLLOUT_MONTHLY_GROWTH_TARGET"])
     min_count = int(current_app.config["STATS_MIN_COUNT"])
+    fresh = float(current_app.config["STATS_FRESH_SECONDS"])
     # The protected tables, read once for the whole page (the figures and the ranking).
-    table = published.account_table(db.session(), min_count)
-    counters = (published.counter_tables(db_session=db.session(), min_count=min_count)
+    table = published.account_table(db.session(), min_count, fresh)
+    counters = (published.counter_tables(db_session=db.session(), min_count=min_count,
+                                         fresh_seconds=fresh)
                 if min_count > 0 else None)
     data = published.overview(db_session=db.session(), place=place, target=target,
                               min_count=min_count, accounts=table, counters=counters)

@@ -41,7 +41,11 @@ def _app(db_path: Path) -> Any:
 
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}", "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
-    return create_app({**load_config("testing", env), "LOG_LEVEL": "WARNING"})
+    from config import STATS_FRESH_SECONDS_SERVED
+
+    # STATS_FRESH_SECONDS as served (the testing configuration checks on every request).
+    return create_app({**load_config("testing", env), "LOG_LEVEL": "WARNING",
+                       "STATS_FRESH_SECONDS": STATS_FRESH_SECONDS_SERVED})
 
 
 def _fill(connection: sa.Connection, first: int, last: int) -> None:

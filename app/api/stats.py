@@ -32,6 +32,16 @@ def _min_count() -> int:
     return int(current_app.config["STATS_MIN_COUNT"])
 
 
+def _fresh_seconds() -> float:
+    """How long the protected tables are answered before the counts are checked again."""
+    return float(current_app.config["STATS_FRESH_SECONDS"])
+
+
+def _publishing() -> dict[str, Any]:
+    """The publication settings every statistics call takes."""
+    return {"min_count": _min_count(), "fresh_seconds": _fresh_seconds()}
+
+
 @blp.get("/overview")
 @operator_required
 @blp.arguments(StatsArgs, location="query")
@@ -39,7 +49,7 @@ def _min_count() -> int:
 @blp.doc(security=OPERATOR_TOKEN)
 def overview(args: dict[str, Any]) -> Any:
     """The whole country: accounts, registrations per day, growth, usage, backlogs."""
-    return published.overview(**deps("db_session"), target=_target(), min_count=_min_count(),
+    return published.overview(**deps("db_session"), target=_target(), **_publishing(),
                               **args)
 
 
@@ -51,7 +61,7 @@ def overview(args: dict[str, Any]) -> Any:
 def provinces(args: dict[str, Any]) -> Any:
     """Every province ranked by active accounts, with recent registrations."""
     return {"days": args["days"], "items": published.provinces(
-        **deps("db_session"), min_count=_min_count(), **args)}
+        **deps("db_session"), **_publishing(), **args)}
 
 
 @blp.get("/provinces/<string:province_code>")
@@ -63,10 +73,11 @@ def province(args: dict[str, Any], province_code: str) -> Any:
     """One province (404 `province.not_found`), with its communes' accounts."""
     place = statistics.province_place(province_code)
     session = deps("db_session")
-    table = published.account_table(session["db_session"], _min_count())  # built once for both
+    # The account table, built once for both.
+    table = published.account_table(session["db_session"], _min_count(), _fresh_seconds())
     return {**published.overview(**session, place=place, target=_target(),
-                                 min_count=_min_count(), accounts=table, **args),
-            "communes": published.communes(**session, place=place, min_count=_min_count(),
+                                 **_publishing(), accounts=table, **args),
+            "communes": published.communes(**session, place=place, **_publishing(),
                                            accounts=table)}
 
 
@@ -78,4 +89,4 @@ def province(args: dict[str, Any], province_code: str) -> Any:
 def commune(args: dict[str, Any], commune_code: str) -> Any:
     """One commune (404 `commune.not_found`)."""
     return published.overview(**deps("db_session"), place=statistics.commune_place(commune_code),
-                              target=_target(), min_count=_min_count(), **args)
+                              target=_target(), **_publishing(), **args)

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from identity import clock
 from identity.accounts.models import ACCOUNT_STATUSES
 from identity.monitoring.disclosure import Line, Published, is_small, make_line
 from identity.monitoring.models import AccountCount, UsageCounter, UsageRollup
@@ -75,7 +76,7 @@ _SEP = ";"
 _AGGREGATES = {"sqlite": "group_concat", "postgresql": "string_agg"}
 #: The tables built, per database (the engine a session is bound to): a process serving two
 #: databases, or tests each in a transaction of its own, never mix their tables.
-_caches: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = \
+_caches: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any, float]]] = \
     weakref.WeakKeyDictionary()
 T = TypeVar("T")
 _cache_lock = threading.Lock()
@@ -122,9 +123,10 @@ def _cached(db_session: Session, name: tuple[Any, ...], stamp: Any, build: Calla
             recheck: Callable[[], Any] | None = None) -> T:
     """The tables ``name`` for ``stamp`` (what they are computed from), built once per stamp.
 
-    Every request reads the stamp from the database, so every process and
-    node hides the same cells, and a change of the counts is seen by the
-    next request: no time-based staleness. ``recheck`` reads the stamp
+    The stamp is read from the database (on every request when
+    ``STATS_FRESH_SECONDS`` is 0, else at most that often: :func:`_recent`),
+    so every process and node hides the same cells for the same counts, and
+    a change of the counts is seen by the next check. ``recheck`` reads the stamp
     again after a build that read the tables itself: a table built while
     the counts moved is answered but not kept.
     """
@@ -132,12 +134,32 @@ def _cached(db_session: Session, name: tuple[Any, ...], stamp: Any, build: Calla
     with _cache_lock:
         entry = _caches.get(bind, {}).get(name)
     if entry is not None and entry[0] == stamp:
+        with _cache_lock:
+            _caches.setdefault(bind, {})[name] = (stamp, entry[1], clock.now().timestamp())
         return entry[1]
     table = _without_collection(build)
     if recheck is None or recheck() == stamp:
         with _cache_lock:
-            _caches.setdefault(bind, {})[name] = (stamp, table)
+            _caches.setdefault(bind, {})[name] = (stamp, table, clock.now().timestamp())
     return table
+
+
+def _recent(db_session: Session, name: tuple[Any, ...], fresh_seconds: float) -> Any | None:
+    """The tables ``name`` when their stamp was checked less than ``fresh_seconds`` ago.
+
+    Checking the stamp reads the summary tables (a few milliseconds at a
+    million accounts, growing with them); within ``fresh_seconds``
+    (``STATS_FRESH_SECONDS``) a process answers from what it checked last.
+    Each answer is still one consistent protected table; a change of the
+    counts shows after at most that long. ``0``: checked on every request.
+    """
+    if fresh_seconds <= 0:
+        return None
+    with _cache_lock:
+        entry = _caches.get(db_session.get_bind(), {}).get(name)
+    if entry is not None and clock.now().timestamp() - entry[2] < fresh_seconds:
+        return entry[1]
+    return None
 
 
 def _without_collection(build: Callable[[], T]) -> T:
@@ -184,7 +206,7 @@ def _counters_stamp(db_session: Session, metrics: tuple[str, ...],
 
 # --- Accounts ----------------------------------------------------------------------------------
 
-def account_table(db_session: Session, min_count: int) -> Published:
+def account_table(db_session: Session, min_count: int, fresh_seconds: float = 0.0) -> Published:
     """Accounts of every place by level and status: keys ``((province, commune), level, status)``.
 
     ``(NATIONAL, "")`` is the country, ``(province, "")`` a province; level
@@ -192,6 +214,9 @@ def account_table(db_session: Session, min_count: int) -> Published:
     of ``account_counts`` (:func:`_cached`): the rows are read as one row of
     texts, both the cache key and what the table is built from.
     """
+    recent = _recent(db_session, ("accounts", min_count), fresh_seconds)
+    if recent is not None:
+        return recent
     columns = (AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
                AccountCount.status, AccountCount.count)
     texts = _rows_columns(db_session, columns)
@@ -320,6 +345,13 @@ def _cross_lines(values: dict[tuple[Any, ...], int], provinces: list[str]) -> li
 
 
 # --- Activity: days, months, month-end totals ----------------------------------------------------
+
+def recent_counter_tables(db_session: Session, metrics: tuple[str, ...], *, min_count: int,
+                          fresh_seconds: float) -> tuple[Published, Published] | None:
+    """The tables of :func:`counter_tables` when checked within ``fresh_seconds`` (see
+    :func:`_recent`), else ``None``."""
+    return _recent(db_session, ("counters", min_count, metrics), fresh_seconds)
+
 
 def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.date,
                    through: dt.date | None, min_count: int) -> tuple[Published, Published]:

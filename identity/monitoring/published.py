@@ -128,8 +128,17 @@ def backlogs(db_session: Any, place: Place, *, min_count: int, now: dt.datetime 
 
 # --- The published statistics ----------------------------------------------------------------
 
-def counter_tables(*, db_session: Any, min_count: int) -> tuple[Published, Published]:
-    """Today's protected activity and usage tables; rolls up the closed days first (commits)."""
+def counter_tables(*, db_session: Any, min_count: int,
+                   fresh_seconds: float = 0.0) -> tuple[Published, Published]:
+    """Today's protected activity and usage tables; rolls up the closed days first (commits).
+
+    Within ``fresh_seconds`` of the last check (``STATS_FRESH_SECONDS``), the
+    tables this process checked last, without reading the summary tables.
+    """
+    recent = protected.recent_counter_tables(db_session, USAGE_METRICS, min_count=min_count,
+                                             fresh_seconds=fresh_seconds)
+    if recent is not None:
+        return recent
     today = clock.today()
     through = statistics.roll_up(db_session, today=today)
     db_session.commit()
@@ -138,7 +147,7 @@ def counter_tables(*, db_session: Any, min_count: int) -> tuple[Published, Publi
 
 
 def overview(*, db_session: Any, place: Place | None = None, days: int = 30, months: int = 12,
-             target: float = 0.05, min_count: int = MIN_COUNT,
+             target: float = 0.05, min_count: int = MIN_COUNT, fresh_seconds: float = 0.0,
              accounts: Published | None = None,
              counters: tuple[Published, Published] | None = None) -> dict[str, Any]:
     """The statistics of a place as published; commits the day's roll-up if it ran.
@@ -152,10 +161,11 @@ def overview(*, db_session: Any, place: Place | None = None, days: int = 30, mon
         return {**statistics.overview(db_session=db_session, place=place, days=days,
                                       months=months, target=target), "min_count": 0}
     today = clock.today()
-    table = accounts or protected.account_table(db_session, min_count)
+    table = accounts or protected.account_table(db_session, min_count, fresh_seconds)
     activity = usage = None
     if place.commune_code is None:  # a commune's days, growth and usage are not published
-        activity, usage = counters or counter_tables(db_session=db_session, min_count=min_count)
+        activity, usage = counters or counter_tables(db_session=db_session, min_count=min_count,
+                                                     fresh_seconds=fresh_seconds)
     code = place.province_code or NATIONAL
     return {"place": {"province_code": place.province_code,
                       "commune_code": place.commune_code, "name": place.name},
@@ -176,14 +186,15 @@ def _ranked(rows: list[dict[str, Any]], code_field: str) -> list[dict[str, Any]]
 
 
 def provinces(*, db_session: Any, days: int = 30, min_count: int = MIN_COUNT,
-              accounts: Published | None = None,
+              fresh_seconds: float = 0.0, accounts: Published | None = None,
               counters: tuple[Published, Published] | None = None) -> list[dict[str, Any]]:
     """Every province with its accounts and recent registrations, as published."""
     if min_count <= 0:
         return statistics.provinces(db_session=db_session, days=days)
     today = clock.today()
-    activity, _usage = counters or counter_tables(db_session=db_session, min_count=min_count)
-    table = accounts or protected.account_table(db_session, min_count)
+    activity, _usage = counters or counter_tables(db_session=db_session, min_count=min_count,
+                                                  fresh_seconds=fresh_seconds)
+    table = accounts or protected.account_table(db_session, min_count, fresh_seconds)
     first = today - dt.timedelta(days=days - 1)
     rows = []
     for code, province in admin_units.provinces().items():
@@ -199,11 +210,12 @@ def provinces(*, db_session: Any, days: int = 30, min_count: int = MIN_COUNT,
 
 
 def communes(*, db_session: Any, place: Place, min_count: int = MIN_COUNT,
+             fresh_seconds: float = 0.0,
              accounts: Published | None = None) -> list[dict[str, Any]]:
     """The communes of a province whose account total is published, most active first."""
     if min_count <= 0:
         return statistics.communes(db_session=db_session, place=place)
-    table = accounts or protected.account_table(db_session, min_count)
+    table = accounts or protected.account_table(db_session, min_count, fresh_seconds)
     rows = []
     for commune in admin_units.communes_by_province().get(place.province_code or "", []):
         block = protected.accounts_of(table, (place.province_code or "", commune.code))

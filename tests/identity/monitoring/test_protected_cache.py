@@ -1,4 +1,5 @@
-"""The protected tables are built once per content of the summary tables, never served stale.
+"""The protected tables are built once per content of the summary tables, and checked again
+at most ``STATS_FRESH_SECONDS`` apart (0 in the tests: on every request).
 
 Protecting every place's cells costs far more than reading them, so
 :mod:`identity.monitoring.protected` keeps the tables it built, keyed by
@@ -72,6 +73,30 @@ def test_a_table_is_built_once_per_content_of_the_counts(stats, builds, db_sessi
     assert builds == {"accounts": 1, "activity": 1}
     add_account(db_session, protector, commune_code=BIG)
     assert stats("/overview")["accounts"]["total"] == 13
+    assert builds["accounts"] == 2
+
+
+def test_within_the_fresh_window_a_process_answers_without_reading_the_counts(
+        app, stats, builds, db_session, protector, monkeypatch):
+    """``STATS_FRESH_SECONDS``: served processes check the counts at most that often; a
+    change shows once the window has passed, and each answer is one consistent table."""
+    monkeypatch.setitem(app.config, "STATS_FRESH_SECONDS", 60)
+    reads = {"accounts": 0}
+    rows_columns = protected._rows_columns
+
+    def count_reads(*args: Any, **kwargs: Any) -> Any:
+        reads["accounts"] += 1
+        return rows_columns(*args, **kwargs)
+    monkeypatch.setattr(protected, "_rows_columns", count_reads)
+    for _ in range(12):
+        add_account(db_session, protector, commune_code=BIG)
+    assert stats("/overview")["accounts"]["total"] == 12
+    read_once = reads["accounts"]
+    add_account(db_session, protector, commune_code=BIG)
+    assert stats("/overview")["accounts"]["total"] == 12  # within the window: not read again
+    assert reads["accounts"] == read_once
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=61)):
+        assert stats("/overview")["accounts"]["total"] == 13
     assert builds["accounts"] == 2
 
 
