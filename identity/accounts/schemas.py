@@ -1,5 +1,9 @@
 """Marshmallow schemas of accounts, authentication and officers' work.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 Binary values travel as base64url without padding. Personal ids, phones and
 secrets only ever travel in bodies, never in URLs.
 """

@@ -1,5 +1,9 @@
 """Use cases of citizens' accounts: registration, login, sessions, devices, passcode, locks.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 Every function takes its collaborators as keyword arguments (database session,
 Redis client, personal-data protector, SMS gateway, the acting party), commits
 at most once, and writes its audit event in the same transaction. Events about

@@ -1,5 +1,9 @@
 """The published figures of the rollout, with small counts hidden (:mod:`.disclosure`).
 
+Over 400 lines as one piece: the three protected tables share the cache, its stamps and the
+order in which lines are worked, and must hide the same cells in every view; splitting them
+apart would let those drift.
+
 Three tables, each protected as a whole so every view hides the same cells:
 
 - **Accounts** by place (country, every province, every commune of the

@@ -1,5 +1,9 @@
 """Statistics of the rollout, read from summary tables only: the raw figures.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 What leaves the service (statistics API, dashboard) is :mod:`.published`,
 which hides every small count and what would give one back; these raw
 figures are published as they are only with ``STATS_MIN_COUNT=0``.

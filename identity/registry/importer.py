@@ -1,5 +1,9 @@
 """Streaming import of the population registry from CSV files.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 The file is read in chunks of whole lines (a 10-million-row file needs the
 memory of a few chunks, not of the file). Each chunk is checked row by row
 against the registry's rules (:func:`identity.registry.service.check_citizen`),

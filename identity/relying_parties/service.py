@@ -1,5 +1,9 @@
 """What relying parties may do with a citizen: match, ask for consent, fetch what was given.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 Every look a party takes at a citizen is an audit event with the citizen as
 subject, so it shows in their access log with the party's name (``by``).
 Nothing is disclosed without a legal basis or consent:

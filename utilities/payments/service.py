@@ -1,5 +1,9 @@
 """Use cases of payments: orders owed, paying them once, callbacks, reconciliation, refunds.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 **Orders.** A fee is created by a service of the project from the fee
 schedule (``data/fees.json``; e.g. a temporary stay declaration owes its
 registration fee: :func:`create_fee_order`), a fine by an officer

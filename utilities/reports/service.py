@@ -1,5 +1,9 @@
 """Use cases of incident reports (tố giác tội phạm): filing, the police queue, the case's life.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 The citizen files a report and follows it by its case number; the police of
 the unit where it happened work it through :data:`REPORTS` (received →
 verifying → investigating → closed, or rejected), ask the reporter questions

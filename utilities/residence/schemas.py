@@ -1,5 +1,9 @@
 """Marshmallow schemas of residence declarations.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 Personal ids (the host's, the guests') travel in bodies only. Free text is
 checked by the service (control characters, length), which names the field.
 """

@@ -1,5 +1,9 @@
 """Use cases of residence declarations: the citizen's forms, the host's answer, the police's work.
 
+Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
+its sections; it was kept whole here so that the identity-assurance changes stayed
+reviewable in place.
+
 - **Temporary stay** (đăng ký tạm trú): declared by a citizen for an address of a
   commune, a period of at most two years, a reason and a host. A host with an
   active account confirms or refuses in the app with their passcode; a host
