@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -72,6 +73,39 @@ def latest_code(client: FlaskClient, phone: str) -> str:
         if message["phone"] == phone:
             return re.findall(r"\b\d{6}\b", message["text"])[0]
     raise AssertionError(f"no SMS in the outbox for {phone}")
+
+
+def outbox(client: FlaskClient, number: str) -> list[dict[str, Any]]:
+    """The development outbox's messages to ``number``, newest first."""
+    messages = client.get("/api/v1/dev/sms-outbox").get_json()["messages"]
+    return [message for message in messages if message["phone"] == number]
+
+
+def sent_codes(client: FlaskClient, number: str) -> list[str]:
+    """The codes sent to ``number``, oldest first."""
+    return [re.findall(r"\b\d{6}\b", message["text"])[0]
+            for message in outbox(client, number)][::-1]
+
+
+def confirm_at_once(app: Any, registration_ids: list[str], otps: list[str]) -> list[Any]:
+    """Confirm registrations from threads released together (real concurrency: each thread
+    has its own client, app context and connection); the answers, in the order given."""
+    barrier = threading.Barrier(len(registration_ids))
+    answers: list[Any] = [None] * len(registration_ids)
+
+    def confirm(index: int) -> None:
+        own_client = app.test_client()
+        barrier.wait()
+        answers[index] = own_client.post(
+            f"/api/v1/accounts/registrations/{registration_ids[index]}/confirm",
+            json={"otp": otps[index], "password": PASSWORD, "passcode": PASSCODE})
+
+    threads = [threading.Thread(target=confirm, args=(i,)) for i in range(len(otps))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
 
 
 def registration_body(citizen: Any, phone: Phone, **overrides: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.auth import limiter
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.coordination import sources
@@ -21,12 +20,6 @@ from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, 
 from tests.identity.monitoring.helpers import new_operator
 
 OPERATOR = Actor(type="operator", id="test")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    with app.app_context():
-        limiter.reset()
 
 
 class Source:

@@ -13,7 +13,6 @@ import zxingcpp
 from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
-from app.auth import limiter
 from app.extensions import get_protector
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
@@ -26,12 +25,6 @@ from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, 
                          officer_login, register)
 
 OPERATOR = Actor(type="operator", id="test")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    with app.app_context():
-        limiter.reset()
 
 
 @pytest.fixture()

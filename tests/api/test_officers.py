@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from app.auth import limiter
 from identity import clock
 from identity.accounts import officers
 from identity.accounts.models import Account
@@ -115,13 +114,6 @@ def rebind(client: Any, token: str, account_id: int, device: Phone, **extra: Any
     return client.post(f"/api/v1/police/accounts/{account_id}/device", headers=bearer(token),
                        json={"device_id": device.device_id,
                              "device_public_key": device.public_key, "check": "face", **extra})
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Rate-limit counters start at zero: the in-process limiter storage outlives a test."""
-    with app.app_context():
-        limiter.reset()
 
 
 @pytest.fixture()

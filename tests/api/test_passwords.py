@@ -20,13 +20,6 @@ CHANGE = "/api/v1/me/password"
 RESET = "/api/v1/auth/password-reset"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Rate-limit counters start at zero: the in-process limiter storage outlives a test."""
-    with app.app_context():
-        limiter.reset()
-
-
 class Holder:
     """A registered citizen with two logged-in sessions on their bound phone."""
 

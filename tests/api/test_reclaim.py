@@ -10,8 +10,6 @@ jurisdiction reclaims the identity at the desk over any open account.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import threading
 from typing import Any
 
 import pytest
@@ -27,19 +25,13 @@ from identity.credentials import keys
 from identity.credentials.models import Credential
 from tests.api.test_officers import add_hcm_citizen, officer_token, review
 from tests.factories import add_citizen
-from tests.flows import (PASSCODE, PASSWORD, Phone, assert_error, bearer, create_officer,
-                         latest_code, login, login_answer, register, registration_body)
+from tests.flows import (PASSCODE, PASSWORD, Phone, assert_error, bearer, confirm_at_once,
+                         create_officer, latest_code, login, login_answer, outbox, register,
+                         registration_body, sent_codes)
 
 REGISTRATIONS = "/api/v1/accounts/registrations"
 RECLAIM = "/api/v1/police/accounts/reclaim"
 ATTACKER_NUMBER = "0987000333"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Rate-limit counters start at zero: the in-process limiter storage outlives a test."""
-    with app.app_context():
-        limiter.reset()
 
 
 @pytest.fixture()
@@ -52,12 +44,6 @@ def citizen(db_session, protector):
 def officer(db_session, protector):
     """An officer of Hà Nội, the citizen's jurisdiction."""
     return create_officer(db_session, protector, username="desk.hn")
-
-
-def outbox(client: Any, number: str) -> list[dict[str, Any]]:
-    """The development outbox's messages to ``number``, newest first."""
-    messages = client.get("/api/v1/dev/sms-outbox").get_json()["messages"]
-    return [message for message in messages if message["phone"] == number]
 
 
 def squat(client: Any, citizen: Any, phone: Phone) -> tuple[dict[str, Any], dict[str, str]]:
@@ -330,22 +316,7 @@ def test_two_concurrent_superseding_registrations_leave_one_open_account(own_dat
     squat(client, citizen, Phone())
     ids = [start(client, citizen, Phone(), citizen.test_phone).get_json()["registration_id"]
            for _ in range(2)]
-    texts = [m["text"] for m in outbox(client, citizen.test_phone)][::-1]  # oldest first
-    otps = [re.findall(r"\b\d{6}\b", text)[0] for text in texts]
-    barrier = threading.Barrier(2)
-    answers: list[Any] = [None, None]
-
-    def confirm_in_thread(index: int) -> None:
-        own_client = app.test_client()
-        barrier.wait()
-        answers[index] = own_client.post(f"{REGISTRATIONS}/{ids[index]}/confirm", json={
-            "otp": otps[index], "password": PASSWORD, "passcode": PASSCODE})
-
-    threads = [threading.Thread(target=confirm_in_thread, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = confirm_at_once(app, ids, sent_codes(client, citizen.test_phone))
     assert sorted(answer.status_code for answer in answers) == [201, 409]
     assert_error(next(a for a in answers if a.status_code == 409), 409, "account.exists")
     with app.app_context(), Session(bind=db.engine) as session:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-import threading
 import unicodedata
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,8 +24,8 @@ from identity.accounts import codes, service
 from identity.accounts.models import Account, Device
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
-from tests.flows import (assert_error, PASSCODE, PASSWORD, Phone, b64, latest_code, login_answer,
-                         registration_body)
+from tests.flows import (assert_error, PASSCODE, PASSWORD, Phone, b64, confirm_at_once,
+                         latest_code, login_answer, outbox, registration_body, sent_codes)
 
 REGISTRATIONS = "/api/v1/accounts/registrations"
 OTHER_PHONE = "0987654321"  # a valid mobile number that is no citizen's in the registry
@@ -36,12 +34,6 @@ OTHER_PHONE = "0987654321"  # a valid mobile number that is no citizen's in the 
 @pytest.fixture()
 def citizen(db_session, protector):
     return add_citizen(db_session, protector)
-
-
-def outbox(client, phone: str) -> list[dict[str, Any]]:
-    """The messages in the development outbox for one phone, newest first."""
-    messages = client.get("/api/v1/dev/sms-outbox").get_json()["messages"]
-    return [message for message in messages if message["phone"] == phone]
 
 
 def start(client, citizen, phone: Phone, phone_number: str | None = None, **overrides):
@@ -428,25 +420,11 @@ def test_a_concurrent_double_registration_gives_one_account_and_one_409(own_data
             citizen = add_citizen(session, protector,
                                   birth=dt.date(1988, 3, 9), serial=999_998)
             session.commit()
-    phone_number = citizen.test_phone
     client = app.test_client()
     registration_ids = [started(client, citizen, Phone()) for _ in range(2)]
-    texts = [m["text"] for m in outbox(client, phone_number)][::-1]  # oldest first
-    otps = [re.findall(r"\b\d{6}\b", text)[0] for text in texts]
+    otps = sent_codes(client, citizen.test_phone)
     assert len(otps) == 2
-    barrier = threading.Barrier(2)
-    answers: list[Any] = [None, None]
-
-    def confirm_in_thread(index: int) -> None:
-        own_client = app.test_client()
-        barrier.wait()
-        answers[index] = confirm(own_client, registration_ids[index], otps[index])
-
-    threads = [threading.Thread(target=confirm_in_thread, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = confirm_at_once(app, registration_ids, otps)
     assert sorted(answer.status_code for answer in answers) == [201, 409]
     refused = next(answer for answer in answers if answer.status_code == 409)
     assert_error(refused, 409, "account.exists")

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import time_machine
 
-from app.auth import limiter
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.credentials.keys import KeyRing
@@ -28,12 +27,6 @@ OPERATOR = Actor(type="operator", id="test")
 LOCAL = CallbackPolicy(https_only=False, allow_private=True)
 ALL_SCOPES = ("identity.match", "identity.consent", "credentials.verify", "sim.verify",
               "lodging.notify")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    with app.app_context():
-        limiter.reset()
 
 
 @pytest.fixture()

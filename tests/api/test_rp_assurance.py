@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.auth import limiter
 from identity.accounts import officers
 from identity.accounts.service import access_log, account_phone_context
 from identity.accounts.models import Account, Officer
@@ -32,12 +31,6 @@ from tests.flows import (PASSCODE, Party, Phone, assert_error, bearer, create_of
 OPERATOR = Actor(type="operator", id="test")
 SQUATTER_PHONE = "0987654321"
 UNKNOWN_ID = "001099000999"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    with app.app_context():
-        limiter.reset()
 
 
 @pytest.fixture()
