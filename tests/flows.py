@@ -87,6 +87,24 @@ def sent_codes(client: FlaskClient, number: str) -> list[str]:
             for message in outbox(client, number)][::-1]
 
 
+def committed_citizen(app: Any, protector: Any, **citizen: Any) -> Any:
+    """A citizen committed for real in ``app``'s own database (``own_database_app``), with its
+    Redis and rate limits emptied: the start of a race test."""
+    from sqlalchemy.orm import Session
+
+    from app.auth import limiter
+    from app.extensions import db
+    from tests.factories import add_citizen
+
+    with app.app_context():
+        app.extensions["redis"].flushdb()
+        limiter.reset()
+        with Session(bind=db.engine, expire_on_commit=False) as session:
+            row = add_citizen(session, protector, **citizen)
+            session.commit()
+    return row
+
+
 def confirm_at_once(app: Any, registration_ids: list[str], otps: list[str]) -> list[Any]:
     """Confirm registrations from threads released together (real concurrency: each thread
     has its own client, app context and connection); the answers, in the order given."""

@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.auth import limiter
 from app.extensions import db
 from identity.accounts.models import Account, Device, Notification
 from identity.audit.models import AuditEvent
@@ -25,9 +24,9 @@ from identity.credentials import keys
 from identity.credentials.models import Credential
 from tests.api.test_officers import add_hcm_citizen, officer_token, review
 from tests.factories import add_citizen
-from tests.flows import (PASSCODE, PASSWORD, Phone, assert_error, bearer, confirm_at_once,
-                         create_officer, latest_code, login, login_answer, outbox, register,
-                         registration_body, sent_codes)
+from tests.flows import (PASSCODE, PASSWORD, Phone, assert_error, bearer, committed_citizen,
+                         confirm_at_once, create_officer, latest_code, login, login_answer, outbox,
+                         register, registration_body, sent_codes)
 
 REGISTRATIONS = "/api/v1/accounts/registrations"
 RECLAIM = "/api/v1/police/accounts/reclaim"
@@ -305,13 +304,7 @@ def test_two_concurrent_superseding_registrations_leave_one_open_account(own_dat
     # Real concurrency (run it on PostgreSQL): both confirmations find the pending squatter and
     # close it; the partial unique index lets one new open account through, the other is a 409.
     app = own_database_app
-    with app.app_context():
-        app.extensions["redis"].flushdb()
-        limiter.reset()
-        with Session(bind=db.engine, expire_on_commit=False) as session:
-            citizen = add_citizen(session, protector, birth=dt.date(1987, 4, 2),
-                                  serial=999_997)
-            session.commit()
+    citizen = committed_citizen(app, protector, birth=dt.date(1987, 4, 2), serial=999_997)
     client = app.test_client()
     squat(client, citizen, Phone())
     ids = [start(client, citizen, Phone(), citizen.test_phone).get_json()["registration_id"]

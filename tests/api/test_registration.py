@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy.orm import Session
 
-from app.auth import limiter
 from app.extensions import db
 from identity.accounts import codes, service
 from identity.accounts.models import Account, Device
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
-from tests.flows import (assert_error, PASSCODE, PASSWORD, Phone, b64, confirm_at_once,
-                         latest_code, login_answer, outbox, registration_body, sent_codes)
+from tests.flows import (assert_error, PASSCODE, PASSWORD, Phone, b64, committed_citizen,
+                         confirm_at_once, latest_code, login_answer, outbox, registration_body,
+                         sent_codes)
 
 REGISTRATIONS = "/api/v1/accounts/registrations"
 OTHER_PHONE = "0987654321"  # a valid mobile number that is no citizen's in the registry
@@ -413,13 +413,7 @@ def test_a_concurrent_double_registration_gives_one_account_and_one_409(own_data
     # On PostgreSQL both may pass the "no account yet" check and the unique constraint
     # decides; SQLite's BEGIN IMMEDIATE makes the second wait for the first and see it.
     app = own_database_app
-    with app.app_context():
-        app.extensions["redis"].flushdb()
-        limiter.reset()
-        with Session(bind=db.engine, expire_on_commit=False) as session:
-            citizen = add_citizen(session, protector,
-                                  birth=dt.date(1988, 3, 9), serial=999_998)
-            session.commit()
+    citizen = committed_citizen(app, protector, birth=dt.date(1988, 3, 9), serial=999_998)
     client = app.test_client()
     registration_ids = [started(client, citizen, Phone()) for _ in range(2)]
     otps = sent_codes(client, citizen.test_phone)
