@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from identity import clock
 from identity.accounts.models import ACCOUNT_STATUSES
 from identity.monitoring.disclosure import Line, Published, is_small, make_line
+from identity.monitoring.growth import month_start
 from identity.monitoring.models import AccountCount, UsageCounter, UsageRollup
 from identity.registry import admin_units
 
@@ -65,12 +66,6 @@ HORIZON_MONTHS = 36
 HORIZON_DAYS = 366
 DAILY_METRICS = ("accounts.registered", "accounts.activated", "accounts.level2")
 GROWTH_METRIC = "accounts.activated"
-
-
-def month_start(day: dt.date, back: int = 0) -> dt.date:
-    """The first day of ``day``'s month, ``back`` months earlier."""
-    index = day.year * 12 + day.month - 1 - back
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 # --- The tables, protected once per content of the summary tables ------------------------------

@@ -19,7 +19,8 @@ from identity import clock
 from identity.monitoring import protected, queues, statistics
 from identity.monitoring.disclosure import MIN_COUNT, Line, Published
 from identity.monitoring.protected import ANY, DAILY_METRICS, NATIONAL, month_start
-from identity.monitoring.statistics import USAGE_METRICS, Place, growth_row, growth_summary
+from identity.monitoring.growth import growth_row, growth_summary
+from identity.monitoring.statistics import USAGE_METRICS, Place
 from identity.registry import admin_units
 
 

@@ -1,9 +1,5 @@
 """Statistics of the rollout, read from summary tables only: the raw figures.
 
-Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
-its sections; it was kept whole here so that the identity-assurance changes stayed
-reviewable in place.
-
 What leaves the service (statistics API, dashboard) is :mod:`.published`,
 which hides every small count and what would give one back; these raw
 figures are published as they are only with ``STATS_MIN_COUNT=0``.
@@ -37,6 +33,7 @@ from identity import clock
 from identity.accounts.models import ACCOUNT_STATUSES, ACTIVE, CLOSED
 from identity.errors import NotFound
 from identity.monitoring import queues
+from identity.monitoring.growth import growth, month_start
 from identity.monitoring.models import AccountCount, RollupState, UsageCounter, UsageRollup
 from identity.registry import admin_units
 
@@ -223,54 +220,6 @@ def accounts(db_session: Session, place: Place) -> dict[str, Any]:
 
 # --- Growth --------------------------------------------------------------------------------------
 
-def _month_start(day: dt.date, back: int = 0) -> dt.date:
-    index = day.year * 12 + day.month - 1 - back
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def growth_row(month: dt.date, end: int | None, previous: int | None, *, target: float,
-               partial: bool) -> dict[str, Any]:
-    """One month of growth: its month-end total, the rate over the month before, the target.
-
-    ``None`` for an unknown total (a hidden small count, in the published figures).
-    """
-    rate = (end - previous) / previous if end is not None and previous else None
-    return {"month": f"{month:%Y-%m}", "active_total": end,
-            "growth": None if rate is None else round(rate, 4),
-            "target_total": round(previous * (1 + target)) if previous else None,
-            "met": None if rate is None else rate >= target, "partial": partial}
-
-
-def growth_summary(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
-    """The months of :func:`growth_row` with the last complete month and the months on target."""
-    complete = [row for row in rows if not row["partial"] and row["growth"] is not None]
-    last = complete[-1] if complete else None
-    return {"target": target, "months": rows,
-            "last_month": last["month"] if last else None,
-            "last_month_growth": last["growth"] if last else None,
-            "on_target": last["met"] if last else None,
-            "months_on_target": sum(1 for row in complete if row["met"])}
-
-
-def growth(activated_before: int, activated: dict[dt.date, int], *, today: dt.date, months: int,
-           target: float) -> dict[str, Any]:
-    """Month-end totals of activated accounts and their month-over-month growth vs ``target``.
-
-    ``activated_before``: activations before the first month; ``activated``:
-    activations per day since. The current month is ``partial``.
-    """
-    rows: list[dict[str, Any]] = []
-    running = activated_before
-    previous: int | None = activated_before
-    for back in range(months - 1, -1, -1):
-        start = _month_start(today, back)
-        end = _month_start(today, back - 1)
-        running += sum(count for day, count in activated.items() if start <= day < end)
-        rows.append(growth_row(start, running, previous, target=target, partial=back == 0))
-        previous = running
-    return growth_summary(rows, target)
-
-
 # --- Queues ----------------------------------------------------------------------------------
 
 def unit_of(province_code: str, commune_code: str | None) -> str:
@@ -313,7 +262,7 @@ def overview(*, db_session: Session, place: Place | None = None, days: int = 30,
     through = roll_up(db_session, today=today) if place.commune_code is None else \
         _rolled_through(db_session)
     db_session.commit()
-    window_start = _month_start(today, months - 1)
+    window_start = month_start(today, months - 1)
     days_start = today - dt.timedelta(days=days - 1)
     usage_start = today - dt.timedelta(days=29)
     since = min(window_start, days_start, usage_start)
