@@ -25,6 +25,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)
     register_health(app)
     register_metrics(app)
+    register_payment_providers(app)
     register_api(app)
     register_query_check(app)
     register_dashboard(app)
@@ -60,5 +61,6 @@ from app.health import register_health  # noqa: E402
 from app.load_shedding import register_load_shedding  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402
+from app.payment_providers import register_payment_providers  # noqa: E402
 from app.security_headers import register_security_headers  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

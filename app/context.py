@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from typing import Any
-
+import redis
 from flask import Flask, Response, current_app, request
+from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
 from app.logging_setup import redact
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
+from identity.protection import Protector
 
 #: A caller's request id: 8-64 letters, digits and dashes, at least one letter.
 _REQUEST_ID_RE = re.compile(r"(?=[0-9-]*[A-Za-z])[A-Za-z0-9-]{8,64}")
@@ -50,23 +50,30 @@ def request_id() -> str:
     return str(request.environ["vnid.request_id"])
 
 
-def request_actor() -> Actor:
-    """The (not yet authenticated) party behind the request, for the audit log."""
-    return Actor(type="anonymous", id=None, source=(request.remote_addr or "")[:64],
-                 request_id=request_id())
+def db_session() -> Session:
+    """The request's database session (services commit it once per use case)."""
+    return db.session()
 
 
-def get_sms() -> SmsGateway:
+def redis_client() -> redis.Redis:
+    """The application's Redis client (short-lived state: codes, challenges, counters)."""
+    return get_redis()
+
+
+def protector() -> Protector:
+    """The personal-data protector (AES-GCM with versioned keys, keyed look-up hashes)."""
+    return get_protector()
+
+
+def sms() -> SmsGateway:
     """The configured SMS gateway."""
     return current_app.extensions["sms"]
 
 
-def deps(*names: str) -> dict[str, Any]:
-    """The named collaborators of a service call (``db_session``, ``redis_client``, ...)."""
-    factories: dict[str, Callable[[], Any]] = {
-        "db_session": db.session, "redis_client": get_redis, "protector": get_protector,
-        "sms": get_sms, "actor": request_actor}
-    return {name: factories[name]() for name in names}
+def actor() -> Actor:
+    """The (not yet authenticated) party behind the request, for the audit log."""
+    return Actor(type="anonymous", id=None, source=(request.remote_addr or "")[:64],
+                 request_id=request_id())
 
 
 def _load_gateway(app: Flask) -> SmsGateway:

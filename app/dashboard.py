@@ -17,7 +17,7 @@ from typing import Any
 from flask import (Blueprint, Flask, Response, abort, current_app, make_response, redirect,
                    render_template, request, url_for)
 
-from app.context import deps
+from app import context as ctx
 from app.extensions import db
 from app.operator_auth import (configure_session, current_operator, dashboard_login_required,
                                end_session, start_session)
@@ -120,7 +120,7 @@ def login_submit() -> Response:
         abort(403)
     token = (request.form.get("token") or "").strip()
     try:
-        operator = operators.operator_for_token(**deps("db_session"), token=token)
+        operator = operators.operator_for_token(db_session=ctx.db_session(), token=token)
     except operators.InvalidOperatorToken:
         return _page("dashboard/login.html", status=401,
                      error="Mã truy cập không hợp lệ hoặc đã bị vô hiệu hoá. "

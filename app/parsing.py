@@ -1,7 +1,8 @@
 """How the API reads requests: strict JSON, unknown query parameters refused.
 
-Installed on flask-smorest's shared arguments parser before any route is
-declared (``app/__init__.py`` imports this module before ``app.api``):
+Every route module declares its routes on :class:`Blueprint`, flask-smorest's
+blueprint with :class:`StrictParser` as its arguments parser (a subclass, not a
+patch of flask-smorest's class, so nothing depends on the order of imports):
 
 - a JSON body with a duplicate key is malformed (400): which of the two
   values counts would otherwise depend on the parser, the classic way to
@@ -24,7 +25,8 @@ import re
 from typing import Any
 
 import flask
-from flask_smorest import Api, Blueprint
+import flask_smorest
+from flask_smorest import Api
 from marshmallow import RAISE
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -71,7 +73,10 @@ class StrictParser(FlaskParser):
         return parse_strict_json(req.get_data(cache=True))
 
 
-Blueprint.ARGUMENTS_PARSER = StrictParser()
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint that reads its arguments with :class:`StrictParser`."""
+
+    ARGUMENTS_PARSER = StrictParser()
 
 
 #: ``<int:account_id>`` of a Flask rule is ``{account_id}`` in the OpenAPI document.

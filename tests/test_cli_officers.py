@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from app import context as ctx
 from app import create_app
-from app.context import get_sms
 from app.extensions import db
 from config import load_config
 from identity.accounts.models import Officer
@@ -216,7 +216,7 @@ def test_deactivate_an_unknown_officer_fails(cli_app):
 def send(cli_app, phone: str, text: str) -> None:
     """Put a message in the outbox, as the service sends one."""
     with cli_app.app_context():
-        get_sms().send(db_session=db.session(), phone=phone, text=text)
+        ctx.sms().send(db_session=db.session(), phone=phone, text=text)
         db.session.commit()
 
 

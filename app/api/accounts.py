@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import auth_limits
-from app.context import deps
+from app.parsing import Blueprint
 from identity.accounts import codes, service
 from identity.accounts.schemas import (AccountCreated, RegistrationConfirm, RegistrationCreate,
                                        RegistrationStarted)
@@ -32,7 +32,8 @@ def start_registration(payload: dict[str, Any]) -> Any:
     (``sms.too_many``), counted whether or not a code goes out.
     """
     ref, masked = service.start_registration(
-        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"registration_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
 
 
@@ -54,5 +55,7 @@ def confirm_registration(payload: dict[str, Any], registration_id: str) -> Any:
     officer's reclaim at the desk (``POST /api/v1/police/accounts/reclaim``)
     is confirmed here too and gives an active level-2 account.
     """
-    return service.confirm_registration(**deps("db_session", "redis_client", "protector", "actor"),
+    return service.confirm_registration(db_session=ctx.db_session(),
+                                        redis_client=ctx.redis_client(), protector=ctx.protector(),
+                                        actor=ctx.actor(),
                                         registration_id=registration_id, **payload)

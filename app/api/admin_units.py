@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from app.parsing import Blueprint
 from identity.registry import admin_units
 from identity.errors import NotFound
 from identity.registry.schemas import CommuneRead, FormerProvinceRead, ProvinceRead

@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
+from app import context as ctx
 from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
                       session_id)
-from app.context import deps
+from app.parsing import Blueprint
 from identity.accounts import codes, officers, passwords, service
 from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate, CodeConfirm,
                                        DeviceRebindCreate, LoginRequest, OfficerLogin,
@@ -29,7 +29,8 @@ blp = Blueprint("auth", __name__, url_prefix="/auth",
 @auth_limits(device=True)
 def challenge(payload: dict[str, Any]) -> Any:
     """A one-time nonce for the bound device to sign (two minutes). Same answer for unknown ids."""
-    challenge_id, nonce = service.create_challenge(**deps("redis_client", "protector"), **payload)
+    challenge_id, nonce = service.create_challenge(
+        redis_client=ctx.redis_client(), protector=ctx.protector(), **payload)
     return {"challenge_id": challenge_id, "nonce": nonce,
             "expires_in": service.CHALLENGE_TTL_SECONDS}
 
@@ -40,7 +41,8 @@ def challenge(payload: dict[str, Any]) -> Any:
 @auth_limits(device=True)
 def login(payload: dict[str, Any]) -> Any:
     """Log in with the password and the device's ES256 signature over the challenge's nonce."""
-    grant = service.login(**deps("db_session", "redis_client", "protector", "actor"), **payload)
+    grant = service.login(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                          protector=ctx.protector(), actor=ctx.actor(), **payload)
     return issue_tokens(grant)
 
 
@@ -51,7 +53,7 @@ def login(payload: dict[str, Any]) -> Any:
 def refresh() -> Any:
     """Trade the refresh token (as bearer) for new tokens; a reused one revokes its session."""
     sid, generation = refresh_claims()
-    grant = service.refresh_session(**deps("db_session", "actor"), session_id=sid,
+    grant = service.refresh_session(db_session=ctx.db_session(), actor=ctx.actor(), session_id=sid,
                                     generation=generation)
     return issue_tokens(grant)
 
@@ -67,7 +69,7 @@ def logout() -> None:
     """
     verify_jwt_in_request()
     claims = get_jwt()
-    service.logout(**deps("db_session", "actor"), session_id=session_id(),
+    service.logout(db_session=ctx.db_session(), actor=ctx.actor(), session_id=session_id(),
                    subject=str(claims.get("sub", "")), token_version=claims.get("tv"))
 
 
@@ -77,7 +79,8 @@ def logout() -> None:
 @auth_limits(personal_id=False, username=True)
 def officer_login(payload: dict[str, Any]) -> Any:
     """Log an officer in with password and TOTP. Each TOTP time step is accepted once."""
-    grant = officers.officer_login(**deps("db_session", "protector", "actor"),
+    grant = officers.officer_login(db_session=ctx.db_session(), protector=ctx.protector(),
+                                   actor=ctx.actor(),
                                    session_hours=current_app.config["OFFICER_SESSION_HOURS"],
                                    **payload)
     return issue_tokens(grant)
@@ -90,7 +93,8 @@ def officer_login(payload: dict[str, Any]) -> Any:
 def request_device_rebind(payload: dict[str, Any]) -> Any:
     """Bind a new phone: password here, then the code sent to the registered phone."""
     ref, masked = service.request_device_rebind(
-        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"rebind_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
 
 
@@ -100,8 +104,9 @@ def request_device_rebind(payload: dict[str, Any]) -> Any:
 @auth_limits(personal_id=False)
 def confirm_device_rebind(payload: dict[str, Any], rebind_id: str) -> Any:
     """Confirm with the code: the new device is bound, the old one's tokens revoked."""
-    return service.confirm_device_rebind(**deps("db_session", "redis_client", "protector",
-                                                "actor"), rebind_id=rebind_id, **payload)
+    return service.confirm_device_rebind(db_session=ctx.db_session(),
+                                         redis_client=ctx.redis_client(), protector=ctx.protector(),
+                                         actor=ctx.actor(), rebind_id=rebind_id, **payload)
 
 
 @blp.post("/password-reset")
@@ -117,7 +122,8 @@ def request_password_reset(payload: dict[str, Any]) -> Any:
     police office).
     """
     ref = passwords.request_password_reset(
-        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"reset_id": ref, "expires_in": codes.CODE_TTL_SECONDS}
 
 
@@ -128,7 +134,8 @@ def request_password_reset(payload: dict[str, Any]) -> Any:
 def confirm_password_reset(payload: dict[str, Any], reset_id: str) -> Any:
     """Set the new password with the SMS code: every session of the account is signed out."""
     return passwords.confirm_password_reset(
-        **deps("db_session", "redis_client", "protector", "actor"), reset_id=reset_id,
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        actor=ctx.actor(), reset_id=reset_id,
         **payload)
 
 
@@ -139,7 +146,8 @@ def confirm_password_reset(payload: dict[str, Any], reset_id: str) -> Any:
 def request_unlock(payload: dict[str, Any]) -> Any:
     """Unlock a locked account: the password here, then the code sent to the registered phone."""
     ref, masked = service.request_unlock(
-        **deps("db_session", "redis_client", "protector", "sms", "actor"), **payload)
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"unlock_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
 
 
@@ -149,5 +157,6 @@ def request_unlock(payload: dict[str, Any]) -> Any:
 @auth_limits(personal_id=False)
 def confirm_unlock(payload: dict[str, Any], unlock_id: str) -> Any:
     """Confirm the unlock with the code."""
-    return service.confirm_unlock(**deps("db_session", "redis_client", "protector", "actor"),
+    return service.confirm_unlock(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                                  protector=ctx.protector(), actor=ctx.actor(),
                                   unlock_id=unlock_id, **payload)

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from identity.accounts.capabilities import Act
-from app.context import deps, request_actor
 from app.operator_auth import OPERATOR_TOKEN, current_operator, operator_required
+from app.parsing import Blueprint
 from app.rp_auth import RP_BEARER, current_party, party_required, per_item
 from identity.accounts.schemas import PageArgs
 from identity.accounts.service import citizen_actor
@@ -41,13 +41,13 @@ blp = Blueprint("coordination", __name__, url_prefix="",
 
 def _operator_actor() -> Actor:
     operator = current_operator()
-    base = request_actor()
+    base = ctx.actor()
     return Actor(type="operator", id=f"operator:{operator.id}", source=base.source,
                  request_id=base.request_id)
 
 
 def _party_actor() -> Actor:
-    base = request_actor()
+    base = ctx.actor()
     return Actor(type="relying_party", id=f"rp:{current_party().client_id}",
                  source=base.source, request_id=base.request_id)
 
@@ -70,7 +70,8 @@ def deliver(payload: dict[str, Any], source: str) -> Any:
     queue. Metered by the party's rate limit and its daily quota of
     `records.deliver`, one unit per record.
     """
-    return sources.deliver_records(**deps("db_session", "protector"), actor=_party_actor(),
+    return sources.deliver_records(db_session=ctx.db_session(), protector=ctx.protector(),
+                                   actor=_party_actor(),
                                    party=current_party(), source_name=source,
                                    records=payload["records"])
 
@@ -82,7 +83,8 @@ def deliver(payload: dict[str, Any], source: str) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def list_mismatches(args: dict[str, Any]) -> Any:
     """Records under review (data disagreeing with the registry, or an unknown id), oldest first."""
-    items, total = mismatches.list_mismatches(**deps("db_session", "protector"),
+    items, total = mismatches.list_mismatches(db_session=ctx.db_session(),
+                                              protector=ctx.protector(),
                                               actor=_operator_actor(), **args)
     return {"items": items, "total": total, "page": args["page"],
             "per_page": args["per_page"]}
@@ -95,7 +97,8 @@ def list_mismatches(args: dict[str, Any]) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def resolve(payload: dict[str, Any], item_id: int) -> Any:
     """Resolve: `registry_right`, `source_right` (forwarded to the officers), `not_this_citizen`."""
-    return mismatches.resolve(**deps("db_session", "protector"), actor=_operator_actor(),
+    return mismatches.resolve(db_session=ctx.db_session(), protector=ctx.protector(),
+                              actor=_operator_actor(),
                               item_id=item_id, **payload)
 
 
@@ -105,7 +108,7 @@ def resolve(payload: dict[str, Any], item_id: int) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def daily() -> Any:
     """Per source and day (last 30 days): records received, linked, mismatched, rejected."""
-    rows = sources.daily_counts(**deps("db_session"))
+    rows = sources.daily_counts(db_session=ctx.db_session())
     return {"items": [{"source": name, "day": c.day, "received": c.received,
                        "linked": c.linked, "mismatched": c.mismatched,
                        "unknown_id": c.unknown_id, "rejected": c.rejected}
@@ -118,7 +121,7 @@ def daily() -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def aggregated() -> Any:
     """Counts by province, age band and sex, and by source; small counts suppressed."""
-    return aggregates.aggregates(**deps("db_session"),
+    return aggregates.aggregates(db_session=ctx.db_session(),
                                  min_count=current_app.config["COORDINATION_MIN_COUNT"])
 
 
@@ -131,7 +134,7 @@ def telco_sim_report(args: dict[str, Any]) -> Any:
     """The junk-SIM report of the calling telco's own operator, a page at a time."""
     limit = current_app.config["SIM_MAX_PER_ID"]
     operator, items, total = sim_report.sim_report_page(
-        **deps("db_session", "protector"), party=current_party(),
+        db_session=ctx.db_session(), protector=ctx.protector(), party=current_party(),
         operator=args.get("operator"), max_per_id=limit, page=args["page"],
         per_page=args["per_page"])
     return {"operator": operator, "max_per_id": limit, "items": items, "total": total,
@@ -144,8 +147,8 @@ def telco_sim_report(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def my_documents() -> Any:
     """The documents linked to the citizen, with their status at the source."""
-    return {"items": documents.list_documents(**deps("db_session", "protector"),
-                                              account=current_account())}
+    return {"items": documents.list_documents(
+        db_session=ctx.db_session(), protector=ctx.protector(), account=current_account())}
 
 
 @blp.post("/me/documents/<int:document_id>/credential")
@@ -161,9 +164,9 @@ def document_credential(payload: dict[str, Any], document_id: int) -> Any:
     """
     account = current_account()
     return documents.issue_document_credential(
-        **deps("db_session", "redis_client", "protector"),
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
         key_ring=current_app.extensions["key_ring"],
-        actor=citizen_actor(account, request_actor()), account=account,
+        actor=citizen_actor(account, ctx.actor()), account=account,
         document_id=document_id, lifetimes=current_app.config["CREDENTIAL_LIFETIMES"],
         **payload)
 
@@ -176,5 +179,6 @@ def document_credential(payload: dict[str, Any], document_id: int) -> Any:
 def corrections(args: dict[str, Any]) -> Any:
     """Registry corrections forwarded by operators ("source right"), for the jurisdiction."""
     items, total = mismatches.forwarded_corrections(
-        **deps("db_session", "protector", "actor"), officer=current_officer(), **args)
+        db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+        officer=current_officer(), **args)
     return {"items": items, "total": total, **args}

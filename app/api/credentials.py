@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from identity.accounts.capabilities import Act
-from app.context import deps, request_actor
 from app.metrics import CREDENTIAL_VERIFICATIONS
+from app.parsing import Blueprint
 from identity.accounts import service as accounts
 from identity.accounts.officers import officer_actor, unit_name
 from identity.accounts.schemas import PageArgs
@@ -42,7 +42,7 @@ def key_ring() -> KeyRing:
 
 
 def _citizen_actor() -> Any:
-    return accounts.citizen_actor(current_account(), request_actor())
+    return accounts.citizen_actor(current_account(), ctx.actor())
 
 
 @blp.post("")
@@ -58,7 +58,8 @@ def issue(payload: dict[str, Any]) -> Any:
     `credential.signing_unavailable` (503: never an unsigned credential).
     """
     return service.issue_credential(
-        **deps("db_session", "redis_client", "protector"), key_ring=key_ring(),
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        key_ring=key_ring(),
         actor=_citizen_actor(), account=current_account(), credential_type=payload["type"],
         passcode=payload["passcode"], audience=payload["audience"], nonce=payload["nonce"],
         lifetimes=current_app.config["CREDENTIAL_LIFETIMES"])
@@ -71,13 +72,14 @@ def issue(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def list_own(args: dict[str, Any]) -> Any:
     """The holder's credentials, newest first (ids, types and times; never the claims)."""
-    items, total = service.list_credentials(**deps("db_session"), account=current_account(),
+    items, total = service.list_credentials(db_session=ctx.db_session(), account=current_account(),
                                             **args)
     return {"items": items, "total": total, **args}
 
 
 def _image(credential_id: str, kind: str) -> Response:
-    image = service.credential_image(**deps("db_session", "redis_client", "protector"),
+    image = service.credential_image(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                                     protector=ctx.protector(),
                                      account=current_account(), credential_id=credential_id,
                                      kind=kind)
     response = Response(image, mimetype=service.IMAGE_KINDS[kind])
@@ -109,7 +111,7 @@ def qr_svg(credential_id: str) -> Response:
 @blp.doc(security=BEARER)
 def revoke(credential_id: str) -> Any:
     """The holder revokes one of their credentials: online verification refuses it at once."""
-    return service.revoke_own(**deps("db_session"), actor=_citizen_actor(),
+    return service.revoke_own(db_session=ctx.db_session(), actor=_citizen_actor(),
                               account=current_account(), credential_id=credential_id)
 
 
@@ -127,8 +129,8 @@ def verify(payload: dict[str, Any]) -> Any:
     """
     officer = current_officer()
     result = service.verify_online(
-        **deps("db_session"), key_ring=key_ring(),
-        actor=officer_actor(officer, request_actor()), verifier=unit_name(officer),
+        db_session=ctx.db_session(), key_ring=key_ring(),
+        actor=officer_actor(officer, ctx.actor()), verifier=unit_name(officer),
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
     CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
     return result
@@ -140,7 +142,8 @@ def verify(payload: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def revoke_by_officer(credential_id: str) -> Any:
     """Revoke a credential of a citizen of the officer's jurisdiction."""
-    return service.revoke_by_officer(**deps("db_session", "actor"), officer=current_officer(),
+    return service.revoke_by_officer(db_session=ctx.db_session(), actor=ctx.actor(),
+                                     officer=current_officer(),
                                      credential_id=credential_id)
 
 
@@ -148,7 +151,7 @@ def revoke_by_officer(credential_id: str) -> Any:
 @wellknown.response(200, TrustListRead)
 def trust_list() -> Response:
     """The issuer's keys (active, retired, revoked), as the VN1 spec lays out. Cacheable."""
-    document = keys.trust_list_document(**deps("db_session"),
+    document = keys.trust_list_document(db_session=ctx.db_session(),
                                         issuer=current_app.config["CREDENTIAL_ISSUER"])
     body = json.dumps(document, separators=(",", ":"), sort_keys=True)
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]

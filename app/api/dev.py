@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 
-from app.context import deps, get_sms
+from app import context as ctx
+from app.parsing import Blueprint
 from identity.accounts.schemas import SmsOutbox
 from identity.accounts.sms import OutboxGateway
 
@@ -17,6 +17,6 @@ blp = Blueprint("dev", __name__, url_prefix="/dev",
 @blp.response(200, SmsOutbox)
 def sms_outbox() -> Any:
     """The latest 100 text messages, newest first (the code is the only 6-digit number)."""
-    gateway = get_sms()
+    gateway = ctx.sms()
     assert isinstance(gateway, OutboxGateway)  # the blueprint exists only for the outbox
-    return {"messages": gateway.messages(**deps("db_session"))}
+    return {"messages": gateway.messages(db_session=ctx.db_session())}

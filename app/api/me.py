@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import (BEARER, citizen_required, current_account, issue_tokens,
                       own_id_limits, session_id)
 from identity.accounts.capabilities import Act
-from app.context import request_actor
 from app.extensions import db, get_protector
+from app.parsing import Blueprint
 from identity.accounts import passwords, service
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
                                        PageArgs, PasscodeChange, PasswordChange,
@@ -22,7 +22,7 @@ blp = Blueprint("me", __name__, url_prefix="/me",
 
 
 def _actor() -> Any:
-    return service.citizen_actor(current_account(), request_actor())
+    return service.citizen_actor(current_account(), ctx.actor())
 
 
 @blp.get("")

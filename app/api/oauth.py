@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from app import context as ctx
 from app.auth import config_limit, limiter
-from app.context import deps
+from app.parsing import Blueprint
 from app.rp_auth import issue_party_token
 from identity.errors import InvalidInput
 from identity.relying_parties import parties
@@ -49,7 +49,7 @@ class TokenRead(Schema):
 @blp.doc(security=[{"rpBasic": []}, {}])
 def token(form: dict[str, Any]) -> Any:
     """A short-lived access token limited to the party's scopes (or those asked for)."""
-    session = deps("db_session", "redis_client")
+    db_session, redis_client = ctx.db_session(), ctx.redis_client()
     if "client_assertion" in form:
         if "client_assertion_type" not in form:
             raise InvalidInput("client_assertion_type is required with client_assertion.",
@@ -57,12 +57,12 @@ def token(form: dict[str, Any]) -> Any:
         # The configured URL, never one built from the Host header: a client chooses its
         # Host, so an assertion made for an attacker's endpoint would otherwise pass here.
         party = parties.authenticate_assertion(
-            **session, assertion=form["client_assertion"],
+            db_session=db_session, redis_client=redis_client, assertion=form["client_assertion"],
             token_endpoint=current_app.config["OAUTH_TOKEN_URL"])
     else:
         basic = request.authorization
         if basic is None or basic.type != "basic" or not basic.username or not basic.password:
             raise parties.InvalidClient()
-        party = parties.authenticate_secret(db_session=session["db_session"],
+        party = parties.authenticate_secret(db_session=db_session,
                                             client_id=basic.username, secret=basic.password)
     return issue_party_token(party, parties.token_scopes(party, form.get("scope")))

@@ -7,37 +7,34 @@
 - ``/police/fines`` and ``/police/payments/<id>/refunds``: officers issue
   fines in their jurisdiction; supervisors refund.
 
-The job handlers of payments live here too (this module is imported when the
-app starts): ``payments.reconcile`` every 5 minutes and
-``payments.purge_idempotency_keys`` every hour.
+The payment providers are built once at start-up (:mod:`app.payment_providers`);
+the background jobs of payments are in :mod:`app.jobs.payments`.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
-from flask_smorest import Blueprint
+from flask import Response, current_app, jsonify, request
 
+from app import context as ctx
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
-from identity.accounts.capabilities import Act
-from app.context import deps, request_actor
 from app.errors import handle_domain_error
 from app.extensions import db, get_protector
-from app.jobs import job
+from app.parsing import Blueprint
+from app.payment_providers import providers
 from app.quotas import account_rate_limit
+from identity.accounts.capabilities import Act
 from identity.accounts.service import citizen_actor
-from identity.audit.service import SYSTEM, Actor
+from identity.audit.service import Actor
 from identity.credentials.schemas import CredentialIssued
 from identity.errors import DomainError, Unavailable
 from utilities.payments import gateway, idempotency, service
 from utilities.payments.errors import UnknownProvider
-from utilities.payments.gateway import HttpProvider, PaymentProvider
+from utilities.payments.gateway import PaymentProvider
 from utilities.payments.schemas import (AttemptCreate, AttemptRead, BankList, CallbackAnswer,
                                         FineCreate, OfficerOrderRead, OrderArgs, OrderDetail,
                                         OrderPage, ReceiptCredentialCreate, ReceiptRead,
@@ -46,9 +43,6 @@ from utilities.payments.schemas import (AttemptCreate, AttemptRead, BankList, Ca
 log = logging.getLogger("vnid.payments")
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The development default of PAYMENT_GATEWAY_SECRET, refused in production.
-DEV_GATEWAY_SECRET = "dev-payment-gateway-secret"
-
 blp = Blueprint("payments", __name__, url_prefix="/payments",
                 description="Fees and fines of the logged-in citizen, paid through their bank "
                             "exactly once; receipts as signed QR credentials; and the bank "
@@ -56,38 +50,6 @@ blp = Blueprint("payments", __name__, url_prefix="/payments",
 police_blp = Blueprint("police_payments", __name__, url_prefix="/police",
                        description="Officers issue fines in their jurisdiction; supervisors "
                                    "refund payments.")
-
-
-# --- Providers ---------------------------------------------------------------------------------
-
-def build_providers(app: Flask) -> dict[str, PaymentProvider]:
-    """The configured payment providers by name (one HTTP bank gateway).
-
-    Production never talks to a gateway with the development secret (or one
-    under 32 characters): it starts without payment providers, logs why, and
-    paying answers ``503 payment.unconfigured``. (The rest of the service must
-    not be refused for a missing payments setting: the benches and the other
-    features run the production configuration without one.)
-    """
-    secret = app.config["PAYMENT_GATEWAY_SECRET"]
-    if app.config["ENV_NAME"] == "production" and (secret == DEV_GATEWAY_SECRET
-                                                   or len(secret) < 32):
-        log.error("payments disabled: production needs PAYMENT_GATEWAY_SECRET (at least 32 "
-                  "characters, shared with the bank gateway), not the development default")
-        return {}
-    name = app.config["PAYMENT_PROVIDER"]
-    return {name: HttpProvider(name, base_url=app.config["PAYMENT_GATEWAY_URL"], secret=secret,
-                               timeout=app.config["PAYMENT_GATEWAY_TIMEOUT"])}
-
-
-@blp.record_once
-def _init_providers(state: BlueprintSetupState) -> None:
-    state.app.extensions["payment_providers"] = build_providers(cast(Flask, state.app))
-
-
-def providers() -> dict[str, PaymentProvider]:
-    """The current app's payment providers."""
-    return cast(dict[str, PaymentProvider], current_app.extensions["payment_providers"])
 
 
 def _provider(name: str) -> PaymentProvider:
@@ -158,8 +120,8 @@ def _require_key(view: F) -> F:
 
 def _citizen() -> dict[str, Any]:
     account = current_account()
-    return {**deps("db_session"), "account": account,
-            "actor": citizen_actor(account, request_actor())}
+    return {"db_session": ctx.db_session(), "account": account,
+            "actor": citizen_actor(account, ctx.actor())}
 
 
 def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +137,8 @@ def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=BEARER)
 def list_orders(args: dict[str, Any]) -> Any:
     """The citizen's orders (fees and fines), newest first; filter by `status`."""
-    items, total = service.own_orders(**deps("db_session"), account=current_account(), **args)
+    items, total = service.own_orders(db_session=ctx.db_session(),
+                                      account=current_account(), **args)
     return _page(items, total, args)
 
 
@@ -192,7 +155,7 @@ def list_banks() -> Any:
 @blp.doc(security=BEARER)
 def get_order(order_id: int) -> Any:
     """One of the citizen's orders, with its attempts and history."""
-    return service.order_detail(**deps("db_session"), account=current_account(),
+    return service.order_detail(db_session=ctx.db_session(), account=current_account(),
                                 order_id=order_id)
 
 
@@ -236,7 +199,8 @@ def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
 @blp.doc(security=BEARER)
 def get_receipt(order_id: int) -> Any:
     """The receipt of a paid order (`409 payment.not_paid` before, `payment.order_refunded`)."""
-    return service.receipt(**deps("db_session"), account=current_account(), order_id=order_id)
+    return service.receipt(db_session=ctx.db_session(), account=current_account(),
+                           order_id=order_id)
 
 
 @blp.post("/<int:order_id>/receipt/credential")
@@ -249,8 +213,9 @@ def issue_receipt(payload: dict[str, Any], order_id: int) -> Any:
     paid at `pat`, masked payer id `idm`), verifiable offline with the public trust list."""
     account = current_account()
     return service.issue_receipt_credential(
-        **deps("db_session", "redis_client", "protector"), key_ring=key_ring(),
-        actor=citizen_actor(account, request_actor()), account=account, order_id=order_id,
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        key_ring=key_ring(),
+        actor=citizen_actor(account, ctx.actor()), account=account, order_id=order_id,
         passcode=payload["passcode"], lifetime=current_app.config["PAYMENT_RECEIPT_SECONDS"])
 
 
@@ -264,9 +229,9 @@ def provider_callback(provider_name: str) -> Any:
     """A bank gateway's callback: signed (`X-Signature`: hex HMAC-SHA256 over
     `<X-Timestamp>.<body>`), applied once (the same event again changes nothing)."""
     provider = _provider(provider_name)
-    actor = request_actor()
+    actor = ctx.actor()
     return service.handle_callback(
-        **deps("db_session"), provider=provider,
+        db_session=ctx.db_session(), provider=provider,
         actor=Actor(type="provider", id=f"provider:{provider.name}", source=actor.source,
                     request_id=actor.request_id),
         timestamp=request.headers.get(gateway.TIMESTAMP_HEADER),
@@ -285,10 +250,11 @@ def issue_fine(payload: dict[str, Any]) -> Any:
     """Fine a citizen (personal id, full name and date of birth in the body); they pay it in
     the app. An unknown id and a known one with other details are the same `422
     payment.citizen_not_matched`; limited per officer (`FINE_LIMIT_PER_OFFICER`, 429)."""
-    order = service.issue_fine(**deps("db_session", "actor"), officer=current_officer(),
+    order = service.issue_fine(db_session=ctx.db_session(), actor=ctx.actor(),
+                               officer=current_officer(),
                                **payload)
     return service.OrderDetail(order=order, attempts=[], history=service.ORDER_FLOW.history(
-        deps("db_session")["db_session"], order.id))
+        ctx.db_session(), order.id))
 
 
 @police_blp.get("/payments/<int:order_id>")
@@ -297,7 +263,8 @@ def issue_fine(payload: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_order(order_id: int) -> Any:
     """An order of the jurisdiction with its attempts and history (in the citizen's log)."""
-    return service.order_for_officer(**deps("db_session", "actor"), officer=current_officer(),
+    return service.order_for_officer(db_session=ctx.db_session(), actor=ctx.actor(),
+                                     officer=current_officer(),
                                      order_id=order_id)
 
 
@@ -308,30 +275,6 @@ def read_order(order_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def refund(payload: dict[str, Any], order_id: int) -> Any:
     """Supervisors: refund a paid order of the jurisdiction, with a reason, through the bank."""
-    return service.refund_order(**deps("db_session", "actor"), officer=current_officer(),
+    return service.refund_order(db_session=ctx.db_session(), actor=ctx.actor(),
+                                officer=current_officer(),
                                 providers=providers(), order_id=order_id, **payload)
-
-
-# --- Jobs --------------------------------------------------------------------------------------
-
-@job("payments.reconcile", every=300)
-def reconcile_job() -> None:
-    """Ask the providers about attempts stuck in ``pending``; drive pending refunds."""
-    report = service.reconcile(
-        db_session=db.session(), actor=SYSTEM, providers=providers(),
-        older_than=dt.timedelta(seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]))
-    if report.checked or report.held_orders:
-        log.info("payments reconciled", extra={"checked": report.checked,
-                                               "settled": report.settled,
-                                               "held_orders": report.held_orders,
-                                               "held_owed": report.held_owed,
-                                               "refunds_completed": report.refunds_completed})
-    if report.held_refunds_failed:
-        log.warning("payments: held money the provider declined to pay back",
-                    extra={"held_refunds_failed": report.held_refunds_failed})
-
-
-@job("payments.purge_idempotency_keys", every=3600)
-def purge_keys_job() -> None:
-    """Forget answered idempotency keys older than a day."""
-    idempotency.purge(db.session())

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from app.parsing import Blueprint
 from identity.registry import service
 from identity.registry.schemas import PersonalIdCheck, PersonalIdInfo
 

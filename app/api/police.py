@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import BEARER, current_officer, officer_required
-from app.context import deps
+from app.parsing import Blueprint
 from identity.accounts import officers, reclaim
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
                                        Level2Request, PageArgs, PendingAccountPage,
@@ -25,7 +25,8 @@ blp = Blueprint("police", __name__, url_prefix="/police",
 @blp.doc(security=BEARER)
 def pending_accounts(args: dict[str, Any]) -> Any:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
-    items, total = officers.review_queue(**deps("db_session"), officer=current_officer(), **args)
+    items, total = officers.review_queue(
+        db_session=ctx.db_session(), officer=current_officer(), **args)
     return {"items": items, "total": total, **args}
 
 
@@ -36,7 +37,8 @@ def pending_accounts(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def review(payload: dict[str, Any], account_id: int) -> Any:
     """Approve a registration, or reject it with a reason."""
-    return officers.review_registration(**deps("db_session", "actor"), officer=current_officer(),
+    return officers.review_registration(db_session=ctx.db_session(), actor=ctx.actor(),
+                                        officer=current_officer(),
                                         account_id=account_id,
                                         approve=payload["decision"] == "approve",
                                         reason=payload["reason"])
@@ -49,7 +51,8 @@ def review(payload: dict[str, Any], account_id: int) -> Any:
 @blp.doc(security=BEARER)
 def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
     """Raise an account to level 2 after checking the citizen in person against the chip card."""
-    return officers.raise_to_level2(**deps("db_session", "actor"), officer=current_officer(),
+    return officers.raise_to_level2(db_session=ctx.db_session(), actor=ctx.actor(),
+                                    officer=current_officer(),
                                     account_id=account_id, **payload)
 
 
@@ -60,7 +63,8 @@ def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
 @blp.doc(security=BEARER)
 def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
     """In-person recovery: bind a new phone (and number) for a citizen who lost theirs."""
-    return officers.rebind_in_person(**deps("db_session", "protector", "actor"),
+    return officers.rebind_in_person(db_session=ctx.db_session(), protector=ctx.protector(),
+                                     actor=ctx.actor(),
                                      officer=current_officer(), account_id=account_id, **payload)
 
 
@@ -82,8 +86,9 @@ def reclaim_identity(payload: dict[str, Any]) -> Any:
     the citizen's jurisdiction: for any other, and for an unknown id, the same
     404 ``citizen.not_found``.
     """
-    return reclaim.reclaim_identity(**deps("db_session", "redis_client", "protector", "sms",
-                                           "actor"), officer=current_officer(), **payload)
+    return reclaim.reclaim_identity(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                                    protector=ctx.protector(), sms=ctx.sms(), actor=ctx.actor(),
+                                    officer=current_officer(), **payload)
 
 
 @blp.post("/citizens/lookup")
@@ -93,6 +98,6 @@ def reclaim_identity(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def look_up_citizen(payload: dict[str, Any]) -> Any:
     """A citizen of the officer's jurisdiction (the id goes in the body, never in the URL)."""
-    citizen, account = officers.look_up_citizen(**deps("db_session", "actor"),
+    citizen, account = officers.look_up_citizen(db_session=ctx.db_session(), actor=ctx.actor(),
                                                 officer=current_officer(), **payload)
     return {**registry_data(citizen), "household_id": citizen.household_id, "account": account}

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account
-from identity.accounts.capabilities import Act
-from app.context import deps, request_actor
-from app.jobs import enqueue, job
+from app.jobs import enqueue
 from app.metrics import CREDENTIAL_VERIFICATIONS
-from app.rp_auth import RP_BEARER, callback_policy, current_party, party_required, per_item
+from app.parsing import Blueprint
+from app.rp_auth import RP_BEARER, current_party, party_required, per_item
+from identity.accounts.capabilities import Act
 from identity.credentials import service as credentials
 from identity.credentials.schemas import VerificationRead, VerifyRequest
 from identity.relying_parties import service
@@ -42,11 +41,11 @@ me_blp = Blueprint("data_sharing", __name__, url_prefix="/me",
 
 
 def _party_actor() -> Any:
-    return service.party_actor(current_party(), request_actor())
+    return service.party_actor(current_party(), ctx.actor())
 
 
 def _citizen_actor() -> Any:
-    return accounts.citizen_actor(current_account(), request_actor())
+    return accounts.citizen_actor(current_account(), ctx.actor())
 
 
 # --- Matching without disclosure ---------------------------------------------------------------
@@ -62,7 +61,8 @@ def identity_match(payload: dict[str, Any]) -> Any:
     An unknown personal id answers like a citizen whose every field differs.
     The phone is compared with the registry's subscriber record only.
     """
-    return service.identity_match(**deps("db_session", "protector", "actor"),
+    return service.identity_match(db_session=ctx.db_session(), protector=ctx.protector(),
+                                  actor=ctx.actor(),
                                   party=current_party(), **payload)
 
 
@@ -77,7 +77,8 @@ def sim_ownership(payload: dict[str, Any]) -> Any:
     Only the registry's subscriber record counts, never the phone typed at a
     registration (a squatter's). An unknown personal id answers `false`.
     """
-    return service.sim_ownership(**deps("db_session", "protector", "actor"),
+    return service.sim_ownership(db_session=ctx.db_session(), protector=ctx.protector(),
+                                 actor=ctx.actor(),
                                  party=current_party(), **payload)
 
 
@@ -97,7 +98,7 @@ def create_consent_request(payload: dict[str, Any]) -> Any:
     a citizen does not answer. The answer tells nothing about the id.
     """
     request = service.create_consent_request(
-        **deps("db_session", "actor"), party=current_party(),
+        db_session=ctx.db_session(), actor=ctx.actor(), party=current_party(),
         lifetime=current_app.config["CONSENT_REQUEST_SECONDS"], **payload)
     return dataclasses.asdict(service.consent_state(request))
 
@@ -116,7 +117,8 @@ def get_consent_request(consent_id: str) -> Any:
     is delivered, the attempt is in the citizen's access log, and the party is
     told no more than that. It may try again while the request lives.
     """
-    state = service.fetch(**deps("db_session", "redis_client", "protector", "actor"),
+    state = service.fetch(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                          protector=ctx.protector(), actor=ctx.actor(),
                           key_ring=key_ring(), party=current_party(), consent_id=consent_id)
     return dataclasses.asdict(state)
 
@@ -128,7 +130,7 @@ def get_consent_request(consent_id: str) -> Any:
 @blp.doc(security=RP_BEARER)
 def erasure_requests(args: dict[str, Any]) -> Any:
     """Citizens' requests that the party delete data it received (pending ones unless `all`)."""
-    items, total = service.erasure_requests(**deps("db_session"), party=current_party(),
+    items, total = service.erasure_requests(db_session=ctx.db_session(), party=current_party(),
                                             pending_only=not args["all"], page=args["page"],
                                             per_page=args["per_page"])
     return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
@@ -140,7 +142,8 @@ def erasure_requests(args: dict[str, Any]) -> Any:
 @blp.doc(security=RP_BEARER)
 def acknowledge_erasure(share_id: int) -> Any:
     """The party confirms it deleted the data (the citizen sees when)."""
-    return service.acknowledge_erasure(**deps("db_session", "actor"), party=current_party(),
+    return service.acknowledge_erasure(db_session=ctx.db_session(), actor=ctx.actor(),
+                                       party=current_party(),
                                        share_id=share_id)
 
 
@@ -155,7 +158,7 @@ def verify_credential(payload: dict[str, Any]) -> Any:
     """Scope `credentials.verify`: the online verifier, logged with the party's name."""
     party = current_party()
     result = credentials.verify_online(
-        **deps("db_session"), key_ring=key_ring(), actor=_party_actor(), verifier=party.name,
+        db_session=ctx.db_session(), key_ring=key_ring(), actor=_party_actor(), verifier=party.name,
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
     CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
     return result
@@ -175,7 +178,7 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
     """
     party = current_party()
     return lodging.notify_lodging(
-        **deps("db_session"), actor=_party_actor(),
+        db_session=ctx.db_session(), actor=_party_actor(),
         notifier=lodging.LodgingNotifier(type="relying_party", id=party.client_id), **payload)
 
 
@@ -188,7 +191,7 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def my_consent_requests(args: dict[str, Any]) -> Any:
     """Who asks for which of my data and why; pending first to answer."""
-    items, total = service.list_for_citizen(**deps("db_session"), account=current_account(),
+    items, total = service.list_for_citizen(db_session=ctx.db_session(), account=current_account(),
                                             **args)
     return {"items": [service.consent_fields(item) for item in items], "total": total,
             "page": args["page"], "per_page": args["per_page"]}
@@ -201,7 +204,7 @@ def my_consent_requests(args: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def decide(payload: dict[str, Any], consent_id: str) -> Any:
     """Approve or refuse, with the passcode; the party is notified if it asked to be."""
-    request = service.decide(**deps("db_session"), actor=_citizen_actor(),
+    request = service.decide(db_session=ctx.db_session(), actor=_citizen_actor(),
                              account=current_account(),
                              consent_id=consent_id, **payload)
     if request.callback_state == "pending":
@@ -216,7 +219,8 @@ def decide(payload: dict[str, Any], consent_id: str) -> Any:
 @me_blp.doc(security=BEARER)
 def data_sharing(args: dict[str, Any]) -> Any:
     """Every party that received my data: what, when and why; and erasure requests."""
-    items, total = service.data_shares(**deps("db_session"), account=current_account(), **args)
+    items, total = service.data_shares(
+        db_session=ctx.db_session(), account=current_account(), **args)
     return {"items": items, "total": total, **args}
 
 
@@ -226,23 +230,6 @@ def data_sharing(args: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def request_erasure(share_id: int) -> Any:
     """Ask the party to delete the data it received (it sees and acknowledges the request)."""
-    return service.request_erasure(**deps("db_session"), actor=_citizen_actor(),
+    return service.request_erasure(db_session=ctx.db_session(), actor=_citizen_actor(),
                                    account=current_account(),
                                    share_id=share_id)
-
-
-# --- Jobs ----------------------------------------------------------------------------------
-
-@job("rp.consent_callback")
-def consent_callback(consent_id: str) -> None:
-    """Deliver one consent decision to the party's registered callback (retried on failure)."""
-    service.deliver_callback(**deps("db_session", "protector"), consent_id=consent_id,
-                             policy=callback_policy())
-
-
-@job("rp.callback_sweep", every=300)
-def callback_sweep() -> None:
-    """Enqueue again the callbacks still owed five minutes after the decision (lost jobs)."""
-    owed = service.owed_callbacks(**deps("db_session"), older_than=dt.timedelta(minutes=5))
-    for consent_id in owed:
-        enqueue("rp.consent_callback", consent_id=consent_id, retries=())

@@ -22,14 +22,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, g, request
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema
 
+from app import context as ctx
 from app.auth import (BEARER, citizen_required, config_limit, current_account, current_officer,
                       limiter, officer_required)
-from app.context import deps
 from app.extensions import get_protector
+from app.parsing import Blueprint
 from app.quotas import consume_daily_quota
 from identity.accounts.capabilities import Act
 from utilities.reports import service
@@ -144,7 +144,8 @@ def file_report(payload: dict[str, Any]) -> Any:
     """
     consume_daily_quota(name="reports", subject=_quota_subject(),
                         config_name="REPORT_DAILY_PER_ACCOUNT")
-    return service.file_report(**deps("db_session", "protector", "actor"),
+    return service.file_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                               actor=ctx.actor(),
                                account=current_account(), deadlines=_deadlines(), **payload)
 
 
@@ -155,7 +156,7 @@ def file_report(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def my_reports(args: dict[str, Any]) -> Any:
     """The citizen's own named reports, newest first (anonymous ones only through their key)."""
-    items, total = service.my_reports(**deps("db_session", "protector"),
+    items, total = service.my_reports(db_session=ctx.db_session(), protector=ctx.protector(),
                                       account=current_account(), **args)
     return {"items": items, "total": total, **args}
 
@@ -170,7 +171,8 @@ def my_report(case_number: str) -> Any:
     The app polls its anonymous cases here (with `X-Reporter-Key`): a question
     of the officers shows as `awaiting_answer`; nothing of the poll is kept.
     """
-    return service.my_report(**deps("db_session", "protector"), account=current_account(),
+    return service.my_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                             account=current_account(),
                              case_number=case_number, reporter_key=_reporter_key())
 
 
@@ -181,7 +183,8 @@ def my_report(case_number: str) -> Any:
 @blp.doc(security=BEARER, **_REPORTER_KEY_DOC)
 def answer(payload: dict[str, Any], case_number: str) -> Any:
     """Write to the officers of the case (answer their question)."""
-    return service.answer(**deps("db_session", "protector", "actor"), account=current_account(),
+    return service.answer(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+                          account=current_account(),
                           case_number=case_number, reporter_key=_reporter_key(), **payload)
 
 
@@ -210,7 +213,8 @@ def add_evidence(files: dict[str, Any], case_number: str) -> Any:
     consume_daily_quota(name="evidence-bytes", subject=subject,
                         config_name="EVIDENCE_DAILY_BYTES_PER_ACCOUNT",
                         cost=request.content_length or current_app.config["EVIDENCE_MAX_BYTES"])
-    return service.add_evidence(**deps("db_session", "protector", "actor"),
+    return service.add_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
+                                actor=ctx.actor(),
                                 account=current_account(), store=_store(),
                                 case_number=case_number, stream=files["file"].stream,
                                 max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
@@ -222,7 +226,8 @@ def add_evidence(files: dict[str, Any], case_number: str) -> Any:
 @blp.doc(security=BEARER, responses=_FILE_DOC, **_REPORTER_KEY_DOC)
 def my_evidence(case_number: str, evidence_id: int) -> Response:
     """An evidence file of the citizen's case, after checking it against its recorded digest."""
-    evidence, data = service.my_evidence(**deps("db_session", "protector", "actor"),
+    evidence, data = service.my_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
+                                         actor=ctx.actor(),
                                          account=current_account(), store=_store(),
                                          case_number=case_number, evidence_id=evidence_id,
                                          reporter_key=_reporter_key())
@@ -238,7 +243,7 @@ def my_evidence(case_number: str, evidence_id: int) -> Response:
 @police_blp.doc(security=BEARER)
 def queue(args: dict[str, Any]) -> Any:
     """The jurisdiction's cases, newest first, by category, status, filing date, overdue."""
-    page = service.queue(**deps("db_session"), officer=current_officer(), **args)
+    page = service.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
     return {"items": page.items, "total": page.total, "total_exact": page.total_exact,
             "page": args["page"], "per_page": args["per_page"]}
 
@@ -250,7 +255,7 @@ def queue(args: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def look_up_indicator(payload: dict[str, Any]) -> Any:
     """How many reports name a phone number or link, and the unit's cases that do."""
-    kind, value, total, mine = service.look_up_indicator(**deps("db_session"),
+    kind, value, total, mine = service.look_up_indicator(db_session=ctx.db_session(),
                                                          officer=current_officer(), **payload)
     return {"kind": kind, "value": value, "reports": total, "in_your_unit": mine}
 
@@ -261,7 +266,8 @@ def look_up_indicator(payload: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_report(case_number: str) -> Any:
     """A case of the jurisdiction with its history and message thread (the read is audited)."""
-    return service.read_report(**deps("db_session", "protector", "actor"),
+    return service.read_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                               actor=ctx.actor(),
                                officer=current_officer(), case_number=case_number)
 
 
@@ -276,7 +282,8 @@ def assign(payload: dict[str, Any], case_number: str) -> Any:
     A case assigned to a colleague changes hands only by a supervisor
     (`report.already_assigned`, 403).
     """
-    return service.assign(**deps("db_session", "protector", "actor"), officer=current_officer(),
+    return service.assign(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+                          officer=current_officer(),
                           case_number=case_number, username=payload["officer"],
                           version=payload["version"])
 
@@ -288,7 +295,8 @@ def assign(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def ask(payload: dict[str, Any], case_number: str) -> Any:
     """Ask the reporter a question (they are notified; anonymity holds)."""
-    return service.ask(**deps("db_session", "protector", "actor"), officer=current_officer(),
+    return service.ask(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+                       officer=current_officer(),
                        case_number=case_number, **payload)
 
 
@@ -299,7 +307,8 @@ def ask(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def change_status(payload: dict[str, Any], case_number: str) -> Any:
     """Move the case on; a move not allowed now is `workflow.transition_not_allowed` (409)."""
-    return service.change_status(**deps("db_session", "protector", "actor"),
+    return service.change_status(db_session=ctx.db_session(), protector=ctx.protector(),
+                                 actor=ctx.actor(),
                                  officer=current_officer(), deadlines=_deadlines(),
                                  case_number=case_number, **payload)
 
@@ -311,7 +320,8 @@ def change_status(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def transfer(payload: dict[str, Any], case_number: str) -> Any:
     """Hand the case to another unit; this unit loses access to it at once."""
-    return service.transfer(**deps("db_session", "protector", "actor"),
+    return service.transfer(db_session=ctx.db_session(), protector=ctx.protector(),
+                            actor=ctx.actor(),
                             officer=current_officer(), deadlines=_deadlines(),
                             case_number=case_number, **payload)
 
@@ -322,7 +332,8 @@ def transfer(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def reporter(case_number: str) -> Any:
     """Who filed a named report: the assigned officer and supervisors only; audited."""
-    return service.reporter_identity(**deps("db_session", "protector", "actor"),
+    return service.reporter_identity(db_session=ctx.db_session(), protector=ctx.protector(),
+                                     actor=ctx.actor(),
                                      officer=current_officer(), case_number=case_number)
 
 
@@ -331,7 +342,8 @@ def reporter(case_number: str) -> Any:
 @police_blp.doc(security=BEARER, responses=_FILE_DOC)
 def evidence_file(case_number: str, evidence_id: int) -> Response:
     """An evidence file, checked against its recorded digest (`evidence.tampered` if not)."""
-    evidence, data = service.officer_evidence(**deps("db_session", "protector", "actor"),
+    evidence, data = service.officer_evidence(db_session=ctx.db_session(),
+                                              protector=ctx.protector(), actor=ctx.actor(),
                                               officer=current_officer(), store=_store(),
                                               case_number=case_number, evidence_id=evidence_id)
     return _file_response(case_number, evidence, data)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
+from app import context as ctx
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
-from identity.accounts.capabilities import Act
-from app.context import deps, request_actor
+from app.parsing import Blueprint
 from app.quotas import account_rate_limit, consume_daily_quota
+from identity.accounts.capabilities import Act
 from identity.accounts.schemas import PageArgs
 from identity.accounts.service import citizen_actor
 from utilities.residence import lodging as lodging_notices
@@ -40,12 +40,12 @@ police_blp = Blueprint("police_residence", __name__, url_prefix="/police/residen
 
 def _citizen() -> dict[str, Any]:
     account = current_account()
-    return {**deps("db_session"), "account": account,
-            "actor": citizen_actor(account, request_actor())}
+    return {"db_session": ctx.db_session(), "account": account,
+            "actor": citizen_actor(account, ctx.actor())}
 
 
 def _officer() -> dict[str, Any]:
-    return {**deps("db_session", "actor"), "officer": current_officer()}
+    return {"db_session": ctx.db_session(), "actor": ctx.actor(), "officer": current_officer()}
 
 
 def _days() -> int:
@@ -94,7 +94,7 @@ def declare_stay(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def list_stays(args: dict[str, Any]) -> Any:
     """The citizen's temporary stays, newest first."""
-    items, total = service.own_stays(**deps("db_session"), account=current_account(), **args)
+    items, total = service.own_stays(db_session=ctx.db_session(), account=current_account(), **args)
     return _page(items, total, args)
 
 
@@ -104,7 +104,7 @@ def list_stays(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def get_stay(stay_id: int) -> Any:
     """One of the citizen's stays, with its history and deadline."""
-    db_session = deps("db_session")["db_session"]
+    db_session = ctx.db_session()
     stay = service.get_own_stay(db_session=db_session, account=current_account(),
                                 stay_id=stay_id)
     return _CaseView(stay, service.STAY_FLOW.history(db_session, stay.id))
@@ -136,7 +136,7 @@ def renew_stay(payload: dict[str, Any], stay_id: int) -> Any:
 @blp.doc(security=BEARER)
 def current_residence() -> Any:
     """The temporary residence on the citizen's record today (`409 residence.none` if none)."""
-    return service.own_current_residence(**deps("db_session"), account=current_account())
+    return service.own_current_residence(db_session=ctx.db_session(), account=current_account())
 
 
 # --- Temporary stays: the host --------------------------------------------------------------------
@@ -148,7 +148,8 @@ def current_residence() -> Any:
 @blp.doc(security=BEARER)
 def host_confirmations(args: dict[str, Any]) -> Any:
     """Stays that name the citizen as host and wait for their answer."""
-    items, total = service.host_confirmations(**deps("db_session"), account=current_account(),
+    items, total = service.host_confirmations(db_session=ctx.db_session(),
+                                              account=current_account(),
                                               **args)
     return _page(items, total, args)
 
@@ -185,7 +186,7 @@ def declare_absence(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def list_absences(args: dict[str, Any]) -> Any:
     """The citizen's absence declarations, newest first."""
-    items, total = service.own_absences(**deps("db_session"), account=current_account(),
+    items, total = service.own_absences(db_session=ctx.db_session(), account=current_account(),
                                         **args)
     return _page(items, total, args)
 
@@ -196,7 +197,7 @@ def list_absences(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def get_absence(absence_id: int) -> Any:
     """One of the citizen's absence declarations, with its history."""
-    db_session = deps("db_session")["db_session"]
+    db_session = ctx.db_session()
     absence = service.get_own_absence(db_session=db_session, account=current_account(),
                                       absence_id=absence_id)
     return _CaseView(absence, service.ABSENCE_FLOW.history(db_session, absence.id))
@@ -250,7 +251,7 @@ def _statuses(args: dict[str, Any]) -> list[str] | None:
 @police_blp.doc(security=BEARER)
 def stay_queue(args: dict[str, Any]) -> Any:
     """Temporary stays of the jurisdiction, by deadline (default: those waiting for the police)."""
-    items, total = service.stay_queue(**deps("db_session"), officer=current_officer(),
+    items, total = service.stay_queue(db_session=ctx.db_session(), officer=current_officer(),
                                       statuses=_statuses(args),
                                       commune_code=args["commune_code"],
                                       overdue=args["overdue"], page=args["page"],
@@ -290,7 +291,7 @@ def act_on_stay(payload: dict[str, Any], stay_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def absence_queue(args: dict[str, Any]) -> Any:
     """Absence declarations of the jurisdiction, by deadline (default: to acknowledge)."""
-    items, total = service.absence_queue(**deps("db_session"), officer=current_officer(),
+    items, total = service.absence_queue(db_session=ctx.db_session(), officer=current_officer(),
                                          statuses=_statuses(args),
                                          commune_code=args["commune_code"],
                                          overdue=args["overdue"], page=args["page"],
@@ -325,7 +326,8 @@ def act_on_absence(payload: dict[str, Any], absence_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def overdue(args: dict[str, Any]) -> Any:
     """Supervisors: the cases past their deadline across the province, most overdue first."""
-    items, total = service.overdue_cases(**deps("db_session"), officer=current_officer(), **args)
+    items, total = service.overdue_cases(
+        db_session=ctx.db_session(), officer=current_officer(), **args)
     return {**_page(items, total, args), "kind": args["kind"]}
 
 

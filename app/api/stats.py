@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
-from app.context import deps
+from app import context as ctx
 from app.operator_auth import OPERATOR_TOKEN, operator_required
+from app.parsing import Blueprint
 from identity.monitoring import published, statistics
 from identity.monitoring.schemas import (OverviewRead, ProvinceArgs, ProvinceOverviewRead,
                                          ProvincesRead, StatsArgs)
@@ -49,7 +49,7 @@ def _publishing() -> dict[str, Any]:
 @blp.doc(security=OPERATOR_TOKEN)
 def overview(args: dict[str, Any]) -> Any:
     """The whole country: accounts, registrations per day, growth, usage, backlogs."""
-    return published.overview(**deps("db_session"), target=_target(), **_publishing(),
+    return published.overview(db_session=ctx.db_session(), target=_target(), **_publishing(),
                               **args)
 
 
@@ -61,7 +61,7 @@ def overview(args: dict[str, Any]) -> Any:
 def provinces(args: dict[str, Any]) -> Any:
     """Every province ranked by active accounts, with recent registrations."""
     return {"days": args["days"], "items": published.provinces(
-        **deps("db_session"), **_publishing(), **args)}
+        db_session=ctx.db_session(), **_publishing(), **args)}
 
 
 @blp.get("/provinces/<string:province_code>")
@@ -72,12 +72,12 @@ def provinces(args: dict[str, Any]) -> Any:
 def province(args: dict[str, Any], province_code: str) -> Any:
     """One province (404 `province.not_found`), with its communes' accounts."""
     place = statistics.province_place(province_code)
-    session = deps("db_session")
+    db_session = ctx.db_session()
     # The account table, built once for both.
-    table = published.account_table(session["db_session"], _min_count(), _fresh_seconds())
-    return {**published.overview(**session, place=place, target=_target(),
+    table = published.account_table(db_session, _min_count(), _fresh_seconds())
+    return {**published.overview(db_session=db_session, place=place, target=_target(),
                                  **_publishing(), accounts=table, **args),
-            "communes": published.communes(**session, place=place, **_publishing(),
+            "communes": published.communes(db_session=db_session, place=place, **_publishing(),
                                            accounts=table)}
 
 
@@ -88,5 +88,6 @@ def province(args: dict[str, Any], province_code: str) -> Any:
 @blp.doc(security=OPERATOR_TOKEN)
 def commune(args: dict[str, Any], commune_code: str) -> Any:
     """One commune (404 `commune.not_found`)."""
-    return published.overview(**deps("db_session"), place=statistics.commune_place(commune_code),
+    return published.overview(db_session=ctx.db_session(),
+                              place=statistics.commune_place(commune_code),
                               target=_target(), **_publishing(), **args)

@@ -9,8 +9,8 @@ import segno
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app import context as ctx
 from app.cli.common import console, operator_actor
-from app.context import get_sms
 from app.extensions import db, get_protector
 from identity.accounts import officers
 from identity.accounts.sms import OutboxGateway
@@ -97,7 +97,7 @@ def deactivate_command(username: str) -> None:
 @with_appcontext
 def outbox_command(phone: str | None, limit: int) -> None:
     """Print the latest messages of the development outbox, newest first."""
-    gateway = get_sms()
+    gateway = ctx.sms()
     if not isinstance(gateway, OutboxGateway) or current_app.config["ENV_NAME"] == "production":
         console.print("[bold red]sms.no_outbox[/]: the SMS backend is not the outbox.")
         raise SystemExit(1)

@@ -739,7 +739,7 @@ def test_the_simulator_s_wrong_amount_is_paid_back_end_to_end(own_database_app):
 
 def test_production_pays_through_no_gateway_with_the_development_secret():
     from app import create_app
-    from app.api.payments import DEV_GATEWAY_SECRET, build_providers
+    from app.payment_providers import DEV_GATEWAY_SECRET, build_providers
     app = create_app("testing")
     app.config.update(ENV_NAME="production", PAYMENT_GATEWAY_SECRET=DEV_GATEWAY_SECRET)
     assert build_providers(app) == {}

@@ -1,5 +1,7 @@
 """Background jobs: RQ on Redis, or in the process for the embedded default and the tests.
 
+This module is the engine; the jobs of each domain are in ``app/jobs/<domain>.py``.
+
 A job is a function registered under a name with :func:`job`, called with
 JSON-able keyword arguments inside an application context. Jobs are
 enqueued *after* the commit that makes their data visible, re-read the
@@ -202,7 +204,10 @@ class ThreadJobs:
 
 
 def init_jobs(app: Flask) -> None:
-    """The app's job queue, by ``JOB_QUEUE`` (see the module's doc)."""
+    """The app's job queue, by ``JOB_QUEUE`` (see the module's doc), and the domains' jobs."""
+    # The handlers of each domain, one module each; imported here, not at the top, because
+    # they use this module's ``job``.
+    from app.jobs import payments, relying_parties  # noqa: F401
     kind = app.config["JOB_QUEUE"]
     if kind == "rq" and app.config["REDIS_URL"] == MEMORY_REDIS_URL:
         # An app given the in-process stand-in (tests, tools) has no Redis for RQ to use.
