@@ -21,10 +21,31 @@ PARTS = sign1_parts(VALID)
 
 
 def only_own_errors(text: object) -> None:
+    """The verifier refuses ``text`` with one of its own reasons, or ``text`` is the credential.
+
+    A mutation may leave the credential intact (the same character drawn again, a
+    flip in the padding bits of the deflate stream, the whole text kept by a
+    "truncation"): then it must carry exactly the signed bytes of the original.
+    Anything else that verifies is a forgery the test exists to catch.
+    """
     try:
         vn1.verify(text, TRUST, now=NOW)
     except vn1.VerificationError as error:
         assert error.reason in vn1.REASONS
+        return
+    assert isinstance(text, str) and zlib.decompress(vn1.b45decode(text[4:])) == RAW, \
+        f"a mutated credential verified: {text!r}"
+
+
+def test_only_own_errors_fails_when_a_mutation_verifies():
+    """The check above is not vacuous: an intact credential passes, a forged one fails it."""
+    only_own_errors(VALID)
+    other = make(KEY, audience="rp:bank-b", nonce="n0nce-456")  # validly signed, other content
+    try:
+        only_own_errors(other)
+    except AssertionError:
+        return
+    raise AssertionError("only_own_errors accepted a credential that is not the original")
 
 
 def recode(raw: bytes) -> str:
