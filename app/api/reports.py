@@ -32,8 +32,10 @@ from app.extensions import get_protector
 from app.parsing import Blueprint
 from app.quotas import consume_daily_quota
 from identity.accounts.capabilities import Act
-from utilities.reports import service
-from utilities.reports.evidence import ALLOWED_TYPES, EvidenceStore
+from utilities.reports import cases, evidence, filing, indicators, own_cases
+from utilities.reports import queue as police_queue
+from utilities.reports.deadlines import Deadlines
+from utilities.reports.evidence_store import ALLOWED_TYPES, EvidenceStore
 from utilities.reports.models import Evidence
 from utilities.reports.schemas import (AnswerCreate, AssignRequest, EvidenceRead,
                                        IndicatorLookup, IndicatorLookupResult, QuestionCreate,
@@ -64,8 +66,8 @@ police_blp = Blueprint("police_reports", __name__, url_prefix="/police/reports",
                                    "work on its cases. No answer names an anonymous reporter.")
 
 
-def _deadlines() -> service.Deadlines:
-    return service.Deadlines.from_config(current_app.config)
+def _deadlines() -> Deadlines:
+    return Deadlines.from_config(current_app.config)
 
 
 def _store() -> EvidenceStore:
@@ -108,12 +110,12 @@ def evidence_upload_limit(view: F) -> F:
     return cast(F, wrapper)
 
 
-def _file_response(case_number: str, evidence: Evidence, data: bytes) -> Response:
-    response = Response(data, mimetype=evidence.content_type)
-    extension = ALLOWED_TYPES.get(evidence.content_type, "bin")
+def _file_response(case_number: str, record: Evidence, data: bytes) -> Response:
+    response = Response(data, mimetype=record.content_type)
+    extension = ALLOWED_TYPES.get(record.content_type, "bin")
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="{case_number}-{evidence.id}.{extension}"')
-    response.headers["X-Content-SHA256"] = evidence.sha256
+        f'attachment; filename="{case_number}-{record.id}.{extension}"')
+    response.headers["X-Content-SHA256"] = record.sha256
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -144,9 +146,9 @@ def file_report(payload: dict[str, Any]) -> Any:
     """
     consume_daily_quota(name="reports", subject=_quota_subject(),
                         config_name="REPORT_DAILY_PER_ACCOUNT")
-    return service.file_report(db_session=ctx.db_session(), protector=ctx.protector(),
-                               actor=ctx.actor(),
-                               account=current_account(), deadlines=_deadlines(), **payload)
+    return filing.file_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                              actor=ctx.actor(),
+                              account=current_account(), deadlines=_deadlines(), **payload)
 
 
 @blp.get("")
@@ -156,8 +158,8 @@ def file_report(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def my_reports(args: dict[str, Any]) -> Any:
     """The citizen's own named reports, newest first (anonymous ones only through their key)."""
-    items, total = service.my_reports(db_session=ctx.db_session(), protector=ctx.protector(),
-                                      account=current_account(), **args)
+    items, total = own_cases.my_reports(db_session=ctx.db_session(), protector=ctx.protector(),
+                                        account=current_account(), **args)
     return {"items": items, "total": total, **args}
 
 
@@ -171,9 +173,9 @@ def my_report(case_number: str) -> Any:
     The app polls its anonymous cases here (with `X-Reporter-Key`): a question
     of the officers shows as `awaiting_answer`; nothing of the poll is kept.
     """
-    return service.my_report(db_session=ctx.db_session(), protector=ctx.protector(),
-                             account=current_account(),
-                             case_number=case_number, reporter_key=_reporter_key())
+    return own_cases.my_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                               account=current_account(),
+                               case_number=case_number, reporter_key=_reporter_key())
 
 
 @blp.post("/<case_number>/messages")
@@ -183,9 +185,9 @@ def my_report(case_number: str) -> Any:
 @blp.doc(security=BEARER, **_REPORTER_KEY_DOC)
 def answer(payload: dict[str, Any], case_number: str) -> Any:
     """Write to the officers of the case (answer their question)."""
-    return service.answer(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
-                          account=current_account(),
-                          case_number=case_number, reporter_key=_reporter_key(), **payload)
+    return own_cases.answer(db_session=ctx.db_session(), protector=ctx.protector(),
+                            actor=ctx.actor(), account=current_account(),
+                            case_number=case_number, reporter_key=_reporter_key(), **payload)
 
 
 @blp.post("/<case_number>/evidence")
@@ -213,12 +215,12 @@ def add_evidence(files: dict[str, Any], case_number: str) -> Any:
     consume_daily_quota(name="evidence-bytes", subject=subject,
                         config_name="EVIDENCE_DAILY_BYTES_PER_ACCOUNT",
                         cost=request.content_length or current_app.config["EVIDENCE_MAX_BYTES"])
-    return service.add_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
-                                actor=ctx.actor(),
-                                account=current_account(), store=_store(),
-                                case_number=case_number, stream=files["file"].stream,
-                                max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
-                                reporter_key=_reporter_key())
+    return evidence.add_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
+                                 actor=ctx.actor(),
+                                 account=current_account(), store=_store(),
+                                 case_number=case_number, stream=files["file"].stream,
+                                 max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
+                                 reporter_key=_reporter_key())
 
 
 @blp.get("/<case_number>/evidence/<int:evidence_id>")
@@ -226,12 +228,12 @@ def add_evidence(files: dict[str, Any], case_number: str) -> Any:
 @blp.doc(security=BEARER, responses=_FILE_DOC, **_REPORTER_KEY_DOC)
 def my_evidence(case_number: str, evidence_id: int) -> Response:
     """An evidence file of the citizen's case, after checking it against its recorded digest."""
-    evidence, data = service.my_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
-                                         actor=ctx.actor(),
-                                         account=current_account(), store=_store(),
-                                         case_number=case_number, evidence_id=evidence_id,
-                                         reporter_key=_reporter_key())
-    return _file_response(case_number, evidence, data)
+    record, data = evidence.my_evidence(db_session=ctx.db_session(), protector=ctx.protector(),
+                                        actor=ctx.actor(),
+                                        account=current_account(), store=_store(),
+                                        case_number=case_number, evidence_id=evidence_id,
+                                        reporter_key=_reporter_key())
+    return _file_response(case_number, record, data)
 
 
 # --- Police -----------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def my_evidence(case_number: str, evidence_id: int) -> Response:
 @police_blp.doc(security=BEARER)
 def queue(args: dict[str, Any]) -> Any:
     """The jurisdiction's cases, newest first, by category, status, filing date, overdue."""
-    page = service.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
+    page = police_queue.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
     return {"items": page.items, "total": page.total, "total_exact": page.total_exact,
             "page": args["page"], "per_page": args["per_page"]}
 
@@ -255,8 +257,8 @@ def queue(args: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def look_up_indicator(payload: dict[str, Any]) -> Any:
     """How many reports name a phone number or link, and the unit's cases that do."""
-    kind, value, total, mine = service.look_up_indicator(db_session=ctx.db_session(),
-                                                         officer=current_officer(), **payload)
+    kind, value, total, mine = indicators.look_up_indicator(db_session=ctx.db_session(),
+                                                            officer=current_officer(), **payload)
     return {"kind": kind, "value": value, "reports": total, "in_your_unit": mine}
 
 
@@ -266,9 +268,9 @@ def look_up_indicator(payload: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_report(case_number: str) -> Any:
     """A case of the jurisdiction with its history and message thread (the read is audited)."""
-    return service.read_report(db_session=ctx.db_session(), protector=ctx.protector(),
-                               actor=ctx.actor(),
-                               officer=current_officer(), case_number=case_number)
+    return cases.read_report(db_session=ctx.db_session(), protector=ctx.protector(),
+                             actor=ctx.actor(),
+                             officer=current_officer(), case_number=case_number)
 
 
 @police_blp.post("/<case_number>/assign")
@@ -282,10 +284,10 @@ def assign(payload: dict[str, Any], case_number: str) -> Any:
     A case assigned to a colleague changes hands only by a supervisor
     (`report.already_assigned`, 403).
     """
-    return service.assign(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
-                          officer=current_officer(),
-                          case_number=case_number, username=payload["officer"],
-                          version=payload["version"])
+    return cases.assign(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+                        officer=current_officer(),
+                        case_number=case_number, username=payload["officer"],
+                        version=payload["version"])
 
 
 @police_blp.post("/<case_number>/questions")
@@ -295,9 +297,9 @@ def assign(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def ask(payload: dict[str, Any], case_number: str) -> Any:
     """Ask the reporter a question (they are notified; anonymity holds)."""
-    return service.ask(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
-                       officer=current_officer(),
-                       case_number=case_number, **payload)
+    return cases.ask(db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
+                     officer=current_officer(),
+                     case_number=case_number, **payload)
 
 
 @police_blp.post("/<case_number>/status")
@@ -307,10 +309,10 @@ def ask(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def change_status(payload: dict[str, Any], case_number: str) -> Any:
     """Move the case on; a move not allowed now is `workflow.transition_not_allowed` (409)."""
-    return service.change_status(db_session=ctx.db_session(), protector=ctx.protector(),
-                                 actor=ctx.actor(),
-                                 officer=current_officer(), deadlines=_deadlines(),
-                                 case_number=case_number, **payload)
+    return cases.change_status(db_session=ctx.db_session(), protector=ctx.protector(),
+                               actor=ctx.actor(),
+                               officer=current_officer(), deadlines=_deadlines(),
+                               case_number=case_number, **payload)
 
 
 @police_blp.post("/<case_number>/transfer")
@@ -320,10 +322,10 @@ def change_status(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def transfer(payload: dict[str, Any], case_number: str) -> Any:
     """Hand the case to another unit; this unit loses access to it at once."""
-    return service.transfer(db_session=ctx.db_session(), protector=ctx.protector(),
-                            actor=ctx.actor(),
-                            officer=current_officer(), deadlines=_deadlines(),
-                            case_number=case_number, **payload)
+    return cases.transfer(db_session=ctx.db_session(), protector=ctx.protector(),
+                          actor=ctx.actor(),
+                          officer=current_officer(), deadlines=_deadlines(),
+                          case_number=case_number, **payload)
 
 
 @police_blp.get("/<case_number>/reporter")
@@ -332,9 +334,9 @@ def transfer(payload: dict[str, Any], case_number: str) -> Any:
 @police_blp.doc(security=BEARER)
 def reporter(case_number: str) -> Any:
     """Who filed a named report: the assigned officer and supervisors only; audited."""
-    return service.reporter_identity(db_session=ctx.db_session(), protector=ctx.protector(),
-                                     actor=ctx.actor(),
-                                     officer=current_officer(), case_number=case_number)
+    return cases.reporter_identity(db_session=ctx.db_session(), protector=ctx.protector(),
+                                   actor=ctx.actor(),
+                                   officer=current_officer(), case_number=case_number)
 
 
 @police_blp.get("/<case_number>/evidence/<int:evidence_id>")
@@ -342,8 +344,8 @@ def reporter(case_number: str) -> Any:
 @police_blp.doc(security=BEARER, responses=_FILE_DOC)
 def evidence_file(case_number: str, evidence_id: int) -> Response:
     """An evidence file, checked against its recorded digest (`evidence.tampered` if not)."""
-    evidence, data = service.officer_evidence(db_session=ctx.db_session(),
-                                              protector=ctx.protector(), actor=ctx.actor(),
-                                              officer=current_officer(), store=_store(),
-                                              case_number=case_number, evidence_id=evidence_id)
-    return _file_response(case_number, evidence, data)
+    record, data = evidence.officer_evidence(db_session=ctx.db_session(),
+                                             protector=ctx.protector(), actor=ctx.actor(),
+                                             officer=current_officer(), store=_store(),
+                                             case_number=case_number, evidence_id=evidence_id)
+    return _file_response(case_number, record, data)

@@ -52,9 +52,10 @@ from tests.flows import assert_error
 from tests.utilities.reports.helpers import (OWNER, SERIAL, SOFTWARE, Cop, Person, citizen,
                                              file_report, jpeg_with_metadata, make_officer,
                                              officer, png_with_metadata, report_body, with_key)
-from utilities.reports import service
+from utilities.reports import queue as police_queue
 from utilities.reports.errors import InvalidReport
 from utilities.reports.models import Report
+from utilities.reports.reporter import reporter_hash
 
 START = dt.datetime(2026, 12, 5, 10, 37, 11, tzinfo=dt.timezone.utc)
 #: Tables whose rows are shared by many cases and reporters (staff, reference data).
@@ -225,7 +226,7 @@ def _side_of_the_reporter(db_session: Any, protector: Any, person: Person,
                        ("reports", str(named_id))}),
         texts=frozenset({person.citizen.personal_id, person.citizen.test_phone,
                          f"account:{account.id}", named["case_number"]}),
-        blobs=frozenset({account.phone_hash, service.reporter_hash(protector, account.id)}))
+        blobs=frozenset({account.phone_hash, reporter_hash(protector, account.id)}))
 
 
 @pytest.fixture()
@@ -497,8 +498,8 @@ def test_queue_dates_whose_arithmetic_overflows_are_422(db_session: Any, protect
                                                         args: dict[str, Any],
                                                         field_name: str) -> None:
     with pytest.raises(InvalidReport) as refused:
-        service.queue(db_session=db_session, officer=make_officer(db_session), page=1,
-                      per_page=20, **args)
+        police_queue.queue(db_session=db_session, officer=make_officer(db_session), page=1,
+                           per_page=20, **args)
     assert (refused.value.code, refused.value.field) == ("queue.date_out_of_range", field_name)
 
 

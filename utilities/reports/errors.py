@@ -46,7 +46,7 @@ class EvidenceInvalid(InvalidInput):
 
 
 class TooMuchEvidence(Conflict):
-    """A case holds at most :data:`utilities.reports.service.MAX_EVIDENCE` files."""
+    """A case holds at most :data:`utilities.reports.evidence.MAX_EVIDENCE` files."""
 
     code = "evidence.too_many"
 

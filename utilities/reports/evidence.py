@@ -1,114 +1,107 @@
-"""The evidence store: files kept by their SHA-256 digest under one directory.
+"""Evidence of a case: the reporter adds photos and videos, the reporter and the police read them.
 
-A file is streamed to a temporary file in the store while its size is
-counted, its type is read from its first bytes (magic numbers, with the
-``filetype`` library: what the client claims is ignored). A photo is then
-read by Pillow and kept without its metadata
-(:mod:`utilities.reports.metadata`: no EXIF, XMP, IPTC, GPS, ICC or text);
-a photo that does not parse as its type is refused. What is kept is renamed
-to ``<root>/<d[:2]>/<d[2:4]>/<digest>``, the digest being of the stored
-bytes. The same content sent twice is one file. Reading a file back
-(:meth:`EvidenceStore.read_verified`) hashes it again and refuses it if it no
-longer matches the recorded digest.
-
-A video keeps its frames byte for byte, its metadata boxes blanked (same
-size, same offsets). HEIC photos are not accepted: Pillow cannot read them,
-so their metadata could not be removed (phones send JPEG when asked).
+The files themselves are kept by :class:`~utilities.reports.evidence_store.EvidenceStore`
+(content-addressed, without their metadata); a case's :class:`Evidence` rows
+record each file's digest and time of arrival. A file read back is hashed
+again: one that no longer matches (or is gone) is withheld, and the incident
+is audited and committed on its own before the refusal.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
-import filetype
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
-from utilities.reports.metadata import IMAGE_FORMATS, strip_metadata, strip_video_metadata
+from identity.accounts.models import Account, Officer
+from identity.accounts.officers import officer_actor, unit_name
+from identity.audit.service import Actor, record_event
+from identity.protection import Protector
+from utilities.reports.access import officer_report, own_report
+from utilities.reports.errors import (EvidenceMissing, EvidenceNotFound, EvidenceTampered,
+                                      TooMuchEvidence)
+from utilities.reports.evidence_store import EvidenceStore
+from utilities.reports.models import Evidence, Report
+from utilities.reports.reporter import audit, case_time, recorded, reporter_actor, touch
+from utilities.reports.rules import CITIZEN, REPORTS, check_keeping_act
 
-#: Accepted types (by magic bytes): photos and videos from phones.
-ALLOWED_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-                 "video/mp4": "mp4", "video/quicktime": "mov"}
-_CHUNK = 1024 * 1024
-#: How many leading bytes ``filetype`` needs to tell a type.
-_HEAD = 8192
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    """What the store kept: the stored file's digest (hex), size and detected type."""
-
-    sha256: str
-    size: int
-    content_type: str
-    #: True: the file was stored without its metadata (photos and videos alike).
-    metadata_removed: bool = False
+#: Files one case holds at most.
+MAX_EVIDENCE = 10
 
 
-class EvidenceStore:
-    """Content-addressed files under ``root``."""
+def add_evidence(*, db_session: Session, protector: Protector, actor: Actor, account: Account,
+                 store: EvidenceStore, case_number: str, stream: BinaryIO,
+                 max_bytes: int, reporter_key: str | None = None) -> Evidence:
+    """Keep a photo or video for a case; its digest and arrival time are fixed now.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    The file is kept without its metadata (a photo's EXIF, XMP, IPTC, GPS, ICC
+    and text; a video's metadata boxes): the digest is of the stored bytes, and
+    ``metadata_removed`` says so.
+    """
+    report = own_report(db_session, protector, account, case_number, reporter_key)
+    check_keeping_act(report, "add_evidence", CITIZEN)
+    count = db_session.scalar(sa.select(sa.func.count()).select_from(Evidence)
+                              .where(Evidence.report_id == report.id)) or 0
+    if count >= MAX_EVIDENCE:
+        raise TooMuchEvidence(f"A case holds at most {MAX_EVIDENCE} evidence files.")
+    stored = store.put(stream, max_bytes=max_bytes)
+    evidence = Evidence(report_id=report.id, sha256=stored.sha256, size=stored.size,
+                        content_type=stored.content_type, received_at=case_time(report),
+                        metadata_removed=stored.metadata_removed)
+    db_session.add(evidence)
+    db_session.flush()
+    touch(report)
+    recorded(report, REPORTS.note(db_session, report, "add_evidence", role=CITIZEN, by=None,
+                                  evidence_id=evidence.id, sha256=stored.sha256))
+    audit(db_session, protector, reporter_actor(report, account, actor), report,
+          "report.evidence_added", evidence_id=evidence.id, sha256=stored.sha256)
+    db_session.commit()
+    return evidence
 
-    def path_of(self, sha256: str) -> Path:
-        """Where the file of a digest lives."""
-        return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, stream: BinaryIO, *, max_bytes: int, field: str = "file") -> StoredFile:
-        """Store ``stream`` (at most ``max_bytes``) if it is an accepted type; its record."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        size, head = 0, b""
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(_CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise EvidenceInvalid(
-                            f"The file is larger than {max_bytes // (1024 * 1024)} MiB.",
-                            code="evidence.too_large", field=field, max_bytes=max_bytes)
-                    if len(head) < _HEAD:
-                        head += chunk[:_HEAD - len(head)]
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if size == 0:
-                raise EvidenceInvalid("The file is empty.", code="evidence.empty", field=field)
-            kind = filetype.guess(head)
-            content_type = kind.mime if kind is not None else None
-            if content_type not in ALLOWED_TYPES:
-                raise EvidenceInvalid(
-                    "Only JPEG, PNG and WebP photos and MP4 and QuickTime videos are "
-                    "accepted.", code="evidence.type", field=field,
-                    errors={"allowed": sorted(ALLOWED_TYPES)})
-            data = Path(tmp_name).read_bytes()
-            data = (strip_metadata(data, content_type) if content_type in IMAGE_FORMATS
-                    else strip_video_metadata(data))
-            with open(tmp_name, "wb") as cleaned:
-                cleaned.write(data)
-                cleaned.flush()
-                os.fsync(cleaned.fileno())
-            hexdigest = hashlib.sha256(data).hexdigest()
-            target = self.path_of(hexdigest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp_name, 0o440)
-            os.replace(tmp_name, target)  # atomic: a reader sees the whole file or none
-            return StoredFile(sha256=hexdigest, size=len(data), content_type=content_type,
-                              metadata_removed=True)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+def my_evidence(*, db_session: Session, protector: Protector, actor: Actor, account: Account,
+                store: EvidenceStore, case_number: str, evidence_id: int,
+                reporter_key: str | None = None) -> tuple[Evidence, bytes]:
+    """A file of the citizen's own case, checked against its recorded digest.
 
-    def read_verified(self, sha256: str) -> bytes:
-        """The stored bytes of ``sha256``, after checking they still hash to it."""
-        try:
-            data = self.path_of(sha256).read_bytes()
-        except FileNotFoundError:
-            raise EvidenceMissing() from None
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise EvidenceTampered()
-        return data
+    Not audited when it matches (the reporter reads their own file): nothing to commit.
+    """
+    report = own_report(db_session, protector, account, case_number, reporter_key)
+    return _verified_file(db_session, store, reporter_actor(report, account, actor), report,
+                          evidence_id)
+
+
+def officer_evidence(*, db_session: Session, protector: Protector, actor: Actor,
+                     officer: Officer, store: EvidenceStore, case_number: str,
+                     evidence_id: int) -> tuple[Evidence, bytes]:
+    """An evidence file of a case of the jurisdiction, checked against its digest; audited."""
+    report = officer_report(db_session, actor, officer, case_number)
+    evidence, data = _verified_file(db_session, store, officer_actor(officer, actor), report,
+                                    evidence_id)
+    audit(db_session, protector, officer_actor(officer, actor), report,
+          "report.evidence_read", by=unit_name(officer), evidence_id=evidence.id)
+    db_session.commit()
+    return evidence, data
+
+
+def _verified_file(db_session: Session, store: EvidenceStore, actor: Actor, report: Report,
+                   evidence_id: int) -> tuple[Evidence, bytes]:
+    """The case's file and its bytes, if they still hash to the recorded digest.
+
+    A tampered or missing file ends the use case: whatever it wrote is rolled
+    back, and the incident alone is audited and committed before it raises.
+    """
+    evidence = db_session.scalars(sa.select(Evidence).where(
+        Evidence.id == evidence_id, Evidence.report_id == report.id)).first()
+    if evidence is None:
+        raise EvidenceNotFound()
+    try:
+        return evidence, store.read_verified(evidence.sha256)
+    except (EvidenceTampered, EvidenceMissing) as error:
+        db_session.rollback()
+        record_event(db_session=db_session, actor=actor, action=error.code,
+                     subject_type="report", subject_id=report.id,
+                     details={"case_number": report.case_number, "evidence_id": evidence.id,
+                              "sha256": evidence.sha256}, unlinkable=report.anonymous)
+        db_session.commit()
+        raise

@@ -19,7 +19,8 @@ from identity.accounts.schemas import Page, PageArgs
 from identity.errors import CodedMessage
 from identity.schema_fields import BoundedAwareDateTime, BoundedDate
 from utilities.reports.models import CATEGORIES, STATUSES
-from utilities.reports.service import STATUS_ACTIONS
+from utilities.reports.indicators import MAX_INDICATORS
+from utilities.reports.rules import STATUS_ACTIONS
 
 _VN = dt.timezone(dt.timedelta(hours=7))
 # Control (Cc) and format (Cf) characters, separators Zl/Zp, surrogates, private use, unassigned.
@@ -93,10 +94,10 @@ class ReportCreate(Schema):
         "description": "No officer will ever see who filed it; the citizen still follows "
                        "the case and answers questions"})
     scam_phones = fields.List(fields.String(validate=validate.Length(max=32)), load_default=list,
-                              validate=validate.Length(max=10),
+                              validate=validate.Length(max=MAX_INDICATORS),
                               metadata={"example": ["0912 345 678"]})
     scam_links = fields.List(CleanText(max_length=500), load_default=list,
-                             validate=validate.Length(max=10),
+                             validate=validate.Length(max=MAX_INDICATORS),
                              metadata={"example": ["https://Vay-Nhanh.example/"]})
     organisation = fields.Nested(Organisation, load_default=None)
 

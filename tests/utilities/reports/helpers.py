@@ -9,8 +9,8 @@ from typing import Any
 from PIL import Image, ImageCms, PngImagePlugin
 
 from identity import clock
+from identity.accounts.account import account_phone_context
 from identity.accounts.models import ACTIVE, Account, Officer
-from identity.accounts.service import account_phone_context
 from identity.registry.service import PHONE_PURPOSE
 from tests.factories import add_citizen
 from tests.flows import Phone, bearer, create_officer, login, officer_login, register

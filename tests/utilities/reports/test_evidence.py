@@ -18,7 +18,7 @@ from tests.utilities.reports.helpers import (GIF, JPEG, MP4, OWNER, PNG, SERIAL,
                                              webp_with_metadata)
 from utilities.reports.errors import EvidenceInvalid, EvidenceMissing, EvidenceTampered
 from utilities.reports import metadata
-from utilities.reports.evidence import EvidenceStore
+from utilities.reports.evidence_store import EvidenceStore
 from utilities.reports.metadata import strip_metadata
 
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100

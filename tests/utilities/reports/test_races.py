@@ -10,7 +10,7 @@ from identity.accounts.models import Officer
 from identity.errors import DomainError
 from tests.utilities.reports.helpers import make_account, make_officer
 from tests.utilities.reports.test_service import ACTOR, DEADLINES, file
-from utilities.reports import service
+from utilities.reports import cases
 
 
 def test_two_officers_moving_one_case_at_once_one_wins_one_gets_409(own_database_app):
@@ -29,17 +29,17 @@ def test_two_officers_moving_one_case_at_once_one_wins_one_gets_409(own_database
         def act(officer_id: int, action: str) -> None:
             with app.app_context(), Session(db.engine) as own:
                 officer = own.get(Officer, officer_id)
-                report = service.read_report(db_session=own, protector=protector, actor=ACTOR,
-                                             officer=officer, case_number=case_number).report
+                report = cases.read_report(db_session=own, protector=protector, actor=ACTOR,
+                                           officer=officer, case_number=case_number).report
                 version = report.version  # both read the case before either acts
                 own.commit()
                 barrier.wait()
                 try:
-                    service.change_status(db_session=own, protector=protector, actor=ACTOR,
-                                          officer=officer, deadlines=DEADLINES,
-                                          case_number=case_number, action=action,
-                                          reason="Not ours." if action == "reject" else None,
-                                          version=version)
+                    cases.change_status(db_session=own, protector=protector, actor=ACTOR,
+                                        officer=officer, deadlines=DEADLINES,
+                                        case_number=case_number, action=action,
+                                        reason="Not ours." if action == "reject" else None,
+                                        version=version)
                     outcomes.append("done")
                 except DomainError as error:
                     outcomes.append(error.code)

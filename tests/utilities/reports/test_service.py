@@ -16,7 +16,9 @@ from identity.errors import Forbidden
 from identity.monitoring import counters, queues
 from identity.protection import KeyMaterialError
 from tests.utilities.reports.helpers import HANOI, HCM, HOAN_KIEM, make_account, make_officer
-from utilities.reports import service
+from utilities.reports import cases, filing, indicators, own_cases, reporter, rules, views
+from utilities.reports import queue as police_queue
+from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import (CaseAlreadyAssigned, InvalidReport, ReporterAnonymous,
                                       ReportNotFound)
 from utilities.reports.models import (CLOSED, INVESTIGATING, RECEIVED, REJECTED, STATUSES,
@@ -24,11 +26,11 @@ from utilities.reports.models import (CLOSED, INVESTIGATING, RECEIVED, REJECTED,
 from utilities.workflow import CaseChanged, RoleNotAllowed, TransitionNotAllowed
 
 ACTOR = Actor(type="anonymous", id=None, source="127.0.0.1", request_id="test-request")
-DEADLINES = service.Deadlines()
+DEADLINES = Deadlines()
 
 
 def file_view(db_session: Any, protector: Any, account: Any,
-              **overrides: Any) -> service.ReportView:
+              **overrides: Any) -> views.ReportView:
     """File a report through the service; the whole answer (with an anonymous one's key)."""
     values: dict[str, Any] = dict(
         category="fraud", description="A call asked for my OTP.", location_unknown=False,
@@ -36,8 +38,8 @@ def file_view(db_session: Any, protector: Any, account: Any,
         occurred_at=clock.now() - dt.timedelta(hours=3), anonymous=False,
         scam_phones=["0912345678"], scam_links=[])
     values.update(overrides)
-    return service.file_report(db_session=db_session, protector=protector, actor=ACTOR,
-                               account=account, deadlines=DEADLINES, **values)
+    return filing.file_report(db_session=db_session, protector=protector, actor=ACTOR,
+                              account=account, deadlines=DEADLINES, **values)
 
 
 def file(db_session: Any, protector: Any, account: Any, **overrides: Any) -> Report:
@@ -52,10 +54,10 @@ def move(db_session: Any, protector: Any, officer: Any, report: Report, action: 
         extra.setdefault("outcome", "Done.")
     if action == "reject":
         extra.setdefault("reason", "Not ours.")
-    return service.change_status(db_session=db_session, protector=protector, actor=ACTOR,
-                                 officer=officer, deadlines=DEADLINES,
-                                 case_number=report.case_number, action=action,
-                                 **extra).report
+    return cases.change_status(db_session=db_session, protector=protector, actor=ACTOR,
+                               officer=officer, deadlines=DEADLINES,
+                               case_number=report.case_number, action=action,
+                               **extra).report
 
 
 def in_state(db_session: Any, protector: Any, officer: Any, account: Any,
@@ -94,7 +96,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("status", STATUSES)
-@pytest.mark.parametrize("action", service.STATUS_ACTIONS)
+@pytest.mark.parametrize("action", rules.STATUS_ACTIONS)
 @pytest.mark.parametrize("role", ["officer", "supervisor"])
 def test_every_status_change_by_state_and_role(db_session: Any, protector: Any, account: Any,
                                                status: str, action: str, role: str) -> None:
@@ -108,17 +110,17 @@ def test_every_status_change_by_state_and_role(db_session: Any, protector: Any, 
         assert db_session.get(Report, report.id).status == status
     else:
         assert move(db_session, protector, worker, report, action).status == target
-        history = service.REPORTS.history(db_session, report.id)
+        history = rules.REPORTS.history(db_session, report.id)
         assert (history[-1].action, history[-1].from_state, history[-1].to_state,
                 history[-1].role) == (action, status, target, role)
 
 
 def test_citizens_have_no_status_changes_and_officers_do_not_answer() -> None:
     with pytest.raises(RoleNotAllowed):
-        service.REPORTS.check(RECEIVED, "verify", "citizen")
-    assert service.allowed_acts(RECEIVED, "citizen") == ["add_evidence", "answer"]
-    assert service.allowed_acts(CLOSED, "citizen") == []
-    assert service.allowed_acts(VERIFYING, "officer") == [
+        rules.REPORTS.check(RECEIVED, "verify", "citizen")
+    assert rules.allowed_acts(RECEIVED, "citizen") == ["add_evidence", "answer"]
+    assert rules.allowed_acts(CLOSED, "citizen") == []
+    assert rules.allowed_acts(VERIFYING, "officer") == [
         "ask", "assign", "investigate", "reject", "transfer"]
 
 
@@ -128,15 +130,15 @@ def test_acts_that_keep_the_state_are_refused_on_final_cases(
     common = dict(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
                   case_number=report.case_number)
     with pytest.raises(TransitionNotAllowed):
-        service.ask(**common, text="Still there?")
+        cases.ask(**common, text="Still there?")
     with pytest.raises(TransitionNotAllowed):
-        service.assign(**common, username=None)
+        cases.assign(**common, username=None)
     with pytest.raises(TransitionNotAllowed):
-        service.transfer(**common, deadlines=DEADLINES, province_code=HCM, commune_code=None,
-                         reason="late")
+        cases.transfer(**common, deadlines=DEADLINES, province_code=HCM, commune_code=None,
+                       reason="late")
     with pytest.raises(TransitionNotAllowed):
-        service.answer(db_session=db_session, protector=protector, actor=ACTOR,
-                       account=account, case_number=report.case_number, text="Hello")
+        own_cases.answer(db_session=db_session, protector=protector, actor=ACTOR,
+                         account=account, case_number=report.case_number, text="Hello")
 
 
 @pytest.mark.parametrize("province, commune, sees", [
@@ -158,8 +160,8 @@ def test_an_officer_may_not_assign_someone_else(db_session: Any, protector: Any,
     report = file(db_session, protector, account)
     other = make_officer(db_session)
     with pytest.raises(Forbidden):
-        service.assign(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
-                       case_number=report.case_number, username=other.username)
+        cases.assign(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
+                     case_number=report.case_number, username=other.username)
 
 
 def test_an_officer_takes_only_a_case_nobody_holds(db_session: Any, protector: Any,
@@ -168,11 +170,11 @@ def test_an_officer_takes_only_a_case_nobody_holds(db_session: Any, protector: A
     colleague, chief = make_officer(db_session), make_officer(db_session, role="supervisor")
     take = dict(db_session=db_session, protector=protector, actor=ACTOR,
                 case_number=report.case_number, username=None)
-    service.assign(officer=cop, **take)
+    cases.assign(officer=cop, **take)
     with pytest.raises(CaseAlreadyAssigned):
-        service.assign(officer=colleague, **take)
+        cases.assign(officer=colleague, **take)
     assert db_session.get(Report, report.id).assigned_officer_id == cop.id
-    service.assign(officer=chief, **take)  # a supervisor may take it over
+    cases.assign(officer=chief, **take)  # a supervisor may take it over
     assert db_session.get(Report, report.id).assigned_officer_id == chief.id
 
 
@@ -192,16 +194,16 @@ def test_two_officers_on_one_case_at_once_the_second_gets_case_changed(
     with session_factory() as one:
         mine = one.get(Report, report.id)
         assert mine.version == theirs.version
-        service.REPORTS.apply(one, mine, "verify", role="officer", by=str(first_cop.id))
+        rules.REPORTS.apply(one, mine, "verify", role="officer", by=str(first_cop.id))
         one.commit()
     with session_factory() as late:
         late.add(theirs)
         with pytest.raises(CaseChanged):
-            service.REPORTS.apply(late, theirs, "reject", role="officer",
-                                  by=str(second_cop.id))
+            rules.REPORTS.apply(late, theirs, "reject", role="officer",
+                                by=str(second_cop.id))
     check = session_factory()
     assert check.get(Report, report.id).status == VERIFYING
-    assert [e.action for e in service.REPORTS.history(check, report.id)] == ["create", "verify"]
+    assert [e.action for e in rules.REPORTS.history(check, report.id)] == ["create", "verify"]
 
 
 def test_a_stale_version_is_refused_before_anything_is_written(
@@ -220,12 +222,12 @@ def test_the_reporter_is_sealed_to_the_case(db_session: Any, protector: Any,
                                             account: Any) -> None:
     report = file(db_session, protector, account)
     assert str(account.citizen.personal_id).encode() not in report.reporter_encrypted
-    assert service._reporter_of(protector, report) == (account.id, account.citizen_id)
+    assert reporter.reporter_of(protector, report) == (account.id, account.citizen_id)
     other = file(db_session, protector, account)
     other.case_number, sealed = report.case_number, other.reporter_encrypted
     report.reporter_encrypted = sealed  # a sealed reporter moved to another case does not open
     with pytest.raises(KeyMaterialError):
-        service._reporter_of(protector, report)
+        reporter.reporter_of(protector, report)
     db_session.rollback()
 
 
@@ -235,21 +237,21 @@ def test_an_anonymous_case_keeps_nothing_the_services_keys_open(
     report, key = view.report, view.reporter_key
     assert key and len(key) >= 43 and report.reporter_encrypted is None
     # Its hash is not the account's: it needs the key only the reporter's app holds.
-    assert report.reporter_hash != service.reporter_hash(protector, account.id)
-    assert report.reporter_hash == service.anonymous_reporter_hash(protector, account.id, key)
+    assert report.reporter_hash != reporter.reporter_hash(protector, account.id)
+    assert report.reporter_hash == reporter.anonymous_reporter_hash(protector, account.id, key)
     with pytest.raises(ReporterAnonymous):
-        service._reporter_of(protector, report)
+        reporter.reporter_of(protector, report)
     assert report.created_at == report.created_at.replace(minute=0, second=0, microsecond=0)
-    for wrong in (None, service.new_reporter_key()):
+    for wrong in (None, reporter.new_reporter_key()):
         with pytest.raises(ReportNotFound):
-            service.my_report(db_session=db_session, protector=protector, account=account,
-                              case_number=report.case_number, reporter_key=wrong)
+            own_cases.my_report(db_session=db_session, protector=protector, account=account,
+                                case_number=report.case_number, reporter_key=wrong)
     other = make_account(db_session, protector)  # the key alone does not open it either
     with pytest.raises(ReportNotFound):
-        service.my_report(db_session=db_session, protector=protector, account=other,
-                          case_number=report.case_number, reporter_key=key)
-    seen = service.my_report(db_session=db_session, protector=protector, account=account,
-                             case_number=report.case_number, reporter_key=key)
+        own_cases.my_report(db_session=db_session, protector=protector, account=other,
+                            case_number=report.case_number, reporter_key=key)
+    seen = own_cases.my_report(db_session=db_session, protector=protector, account=account,
+                               case_number=report.case_number, reporter_key=key)
     assert seen.report.id == report.id and seen.reporter_key is None
 
 
@@ -259,12 +261,12 @@ def test_an_anonymous_case_filed_before_0013_is_followed_without_a_key_and_notif
     # As migration 0013 leaves one: no seal, the reporter hash of the account id alone.
     report.anonymous, report.reporter_encrypted = True, None
     db_session.flush()
-    seen = service.my_report(db_session=db_session, protector=protector, account=account,
-                             case_number=report.case_number)
+    seen = own_cases.my_report(db_session=db_session, protector=protector, account=account,
+                               case_number=report.case_number)
     assert seen.report.id == report.id
     before = db_session.scalar(sa.select(sa.func.count()).select_from(Notification))
-    service.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
-                case_number=report.case_number, text="When?")
+    cases.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
+              case_number=report.case_number, text="When?")
     move(db_session, protector, cop, report, "verify")
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Notification)) == before
 
@@ -273,12 +275,12 @@ def test_history_never_names_the_reporter(db_session: Any, protector: Any, accou
                                           cop: Any) -> None:
     view = file_view(db_session, protector, account, anonymous=True)
     report = view.report
-    service.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
-                case_number=report.case_number, text="When?")
-    service.answer(db_session=db_session, protector=protector, actor=ACTOR, account=account,
-                   case_number=report.case_number, text="Yesterday.",
-                   reporter_key=view.reporter_key)
-    history = service.REPORTS.history(db_session, report.id)
+    cases.ask(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
+              case_number=report.case_number, text="When?")
+    own_cases.answer(db_session=db_session, protector=protector, actor=ACTOR, account=account,
+                     case_number=report.case_number, text="Yesterday.",
+                     reporter_key=view.reporter_key)
+    history = rules.REPORTS.history(db_session, report.id)
     reporter_rows = [e for e in history if e.role == "citizen"]
     assert [e.action for e in reporter_rows] == ["create", "answer"]
     assert all(e.by is None and "account" not in str(e.details) for e in reporter_rows)
@@ -291,12 +293,12 @@ def test_the_citizens_list_finds_only_their_own(db_session: Any, protector: Any,
     file(db_session, protector, account, anonymous=True)  # reached with its key only
     other = make_account(db_session, protector)
     file(db_session, protector, other)
-    items, total = service.my_reports(db_session=db_session, protector=protector,
-                                      account=account, page=1, per_page=20)
+    items, total = own_cases.my_reports(db_session=db_session, protector=protector,
+                                        account=account, page=1, per_page=20)
     assert (total, [r.case_number for r in items]) == (1, [mine.case_number])
     with pytest.raises(ReportNotFound):
-        service.my_report(db_session=db_session, protector=protector, account=other,
-                          case_number=mine.case_number)
+        own_cases.my_report(db_session=db_session, protector=protector, account=other,
+                            case_number=mine.case_number)
 
 
 # --- Scam indicators ---------------------------------------------------------------------------
@@ -304,7 +306,7 @@ def test_the_citizens_list_finds_only_their_own(db_session: Any, protector: Any,
 @pytest.mark.parametrize("given", ["0912345678", "0912 345 678", "+84 912 345 678",
                                    "091.234.5678", "84912345678"])
 def test_phone_numbers_are_normalised_to_e164(given: str) -> None:
-    assert service.normalise_scam_phone(given) == "+84912345678"
+    assert indicators.normalise_scam_phone(given) == "+84912345678"
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -315,14 +317,14 @@ def test_phone_numbers_are_normalised_to_e164(given: str) -> None:
     ("https://shop.example.", "shop.example"),
 ])
 def test_links_are_normalised(given: str, expected: str) -> None:
-    assert service.normalise_link(given) == expected
+    assert indicators.normalise_link(given) == expected
 
 
 @pytest.mark.parametrize("given", ["javascript:alert(1)", "ftp://x.example", "http://",
                                    "http://a b.example", "https://x.example:99999"])
 def test_bad_links_are_refused(given: str) -> None:
     with pytest.raises(InvalidReport) as refused:
-        service.normalise_link(given)
+        indicators.normalise_link(given)
     assert refused.value.code == "indicator.link_invalid"
 
 
@@ -331,7 +333,7 @@ def test_indicators_count_every_report_naming_them(db_session: Any, protector: A
     first = file(db_session, protector, account, scam_phones=["0912345678", "0912 345 678"])
     file(db_session, protector, account, scam_phones=["+84912345678"], commune_code="00004")
     file(db_session, protector, account, scam_phones=["0987654321"])
-    counts = service.indicator_counts(db_session, db_session.get(Report, first.id))
+    counts = indicators.indicator_counts(db_session, db_session.get(Report, first.id))
     assert [(c.kind, c.value, c.reports) for c in counts] == [("phone", "+84912345678", 2)]
 
 
@@ -350,8 +352,8 @@ def test_deadlines_follow_the_state_and_overdue_cases_are_counted(
     with time_machine.travel(start + dt.timedelta(hours=25), tick=False):
         move(db_session, protector, cop, report, "verify")
         assert report.due_at == clock.now() + DEADLINES.verifying
-        page = service.queue(db_session=db_session, officer=cop, page=1, per_page=20,
-                             overdue=True)
+        page = police_queue.queue(db_session=db_session, officer=cop, page=1, per_page=20,
+                                  overdue=True)
         assert [r.case_number for r in page.items] == [late.case_number]
         rows = [b for b in queues.backlogs(db_session) if b.queue == "reports"]
         assert [(b.open, b.overdue) for b in rows] == [(2, 1)]
@@ -363,14 +365,14 @@ def test_deadlines_follow_the_state_and_overdue_cases_are_counted(
 
 
 def test_deadlines_come_from_the_configuration(app: Any) -> None:
-    deadlines = service.Deadlines.from_config({"REPORT_DEADLINE_HOURS": 2,
-                                               "REPORT_VERIFY_HOURS": 4,
-                                               "REPORT_INVESTIGATE_HOURS": 8})
+    deadlines = Deadlines.from_config({"REPORT_DEADLINE_HOURS": 2,
+                                       "REPORT_VERIFY_HOURS": 4,
+                                       "REPORT_INVESTIGATE_HOURS": 8})
     now = clock.now()
     assert deadlines.due(RECEIVED, now) == now + dt.timedelta(hours=2)
     assert deadlines.due(INVESTIGATING, now) == now + dt.timedelta(hours=8)
     assert deadlines.due(CLOSED, now) is None
-    assert service.Deadlines.from_config(app.config).received == dt.timedelta(hours=24)
+    assert Deadlines.from_config(app.config).received == dt.timedelta(hours=24)
 
 
 def test_filing_bumps_the_usage_counter_of_the_place(db_session: Any, protector: Any,
@@ -384,9 +386,9 @@ def test_filing_bumps_the_usage_counter_of_the_place(db_session: Any, protector:
 
 def test_the_queue_count_stops_at_its_cap(db_session: Any, protector: Any, account: Any,
                                           cop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "QUEUE_COUNT_CAP", 2)
+    monkeypatch.setattr(police_queue, "QUEUE_COUNT_CAP", 2)
     for _ in range(3):
         file(db_session, protector, account)
-    page = service.queue(db_session=db_session, officer=cop, page=1, per_page=2)
+    page = police_queue.queue(db_session=db_session, officer=cop, page=1, per_page=2)
     assert (len(page.items), page.total, page.total_exact) == (2, 2, False)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Report)) == 3
