@@ -1,7 +1,8 @@
 """``flask sources load``: a source's file of records, streamed, linked batch by batch, resumable.
 
-The design of the registry import (:mod:`identity.registry.importer`),
-applied to a source's records:
+The file goes through the batch-import engine (:mod:`identity.batch_import`),
+as the registry import does; this module says how a source's line is read
+and checked, and how a batch is linked and written:
 
 - **Streaming**: the file (CSV with a header row, or JSON lines: one object
   per line, chosen by the ``.jsonl``/``.ndjson`` suffix) is read in chunks
@@ -27,22 +28,20 @@ applied to a source's records:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import multiprocessing
-import os
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity import clock
+from identity import batch_import, clock
 from identity.audit.service import Actor, record_event
+from identity.batch_import import Begun, Checked, Chunk, Position, RunSummary
 from identity.coordination.errors import LoadFileError
 from identity.coordination.kinds import KINDS
 from identity.coordination.linker import BatchWriter, Linkable
@@ -50,36 +49,23 @@ from identity.coordination.models import DataSource, LoadRun
 from identity.coordination.sources import check_batch
 from identity.protection import Protector
 
-#: Files smaller than this are checked in the calling process (no worker start-up cost).
-WORKERS_FROM_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024
-_KEY_BYTES = 1 << 20
+#: The rejected rows' report.
+REPORT_COLUMNS = ("line", "record_id", "code", "field", "message", "raw")
 
 
 @dataclass
-class LoadSummary:
+class LoadSummary(RunSummary):
     """The outcome of one load run."""
 
-    run_id: int
-    status: str = "running"
     resumed_from_line: int = 0
-    rows_read: int = 0
     written: int = 0
     unchanged: int = 0
     linked: int = 0
     mismatched: int = 0
     unknown_id: int = 0
     rejected: int = 0
-    batches: int = 0
     credentials_revoked: int = 0
-    report_path: str | None = None
-    rejection_codes: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Chunk:
-    first_line: int
-    lines: list[bytes]
 
 
 @dataclass
@@ -91,14 +77,15 @@ class _Rejection:
     message: str
     raw: str
 
+    def cells(self) -> list[Any]:
+        """The report's row, in the order of :data:`REPORT_COLUMNS`."""
+        return [self.line, self.record_id or "", self.code, self.field or "", self.message,
+                self.raw]
+
 
 @dataclass
-class _Checked:
-    size: int
-    lines: int
-    rows: int
+class _Checked(Checked):
     prepared: list[Linkable]
-    rejections: list[_Rejection]
 
 
 @dataclass
@@ -114,15 +101,13 @@ class _Context:
     with_values: bool
 
 
-def file_key(path: Path) -> str:
-    """The identity of a file for resuming: its size and its first MiB."""
-    digest = hashlib.sha256(str(path.stat().st_size).encode() + b"\x00")
-    with path.open("rb") as fh:
-        digest.update(fh.read(_KEY_BYTES))
-    return digest.hexdigest()
+def _json_lines(path: Path) -> bool:
+    """Whether the file holds JSON lines (no header row), by its suffix."""
+    return path.suffix.lower() in (".jsonl", ".ndjson")
 
 
 def _parse_line(context: _Context, text: str) -> dict[str, Any]:
+    """One line as a raw record: a JSON object, or the CSV fields by the header's names."""
     if context.header is None:
         value = json.loads(text)
         if not isinstance(value, dict):
@@ -134,7 +119,7 @@ def _parse_line(context: _Context, text: str) -> dict[str, Any]:
     return dict(zip(context.header, row))
 
 
-def _check_chunk(context: _Context, chunk: _Chunk) -> _Checked:
+def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
     """Parse, check and protect every line of a chunk."""
     protector = Protector(keys=context.keys, lookup_key=context.lookup_key)
     raws: list[dict[str, Any]] = []
@@ -172,76 +157,7 @@ def _check_chunk(context: _Context, chunk: _Chunk) -> _Checked:
     rejections += [_Rejection(r.position, r.record_id, r.code, r.field, r.message,
                               texts.get(r.position, "")) for r in refused]
     rejections.sort(key=lambda r: r.line)
-    return _Checked(sum(len(line) for line in chunk.lines), len(chunk.lines), rows, prepared,
-                    rejections)
-
-
-_WORKER_CONTEXT: _Context | None = None
-
-
-def _init_worker(context: _Context) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
-
-
-def _check_in_worker(chunk: _Chunk) -> _Checked:
-    assert _WORKER_CONTEXT is not None
-    return _check_chunk(_WORKER_CONTEXT, chunk)
-
-
-class _Report:
-    """Rejected rows, in a CSV only its owner can read (it holds personal data)."""
-
-    def __init__(self, path: Path, append: bool) -> None:
-        self.path, self._append = path, append
-        self._fh: IO[str] | None = None
-        self._writer: Any = None
-
-    def write(self, rejection: _Rejection) -> None:
-        if self._fh is None:
-            existing = self._append and self.path.exists()
-            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if existing else os.O_TRUNC)
-            self._fh = open(os.open(self.path, flags, 0o600), "a" if existing else "w",
-                            encoding="utf-8", newline="")
-            self._writer = csv.writer(self._fh)
-            if not existing:
-                self._writer.writerow(["line", "record_id", "code", "field", "message", "raw"])
-        self._writer.writerow([rejection.line, rejection.record_id or "", rejection.code,
-                               rejection.field or "", rejection.message, rejection.raw])
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
-def _header(path: Path, kind: str, first: bytes) -> list[str] | None:
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return None
-    if not first.strip():
-        raise LoadFileError("the file is empty: a header row is required")
-    try:
-        header = [h.strip() for h in next(csv.reader([first.decode("utf-8-sig")], strict=True))]
-    except (UnicodeDecodeError, csv.Error):
-        raise LoadFileError("the header row is not UTF-8 CSV") from None
-    missing = [c for c in KINDS[kind].required if c not in header]
-    if missing:
-        raise LoadFileError(f"the header lacks the columns: {', '.join(missing)}")
-    if len(set(header)) != len(header):
-        raise LoadFileError("the header names a column twice")
-    return header
-
-
-def _chunks(fh: IO[bytes], first_line: int, batch_size: int) -> Iterator[_Chunk]:
-    lines: list[bytes] = []
-    number = first_line
-    for line in fh:
-        lines.append(line)
-        if len(lines) >= batch_size:
-            yield _Chunk(number, lines)
-            number += len(lines)
-            lines = []
-    if lines:
-        yield _Chunk(number, lines)
+    return _Checked(rows, rejections, prepared)
 
 
 def load_file(*, session_factory: Callable[[], Session], source: DataSource, path: Path,
@@ -258,53 +174,26 @@ def load_file(*, session_factory: Callable[[], Session], source: DataSource, pat
     path = Path(path)
     if not path.is_file():
         raise LoadFileError(f"{path} is not a file")
-    report_path = Path(report_path or path.with_name(path.name + ".rejected.csv"))
-    if workers is None:
-        workers = (os.cpu_count() or 1) if path.stat().st_size >= WORKERS_FROM_BYTES else 0
-    key = file_key(path)
-    with path.open("rb") as fh:
-        header_line = b"" if path.suffix.lower() in (".jsonl", ".ndjson") else fh.readline()
-        header = _header(path, source.kind, header_line)
+    report_path = batch_import.report_path_for(path, report_path)
+    key = batch_import.file_key(path)
+
+    def begin(header_line: bytes) -> Begun[LoadSummary, _Checked]:
+        header = None if _json_lines(path) else batch_import.csv_header(
+            header_line, KINDS[source.kind].required, LoadFileError)
         run_id, skip, dialect = _start(session_factory, source, path, key, report_path, actor,
                                        restart)
-        bytes_done = len(header_line)
-        for _ in range(skip):
-            bytes_done += len(fh.readline())
-        first_line = (2 if header is not None else 1) + skip
+        summary = LoadSummary(run_id=run_id, resumed_from_line=skip)
         context = _Context(keys=protector.keys, lookup_key=protector.lookup_key,
                            kind=source.kind, header=header, source_id=source.id,
                            with_values=dialect != "postgresql")
-        summary = LoadSummary(run_id=run_id, resumed_from_line=skip,
-                              report_path=str(report_path))
-        report = _Report(report_path, append=skip > 0)
-        writer = BatchWriter()
-        done = skip
+        write = partial(_write, session_factory, BatchWriter(), actor, source.id, summary)
+        return Begun(summary, context, write, REPORT_COLUMNS, skip=skip)
 
-        def consume(checked: _Checked) -> None:
-            nonlocal bytes_done, done
-            done += checked.lines
-            _write(session_factory, writer, actor, source.id, run_id, checked, done, summary)
-            for rejection in checked.rejections:
-                report.write(rejection)
-                summary.rejection_codes[rejection.code] = (
-                    summary.rejection_codes.get(rejection.code, 0) + 1)
-            bytes_done += checked.size
-            if progress is not None:
-                progress(bytes_done, summary.rows_read)
-
-        try:
-            _run(_chunks(fh, first_line, batch_size), context, consume, workers)
-            summary.status = "completed"
-        except BaseException as exc:
-            summary.status = "failed"
-            _finish(session_factory, summary, actor, error=type(exc).__name__)
-            raise
-        finally:
-            report.close()
-    _finish(session_factory, summary, actor, error=None)
-    if not report_path.exists():
-        summary.report_path = None
-    return summary
+    return batch_import.run_file(path=path, header=not _json_lines(path), begin=begin,
+                                 check=_check_chunk, finish=partial(_finish, session_factory,
+                                                                    actor),
+                                 report_path=report_path, batch_size=batch_size,
+                                 workers=workers, progress=progress)
 
 
 def _start(session_factory: Callable[[], Session], source: DataSource, path: Path, key: str,
@@ -335,22 +224,21 @@ def _start(session_factory: Callable[[], Session], source: DataSource, path: Pat
 
 
 def _write(session_factory: Callable[[], Session], writer: BatchWriter, actor: Actor,
-           source_id: int, run_id: int, checked: _Checked, done: int,
-           summary: LoadSummary) -> None:
+           source_id: int, summary: LoadSummary, checked: _Checked,
+           position: Position) -> list[_Rejection]:
     """One batch, its counters and the run's progress, in one transaction."""
     with session_factory() as session, session.begin():
         outcome = writer.write(session, actor=actor, source_id=source_id,
                                prepared=checked.prepared, rejected=len(checked.rejections),
-                               channel=f"file:{run_id}")
-        run = session.get(LoadRun, run_id, with_for_update=True)
+                               channel=f"file:{summary.run_id}")
+        run = session.get(LoadRun, summary.run_id, with_for_update=True)
         assert run is not None
-        run.lines_done = done
+        run.lines_done = position.lines_done
         run.rows_written += outcome.written
         run.rows_unchanged += outcome.unchanged
         run.rows_rejected += len(checked.rejections)
         run.batches_committed += 1
     states: Counter[str] = outcome.states
-    summary.rows_read += checked.rows
     summary.written += outcome.written
     summary.unchanged += outcome.unchanged
     summary.linked += states["linked"]
@@ -358,34 +246,12 @@ def _write(session_factory: Callable[[], Session], writer: BatchWriter, actor: A
     summary.unknown_id += states["unknown_id"]
     summary.rejected += len(checked.rejections)
     summary.credentials_revoked += outcome.credentials_revoked
-    summary.batches += 1
+    return []
 
 
-def _run(chunks: Iterator[_Chunk], context: _Context, consume: Callable[[_Checked], None],
-         workers: int) -> None:
-    if workers <= 0:
-        for chunk in chunks:
-            consume(_check_chunk(context, chunk))
-        return
-    executor: Executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(context,))
-    in_flight: deque[Future[_Checked]] = deque()
-    try:
-        for chunk in chunks:
-            in_flight.append(executor.submit(_check_in_worker, chunk))
-            if len(in_flight) >= workers * 2:
-                consume(in_flight.popleft().result())
-        while in_flight:
-            consume(in_flight.popleft().result())
-    finally:
-        for future in in_flight:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _finish(session_factory: Callable[[], Session], summary: LoadSummary, actor: Actor, *,
+def _finish(session_factory: Callable[[], Session], actor: Actor, summary: LoadSummary,
             error: str | None) -> None:
+    """Record the run's end: status, time, and its audit event."""
     with session_factory() as session, session.begin():
         run = session.get(LoadRun, summary.run_id, with_for_update=True)
         assert run is not None

@@ -1,14 +1,13 @@
 """Streaming import of the population registry from CSV files.
 
-Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
-its sections; it was kept whole here so that the identity-assurance changes stayed
-reviewable in place.
+The file goes through the batch-import engine (:mod:`identity.batch_import`:
+chunks of whole lines, checking in worker processes for big files, one
+transaction a batch, progress, the report of rejected rows); this module
+says how a registry row is checked and how a batch is written.
 
-The file is read in chunks of whole lines (a 10-million-row file needs the
-memory of a few chunks, not of the file). Each chunk is checked row by row
-against the registry's rules (:func:`identity.registry.service.check_citizen`),
-phones are encrypted, and the valid rows are written as one batch, in one
-transaction:
+Each chunk is checked row by row against the registry's rules
+(:func:`identity.registry.service.check_citizen`), phones are encrypted, and
+the valid rows are written as one batch, in one transaction:
 
 - PostgreSQL: ``COPY`` straight into ``citizens``; if a personal id already
   exists (a re-import), the batch goes instead through a temporary staging
@@ -21,38 +20,32 @@ transaction, so a batch is written whole or not at all, whatever happens to
 the file or the database. Rejected rows go to a report CSV with their line
 number, reason code, field and message. A personal id that appears twice in
 one file is imported once; the later row is rejected as ``row.duplicate``.
+A run that fails is not resumed: importing the file again upserts every row.
 
 Records are one per line: a field may be quoted, but no registry field may
 hold a line break, and a record spread over several lines is rejected.
-
-Checking is CPU work in Python; with ``workers`` > 0 it runs in that many
-worker processes while the main process writes the previous batches, so on
-two cores Python and PostgreSQL work at the same time.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
-import multiprocessing
 import operator
-import os
 import re
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from identity import clock
+from identity import batch_import, clock
 from identity.audit.service import Actor, record_event
+from identity.batch_import import Begun, Checked, Chunk, Position, RunSummary
 from identity.database import UTCDateTime
 from identity.errors import DomainError
 from identity.protection import Protector
@@ -66,8 +59,6 @@ REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phon
 OPTIONAL_COLUMNS = ("nationality", "ethnicity", "place_of_origin")
 #: The longest a field may be; anything longer is rejected without being parsed further.
 MAX_FIELD_CHARS = 4096
-#: Files smaller than this are checked in the calling process (no worker start-up cost).
-WORKERS_FROM_BYTES = 8 * 1024 * 1024
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 #: Columns of ``citizens`` that an import writes, in COPY and staging-table order.
@@ -96,39 +87,28 @@ class Rejection:
     message: str
     values: list[str]
 
+    def cells(self) -> list[Any]:
+        """The report's row: line, code, field, message and the row's fields as read."""
+        return [self.line, self.code, self.field or "", self.message,
+                *(_SURROGATES.sub("\ufffd", v) for v in self.values)]
+
 
 @dataclass
-class ImportSummary:
+class ImportSummary(RunSummary):
     """The outcome of one import run."""
 
-    run_id: int
-    status: str = "running"
-    rows_read: int = 0
     rows_imported: int = 0
     rows_rejected: int = 0
-    batches: int = 0
-    report_path: str | None = None
-    file_sha256: str | None = None
-    rejection_codes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
-class _Chunk:
-    first_line: int
-    data: bytes
-
-
-@dataclass
-class _Checked:
+class _Checked(Checked):
     """A chunk after checking: what to write and what was refused."""
 
-    size: int
-    rows: int
     ids: list[str]
     lines: list[int]
     payload: bytes | None
     values: list[tuple[Any, ...]] | None
-    rejections: list[Rejection]
 
 
 @dataclass
@@ -143,63 +123,7 @@ class _Context:
     copy_text: bool
 
 
-class _HashingReader(io.RawIOBase):
-    """A raw binary reader that counts and hashes the bytes it passes on."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.bytes_read = 0
-        self.sha256 = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        if n:
-            self.bytes_read += n
-            self.sha256.update(memoryview(buffer)[:n])
-        return n or 0
-
-
-class _ReportWriter:
-    """Writes rejected rows to a CSV only readable by its owner (it holds personal data)."""
-
-    def __init__(self, path: Path, header: list[str]) -> None:
-        self.path = path
-        self._header = header
-        self._fh: IO[str] | None = None
-        self._writer: Any = None
-
-    def write(self, rejection: Rejection) -> None:
-        if self._fh is None:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            self._fh = open(fd, "w", encoding="utf-8", newline="")
-            self._writer = csv.writer(self._fh)
-            self._writer.writerow(["line", "code", "field", "message", *self._header])
-        values = [_SURROGATES.sub("\ufffd", v) for v in rejection.values]
-        self._writer.writerow([rejection.line, rejection.code, rejection.field or "",
-                               rejection.message, *values])
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
-# --- checking (runs in worker processes) -------------------------------------------------
-
-_WORKER_CONTEXT: _Context | None = None
-
-
-def _init_worker(context: _Context) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
-
-
-def _check_in_worker(chunk: _Chunk, now: dt.datetime) -> _Checked:
-    assert _WORKER_CONTEXT is not None
-    return _check_chunk(_WORKER_CONTEXT, chunk, now)
-
+# --- checking (runs in worker processes for big files) ---------------------------------
 
 def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\") if "\\" in value else value
@@ -230,7 +154,7 @@ def _copy_line(values: tuple[Any, ...], tail: str) -> str:
         household or "\\N", relation or "\\N")) + tail
 
 
-def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked:
+def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
     """Check every record of a chunk; format the valid ones for writing."""
     protector = Protector(keys=context.keys, lookup_key=context.lookup_key)
     index = {name: context.header.index(name)
@@ -238,7 +162,7 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
     width = len(context.header)
     names = list(index)
     fields = operator.itemgetter(*index.values())
-    text = chunk.data.decode("utf-8", "surrogateescape")
+    text = b"".join(chunk.lines).decode("utf-8", "surrogateescape")
     # Bytes that are not UTF-8 became lone surrogates: look for them row by row only if any.
     check_encoding = _SURROGATES.search(text) is not None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -248,6 +172,7 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
     copy_lines: list[str] = []
     values: list[tuple[Any, ...]] = []
     rejections: list[Rejection] = []
+    now = chunk.read_at
     stamp = now.isoformat(sep=" ")
     tail = f"\t{context.run_id}\t{stamp}\t{stamp}\n"
     rows = 0
@@ -306,7 +231,7 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
             copy_lines.append(_copy_line(row_values, tail))
         else:
             values.append(row_values)
-    return _Checked(size=len(chunk.data), rows=rows, ids=ids, lines=lines,
+    return _Checked(rows=rows, ids=ids, lines=lines,
                     payload="".join(copy_lines).encode() if context.copy_text else None,
                     values=None if context.copy_text else values, rejections=rejections)
 
@@ -316,14 +241,17 @@ def _check_chunk(context: _Context, chunk: _Chunk, now: dt.datetime) -> _Checked
 class _BatchWriter:
     """Writes checked chunks, one transaction each."""
 
-    def __init__(self, session_factory: Callable[[], Session], run_id: int, actor: Actor) -> None:
+    def __init__(self, session_factory: Callable[[], Session], summary: ImportSummary,
+                 actor: Actor) -> None:
         self._session_factory = session_factory
-        self._run_id = run_id
+        self._summary = summary
+        self._run_id = summary.run_id
         self._actor = actor
         self._direct = True  # COPY straight into citizens until a personal id already exists
 
-    def write(self, checked: _Checked, rows_read: int) -> list[Rejection]:
+    def write(self, checked: _Checked, position: Position) -> list[Rejection]:
         """Write one batch with its counters and audit event; returns the in-file duplicates."""
+        rows_read = position.rows_read
         with self._session_factory() as session, session.begin():
             duplicates = self._upsert(session, checked) if checked.ids else []
             imported = len(checked.ids) - len(duplicates)
@@ -338,6 +266,8 @@ class _BatchWriter:
                          subject_type="registry_import_run", subject_id=self._run_id,
                          details={"batch": run.batches_committed, "imported": imported,
                                   "rejected": rejected, "rows_read": rows_read})
+        self._summary.rows_imported += imported
+        self._summary.rows_rejected += rejected
         return duplicates
 
     def _copy(self, session: Session, table: str, payload: bytes) -> None:
@@ -399,7 +329,7 @@ class _BatchWriter:
                          target.c.import_run_id != statement.excluded.import_run_id))
 
 
-# --- the run -------------------------------------------------------------------------------
+# --- the run ---
 
 def import_citizens(*, session_factory: Callable[[], Session], path: Path, protector: Protector,
                     actor: Actor, batch_size: int = 10_000, report_path: Path | None = None,
@@ -416,14 +346,10 @@ def import_citizens(*, session_factory: Callable[[], Session], path: Path, prote
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(f"{path} is not a file")
-    report_path = Path(report_path or path.with_name(path.name + ".rejected.csv"))
-    if workers is None:
-        workers = (os.cpu_count() or 1) if path.stat().st_size >= WORKERS_FROM_BYTES else 0
-    with path.open("rb") as raw:
-        hashing = _HashingReader(raw)
-        buffered = io.BufferedReader(hashing, 1 << 20)
-        header_line = buffered.readline()
-        header = _read_header(header_line)
+    report_path = batch_import.report_path_for(path, report_path)
+
+    def begin(header_line: bytes) -> Begun[ImportSummary, _Checked]:
+        header = batch_import.csv_header(header_line, REQUIRED_COLUMNS, ImportFileError)
         with session_factory() as session, session.begin():
             run = ImportRun(file_name=path.name[:255], report_path=str(report_path))
             session.add(run)
@@ -433,107 +359,22 @@ def import_citizens(*, session_factory: Callable[[], Session], path: Path, prote
             record_event(db_session=session, actor=actor, action="registry.import_started",
                          subject_type="registry_import_run", subject_id=run_id,
                          details={"file_name": path.name[:255]})
+        summary = ImportSummary(run_id=run_id)
         context = _Context(keys=protector.keys, lookup_key=protector.lookup_key, header=header,
                            run_id=run_id, today=clock.today(),
                            copy_text=dialect == "postgresql")
-        summary = ImportSummary(run_id=run_id, report_path=str(report_path))
-        report = _ReportWriter(report_path, header)
-        writer = _BatchWriter(session_factory, run_id, actor)
-        try:
-            _run(_chunks(buffered, batch_size), context, summary, report, writer,
-                 workers=workers, progress=progress, header_bytes=len(header_line))
-            buffered.read()  # hash whatever follows the last line
-            summary.status = "completed"
-            summary.file_sha256 = hashing.sha256.hexdigest()
-        except BaseException as exc:
-            summary.status = "failed"
-            _finish(session_factory, summary, actor, error=type(exc).__name__)
-            raise
-        finally:
-            report.close()
-    _finish(session_factory, summary, actor, error=None)
-    if summary.rows_rejected == 0:
-        report_path.unlink(missing_ok=True)
-        summary.report_path = None
-    return summary
+        return Begun(summary, context, _BatchWriter(session_factory, summary, actor).write,
+                     report_columns=["line", "code", "field", "message", *header])
+
+    return batch_import.run_file(path=path, header=True, begin=begin, check=_check_chunk,
+                                 finish=partial(_finish, session_factory, actor),
+                                 report_path=report_path, batch_size=batch_size,
+                                 workers=workers, progress=progress)
 
 
-def _read_header(first_line: bytes) -> list[str]:
-    if not first_line.strip():
-        raise ImportFileError("the file is empty: a header row is required")
-    try:
-        text = first_line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFileError("the file is not UTF-8") from None
-    try:
-        header = [h.strip() for h in next(csv.reader([text], strict=True))]
-    except csv.Error as exc:
-        raise ImportFileError(f"the header row is not CSV: {exc}") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise ImportFileError(f"the header lacks the columns: {', '.join(missing)}")
-    if len(set(header)) != len(header):
-        raise ImportFileError("the header names a column twice")
-    return header
-
-
-def _chunks(buffered: IO[bytes], batch_size: int) -> Iterator[_Chunk]:
-    """Whole lines, ``batch_size`` at a time, with the line number of the first."""
-    line_number = 2  # line 1 is the header
-    lines: list[bytes] = []
-    for line in buffered:
-        lines.append(line)
-        if len(lines) >= batch_size:
-            yield _Chunk(line_number, b"".join(lines))
-            line_number += len(lines)
-            lines = []
-    if lines:
-        yield _Chunk(line_number, b"".join(lines))
-
-
-def _run(chunks: Iterator[_Chunk], context: _Context, summary: ImportSummary,
-         report: _ReportWriter, writer: _BatchWriter, *, workers: int,
-         progress: Callable[[int, int], None] | None, header_bytes: int) -> None:
-    bytes_done = header_bytes
-
-    def consume(checked: _Checked) -> None:
-        nonlocal bytes_done
-        summary.rows_read += checked.rows
-        duplicates = writer.write(checked, summary.rows_read)
-        for rejection in (*checked.rejections, *duplicates):
-            report.write(rejection)
-            summary.rejection_codes[rejection.code] = (
-                summary.rejection_codes.get(rejection.code, 0) + 1)
-        summary.rows_imported += len(checked.ids) - len(duplicates)
-        summary.rows_rejected += len(checked.rejections) + len(duplicates)
-        summary.batches += 1
-        bytes_done += checked.size
-        if progress is not None:
-            progress(bytes_done, summary.rows_read)
-
-    if workers <= 0:
-        for chunk in chunks:
-            consume(_check_chunk(context, chunk, clock.now()))
-        return
-    executor: Executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(context,))
-    in_flight: deque[Future[_Checked]] = deque()
-    try:
-        for chunk in chunks:
-            in_flight.append(executor.submit(_check_in_worker, chunk, clock.now()))
-            if len(in_flight) >= workers * 2:
-                consume(in_flight.popleft().result())
-        while in_flight:
-            consume(in_flight.popleft().result())
-    finally:
-        for future in in_flight:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _finish(session_factory: Callable[[], Session], summary: ImportSummary, actor: Actor,
-            *, error: str | None) -> None:
+def _finish(session_factory: Callable[[], Session], actor: Actor, summary: ImportSummary,
+            error: str | None) -> None:
+    """Record the run's end: status, time, the file's digest, and its audit event."""
     with session_factory() as session, session.begin():
         run = session.get(ImportRun, summary.run_id, with_for_update=True)
         assert run is not None
