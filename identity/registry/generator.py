@@ -5,7 +5,8 @@ columns, so a generated file imports unchanged. Citizens come in households
 (a head, often a spouse, children, sometimes a parent) sharing an address;
 names are Vietnamese with diacritics; personal ids are valid and agree with
 the date of birth and gender; about four in five adults have a mobile phone.
-The output is the same for the same seed.
+The output is the same for the same seed; files of different seeds hold
+different phones (:func:`mobile_number`), so they import into one registry.
 """
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ ETHNICITIES = ("Kinh",) * 17 + ("Tày", "Thái", "Mường")
 MOBILE_PREFIXES = ("032", "033", "034", "035", "036", "037", "038", "039", "070", "076",
                    "077", "078", "079", "081", "082", "083", "084", "085", "086", "088",
                    "090", "091", "093", "094", "096", "097", "098")
+#: How many numbers :func:`mobile_number` orders: every 7-digit body of every prefix.
+PHONE_SPACE = len(MOBILE_PREFIXES) * 10**7
+#: Where seed s starts in that order: s x PHONE_SPACE / golden ratio (166,869,177), which
+#: keeps the seeds' runs far apart: any two seeds below 1,000 start over 120,000 numbers apart.
+SEED_STRIDE = 166_869_177
+
+
+def mobile_number(index: int) -> str:
+    """The ``index``-th mobile number of a fixed order of all: any PHONE_SPACE in a row differ."""
+    index %= PHONE_SPACE
+    # Bodies spread by a multiplier coprime with 10**7: unique without remembering.
+    body = (index // len(MOBILE_PREFIXES) * 7919 + 1_234_567) % 10**7
+    return MOBILE_PREFIXES[index % len(MOBILE_PREFIXES)] + f"{body:07d}"
 
 
 class _Generator:
@@ -46,7 +60,7 @@ class _Generator:
         self.former = sorted(admin_units.former_provinces())
         self.communes = list(admin_units.communes().values())
         self.serials: dict[str, int] = {}
-        self.phones_issued = 0
+        self.next_phone = seed * SEED_STRIDE
         self.households = 0
 
     def personal_id(self, birth: dt.date, gender: str) -> str:
@@ -70,11 +84,8 @@ class _Generator:
     def phone(self, birth: dt.date) -> str:
         if (self.today.year - birth.year) < 16 or self.rng.random() < 0.2:
             return ""
-        # A counter spread by a multiplier coprime with 10**7: unique without remembering.
-        n = self.phones_issued
-        self.phones_issued += 1
-        body = (n // len(MOBILE_PREFIXES) * 7919 + 1_234_567) % 10**7
-        return MOBILE_PREFIXES[n % len(MOBILE_PREFIXES)] + f"{body:07d}"
+        self.next_phone += 1
+        return mobile_number(self.next_phone - 1)
 
     def household(self) -> list[list[str]]:
         self.households += 1
