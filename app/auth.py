@@ -33,7 +33,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
 from app.extensions import db, get_protector
-from identity.accounts import capabilities, officers, service
+from identity.accounts import capabilities, officers, sessions
 from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
 from identity.accounts.models import Account, Officer
@@ -115,7 +115,7 @@ def init_auth(app: Flask) -> None:
     app.config.update(
         JWT_ALGORITHM="ES256", JWT_DECODE_ALGORITHMS=["ES256"], JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=dt.timedelta(seconds=app.config["ACCESS_TOKEN_SECONDS"]),
-        JWT_REFRESH_TOKEN_EXPIRES=service.REFRESH_LIFETIME,
+        JWT_REFRESH_TOKEN_EXPIRES=sessions.REFRESH_LIFETIME,
         JWT_ENCODE_ISSUER=ISSUER, JWT_DECODE_ISSUER=ISSUER,
         JWT_ENCODE_AUDIENCE=AUDIENCE, JWT_DECODE_AUDIENCE=AUDIENCE,
         JWT_DECODE_LEEWAY=5, JWT_ERROR_MESSAGE_KEY="message")
@@ -157,7 +157,7 @@ def _verification_key(header: dict[str, Any], payload: dict[str, Any]) -> ec.Ell
     return key.public_key()
 
 
-def issue_tokens(grant: service.Grant) -> dict[str, Any]:
+def issue_tokens(grant: sessions.Grant) -> dict[str, Any]:
     """Signed access and refresh tokens for a grant, as the login answer gives them."""
     kid = next(iter(current_app.extensions["token_keys"]))
     claims = {"role": grant.role, "tv": grant.token_version, "sid": grant.session_id}
@@ -196,7 +196,7 @@ def citizen_required(act: Act) -> Callable[[F], F]:
     """Let the view run for a citizen's current token whose account may do ``act``.
 
     The one place where a citizen's request is checked: the token (signature,
-    type, version) by :func:`service.account_for_token`, then the account's
+    type, version) by :func:`sessions.account_for_token`, then the account's
     state against the capability table (``identity/accounts/capabilities.py``):
     a ``pending_review`` account may only read its status or withdraw, and so
     on. Every citizen route names its act: ``@citizen_required(Act.CREDENTIAL_ISSUE)``.
@@ -208,9 +208,9 @@ def citizen_required(act: Act) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request()
-            account = service.account_for_token(db_session=db.session(),
-                                                account_id=_subject("citizen"),
-                                                token_version=_token_version())
+            account = sessions.account_for_token(db_session=db.session(),
+                                                 account_id=_subject("citizen"),
+                                                 token_version=_token_version())
             capabilities.require(account, act)
             g.account = account
             return view(*args, **kwargs)

@@ -5,8 +5,8 @@ Both benches serve ``wsgi:app`` (production configuration) exactly as
 :data:`bench.servers.WORKERS` workers, started by :func:`bench.servers.serving`),
 on a scratch PostgreSQL database and Redis db 14 (flushed before and after).
 Citizens are generated and imported into the registry, then registered
-in-process through :func:`identity.accounts.service.start_registration` and
-:func:`~identity.accounts.service.confirm_registration` (the SMS code read back
+in-process through :func:`identity.accounts.registration.start_registration` and
+:func:`~identity.accounts.registration.confirm_registration` (the SMS code read back
 from an in-memory gateway), each with a P-256 device key of its own. Every
 account is ``active`` and logs in with the same password.
 
@@ -61,7 +61,7 @@ from bench.common import (KeptSmsGateway, app_environment, new_keys, percentile,
                           scratch_database)
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
-from identity.accounts import service
+from identity.accounts import registration
 from identity.accounts.models import ACTIVE
 from identity.accounts.schemas import RegistrationCreate
 from identity.accounts.secrets import HASHER
@@ -114,11 +114,11 @@ def _register(factory: sessionmaker[Session], redis_client: redis.Redis, protect
         "device_public_key": holder.device.public_key_b64})
     sms = KeptSmsGateway()
     with factory() as session:
-        ref, _masked = service.start_registration(
+        ref, _masked = registration.start_registration(
             db_session=session, redis_client=redis_client, protector=protector, sms=sms,
             actor=ACTOR, **payload)
         code = _CODE.findall(sms.messages[-1][1])[0]
-        account = service.confirm_registration(
+        account = registration.confirm_registration(
             db_session=session, redis_client=redis_client, protector=protector, actor=ACTOR,
             registration_id=ref, otp=code, password=PASSWORD, passcode=PASSCODE)
         if account.status != ACTIVE:

@@ -7,7 +7,7 @@ from typing import Any
 from app import context as ctx
 from app.auth import auth_limits
 from app.parsing import Blueprint
-from identity.accounts import codes, service
+from identity.accounts import codes, registration
 from identity.accounts.schemas import (AccountCreated, RegistrationConfirm, RegistrationCreate,
                                        RegistrationStarted)
 
@@ -31,7 +31,7 @@ def start_registration(payload: dict[str, Any]) -> Any:
     one on confirmation). At most five codes per phone per hour
     (``sms.too_many``), counted whether or not a code goes out.
     """
-    ref, masked = service.start_registration(
+    ref, masked = registration.start_registration(
         db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
         sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"registration_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
@@ -55,7 +55,6 @@ def confirm_registration(payload: dict[str, Any], registration_id: str) -> Any:
     officer's reclaim at the desk (``POST /api/v1/police/accounts/reclaim``)
     is confirmed here too and gives an active level-2 account.
     """
-    return service.confirm_registration(db_session=ctx.db_session(),
-                                        redis_client=ctx.redis_client(), protector=ctx.protector(),
-                                        actor=ctx.actor(),
-                                        registration_id=registration_id, **payload)
+    return registration.confirm_registration(
+        db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
+        actor=ctx.actor(), registration_id=registration_id, **payload)

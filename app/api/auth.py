@@ -11,7 +11,7 @@ from app import context as ctx
 from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
                       session_id)
 from app.parsing import Blueprint
-from identity.accounts import codes, officers, passwords, service
+from identity.accounts import codes, devices, locks, officers, passwords, sessions
 from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate, CodeConfirm,
                                        DeviceRebindCreate, LoginRequest, OfficerLogin,
                                        PasswordResetConfirm, PasswordResetCreate,
@@ -29,10 +29,10 @@ blp = Blueprint("auth", __name__, url_prefix="/auth",
 @auth_limits(device=True)
 def challenge(payload: dict[str, Any]) -> Any:
     """A one-time nonce for the bound device to sign (two minutes). Same answer for unknown ids."""
-    challenge_id, nonce = service.create_challenge(
+    challenge_id, nonce = sessions.create_challenge(
         redis_client=ctx.redis_client(), protector=ctx.protector(), **payload)
     return {"challenge_id": challenge_id, "nonce": nonce,
-            "expires_in": service.CHALLENGE_TTL_SECONDS}
+            "expires_in": sessions.CHALLENGE_TTL_SECONDS}
 
 
 @blp.post("/login")
@@ -41,8 +41,8 @@ def challenge(payload: dict[str, Any]) -> Any:
 @auth_limits(device=True)
 def login(payload: dict[str, Any]) -> Any:
     """Log in with the password and the device's ES256 signature over the challenge's nonce."""
-    grant = service.login(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
-                          protector=ctx.protector(), actor=ctx.actor(), **payload)
+    grant = sessions.login(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                           protector=ctx.protector(), actor=ctx.actor(), **payload)
     return issue_tokens(grant)
 
 
@@ -53,8 +53,8 @@ def login(payload: dict[str, Any]) -> Any:
 def refresh() -> Any:
     """Trade the refresh token (as bearer) for new tokens; a reused one revokes its session."""
     sid, generation = refresh_claims()
-    grant = service.refresh_session(db_session=ctx.db_session(), actor=ctx.actor(), session_id=sid,
-                                    generation=generation)
+    grant = sessions.refresh_session(db_session=ctx.db_session(), actor=ctx.actor(),
+                                     session_id=sid, generation=generation)
     return issue_tokens(grant)
 
 
@@ -69,8 +69,8 @@ def logout() -> None:
     """
     verify_jwt_in_request()
     claims = get_jwt()
-    service.logout(db_session=ctx.db_session(), actor=ctx.actor(), session_id=session_id(),
-                   subject=str(claims.get("sub", "")), token_version=claims.get("tv"))
+    sessions.logout(db_session=ctx.db_session(), actor=ctx.actor(), session_id=session_id(),
+                    subject=str(claims.get("sub", "")), token_version=claims.get("tv"))
 
 
 @blp.post("/officer-login")
@@ -92,7 +92,7 @@ def officer_login(payload: dict[str, Any]) -> Any:
 @auth_limits(device=True)
 def request_device_rebind(payload: dict[str, Any]) -> Any:
     """Bind a new phone: password here, then the code sent to the registered phone."""
-    ref, masked = service.request_device_rebind(
+    ref, masked = devices.request_device_rebind(
         db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
         sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"rebind_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
@@ -104,7 +104,7 @@ def request_device_rebind(payload: dict[str, Any]) -> Any:
 @auth_limits(personal_id=False)
 def confirm_device_rebind(payload: dict[str, Any], rebind_id: str) -> Any:
     """Confirm with the code: the new device is bound, the old one's tokens revoked."""
-    return service.confirm_device_rebind(db_session=ctx.db_session(),
+    return devices.confirm_device_rebind(db_session=ctx.db_session(),
                                          redis_client=ctx.redis_client(), protector=ctx.protector(),
                                          actor=ctx.actor(), rebind_id=rebind_id, **payload)
 
@@ -145,7 +145,7 @@ def confirm_password_reset(payload: dict[str, Any], reset_id: str) -> Any:
 @auth_limits()
 def request_unlock(payload: dict[str, Any]) -> Any:
     """Unlock a locked account: the password here, then the code sent to the registered phone."""
-    ref, masked = service.request_unlock(
+    ref, masked = locks.request_unlock(
         db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
         sms=ctx.sms(), actor=ctx.actor(), **payload)
     return {"unlock_id": ref, "phone_masked": masked, "expires_in": codes.CODE_TTL_SECONDS}
@@ -157,6 +157,6 @@ def request_unlock(payload: dict[str, Any]) -> Any:
 @auth_limits(personal_id=False)
 def confirm_unlock(payload: dict[str, Any], unlock_id: str) -> Any:
     """Confirm the unlock with the code."""
-    return service.confirm_unlock(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
-                                  protector=ctx.protector(), actor=ctx.actor(),
-                                  unlock_id=unlock_id, **payload)
+    return locks.confirm_unlock(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                                protector=ctx.protector(), actor=ctx.actor(),
+                                unlock_id=unlock_id, **payload)

@@ -24,7 +24,7 @@ from app.operator_auth import OPERATOR_TOKEN, current_operator, operator_require
 from app.parsing import Blueprint
 from app.rp_auth import RP_BEARER, current_party, party_required, per_item
 from identity.accounts.schemas import PageArgs
-from identity.accounts.service import citizen_actor
+from identity.accounts.account import citizen_actor
 from identity.audit.service import Actor
 from identity.coordination import aggregates, documents, mismatches, sim_report, sources
 from identity.coordination.schemas import (AggregatesRead, CorrectionPage, DailyCountList,

@@ -12,7 +12,7 @@ from app.auth import BEARER, citizen_required, current_account, current_officer,
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
-from identity.accounts import service as accounts
+from identity.accounts.account import citizen_actor
 from identity.accounts.officers import officer_actor, unit_name
 from identity.accounts.schemas import PageArgs
 from identity.credentials import keys, service
@@ -42,7 +42,7 @@ def key_ring() -> KeyRing:
 
 
 def _citizen_actor() -> Any:
-    return accounts.citizen_actor(current_account(), ctx.actor())
+    return citizen_actor(current_account(), ctx.actor())
 
 
 @blp.post("")

@@ -10,7 +10,10 @@ from app.auth import (BEARER, citizen_required, current_account, issue_tokens,
 from identity.accounts.capabilities import Act
 from app.extensions import db, get_protector
 from app.parsing import Blueprint
-from identity.accounts import passwords, service
+from identity.accounts import devices, locks, passcode, passwords, registration
+from identity.accounts.access_log import access_log as citizen_access_log
+from identity.accounts.account import account_phone, citizen_actor
+from identity.accounts.notifications import notifications as citizen_notifications
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
                                        PageArgs, PasscodeChange, PasswordChange,
                                        RegistrationStatus, TokenPair,
@@ -22,7 +25,7 @@ blp = Blueprint("me", __name__, url_prefix="/me",
 
 
 def _actor() -> Any:
-    return service.citizen_actor(current_account(), ctx.actor())
+    return citizen_actor(current_account(), ctx.actor())
 
 
 @blp.get("")
@@ -32,11 +35,11 @@ def _actor() -> Any:
 def me() -> Any:
     """The citizen's registry data, account level and status, and bound device."""
     account = current_account()
-    device = service.active_device(db_session=db.session(), account_id=account.id)
+    device = devices.active_device(db_session=db.session(), account_id=account.id)
     return {**registry_data(account.citizen), "account_id": account.id, "level": account.level,
             "status": account.status, "device_id": device.device_id if device else None,
-            "phone_masked": mask_phone(service.account_phone(protector=get_protector(),
-                                                             account=account))}
+            "phone_masked": mask_phone(account_phone(protector=get_protector(),
+                                                     account=account))}
 
 
 @blp.post("/lock")
@@ -46,7 +49,7 @@ def me() -> Any:
 def lock() -> Any:
     """Lock the account (lost phone): every token stops working at once."""
     account = current_account()
-    service.lock_account(db_session=db.session(), actor=_actor(), account=account)
+    locks.lock_account(db_session=db.session(), actor=_actor(), account=account)
     return account
 
 
@@ -61,8 +64,8 @@ def change_passcode(payload: dict[str, Any]) -> None:
     Five wrong passcodes in a row lock the account (``account.locked``); each
     wrong one answers ``passcode.wrong`` with the tries left.
     """
-    service.change_passcode(db_session=db.session(), actor=_actor(), account=current_account(),
-                            **payload)
+    passcode.change_passcode(db_session=db.session(), actor=_actor(), account=current_account(),
+                             **payload)
 
 
 @blp.post("/password")
@@ -92,7 +95,7 @@ def change_password(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def notifications(args: dict[str, Any]) -> Any:
     """The citizen's notifications, newest first."""
-    items, total = service.notifications(db_session=db.session(), account=current_account(),
+    items, total = citizen_notifications(db_session=db.session(), account=current_account(),
                                          **args)
     return {"items": items, "total": total, **args}
 
@@ -104,7 +107,7 @@ def notifications(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def access_log(args: dict[str, Any]) -> Any:
     """Every login, device change and read of this citizen's data by anyone, newest first."""
-    items, total = service.access_log(db_session=db.session(),
+    items, total = citizen_access_log(db_session=db.session(),
                                       citizen_id=current_account().citizen_id, **args)
     return {"items": items, "total": total, **args}
 
@@ -133,5 +136,5 @@ def withdraw_registration(payload: dict[str, Any]) -> Any:
     The account is closed (``closed``): every token stops working. Only a
     ``pending_review`` account may do it (``account.not_active`` otherwise).
     """
-    return service.withdraw_registration(db_session=db.session(), actor=_actor(),
-                                         account=current_account(), **payload)
+    return registration.withdraw_registration(db_session=db.session(), actor=_actor(),
+                                              account=current_account(), **payload)

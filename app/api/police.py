@@ -7,7 +7,7 @@ from typing import Any
 from app import context as ctx
 from app.auth import BEARER, current_officer, officer_required
 from app.parsing import Blueprint
-from identity.accounts import officers, reclaim
+from identity.accounts import devices, levels, officers, reclaim, registration
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
                                        Level2Request, PageArgs, PendingAccountPage,
                                        ReclaimRequest, ReclaimStarted, ReviewDecision,
@@ -25,7 +25,7 @@ blp = Blueprint("police", __name__, url_prefix="/police",
 @blp.doc(security=BEARER)
 def pending_accounts(args: dict[str, Any]) -> Any:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
-    items, total = officers.review_queue(
+    items, total = registration.review_queue(
         db_session=ctx.db_session(), officer=current_officer(), **args)
     return {"items": items, "total": total, **args}
 
@@ -37,11 +37,11 @@ def pending_accounts(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def review(payload: dict[str, Any], account_id: int) -> Any:
     """Approve a registration, or reject it with a reason."""
-    return officers.review_registration(db_session=ctx.db_session(), actor=ctx.actor(),
-                                        officer=current_officer(),
-                                        account_id=account_id,
-                                        approve=payload["decision"] == "approve",
-                                        reason=payload["reason"])
+    return registration.review_registration(db_session=ctx.db_session(), actor=ctx.actor(),
+                                            officer=current_officer(),
+                                            account_id=account_id,
+                                            approve=payload["decision"] == "approve",
+                                            reason=payload["reason"])
 
 
 @blp.post("/accounts/<int:account_id>/level2")
@@ -51,9 +51,9 @@ def review(payload: dict[str, Any], account_id: int) -> Any:
 @blp.doc(security=BEARER)
 def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
     """Raise an account to level 2 after checking the citizen in person against the chip card."""
-    return officers.raise_to_level2(db_session=ctx.db_session(), actor=ctx.actor(),
-                                    officer=current_officer(),
-                                    account_id=account_id, **payload)
+    return levels.raise_to_level2(db_session=ctx.db_session(), actor=ctx.actor(),
+                                  officer=current_officer(),
+                                  account_id=account_id, **payload)
 
 
 @blp.post("/accounts/<int:account_id>/device")
@@ -63,9 +63,9 @@ def raise_level2(payload: dict[str, Any], account_id: int) -> Any:
 @blp.doc(security=BEARER)
 def rebind_device(payload: dict[str, Any], account_id: int) -> Any:
     """In-person recovery: bind a new phone (and number) for a citizen who lost theirs."""
-    return officers.rebind_in_person(db_session=ctx.db_session(), protector=ctx.protector(),
-                                     actor=ctx.actor(),
-                                     officer=current_officer(), account_id=account_id, **payload)
+    return devices.rebind_in_person(db_session=ctx.db_session(), protector=ctx.protector(),
+                                    actor=ctx.actor(),
+                                    officer=current_officer(), account_id=account_id, **payload)
 
 
 @blp.post("/accounts/reclaim")

@@ -1,8 +1,11 @@
-"""Police officers: accounts with TOTP, jurisdictions, and their work on citizens' accounts.
+"""Police officers: accounts with TOTP, their login, their jurisdiction, and citizen look-ups.
 
 An officer acts inside one province, or one commune of it. Every act on a
 citizen is audited with the citizen as subject, so it shows in the citizen's
-access log; a refused act (outside the jurisdiction) is audited too.
+access log; a refused act (outside the jurisdiction) is audited too. The
+officers' work on accounts lives with the use case it belongs to: the review
+of registrations (``registration.py``), level 2 (``levels.py``), the device
+rebind at the desk (``devices.py``), the reclaim (``reclaim.py``).
 """
 from __future__ import annotations
 
@@ -16,25 +19,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.accounts import service
-from identity.accounts.devices import load_device_key
+from identity.accounts.account import get_account_of
 from identity.accounts.errors import AuthenticationFailed, InvalidToken
-from identity.accounts.models import (ACTIVE, CLOSED, LOCKED, PENDING_REVIEW, REJECTED, Account,
-                                      Officer)
+from identity.accounts.models import Account, Officer
 from identity.accounts.secrets import burn_verification, check_password, hash_secret, verify_secret
+from identity.accounts.sessions import Grant, officer_grant, start_session
 from identity.audit.service import Actor, record_event
-from identity.database import paginate
 from identity.errors import Conflict, InvalidInput, NotFound
 from identity.protection import Protector
 from identity.registry import admin_units
 from identity.registry.models import Citizen
-from identity.registry.service import PHONE_PURPOSE, get_citizen
+from identity.registry.service import get_citizen
 
 ROLES = ("officer", "supervisor")
 TOTP_ISSUER = "VNeID Police"
 TOTP_STEP_SECONDS = 30
 _TOTP_CONTEXT = b"officer/totp/"
-LEVEL2_CHECKS = ("face", "fingerprint")
 #: The longest an officer's session lasts: one shift.
 OFFICER_SESSION_HOURS = 12
 
@@ -134,7 +134,7 @@ def deactivate_officer(*, db_session: Session, actor: Actor, username: str) -> O
 
 def officer_login(*, db_session: Session, protector: Protector, actor: Actor, username: str,
                   password: str, totp: str,
-                  session_hours: int = OFFICER_SESSION_HOURS) -> service.Grant:
+                  session_hours: int = OFFICER_SESSION_HOURS) -> Grant:
     """Log an officer in with password and TOTP; each TOTP time step is accepted once.
 
     The session lasts one shift (``session_hours``, at most
@@ -168,12 +168,11 @@ def officer_login(*, db_session: Session, protector: Protector, actor: Actor, us
         db_session.commit()
         raise AuthenticationFailed("The username, password or code is not right.")
     hours = min(session_hours, OFFICER_SESSION_HOURS)
-    family = service.start_session(db_session, officer=officer,
-                                   lifetime=dt.timedelta(hours=hours))
+    family = start_session(db_session, officer=officer, lifetime=dt.timedelta(hours=hours))
     record_event(db_session=db_session, actor=officer_actor(officer, actor),
                  action="auth.officer_login", subject_type="officer", subject_id=officer.id)
     db_session.commit()
-    return service.officer_grant(officer, family)
+    return officer_grant(officer, family)
 
 
 def _claim_totp_step(db_session: Session, officer: Officer, step: int) -> bool:
@@ -239,8 +238,8 @@ def _require_jurisdiction(db_session: Session, officer: Officer, actor: Actor, c
         raise missing()
 
 
-def _account_in_jurisdiction(db_session: Session, officer: Officer, actor: Actor,
-                             account_id: int, action: str) -> Account:
+def account_in_jurisdiction(db_session: Session, officer: Officer, actor: Actor,
+                            account_id: int, action: str) -> Account:
     """The account, if it exists and its citizen lives in the jurisdiction; one 404 otherwise."""
     account = db_session.get(Account, account_id)
     if account is None:
@@ -265,114 +264,15 @@ def _refuse_unknown(db_session: Session, officer: Officer, actor: Actor, action:
     raise missing()
 
 
-def _audit(db_session: Session, officer: Officer, actor: Actor, action: str, citizen_id: int,
-           **details: Any) -> None:
+def record_officer_act(db_session: Session, officer: Officer, actor: Actor, action: str,
+                       citizen_id: int, **details: Any) -> None:
+    """Record an officer's act on a citizen, naming the unit (it shows in their access log)."""
     record_event(db_session=db_session, actor=officer_actor(officer, actor), action=action,
                  subject_type="citizen", subject_id=citizen_id,
                  details={"by": unit_name(officer), **details})
 
 
-# --- Work on accounts --------------------------------------------------------------------------
-
-def review_queue(*, db_session: Session, officer: Officer, page: int,
-                 per_page: int) -> tuple[list[Account], int]:
-    """Registrations waiting for review in the officer's jurisdiction, oldest first."""
-    # The citizen's residence in the registry decides, as for every other act of the officer.
-    where = [Account.status == PENDING_REVIEW, Citizen.province_code == officer.province_code]
-    if officer.commune_code is not None:
-        where.append(Citizen.commune_code == officer.commune_code)
-    return paginate(db_session, sa.select(Account).join(Account.citizen).where(*where)
-                    .order_by(Account.created_at, Account.id), page=page, per_page=per_page)
-
-
-def review_registration(*, db_session: Session, actor: Actor, officer: Officer,
-                        account_id: int, approve: bool, reason: str | None) -> Account:
-    """Approve or reject a registration waiting for review."""
-    account = _account_in_jurisdiction(db_session, officer, actor, account_id,
-                                       "account.review")
-    if account.status != PENDING_REVIEW:
-        raise Conflict("The account is not waiting for review.", code="account.not_pending")
-    if not approve and not reason:
-        raise InvalidInput("A rejection needs a reason.", code="review.reason_required",
-                           field="reason")
-    account.status = ACTIVE if approve else REJECTED
-    account.review_note = reason
-    if not approve:
-        service.revoke_sessions(db_session, account, "rejected")
-    _audit(db_session, officer, actor, "account.approved" if approve else "account.rejected",
-           account.citizen_id, reason=reason)
-    service.notify(db_session=db_session, account_id=account.id, kind="account.reviewed",
-                   text="Your account was approved." if approve else
-                   f"Your registration was rejected: {reason}")
-    db_session.commit()
-    return account
-
-
-def raise_to_level2(*, db_session: Session, actor: Actor, officer: Officer, account_id: int,
-                    card_number: str, check: str) -> Account:
-    """Raise an account to level 2 after an in-person check against the chip ID card.
-
-    The chip card's number is the personal id: it must be the account holder's.
-    Every token issued before stops working, so the new level applies at once.
-    """
-    if check not in LEVEL2_CHECKS:
-        raise InvalidInput("The check must be face or fingerprint.", code="level2.check",
-                           field="check")
-    account = _account_in_jurisdiction(db_session, officer, actor, account_id, "account.level2")
-    if account.status != ACTIVE:
-        raise Conflict("Only an active account can be raised to level 2.",
-                       code="account.not_active")
-    if not secrets.compare_digest(card_number.encode(), account.citizen.personal_id.encode()):
-        raise InvalidInput("The chip card number is not this citizen's.",
-                           code="level2.card_mismatch", field="card_number")
-    if account.level == 2:
-        raise Conflict("The account is already at level 2.", code="account.already_level2")
-    account.level, account.level2_check = 2, check
-    account.level2_card_last4, account.level2_officer_id = card_number[-4:], officer.id
-    account.level2_at = clock.now()
-    account.token_version += 1
-    _audit(db_session, officer, actor, "account.level2", account.citizen_id, check=check)
-    service.notify(db_session=db_session, account_id=account.id, kind="account.level2",
-                   text="Your account is now level 2.")
-    db_session.commit()
-    return account
-
-
-def rebind_in_person(*, db_session: Session, protector: Protector, actor: Actor,
-                     officer: Officer, account_id: int, device_id: str,
-                     device_public_key: bytes, check: str, phone: str | None) -> Account:
-    """Recovery at a police office for a citizen who lost the phone (and maybe the number).
-
-    The officer checks the citizen in person; the new device is bound, the old
-    one's tokens revoked, a self or passcode lock cleared, and a new phone
-    number recorded when given.
-    """
-    if check not in LEVEL2_CHECKS:
-        raise InvalidInput("The check must be face or fingerprint.", code="level2.check",
-                           field="check")
-    load_device_key(device_public_key)
-    account = _account_in_jurisdiction(db_session, officer, actor, account_id, "device.rebind")
-    if account.status == REJECTED:
-        raise Conflict("The registration was rejected.", code="account.not_active")
-    if account.status == CLOSED:  # closed for good; a citizen without an account reclaims
-        raise Conflict("The account is closed; start a reclaim (POST "
-                       "/api/v1/police/accounts/reclaim) instead.", code="account.not_active")
-    service.revoke_sessions(db_session, account, "officer_rebind")
-    service.bind_device(db_session=db_session, account=account, device_id=device_id,
-                        public_key=device_public_key, bound_by="officer_rebind")
-    if account.status == LOCKED:
-        service.unlock(db_session=db_session, account=account)
-    if phone is not None:
-        account.phone_encrypted = protector.encrypt(
-            phone, context=service.account_phone_context(account.citizen_id))
-        account.phone_hash = protector.lookup_hash(phone, purpose=PHONE_PURPOSE)
-    _audit(db_session, officer, actor, "device.rebound_in_person", account.citizen_id,
-           device_id=device_id, check=check, phone_changed=phone is not None)
-    service.notify(db_session=db_session, account_id=account.id, kind="device.rebound",
-                   text="A police officer bound a new phone to your account in person.")
-    db_session.commit()
-    return account
-
+# --- Looking up a citizen ---------------------------------------------------------------------
 
 def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
                     personal_id: str) -> tuple[Citizen, Account | None]:
@@ -386,6 +286,6 @@ def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
         _refuse_unknown(db_session, officer, actor, "citizen.read", _no_citizen)
     assert citizen is not None
     _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
-    _audit(db_session, officer, actor, "citizen.read", citizen.id)
+    record_officer_act(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()
-    return citizen, service.get_account_of(db_session=db_session, citizen_id=citizen.id)
+    return citizen, get_account_of(db_session=db_session, citizen_id=citizen.id)

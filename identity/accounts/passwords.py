@@ -28,14 +28,16 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts import codes
-from identity.accounts.devices import signature_valid
+from identity.accounts.account import account_phone, revoke_sessions
+from identity.accounts.device_keys import signature_valid
+from identity.accounts.devices import active_device
 from identity.accounts.errors import InvalidCode, InvalidToken, TooManySms, WeakPassword, \
     WrongPassword
 from identity.accounts.models import ACTIVE, Account, SessionFamily
 from identity.accounts.secrets import check_password, hash_secret, verify_secret
-from identity.accounts.service import (Grant, _consume_challenge, _login_subject, account_phone,
-                                       active_device, citizen_grant, confirm_passcode, notify,
-                                       revoke_sessions)
+from identity.accounts.notifications import notify
+from identity.accounts.passcode import confirm_passcode
+from identity.accounts.sessions import Grant, citizen_grant, consume_challenge, login_subject
 from identity.accounts.sms import SmsGateway
 from identity.audit.service import Actor, record_event
 from identity.protection import Protector
@@ -110,9 +112,9 @@ def request_password_reset(*, db_session: Session, redis_client: redis.Redis,
     nowhere and the cause is in the audit log. Both paths read the same rows
     and commit one write, so the time taken says little either.
     """
-    nonce, failure = _consume_challenge(redis_client, protector, challenge_id, personal_id,
-                                        device_id)
-    citizen_id, account, device = _login_subject(db_session, personal_id)
+    nonce, failure = consume_challenge(redis_client, protector, challenge_id, personal_id,
+                                       device_id)
+    citizen_id, account, device = login_subject(db_session, personal_id)
     if account is None:
         failure = failure or "no_account"
     elif account.status != ACTIVE:

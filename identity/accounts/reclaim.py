@@ -23,21 +23,22 @@ audited with the citizen as subject, so it shows in the citizen's access log.
 """
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 
 import redis
 from sqlalchemy.orm import Session
 
-from identity.accounts import codes, service
-from identity.accounts.devices import load_device_key
+from identity.accounts import codes
+from identity.accounts.account import get_account_of
+from identity.accounts.device_keys import load_device_key
+from identity.accounts.levels import check_card, check_in_person
 from identity.accounts.models import Officer
-from identity.accounts.officers import (LEVEL2_CHECKS, in_jurisdiction, officer_actor,
-                                        unit_name)
+from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
+from identity.accounts.registration import RECLAIMED_TEXT, close_account
 from identity.accounts.sms import SmsGateway
 from identity.audit.service import Actor, record_event
-from identity.errors import InvalidInput, NotFound
+from identity.credentials.vn1 import b64url
+from identity.errors import NotFound
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import mask_phone
@@ -52,10 +53,6 @@ class ReclaimStarted:
     phone_masked: str
     expires_in: int
     superseded_status: str | None
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _citizen_of_jurisdiction(db_session: Session, actor: Actor, officer: Officer,
@@ -80,30 +77,26 @@ def reclaim_identity(*, db_session: Session, redis_client: redis.Redis, protecto
                      card_number: str, check: str, device_id: str, device_public_key: bytes,
                      phone: str, reason: str) -> ReclaimStarted:
     """Close the citizen's open account and start their own, checked in person at the desk."""
-    if check not in LEVEL2_CHECKS:
-        raise InvalidInput("The check must be face or fingerprint.", code="level2.check",
-                           field="check")
+    check_in_person(check)
     load_device_key(device_public_key)
     citizen = _citizen_of_jurisdiction(db_session, actor, officer, personal_id)
-    if not secrets.compare_digest(card_number.encode(), citizen.personal_id.encode()):
-        raise InvalidInput("The chip card number is not this citizen's.",
-                           code="level2.card_mismatch", field="card_number")
+    check_card(card_number, citizen)
     codes.count_send(redis_client=redis_client, protector=protector, phone=phone)
     acting = officer_actor(officer, actor)
-    existing = service.get_account_of(db_session=db_session, citizen_id=citizen.id)
+    existing = get_account_of(db_session=db_session, citizen_id=citizen.id)
     superseded = existing.status if existing is not None else None
     if existing is not None:
-        service.close_account(db_session, account=existing, actor=acting, reason="reclaimed",
-                              text=service.RECLAIMED_TEXT)
+        close_account(db_session, account=existing, actor=acting, reason="reclaimed",
+                      text=RECLAIMED_TEXT)
     ref, code = codes.start(redis_client=redis_client, protector=protector,
                             purpose="registration", payload={
                                 "citizen_id": citizen.id,
-                                "phone": _b64(protector.encrypt(
+                                "phone": b64url(protector.encrypt(
                                     phone, context=b"registration/phone")),
                                 "phone_matches": citizen.phone_hash == protector.lookup_hash(
                                     phone, purpose=PHONE_PURPOSE),
                                 "device_id": device_id,
-                                "device_public_key": _b64(device_public_key),
+                                "device_public_key": b64url(device_public_key),
                                 "reclaim": {"officer_id": officer.id, "check": check}})
     sms.send(db_session=db_session, phone=phone,
              text=f"VNeID: ma xac thuc lay lai tai khoan dinh danh cua ban la {code}. "

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.accounts import service as accounts
+from identity.accounts.passcode import confirm_passcode
 from identity.accounts.models import Account
 from identity.audit.service import Actor
 from identity.coordination.errors import DocumentExpired, DocumentNotFound, DocumentRevoked
@@ -119,8 +119,7 @@ def issue_document_credential(*, db_session: Session, redis_client: redis.Redis,
         raise DocumentRevoked()
     if status == "expired":
         raise DocumentExpired()
-    accounts.confirm_passcode(db_session=db_session, actor=actor, account=account,
-                              passcode=passcode)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
     kind = record.source.kind
     lifetime = int((lifetimes or {}).get(kind, DOCUMENT_CREDENTIAL_SECONDS))
     if record.valid_until is not None:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.accounts import service as accounts
+from identity.accounts.passcode import confirm_passcode
 from identity.accounts.models import ACTIVE, Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.accounts.errors import OutsideJurisdiction
@@ -94,8 +94,7 @@ def issue_credential(*, db_session: Session, redis_client: redis.Redis, protecto
         raise UnknownType(field="type")
     if account.level < kind.min_level:  # before the passcode: no try is spent on it
         raise LevelTooLow()
-    accounts.confirm_passcode(db_session=db_session, actor=actor, account=account,
-                              passcode=passcode)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
     issued = sign_credential(db_session=db_session, redis_client=redis_client,
                              protector=protector, key_ring=key_ring, actor=actor,
                              account=account, credential_type=kind.name,

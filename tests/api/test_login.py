@@ -14,7 +14,7 @@ import jwt as pyjwt
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts import codes, service
+from identity.accounts import codes, sessions
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
 from tests.flows import (assert_error, PASSWORD, Phone, b64, bearer, challenge, latest_code, login,
@@ -95,7 +95,7 @@ def test_a_challenge_has_the_same_shape_for_known_and_unknown_ids(client, holder
 
 def test_a_challenge_lives_two_minutes(client, holder, redis):
     held = challenge(client, holder.personal_id, holder.phone)
-    assert held["expires_in"] == service.CHALLENGE_TTL_SECONDS == 120
+    assert held["expires_in"] == sessions.CHALLENGE_TTL_SECONDS == 120
     assert 0 < redis.ttl(f"challenge:{held['challenge_id']}") <= 120
 
 
@@ -208,7 +208,7 @@ def test_unknown_challenge(client, holder, db_session):
 def test_expired_challenge_by_its_ttl(client, holder, db_session, monkeypatch):
     # Challenges expire by their Redis TTL, which time-machine cannot move on a real Redis:
     # shorten it to one second and wait it out on the real clock.
-    monkeypatch.setattr(service, "CHALLENGE_TTL_SECONDS", 1)
+    monkeypatch.setattr(sessions, "CHALLENGE_TTL_SECONDS", 1)
     held = challenge(client, holder.personal_id, holder.phone)
     time.sleep(1.2)
     answer = signed_login(client, holder.personal_id, holder.phone.device_id, held,

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.auth import limiter
-from identity.accounts import service
+from identity.accounts import devices
 from identity.accounts.models import Account
 from identity.audit.models import AuditEvent
 from tests import flows
@@ -237,7 +237,7 @@ def test_a_spent_sms_budget_answers_as_usual(client, holder):
 def test_a_device_rebound_since_the_request_voids_the_code(client, db_session, holder):
     started = _start_reset(client, holder.reset_body()).get_json()
     code = latest_code(client, holder.row.test_phone)
-    service.bind_device(db_session=db_session, account=holder.account(), device_id="other-phone",
+    devices.bind_device(db_session=db_session, account=holder.account(), device_id="other-phone",
                         public_key=flows.unb64(Phone().public_key), bound_by="sms_rebind")
     db_session.flush()
     confirm = client.post(f"{RESET}/{started['reset_id']}/confirm",

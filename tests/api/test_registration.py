@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from identity.accounts import codes, service
+from identity.accounts import codes, registration
 from identity.accounts.models import Account, Device
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
@@ -401,7 +401,7 @@ def test_the_unique_constraint_settles_a_race_the_check_missed(client, citizen, 
     second = started(client, citizen, Phone())
     second_code = latest_code(client, citizen.test_phone)
     assert confirm(client, first, first_code).status_code == 201
-    monkeypatch.setattr(service, "get_account_of", lambda **kwargs: None)
+    monkeypatch.setattr(registration, "get_account_of", lambda **kwargs: None)
     assert_error(confirm(client, second, second_code), 409, "account.exists")
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Account)
                              .where(Account.citizen_id == citizen.id)) == 1

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts import officers
-from identity.accounts.service import access_log, account_phone_context
+from identity.accounts import registration
+from identity.accounts.access_log import access_log
+from identity.accounts.account import account_phone_context
 from identity.accounts.models import Account, Officer
 from identity.audit.service import Actor
 from identity.coordination import sources
@@ -61,9 +62,9 @@ class Squatted:
         """The commune police reject the registration (the phone is not the citizen's)."""
         made = create_officer(db_session, protector, username="police.review")
         officer = db_session.get(Officer, made.officer_id)
-        officers.review_registration(db_session=db_session, actor=OPERATOR, officer=officer,
-                                     account_id=self.account_id, approve=False,
-                                     reason="The phone number is not the citizen's.")
+        registration.review_registration(db_session=db_session, actor=OPERATOR, officer=officer,
+                                         account_id=self.account_id, approve=False,
+                                         reason="The phone number is not the citizen's.")
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts import service
+from identity.accounts import sessions as login_sessions
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
 from tests.faults.conftest import REDIS_URL
@@ -62,15 +62,15 @@ def test_redis_dying_inside_the_login_issues_nothing(faulty, monkeypatch):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
     held = flows.challenge(client, citizen.person.personal_id, citizen.phone)
-    consume = service._consume_challenge
+    consume = login_sessions.consume_challenge
 
     def redis_dies_first(*args: Any) -> Any:
         faulty.redis_down()
         return consume(*args)
 
-    monkeypatch.setattr(service, "_consume_challenge", redis_dies_first)
+    monkeypatch.setattr(login_sessions, "consume_challenge", redis_dies_first)
     assert_unavailable(client.post("/api/v1/auth/login", json=signed_login_body(citizen, held)))
-    monkeypatch.setattr(service, "_consume_challenge", consume)
+    monkeypatch.setattr(login_sessions, "consume_challenge", consume)
     assert sessions(faulty, citizen.account_id) == 0
     assert events(faulty.app, "auth.login") + events(faulty.app, "auth.login_failed") == 0
     faulty.redis_up()

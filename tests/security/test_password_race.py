@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import limiter
 from app.extensions import db, get_protector
-from identity.accounts import officers, service
+from identity.accounts import officers, sessions
 from tests.factories import add_active_account
 from tests.flows import create_officer
 
@@ -63,14 +63,14 @@ def raced(own_database_app, monkeypatch) -> tuple[Any, Any, list[str]]:
     monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", f"{BUDGET} per minute")
     compared: list[str] = []
     guard = threading.Lock()
-    real = service.verify_secret
+    real = sessions.verify_secret
 
     def counting_verify(stored_hash: str, secret: str) -> bool:
         with guard:
             compared.append(secret)
         return real(stored_hash, secret)
 
-    monkeypatch.setattr(service, "verify_secret", counting_verify)
+    monkeypatch.setattr(sessions, "verify_secret", counting_verify)
     with app.app_context():
         limiter.reset()
         with Session(db.engine, expire_on_commit=False) as session:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector
-from identity.accounts import service
+from identity.accounts import passcode as passcode_module
 from identity.accounts.errors import AccountLocked, WrongPasscode
 from identity.accounts.models import Account
 from identity.audit.models import AuditEvent
@@ -28,7 +28,7 @@ from tests.flows import PASSCODE
 ACTOR = Actor(type="test", id="race")
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
 WIDTH = 50 if ON_POSTGRES else 12
-MAX = service.MAX_WRONG_PASSCODES
+MAX = passcode_module.MAX_WRONG_PASSCODES
 WRONG = [f"{n:06d}" for n in range(100000, 100000 + WIDTH)]
 
 
@@ -40,7 +40,7 @@ class Race:
         #: Every passcode compared, in the order compared, with the result.
         self.compared: list[tuple[str, bool]] = []
         guard = threading.Lock()
-        real = service.verify_secret
+        real = passcode_module.verify_secret
 
         def counting_verify(stored_hash: str, secret: str) -> bool:
             right = real(stored_hash, secret)
@@ -48,7 +48,7 @@ class Race:
                 self.compared.append((secret, right))
             return right
 
-        monkeypatch.setattr(service, "verify_secret", counting_verify)
+        monkeypatch.setattr(passcode_module, "verify_secret", counting_verify)
         with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
             self.account_id = add_active_account(session, get_protector()).id
 
@@ -63,8 +63,8 @@ class Race:
                 own.commit()  # give the connection back while waiting at the barrier
                 barrier.wait()
                 try:
-                    service.confirm_passcode(db_session=own, actor=ACTOR, account=account,
-                                             passcode=passcode)
+                    passcode_module.confirm_passcode(db_session=own, actor=ACTOR,
+                                                     account=account, passcode=passcode)
                     own.commit()  # the act confirmed by the passcode
                     outcomes.append("confirmed")
                 except WrongPasscode:
@@ -138,8 +138,8 @@ def test_a_try_read_before_the_lock_is_refused_without_comparing(own_database_ap
         race.run(WRONG[:MAX])
         assert race.state() == ("locked", MAX) and len(race.compared) == MAX
         with pytest.raises(AccountLocked):
-            service.confirm_passcode(db_session=late, actor=ACTOR, account=account,
-                                     passcode=PASSCODE)
+            passcode_module.confirm_passcode(db_session=late, actor=ACTOR, account=account,
+                                             passcode=PASSCODE)
     # Counted, refused, and the right passcode was never compared.
     assert race.state() == ("locked", MAX + 1) and len(race.compared) == MAX
     assert race.events("passcode.refused") == 1

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts import officers, service
+from identity.accounts import levels, locks, officers, registration
 from identity.accounts.models import Account
 from identity.monitoring import counters
 from identity.monitoring.accounts import rebuild_account_counts
@@ -42,8 +42,8 @@ def test_approval_moves_one_account_and_counts_a_first_activation(db_session, pr
     account = add_account(db_session, protector, status="pending_review")
     officer_login = create_officer(db_session, protector)
     officer = officers.get_officer(db_session=db_session, username=officer_login.username)
-    officers.review_registration(db_session=db_session, actor=ACTOR, officer=officer,
-                                 account_id=account.id, approve=True, reason=None)
+    registration.review_registration(db_session=db_session, actor=ACTOR, officer=officer,
+                                     account_id=account.id, approve=True, reason=None)
     assert counts(db_session) == {("01", "00070", 1, "active"): 1}
     assert counters.total(db_session, metric="accounts.activated") == 1
 
@@ -52,14 +52,14 @@ def test_level2_lock_and_unlock_keep_the_counts(db_session, protector):
     account = add_account(db_session, protector)
     officer_login = create_officer(db_session, protector)
     officer = officers.get_officer(db_session=db_session, username=officer_login.username)
-    officers.raise_to_level2(db_session=db_session, actor=ACTOR, officer=officer,
-                             account_id=account.id, check="face",
-                             card_number=account.citizen.personal_id)
+    levels.raise_to_level2(db_session=db_session, actor=ACTOR, officer=officer,
+                           account_id=account.id, check="face",
+                           card_number=account.citizen.personal_id)
     assert counts(db_session) == {("01", "00070", 2, "active"): 1}
     assert counters.total(db_session, metric="accounts.level2") == 1
-    service.lock_account(db_session=db_session, actor=ACTOR, account=account)
+    locks.lock_account(db_session=db_session, actor=ACTOR, account=account)
     assert counts(db_session) == {("01", "00070", 2, "locked"): 1}
-    service.unlock(db_session=db_session, account=account)
+    locks.unlock(db_session=db_session, account=account)
     db_session.commit()
     assert counts(db_session) == {("01", "00070", 2, "active"): 1}
     # an unlock is no first activation

@@ -1,0 +1,107 @@
+"""The six-digit passcode that confirms a sensitive act, and changing it.
+
+Other domains call :func:`confirm_passcode` first thing in a sensitive use case
+(issuing a credential, paying, answering a consent request, ...): it counts
+the try atomically before comparing, and five wrong in a row lock the account.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from identity.accounts.account import audit_citizen
+from identity.accounts.errors import AccountLocked, WrongPasscode
+from identity.accounts.locks import lock
+from identity.accounts.models import LOCKED, Account
+from identity.accounts.notifications import notify
+from identity.accounts.secrets import check_passcode, hash_secret, verify_secret
+from identity.audit.service import Actor
+
+MAX_WRONG_PASSCODES = 5
+
+
+def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
+                     passcode: str) -> None:
+    """Check the passcode that confirms a sensitive act. Call it before the act writes anything.
+
+    The try is counted before the passcode is compared, in one statement
+    (``UPDATE ... SET failed_passcodes = failed_passcodes + 1 RETURNING``):
+    the number it returns is this try's place in the row, so of any number of
+    concurrent tries only the first :data:`MAX_WRONG_PASSCODES` are compared
+    and the rest are refused unread. On PostgreSQL the statement also takes
+    the account's row lock until the act's transaction ends, so concurrent
+    tries of one account run one after the other, each seeing the count the
+    one before left.
+
+    A right passcode clears the counter in the act's transaction (committed
+    with the act, under that lock). A wrong one is committed at once with its
+    audit event, and :class:`WrongPasscode` says how many tries are left; the
+    fifth in a row locks the account (:class:`AccountLocked`).
+    """
+    check_passcode(passcode)
+    if account.status == LOCKED:
+        raise AccountLocked()
+    counted = db_session.execute(
+        sa.update(Account).where(Account.id == account.id)
+        .values(failed_passcodes=Account.failed_passcodes + 1)
+        .returning(Account.failed_passcodes, Account.status)
+        .execution_options(synchronize_session=False)).first()
+    if counted is None:  # the account is gone
+        db_session.rollback()
+        raise AccountLocked()
+    failed, status = counted
+    if status == LOCKED or failed > MAX_WRONG_PASSCODES:
+        _refuse_passcode(db_session, actor, account, failed)
+    if verify_secret(account.passcode_hash, passcode):
+        # Core, not the attribute: the ORM would skip a write of 0 over a 0 it read before.
+        db_session.execute(sa.update(Account).where(Account.id == account.id)
+                           .values(failed_passcodes=0)
+                           .execution_options(synchronize_session=False))
+        set_committed_value(account, "failed_passcodes", 0)
+        return
+    db_session.refresh(account)
+    audit_citizen(db_session, actor, "passcode.wrong", account.citizen_id, failures=failed)
+    if failed >= MAX_WRONG_PASSCODES:
+        _lock_for_passcodes(db_session, actor, account)
+        db_session.commit()
+        raise AccountLocked()
+    db_session.commit()
+    raise WrongPasscode(f"The passcode is not right; {MAX_WRONG_PASSCODES - failed} tries left "
+                        "before the account is locked.", field="passcode",
+                        remaining=MAX_WRONG_PASSCODES - failed)
+
+
+def _refuse_passcode(db_session: Session, actor: Actor, account: Account, failed: int) -> None:
+    """A try past the limit, or on a locked account: refused without comparing. Always raises.
+
+    The try stays counted and audited (committed); the account is locked
+    unless a concurrent try locked it already (fail closed).
+    """
+    db_session.refresh(account)
+    audit_citizen(db_session, actor, "passcode.refused", account.citizen_id, failures=failed)
+    if account.status != LOCKED:
+        _lock_for_passcodes(db_session, actor, account)
+    db_session.commit()
+    raise AccountLocked()
+
+
+def _lock_for_passcodes(db_session: Session, actor: Actor, account: Account) -> None:
+    """Lock the account after too many wrong passcodes (in the caller's transaction)."""
+    lock(db_session, account, "passcode")
+    audit_citizen(db_session, actor, "account.locked", account.citizen_id, reason="passcode")
+    notify(db_session=db_session, account_id=account.id, kind="account.locked",
+           text="Your account was locked after five wrong passcodes. Unlock it with an "
+                "SMS code and your password.")
+
+
+def change_passcode(*, db_session: Session, actor: Actor, account: Account, passcode: str,
+                    new_passcode: str) -> None:
+    """Replace the passcode, confirmed with the current one."""
+    new_passcode = check_passcode(new_passcode)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    account.passcode_hash = hash_secret(new_passcode)
+    audit_citizen(db_session, actor, "passcode.changed", account.citizen_id)
+    notify(db_session=db_session, account_id=account.id, kind="passcode.changed",
+           text="Your passcode was changed.")
+    db_session.commit()

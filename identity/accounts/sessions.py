@@ -1,0 +1,307 @@
+"""Logging in and out: challenges, citizens' logins, refresh-token rotation, logout.
+
+A citizen logs in from the bound device: the password plus the device's
+signature over a one-time nonce (a challenge held in Redis). A login opens a
+session family whose refresh tokens rotate; a token of an older generation
+(a stolen one in play) revokes the family. Officers log in with TOTP
+(``officers.py``) into the same kind of session.
+
+Every failure of a login is the same :class:`AuthenticationFailed`; its cause
+goes to the audit log, committed before the error is raised.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from dataclasses import dataclass
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, lazyload
+
+from identity import clock
+from identity.accounts.account import audit_citizen, citizen_actor, get_account_of
+from identity.accounts.device_keys import signature_valid
+from identity.accounts.errors import (AccountLocked, AccountNotActive, AuthenticationFailed,
+                                      InvalidToken)
+from identity.accounts.models import (CLOSED, LOCKED, REJECTED, Account, Device, Officer,
+                                      SessionFamily)
+from identity.accounts.secrets import burn_verification, hash_secret, needs_rehash, verify_secret
+from identity.audit.service import Actor, record_event
+from identity.credentials.vn1 import b64url, unb64url
+from identity.protection import Protector
+from identity.registry.models import Citizen
+from identity.registry.service import get_citizen
+
+CHALLENGE_TTL_SECONDS = 120
+REFRESH_LIFETIME = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a login or a refresh grants; ``app/auth.py`` turns it into signed tokens."""
+
+    subject: str
+    role: str
+    level: int | None
+    token_version: int
+    session_id: str
+    generation: int
+    device_id: str | None = None
+
+
+# --- Challenges ------------------------------------------------------------------------------
+
+def create_challenge(*, redis_client: redis.Redis, protector: Protector, personal_id: str,
+                     device_id: str) -> tuple[str, str]:
+    """A one-time nonce for the device to sign; same shape whether or not the id exists."""
+    challenge_id, nonce = secrets.token_urlsafe(16), os.urandom(32)
+    redis_client.set(f"challenge:{challenge_id}", json.dumps({
+        "pid": protector.lookup_hash(personal_id, purpose=b"challenge").hex(),
+        "device_id": device_id, "nonce": b64url(nonce)}), ex=CHALLENGE_TTL_SECONDS)
+    return challenge_id, b64url(nonce)
+
+
+def consume_challenge(redis_client: redis.Redis, protector: Protector, challenge_id: str,
+                      personal_id: str, device_id: str) -> tuple[bytes | None, str | None]:
+    """The challenge's nonce (used up), or None and why it cannot be used."""
+    raw = redis_client.getdel(f"challenge:{challenge_id}") if len(challenge_id) <= 64 else None
+    if raw is None:
+        return None, "challenge_unknown_or_used"
+    held = json.loads(raw)
+    if held["pid"] != protector.lookup_hash(personal_id, purpose=b"challenge").hex() or \
+            held["device_id"] != device_id:
+        return None, "challenge_mismatch"
+    return unb64url(held["nonce"]), None
+
+
+# --- Login -----------------------------------------------------------------------------------
+
+def start_session(db_session: Session, *, account: Account | None = None,
+                  officer: Officer | None = None, device_id: str | None = None,
+                  lifetime: dt.timedelta = REFRESH_LIFETIME) -> SessionFamily:
+    """A new session family for a citizen's device or an officer (in the caller's transaction).
+
+    Its refresh tokens rotate until ``lifetime`` has passed since the login,
+    never beyond: a citizen's session lasts :data:`REFRESH_LIFETIME`, an
+    officer's one shift (``officers.officer_login``).
+    """
+    family = SessionFamily(id=secrets.token_urlsafe(24), device_id=device_id, generation=1,
+                           account_id=account.id if account else None,
+                           officer_id=officer.id if officer else None,
+                           expires_at=clock.now() + min(lifetime, REFRESH_LIFETIME))
+    db_session.add(family)
+    return family
+
+
+def citizen_grant(account: Account, family: SessionFamily) -> Grant:
+    """The grant of a citizen's session at its current generation."""
+    return Grant(subject=f"citizen:{account.id}", role="citizen", level=account.level,
+                 token_version=account.token_version, session_id=family.id,
+                 generation=family.generation, device_id=family.device_id)
+
+
+def officer_grant(officer: Officer, family: SessionFamily) -> Grant:
+    """The grant of an officer's session at its current generation."""
+    return Grant(subject=f"officer:{officer.id}", role=officer.role, level=None,
+                 token_version=officer.token_version, session_id=family.id,
+                 generation=family.generation)
+
+
+def login(*, db_session: Session, redis_client: redis.Redis, protector: Protector, actor: Actor,
+          personal_id: str, password: str, device_id: str, challenge_id: str,
+          signature: bytes) -> Grant:
+    """Log a citizen in from the bound device: password plus the device's signature of the nonce.
+
+    Every failure is the same :class:`AuthenticationFailed`; its cause goes to
+    the audit log. The password is verified even when the account is unknown,
+    so the time taken does not tell either.
+
+    Password tries are counted before this runs, and a try past the budget
+    never gets here: the route's per personal id limit (``auth_limits``) is
+    one Redis ``INCR`` per try, shared by every endpoint that takes the
+    password (login, unlock, device rebind, password change). It counts
+    tries rather than failures, so a stranger cannot lock the citizen out
+    for longer than the limit's window (``tests/security/test_password_race.py``).
+    """
+    nonce, failure = consume_challenge(redis_client, protector, challenge_id, personal_id,
+                                       device_id)
+    citizen_id, account, device = login_subject(db_session, personal_id)
+    if account is None:
+        burn_verification(password)
+        failure = failure or "no_account"
+    else:
+        if device is None or device.device_id != device_id:
+            failure = failure or "device_not_bound"
+        elif nonce is not None and not signature_valid(device.public_key, signature, nonce):
+            failure = failure or "signature_invalid"
+        if not verify_secret(account.password_hash, password):
+            failure = failure or "password_wrong"
+    if failure is not None or account is None:
+        record_event(db_session=db_session, actor=actor, action="auth.login_failed",
+                     subject_type="citizen" if citizen_id else None,
+                     subject_id=citizen_id, details={"reason": failure})
+        db_session.commit()
+        raise AuthenticationFailed()
+    if account.status == LOCKED:
+        audit_citizen(db_session, actor, "auth.login_refused", account.citizen_id,
+                      reason="locked")
+        db_session.commit()
+        raise AccountLocked()
+    if account.status == REJECTED:
+        raise AccountNotActive("The registration was rejected; visit a police office.")
+    if needs_rehash(account.password_hash):
+        account.password_hash = hash_secret(password)
+    family = start_session(db_session, account=account, device_id=device_id)
+    audit_citizen(db_session, citizen_actor(account, actor), "auth.login", account.citizen_id,
+                  device_id=device_id)
+    grant = citizen_grant(account, family)  # before the commit expires what it reads
+    db_session.commit()
+    return grant
+
+
+def login_subject(db_session: Session,
+                  personal_id: str) -> tuple[int | None, Account | None, Device | None]:
+    """The citizen's id, open account and active device, in one query."""
+    row = db_session.execute(
+        sa.select(Citizen.id, Account, Device).select_from(Citizen)
+        .outerjoin(Account, sa.and_(Account.citizen_id == Citizen.id, Account.status != CLOSED))
+        .outerjoin(Device, sa.and_(Device.account_id == Account.id, Device.revoked_at.is_(None)))
+        .where(Citizen.personal_id == personal_id)
+        .options(lazyload(Account.citizen))).first()
+    if row is None:
+        return None, None, None
+    return row[0], row[1], row[2]
+
+
+def authenticate_by_password(db_session: Session, actor: Actor, personal_id: str,
+                             password: str, action: str) -> Account:
+    """The citizen's open account if ``password`` is its password; else audited and refused.
+
+    For the acts that take the password without the device (unlock, device
+    rebind): a failure commits its ``<action>_failed`` event and raises
+    :class:`AuthenticationFailed`, the same for an unknown id (whose password
+    is verified against a dummy hash, so the time taken does not tell).
+    """
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    account = get_account_of(db_session=db_session, citizen_id=citizen.id) if citizen else None
+    if account is None:
+        burn_verification(password)
+    elif verify_secret(account.password_hash, password):
+        return account
+    record_event(db_session=db_session, actor=actor, action=action + "_failed",
+                 subject_type="citizen" if citizen else None,
+                 subject_id=citizen.id if citizen else None,
+                 details={"reason": "password_wrong" if account else "no_account"})
+    db_session.commit()
+    raise AuthenticationFailed()
+
+
+# --- Refresh, logout, per-request checks -----------------------------------------------------
+
+def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
+                    generation: int) -> Grant:
+    """Rotate a refresh token. A token of an older generation revokes the whole family.
+
+    The rotation is one conditional ``UPDATE``: of two requests presenting the
+    same token at once, one moves the generation on and the other, finding it
+    moved, is a reuse.
+    """
+    moved = db_session.execute(
+        sa.update(SessionFamily)
+        .where(SessionFamily.id == session_id, SessionFamily.generation == generation,
+               SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > clock.now())
+        .values(generation=generation + 1)
+        .returning(SessionFamily.account_id, SessionFamily.officer_id, SessionFamily.device_id)
+        .execution_options(synchronize_session=False)).first()
+    if moved is None:
+        _refuse_refresh(db_session, actor, session_id, generation)
+    assert moved is not None
+    if moved.account_id is not None:
+        account = db_session.execute(
+            sa.select(Account.level, Account.token_version, Account.status)
+            .where(Account.id == moved.account_id)).one()
+        if account.status in (LOCKED, REJECTED):
+            db_session.rollback()
+            raise InvalidToken()
+        grant = Grant(subject=f"citizen:{moved.account_id}", role="citizen", level=account.level,
+                      token_version=account.token_version, session_id=session_id,
+                      generation=generation + 1, device_id=moved.device_id)
+    else:
+        officer = db_session.execute(
+            sa.select(Officer.role, Officer.token_version, Officer.active)
+            .where(Officer.id == moved.officer_id)).one()
+        if not officer.active:
+            db_session.rollback()
+            raise InvalidToken()
+        grant = Grant(subject=f"officer:{moved.officer_id}", role=officer.role, level=None,
+                      token_version=officer.token_version, session_id=session_id,
+                      generation=generation + 1)
+    db_session.commit()
+    return grant
+
+
+def _refuse_refresh(db_session: Session, actor: Actor, session_id: str,
+                    generation: int) -> None:
+    """Why a refresh token did not rotate; a reuse revokes its family (committed). Always raises."""
+    family = db_session.get(SessionFamily, session_id, with_for_update=True)
+    now = clock.now()
+    if family is None or family.revoked_at is not None or family.expires_at <= now:
+        db_session.rollback()
+        raise InvalidToken()
+    if generation != family.generation:
+        # A stolen token is in play: end the family, and every access token of its holder
+        # (issued from this family or not), which cannot be told apart.
+        family.revoked_at, family.revoke_reason = now, "reuse"
+        holder = (db_session.get(Account, family.account_id) if family.account_id is not None
+                  else db_session.get(Officer, family.officer_id))
+        if holder is not None:
+            holder.token_version += 1
+        record_event(db_session=db_session, actor=actor, action="auth.refresh_reuse",
+                     subject_type="session", subject_id=family.id,
+                     details={"presented": generation, "current": family.generation})
+        db_session.commit()
+    raise InvalidToken()
+
+
+def logout(*, db_session: Session, actor: Actor, session_id: str, subject: str,
+           token_version: object) -> None:
+    """Revoke the session's refresh tokens and every access token of its holder.
+
+    Only a current access token logs out: the session must be its holder's
+    (``subject``, ``citizen:<id>`` or ``officer:<id>``) and the token must
+    carry the holder's current version. A token revoked already (by a logout,
+    a lock, a device change) is :class:`InvalidToken`, and cannot end the
+    session that came after it.
+    """
+    family = db_session.get(SessionFamily, session_id)
+    holder: Account | Officer | None = None
+    if family is not None and family.account_id is not None \
+            and subject == f"citizen:{family.account_id}":
+        holder = db_session.get(Account, family.account_id)
+    elif family is not None and family.officer_id is not None \
+            and subject == f"officer:{family.officer_id}":
+        holder = db_session.get(Officer, family.officer_id)
+    if family is None or holder is None or not isinstance(token_version, int) \
+            or holder.token_version != token_version:
+        raise InvalidToken()
+    if family.revoked_at is None:
+        family.revoked_at, family.revoke_reason = clock.now(), "logout"
+    holder.token_version += 1
+    if isinstance(holder, Account):
+        audit_citizen(db_session, actor, "auth.logout", holder.citizen_id)
+    else:
+        record_event(db_session=db_session, actor=actor, action="auth.logout",
+                     subject_type="officer", subject_id=holder.id)
+    db_session.commit()
+
+
+def account_for_token(*, db_session: Session, account_id: int, token_version: int) -> Account:
+    """The account an access token speaks for, if the token is still current."""
+    account = db_session.get(Account, account_id)
+    if account is None or account.token_version != token_version or \
+            account.status in (LOCKED, REJECTED):
+        raise InvalidToken()
+    return account
