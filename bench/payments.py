@@ -4,7 +4,7 @@ Served like every service bench (:func:`bench.servers.serving`: ``wsgi:app`` in
 the production configuration) on a scratch PostgreSQL database prepared by
 :func:`bench.accounts.registered_service` (16 registered citizens), each with
 :data:`ORDERS_PER_CITIZEN` open fines loaded beforehand. The gateway
-simulator (:mod:`utilities.payments.simulator`) runs in this process on a port
+simulator (:mod:`app.gateway_simulator`) runs in this process on a port
 of its own, in its ``succeed`` mode: it answers each payment at once and calls
 the service back :data:`CALLBACK_DELAY` seconds later, signed.
 
@@ -105,16 +105,16 @@ def _verify(url: str, providers: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     from identity.audit.service import Actor
-    from utilities.payments import ledger, service
+    from utilities.payments import ledger, reconciliation
     from utilities.payments.models import PaymentAttempt
 
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with Session(engine) as session:
-            reconciled = service.reconcile(db_session=session,
-                                           actor=Actor(type="system", id="bench"),
-                                           providers=providers, older_than=dt.timedelta(0),
-                                           limit=100_000)
+            reconciled = reconciliation.reconcile(db_session=session,
+                                                  actor=Actor(type="system", id="bench"),
+                                                  providers=providers,
+                                                  older_than=dt.timedelta(0), limit=100_000)
             report = ledger.verify_ledger(session)
             states = dict(session.execute(sa.select(PaymentAttempt.status, sa.func.count())
                                           .group_by(PaymentAttempt.status)).all())
@@ -131,8 +131,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     from bench.accounts import registered_service
     from bench.loadgen import ALLOWED_HOST, run_load
     from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
+    from app.gateway_simulator import GatewaySimulator, serve
     from utilities.payments.gateway import HttpProvider
-    from utilities.payments.simulator import GatewaySimulator, serve
 
     duration, rounds = (3.0, 1) if quick else (5.0, 3)
     simulator = GatewaySimulator(SECRET, mode="succeed", delay=CALLBACK_DELAY,

@@ -28,12 +28,14 @@ from app.parsing import Blueprint
 from app.payment_providers import providers
 from app.quotas import account_rate_limit
 from identity.accounts.capabilities import Act
-from identity.accounts.service import citizen_actor
+from identity.accounts.account import citizen_actor
 from identity.audit.service import Actor
 from identity.credentials.schemas import CredentialIssued
 from identity.errors import DomainError, Unavailable
-from utilities.payments import gateway, idempotency, service
+from utilities.payments import (attempts, callbacks, gateway, idempotency, orders, receipts,
+                                refunds)
 from utilities.payments.errors import UnknownProvider
+from utilities.payments.flow import ORDER_FLOW
 from utilities.payments.gateway import PaymentProvider
 from utilities.payments.schemas import (AttemptCreate, AttemptRead, BankList, CallbackAnswer,
                                         FineCreate, OfficerOrderRead, OrderArgs, OrderDetail,
@@ -137,8 +139,8 @@ def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=BEARER)
 def list_orders(args: dict[str, Any]) -> Any:
     """The citizen's orders (fees and fines), newest first; filter by `status`."""
-    items, total = service.own_orders(db_session=ctx.db_session(),
-                                      account=current_account(), **args)
+    items, total = orders.own_orders(db_session=ctx.db_session(),
+                                     account=current_account(), **args)
     return _page(items, total, args)
 
 
@@ -155,8 +157,8 @@ def list_banks() -> Any:
 @blp.doc(security=BEARER)
 def get_order(order_id: int) -> Any:
     """One of the citizen's orders, with its attempts and history."""
-    return service.order_detail(db_session=ctx.db_session(), account=current_account(),
-                                order_id=order_id)
+    return orders.order_detail(db_session=ctx.db_session(), account=current_account(),
+                               order_id=order_id)
 
 
 @blp.post("/<int:order_id>/attempts")
@@ -185,7 +187,7 @@ def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
     if provider is None:
         raise Unavailable("Payments are not configured on this server.",
                           code="payment.unconfigured")
-    attempt = service.start_attempt(
+    attempt = attempts.start_attempt(
         **_citizen(), provider=provider, order_id=order_id, bank=payload["bank"],
         passcode=payload["passcode"],
         return_url=payload["return_url"] or f"vnid://payments/{order_id}",
@@ -199,8 +201,8 @@ def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
 @blp.doc(security=BEARER)
 def get_receipt(order_id: int) -> Any:
     """The receipt of a paid order (`409 payment.not_paid` before, `payment.order_refunded`)."""
-    return service.receipt(db_session=ctx.db_session(), account=current_account(),
-                           order_id=order_id)
+    return receipts.receipt(db_session=ctx.db_session(), account=current_account(),
+                            order_id=order_id)
 
 
 @blp.post("/<int:order_id>/receipt/credential")
@@ -212,7 +214,7 @@ def issue_receipt(payload: dict[str, Any], order_id: int) -> Any:
     """The receipt as a signed VN1 credential of type `receipt` (order id `oid`, amount `amt`,
     paid at `pat`, masked payer id `idm`), verifiable offline with the public trust list."""
     account = current_account()
-    return service.issue_receipt_credential(
+    return receipts.issue_receipt_credential(
         db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
         key_ring=key_ring(),
         actor=citizen_actor(account, ctx.actor()), account=account, order_id=order_id,
@@ -230,7 +232,7 @@ def provider_callback(provider_name: str) -> Any:
     `<X-Timestamp>.<body>`), applied once (the same event again changes nothing)."""
     provider = _provider(provider_name)
     actor = ctx.actor()
-    return service.handle_callback(
+    return callbacks.handle_callback(
         db_session=ctx.db_session(), provider=provider,
         actor=Actor(type="provider", id=f"provider:{provider.name}", source=actor.source,
                     request_id=actor.request_id),
@@ -250,11 +252,10 @@ def issue_fine(payload: dict[str, Any]) -> Any:
     """Fine a citizen (personal id, full name and date of birth in the body); they pay it in
     the app. An unknown id and a known one with other details are the same `422
     payment.citizen_not_matched`; limited per officer (`FINE_LIMIT_PER_OFFICER`, 429)."""
-    order = service.issue_fine(db_session=ctx.db_session(), actor=ctx.actor(),
-                               officer=current_officer(),
-                               **payload)
-    return service.OrderDetail(order=order, attempts=[], history=service.ORDER_FLOW.history(
-        ctx.db_session(), order.id))
+    order = orders.issue_fine(db_session=ctx.db_session(), actor=ctx.actor(),
+                              officer=current_officer(), **payload)
+    return orders.OrderDetail(order=order, attempts=[],
+                              history=ORDER_FLOW.history(ctx.db_session(), order.id))
 
 
 @police_blp.get("/payments/<int:order_id>")
@@ -263,9 +264,8 @@ def issue_fine(payload: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_order(order_id: int) -> Any:
     """An order of the jurisdiction with its attempts and history (in the citizen's log)."""
-    return service.order_for_officer(db_session=ctx.db_session(), actor=ctx.actor(),
-                                     officer=current_officer(),
-                                     order_id=order_id)
+    return orders.order_for_officer(db_session=ctx.db_session(), actor=ctx.actor(),
+                                    officer=current_officer(), order_id=order_id)
 
 
 @police_blp.post("/payments/<int:order_id>/refunds")
@@ -275,6 +275,6 @@ def read_order(order_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def refund(payload: dict[str, Any], order_id: int) -> Any:
     """Supervisors: refund a paid order of the jurisdiction, with a reason, through the bank."""
-    return service.refund_order(db_session=ctx.db_session(), actor=ctx.actor(),
-                                officer=current_officer(),
-                                providers=providers(), order_id=order_id, **payload)
+    return refunds.refund_order(db_session=ctx.db_session(), actor=ctx.actor(),
+                                officer=current_officer(), providers=providers(),
+                                order_id=order_id, **payload)

@@ -8,12 +8,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
-from app.cli.common import console, operator_actor
+from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db
-from utilities.payments import ledger, service
-from utilities.payments.simulator import MODES, GatewaySimulator
+from app.gateway_simulator import MODES, GatewaySimulator
+from utilities.payments import ledger, reconciliation
 
-group = click.Group("payments", help="Payments: gateway simulator, reconciliation, ledger.")
+group = OperatorGroup("payments", help="Payments: gateway simulator, reconciliation, ledger.")
 
 
 @group.command("gateway-sim")
@@ -48,9 +48,9 @@ def reconcile_command(older_than: int | None) -> None:
     """Ask the providers about attempts stuck in 'pending' and settle them; drive refunds."""
     seconds = (current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"] if older_than is None
                else older_than)
-    report = service.reconcile(db_session=db.session(), actor=operator_actor(),
-                               providers=current_app.extensions["payment_providers"],
-                               older_than=dt.timedelta(seconds=seconds))
+    report = reconciliation.reconcile(db_session=db.session(), actor=operator_actor(),
+                                      providers=current_app.extensions["payment_providers"],
+                                      older_than=dt.timedelta(seconds=seconds))
     console.print(f"checked {report.checked} pending attempts: settled {report.settled}, still "
                   f"pending {report.still_pending}, provider unreachable {report.unreachable}; "
                   f"refunds completed {report.refunds_completed}; outcomes {report.outcomes}")

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.jobs import job
 from app.payment_providers import providers
 from identity.audit.service import SYSTEM
-from utilities.payments import idempotency, service
+from utilities.payments import idempotency, reconciliation
 
 log = logging.getLogger("vnid.payments")
 
@@ -18,7 +18,7 @@ log = logging.getLogger("vnid.payments")
 @job("payments.reconcile", every=300)
 def reconcile_job() -> None:
     """Ask the providers about attempts stuck in ``pending``; drive pending refunds."""
-    report = service.reconcile(
+    report = reconciliation.reconcile(
         db_session=db.session(), actor=SYSTEM, providers=providers(),
         older_than=dt.timedelta(seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]))
     if report.checked or report.held_orders:

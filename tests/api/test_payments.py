@@ -320,18 +320,19 @@ def test_a_bank_declining_at_once_fails_the_attempt(citizen, fine, provider):
 
 def test_a_provider_out_of_reach_leaves_the_attempt_pending_for_reconciliation(
         client, db_session, citizen, fine, provider):
-    from utilities.payments import service
+    from utilities.payments import reconciliation
     provider.unavailable = True
     answer = citizen.pay(fine["id"], key="unreachable")
     assert (answer.status_code, answer.get_json()["status"]) == (201, "pending")
     assert answer.get_json()["redirect_url"] is None
     provider.unavailable = False
-    report = service.reconcile(db_session=db_session, actor=Actor(type="system"),
-                               providers={"banksim": provider}, older_than=dt.timedelta(0))
+    report = reconciliation.reconcile(db_session=db_session, actor=Actor(type="system"),
+                                      providers={"banksim": provider},
+                                      older_than=dt.timedelta(0))
     assert report.still_pending == 1  # the provider never heard of it, but only just now
     with _later(minutes=5):
-        service.reconcile(db_session=db_session, actor=Actor(type="system"),
-                          providers={"banksim": provider}, older_than=dt.timedelta(0))
+        reconciliation.reconcile(db_session=db_session, actor=Actor(type="system"),
+                                 providers={"banksim": provider}, older_than=dt.timedelta(0))
     assert citizen.order(fine["id"])["attempts"][0]["failure_code"] == "provider.not_found"
     assert citizen.order(fine["id"])["status"] == "open"
 
@@ -477,11 +478,12 @@ def test_held_money_the_provider_will_not_pay_back_stays_in_reconciliation(
 
 def _reconcile_report(app: Any) -> Any:
     from app.extensions import db
-    from utilities.payments import service
+    from utilities.payments import reconciliation
     with app.app_context():
-        report = service.reconcile(db_session=db.session(), actor=Actor(type="system"),
-                                   providers=app.extensions["payment_providers"],
-                                   older_than=dt.timedelta(0))
+        report = reconciliation.reconcile(db_session=db.session(),
+                                          actor=Actor(type="system"),
+                                          providers=app.extensions["payment_providers"],
+                                          older_than=dt.timedelta(0))
         db.session.remove()
     return report
 
@@ -634,11 +636,11 @@ def _fifty(wired: Any, keys: list[str]) -> list[Any]:
 
 def _reconcile(app: Any) -> None:
     from app.extensions import db
-    from utilities.payments import service
+    from utilities.payments import reconciliation
     with app.app_context():
-        service.reconcile(db_session=db.session(), actor=Actor(type="system"),
-                          providers=app.extensions["payment_providers"],
-                          older_than=dt.timedelta(0))
+        reconciliation.reconcile(db_session=db.session(), actor=Actor(type="system"),
+                                 providers=app.extensions["payment_providers"],
+                                 older_than=dt.timedelta(0))
         db.session.remove()
 
 

@@ -3,7 +3,7 @@
 A provider is anything that satisfies :class:`PaymentProvider`. The one real
 shaped provider here is :class:`HttpProvider`, which speaks JSON over HTTP to
 a bank gateway (in development and tests, the simulator of
-``flask payments gateway-sim``, :mod:`utilities.payments.simulator`):
+``flask payments gateway-sim``, :mod:`app.gateway_simulator`):
 
 - ``POST /api/payments``: create a payment for our attempt reference; the
   answer is the provider's reference and the URL the app opens at the bank.

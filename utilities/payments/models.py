@@ -4,7 +4,7 @@
   issued by an officer). A :class:`~utilities.workflow.WorkflowCase`: its
   state (``open`` → ``pending`` → ``paid`` → ``refunded``; ``pending`` →
   ``held_for_refund`` → ``open`` when the provider charged another amount) moves through
-  :data:`utilities.payments.service.ORDER_FLOW`, each move a row of the shared
+  :data:`utilities.payments.flow.ORDER_FLOW`, each move a row of the shared
   ``workflow_events`` history.
 - :class:`PaymentAttempt`: one try to pay an order through a provider. A
   partial unique index allows at most one *live* attempt (``pending`` or

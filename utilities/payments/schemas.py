@@ -10,13 +10,13 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from identity.accounts.schemas import Page
 from identity.registry.schemas import PersonalIdField
-from identity.schema_fields import BoundedDate
-from utilities.payments import gateway, service
+from identity.schema_fields import BoundedDate, Page
+from utilities.payments import gateway
+from utilities.payments.orders import MAX_AMOUNT
 
 _AMOUNT = fields.Integer(required=True, strict=True,
-                         validate=validate.Range(min=1, max=service.MAX_AMOUNT),
+                         validate=validate.Range(min=1, max=MAX_AMOUNT),
                          metadata={"example": 800000, "description": "đồng (VND), an integer"})
 _TEXT = validate.Length(max=2000)
 STATUSES = ("open", "pending", "paid", "refunded", "held_for_refund")

@@ -14,13 +14,13 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.extensions import db, get_protector
+from app.gateway_simulator import GatewaySimulator, serve
 from identity import clock
 from identity.audit.service import Actor
 from identity.credentials import keys
 from tests.factories import add_citizen
 from tests.flows import Phone, bearer, create_officer, login, officer_login, register
 from utilities.payments.gateway import HttpProvider
-from utilities.payments.simulator import GatewaySimulator, serve
 
 SIM_SECRET = "sim-secret-of-the-tests"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from app.gateway_simulator import GatewaySimulator, serve
 from utilities.payments import gateway
 from utilities.payments.errors import BadSignature, StaleCallback
 from utilities.payments.gateway import HttpProvider, ProviderDeclined, ProviderUnavailable
-from utilities.payments.simulator import GatewaySimulator, serve
 
 SECRET = "s3cret"
 

@@ -1,4 +1,4 @@
-"""The ledger's proof, the fee schedule, and the service's rules below the HTTP API."""
+"""The ledger's proof, the fee schedule, and the use cases' rules below the HTTP API."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from identity.audit.service import Actor
 from tests.utilities.residence.helpers import citizen_with_account, officer
 from tests.utilities.payments.fakes import FakeProvider
-from utilities.payments import ledger, service
+from utilities.payments import ledger, orders, receipts, reconciliation, refunds, settlement
 from utilities.payments.errors import AttemptNotFound, OrderNotFound
+from utilities.payments.flow import ORDER_FLOW
 from utilities.payments.gateway import ProviderStatus
 from utilities.payments.models import LedgerEntry, PaymentAttempt, PaymentOrder
 
@@ -19,14 +20,14 @@ ACTOR = Actor(type="system", id="test")
 
 
 def test_the_fee_schedule_holds_integer_amounts_of_dong():
-    fees = service.fee_schedule()
+    fees = orders.fee_schedule()
     assert {"temporary_stay", "temporary_stay_renewal", "id_card_renewal"} <= set(fees)
     assert all(isinstance(f.amount, int) and f.amount > 0 and f.legal_basis
                for f in fees.values())
 
 
 def test_a_personal_id_is_masked_on_receipts():
-    assert service.mask_personal_id("001234567889") == "0012******89"
+    assert receipts.mask_personal_id("001234567889") == "0012******89"
 
 
 def test_an_unbalanced_posting_is_refused():
@@ -42,24 +43,24 @@ def account(db_session: Any, protector: Any) -> Any:
 
 @pytest.fixture()
 def order(db_session: Any, account: Any) -> PaymentOrder:
-    made = service.create_fee_order(db_session=db_session, actor=ACTOR,
-                                    citizen_id=account.citizen_id,
-                                    fee_code="id_card_renewal", province_code="01",
-                                    commune_code="00070", source_type="test", source_id=1)
+    made = orders.create_fee_order(db_session=db_session, actor=ACTOR,
+                                   citizen_id=account.citizen_id,
+                                   fee_code="id_card_renewal", province_code="01",
+                                   commune_code="00070", source_type="test", source_id=1)
     db_session.commit()
     return made
 
 
 def test_a_fee_order_is_made_once_per_source(db_session, order):
-    again = service.create_fee_order(db_session=db_session, actor=ACTOR,
-                                     citizen_id=order.citizen_id, fee_code="id_card_renewal",
-                                     province_code="01", commune_code="00070",
-                                     source_type="test", source_id=1)
+    again = orders.create_fee_order(db_session=db_session, actor=ACTOR,
+                                    citizen_id=order.citizen_id, fee_code="id_card_renewal",
+                                    province_code="01", commune_code="00070",
+                                    source_type="test", source_id=1)
     assert again.id == order.id and (order.amount, order.kind) == (50_000, "fee")
     with pytest.raises(ValueError):
-        service.create_fee_order(db_session=db_session, actor=ACTOR, citizen_id=order.citizen_id,
-                                 fee_code="no_such_fee", province_code="01", commune_code=None,
-                                 source_type="test", source_id=2)
+        orders.create_fee_order(db_session=db_session, actor=ACTOR, citizen_id=order.citizen_id,
+                                fee_code="no_such_fee", province_code="01", commune_code=None,
+                                source_type="test", source_id=2)
 
 
 def test_the_ledger_proof_finds_what_was_tampered_with(db_session, order):
@@ -78,15 +79,15 @@ def test_the_ledger_proof_finds_what_was_tampered_with(db_session, order):
 
 def test_settling_an_unknown_attempt_raises(db_session):
     with pytest.raises(AttemptNotFound):
-        service.settle_attempt(db_session=db_session, actor=ACTOR, reference="pa_nope",
-                               status="succeeded", amount=1, source="test")
+        settlement.settle_attempt(db_session=db_session, actor=ACTOR, reference="pa_nope",
+                                  status="succeeded", amount=1, source="test")
 
 
 def _pending(db_session: Any, account: Any, order: PaymentOrder, reference: str) -> None:
     db_session.add(PaymentAttempt(reference=reference, order_id=order.id, account_id=account.id,
                                   provider="banksim", bank="VCB", amount=order.amount,
                                   status="pending"))
-    service.ORDER_FLOW.apply(db_session, order, "start_payment", role="citizen", by="test")
+    ORDER_FLOW.apply(db_session, order, "start_payment", role="citizen", by="test")
     db_session.commit()
 
 
@@ -95,13 +96,14 @@ def test_reconciliation_settles_from_the_provider_and_is_idempotent(db_session, 
     provider = FakeProvider()
     provider.status_override["pa_rec"] = ProviderStatus(status="succeeded", amount=order.amount,
                                                         provider_reference="SIM9")
-    report = service.reconcile(db_session=db_session, actor=ACTOR,
-                               providers={"banksim": provider}, older_than=dt.timedelta(0))
+    report = reconciliation.reconcile(db_session=db_session, actor=ACTOR,
+                                      providers={"banksim": provider},
+                                      older_than=dt.timedelta(0))
     assert (report.checked, report.settled, report.outcomes) == (1, 1, {"applied": 1})
     db_session.refresh(order)
     assert order.status == "paid" and ledger.verify_ledger(db_session).balanced
-    again = service.reconcile(db_session=db_session, actor=ACTOR,
-                              providers={"banksim": provider}, older_than=dt.timedelta(0))
+    again = reconciliation.reconcile(db_session=db_session, actor=ACTOR,
+                                     providers={"banksim": provider}, older_than=dt.timedelta(0))
     assert again.checked == 0
     assert ledger.verify_ledger(db_session).postings == 1
 
@@ -109,7 +111,7 @@ def test_reconciliation_settles_from_the_provider_and_is_idempotent(db_session, 
 def test_an_order_of_someone_else_is_not_found(db_session, protector, order):
     other = citizen_with_account(db_session, protector)
     with pytest.raises(OrderNotFound):
-        service.get_own_order(db_session=db_session, account=other, order_id=order.id)
+        orders.get_own_order(db_session=db_session, account=other, order_id=order.id)
 
 
 def test_a_refund_the_provider_could_not_take_is_completed_by_reconciliation(
@@ -117,18 +119,19 @@ def test_a_refund_the_provider_could_not_take_is_completed_by_reconciliation(
     _pending(db_session, account, order, "pa_ref")
     provider = FakeProvider()
     provider.status_override["pa_ref"] = ProviderStatus(status="succeeded", amount=order.amount)
-    service.reconcile(db_session=db_session, actor=ACTOR, providers={"banksim": provider},
-                      older_than=dt.timedelta(0))
+    reconciliation.reconcile(db_session=db_session, actor=ACTOR, providers={"banksim": provider},
+                             older_than=dt.timedelta(0))
     chief = officer(db_session, protector, username="chief.ref", commune_code=None,
                     role="supervisor")
     provider.unavailable = True
-    refund = service.refund_order(db_session=db_session, actor=ACTOR, officer=chief,
+    refund = refunds.refund_order(db_session=db_session, actor=ACTOR, officer=chief,
                                   providers={"banksim": provider}, order_id=order.id,
                                   reason="Thu nhầm")
     assert refund.status == "pending" and ledger.verify_ledger(db_session).balanced
     provider.unavailable = False
-    report = service.reconcile(db_session=db_session, actor=ACTOR,
-                               providers={"banksim": provider}, older_than=dt.timedelta(0))
+    report = reconciliation.reconcile(db_session=db_session, actor=ACTOR,
+                                      providers={"banksim": provider},
+                                      older_than=dt.timedelta(0))
     assert report.refunds_completed == 1
     db_session.refresh(order)
     assert order.status == "refunded" and provider.refunds == {refund.reference: order.amount}

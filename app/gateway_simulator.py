@@ -23,6 +23,8 @@ back: only reconciliation finds out); ``twice`` (the same callback twice);
 ``mismatch`` (charges and reports another amount); ``hold`` (stays pending).
 ``GET /_sim/stats`` counts payments, charges (payments that took money), refunds
 and callbacks sent. The ``/_sim`` endpoints are the simulator's own: no real gateway has them.
+
+A development tool on werkzeug's server, so it lives in the Flask shell, not in ``utilities/``.
 """
 from __future__ import annotations
 

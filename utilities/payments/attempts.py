@@ -1,0 +1,121 @@
+"""Paying an order exactly once: :func:`start_attempt`.
+
+Behind an idempotency key (:mod:`utilities.payments.idempotency`), in three steps:
+
+1. one transaction: the passcode is confirmed, the order's row is locked
+   (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers), the
+   order must be ``open``; a new attempt is inserted ``pending`` and the order
+   moves ``open → pending``. A partial unique index allows one live attempt
+   (``pending`` or ``succeeded``) per order, so even a path that forgot the
+   lock could not add a second. Commit.
+2. outside any transaction: the provider is asked to create the payment for
+   the attempt's reference (idempotent on it at the provider).
+3. one transaction: the provider's reference and redirect URL are stored on
+   the attempt (never its state, which a callback may have moved meanwhile),
+   or the attempt is failed when the provider refused at once. Commit.
+
+If the process dies between 2 and 3, the attempt is still ``pending`` with no
+provider reference: reconciliation (:mod:`utilities.payments.reconciliation`)
+asks the provider by *our* reference and settles it. If the provider cannot be
+reached at 2, the attempt stays ``pending`` too (the provider may have got the
+request).
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.accounts.models import Account
+from identity.accounts.passcode import confirm_passcode
+from identity.audit.service import Actor
+from utilities.payments import gateway
+from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
+                                       OrderPaid, OrderRefunded)
+from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_attempt, lock_order,
+                                     new_reference)
+from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
+from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
+from utilities.payments.orders import get_own_order
+from utilities.payments.settlement import settle_attempt
+
+log = logging.getLogger("vnid.payments")
+
+
+def start_attempt(*, db_session: Session, actor: Actor, account: Account,
+                  provider: PaymentProvider, order_id: int, bank: str, passcode: str,
+                  return_url: str, callback_url: str) -> PaymentAttempt:
+    """Pay one of the citizen's orders through ``provider`` with the chosen bank (see the
+    module's doc for the three steps); the attempt, ``pending`` (or ``failed`` when the
+    provider refused at once)."""
+    if bank not in gateway.BANKS:
+        raise InvalidPaymentInput("Unknown bank code.", code="payment.bank_unknown", field="bank")
+    order = get_own_order(db_session=db_session, account=account, order_id=order_id)
+    _check_payable(order)  # before the passcode: no try is spent on an order that cannot be paid
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    locked = lock_order(db_session, order_id)
+    assert locked is not None
+    _check_payable(locked)
+    attempt = PaymentAttempt(reference=new_reference("pa"), order_id=locked.id,
+                             account_id=account.id, provider=provider.name, bank=bank,
+                             amount=locked.amount, status=PENDING, created_at=clock.now())
+    db_session.add(attempt)
+    try:
+        db_session.flush()
+    except IntegrityError:  # the partial unique index: another live attempt got in
+        db_session.rollback()
+        raise AttemptPending() from None
+    ORDER_FLOW.apply(db_session, locked, "start_payment", role="citizen",
+                     by=f"account:{account.id}", attempt=attempt.reference, bank=bank)
+    audit(db_session, actor, "payment.attempt_started", locked.citizen_id, order_id=locked.id,
+          attempt=attempt.reference, bank=bank, amount=attempt.amount)
+    # A boundary kept on purpose: the pending attempt (and the order it holds) is committed
+    # before the provider is asked, so that no money can move for an attempt we have not
+    # recorded; if we die after the provider's answer, reconciliation finds this row.
+    db_session.commit()
+    reference, attempt_id = attempt.reference, attempt.id
+    try:
+        answer = provider.create_payment(reference=reference, amount=attempt.amount, bank=bank,
+                                         description=f"VNID order {locked.id}",
+                                         return_url=return_url, callback_url=callback_url)
+    except ProviderDeclined as declined:
+        settle_attempt(db_session=db_session, actor=actor, reference=reference, status=FAILED,
+                       amount=None, source="create", failure_code=declined.code)
+    except ProviderUnavailable as error:
+        # Unknown outcome: the attempt stays pending; reconciliation will ask the provider.
+        log.warning("provider unavailable at create",
+                    extra={"provider": provider.name, "attempt": reference, "error": str(error)})
+    else:
+        _record_provider_answer(db_session, reference=reference,
+                                provider_reference=answer.provider_reference,
+                                redirect_url=answer.redirect_url)
+    db_session.commit()
+    return _attempt(db_session, attempt_id)
+
+
+def _check_payable(order: PaymentOrder) -> None:
+    if order.status == "paid":
+        raise OrderPaid()
+    if order.status == "refunded":
+        raise OrderRefunded()
+    if order.status == "pending":
+        raise AttemptPending()
+    if order.status == HELD:
+        raise ChargeHeld()
+
+
+def _record_provider_answer(db_session: Session, *, reference: str, provider_reference: str,
+                            redirect_url: str) -> None:
+    """Keep the provider's reference and redirect URL on the attempt (never its state)."""
+    attempt = lock_attempt(db_session, reference)
+    if attempt is not None and attempt.provider_reference is None:
+        attempt.provider_reference = provider_reference[:64]
+        attempt.redirect_url = redirect_url[:500]
+
+
+def _attempt(db_session: Session, attempt_id: int) -> PaymentAttempt:
+    attempt = db_session.get(PaymentAttempt, attempt_id, populate_existing=True)
+    assert attempt is not None
+    return attempt
