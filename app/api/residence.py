@@ -5,28 +5,32 @@ Citizens under ``/residence`` (their own records only), officers under
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
 
 from app import context as ctx
+from app.api.pages import page
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from app.parsing import Blueprint
 from app.quotas import account_rate_limit, consume_daily_quota
 from identity.accounts.capabilities import Act
-from identity.accounts.schemas import PageArgs
-from identity.accounts.service import citizen_actor
+from identity.schema_fields import PageArgs
+from identity.accounts.account import citizen_actor
+from utilities.residence import absences, backlog, records, stays
 from utilities.residence import lodging as lodging_notices
-from utilities.residence import service
-from utilities.residence.schemas import (AbsenceAction, AbsenceCreate, AbsenceDetail,
-                                         AbsencePage, AbsenceQueuePage, AbsenceRead,
-                                         CaseUpdated, GuestReview, GuestStayPage, GuestStayRead,
-                                         HostAnswer, HostAnswered, HostConfirmationPage,
-                                         LodgingArgs, LodgingCreate, LodgingCreated,
-                                         OfficerAbsenceRead, OfficerStayRead,
-                                         OverdueArgs, OverduePage, QueueArgs, ResidenceRead,
-                                         StayAction, StayCreate, StayDetail, StayPage, StayRead,
-                                         StayQueuePage, StayRenew, Withdraw)
+from utilities.residence.absence_schemas import (AbsenceAction, AbsenceCreate, AbsenceDetail,
+                                                 AbsencePage, AbsenceQueuePage, AbsenceRead,
+                                                 OfficerAbsenceRead)
+from utilities.residence.lodging_schemas import (GuestReview, GuestStayPage, GuestStayRead,
+                                                 LodgingArgs, LodgingCreate, LodgingCreated)
+from utilities.residence.schemas import (CaseUpdated, OverdueArgs, OverduePage, QueueArgs,
+                                         ResidenceRead, Withdraw)
+from utilities.residence.stay_schemas import (HostAnswer, HostAnswered, HostConfirmationPage,
+                                              OfficerStayRead, StayAction, StayCreate,
+                                              StayDetail, StayPage, StayRead, StayQueuePage,
+                                              StayRenew)
 
 blp = Blueprint("residence", __name__, url_prefix="/residence",
                 description="Residence declarations of the logged-in citizen: temporary stays "
@@ -50,10 +54,6 @@ def _officer() -> dict[str, Any]:
 
 def _days() -> int:
     return int(current_app.config["RESIDENCE_DECISION_DAYS"])
-
-
-def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
-    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
 
 class _CaseView:
@@ -84,7 +84,7 @@ def declare_stay(payload: dict[str, Any]) -> Any:
     own place is `submitted` with `self`. Limited per account
     (`STAY_LIMIT_PER_ACCOUNT`, 429).
     """
-    return service.declare_stay(**_citizen(), decision_days=_days(), **payload)
+    return stays.declare_stay(**_citizen(), decision_days=_days(), **payload)
 
 
 @blp.get("/stays")
@@ -94,8 +94,8 @@ def declare_stay(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def list_stays(args: dict[str, Any]) -> Any:
     """The citizen's temporary stays, newest first."""
-    items, total = service.own_stays(db_session=ctx.db_session(), account=current_account(), **args)
-    return _page(items, total, args)
+    items, total = stays.own_stays(db_session=ctx.db_session(), account=current_account(), **args)
+    return page(items, total, args)
 
 
 @blp.get("/stays/<int:stay_id>")
@@ -105,9 +105,9 @@ def list_stays(args: dict[str, Any]) -> Any:
 def get_stay(stay_id: int) -> Any:
     """One of the citizen's stays, with its history and deadline."""
     db_session = ctx.db_session()
-    stay = service.get_own_stay(db_session=db_session, account=current_account(),
-                                stay_id=stay_id)
-    return _CaseView(stay, service.STAY_FLOW.history(db_session, stay.id))
+    stay = stays.get_own_stay(db_session=db_session, account=current_account(),
+                              stay_id=stay_id)
+    return _CaseView(stay, stays.STAY_FLOW.history(db_session, stay.id))
 
 
 @blp.post("/stays/<int:stay_id>/withdraw")
@@ -117,7 +117,7 @@ def get_stay(stay_id: int) -> Any:
 @blp.doc(security=BEARER)
 def withdraw_stay(payload: dict[str, Any], stay_id: int) -> Any:
     """Withdraw a stay before the police decide."""
-    return service.withdraw_stay(**_citizen(), stay_id=stay_id, **payload)
+    return stays.withdraw_stay(**_citizen(), stay_id=stay_id, **payload)
 
 
 @blp.post("/stays/<int:stay_id>/renew")
@@ -127,7 +127,7 @@ def withdraw_stay(payload: dict[str, Any], stay_id: int) -> Any:
 @blp.doc(security=BEARER)
 def renew_stay(payload: dict[str, Any], stay_id: int) -> Any:
     """Renew an approved stay: a new declaration from the day after it ends."""
-    return service.renew_stay(**_citizen(), stay_id=stay_id, decision_days=_days(), **payload)
+    return stays.renew_stay(**_citizen(), stay_id=stay_id, decision_days=_days(), **payload)
 
 
 @blp.get("/current")
@@ -136,7 +136,7 @@ def renew_stay(payload: dict[str, Any], stay_id: int) -> Any:
 @blp.doc(security=BEARER)
 def current_residence() -> Any:
     """The temporary residence on the citizen's record today (`409 residence.none` if none)."""
-    return service.own_current_residence(db_session=ctx.db_session(), account=current_account())
+    return records.own_current_residence(db_session=ctx.db_session(), account=current_account())
 
 
 # --- Temporary stays: the host --------------------------------------------------------------------
@@ -148,10 +148,10 @@ def current_residence() -> Any:
 @blp.doc(security=BEARER)
 def host_confirmations(args: dict[str, Any]) -> Any:
     """Stays that name the citizen as host and wait for their answer."""
-    items, total = service.host_confirmations(db_session=ctx.db_session(),
-                                              account=current_account(),
-                                              **args)
-    return _page(items, total, args)
+    items, total = stays.host_confirmations(db_session=ctx.db_session(),
+                                            account=current_account(),
+                                            **args)
+    return page(items, total, args)
 
 
 @blp.post("/host-confirmations/<int:stay_id>")
@@ -161,10 +161,10 @@ def host_confirmations(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def answer_as_host(payload: dict[str, Any], stay_id: int) -> Any:
     """Confirm or refuse a stay as its host, with the passcode."""
-    return service.answer_as_host(**_citizen(), stay_id=stay_id,
-                                  confirm=payload["decision"] == "confirm",
-                                  passcode=payload["passcode"], reason=payload["reason"],
-                                  decision_days=_days())
+    return stays.answer_as_host(**_citizen(), stay_id=stay_id,
+                                confirm=payload["decision"] == "confirm",
+                                passcode=payload["passcode"], reason=payload["reason"],
+                                decision_days=_days())
 
 
 # --- Temporary absences: the citizen --------------------------------------------------------------
@@ -176,7 +176,7 @@ def answer_as_host(payload: dict[str, Any], stay_id: int) -> Any:
 @blp.doc(security=BEARER)
 def declare_absence(payload: dict[str, Any]) -> Any:
     """Declare a temporary absence from the place of permanent residence."""
-    return service.declare_absence(**_citizen(), decision_days=_days(), **payload)
+    return absences.declare_absence(**_citizen(), decision_days=_days(), **payload)
 
 
 @blp.get("/absences")
@@ -186,9 +186,9 @@ def declare_absence(payload: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def list_absences(args: dict[str, Any]) -> Any:
     """The citizen's absence declarations, newest first."""
-    items, total = service.own_absences(db_session=ctx.db_session(), account=current_account(),
-                                        **args)
-    return _page(items, total, args)
+    items, total = absences.own_absences(db_session=ctx.db_session(), account=current_account(),
+                                         **args)
+    return page(items, total, args)
 
 
 @blp.get("/absences/<int:absence_id>")
@@ -198,9 +198,9 @@ def list_absences(args: dict[str, Any]) -> Any:
 def get_absence(absence_id: int) -> Any:
     """One of the citizen's absence declarations, with its history."""
     db_session = ctx.db_session()
-    absence = service.get_own_absence(db_session=db_session, account=current_account(),
-                                      absence_id=absence_id)
-    return _CaseView(absence, service.ABSENCE_FLOW.history(db_session, absence.id))
+    absence = absences.get_own_absence(db_session=db_session, account=current_account(),
+                                       absence_id=absence_id)
+    return _CaseView(absence, absences.ABSENCE_FLOW.history(db_session, absence.id))
 
 
 @blp.post("/absences/<int:absence_id>/withdraw")
@@ -210,7 +210,7 @@ def get_absence(absence_id: int) -> Any:
 @blp.doc(security=BEARER)
 def withdraw_absence(payload: dict[str, Any], absence_id: int) -> Any:
     """Withdraw an absence declaration not yet acknowledged."""
-    return service.withdraw_absence(**_citizen(), absence_id=absence_id, **payload)
+    return absences.withdraw_absence(**_citizen(), absence_id=absence_id, **payload)
 
 
 # --- Lodging notices: the host --------------------------------------------------------------------
@@ -240,8 +240,13 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 
 # --- The police -----------------------------------------------------------------------------------
 
-def _statuses(args: dict[str, Any]) -> list[str] | None:
-    return [args["status"]] if args["status"] else None
+def _queue(cases: Callable[..., tuple[Any, int]], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of a police queue (``cases``: the service's list), filtered as ``args`` say."""
+    items, total = cases(db_session=ctx.db_session(), officer=current_officer(),
+                         statuses=[args["status"]] if args["status"] else None,
+                         commune_code=args["commune_code"], overdue=args["overdue"],
+                         page=args["page"], per_page=args["per_page"])
+    return page(items, total, args)
 
 
 @police_blp.get("/stays")
@@ -251,12 +256,7 @@ def _statuses(args: dict[str, Any]) -> list[str] | None:
 @police_blp.doc(security=BEARER)
 def stay_queue(args: dict[str, Any]) -> Any:
     """Temporary stays of the jurisdiction, by deadline (default: those waiting for the police)."""
-    items, total = service.stay_queue(db_session=ctx.db_session(), officer=current_officer(),
-                                      statuses=_statuses(args),
-                                      commune_code=args["commune_code"],
-                                      overdue=args["overdue"], page=args["page"],
-                                      per_page=args["per_page"])
-    return _page(items, total, args)
+    return _queue(stays.stay_queue, args)
 
 
 @police_blp.get("/stays/<int:stay_id>")
@@ -265,7 +265,7 @@ def stay_queue(args: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_stay(stay_id: int) -> Any:
     """A stay with its declarant, host and history (written to their access logs)."""
-    stay, history = service.read_stay(**_officer(), stay_id=stay_id)
+    stay, history = stays.read_stay(**_officer(), stay_id=stay_id)
     return _CaseView(stay, history)
 
 
@@ -281,7 +281,7 @@ def act_on_stay(payload: dict[str, Any], stay_id: int) -> Any:
     with `errors.allowed`; a case changed by someone else meanwhile is
     `409 workflow.case_changed`.
     """
-    return service.act_on_stay(**_officer(), stay_id=stay_id, **payload)
+    return stays.act_on_stay(**_officer(), stay_id=stay_id, **payload)
 
 
 @police_blp.get("/absences")
@@ -291,12 +291,7 @@ def act_on_stay(payload: dict[str, Any], stay_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def absence_queue(args: dict[str, Any]) -> Any:
     """Absence declarations of the jurisdiction, by deadline (default: to acknowledge)."""
-    items, total = service.absence_queue(db_session=ctx.db_session(), officer=current_officer(),
-                                         statuses=_statuses(args),
-                                         commune_code=args["commune_code"],
-                                         overdue=args["overdue"], page=args["page"],
-                                         per_page=args["per_page"])
-    return _page(items, total, args)
+    return _queue(absences.absence_queue, args)
 
 
 @police_blp.get("/absences/<int:absence_id>")
@@ -305,7 +300,7 @@ def absence_queue(args: dict[str, Any]) -> Any:
 @police_blp.doc(security=BEARER)
 def read_absence(absence_id: int) -> Any:
     """An absence with its citizen and history (written to the citizen's access log)."""
-    absence, history = service.read_absence(**_officer(), absence_id=absence_id)
+    absence, history = absences.read_absence(**_officer(), absence_id=absence_id)
     return _CaseView(absence, history)
 
 
@@ -316,7 +311,7 @@ def read_absence(absence_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def act_on_absence(payload: dict[str, Any], absence_id: int) -> Any:
     """`acknowledge` an absence declaration."""
-    return service.act_on_absence(**_officer(), absence_id=absence_id, **payload)
+    return absences.act_on_absence(**_officer(), absence_id=absence_id, **payload)
 
 
 @police_blp.get("/overdue")
@@ -326,9 +321,9 @@ def act_on_absence(payload: dict[str, Any], absence_id: int) -> Any:
 @police_blp.doc(security=BEARER)
 def overdue(args: dict[str, Any]) -> Any:
     """Supervisors: the cases past their deadline across the province, most overdue first."""
-    items, total = service.overdue_cases(
+    items, total = backlog.overdue_cases(
         db_session=ctx.db_session(), officer=current_officer(), **args)
-    return {**_page(items, total, args), "kind": args["kind"]}
+    return page(items, total, args, kind=args["kind"])
 
 
 @police_blp.get("/lodging")
@@ -340,7 +335,7 @@ def lodging(args: dict[str, Any]) -> Any:
     """Who stays where in the jurisdiction; each registry guest shown is written to their
     access log. `review=pending`: the guests the registry did not confirm."""
     items, total = lodging_notices.guests_staying(**_officer(), **args)
-    return _page(items, total, args)
+    return page(items, total, args)
 
 
 @police_blp.post("/lodging/guests/<int:guest_id>/review")

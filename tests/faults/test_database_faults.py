@@ -25,7 +25,7 @@ from tests.factories import CitizenRowFactory, write_registry_csv
 from tests.faults.conftest import ON_POSTGRES
 from tests.faults.helpers import OPERATOR, assert_unavailable, events, login, registered
 from tests.utilities.residence.helpers import STAY_COMMUNE
-from utilities.residence import service as residence
+from utilities.residence import stays as residence
 from utilities.residence.models import TemporaryStay
 
 STAYS = "/api/v1/residence/stays"

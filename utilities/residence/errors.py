@@ -18,6 +18,20 @@ class AbsenceNotFound(NotFound):
     message = "No absence declaration has this id."
 
 
+class GuestNotFound(NotFound):
+    """No guest under review with this id in the officer's jurisdiction."""
+
+    code = "residence.guest_not_found"
+    message = "No lodging guest has this id."
+
+
+class GuestReviewed(Conflict):
+    """The guest's review is already decided (or it never needed one)."""
+
+    code = "residence.guest_not_in_review"
+    message = "This guest does not wait for a review."
+
+
 class NoCurrentResidence(Conflict):
     """The citizen has no approved temporary residence in force today."""
 

@@ -32,16 +32,16 @@ from identity.accounts.models import Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.audit.service import Actor, record_event
 from identity.database import paginate
-from identity.errors import Conflict, NotFound
 from identity.monitoring.counters import bump
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
-from utilities.residence.errors import InvalidResidenceInput
+from utilities.residence.declarations import (audit_citizen, check_commune, check_period,
+                                              check_text, citizen_by, jurisdiction_where,
+                                              record_refusal)
+from utilities.residence.errors import GuestNotFound, GuestReviewed, InvalidResidenceInput
 from utilities.residence.models import (REVIEW_CLEARED, REVIEW_FLAGGED, REVIEW_MISMATCH,
                                         REVIEW_PENDING, REVIEW_UNKNOWN_ID, LodgingGuest,
                                         LodgingNotice)
-from utilities.residence.service import (_audit_citizen, _citizen_by, _jurisdiction_where,
-                                         check_commune, check_period, check_text)
 
 #: Guests in one notice.
 MAX_GUESTS = 50
@@ -49,20 +49,6 @@ MAX_GUESTS = 50
 LODGING_LATE_DAYS = 1
 #: What an officer may decide of a guest under review.
 REVIEW_OUTCOMES = (REVIEW_CLEARED, REVIEW_FLAGGED)
-
-
-class GuestNotFound(NotFound):
-    """No guest under review with this id in the officer's jurisdiction."""
-
-    code = "residence.guest_not_found"
-    message = "No lodging guest has this id."
-
-
-class GuestReviewed(Conflict):
-    """The guest's review is already decided (or it never needed one)."""
-
-    code = "residence.guest_not_in_review"
-    message = "This guest does not wait for a review."
 
 
 @dataclass(frozen=True)
@@ -76,7 +62,7 @@ class LodgingNotifier:
 
 def citizen_notifier(account: Account) -> LodgingNotifier:
     """A host sending a notice from the app."""
-    return LodgingNotifier(type="citizen", id=_citizen_by(account),
+    return LodgingNotifier(type="citizen", id=citizen_by(account),
                            host_citizen_id=account.citizen_id)
 
 
@@ -165,8 +151,8 @@ def notify_lodging(*, db_session: Session, actor: Actor, notifier: LodgingNotifi
     db_session.flush()
     for guest in notice.guests:
         if guest.citizen_id is not None:
-            _audit_citizen(db_session, actor, "residence.lodging_notified", guest.citizen_id,
-                           notice_id=notice.id, commune=commune.code)
+            audit_citizen(db_session, actor, "residence.lodging_notified", guest.citizen_id,
+                          notice_id=notice.id, commune=commune.code)
     to_review = sum(1 for guest in notice.guests if guest.review_state == REVIEW_PENDING)
     if to_review:  # under the notifier: many of them tell the police who probes the registry
         record_event(db_session=db_session, actor=actor, action="residence.lodging_to_review",
@@ -231,7 +217,7 @@ def guests_staying(*, db_session: Session, actor: Actor, officer: Officer, on: d
     Each registry guest shown writes one event to that guest's access log, in
     the same transaction as the read's commit.
     """
-    where = _jurisdiction_where(LodgingNotice, officer, commune_code)
+    where = jurisdiction_where(LodgingNotice, officer, commune_code)
     if on is not None:
         where += [LodgingGuest.arrival <= on, LodgingGuest.departure >= on]
     if review is not None:
@@ -245,8 +231,8 @@ def guests_staying(*, db_session: Session, actor: Actor, officer: Officer, on: d
     by = officer_actor(officer, actor)
     for guest in guests:
         if guest.citizen_id is not None:
-            _audit_citizen(db_session, by, "residence.lodging_read", guest.citizen_id,
-                           notice_id=guest.notice_id, by=unit_name(officer))
+            audit_citizen(db_session, by, "residence.lodging_read", guest.citizen_id,
+                          notice_id=guest.notice_id, by=unit_name(officer))
     db_session.commit()
     return shown, total
 
@@ -266,13 +252,11 @@ def review_guest(*, db_session: Session, actor: Actor, officer: Officer, guest_i
                                ).first()
     if guest is None:
         raise GuestNotFound()
-    acting = officer_actor(officer, actor)
     if not in_jurisdiction(officer, guest.notice.province_code, guest.notice.commune_code):
-        record_event(db_session=db_session, actor=acting, action="residence.access_refused",
-                     subject_type="lodging_guest", subject_id=guest.id,
-                     details={"reason": "outside_jurisdiction", "by": unit_name(officer)})
-        db_session.commit()
+        record_refusal(db_session, actor, officer, "lodging_guest", guest.id)
+        db_session.commit()  # the attempt stays audited
         raise GuestNotFound()
+    acting = officer_actor(officer, actor)
     if guest.review_state != REVIEW_PENDING:
         raise GuestReviewed(errors={"review_state": [guest.review_state or "none"]})
     guest.review_state, guest.reviewed_at = outcome, clock.now()
@@ -282,8 +266,8 @@ def review_guest(*, db_session: Session, actor: Actor, officer: Officer, guest_i
                  details={"notice_id": guest.notice_id, "reason": guest.review_reason,
                           "note": note, "by": unit_name(officer)})
     if guest.citizen_id is not None:  # the citizen whose id was used sees the review
-        _audit_citizen(db_session, acting, "residence.lodging_reviewed", guest.citizen_id,
-                       notice_id=guest.notice_id, outcome=outcome, by=unit_name(officer))
+        audit_citizen(db_session, acting, "residence.lodging_reviewed", guest.citizen_id,
+                      notice_id=guest.notice_id, outcome=outcome, by=unit_name(officer))
     shown = _shown(guest)
     db_session.commit()
     return shown

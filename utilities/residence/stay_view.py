@@ -22,7 +22,7 @@ workflow keep the real states:
   confirms the host (``confirm_host`` by the host, ``check_host`` by an
   officer) is shown as ``confirm_host`` by ``host``, without its note.
 
-Notifications and the access log follow suit in :mod:`utilities.residence.service`:
+Notifications and the access log follow suit in :mod:`utilities.residence.stays`:
 the ``residence.stay_declared`` event carries no ``host_check`` (officers read
 it on the stay), and an officer's ``check_host`` tells the declarant what a
 host's confirmation in the app tells them.

@@ -14,11 +14,12 @@ from identity.monitoring.queues import backlogs
 from tests.factories import add_citizen
 from tests.utilities.residence.helpers import (ACTOR, HOME_COMMUNE, OTHER_COMMUNE, STAY_COMMUNE,
                                                TUESDAY, citizen_with_account, events, officer)
-from utilities.residence import lodging, service
-from utilities.residence.errors import AbsenceNotFound, PeriodOverlaps
+from utilities.residence import absences, backlog, declarations, lodging
+from utilities.residence.errors import (AbsenceNotFound, GuestNotFound, GuestReviewed,
+                                        PeriodOverlaps)
 from utilities.workflow import RoleNotAllowed, TransitionNotAllowed
 
-FLOW = service.ABSENCE_FLOW
+FLOW = absences.ABSENCE_FLOW
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +32,8 @@ def tuesday() -> Iterator[Any]:
 def declare(db_session: Any, account: Any, **overrides: Any) -> Any:
     fields = {"start_date": dt.date(2026, 12, 5), "end_date": dt.date(2027, 3, 1),
               "reason": "Đi học", "destination": "Thành phố Hồ Chí Minh", **overrides}
-    return service.declare_absence(db_session=db_session, actor=ACTOR, account=account,
-                                   **fields)
+    return absences.declare_absence(db_session=db_session, actor=ACTOR, account=account,
+                                    **fields)
 
 
 # --- Absences -------------------------------------------------------------------------------------
@@ -56,21 +57,21 @@ def test_an_absence_goes_to_the_police_of_the_permanent_residence(db_session: An
     elsewhere = officer(db_session, protector, username="abs.else", commune_code=STAY_COMMUNE)
     absence = declare(db_session, citizen)
     assert (absence.status, absence.commune_code) == ("declared", HOME_COMMUNE)
-    assert absence.decide_by == service.decision_deadline(TUESDAY, 3)
+    assert absence.decide_by == declarations.decision_deadline(TUESDAY, 3)
     assert total(db_session, metric="residence.absence.declared", province_code="01") == 1
     with pytest.raises(AbsenceNotFound):
-        service.act_on_absence(db_session=db_session, actor=ACTOR, officer=elsewhere,
-                               absence_id=absence.id, action="acknowledge")
-    read, history = service.read_absence(db_session=db_session, actor=ACTOR, officer=home,
-                                         absence_id=absence.id)
+        absences.act_on_absence(db_session=db_session, actor=ACTOR, officer=elsewhere,
+                                absence_id=absence.id, action="acknowledge")
+    read, history = absences.read_absence(db_session=db_session, actor=ACTOR, officer=home,
+                                          absence_id=absence.id)
     assert [e.action for e in history] == ["create"]
     assert events(db_session, "residence.absence_read", citizen.citizen_id)
-    service.act_on_absence(db_session=db_session, actor=ACTOR, officer=home,
-                           absence_id=absence.id, action="acknowledge")
+    absences.act_on_absence(db_session=db_session, actor=ACTOR, officer=home,
+                            absence_id=absence.id, action="acknowledge")
     assert absence.status == "acknowledged" and absence.acknowledged_by_officer_id == home.id
     with pytest.raises(TransitionNotAllowed):
-        service.withdraw_absence(db_session=db_session, actor=ACTOR, account=citizen,
-                                 absence_id=absence.id)
+        absences.withdraw_absence(db_session=db_session, actor=ACTOR, account=citizen,
+                                  absence_id=absence.id)
 
 
 def test_the_citizen_withdraws_their_own_absence_only(db_session: Any, protector: Any) -> None:
@@ -78,10 +79,10 @@ def test_the_citizen_withdraws_their_own_absence_only(db_session: Any, protector
     other = citizen_with_account(db_session, protector)
     absence = declare(db_session, citizen)
     with pytest.raises(AbsenceNotFound):
-        service.withdraw_absence(db_session=db_session, actor=ACTOR, account=other,
-                                 absence_id=absence.id)
-    service.withdraw_absence(db_session=db_session, actor=ACTOR, account=citizen,
-                             absence_id=absence.id)
+        absences.withdraw_absence(db_session=db_session, actor=ACTOR, account=other,
+                                  absence_id=absence.id)
+    absences.withdraw_absence(db_session=db_session, actor=ACTOR, account=citizen,
+                              absence_id=absence.id)
     assert absence.status == "withdrawn"
     # Withdrawn: the period is free again.
     assert declare(db_session, citizen).status == "declared"
@@ -117,13 +118,13 @@ def test_absences_queue_and_overdue(db_session: Any, protector: Any, tuesday: An
     chief = officer(db_session, protector, username="abs.chief", commune_code=None,
                     role="supervisor")
     absence = declare(db_session, citizen)
-    queue, count = service.absence_queue(db_session=db_session, officer=home, statuses=None,
-                                         commune_code=None, overdue=False, page=1, per_page=5)
+    queue, count = absences.absence_queue(db_session=db_session, officer=home, statuses=None,
+                                          commune_code=None, overdue=False, page=1, per_page=5)
     assert ([a.id for a in queue], count) == ([absence.id], 1)
     tuesday.move_to(TUESDAY + dt.timedelta(days=4))
     assert [(b.commune_code, b.open, b.overdue) for b in backlogs(db_session)
             if b.queue == "absences"] == [(HOME_COMMUNE, 1, 1)]
-    items, count = service.overdue_cases(db_session=db_session, officer=chief, kind="absence",
+    items, count = backlog.overdue_cases(db_session=db_session, officer=chief, kind="absence",
                                          page=1, per_page=5)
     assert ([a.id for a in items], count) == ([absence.id], 1)
 
@@ -224,7 +225,7 @@ def test_the_police_see_and_review_the_guests_in_review(db_session: Any,
     [pending] = shown
     assert (pending.personal_id, pending.full_name, pending.in_registry,
             pending.review_reason) == ("001099999998", "Trần Thị Bình", False, "unknown_id")
-    with pytest.raises(lodging.GuestNotFound):
+    with pytest.raises(GuestNotFound):
         lodging.review_guest(db_session=db_session, actor=ACTOR, officer=neighbour,
                              guest_id=pending.guest_id, outcome="cleared")
     assert events(db_session, "residence.access_refused")
@@ -234,7 +235,7 @@ def test_the_police_see_and_review_the_guests_in_review(db_session: Any,
     assert done.review_state == "flagged"
     [flagged] = events(db_session, "residence.lodging_flagged")
     assert flagged.details["reason"] == "unknown_id"
-    with pytest.raises(lodging.GuestReviewed):
+    with pytest.raises(GuestReviewed):
         lodging.review_guest(db_session=db_session, actor=ACTOR, officer=police,
                              guest_id=pending.guest_id, outcome="cleared")
     assert lodging.guests_staying(db_session=db_session, actor=ACTOR, officer=police, on=None,

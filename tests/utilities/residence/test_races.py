@@ -12,7 +12,7 @@ from identity.accounts.models import Account
 from identity.errors import DomainError
 from tests.factories import add_citizen
 from tests.utilities.residence.helpers import TUESDAY, ACTOR, citizen_with_account, stay_body
-from utilities.residence import service
+from utilities.residence import stays
 from utilities.residence.models import TemporaryStay
 
 
@@ -33,7 +33,7 @@ def test_overlapping_stays_declared_at_once_give_one_stay(own_database_app):
                 barrier.wait()  # before any read: SQLite's writers take the lock at BEGIN
                 try:
                     mine = own.get(Account, account_id)
-                    service.declare_stay(db_session=own, actor=ACTOR, account=mine, **body)
+                    stays.declare_stay(db_session=own, actor=ACTOR, account=mine, **body)
                     outcomes.append("declared")
                 except DomainError as error:
                     outcomes.append(error.code)

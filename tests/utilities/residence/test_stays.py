@@ -21,14 +21,14 @@ from tests.factories import add_citizen
 from tests.utilities.residence.helpers import (ACTOR, OTHER_COMMUNE, STAY_COMMUNE, TUESDAY,
                                                citizen_with_account, events, hcm_commune,
                                                officer, stay_body)
-from utilities.residence import service
+from utilities.residence import backlog, declarations, stays
 from utilities.residence.errors import (NoCurrentResidence, PeriodOverlaps, RenewalOpen,
                                         StayNotFound)
 from utilities.residence.models import TemporaryStay
 from utilities.residence.stay_view import declarant_view
 from utilities.workflow import (CaseChanged, RoleNotAllowed, TransitionNotAllowed, Workflow)
 
-FLOW = service.STAY_FLOW
+FLOW = stays.STAY_FLOW
 
 
 @pytest.fixture(autouse=True)
@@ -57,19 +57,19 @@ def people(db_session: Any, protector: Any) -> dict[str, Any]:
 def declare(db_session: Any, people: dict[str, Any], host: Any = None,
             **overrides: Any) -> TemporaryStay:
     host_account = host or people["host"]
-    return service.declare_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                                **stay_body(host_account.citizen, **overrides))
+    return stays.declare_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                              **stay_body(host_account.citizen, **overrides))
 
 
 def confirm(db_session: Any, people: dict[str, Any], stay: TemporaryStay,
             passcode: str = PASSCODE, confirm: bool = True) -> TemporaryStay:
-    return service.answer_as_host(db_session=db_session, actor=ACTOR, account=people["host"],
-                                  stay_id=stay.id, confirm=confirm, passcode=passcode)
+    return stays.answer_as_host(db_session=db_session, actor=ACTOR, account=people["host"],
+                                stay_id=stay.id, confirm=confirm, passcode=passcode)
 
 
 def act(db_session: Any, who: Any, stay: TemporaryStay, action: str, **kwargs: Any) -> Any:
-    return service.act_on_stay(db_session=db_session, actor=ACTOR, officer=who, stay_id=stay.id,
-                               action=action, **kwargs)
+    return stays.act_on_stay(db_session=db_session, actor=ACTOR, officer=who, stay_id=stay.id,
+                             action=action, **kwargs)
 
 
 def approved_stay(db_session: Any, people: dict[str, Any], **overrides: Any) -> TemporaryStay:
@@ -143,8 +143,8 @@ def test_a_case_may_start_in_another_state_of_its_workflow_only() -> None:
 ])
 def test_deadline_is_the_end_of_a_working_day_in_hanoi(submitted: dt.datetime, days: int,
                                                        deadline: dt.date) -> None:
-    decide_by = service.decision_deadline(submitted, days)
-    local = decide_by.astimezone(service.VIETNAM)
+    decide_by = declarations.decision_deadline(submitted, days)
+    local = decide_by.astimezone(declarations.VIETNAM)
     assert (local.date(), local.time()) == (deadline, dt.time(23, 59, 59))
 
 
@@ -154,8 +154,8 @@ def test_a_host_with_an_account_is_asked_first(db_session: Any, people: dict[str
     stay = declare(db_session, people)
     assert (stay.status, stay.host_check, stay.decide_by) == ("awaiting_host", "app", None)
     assert [e.action for e in FLOW.history(db_session, stay.id)] == ["create"]
-    pending, count = service.host_confirmations(db_session=db_session, account=people["host"],
-                                                page=1, per_page=10)
+    pending, count = stays.host_confirmations(db_session=db_session, account=people["host"],
+                                              page=1, per_page=10)
     assert ([s.id for s in pending], count) == ([stay.id], 1)
     assert events(db_session, "residence.stay_declared", people["declarant"].citizen_id)
     assert total(db_session, metric="residence.temporary_stay.declared", province_code="01") == 1
@@ -166,7 +166,7 @@ def test_a_host_without_an_account_goes_to_the_police_to_check(db_session: Any, 
     host = citizen_with_account(db_session, protector, status=PENDING_REVIEW)
     stay = declare(db_session, people, host=host)
     assert (stay.status, stay.host_check) == ("awaiting_check", "in_person")
-    assert stay.decide_by == service.decision_deadline(TUESDAY, 3)
+    assert stay.decide_by == declarations.decision_deadline(TUESDAY, 3)
     with pytest.raises(TransitionNotAllowed) as caught:
         act(db_session, people["officer"], stay, "approve")
     assert caught.value.errors["allowed"] == ["check_host", "reject"]
@@ -197,8 +197,8 @@ def test_the_owner_of_the_place_is_their_own_host(db_session: Any,
 def test_bad_input_names_the_field(db_session: Any, people: dict[str, Any],
                                    overrides: dict[str, Any], code: str, field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.declare_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                             **{**stay_body(people["host"].citizen), **overrides})
+        stays.declare_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                           **{**stay_body(people["host"].citizen), **overrides})
     assert (caught.value.code, caught.value.field) == (code, field)
 
 
@@ -302,7 +302,7 @@ def test_the_host_confirms_with_the_passcode(db_session: Any, people: dict[str, 
     tuesday.move_to(TUESDAY + dt.timedelta(days=3))  # Friday: the police's clock starts now
     confirm(db_session, people, stay)
     assert stay.status == "submitted" and stay.host_confirmed_at is not None
-    assert stay.decide_by == service.decision_deadline(TUESDAY + dt.timedelta(days=3), 3)
+    assert stay.decide_by == declarations.decision_deadline(TUESDAY + dt.timedelta(days=3), 3)
     assert people["host"].failed_passcodes == 0
     assert events(db_session, "residence.host_confirmed", people["declarant"].citizen_id)
 
@@ -323,10 +323,10 @@ def test_only_the_named_host_may_answer(db_session: Any, protector: Any,
     stranger = citizen_with_account(db_session, protector)
     for account in (stranger, people["declarant"]):
         with pytest.raises(StayNotFound):
-            service.answer_as_host(db_session=db_session, actor=ACTOR, account=account,
-                                   stay_id=stay.id, confirm=True, passcode=PASSCODE)
-    assert service.host_confirmations(db_session=db_session, account=stranger, page=1,
-                                      per_page=10) == ([], 0)
+            stays.answer_as_host(db_session=db_session, actor=ACTOR, account=account,
+                                 stay_id=stay.id, confirm=True, passcode=PASSCODE)
+    assert stays.host_confirmations(db_session=db_session, account=stranger, page=1,
+                                    per_page=10) == ([], 0)
 
 
 # --- The police -----------------------------------------------------------------------------------
@@ -375,13 +375,13 @@ def test_a_rejection_needs_a_reason(db_session: Any, people: dict[str, Any]) -> 
 def test_the_citizen_withdraws_before_the_decision_only(db_session: Any,
                                                         people: dict[str, Any]) -> None:
     first = declare(db_session, people)
-    service.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                          stay_id=first.id)
+    stays.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                        stay_id=first.id)
     assert first.status == "withdrawn"
     second = approved_stay(db_session, people)
     with pytest.raises(TransitionNotAllowed) as caught:
-        service.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                              stay_id=second.id)
+        stays.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                            stay_id=second.id)
     assert caught.value.errors["allowed"] == []
 
 
@@ -389,10 +389,10 @@ def test_another_citizen_does_not_find_the_stay(db_session: Any, protector: Any,
                                                 people: dict[str, Any]) -> None:
     stay = declare(db_session, people)
     with pytest.raises(StayNotFound):
-        service.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["host"],
-                              stay_id=stay.id)
+        stays.withdraw_stay(db_session=db_session, actor=ACTOR, account=people["host"],
+                            stay_id=stay.id)
     with pytest.raises(StayNotFound):
-        service.get_own_stay(db_session=db_session, account=people["host"], stay_id=stay.id)
+        stays.get_own_stay(db_session=db_session, account=people["host"], stay_id=stay.id)
 
 
 @pytest.mark.parametrize("who", ["neighbour", "hcm"])
@@ -402,23 +402,23 @@ def test_an_officer_outside_the_commune_does_not_find_it(db_session: Any, people
     with pytest.raises(StayNotFound):
         act(db_session, people[who], stay, "approve")
     with pytest.raises(StayNotFound):
-        service.read_stay(db_session=db_session, actor=ACTOR, officer=people[who],
-                          stay_id=stay.id)
+        stays.read_stay(db_session=db_session, actor=ACTOR, officer=people[who],
+                        stay_id=stay.id)
     assert stay.status == "submitted"
     refused = events(db_session, "residence.access_refused")
     assert [(e.subject_type, e.subject_id) for e in refused] == [
         ("temporary_stay", str(stay.id))] * 2
-    queue, count = service.stay_queue(db_session=db_session, officer=people[who], statuses=None,
-                                      commune_code=None, overdue=False, page=1, per_page=10)
+    queue, count = stays.stay_queue(db_session=db_session, officer=people[who], statuses=None,
+                                    commune_code=None, overdue=False, page=1, per_page=10)
     assert (queue, count) == ([], 0)
 
 
 def test_a_province_officer_works_every_commune_of_the_province(db_session: Any,
                                                                 people: dict[str, Any]) -> None:
     stay = declare(db_session, people, host=people["declarant"])
-    queue, _ = service.stay_queue(db_session=db_session, officer=people["province_officer"],
-                                  statuses=None, commune_code=STAY_COMMUNE, overdue=False,
-                                  page=1, per_page=10)
+    queue, _ = stays.stay_queue(db_session=db_session, officer=people["province_officer"],
+                                statuses=None, commune_code=STAY_COMMUNE, overdue=False,
+                                page=1, per_page=10)
     assert [s.id for s in queue] == [stay.id]
     assert act(db_session, people["province_officer"], stay, "approve").status == "approved"
 
@@ -427,8 +427,8 @@ def test_reading_a_stay_shows_in_the_declarant_and_host_access_logs(
         db_session: Any, people: dict[str, Any]) -> None:
     stay = declare(db_session, people)
     confirm(db_session, people, stay)
-    read, history = service.read_stay(db_session=db_session, actor=ACTOR,
-                                      officer=people["officer"], stay_id=stay.id)
+    read, history = stays.read_stay(db_session=db_session, actor=ACTOR,
+                                    officer=people["officer"], stay_id=stay.id)
     assert [e.action for e in history] == ["create", "confirm_host"]
     for account in (people["declarant"], people["host"]):
         logged = events(db_session, "residence.stay_read", account.citizen_id)
@@ -450,8 +450,8 @@ def test_two_officers_at_once_one_wins(db_session: Any, session_factory: Any,
     # The loser's UPDATE carries "WHERE version = n": it matches nothing.
     loser.add(seen)
     with pytest.raises(CaseChanged) as caught:
-        service.act_on_stay(db_session=loser, actor=ACTOR, officer=loser.get(Officer, loser_id),
-                            stay_id=stay_id, action="reject", reason="Trùng hồ sơ")
+        stays.act_on_stay(db_session=loser, actor=ACTOR, officer=loser.get(Officer, loser_id),
+                          stay_id=stay_id, action="reject", reason="Trùng hồ sơ")
     assert caught.value.code == "workflow.case_changed"
     db_session.expire_all()
     assert db_session.get(TemporaryStay, stay.id).status == "approved"
@@ -473,28 +473,28 @@ def test_acting_on_an_old_version_is_a_lost_race(db_session: Any,
 def test_an_approved_stay_is_renewed_by_a_linked_declaration(db_session: Any,
                                                              people: dict[str, Any]) -> None:
     first = approved_stay(db_session, people)
-    renewal = service.renew_stay(db_session=db_session, actor=ACTOR,
-                                 account=people["declarant"], stay_id=first.id,
-                                 end_date=dt.date(2028, 6, 1))
+    renewal = stays.renew_stay(db_session=db_session, actor=ACTOR,
+                               account=people["declarant"], stay_id=first.id,
+                               end_date=dt.date(2028, 6, 1))
     assert (renewal.previous_id, renewal.start_date, renewal.status) == (
         first.id, dt.date(2027, 12, 2), "awaiting_host")
     assert (renewal.commune_code, renewal.host_citizen_id) == (first.commune_code,
                                                                first.host_citizen_id)
     assert [e.action for e in FLOW.history(db_session, first.id)][-1] == "renew"
     with pytest.raises(RenewalOpen):
-        service.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                           stay_id=first.id, end_date=dt.date(2028, 6, 1))
+        stays.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                         stay_id=first.id, end_date=dt.date(2028, 6, 1))
     with pytest.raises(Conflict) as caught:
-        service.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                           stay_id=renewal.id, end_date=dt.date(2028, 6, 1))
+        stays.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                         stay_id=renewal.id, end_date=dt.date(2028, 6, 1))
     assert caught.value.code == "residence.not_renewable"
 
 
 def test_a_renewal_is_at_most_two_years(db_session: Any, people: dict[str, Any]) -> None:
     first = approved_stay(db_session, people)
     with pytest.raises(InvalidInput) as caught:
-        service.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
-                           stay_id=first.id, end_date=dt.date(2029, 12, 3))
+        stays.renew_stay(db_session=db_session, actor=ACTOR, account=people["declarant"],
+                         stay_id=first.id, end_date=dt.date(2029, 12, 3))
     assert caught.value.code == "period.too_long"
 
 
@@ -515,9 +515,9 @@ def test_the_queue_counts_open_and_overdue_cases(db_session: Any, people: dict[s
     assert stays_backlog() == [("01", STAY_COMMUNE, 1, 0)]
     tuesday.move_to(dt.datetime(2026, 12, 4, 17, 0, tzinfo=dt.timezone.utc))  # Sat 00:00 ICT
     assert stays_backlog() == [("01", STAY_COMMUNE, 1, 1)]
-    overdue, count = service.stay_queue(db_session=db_session, officer=people["officer"],
-                                        statuses=None, commune_code=None, overdue=True,
-                                        page=1, per_page=10)
+    overdue, count = stays.stay_queue(db_session=db_session, officer=people["officer"],
+                                      statuses=None, commune_code=None, overdue=True,
+                                      page=1, per_page=10)
     assert ([s.id for s in overdue], count) == ([on_time.id], 1)
 
 
@@ -530,16 +530,16 @@ def test_the_overdue_view_is_for_supervisors_of_the_province(db_session: Any, pr
     hcm_chief = officer(db_session, protector, username="stay.hcm.chief", province_code="79",
                         commune_code=None, role="supervisor")
     with pytest.raises(Exception) as refused:
-        service.overdue_cases(db_session=db_session, officer=people["officer"],
+        backlog.overdue_cases(db_session=db_session, officer=people["officer"],
                               kind="temporary_stay", page=1, per_page=10)
     assert getattr(refused.value, "code", None) == "residence.supervisor_only"
-    assert service.overdue_cases(db_session=db_session, officer=supervisor,
+    assert backlog.overdue_cases(db_session=db_session, officer=supervisor,
                                  kind="temporary_stay", page=1, per_page=10) == ([], 0)
     tuesday.move_to(TUESDAY + dt.timedelta(days=7))
-    items, count = service.overdue_cases(db_session=db_session, officer=supervisor,
+    items, count = backlog.overdue_cases(db_session=db_session, officer=supervisor,
                                          kind="temporary_stay", page=1, per_page=10)
     assert ([s.id for s in items], count) == ([stay.id], 1)
-    assert service.overdue_cases(db_session=db_session, officer=hcm_chief,
+    assert backlog.overdue_cases(db_session=db_session, officer=hcm_chief,
                                  kind="temporary_stay", page=1, per_page=10) == ([], 0)
 
 
@@ -548,7 +548,7 @@ def test_the_queue_puts_cases_without_a_deadline_last(db_session: Any,
     waiting = declare(db_session, people)
     at_police = declare(db_session, people, host=people["declarant"],
                         start_date=dt.date(2028, 1, 1), end_date=dt.date(2028, 2, 1))
-    queue, count = service.stay_queue(db_session=db_session, officer=people["officer"],
-                                      statuses=["awaiting_host", "submitted"],
-                                      commune_code=None, overdue=False, page=1, per_page=10)
+    queue, count = stays.stay_queue(db_session=db_session, officer=people["officer"],
+                                    statuses=["awaiting_host", "submitted"],
+                                    commune_code=None, overdue=False, page=1, per_page=10)
     assert ([s.id for s in queue], count) == ([at_police.id, waiting.id], 2)
