@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import csv
+import importlib
+import os
+import pkgutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import click
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask_migrate import upgrade
 
+import app.cli
 from app import create_app
+from app.cli.common import OperatorGroup
 from app.extensions import db
 from config import load_config
 from identity.audit.models import AuditEvent
@@ -93,3 +103,83 @@ def test_demo_seed_adds_the_walkthrough_citizen_to_an_older_registry(cli_app, tm
     result = runner.invoke(args=["demo", "seed", "--count", "40"])
     assert "Added the walkthrough's Nguyễn Văn An" in result.output
     assert "already holds 26" in runner.invoke(args=["demo", "seed"]).output
+
+
+def test_generated_phones_depend_on_the_seed(cli_app, tmp_path):
+    runner = cli_app.test_cli_runner()
+    phones = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"seed-{seed}.csv"
+        result = runner.invoke(args=["registry", "generate", "--count", "400", "--out", str(out),
+                                     "--seed", seed])
+        assert result.exit_code == 0, result.output
+        with out.open(encoding="utf-8") as fh:
+            phones.append({row["phone"] for row in csv.DictReader(fh) if row["phone"]})
+    assert phones[0] and phones[1] and not phones[0] & phones[1]
+
+
+def test_every_command_group_fails_through_the_one_handler():
+    for module in pkgutil.iter_modules(app.cli.__path__, "app.cli."):
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, click.Group):
+                assert isinstance(value, OperatorGroup), (module.name, value.name)
+
+
+def _empty_databases() -> list[str]:
+    url = os.environ.get("DATABASE_URL") or ""
+    return ["sqlite", "postgresql"] if url.startswith("postgres") else ["sqlite"]
+
+
+@pytest.fixture(params=_empty_databases())
+def unmigrated_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a database that was never migrated: a new SQLite file, or PostgreSQL database."""
+    scratch, admin = None, None
+    if request.param == "postgresql":
+        server = sa.engine.make_url(os.environ["DATABASE_URL"]).set(
+            drivername="postgresql+psycopg")
+        scratch = f"vnid_empty_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+        url = server.set(database=scratch).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = create_app(load_config("testing", {"DATABASE_URL": url}))
+    try:
+        yield empty
+        with empty.app_context():
+            assert sa.inspect(db.engine).get_table_names() == []  # nothing half-created
+    finally:
+        with empty.app_context():
+            db.engine.dispose()
+        if admin is not None:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.mark.parametrize("args", [
+    ["registry", "import", "{citizens}"],
+    ["officers", "create", "--username", "an.nguyen", "--full-name", "Nguyễn Văn An",
+     "--province", "01", "--password-stdin"],
+    ["rp", "create", "--name", "Vietcombank", "--kind", "bank", "--scopes", "identity.match"],
+    ["admins", "create", "--name", "Vụ Thống kê"],
+    ["demo", "seed", "--count", "5"],
+    ["keys", "rotate"],
+    ["sources", "load", "csgt-gplx", "{citizens}"],
+    ["audit", "verify"],
+], ids=lambda args: " ".join(args[:2]))
+def test_an_unmigrated_database_is_named_in_one_line_with_the_fix(unmigrated_app, tmp_path, args):
+    citizens = tmp_path / "citizens.csv"
+    assert unmigrated_app.test_cli_runner().invoke(
+        args=["registry", "generate", "--count", "5", "--out", str(citizens)]).exit_code == 0
+    result = unmigrated_app.test_cli_runner().invoke(
+        args=[arg.format(citizens=citizens) for arg in args],
+        input="correct horse battery staple\n")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    said = [line for line in result.output.splitlines() if "not migrated" in line]
+    assert len(said) == 1, result.output
+    assert said[0].startswith("database.not_migrated: ")
+    assert ".venv/bin/flask db upgrade" in said[0] and "make migrate" in said[0]

@@ -6,19 +6,13 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from app.cli.common import console, operator_actor
+from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db
-from identity.errors import DomainError
 from identity.monitoring import operators, statistics
 from identity.monitoring.accounts import rebuild_account_counts
 
-group = click.Group("admins", help="Operators who read the statistics API and the dashboard.")
-stats_group = click.Group("stats", help="The statistics' summary tables.")
-
-
-def _fail(exc: DomainError) -> None:
-    console.print(f"[bold red]{exc.code}[/]: {exc.message}")
-    raise SystemExit(1)
+group = OperatorGroup("admins", help="Operators who read the statistics API and the dashboard.")
+stats_group = OperatorGroup("stats", help="The statistics' summary tables.")
 
 
 @group.command("create")
@@ -26,12 +20,8 @@ def _fail(exc: DomainError) -> None:
 @with_appcontext
 def create_command(name: str) -> None:
     """Create an operator and print their admin token, once (only its digest is kept)."""
-    try:
-        operator, token = operators.create_operator(db_session=db.session(),
-                                                    actor=operator_actor(), name=name)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    operator, token = operators.create_operator(db_session=db.session(),
+                                                actor=operator_actor(), name=name)
     console.print("[bold]Keep this token now: it is shown once and cannot be recovered.[/]")
     click.echo(json.dumps({"name": operator.name, "operator_id": operator.id, "token": token}))
 
@@ -50,10 +40,7 @@ def list_command() -> None:
 @with_appcontext
 def disable_command(name: str) -> None:
     """Stop an operator's token and dashboard sessions (on their next request)."""
-    try:
-        operators.disable_operator(db_session=db.session(), actor=operator_actor(), name=name)
-    except DomainError as exc:
-        _fail(exc)
+    operators.disable_operator(db_session=db.session(), actor=operator_actor(), name=name)
     console.print(f"Operator {name} disabled.")
 
 

@@ -5,12 +5,12 @@ import click
 from flask.cli import with_appcontext
 from rich.progress import Progress
 
-from app.cli.common import console
+from app.cli.common import OperatorGroup, console
 from app.extensions import db
 from identity.audit import service
 from identity.audit.errors import AuditChainBroken
 
-group = click.Group("audit", help="The append-only audit log.")
+group = OperatorGroup("audit", help="The append-only audit log.")
 
 
 @group.command("verify")

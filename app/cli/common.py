@@ -1,10 +1,15 @@
-"""Helpers shared by the operator commands."""
+"""Helpers shared by the operator commands, and their one error handler."""
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Mapping
 import os
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
+import click
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn, SpinnerColumn,
                            Task, TaskProgressColumn, TextColumn, TimeElapsedColumn,
@@ -15,8 +20,54 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.extensions import db
 from identity.audit.service import Actor
+from identity.errors import DomainError
 
 console = Console(stderr=True)
+#: How an operator brings the database's tables to the code's version.
+MIGRATE_HINT = "run .venv/bin/flask db upgrade (or make migrate)"
+#: PostgreSQL's SQLSTATE for a table that does not exist (undefined_table).
+_UNDEFINED_TABLE = "42P01"
+_SQLITE_NO_TABLE = re.compile(r"no such table: (\S+)")
+
+
+def fail(code: str, message: str) -> NoReturn:
+    """Print one line, ``code: message``, on standard error and exit with status 1."""
+    console.print(f"[bold red]{code}[/]: {message}", soft_wrap=True)
+    raise SystemExit(1)
+
+
+def missing_table(exc: sa.exc.DBAPIError) -> str | None:
+    """The table a database error says does not exist (SQLite, PostgreSQL), else None."""
+    error = exc.orig
+    if isinstance(error, sqlite3.OperationalError):
+        found = _SQLITE_NO_TABLE.match(str(error))
+        return found.group(1) if found else None
+    if getattr(error, "sqlstate", None) == _UNDEFINED_TABLE:
+        table = getattr(getattr(error, "diag", None), "message_primary", None) or ""
+        return table.split('"')[1] if table.count('"') >= 2 else "?"
+    return None
+
+
+class OperatorGroup(click.Group):
+    """A command group whose commands fail in one clear line and exit 1, never a traceback.
+
+    A :class:`DomainError` prints its code and message; a database whose tables
+    are missing (never migrated, or migrated elsewhere) says so and how to
+    migrate it. Anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning the operator's errors into one line and status 1."""
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            fail(exc.code, exc.message)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            table = missing_table(exc)
+            if table is None:
+                raise
+            fail("database.not_migrated", f"the database is not migrated (it has no table "
+                                          f"{table}): {MIGRATE_HINT}")
 
 
 def operator_actor() -> Actor:

@@ -12,26 +12,20 @@ from flask.cli import with_appcontext
 from rich.progress import Progress
 from rich.table import Table
 
-from app.cli.common import (byte_progress, console, operator_actor, print_run,
-                            session_factory)
+from app.cli.common import (OperatorGroup, byte_progress, console, operator_actor,
+                            print_run, session_factory)
 from app.extensions import db, get_protector
 from identity.coordination import sim_report, sources
 from identity.coordination.generator import Holder, generate_records
 from identity.coordination.loader import load_file
 from identity.coordination.models import SOURCE_KINDS
-from identity.errors import DomainError
 from identity.registry.models import Citizen
 
-group = click.Group("sources", help="Connected data sources (ministries, telecom operators).")
-coordination_group = click.Group("coordination", help="Data coordination: the junk-SIM report.")
+group = OperatorGroup("sources", help="Connected data sources (ministries, telecom operators).")
+coordination_group = OperatorGroup("coordination", help="Data coordination: the junk-SIM report.")
 
 #: The walkthrough's citizen (app/cli/demo.py) comes first in generated files, when registered.
 WALKTHROUGH_PERSONAL_ID = "001090012345"
-
-
-def _fail(exc: DomainError) -> None:
-    console.print(f"[bold red]{exc.code}[/]: {exc.message}")
-    raise SystemExit(1)
 
 
 @group.command("create")
@@ -43,13 +37,9 @@ def _fail(exc: DomainError) -> None:
 @with_appcontext
 def create_command(name: str, kind: str, party: str | None) -> None:
     """Register a source; print its party's client id (and secret, once, if new)."""
-    try:
-        created = sources.create_source(db_session=db.session(), protector=get_protector(),
-                                        actor=operator_actor(), name=name, kind=kind,
-                                        party=party)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    created = sources.create_source(db_session=db.session(), protector=get_protector(),
+                                    actor=operator_actor(), name=name, kind=kind,
+                                    party=party)
     if created.client_secret:
         console.print("[bold]Keep the secret now: it is shown once.[/]")
     click.echo(json.dumps({"source": created.source.name, "kind": created.source.kind,
@@ -89,24 +79,16 @@ def list_command() -> None:
 def load_command(source: str, file: Path, report: Path | None, batch_size: int | None,
                  restart: bool) -> None:
     """Load a source's CSV or JSON-lines FILE: link, check, write (resumes an unfinished run)."""
-    try:
-        found = sources.find_source(db.session(), source)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    found = sources.find_source(db.session(), source)
     db.session.close()
     started = time.perf_counter()
     with byte_progress() as progress:
         task = progress.add_task(f"Loading {file.name}", total=file.stat().st_size, rows=0)
-        try:
-            summary = load_file(
-                session_factory=session_factory(), source=found, path=file,
-                protector=get_protector(), actor=operator_actor(), report_path=report,
-                batch_size=batch_size or current_app.config["IMPORT_BATCH_SIZE"],
-                restart=restart,
-                progress=lambda done, rows: progress.update(task, completed=done, rows=rows))
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.message} ({exc.code}); nothing more was written")
+        summary = load_file(
+            session_factory=session_factory(), source=found, path=file,
+            protector=get_protector(), actor=operator_actor(), report_path=report,
+            batch_size=batch_size or current_app.config["IMPORT_BATCH_SIZE"], restart=restart,
+            progress=lambda done, rows: progress.update(task, completed=done, rows=rows))
     seconds = time.perf_counter() - started
     resumed = ([("resumed after", f"{summary.resumed_from_line:,} lines")]
                if summary.resumed_from_line else [])
@@ -155,12 +137,8 @@ def sim_report_command(operator: str, out: Path | None) -> None:
     """Write the operator's junk-SIM list (unknown ids, mismatches, over the legal maximum)."""
     out = out or Path(f"sim-report-{operator}.csv")
     limit = current_app.config["SIM_MAX_PER_ID"]
-    try:
-        counts = sim_report.write_sim_report(db_session=db.session(), protector=get_protector(),
-                                             operator=operator, max_per_id=limit, out=out)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    counts = sim_report.write_sim_report(db_session=db.session(), protector=get_protector(),
+                                         operator=operator, max_per_id=limit, out=out)
     console.print(f"{counts['subscriptions']:,} subscriptions to check written to {out} "
                   f"(unknown id {counts['unknown_id']:,}, data mismatch "
                   f"{counts['data_mismatch']:,}, over {limit} per id {counts['over_limit']:,})")

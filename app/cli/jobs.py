@@ -5,10 +5,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.cli.common import console
+from app.cli.common import OperatorGroup, console
 from app.jobs import RQJobs, get_jobs
 
-group = click.Group("jobs", help="Background jobs (RQ on Redis): worker, periodic scheduler.")
+group = OperatorGroup("jobs", help="Background jobs (RQ on Redis): worker, periodic scheduler.")
 
 
 def _rq() -> RQJobs:

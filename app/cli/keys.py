@@ -5,12 +5,11 @@ import click
 from flask.cli import with_appcontext
 from rich.table import Table
 
-from app.cli.common import console, operator_actor
+from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db, get_protector
 from identity.credentials import keys
-from identity.errors import DomainError
 
-group = click.Group("keys", help="Issuer keys of the VN1 credentials.")
+group = OperatorGroup("keys", help="Issuer keys of the VN1 credentials.")
 
 
 @group.command("rotate")
@@ -28,11 +27,7 @@ def rotate_command() -> None:
 @with_appcontext
 def revoke_command(kid: str) -> None:
     """Revoke KID: everything it signed is invalid at once (rotate first if it is active)."""
-    try:
-        key = keys.revoke_key(db_session=db.session(), actor=operator_actor(), kid=kid)
-    except DomainError as exc:
-        console.print(f"[bold red]{exc.code}[/]: {exc.message}")
-        raise SystemExit(1) from None
+    key = keys.revoke_key(db_session=db.session(), actor=operator_actor(), kid=kid)
     console.print(f"Key [bold]{key.kid}[/] revoked.")
 
 

@@ -10,20 +10,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app import context as ctx
-from app.cli.common import console, operator_actor
+from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db, get_protector
 from identity.accounts import officers
 from identity.accounts.sms import OutboxGateway
-from identity.errors import DomainError
 from identity.registry.normalise import normalise_phone
 
-group = click.Group("officers", help="Police officers' accounts.")
-sms_group = click.Group("sms", help="Text messages (development outbox).")
-
-
-def _fail(exc: DomainError) -> None:
-    console.print(f"[bold red]{exc.code}[/]: {exc.message}")
-    raise SystemExit(1)
+group = OperatorGroup("officers", help="Police officers' accounts.")
+sms_group = OperatorGroup("sms", help="Text messages (development outbox).")
 
 
 @group.command("create")
@@ -45,14 +39,10 @@ def create_command(username: str, full_name: str, province_code: str, commune_co
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
                                 err=True)
-    try:
-        officer, uri = officers.create_officer(
-            db_session=db.session(), protector=get_protector(), actor=operator_actor(),
-            username=username, full_name=full_name, password=password,
-            province_code=province_code, commune_code=commune_code, role=role)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    officer, uri = officers.create_officer(
+        db_session=db.session(), protector=get_protector(), actor=operator_actor(),
+        username=username, full_name=full_name, password=password,
+        province_code=province_code, commune_code=commune_code, role=role)
     if sys.stderr.isatty():
         segno.make(uri, error="m").terminal(out=sys.stderr, compact=True)
     click.echo(json.dumps({"username": officer.username, "officer_id": officer.id,
@@ -69,12 +59,9 @@ def create_command(username: str, full_name: str, province_code: str, commune_co
 def reassign_command(username: str, province_code: str, commune_code: str | None,
                      role: str | None) -> None:
     """Move an officer to another jurisdiction (applies on their next request)."""
-    try:
-        officers.reassign_officer(db_session=db.session(), actor=operator_actor(),
-                                  username=username, province_code=province_code,
-                                  commune_code=commune_code, role=role)
-    except DomainError as exc:
-        _fail(exc)
+    officers.reassign_officer(db_session=db.session(), actor=operator_actor(),
+                              username=username, province_code=province_code,
+                              commune_code=commune_code, role=role)
     console.print(f"Officer {username} now acts in {province_code} {commune_code or ''}")
 
 
@@ -83,11 +70,8 @@ def reassign_command(username: str, province_code: str, commune_code: str | None
 @with_appcontext
 def deactivate_command(username: str) -> None:
     """Stop an officer from acting (applies on their next request)."""
-    try:
-        officers.deactivate_officer(db_session=db.session(), actor=operator_actor(),
-                                    username=username)
-    except DomainError as exc:
-        _fail(exc)
+    officers.deactivate_officer(db_session=db.session(), actor=operator_actor(),
+                                username=username)
     console.print(f"Officer {username} deactivated.")
 
 
@@ -101,10 +85,7 @@ def outbox_command(phone: str | None, limit: int) -> None:
     if not isinstance(gateway, OutboxGateway) or current_app.config["ENV_NAME"] == "production":
         console.print("[bold red]sms.no_outbox[/]: the SMS backend is not the outbox.")
         raise SystemExit(1)
-    try:
-        phone = normalise_phone(phone) if phone else None
-    except DomainError as exc:
-        _fail(exc)
+    phone = normalise_phone(phone) if phone else None
     for message in gateway.messages(db_session=db.session(), phone=phone, limit=limit):
         click.echo(f"{message['sent_at']:%Y-%m-%d %H:%M:%S}  {message['phone']}  "
                    f"{message['text']}")

@@ -9,14 +9,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rich.progress import Progress
 
-from app.cli.common import (byte_progress, console, operator_actor, print_run,
-                            session_factory)
+from app.cli.common import (OperatorGroup, byte_progress, console, operator_actor,
+                            print_run, session_factory)
 from app.extensions import get_protector
-from identity.errors import DomainError
 from identity.registry.generator import generate_citizens
 from identity.registry.importer import import_citizens
 
-group = click.Group("registry", help="The national population registry.")
+group = OperatorGroup("registry", help="The national population registry.")
 
 
 @group.command("import")
@@ -32,14 +31,11 @@ def import_command(file: Path, report: Path | None, batch_size: int | None) -> N
     started = time.perf_counter()
     with byte_progress() as progress:
         task = progress.add_task(f"Importing {file.name}", total=total, rows=0)
-        try:
-            summary = import_citizens(
-                session_factory=session_factory(), path=file, protector=get_protector(),
-                actor=operator_actor(), report_path=report,
-                batch_size=batch_size or current_app.config["IMPORT_BATCH_SIZE"],
-                progress=lambda done, rows: progress.update(task, completed=done, rows=rows))
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.message} ({exc.code}); nothing more was written")
+        summary = import_citizens(
+            session_factory=session_factory(), path=file, protector=get_protector(),
+            actor=operator_actor(), report_path=report,
+            batch_size=batch_size or current_app.config["IMPORT_BATCH_SIZE"],
+            progress=lambda done, rows: progress.update(task, completed=done, rows=rows))
     seconds = time.perf_counter() - started
     print_run(f"Import run {summary.run_id}: {summary.status}",
               (("rows read", summary.rows_read), ("imported", summary.rows_imported),

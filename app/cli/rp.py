@@ -8,19 +8,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.cli.common import console, operator_actor
+from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db, get_protector, get_redis
 from app.rp_auth import callback_policy
-from identity.errors import DomainError
 from identity.relying_parties import parties
 from identity.relying_parties.models import KINDS, SCOPES
 
-group = click.Group("rp", help="Relying parties: OAuth clients with scopes, quotas, callbacks.")
-
-
-def _fail(exc: DomainError) -> None:
-    console.print(f"[bold red]{exc.code}[/]: {exc.message}")
-    raise SystemExit(1)
+group = OperatorGroup("rp", help="Relying parties: OAuth clients with scopes, quotas, callbacks.")
 
 
 def _quota(text: str) -> tuple[str, int]:
@@ -47,15 +41,11 @@ def _quota(text: str) -> tuple[str, int]:
 def create_command(name: str, kind: str, scopes: str, callback_url: str | None,
                    public_key: IO[bytes] | None, quotas: tuple[str, ...]) -> None:
     """Register a party; print its client id, secret and callback key once."""
-    try:
-        party, secret, callback_key = parties.create_party(
-            db_session=db.session(), protector=get_protector(), actor=operator_actor(),
-            name=name, kind=kind, scopes=scopes.replace(",", " ").split(),
-            callback_url=callback_url, public_key_pem=public_key.read() if public_key else None,
-            quotas=dict(_quota(q) for q in quotas), callback_policy=callback_policy())
-    except DomainError as exc:
-        _fail(exc)
-        return
+    party, secret, callback_key = parties.create_party(
+        db_session=db.session(), protector=get_protector(), actor=operator_actor(),
+        name=name, kind=kind, scopes=scopes.replace(",", " ").split(),
+        callback_url=callback_url, public_key_pem=public_key.read() if public_key else None,
+        quotas=dict(_quota(q) for q in quotas), callback_policy=callback_policy())
     console.print("[bold]Keep the secret and callback key now: they are shown once.[/]")
     click.echo(json.dumps({"name": party.name, "kind": party.kind, "client_id": party.client_id,
                            "client_secret": secret, "scopes": party.scopes.split(),
@@ -79,10 +69,7 @@ def list_command() -> None:
 @with_appcontext
 def disable_command(name: str) -> None:
     """Refuse the party's tokens (from their next request) and its client authentication."""
-    try:
-        parties.disable_party(db_session=db.session(), actor=operator_actor(), name=name)
-    except DomainError as exc:
-        _fail(exc)
+    parties.disable_party(db_session=db.session(), actor=operator_actor(), name=name)
     console.print(f"Relying party {name} disabled.")
 
 
@@ -91,12 +78,8 @@ def disable_command(name: str) -> None:
 @with_appcontext
 def rotate_command(name: str) -> None:
     """Give the party a new client secret (shown once); the old one stops working at once."""
-    try:
-        party, secret = parties.rotate_secret(db_session=db.session(), actor=operator_actor(),
-                                              name=name)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    party, secret = parties.rotate_secret(db_session=db.session(), actor=operator_actor(),
+                                          name=name)
     console.print("[bold]Keep the secret now: it is shown once.[/]")
     click.echo(json.dumps({"client_id": party.client_id, "client_secret": secret}))
 
@@ -107,13 +90,9 @@ def rotate_command(name: str) -> None:
 @with_appcontext
 def set_callback_command(name: str, url: str | None) -> None:
     """Register or replace the party's callback URL (checked as at creation); none removes it."""
-    try:
-        party, key = parties.set_callback(db_session=db.session(), protector=get_protector(),
-                                          actor=operator_actor(), name=name, callback_url=url,
-                                          callback_policy=callback_policy())
-    except DomainError as exc:
-        _fail(exc)
-        return
+    party, key = parties.set_callback(db_session=db.session(), protector=get_protector(),
+                                      actor=operator_actor(), name=name, callback_url=url,
+                                      callback_policy=callback_policy())
     if key is not None:
         console.print("[bold]Keep the callback key now: it is shown once.[/]")
     click.echo(json.dumps({"client_id": party.client_id, "callback_url": party.callback_url,
