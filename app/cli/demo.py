@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from app.cli.common import console, operator_actor, session_factory
+from app.cli.common import OperatorGroup, console, operator_actor, session_factory
 from app.cli.demo_monitoring import seed_rollout
 from app.extensions import db, get_protector
 from identity.credentials import keys
@@ -16,7 +16,7 @@ from identity.registry.generator import generate_citizens
 from identity.registry.importer import import_citizens
 from identity.registry.service import count_citizens, get_citizen
 
-group = click.Group("demo", help="Demo data for development.")
+group = OperatorGroup("demo", help="Demo data for development.")
 
 #: The citizen of the README's walkthrough (examples/mobile_client.py registers them).
 WALKTHROUGH_CITIZEN = {
