@@ -19,6 +19,7 @@ from app.auth import _subject, _token_version, config_limit, limiter
 from app.extensions import db, get_redis
 from identity.relying_parties import parties
 from identity.relying_parties.callbacks import CallbackPolicy
+from identity.relying_parties.errors import ScopeMissing
 from identity.relying_parties.models import RelyingParty
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +91,7 @@ def party_required(scope: str, *, metered: bool = True,
                                             token_version=_token_version())
             granted = str(get_jwt().get("scope", "")).split()
             if scope not in granted or scope not in party.scope_set():
-                raise parties.ScopeMissing(errors={"scope": [scope]})
+                raise ScopeMissing(errors={"scope": [scope]})
             g.party = party
             return limited(*args, **kwargs)
         return cast(F, wrapper)

@@ -12,6 +12,7 @@ from app.parsing import Blueprint
 from app.rp_auth import issue_party_token
 from identity.errors import InvalidInput
 from identity.relying_parties import parties
+from identity.relying_parties.errors import InvalidClient
 
 blp = Blueprint("oauth", __name__, url_prefix="/oauth",
                 description="Tokens for relying parties: `grant_type=client_credentials`, the "
@@ -62,7 +63,7 @@ def token(form: dict[str, Any]) -> Any:
     else:
         basic = request.authorization
         if basic is None or basic.type != "basic" or not basic.username or not basic.password:
-            raise parties.InvalidClient()
+            raise InvalidClient()
         party = parties.authenticate_secret(db_session=db_session,
                                             client_id=basic.username, secret=basic.password)
     return issue_party_token(party, parties.token_scopes(party, form.get("scope")))

@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from app import context as ctx
+from app.api.pages import page
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account
 from app.jobs import enqueue
@@ -16,7 +17,8 @@ from app.rp_auth import RP_BEARER, current_party, party_required, per_item
 from identity.accounts.capabilities import Act
 from identity.credentials import service as credentials
 from identity.credentials.schemas import VerificationRead, VerifyRequest
-from identity.relying_parties import service
+from identity.relying_parties import consents, matching, sharing
+from identity.relying_parties.access_log import party_actor
 from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, ConsentDecision,
                                               ConsentRequestCreate, ConsentRequestRead,
                                               DataSharePage, ErasureArgs, ErasureRequestPage,
@@ -24,10 +26,10 @@ from identity.relying_parties.schemas import (CitizenConsentPage, ConsentArgs, C
                                               IdentityMatchRequest, SimOwnershipRead,
                                               SimOwnershipRequest, CitizenConsentRead,
                                               DataShareRead)
-from identity.accounts import service as accounts
-from identity.accounts.schemas import PageArgs
+from identity.accounts.account import citizen_actor
+from identity.schema_fields import PageArgs
 from utilities.residence import lodging
-from utilities.residence.schemas import LodgingCreate, LodgingCreated
+from utilities.residence.lodging_schemas import LodgingCreate, LodgingCreated
 
 blp = Blueprint("relying_parties", __name__, url_prefix="/rp",
                 description="For banks, telcos, hotels: an access token from "
@@ -41,11 +43,11 @@ me_blp = Blueprint("data_sharing", __name__, url_prefix="/me",
 
 
 def _party_actor() -> Any:
-    return service.party_actor(current_party(), ctx.actor())
+    return party_actor(current_party(), ctx.actor())
 
 
 def _citizen_actor() -> Any:
-    return accounts.citizen_actor(current_account(), ctx.actor())
+    return citizen_actor(current_account(), ctx.actor())
 
 
 # --- Matching without disclosure ---------------------------------------------------------------
@@ -61,9 +63,8 @@ def identity_match(payload: dict[str, Any]) -> Any:
     An unknown personal id answers like a citizen whose every field differs.
     The phone is compared with the registry's subscriber record only.
     """
-    return service.identity_match(db_session=ctx.db_session(), protector=ctx.protector(),
-                                  actor=ctx.actor(),
-                                  party=current_party(), **payload)
+    return matching.identity_match(db_session=ctx.db_session(), protector=ctx.protector(),
+                                   actor=ctx.actor(), party=current_party(), **payload)
 
 
 @blp.post("/sim-ownership")
@@ -77,9 +78,8 @@ def sim_ownership(payload: dict[str, Any]) -> Any:
     Only the registry's subscriber record counts, never the phone typed at a
     registration (a squatter's). An unknown personal id answers `false`.
     """
-    return service.sim_ownership(db_session=ctx.db_session(), protector=ctx.protector(),
-                                 actor=ctx.actor(),
-                                 party=current_party(), **payload)
+    return matching.sim_ownership(db_session=ctx.db_session(), protector=ctx.protector(),
+                                  actor=ctx.actor(), party=current_party(), **payload)
 
 
 # --- Consent ---------------------------------------------------------------------------------
@@ -97,10 +97,10 @@ def create_consent_request(payload: dict[str, Any]) -> Any:
     locked or closed gets a request that reaches no one and expires, as when
     a citizen does not answer. The answer tells nothing about the id.
     """
-    request = service.create_consent_request(
+    request = consents.create_consent_request(
         db_session=ctx.db_session(), actor=ctx.actor(), party=current_party(),
         lifetime=current_app.config["CONSENT_REQUEST_SECONDS"], **payload)
-    return dataclasses.asdict(service.consent_state(request))
+    return dataclasses.asdict(consents.consent_state(request))
 
 
 @blp.get("/consent-requests/<string(length=32):consent_id>")
@@ -117,9 +117,9 @@ def get_consent_request(consent_id: str) -> Any:
     is delivered, the attempt is in the citizen's access log, and the party is
     told no more than that. It may try again while the request lives.
     """
-    state = service.fetch(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
-                          protector=ctx.protector(), actor=ctx.actor(),
-                          key_ring=key_ring(), party=current_party(), consent_id=consent_id)
+    state = consents.fetch(db_session=ctx.db_session(), redis_client=ctx.redis_client(),
+                           protector=ctx.protector(), actor=ctx.actor(),
+                           key_ring=key_ring(), party=current_party(), consent_id=consent_id)
     return dataclasses.asdict(state)
 
 
@@ -130,10 +130,10 @@ def get_consent_request(consent_id: str) -> Any:
 @blp.doc(security=RP_BEARER)
 def erasure_requests(args: dict[str, Any]) -> Any:
     """Citizens' requests that the party delete data it received (pending ones unless `all`)."""
-    items, total = service.erasure_requests(db_session=ctx.db_session(), party=current_party(),
+    items, total = sharing.erasure_requests(db_session=ctx.db_session(), party=current_party(),
                                             pending_only=not args["all"], page=args["page"],
                                             per_page=args["per_page"])
-    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+    return page(items, total, args)
 
 
 @blp.post("/erasure-requests/<int:share_id>/acknowledgement")
@@ -142,9 +142,8 @@ def erasure_requests(args: dict[str, Any]) -> Any:
 @blp.doc(security=RP_BEARER)
 def acknowledge_erasure(share_id: int) -> Any:
     """The party confirms it deleted the data (the citizen sees when)."""
-    return service.acknowledge_erasure(db_session=ctx.db_session(), actor=ctx.actor(),
-                                       party=current_party(),
-                                       share_id=share_id)
+    return sharing.acknowledge_erasure(db_session=ctx.db_session(), actor=ctx.actor(),
+                                       party=current_party(), share_id=share_id)
 
 
 # --- Credentials and lodging -----------------------------------------------------------------
@@ -191,10 +190,9 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def my_consent_requests(args: dict[str, Any]) -> Any:
     """Who asks for which of my data and why; pending first to answer."""
-    items, total = service.list_for_citizen(db_session=ctx.db_session(), account=current_account(),
-                                            **args)
-    return {"items": [service.consent_fields(item) for item in items], "total": total,
-            "page": args["page"], "per_page": args["per_page"]}
+    items, total = consents.list_for_citizen(db_session=ctx.db_session(),
+                                             account=current_account(), **args)
+    return page([consents.consent_fields(item) for item in items], total, args)
 
 
 @me_blp.post("/consent-requests/<string(length=32):consent_id>/decision")
@@ -204,12 +202,11 @@ def my_consent_requests(args: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def decide(payload: dict[str, Any], consent_id: str) -> Any:
     """Approve or refuse, with the passcode; the party is notified if it asked to be."""
-    request = service.decide(db_session=ctx.db_session(), actor=_citizen_actor(),
-                             account=current_account(),
-                             consent_id=consent_id, **payload)
+    request = consents.decide(db_session=ctx.db_session(), actor=_citizen_actor(),
+                              account=current_account(), consent_id=consent_id, **payload)
     if request.callback_state == "pending":
         enqueue("rp.consent_callback", consent_id=request.id)
-    return service.consent_fields(request)
+    return consents.consent_fields(request)
 
 
 @me_blp.get("/data-sharing")
@@ -219,9 +216,9 @@ def decide(payload: dict[str, Any], consent_id: str) -> Any:
 @me_blp.doc(security=BEARER)
 def data_sharing(args: dict[str, Any]) -> Any:
     """Every party that received my data: what, when and why; and erasure requests."""
-    items, total = service.data_shares(
+    items, total = sharing.data_shares(
         db_session=ctx.db_session(), account=current_account(), **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 @me_blp.post("/data-sharing/<int:share_id>/erasure-request")
@@ -230,6 +227,5 @@ def data_sharing(args: dict[str, Any]) -> Any:
 @me_blp.doc(security=BEARER)
 def request_erasure(share_id: int) -> Any:
     """Ask the party to delete the data it received (it sees and acknowledges the request)."""
-    return service.request_erasure(db_session=ctx.db_session(), actor=_citizen_actor(),
-                                   account=current_account(),
-                                   share_id=share_id)
+    return sharing.request_erasure(db_session=ctx.db_session(), actor=_citizen_actor(),
+                                   account=current_account(), share_id=share_id)

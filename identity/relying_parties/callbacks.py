@@ -1,4 +1,4 @@
-"""Where a party's consent callbacks may go, and posting them there without a detour.
+"""Consent callbacks: where they may go, posting them there without a detour, and delivery.
 
 A callback URL is registered by an operator, but it names a host that the
 party controls, and DNS answers for that host can change at any time. So the
@@ -22,19 +22,35 @@ and the numeric forms ``inet_aton`` accepts (``2130706433``, ``0x7f000001``,
 test suite's local receivers) lets loopback, private and shared addresses
 through, never the others. Redirects are never followed (a 3xx is a failed
 delivery): the callback goes to the registered URL only.
+
+Each delivery (:func:`deliver_callback`, run by the job queue) is signed
+with the party's own HMAC key, kept sealed with the personal-data keys
+(:func:`seal_callback_key`), as Stripe signs its webhooks.
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import http.client
 import ipaddress
+import json
 import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Union
 from urllib.parse import urlsplit
 
-from identity.errors import InvalidInput
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity import clock
+from identity.audit.service import Actor, record_event
+from identity.protection import Protector
+from identity.relying_parties.errors import CallbackFailed, CallbackRefused, NoCallback
+from identity.relying_parties.models import ConsentRequest, RelyingParty
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -46,6 +62,10 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
 #: The body of a callback answer that is read at most (the status is what counts).
 _ANSWER_BYTES = 4096
+#: How many deliveries of a callback are tried before it is marked failed.
+CALLBACK_TRIES = 6
+SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-VNID-Signature", "X-VNID-Timestamp"
+_KEY_CONTEXT = b"relying-party/callback-key/"
 
 
 @dataclass(frozen=True)
@@ -58,13 +78,6 @@ class CallbackPolicy:
 
 #: The default of every service function: production's rules.
 STRICT = CallbackPolicy()
-
-
-class CallbackRefused(InvalidInput):
-    """The callback URL, or an address its host resolves to, is not allowed."""
-
-    code = "rp.callback_url"
-    message = "The callback URL is not allowed."
 
 
 @dataclass(frozen=True)
@@ -232,3 +245,81 @@ def post(url: str, *, body: bytes, headers: dict[str, str], policy: CallbackPoli
         return answer.status
     finally:
         connection.close()
+
+
+# --- Signing and delivery ------------------------------------------------------------------------
+
+def seal_callback_key(protector: Protector, party: RelyingParty, key: str) -> None:
+    """Keep the callback HMAC key sealed with the personal-data keys, bound to the party."""
+    party.callback_key = protector.encrypt(key, context=_KEY_CONTEXT + party.client_id.encode())
+
+
+def callback_key(protector: Protector, party: RelyingParty) -> bytes:
+    """The party's callback HMAC key."""
+    if party.callback_key is None:
+        raise NoCallback()
+    return protector.decrypt(party.callback_key,
+                             context=_KEY_CONTEXT + party.client_id.encode()).encode()
+
+
+def callback_signature(key: bytes, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp.body`` (Stripe's scheme)."""
+    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def deliver_callback(*, db_session: Session, protector: Protector, consent_id: str,
+                     timeout: float = 5.0, policy: CallbackPolicy = STRICT) -> str:
+    """POST the decision to the party's registered callback, signed; the state afterwards.
+
+    Idempotent: a request whose callback is not owed any more is left alone.
+    The URL is checked again under ``policy`` just before the send (its host
+    resolved, every address checked, the connection made to the checked
+    address, no redirect followed: :func:`post`). A failure (refused
+    address, network, non-2xx) is counted and raised (:class:`CallbackFailed`),
+    so the job queue retries it; after :data:`CALLBACK_TRIES` the callback is
+    marked failed and the party learns the decision by polling.
+    """
+    request = db_session.get(ConsentRequest, consent_id)
+    if request is None or request.callback_state != "pending":
+        return "none" if request is None else request.callback_state
+    party = request.party
+    body = json.dumps({"event": "consent.decided", "consent_request_id": request.id,
+                       "status": request.status}, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: callback_signature(callback_key(protector, party),
+                                                    timestamp, body)}
+    request.callback_attempts += 1
+    refused = False
+    try:
+        if party.callback_url is None:  # removed by the operator since the request
+            raise CallbackRefused()
+        status = post(party.callback_url, body=body, headers=headers, policy=policy,
+                      timeout=timeout)
+        ok = 200 <= status < 300  # a 3xx is a failure: never followed
+    except CallbackRefused:
+        ok, refused = False, True
+    except (OSError, http.client.HTTPException, ValueError):
+        ok = False
+    if ok:
+        request.callback_state = "delivered"
+    elif request.callback_attempts >= CALLBACK_TRIES:
+        request.callback_state = "failed"
+    record_event(db_session=db_session, actor=Actor(type="system", id="callbacks"),
+                 action="rp.callback_" + ("delivered" if ok else "failed"),
+                 subject_type="relying_party", subject_id=party.id,
+                 details={"consent_id": request.id, "attempt": request.callback_attempts,
+                          **({"refused_address": True} if refused else {})})
+    db_session.commit()
+    if not ok and request.callback_state == "pending":
+        raise CallbackFailed(consent_id)
+    return request.callback_state
+
+
+def owed_callbacks(*, db_session: Session, older_than: dt.timedelta) -> list[str]:
+    """Callbacks still owed a while after the decision (the sweep enqueues them again)."""
+    cutoff = clock.now() - older_than
+    return list(db_session.scalars(
+        sa.select(ConsentRequest.id).where(ConsentRequest.callback_state == "pending",
+                                           ConsentRequest.decided_at < cutoff).limit(1000)))

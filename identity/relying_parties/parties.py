@@ -1,4 +1,4 @@
-"""Registration of relying parties and the authentication of their clients.
+"""The operator's acts on relying parties, and the authentication of their clients.
 
 A party is created by an operator (``flask rp create``) with a kind, scopes,
 optional daily quotas, an optional registered callback URL and an optional
@@ -10,7 +10,7 @@ Secrets are ``vnidrp_`` and 32 random bytes: only their SHA-256 digest is
 kept (256 bits of entropy need no slow hash) and the prefix lets scanners
 and the log redaction recognise a leaked one. Every refusal of a client says
 the same ``oauth.invalid_client``, so the answers tell nothing about which
-client ids exist.
+client ids exist. A party's daily quotas per scope are counted here too.
 """
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.audit.service import Actor, record_event
-from identity.errors import (Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts,
-                             Unauthenticated)
 from identity.protection import Protector
 from identity.relying_parties import callbacks
 from identity.relying_parties.callbacks import CallbackPolicy
+from identity.relying_parties.errors import (CallbackRefused, InvalidClient, PartyExists,
+                                             PartyKindUnknown, PartyNameInvalid, PartyNotFound,
+                                             PartyTokenInvalid, PublicKeyInvalid, QuotaExhausted,
+                                             QuotaInvalid, ScopeNotGranted, ScopeUnknown)
 from identity.relying_parties.models import KINDS, SCOPES, RelyingParty
 
 SECRET_PREFIX = "vnidrp_"
@@ -46,31 +48,9 @@ SECRET_PREFIX = "vnidrp_"
 SECRET_RE = re.compile(r"vnidrp_[A-Za-z0-9_-]{43}")
 CLIENT_ID_RE = re.compile(r"[a-z2-7]{12}")
 _NAME_RE = re.compile(r"[^\W_][\w.,&()' -]{0,99}")
-_CALLBACK_CONTEXT = b"relying-party/callback-key/"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The longest life of a client assertion we accept (RFC 7523 wants it short).
 ASSERTION_MAX_SECONDS = 300
-
-
-class InvalidClient(Unauthenticated):
-    """Unknown, disabled, or wrongly authenticated client: one answer for all."""
-
-    code = "oauth.invalid_client"
-    message = "The client could not be authenticated."
-
-
-class ScopeMissing(Forbidden):
-    """The party's token does not carry the scope this endpoint needs."""
-
-    code = "rp.scope_missing"
-    message = "This party is not allowed to do this (scope missing)."
-
-
-class QuotaExhausted(TooManyAttempts):
-    """The party has used its daily quota of a scope."""
-
-    code = "rp.quota_exhausted"
-    message = "The daily quota of this scope is used up; it renews at midnight UTC."
 
 
 def secret_digest(secret: str) -> bytes:
@@ -79,6 +59,7 @@ def secret_digest(secret: str) -> bytes:
 
 
 def _new_client_id() -> str:
+    """Twelve random base32 letters: the audience ``rp:<client_id>`` fits VN1's 16."""
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
     return "".join(secrets.choice(alphabet) for _ in range(12))
 
@@ -89,11 +70,11 @@ def audience(party: RelyingParty) -> str:
 
 
 def _check_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes asked for, sorted, if every one is known and there is one at least."""
     wanted = sorted(set(scopes))
     unknown = [scope for scope in wanted if scope not in SCOPES]
     if unknown or not wanted:
-        raise InvalidInput(f"Scopes are among: {', '.join(SCOPES)}.", code="rp.scope_unknown",
-                           field="scopes")
+        raise ScopeUnknown(field="scopes")
     return wanted
 
 
@@ -102,23 +83,23 @@ def _check_callback(url: str | None, policy: CallbackPolicy) -> str | None:
     if not url:
         return None
     if len(url) > 500:
-        raise InvalidInput("The callback URL is at most 500 characters.",
-                           code="rp.callback_url", field="callback_url")
+        raise CallbackRefused("The callback URL is at most 500 characters.",
+                              field="callback_url")
     callbacks.check(url, policy)
     return url
 
 
 def _load_public_key(pem: bytes | None) -> bytes | None:
+    """The DER of a PEM P-256 public key (None without one), else :class:`PublicKeyInvalid`."""
     if not pem:
         return None
     try:
         key = load_pem_public_key(pem)
     except ValueError:
-        raise InvalidInput("The public key is not a PEM public key.", code="rp.public_key",
-                           field="public_key") from None
+        raise PublicKeyInvalid("The public key is not a PEM public key.",
+                               field="public_key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise InvalidInput("The public key must be a P-256 (ES256) key.", code="rp.public_key",
-                           field="public_key")
+        raise PublicKeyInvalid(field="public_key")
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -136,16 +117,13 @@ def create_party(*, db_session: Session, protector: Protector, actor: Actor, nam
     """
     name = name.strip()
     if not _NAME_RE.fullmatch(name):
-        raise InvalidInput("A name of 1 to 100 letters, digits, spaces and .,&()'-",
-                           code="rp.name", field="name")
+        raise PartyNameInvalid(field="name")
     if kind not in KINDS:
-        raise InvalidInput(f"The kind is one of: {', '.join(KINDS)}.", code="rp.kind",
-                           field="kind")
+        raise PartyKindUnknown(field="kind")
     wanted = _check_scopes(scopes)
     quota_map = {scope: int(limit) for scope, limit in (quotas or {}).items()}
     if any(scope not in wanted or limit < 0 for scope, limit in quota_map.items()):
-        raise InvalidInput("Quotas are given for the party's own scopes, as whole numbers.",
-                           code="rp.quota", field="quotas")
+        raise QuotaInvalid(field="quotas")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     callback = _check_callback(callback_url, callback_policy)
     callback_key = secrets.token_urlsafe(32) if callback else None
@@ -158,21 +136,15 @@ def create_party(*, db_session: Session, protector: Protector, actor: Actor, nam
         db_session.flush()
     except IntegrityError:
         db_session.rollback()
-        raise Conflict("A relying party of this name exists.", code="rp.exists") from None
+        raise PartyExists() from None
     if callback_key is not None:
-        _seal_callback_key(protector, party, callback_key)
+        callbacks.seal_callback_key(protector, party, callback_key)
     record_event(db_session=db_session, actor=actor, action="rp.created",
                  subject_type="relying_party", subject_id=party.id,
                  details={"name": name, "kind": kind, "scopes": wanted,
                           "callback": bool(callback)})
     db_session.commit()
     return party, secret, callback_key
-
-
-def _seal_callback_key(protector: Protector, party: RelyingParty, key: str) -> None:
-    """Keep the callback HMAC key sealed with the personal-data keys, bound to the party."""
-    party.callback_key = protector.encrypt(key,
-                                           context=_CALLBACK_CONTEXT + party.client_id.encode())
 
 
 def set_callback(*, db_session: Session, protector: Protector, actor: Actor, name: str,
@@ -193,21 +165,13 @@ def set_callback(*, db_session: Session, protector: Protector, actor: Actor, nam
     else:
         if party.callback_key is None:
             new_key = secrets.token_urlsafe(32)
-            _seal_callback_key(protector, party, new_key)
+            callbacks.seal_callback_key(protector, party, new_key)
         party.callback_url = url
     record_event(db_session=db_session, actor=actor, action="rp.callback_changed",
                  subject_type="relying_party", subject_id=party.id,
                  details={"name": party.name, "callback": url is not None})
     db_session.commit()
     return party, new_key
-
-
-def callback_key(protector: Protector, party: RelyingParty) -> bytes:
-    """The party's callback HMAC key."""
-    if party.callback_key is None:
-        raise NotFound("This party has no callback.", code="rp.no_callback")
-    return protector.decrypt(party.callback_key,
-                             context=_CALLBACK_CONTEXT + party.client_id.encode()).encode()
 
 
 def list_parties(*, db_session: Session) -> list[RelyingParty]:
@@ -220,7 +184,7 @@ def find_party(db_session: Session, name_or_client_id: str) -> RelyingParty:
     party = db_session.scalar(sa.select(RelyingParty).where(sa.or_(
         RelyingParty.name == name_or_client_id, RelyingParty.client_id == name_or_client_id)))
     if party is None:
-        raise NotFound("No relying party of this name or client id.", code="rp.not_found")
+        raise PartyNotFound()
     return party
 
 
@@ -309,8 +273,7 @@ def token_scopes(party: RelyingParty, requested: str | None) -> list[str]:
         return sorted(allowed)
     wanted = set(requested.split())
     if not wanted <= allowed:
-        raise Forbidden("A scope asked for is not granted to this client.",
-                        code="oauth.invalid_scope")
+        raise ScopeNotGranted()
     return sorted(wanted)
 
 
@@ -318,7 +281,7 @@ def party_for_token(*, db_session: Session, party_id: int, token_version: int) -
     """The party of an access token, if still active and its token version current."""
     party = db_session.get(RelyingParty, party_id)
     if party is None or not party.active or party.token_version != token_version:
-        raise Unauthenticated("The token is not valid. Get a new one.", code="auth.invalid_token")
+        raise PartyTokenInvalid()
     return party
 
 

@@ -5,10 +5,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from identity.accounts.schemas import NameField, Page, PageArgs, PhoneField
 from identity.registry.schemas import PersonalIdField
-from identity.schema_fields import BoundedDate
-from identity.relying_parties.service import ATTRIBUTES
+from identity.schema_fields import BoundedDate, NameField, Page, PageArgs, PhoneField
+from identity.relying_parties.consents import ATTRIBUTES
 
 _ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"}
 _INVISIBLE = r"\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069"

@@ -16,8 +16,9 @@ import time_machine
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.credentials.keys import KeyRing
-from identity.relying_parties import parties, service
+from identity.relying_parties import callbacks, parties
 from identity.relying_parties.callbacks import CallbackPolicy
+from identity.relying_parties.models import ConsentRequest
 from tests.factories import add_citizen
 from tests.flows import (PASSCODE, Party, Phone, assert_error, bearer, create_party, login,
                          party_token, register, run_jobs)
@@ -363,19 +364,19 @@ def test_the_callback_is_signed_and_retried(app, client, db_session, protector, 
     run_jobs(app)
     assert len(receiver.calls) == 2  # one failure, one retry that succeeded
     for headers, body in receiver.calls:
-        timestamp = headers[service.TIMESTAMP_HEADER.lower()]
+        timestamp = headers[callbacks.TIMESTAMP_HEADER.lower()]
         expected = "sha256=" + hmac.new(bank.party.callback_key.encode(),
                                         timestamp.encode() + b"." + body,
                                         hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(headers[service.SIGNATURE_HEADER.lower()], expected)
+        assert hmac.compare_digest(headers[callbacks.SIGNATURE_HEADER.lower()], expected)
         assert json.loads(body) == {"event": "consent.decided",
                                     "consent_request_id": asked["id"], "status": "approved"}
     db_session.expire_all()  # the job wrote through a session of its own
-    request = db_session.get(service.ConsentRequest, asked["id"])
+    request = db_session.get(ConsentRequest, asked["id"])
     assert (request.callback_state, request.callback_attempts) == ("delivered", 2)
     # Delivered: a duplicate job changes nothing.
-    assert service.deliver_callback(db_session=db_session, protector=protector,
-                                    consent_id=asked["id"]) == "delivered"
+    assert callbacks.deliver_callback(db_session=db_session, protector=protector,
+                                      consent_id=asked["id"]) == "delivered"
     assert len(receiver.calls) == 2
 
 
@@ -391,9 +392,9 @@ def test_a_callback_that_always_fails_is_marked_failed(app, client, db_session, 
         always.server.shutdown()
         always.server.server_close()
     db_session.expire_all()  # the job wrote through a session of its own
-    request = db_session.get(service.ConsentRequest, asked["id"])
+    request = db_session.get(ConsentRequest, asked["id"])
     assert request.callback_state == "failed"
-    assert request.callback_attempts == len(always.calls) == service.CALLBACK_TRIES
+    assert request.callback_attempts == len(always.calls) == callbacks.CALLBACK_TRIES
     # The party still learns the decision by polling.
     assert bank.get(f"consent-requests/{asked['id']}").get_json()["status"] == "refused"
 

@@ -17,8 +17,9 @@ import pytest
 
 from identity.audit.service import Actor
 from identity.errors import InvalidInput
-from identity.relying_parties import callbacks, parties, service
+from identity.relying_parties import callbacks, consents, parties
 from identity.relying_parties.callbacks import STRICT, CallbackPolicy
+from identity.relying_parties.errors import CallbackFailed
 from identity.relying_parties.models import ConsentRequest
 from tests.api.test_relying_parties import Receiver
 from tests.factories import add_active_account
@@ -122,25 +123,25 @@ def _owed_callback(db_session: Any, protector: Any, port: int) -> str:
         db_session=db_session, protector=protector, actor=ACTOR, name="Ngân hàng Gọi lại",
         kind="bank", scopes=["identity.consent"], callback_policy=STRICT_HTTP,
         callback_url=f"http://bank.example:{port}/vnid/consents")
-    request = service.create_consent_request(
+    request = consents.create_consent_request(
         db_session=db_session, actor=ACTOR, party=party,
         personal_id=account.citizen.personal_id, attributes=["full_name"], purpose="eKYC",
         callback=True, lifetime=600)
-    service.decide(db_session=db_session, actor=ACTOR, account=account, consent_id=request.id,
-                   approve=True, passcode=PASSCODE)
+    consents.decide(db_session=db_session, actor=ACTOR, account=account, consent_id=request.id,
+                    approve=True, passcode=PASSCODE)
     return request.id
 
 
 def test_the_send_connects_to_the_address_it_checked(db_session, protector, dns, receiver,
                                                      connections):
     consent_id = _owed_callback(db_session, protector, receiver.server.server_port)
-    assert service.deliver_callback(db_session=db_session, protector=protector,
-                                    consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
+    assert callbacks.deliver_callback(db_session=db_session, protector=protector,
+                                      consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
     port = receiver.server.server_port
     assert connections == [(PUBLIC, port)]
     headers, _body = receiver.calls[0]
     assert headers["host"] == f"bank.example:{port}"
-    assert headers[service.SIGNATURE_HEADER.lower()].startswith("sha256=")
+    assert headers[callbacks.SIGNATURE_HEADER.lower()].startswith("sha256=")
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1",
@@ -149,9 +150,9 @@ def test_a_name_that_turns_internal_after_registration_gets_nothing(
         db_session, protector, dns, receiver, connections, address):
     consent_id = _owed_callback(db_session, protector, receiver.server.server_port)
     dns["bank.example"] = [address]  # DNS rebinding: public at registration, internal now
-    with pytest.raises(service.CallbackFailed):
-        service.deliver_callback(db_session=db_session, protector=protector,
-                                 consent_id=consent_id, policy=STRICT_HTTP)
+    with pytest.raises(CallbackFailed):
+        callbacks.deliver_callback(db_session=db_session, protector=protector,
+                                   consent_id=consent_id, policy=STRICT_HTTP)
     assert connections == [] and receiver.calls == []
     request = db_session.get(ConsentRequest, consent_id)
     assert (request.callback_state, request.callback_attempts) == ("pending", 1)
@@ -167,8 +168,8 @@ def test_one_look_up_per_send_so_a_rebinding_cannot_slip_in(
         return next(answers)
     monkeypatch.setattr(callbacks, "resolve_host", flipping)
     consent_id = _owed_callback(db_session, protector, receiver.server.server_port)  # look-up 1
-    assert service.deliver_callback(db_session=db_session, protector=protector,
-                                    consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
+    assert callbacks.deliver_callback(db_session=db_session, protector=protector,
+                                      consent_id=consent_id, policy=STRICT_HTTP) == "delivered"
     assert lookups == ["bank.example", "bank.example"]  # registration, then this send: once
     assert [address for address, _port in connections] == [PUBLIC]
 
@@ -205,9 +206,9 @@ def test_a_redirect_is_a_failure_never_followed(db_session, protector, dns, monk
             return socket.create_connection(("127.0.0.1", port), timeout)
         monkeypatch.setattr(callbacks, "connect", to_redirector)
         consent_id = _owed_callback(db_session, protector, redirector.server.server_port)
-        with pytest.raises(service.CallbackFailed):
-            service.deliver_callback(db_session=db_session, protector=protector,
-                                     consent_id=consent_id, policy=LOCAL)
+        with pytest.raises(CallbackFailed):
+            callbacks.deliver_callback(db_session=db_session, protector=protector,
+                                       consent_id=consent_id, policy=LOCAL)
     finally:
         redirector.server.shutdown()
         redirector.server.server_close()

@@ -11,7 +11,8 @@ from identity.audit.service import Actor
 from identity.credentials import keys
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import Credential
-from identity.relying_parties import parties, service
+from identity.relying_parties import consents, parties
+from identity.relying_parties.errors import ConsentAlreadyFetched
 from identity.relying_parties.models import DataShare
 from tests.factories import add_active_account
 from tests.flows import PASSCODE
@@ -31,11 +32,11 @@ def test_an_approved_consent_is_delivered_once_under_concurrency(own_database_ap
             party, _secret, _key = parties.create_party(
                 db_session=session, protector=protector, actor=ACTOR, name="Bank",
                 kind="bank", scopes=["identity.consent"])
-            request = service.create_consent_request(
+            request = consents.create_consent_request(
                 db_session=session, actor=ACTOR, party=party, personal_id=citizen.personal_id,
                 attributes=["full_name"], purpose="eKYC", callback=False, lifetime=600)
-            service.decide(db_session=session, actor=ACTOR, account=account,
-                           consent_id=request.id, approve=True, passcode=PASSCODE)
+            consents.decide(db_session=session, actor=ACTOR, account=account,
+                            consent_id=request.id, approve=True, passcode=PASSCODE)
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
@@ -45,11 +46,11 @@ def test_an_approved_consent_is_delivered_once_under_concurrency(own_database_ap
                 own.commit()  # SQLite: no write lock held while waiting at the barrier
                 barrier.wait()
                 try:
-                    state = service.fetch(db_session=own, redis_client=redis_client,
-                                          protector=protector, key_ring=ring, actor=ACTOR,
-                                          party=own_party, consent_id=request.id)
+                    state = consents.fetch(db_session=own, redis_client=redis_client,
+                                           protector=protector, key_ring=ring, actor=ACTOR,
+                                           party=own_party, consent_id=request.id)
                     outcomes.append("credential" if state.credential else state.status)
-                except service.ConsentAlreadyFetched:
+                except ConsentAlreadyFetched:
                     outcomes.append("already_fetched")
 
         threads = [threading.Thread(target=fetch) for _ in range(2)]

@@ -1,0 +1,71 @@
+"""Identity matching without disclosure: the identity match and the telcos' SIM verification.
+
+An identity match answers only ``match`` and which of the fields the party
+sent agree with the registry. An unknown personal id answers exactly like a
+citizen whose every field differs, so the answer never tells whether an id
+exists; the daily quota and rate limit bound how many ids a party can try
+(Aadhaar's lesson: a yes/no API is an enumeration oracle unless it is
+authenticated, metered and logged). Each look is in the citizen's access log
+(:mod:`.access_log`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from identity.audit.service import Actor
+from identity.protection import Protector
+from identity.registry.models import Citizen
+from identity.registry.normalise import names_match
+from identity.registry.service import PHONE_PURPOSE, get_citizen
+from identity.relying_parties.access_log import looked_up
+from identity.relying_parties.models import RelyingParty
+
+
+def _phone_matches(protector: Protector, citizen: Citizen, phone: str) -> bool:
+    """The phone is the registry's subscriber record (the telecom data), and only that.
+
+    Never the account's phone: that one was typed by whoever registered,
+    proved only to be in their hands by an SMS code, and a squatter's
+    registration (pending review, or rejected by the police) holds the
+    squatter's own number. Facts told to third parties come from the
+    registry, never from an applicant.
+    """
+    if citizen.phone_hash is None:
+        return False
+    digest = protector.lookup_hash(phone, purpose=PHONE_PURPOSE)
+    return hmac.compare_digest(citizen.phone_hash, digest)
+
+
+def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
+                   party: RelyingParty, personal_id: str, full_name: str,
+                   date_of_birth: dt.date, phone: str | None = None) -> dict[str, Any]:
+    """``match`` and which fields matched, nothing else; in the citizen's access log."""
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    fields: dict[str, bool] = {"full_name": False, "date_of_birth": False}
+    if phone is not None:
+        fields["phone"] = False
+    if citizen is not None:
+        fields["full_name"] = names_match(citizen.full_name, full_name)
+        fields["date_of_birth"] = citizen.date_of_birth == date_of_birth
+        if phone is not None:
+            fields["phone"] = _phone_matches(protector, citizen, phone)
+    match = all(fields.values())
+    looked_up(db_session, actor, party, citizen, "rp.identity_match",
+              {"result": "match" if match else "no_match", "fields": sorted(fields)})
+    db_session.commit()
+    return {"match": match, "fields": fields}
+
+
+def sim_ownership(*, db_session: Session, protector: Protector, actor: Actor,
+                  party: RelyingParty, personal_id: str, phone: str) -> dict[str, Any]:
+    """Whether the subscriber (phone, personal id) matches the registry's subscriber record."""
+    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    match = citizen is not None and _phone_matches(protector, citizen, phone)
+    looked_up(db_session, actor, party, citizen, "rp.sim_ownership",
+              {"result": "match" if match else "no_match"})
+    db_session.commit()
+    return {"match": match}
