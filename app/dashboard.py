@@ -23,6 +23,7 @@ from app.operator_auth import (configure_session, current_operator, dashboard_lo
                                end_session, start_session)
 from identity.errors import DomainError
 from identity.monitoring import operators, published, statistics
+from identity.monitoring.errors import InvalidOperatorToken
 
 blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -121,7 +122,7 @@ def login_submit() -> Response:
     token = (request.form.get("token") or "").strip()
     try:
         operator = operators.operator_for_token(db_session=ctx.db_session(), token=token)
-    except operators.InvalidOperatorToken:
+    except InvalidOperatorToken:
         return _page("dashboard/login.html", status=401,
                      error="Mã truy cập không hợp lệ hoặc đã bị vô hiệu hoá. "
                            "The admin token is not valid or was disabled.")

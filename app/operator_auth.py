@@ -23,6 +23,7 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from app.extensions import db, get_redis
 from identity.errors import Unauthenticated
 from identity.monitoring import operators
+from identity.monitoring.errors import InvalidOperatorToken
 from identity.monitoring.models import Operator
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,12 +59,12 @@ def dashboard_login_required(view: F) -> F:
         session_id = session.get(SESSION_KEY)
         try:
             if not isinstance(session_id, str):
-                raise operators.InvalidOperatorToken()
+                raise InvalidOperatorToken()
             operator_id = operators.dashboard_session_operator(redis_client=get_redis(),
                                                                session_id=session_id)
             g.operator = operators.active_operator(db_session=db.session(),
                                                    operator_id=operator_id)
-        except operators.InvalidOperatorToken:
+        except InvalidOperatorToken:
             session.clear()
             return redirect(url_for("dashboard.login"))
         return view(*args, **kwargs)

@@ -18,20 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor, record_event
-from identity.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from identity.monitoring.errors import (InvalidOperatorToken, OperatorExists,
+                                        OperatorNameInvalid, OperatorNotFound)
 from identity.monitoring.models import Operator
 
 TOKEN_PREFIX = "vnidop_"
 #: The shape of an admin token (for redaction and for refusing garbage early).
 TOKEN_RE = re.compile(r"vnidop_[A-Za-z0-9_-]{43}")
 _NAME_RE = re.compile(r"[^\W_][\w. -]{0,63}")
-
-
-class InvalidOperatorToken(Unauthenticated):
-    """Unknown, disabled or malformed admin token: one answer for all three."""
-
-    code = "operator.invalid_token"
-    message = "The admin token is not valid."
 
 
 def token_digest(token: str) -> bytes:
@@ -43,8 +37,7 @@ def create_operator(*, db_session: Session, actor: Actor, name: str) -> tuple[Op
     """Create an operator; returns it and its admin token (shown once, never stored)."""
     name = name.strip()
     if not _NAME_RE.fullmatch(name):
-        raise InvalidInput("A name of 1 to 64 letters, digits, spaces, dots or dashes.",
-                           code="operator.name", field="name")
+        raise OperatorNameInvalid(field="name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     operator = Operator(name=name, token_hash=token_digest(token), active=True)
     db_session.add(operator)
@@ -52,7 +45,7 @@ def create_operator(*, db_session: Session, actor: Actor, name: str) -> tuple[Op
         db_session.flush()
     except IntegrityError:
         db_session.rollback()
-        raise Conflict("An operator of this name exists.", code="operator.exists") from None
+        raise OperatorExists() from None
     record_event(db_session=db_session, actor=actor, action="operator.created",
                  subject_type="operator", subject_id=operator.id, details={"name": name})
     db_session.commit()
@@ -68,7 +61,7 @@ def disable_operator(*, db_session: Session, actor: Actor, name: str) -> Operato
     """Stop an operator's token from working (on the next request, dashboard session included)."""
     operator = db_session.scalar(sa.select(Operator).where(Operator.name == name))
     if operator is None:
-        raise NotFound("No operator of this name.", code="operator.not_found")
+        raise OperatorNotFound()
     if operator.active:
         operator.active = False
         record_event(db_session=db_session, actor=actor, action="operator.disabled",

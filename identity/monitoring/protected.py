@@ -1,9 +1,5 @@
 """The published figures of the rollout, with small counts hidden (:mod:`.disclosure`).
 
-Over 400 lines as one piece: the three protected tables share the cache, its stamps and the
-order in which lines are worked, and must hide the same cells in every view; splitting them
-apart would let those drift.
-
 Three tables, each protected as a whole so every view hides the same cells:
 
 - **Accounts** by place (country, every province, every commune of the
@@ -27,30 +23,22 @@ A commune's own daily figures, growth and usage are not published: a
 commune is small enough that its days would be mostly hidden, and its
 province's figures minus its siblings' would otherwise give them back.
 
-Protecting the tables costs far more than reading them, so each is built
-once per content of what it is computed from and kept in the process (one
-keeping per database), keyed by a stamp every request reads: the rows of
-``account_counts`` themselves (one row of texts, exact), and for the
-activity and usage the day, the last day rolled up and the number and sum
-of the counters and roll-ups (which only ever grow). Every process and node
-thus hides the same cells, and a change is seen by the next request; there
-is no time-based staleness.
+Protecting the tables costs far more than reading them: each is built once
+per content of what it is computed from (its stamp) and kept in the process
+by :mod:`.table_cache`; the stamps are read here.
 """
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import threading
-import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity import clock
 from identity.accounts.models import ACCOUNT_STATUSES
+from identity.monitoring import table_cache
 from identity.monitoring.disclosure import Line, Published, is_small, make_line
 from identity.monitoring.growth import month_start
 from identity.monitoring.models import AccountCount, UsageCounter, UsageRollup
@@ -68,121 +56,7 @@ DAILY_METRICS = ("accounts.registered", "accounts.activated", "accounts.level2")
 GROWTH_METRIC = "accounts.activated"
 
 
-# --- The tables, protected once per content of the summary tables ------------------------------
-
-#: The separator of :func:`_rows_columns` (no code, status, metric, day or count holds it).
-_SEP = ";"
-_AGGREGATES = {"sqlite": "group_concat", "postgresql": "string_agg"}
-#: The tables built, per database (the engine a session is bound to): a process serving two
-#: databases, or tests each in a transaction of its own, never mix their tables.
-_caches: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any, float]]] = \
-    weakref.WeakKeyDictionary()
-T = TypeVar("T")
-_cache_lock = threading.Lock()
-
-Columns = tuple[Any, ...]
-
-
-def _rows_columns(db_session: Session, columns: tuple[Any, ...], *where: Any) -> Columns:
-    """``(number of rows, column 1 text, column 2 text, ...)``: every row, read as one.
-
-    Each column is aggregated into one text by the database (one aggregate
-    pass, so the n-th item of every text is of the same row). One row comes
-    back however many are read: far cheaper than fetching them, and exact as
-    a cache key (the texts *are* the rows; another order of the same rows
-    only costs a rebuild).
-    """
-    dialect = db_session.get_bind().dialect.name
-    aggregate = getattr(sa.func, _AGGREGATES[dialect])
-    # The separator is written in the statement: bound as a parameter, SQLite reads it again
-    # for every row (twice the time).
-    separator: Any = sa.literal_column(f"'{_SEP}'")
-    texts = [aggregate(column if dialect == "sqlite" else sa.cast(column, sa.Text), separator)
-             for column in columns]
-    query = sa.select(sa.func.count(), *texts)
-    if where:
-        query = query.where(*where)
-    count, *values = db_session.execute(query).one()
-    return (int(count), *(str(value or "") for value in values))
-
-
-def _well_formed(texts: Columns) -> bool:
-    """Whether every text of :func:`_rows_columns` holds its rows' fields, no more."""
-    count, *columns = texts
-    return all(column.count(_SEP) == max(count - 1, 0) for column in columns)
-
-
-def _rows(texts: Columns) -> list[tuple[str, ...]]:
-    """The rows back from :func:`_rows_columns` (every field a text)."""
-    count, *columns = texts
-    return list(zip(*(column.split(_SEP) for column in columns))) if count else []
-
-
-def _cached(db_session: Session, name: tuple[Any, ...], stamp: Any, build: Callable[[], T],
-            recheck: Callable[[], Any] | None = None) -> T:
-    """The tables ``name`` for ``stamp`` (what they are computed from), built once per stamp.
-
-    The stamp is read from the database (on every request when
-    ``STATS_FRESH_SECONDS`` is 0, else at most that often: :func:`_recent`),
-    so every process and node hides the same cells for the same counts, and
-    a change of the counts is seen by the next check. ``recheck`` reads the stamp
-    again after a build that read the tables itself: a table built while
-    the counts moved is answered but not kept.
-    """
-    bind = db_session.get_bind()
-    with _cache_lock:
-        entry = _caches.get(bind, {}).get(name)
-    if entry is not None and entry[0] == stamp:
-        with _cache_lock:
-            _caches.setdefault(bind, {})[name] = (stamp, entry[1], clock.now().timestamp())
-        return entry[1]
-    table = _without_collection(build)
-    if recheck is None or recheck() == stamp:
-        with _cache_lock:
-            _caches.setdefault(bind, {})[name] = (stamp, table, clock.now().timestamp())
-    return table
-
-
-def _recent(db_session: Session, name: tuple[Any, ...], fresh_seconds: float) -> Any | None:
-    """The tables ``name`` when their stamp was checked less than ``fresh_seconds`` ago.
-
-    Checking the stamp reads the summary tables (a few milliseconds at a
-    million accounts, growing with them); within ``fresh_seconds``
-    (``STATS_FRESH_SECONDS``) a process answers from what it checked last.
-    Each answer is still one consistent protected table; a change of the
-    counts shows after at most that long. ``0``: checked on every request.
-    """
-    if fresh_seconds <= 0:
-        return None
-    with _cache_lock:
-        entry = _caches.get(db_session.get_bind(), {}).get(name)
-    if entry is not None and clock.now().timestamp() - entry[2] < fresh_seconds:
-        return entry[1]
-    return None
-
-
-def _without_collection(build: Callable[[], T]) -> T:
-    """``build()`` with the cyclic garbage collector paused (a third of the time of a build).
-
-    A build makes a few hundred thousand tuples that live on, each of which
-    would otherwise set off collections that walk every object of the
-    process. Reference counting still frees what dies; whoever paused the
-    collector first resumes it.
-    """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return build()
-    finally:
-        if paused:
-            gc.enable()
-
-
-def clear_cache() -> None:
-    """Forget every protected table (tests; the next request builds them again)."""
-    with _cache_lock:
-        _caches.clear()
-
+# --- Stamps: what the activity and usage tables are computed from -------------------------------
 
 def _counters_stamp(db_session: Session, metrics: tuple[str, ...],
                     through: dt.date | None) -> tuple[Any, ...]:
@@ -210,19 +84,19 @@ def account_table(db_session: Session, min_count: int, fresh_seconds: float = 0.
 
     ``(NATIONAL, "")`` is the country, ``(province, "")`` a province; level
     and status may be :data:`ANY` (the margins). Protected once per content
-    of ``account_counts`` (:func:`_cached`): the rows are read as one row of
+    of ``account_counts`` (:func:`table_cache.cached`): the rows are read as one row of
     texts, both the cache key and what the table is built from.
     """
-    recent = _recent(db_session, ("accounts", min_count), fresh_seconds)
+    recent = table_cache.recent(db_session, ("accounts", min_count), fresh_seconds)
     if recent is not None:
         return recent
     columns = (AccountCount.province_code, AccountCount.commune_code, AccountCount.level,
                AccountCount.status, AccountCount.count)
-    texts = _rows_columns(db_session, columns)
-    if not _well_formed(texts):  # a field holding the separator (no code or status does)
+    texts = table_cache.rows_columns(db_session, columns)
+    if not table_cache.well_formed(texts):  # a field holding the separator (none does)
         return _account_table(_typed(db_session.execute(sa.select(*columns))), min_count)
-    return _cached(db_session, ("accounts", min_count), texts,
-                   lambda: _account_table(_typed(_rows(texts)), min_count))
+    return table_cache.cached(db_session, ("accounts", min_count), texts,
+                              lambda: _account_table(_typed(table_cache.rows(texts)), min_count))
 
 
 def _typed(rows: Iterable[Any]) -> list[tuple[str, str, int, str, int]]:
@@ -348,8 +222,8 @@ def _cross_lines(values: dict[tuple[Any, ...], int], provinces: list[str]) -> li
 def recent_counter_tables(db_session: Session, metrics: tuple[str, ...], *, min_count: int,
                           fresh_seconds: float) -> tuple[Published, Published] | None:
     """The tables of :func:`counter_tables` when checked within ``fresh_seconds`` (see
-    :func:`_recent`), else ``None``."""
-    return _recent(db_session, ("counters", min_count, metrics), fresh_seconds)
+    :func:`table_cache.recent`), else ``None``."""
+    return table_cache.recent(db_session, ("counters", min_count, metrics), fresh_seconds)
 
 
 def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.date,
@@ -369,7 +243,8 @@ def counter_tables(db_session: Session, metrics: tuple[str, ...], *, today: dt.d
                 usage_table(db_session, metrics, today=today, through=through,
                             min_count=min_count))
 
-    return _cached(db_session, ("counters", min_count, metrics), stamp(), build, stamp)
+    return table_cache.cached(db_session, ("counters", min_count, metrics), stamp(), build,
+                              stamp)
 
 
 def activity_table(db_session: Session, *, today: dt.date, through: dt.date | None,

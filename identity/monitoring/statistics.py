@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts.models import ACCOUNT_STATUSES, ACTIVE, CLOSED
-from identity.errors import NotFound
 from identity.monitoring import queues
+from identity.monitoring.errors import CommuneNotFound, ProvinceNotFound
 from identity.monitoring.growth import growth, month_start
 from identity.monitoring.models import AccountCount, RollupState, UsageCounter, UsageRollup
 from identity.registry import admin_units
@@ -68,17 +68,17 @@ class Place:
 
 
 def province_place(province_code: str) -> Place:
-    """A province, or :class:`NotFound` (``province.not_found``)."""
+    """A province, or :class:`ProvinceNotFound` (``province.not_found``)."""
     if province_code not in admin_units.provinces():
-        raise NotFound("No province of this code.", code="province.not_found")
+        raise ProvinceNotFound()
     return Place(province_code=province_code)
 
 
 def commune_place(commune_code: str) -> Place:
-    """A commune, or :class:`NotFound` (``commune.not_found``)."""
+    """A commune, or :class:`CommuneNotFound` (``commune.not_found``)."""
     commune = admin_units.communes().get(commune_code)
     if commune is None:
-        raise NotFound("No commune of this code.", code="commune.not_found")
+        raise CommuneNotFound()
     return Place(province_code=commune.province_code, commune_code=commune_code)
 
 

@@ -2,7 +2,7 @@
 at most ``STATS_FRESH_SECONDS`` apart (0 in the tests: on every request).
 
 Protecting every place's cells costs far more than reading them, so
-:mod:`identity.monitoring.protected` keeps the tables it built, keyed by
+:mod:`identity.monitoring.table_cache` keeps the tables built, keyed by
 what they were built from, read from the database on every request. These
 tests change the counts in each way the keys must notice (a move between two
 cells that keeps the number of rows and the sum, a counter bumped today, a
@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from sqlalchemy.orm import sessionmaker
 
-from identity.monitoring import counters, protected, published, statistics
+from identity.monitoring import counters, protected, published, statistics, table_cache
 from identity.monitoring.disclosure import Line, protect
 from tests.flows import bearer
 from tests.identity.monitoring.helpers import add_account, new_operator
@@ -37,7 +37,7 @@ def at(day: dt.date) -> Any:
 def stats(app, client, db_session, monkeypatch) -> Any:
     """``stats(path)``: the JSON of a statistics view, at the threshold of 10, from no cache."""
     monkeypatch.setitem(app.config, "STATS_MIN_COUNT", MIN)
-    protected.clear_cache()
+    table_cache.clear_cache()
     token = new_operator(db_session)
 
     def get(path: str) -> Any:
@@ -82,12 +82,12 @@ def test_within_the_fresh_window_a_process_answers_without_reading_the_counts(
     change shows once the window has passed, and each answer is one consistent table."""
     monkeypatch.setitem(app.config, "STATS_FRESH_SECONDS", 60)
     reads = {"accounts": 0}
-    rows_columns = protected._rows_columns
+    rows_columns = table_cache.rows_columns
 
     def count_reads(*args: Any, **kwargs: Any) -> Any:
         reads["accounts"] += 1
         return rows_columns(*args, **kwargs)
-    monkeypatch.setattr(protected, "_rows_columns", count_reads)
+    monkeypatch.setattr(table_cache, "rows_columns", count_reads)
     for _ in range(12):
         add_account(db_session, protector, commune_code=BIG)
     assert stats("/overview")["accounts"]["total"] == 12
@@ -152,7 +152,7 @@ def test_a_table_built_while_the_counts_moved_is_not_kept(db_session):
     def build() -> str:
         built.append("table")
         return f"table {len(built)}"
-    cached = protected._cached
+    cached = table_cache.cached
     assert cached(db_session, ("test",), "before", build, lambda: next(stamps)) == "table 1"
     # the stamp read after the build differed: the next request builds again
     assert cached(db_session, ("test",), "before", build, lambda: next(stamps)) == "table 2"
@@ -165,17 +165,17 @@ def test_each_database_has_tables_of_its_own(app, db_session):
     databases: a table built from one is never served from another with the same stamp."""
     from app.extensions import db
 
-    protected._cached(db_session, ("test",), "same", lambda: "from the test's transaction")
+    table_cache.cached(db_session, ("test",), "same", lambda: "from the test's transaction")
     with app.app_context():
         other = db.engine.connect()
         try:
             session = sessionmaker(bind=other)()
-            assert protected._cached(session, ("test",), "same",
-                                     lambda: "from another") == "from another"
+            assert table_cache.cached(session, ("test",), "same",
+                                      lambda: "from another") == "from another"
             session.close()
         finally:
             other.close()
-    assert protected._cached(db_session, ("test",), "same", lambda: "built again") == (
+    assert table_cache.cached(db_session, ("test",), "same", lambda: "built again") == (
         "from the test's transaction")
 
 
@@ -208,7 +208,7 @@ def test_a_field_holding_the_separator_is_read_the_slow_way(stats, db_session, p
                                                             monkeypatch):
     """The rows come back as one text per column, split on ";" (no code or status holds one).
     Were one to, the rows would shift: they are then read one by one, and nothing is kept."""
-    monkeypatch.setattr(protected, "_SEP", "0")  # every code holds a 0
+    monkeypatch.setattr(table_cache, "_SEP", "0")  # every code holds a 0
     for _ in range(12):
         add_account(db_session, protector, commune_code=BIG)
     body = stats("/provinces/01")
@@ -222,14 +222,14 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it():
     import gc
 
     assert gc.isenabled()
-    assert protected._without_collection(gc.isenabled) is False  # paused while building
+    assert table_cache.without_collection(gc.isenabled) is False  # paused while building
     assert gc.isenabled()
     with pytest.raises(ZeroDivisionError):
-        protected._without_collection(lambda: 1 / 0)
+        table_cache.without_collection(lambda: 1 / 0)
     assert gc.isenabled()
     gc.disable()  # paused by someone else: left paused
     try:
-        protected._without_collection(lambda: None)
+        table_cache.without_collection(lambda: None)
         assert not gc.isenabled()
     finally:
         gc.enable()
