@@ -1,4 +1,11 @@
-"""Date and date-time fields shared by every schema: bounded to years a request can mean.
+"""Fields and base schemas shared by every domain's schemas.
+
+- :class:`PageArgs` and :class:`Page`: the query arguments of a paginated list
+  and the base of its answer (``items`` is each page's own).
+- :class:`PhoneField` and :class:`NameField`: a phone number and a full name,
+  put through the registry's normalisers, keeping their error codes.
+- :class:`BoundedDate`, :class:`BoundedDateTime`, :class:`BoundedAwareDateTime`:
+  dates bounded to years a request can mean, below.
 
 Python's dates end on 9999-12-31. A date at that edge parses, and the first
 ``+ timedelta(days=1)`` of a service (a deadline, an inclusive ``to`` day, the
@@ -18,9 +25,56 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
-from identity.errors import CodedMessage
+from identity.errors import CodedMessage, DomainError
+from identity.registry.normalise import normalise_name, normalise_phone
+
+
+# --- Pages -----------------------------------------------------------------------------------
+
+class PageArgs(Schema):
+    """Pagination."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class Page(Schema):
+    """A page of results."""
+
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+# --- Phones and names -----------------------------------------------------------------------
+
+class _Checked(fields.String):
+    """A string put through a registry normaliser, keeping its error code."""
+
+    normaliser: Any = None
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return type(self).normaliser(value, field=attr or "value")
+        except DomainError as exc:
+            raise ValidationError(CodedMessage(exc.message, exc.code)) from exc
+
+
+class PhoneField(_Checked):
+    """A Vietnamese mobile number, given back in national form (``0912345678``)."""
+
+    normaliser = staticmethod(normalise_phone)
+
+
+class NameField(_Checked):
+    """A full name, NFC, single-spaced, letters only."""
+
+    normaliser = staticmethod(normalise_name)
+
+
+# --- Dates -----------------------------------------------------------------------------------
 
 #: The years a date of a request may fall in: birth dates and the events of the service.
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200

@@ -18,12 +18,13 @@ from typing import Any
 from flask import current_app
 
 from app import context as ctx
+from app.api.pages import page
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from identity.accounts.capabilities import Act
 from app.operator_auth import OPERATOR_TOKEN, current_operator, operator_required
 from app.parsing import Blueprint
 from app.rp_auth import RP_BEARER, current_party, party_required, per_item
-from identity.accounts.schemas import PageArgs
+from identity.schema_fields import PageArgs
 from identity.accounts.account import citizen_actor
 from identity.audit.service import Actor
 from identity.coordination import aggregates, documents, mismatches, sim_report, sources
@@ -86,8 +87,7 @@ def list_mismatches(args: dict[str, Any]) -> Any:
     items, total = mismatches.list_mismatches(db_session=ctx.db_session(),
                                               protector=ctx.protector(),
                                               actor=_operator_actor(), **args)
-    return {"items": items, "total": total, "page": args["page"],
-            "per_page": args["per_page"]}
+    return page(items, total, args)
 
 
 @blp.post("/coordination/mismatches/<int:item_id>/resolve")
@@ -137,8 +137,7 @@ def telco_sim_report(args: dict[str, Any]) -> Any:
         db_session=ctx.db_session(), protector=ctx.protector(), party=current_party(),
         operator=args.get("operator"), max_per_id=limit, page=args["page"],
         per_page=args["per_page"])
-    return {"operator": operator, "max_per_id": limit, "items": items, "total": total,
-            "page": args["page"], "per_page": args["per_page"]}
+    return page(items, total, args, operator=operator, max_per_id=limit)
 
 
 @blp.get("/me/documents")
@@ -181,4 +180,4 @@ def corrections(args: dict[str, Any]) -> Any:
     items, total = mismatches.forwarded_corrections(
         db_session=ctx.db_session(), protector=ctx.protector(), actor=ctx.actor(),
         officer=current_officer(), **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)

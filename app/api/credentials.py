@@ -8,13 +8,14 @@ from typing import Any
 from flask import Response, current_app, request
 
 from app import context as ctx
+from app.api.pages import page
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
 from identity.accounts.account import citizen_actor
 from identity.accounts.officers import officer_actor, unit_name
-from identity.accounts.schemas import PageArgs
+from identity.schema_fields import PageArgs
 from identity.credentials import keys, service
 from identity.credentials.keys import KeyRing
 from identity.credentials.schemas import (CredentialCreate, CredentialIssued, CredentialPage,
@@ -74,7 +75,7 @@ def list_own(args: dict[str, Any]) -> Any:
     """The holder's credentials, newest first (ids, types and times; never the claims)."""
     items, total = service.list_credentials(db_session=ctx.db_session(), account=current_account(),
                                             **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 def _image(credential_id: str, kind: str) -> Response:

@@ -3,22 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from app import context as ctx
+from app.api.pages import page
 from app.auth import (BEARER, citizen_required, current_account, issue_tokens,
                       own_id_limits, session_id)
-from identity.accounts.capabilities import Act
 from app.extensions import db, get_protector
 from app.parsing import Blueprint
 from identity.accounts import devices, locks, passcode, passwords, registration
 from identity.accounts.access_log import access_log as citizen_access_log
 from identity.accounts.account import account_phone, citizen_actor
+from identity.accounts.capabilities import Act
 from identity.accounts.notifications import notifications as citizen_notifications
 from identity.accounts.schemas import (AccessLogPage, AccountStatus, MeRead, NotificationPage,
-                                       PageArgs, PasscodeChange, PasswordChange,
-                                       RegistrationStatus, TokenPair,
-                                       RegistrationWithdraw, registry_data)
+                                       PasscodeChange, PasswordChange, RegistrationStatus,
+                                       RegistrationWithdraw, TokenPair, registry_data)
 from identity.registry.normalise import mask_phone
+from identity.schema_fields import PageArgs
 
 blp = Blueprint("me", __name__, url_prefix="/me",
                 description="The logged-in citizen's own account.")
@@ -97,7 +97,7 @@ def notifications(args: dict[str, Any]) -> Any:
     """The citizen's notifications, newest first."""
     items, total = citizen_notifications(db_session=db.session(), account=current_account(),
                                          **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 @blp.get("/access-log")
@@ -109,7 +109,7 @@ def access_log(args: dict[str, Any]) -> Any:
     """Every login, device change and read of this citizen's data by anyone, newest first."""
     items, total = citizen_access_log(db_session=db.session(),
                                       citizen_id=current_account().citizen_id, **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 @blp.get("/status")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from flask import Response, current_app, jsonify, request
 
 from app import context as ctx
+from app.api.pages import page
 from app.api.credentials import key_ring
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from app.errors import handle_domain_error
@@ -126,10 +127,6 @@ def _citizen() -> dict[str, Any]:
             "actor": citizen_actor(account, ctx.actor())}
 
 
-def _page(items: Any, total: int, args: dict[str, Any]) -> dict[str, Any]:
-    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
-
-
 # --- The citizen -------------------------------------------------------------------------------
 
 @blp.get("")
@@ -141,7 +138,7 @@ def list_orders(args: dict[str, Any]) -> Any:
     """The citizen's orders (fees and fines), newest first; filter by `status`."""
     items, total = orders.own_orders(db_session=ctx.db_session(),
                                      account=current_account(), **args)
-    return _page(items, total, args)
+    return page(items, total, args)
 
 
 @blp.get("/banks")

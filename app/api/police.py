@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from app import context as ctx
+from app.api.pages import page
 from app.auth import BEARER, current_officer, officer_required
 from app.parsing import Blueprint
 from identity.accounts import devices, levels, officers, reclaim, registration
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
-                                       Level2Request, PageArgs, PendingAccountPage,
-                                       ReclaimRequest, ReclaimStarted, ReviewDecision,
-                                       registry_data)
+                                       Level2Request, PendingAccountPage, ReclaimRequest,
+                                       ReclaimStarted, ReviewDecision, registry_data)
+from identity.schema_fields import PageArgs
 
 blp = Blueprint("police", __name__, url_prefix="/police",
                 description="Police officers' tools. An officer acts only inside their province "
@@ -27,7 +27,7 @@ def pending_accounts(args: dict[str, Any]) -> Any:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
     items, total = registration.review_queue(
         db_session=ctx.db_session(), officer=current_officer(), **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 @blp.post("/accounts/<int:account_id>/review")

@@ -26,6 +26,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema
 
 from app import context as ctx
+from app.api.pages import page
 from app.auth import (BEARER, citizen_required, config_limit, current_account, current_officer,
                       limiter, officer_required)
 from app.extensions import get_protector
@@ -42,7 +43,7 @@ from utilities.reports.schemas import (AnswerCreate, AssignRequest, EvidenceRead
                                        QueueArgs, QueuePage, ReporterRead, ReportCreate,
                                        ReportOfficerRead, ReportRead, ReportSummaryPage,
                                        StatusChange, TransferRequest)
-from identity.accounts.schemas import PageArgs
+from identity.schema_fields import PageArgs
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Room for the multipart envelope around one evidence file.
@@ -160,7 +161,7 @@ def my_reports(args: dict[str, Any]) -> Any:
     """The citizen's own named reports, newest first (anonymous ones only through their key)."""
     items, total = own_cases.my_reports(db_session=ctx.db_session(), protector=ctx.protector(),
                                         account=current_account(), **args)
-    return {"items": items, "total": total, **args}
+    return page(items, total, args)
 
 
 @blp.get("/<case_number>")
@@ -245,9 +246,8 @@ def my_evidence(case_number: str, evidence_id: int) -> Response:
 @police_blp.doc(security=BEARER)
 def queue(args: dict[str, Any]) -> Any:
     """The jurisdiction's cases, newest first, by category, status, filing date, overdue."""
-    page = police_queue.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
-    return {"items": page.items, "total": page.total, "total_exact": page.total_exact,
-            "page": args["page"], "per_page": args["per_page"]}
+    found = police_queue.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
+    return page(found.items, found.total, args, total_exact=found.total_exact)
 
 
 @police_blp.post("/indicators/lookup")

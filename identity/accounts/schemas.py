@@ -1,9 +1,5 @@
 """Marshmallow schemas of accounts, authentication and officers' work.
 
-Over 400 lines until issue 17 ("A house to live in") splits it into use-case modules along
-its sections; it was kept whole here so that the identity-assurance changes stayed
-reviewable in place.
-
 Binary values travel as base64url without padding. Personal ids, phones and
 secrets only ever travel in bodies, never in URLs.
 """
@@ -15,10 +11,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from identity.errors import CodedMessage, DomainError
-from identity.registry.normalise import normalise_name, normalise_phone
+from identity.errors import CodedMessage
 from identity.registry.schemas import PersonalIdField
-from identity.schema_fields import BoundedDate
+from identity.schema_fields import BoundedDate, NameField, Page, PhoneField
 
 
 class Base64UrlBytes(fields.Field):
@@ -46,30 +41,6 @@ class Base64UrlBytes(fields.Field):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else base64.urlsafe_b64encode(value).decode().rstrip("=")
-
-
-class _Checked(fields.String):
-    """A string put through a registry normaliser, keeping its error code."""
-
-    normaliser: Any = None
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        try:
-            return type(self).normaliser(value, field=attr or "value")
-        except DomainError as exc:
-            raise ValidationError(CodedMessage(exc.message, exc.code)) from exc
-
-
-class PhoneField(_Checked):
-    """A Vietnamese mobile number, given back in national form (``0912345678``)."""
-
-    normaliser = staticmethod(normalise_phone)
-
-
-class NameField(_Checked):
-    """A full name, NFC, single-spaced, letters only."""
-
-    normaliser = staticmethod(normalise_name)
 
 
 _ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{12}$", "example": "001090012345"}
@@ -269,21 +240,6 @@ class PasswordResetConfirm(CodeConfirm):
     """The SMS code and the new password."""
 
     new_password = fields.String(**_SECRET)
-
-
-class PageArgs(Schema):
-    """Pagination."""
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-
-
-class Page(Schema):
-    """A page of results."""
-
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class NotificationRead(Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from identity.accounts.schemas import Page
+from identity.schema_fields import Page
 from identity.coordination.models import RESOLUTIONS
 from identity.credentials.schemas import _NONCE, _TOKEN
 

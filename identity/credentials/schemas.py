@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from identity.accounts.schemas import Page
+from identity.schema_fields import Page
 
 #: What a verifier may put in ``aud`` and ``n``: short, so that the longest identity
 #: credential still fits a version 12 QR (README, "Credentials"); URL-safe characters.

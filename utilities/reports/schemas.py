@@ -15,9 +15,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from identity import clock
-from identity.accounts.schemas import Page, PageArgs
 from identity.errors import CodedMessage
-from identity.schema_fields import BoundedAwareDateTime, BoundedDate
+from identity.schema_fields import BoundedAwareDateTime, BoundedDate, Page, PageArgs
 from utilities.reports.models import CATEGORIES, STATUSES
 from utilities.reports.indicators import MAX_INDICATORS
 from utilities.reports.rules import STATUS_ACTIONS
