@@ -1,6 +1,9 @@
 """The Flask extensions, created unbound and initialised by the factory."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import fakeredis
 import redis
 from flask import Flask, current_app
@@ -14,8 +17,21 @@ from utilities import models as utility_models  # noqa: F401  (and the utilities
 from identity.database import Base
 from identity.protection import Protector
 
+
+def migrations_directory() -> Path:
+    """The Alembic scripts: the repository's ``migrations/``, else those a wheel installed.
+
+    A wheel puts them under ``<prefix>/share/vnid/migrations`` (setup.cfg's
+    data_files), so ``flask db upgrade`` works from any folder in both cases.
+    """
+    repository = Path(__file__).resolve().parent.parent / "migrations"
+    if (repository / "alembic.ini").is_file():
+        return repository
+    return Path(sys.prefix) / "share" / "vnid" / "migrations"
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(directory="migrations", compare_type=True, render_as_batch=True)
+migrate = Migrate(directory=migrations_directory(), compare_type=True, render_as_batch=True)
 api = ServiceApi()
 
 
