@@ -104,6 +104,43 @@ def test_an_interrupted_run_resumes_after_its_committed_lines(db_session, protec
     assert resumed.status == "completed" and _count(db_session) == 30
 
 
+def test_worker_processes_give_the_same_result(db_session, protector, session_factory, people,
+                                               tmp_path):
+    path = tmp_path / "gplx.csv"
+    generate_records(kind="driving_licence", holders=_holders(people), rows=30, out=path,
+                     seed=9, unknown=0.2, mismatch=0.2)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("too,few\n")
+    outcomes = []
+    for workers in (0, 2):
+        source = _source(db_session, protector, name=f"gplx-{workers}")
+        report = tmp_path / f"rejected-{workers}.csv"
+        summary = load_file(session_factory=session_factory, source=source, path=path,
+                            protector=protector, actor=ACTOR, batch_size=7, workers=workers,
+                            report_path=report)
+        outcomes.append((summary.status, summary.rows_read, summary.written, summary.linked,
+                         summary.mismatched, summary.unknown_id, summary.rejected,
+                         summary.batches, summary.rejection_codes, summary.file_sha256,
+                         report.read_text(encoding="utf-8")))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1:3] == (31, 30)
+
+
+def test_a_fresh_run_that_rejects_nothing_leaves_no_report_behind(db_session, protector,
+                                                                  session_factory, people,
+                                                                  tmp_path):
+    source = _source(db_session, protector)
+    path = tmp_path / "gplx.csv"
+    generate_records(kind="driving_licence", holders=_holders(people), rows=10, out=path,
+                     unknown=0, mismatch=0)
+    stale = Path(f"{path}.rejected.csv")  # from an earlier, broken version of the file
+    stale.write_text("line,record_id,code,field,message,raw\n2,,row.columns,,,x\n")
+    summary = load_file(session_factory=session_factory, source=source, path=path,
+                        protector=protector, actor=ACTOR)
+    assert (summary.written, summary.rejected, summary.report_path) == (10, 0, None)
+    assert not stale.exists()
+
+
 def test_json_lines_load_and_unreadable_files_are_refused(db_session, protector,
                                                           session_factory, people, tmp_path):
     source = _source(db_session, protector, kind="telecom", name="viettel")
