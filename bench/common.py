@@ -115,6 +115,9 @@ def app_environment(db_url: str, keys: dict[str, str] | None = None) -> dict[str
         "SMS_BACKEND": BENCH_SMS_BACKEND,
         "LOG_LEVEL": "WARNING",
         "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32",
+        # Production requires the token endpoint's public https URL (the audience of client
+        # assertions); the benches authenticate parties by secret, so any https URL serves.
+        "OAUTH_TOKEN_URL": "https://vnid.bench.invalid/api/v1/oauth/token",
         **(keys or new_keys()),
     }
 
