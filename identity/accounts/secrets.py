@@ -5,7 +5,7 @@ characters, no composition rules, NFC-normalised, refused when among the
 10,000 most common passwords (``data/common-passwords.txt``, the top of the
 list shipped by zxcvbn, MIT licence). Both passwords and the six-digit
 passcode are hashed with argon2id at m=19 MiB, t=2, p=1 (the OWASP minimum
-for argon2id); the README gives the measured time.
+for argon2id); docs/benchmarks.md gives the measured time.
 """
 from __future__ import annotations
 

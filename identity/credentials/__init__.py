@@ -1,4 +1,4 @@
-"""Signed QR credentials in the VN1 format (``../shared/specs/vn1-credential.md``).
+"""Signed QR credentials in the VN1 format (``docs/vn1.md``).
 
 The offline verifier is importable from here with nothing but ``cbor2`` and
 ``cryptography`` behind it (no Flask, no database, no network)::

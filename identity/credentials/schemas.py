@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from identity.schema_fields import Page
 
 #: What a verifier may put in ``aud`` and ``n``: short, so that the longest identity
-#: credential still fits a version 12 QR (README, "Credentials"); URL-safe characters.
+#: credential still fits a version 12 QR (docs/vn1.md); URL-safe characters.
 MAX_AUDIENCE, MIN_NONCE, MAX_NONCE = 16, 8, 12
 _TOKEN = validate.Regexp(rf"^[A-Za-z0-9._~:-]{{1,{MAX_AUDIENCE}}}$",
                          error=f"Use 1 to {MAX_AUDIENCE} letters, digits or . _ ~ : -")

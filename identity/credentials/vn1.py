@@ -1,7 +1,7 @@
 """The VN1 format: ``VN1:`` + Base45(zlib(CBOR(COSE_Sign1(CWT)))), signed with ES256.
 
 This module is the whole offline verifier: no Flask, no database, no network.
-It follows ``../shared/specs/vn1-credential.md`` to the byte, so a bank can
+It follows ``docs/vn1.md`` to the byte, so a bank can
 check a citizen's QR with nothing but the published trust list.
 
 Speed matters: a verification is one ECDSA P-256 check (~60 µs here) plus

@@ -10,7 +10,7 @@ What the documentation promises, checked at +90 s and -90 s:
   and a clock moved back cannot reuse a step at or before the last one used.
 - SMS codes (``identity/accounts/codes.py``): 5 minutes in Redis; at ±90 s a
   fresh code still works, once.
-- VN1 credentials (``/work/shared/specs/vn1-credential.md``): ``iat`` at most
+- VN1 credentials (``docs/vn1.md``): ``iat`` at most
   ``now + leeway``, ``exp`` after ``now - leeway``, leeway 30 s (the most the
   spec allows). A credential read 90 s early is ``not_yet_valid``; 90 s into
   its 120 s of life it is valid; the leeway ends 30 s after ``exp``.
@@ -129,9 +129,9 @@ def test_sms_codes_at_a_moved_clock_work_once(faulty, moment, seconds):
     token = login(client, citizen)["access_token"]
     assert client.post("/api/v1/me/lock", headers=flows.bearer(token)).status_code == 200
     unlock_id = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.person.personal_id, "password": flows.PASSWORD}
+        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD}
     ).get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.person.test_phone)
+    code = flows.latest_code(client, citizen.record.test_phone)
     at(moment, seconds)
     path = f"/api/v1/auth/unlock/{unlock_id}/confirm"
     assert client.post(path, json={"otp": code}).status_code == 200
