@@ -22,18 +22,26 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/flask db upgrade
 
-## make run: migrate the embedded SQLite database, seed demo citizens once, serve on 127.0.0.1:5000
+## make run: migrate the embedded SQLite database, seed demo citizens once, serve on
+## 127.0.0.1:5000 (another port or address: make run PORT=5001 HOST=0.0.0.0)
+run: HOST ?= 127.0.0.1
+run: PORT ?= 5000
+# The URLs the service tells others follow the port: the bank gateway's callbacks and the
+# audience of relying parties' client assertions (unless the environment sets them).
+run: export PAYMENT_CALLBACK_BASE_URL ?= http://$(HOST):$(PORT)
+run: export OAUTH_TOKEN_URL ?= http://$(HOST):$(PORT)/api/v1/oauth/token
 run: migrate
 	$(BIN)/flask demo seed
 	@echo
-	@echo "  VNID is starting on http://127.0.0.1:5000"
-	@echo "  API docs:   http://127.0.0.1:5000/docs"
-	@echo "  OpenAPI:    http://127.0.0.1:5000/api/v1/openapi.json"
-	@echo "  Health:     http://127.0.0.1:5000/healthz"
-	@echo "  Dashboard:  http://127.0.0.1:5000/dashboard (token: flask admins create --name <you>)"
-	@echo "  Walkthrough: README, 'Accounts and authentication' (examples/mobile_client.py)"
+	@echo "  VNID is starting on http://$(HOST):$(PORT)"
+	@echo "  API docs:   http://$(HOST):$(PORT)/docs"
+	@echo "  OpenAPI:    http://$(HOST):$(PORT)/api/v1/openapi.json"
+	@echo "  Health:     http://$(HOST):$(PORT)/healthz"
+	@echo "  Dashboard:  http://$(HOST):$(PORT)/dashboard (token: .venv/bin/flask admins create --name <you>)"
+	@echo "  Walkthroughs: README.md 'First walkthrough', then docs/walkthroughs/"
+	@echo "  (in a second terminal: export VNID_URL=http://$(HOST):$(PORT))"
 	@echo
-	$(BIN)/flask run --host 127.0.0.1 --port 5000 --no-reload
+	$(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload
 
 ## make test: the whole suite on SQLite, then on PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set
 test: lint test-sqlite test-backends

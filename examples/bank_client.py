@@ -9,22 +9,28 @@ against the service's published trust list (signature, expiry, and that its
 audience is this bank).
 
     export VNID_CLIENT_ID=... VNID_CLIENT_SECRET=...     # from `flask rp create`
-    python examples/bank_client.py match --personal-id 001090012345 \\
+    B=".venv/bin/python examples/bank_client.py"
+    $B match --personal-id 001090012345 \\
         --full-name "Nguyễn Văn An" --date-of-birth 1990-05-12
-    python examples/bank_client.py kyc --personal-id 001090012345 \\
+    $B kyc --personal-id 001090012345 \\
         --attributes full_name,date_of_birth,permanent_address \\
         --purpose "Mở tài khoản thanh toán" --wait 300
-    python examples/bank_client.py erasures
+    $B erasures
 
-The server is ``--server URL`` (or ``$VNID_SERVER``, default
-http://127.0.0.1:5000). The client secret is read from ``$VNID_CLIENT_SECRET``
-(never from the command line, where other users of the machine could read
-it) and never printed; neither is the access token. Errors of the server are
-printed as ``error <status> <code>: <message>`` and exit with 1.
+The server is ``--server URL`` (or ``$VNID_URL``, default
+http://127.0.0.1:5000; ``$VNID_SERVER`` is read too). The client secret is
+read from ``$VNID_CLIENT_SECRET`` (never from the command line, where other
+users of the machine could read it) and never printed; neither is the access
+token. Errors of the server are printed as ``error <status> <code>:
+<message>`` and exit with 1.
 
 Offline verification uses the service's own verifier package
 (``identity.credentials``), which needs no server and no database: a bank
-ships it inside its own systems with a copy of the trust list.
+ships it inside its own systems with a copy of the trust list. Run the
+client with the repository's ``.venv/bin/python``, where that package is
+installed: without it, the commands that verify (``kyc``, ``fetch``) stop
+before they send anything, since a consent's credential can be fetched only
+once.
 """
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ import urllib.request
 from typing import Any
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
+#: The commands that verify a credential offline, with the ``identity`` package.
+VERIFYING_COMMANDS = ("kyc", "fetch")
 TIMEOUT_SECONDS = 30
 
 
@@ -147,6 +155,18 @@ def verify_offline(credential: str, trust_list: dict[str, Any], client_id: str) 
             "expires_at": verified.expires_at}
 
 
+def verifier_available() -> bool:
+    """Whether the offline verifier imports; if not, say how to run the client (stderr)."""
+    try:
+        import identity.credentials  # noqa: F401
+    except ImportError as error:
+        print(f"error: the offline verifier does not import ({error}); run this client "
+              "with the repository's .venv/bin/python (make install). Nothing was sent.",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def _print(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -211,7 +231,9 @@ def cmd_erasure_ack(bank: Bank, args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """Global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference relying-party client (a bank).")
-    parser.add_argument("--server", default=os.environ.get("VNID_SERVER", DEFAULT_SERVER))
+    parser.add_argument("--server", default=(os.environ.get("VNID_SERVER")
+                                             or os.environ.get("VNID_URL") or DEFAULT_SERVER),
+                        help="base URL of the server (env VNID_URL; default %(default)s)")
     parser.add_argument("--client-id", default=os.environ.get("VNID_CLIENT_ID"),
                         help="the client id (env VNID_CLIENT_ID); the secret comes from "
                              "$VNID_CLIENT_SECRET only")
@@ -256,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.client_id or not secret:
         print("error: set VNID_CLIENT_ID (or --client-id) and VNID_CLIENT_SECRET",
               file=sys.stderr)
+        return 1
+    if args.command in VERIFYING_COMMANDS and not verifier_available():
         return 1
     try:
         args.run(Bank(args.server, args.client_id, secret), args)

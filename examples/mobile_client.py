@@ -3,24 +3,31 @@
 
 It registers a citizen, binds this "phone" (a P-256 device key kept in a state
 directory) to the account, logs in by signing the server's challenge with that
-key, and reads the account. Only the standard library and ``cryptography``.
+key, and reads the account. Only the standard library and ``cryptography``:
+run it with the repository's ``.venv/bin/python`` (``make install``).
 
-    python examples/mobile_client.py register --personal-id 001090012345 \\
+    C=".venv/bin/python examples/mobile_client.py --home /tmp/my-phone"
+    $C register --personal-id 001090012345 \\
         --full-name "Nguyễn Văn An" --date-of-birth 1990-05-12 --phone 0912345678
-    python examples/mobile_client.py login --personal-id 001090012345
-    python examples/mobile_client.py me
-    python examples/mobile_client.py logout
+    $C login --personal-id 001090012345
+    $C me
+    $C logout
 
-The server is ``--server URL`` (or ``$VNID_SERVER``, default
-http://127.0.0.1:5000); the state directory is ``--home DIR`` (or
-``$VNID_CLIENT_HOME``, default ``~/.vnid-client``) and holds:
+The server is ``--server URL`` (or ``$VNID_URL``, default
+http://127.0.0.1:5000; ``$VNID_SERVER`` is read too); the state directory is
+``--home DIR`` (or ``$VNID_CLIENT_HOME``, default ``~/.vnid-client``: one
+phone, so give every person of a walkthrough a directory of their own) and
+holds:
 
 - ``device-key.pem``: the device's private key (PKCS8 PEM, mode 0600);
 - ``device.json``: the device id, a random UUID made once;
 - ``session.json``: the personal id and the tokens of the last login (mode 0600).
 
-Tokens, passwords and passcodes are never printed. Every error answer of the
-server is printed as ``error <status> <code>: <message>`` and exits with 1.
+The password and the passcode come from ``--password`` / ``--passcode``,
+else from ``$VNID_PASSWORD`` / ``$VNID_PASSCODE``, else they are asked for
+without echo. Tokens, passwords and passcodes are never printed. Every error
+answer of the server is printed as ``error <status> <code>: <message>`` and
+exits with 1.
 """
 from __future__ import annotations
 
@@ -40,10 +47,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+try:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+except ImportError:  # before anything is sent: a half-done registration helps nobody
+    sys.exit("error: this client needs the 'cryptography' package; run it with the "
+             "repository's .venv/bin/python (make install)")
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
+PASSWORD_HELP = "password (default: $VNID_PASSWORD, else asked)"
+PASSCODE_HELP = "6-digit passcode (default: $VNID_PASSCODE, else asked)"
 DEFAULT_HOME = "~/.vnid-client"
 KEY_FILE = "device-key.pem"
 DEVICE_FILE = "device.json"
@@ -309,9 +322,21 @@ def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
 
 # --- commands ---------------------------------------------------------------
 
-def _secret(value: str | None, prompt: str) -> str:
-    """A secret from its option, or asked for without echo."""
-    return value if value is not None else getpass.getpass(prompt)
+def _secret(value: str | None, variable: str, prompt: str) -> str:
+    """A secret from its option, else from the environment variable, else asked without echo."""
+    if value is not None:
+        return value
+    return os.environ.get(variable) or getpass.getpass(prompt)
+
+
+def _password(value: str | None) -> str:
+    """The password: ``--password``, else ``$VNID_PASSWORD``, else asked."""
+    return _secret(value, "VNID_PASSWORD", "Password: ")
+
+
+def _passcode(value: str | None) -> str:
+    """The 6-digit passcode: ``--passcode``, else ``$VNID_PASSCODE``, else asked."""
+    return _secret(value, "VNID_PASSCODE", "Passcode (6 digits): ")
 
 
 def _sms_code(client: Client, phone: str, phone_masked: str) -> str:
@@ -336,8 +361,8 @@ def cmd_register(client: Client, home: Path, args: argparse.Namespace) -> None:
         personal_id=args.personal_id, full_name=args.full_name,
         date_of_birth=args.date_of_birth, phone=args.phone, device=device)
     otp = args.otp or _sms_code(client, args.phone, started.get("phone_masked", "your phone"))
-    password = _secret(args.password, "Password: ")
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    password = _password(args.password)
+    passcode = _passcode(args.passcode)
     account = client.confirm_registration(registration_id=started["registration_id"],
                                           otp=otp, password=password, passcode=passcode)
     print(json.dumps(account, indent=2, ensure_ascii=False))
@@ -346,7 +371,7 @@ def cmd_register(client: Client, home: Path, args: argparse.Namespace) -> None:
 def cmd_login(client: Client, home: Path, args: argparse.Namespace) -> None:
     """Log in with password and device key; keep the tokens."""
     device = load_or_create_device(home)
-    password = _secret(args.password, "Password: ")
+    password = _password(args.password)
     tokens = client.login(personal_id=args.personal_id, password=password, device=device)
     save_session(home, args.personal_id, tokens)
     print("logged in")
@@ -423,7 +448,7 @@ def cmd_host_confirmations(client: Client, home: Path, args: argparse.Namespace)
 
 def cmd_host_confirm(client: Client, home: Path, args: argparse.Namespace) -> None:
     """Confirm (or, with --refuse, refuse) a stay as its host, with the passcode."""
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    passcode = _passcode(args.passcode)
     _print(_with_session(client, home, lambda token: client.answer_as_host(
         token, stay_id=args.stay_id, confirm=not args.refuse, passcode=passcode)))
 
@@ -446,7 +471,7 @@ def add_residence_commands(commands: Any) -> None:
     confirm = commands.add_parser("host-confirm", help="confirm a stay as its host")
     confirm.add_argument("--stay-id", required=True, type=int)
     confirm.add_argument("--refuse", action="store_true", help="refuse instead of confirming")
-    confirm.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    confirm.add_argument("--passcode", help=PASSCODE_HELP)
     confirm.set_defaults(run=cmd_host_confirm)
 
 
@@ -562,7 +587,7 @@ def cmd_credential(client: Client, home: Path, args: argparse.Namespace) -> None
     saves the server's rendering instead.
     """
     session = load_session(home)
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    passcode = _passcode(args.passcode)
     issued = client.issue_credential(session["access_token"], credential_type=args.type,
                                      passcode=passcode, audience=args.audience,
                                      nonce=args.nonce)
@@ -584,7 +609,7 @@ def cmd_consents(client: Client, home: Path, args: argparse.Namespace) -> None:
 
 def cmd_consent_decide(client: Client, home: Path, args: argparse.Namespace) -> None:
     """Approve (or, with --refuse, refuse) a consent request, with the passcode."""
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    passcode = _passcode(args.passcode)
     _print(_with_session(client, home, lambda token: client.request(
         "POST", f"/api/v1/me/consent-requests/{args.consent_id}/decision",
         {"approve": not args.refuse, "passcode": passcode}, token=token)))
@@ -616,7 +641,7 @@ def add_consent_commands(commands: Any) -> None:
     decide = commands.add_parser("consent-approve", help="approve a consent request")
     decide.add_argument("consent_id")
     decide.add_argument("--refuse", action="store_true", help="refuse it instead")
-    decide.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    decide.add_argument("--passcode", help=PASSCODE_HELP)
     decide.set_defaults(run=cmd_consent_decide)
     commands.add_parser("data-sharing", help="who received your data").set_defaults(
         run=cmd_data_sharing)
@@ -675,7 +700,7 @@ def cmd_payments(client: Client, home: Path, args: argparse.Namespace) -> None:
 def cmd_pay(client: Client, home: Path, args: argparse.Namespace) -> None:
     """Pay an order with a bank, confirmed with the passcode; wait for the bank's answer."""
     import time
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    passcode = _passcode(args.passcode)
     key = _payment_key(home, args.order_id)
     try:
         attempt = _with_session(client, home, lambda token: _pay_request(
@@ -704,7 +729,7 @@ def cmd_receipt(client: Client, home: Path, args: argparse.Namespace) -> None:
         "GET", f"/api/v1/payments/{args.order_id}/receipt", token=token)))
     if args.no_qr:
         return
-    passcode = _secret(args.passcode, "Passcode (6 digits): ")
+    passcode = _passcode(args.passcode)
     issued = _with_session(client, home, lambda token: client.request(
         "POST", f"/api/v1/payments/{args.order_id}/receipt/credential", {"passcode": passcode},
         token=token))
@@ -719,13 +744,13 @@ def add_payment_commands(commands: Any) -> None:
     pay = commands.add_parser("pay", help="pay a fee or fine through your bank")
     pay.add_argument("order_id", type=int)
     pay.add_argument("--bank", default="VCB", help="bank code (GET /api/v1/payments/banks)")
-    pay.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    pay.add_argument("--passcode", help=PASSCODE_HELP)
     pay.add_argument("--wait", type=float, default=15.0,
                      help="seconds to wait for the bank's answer (default %(default)s)")
     pay.set_defaults(run=cmd_pay)
     receipt = commands.add_parser("receipt", help="the receipt of a paid order, with its QR")
     receipt.add_argument("order_id", type=int)
-    receipt.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    receipt.add_argument("--passcode", help=PASSCODE_HELP)
     receipt.add_argument("--no-qr", action="store_true", help="the receipt only, no QR")
     receipt.set_defaults(run=cmd_receipt)
 # --- end of payments -------------------------------------------------------------------
@@ -752,7 +777,7 @@ def cmd_document_qr(client: Client, home: Path, args: argparse.Namespace) -> Non
             if not found:
                 raise ClientError(f"no valid {args.type} document is linked to you")
             document_id = found[0]["id"]
-        passcode = _secret(args.passcode, "Passcode (6 digits): ")
+        passcode = _passcode(args.passcode)
         issued: dict[str, Any] = client.request(
             "POST", f"/api/v1/me/documents/{int(document_id)}/credential",
             {"passcode": passcode, "audience": args.audience, "nonce": args.nonce}, token=token)
@@ -775,18 +800,23 @@ def add_document_commands(commands: Any) -> None:
                          "(driving_licence, health_insurance, passport, education, vehicle)")
     qr.add_argument("--audience", help="the verifier it is for, e.g. rp:vcb01")
     qr.add_argument("--nonce", help="the verifier's nonce (8-12 characters)")
-    qr.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    qr.add_argument("--passcode", help=PASSCODE_HELP)
     qr.add_argument("--out", help="where to save the QR image (PNG)")
     qr.set_defaults(run=cmd_document_qr)
 
 # --- end of document wallet commands ------------------------------------------------------
 
 
+def default_server() -> str:
+    """``$VNID_SERVER``, else ``$VNID_URL`` (the walkthroughs' variable), else port 5000."""
+    return os.environ.get("VNID_SERVER") or os.environ.get("VNID_URL") or DEFAULT_SERVER
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: global options, then one subcommand."""
     parser = argparse.ArgumentParser(description="Reference mobile client of the VNID API.")
-    parser.add_argument("--server", default=os.environ.get("VNID_SERVER", DEFAULT_SERVER),
-                        help="base URL of the server (env VNID_SERVER; default %(default)s)")
+    parser.add_argument("--server", default=default_server(),
+                        help="base URL of the server (env VNID_URL; default %(default)s)")
     parser.add_argument("--home", default=os.environ.get("VNID_CLIENT_HOME", DEFAULT_HOME),
                         help="state directory: device key, device id, session "
                              "(env VNID_CLIENT_HOME; default %(default)s)")
@@ -798,13 +828,13 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--date-of-birth", required=True, metavar="YYYY-MM-DD")
     register.add_argument("--phone", required=True, help="phone number held in the registry")
     register.add_argument("--otp", help="SMS code (default: development outbox, else asked)")
-    register.add_argument("--password", help="new password (default: asked)")
-    register.add_argument("--passcode", help="new 6-digit passcode (default: asked)")
+    register.add_argument("--password", help="new " + PASSWORD_HELP)
+    register.add_argument("--passcode", help="new " + PASSCODE_HELP)
     register.set_defaults(run=cmd_register)
 
     login = commands.add_parser("login", help="log in with password and device key")
     login.add_argument("--personal-id", required=True)
-    login.add_argument("--password", help="password (default: asked)")
+    login.add_argument("--password", help=PASSWORD_HELP)
     login.set_defaults(run=cmd_login)
 
     credential = commands.add_parser("credential", help="issue a signed QR credential")
@@ -812,7 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="identity (level 2), identity_basic, age_over_18, residence")
     credential.add_argument("--audience", help="the verifier it is for, e.g. rp:vcb01")
     credential.add_argument("--nonce", help="the verifier's nonce (8-12 characters)")
-    credential.add_argument("--passcode", help="6-digit passcode (default: asked)")
+    credential.add_argument("--passcode", help=PASSCODE_HELP)
     credential.add_argument("--out", help="where to save the QR image (PNG)")
     credential.set_defaults(run=cmd_credential)
 

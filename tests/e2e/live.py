@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -65,12 +66,27 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def start(self) -> None:
+        """``flask run`` on the prepared database."""
         port = self.url.rsplit(":", 1)[1]
+        self._spawn([sys.executable, "-m", "flask", "run", "--port", port, "--no-reload"],
+                    seconds=30)
+
+    def make_run(self) -> None:
+        """``make run PORT=...``, as a new user starts it: migrate, seed, serve.
+
+        The make target of the virtual environment is taken as made (``-o``):
+        the test runs inside it, and must not reinstall it.
+        """
+        port = self.url.rsplit(":", 1)[1]
+        self._spawn(["make", "-o", ".venv/.installed", "run", f"PORT={port}", "HOST=127.0.0.1"],
+                    seconds=180)
+
+    def _spawn(self, command: list[str], *, seconds: float) -> None:
+        """Start ``command`` in a process group of its own; wait until the server is healthy."""
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "flask", "run", "--port", port, "--no-reload"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+            self._process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + seconds
         while not healthy(self.url):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
@@ -78,14 +94,20 @@ class LiveServer:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """End the server and whatever it started (make's children), by its process group."""
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self._process.wait(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._process.wait()
         self._process = None
 
 
