@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,38 +107,48 @@ def protector(app: Flask) -> Protector:
         return get_protector()
 
 
+@contextmanager
+def scratch_database(tmp_path: Path, *, postgres: bool) -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards.
+
+    SQLite: a file under ``tmp_path``. PostgreSQL: a scratch database on the
+    server of ``DATABASE_URL``, so what a test commits there (audit rows,
+    summary counters) never reaches the suite's database.
+    """
+    if not postgres:
+        yield f"sqlite:///{tmp_path / 'own.db'}"
+        return
+    server = sa.engine.make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    scratch = f"vnid_own_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+    try:
+        yield server.set(database=scratch).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture()
-def own_database_app(tmp_path: Any) -> Iterator[Flask]:
+def own_database_app(tmp_path: Path) -> Iterator[Flask]:
     """An app on a database of its own, migrated to head, whose requests commit for real.
 
     For tests of real concurrency, which the shared rolled-back transaction
-    cannot give. SQLite: a file of its own. PostgreSQL (``DATABASE_URL``): a
-    scratch database on the same server, dropped afterwards, so what such a
-    test commits (audit rows, summary counters) never reaches the suite's.
+    cannot give: a SQLite file of its own, or with ``DATABASE_URL`` a scratch
+    PostgreSQL database on the same server (:func:`scratch_database`).
     """
-    url = os.environ.get("DATABASE_URL") or ""
-    scratch = None
-    if url.startswith("postgres"):
-        server = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
-        scratch = f"vnid_own_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
-        own_url = server.set(database=scratch).render_as_string(hide_password=False)
-    else:
-        own_url = f"sqlite:///{tmp_path / 'own.db'}"
-    own = create_app(load_config("testing", {"DATABASE_URL": own_url}))
-    with own.app_context():
-        upgrade()
-    try:
-        yield own
-    finally:
-        with own.app_context():
-            db.engine.dispose()
-        if scratch is not None:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-            admin.dispose()
+    postgres = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
+    with scratch_database(tmp_path, postgres=postgres) as own_url:
+        own = create_app(load_config("testing", {"DATABASE_URL": own_url}))
+        try:
+            with own.app_context():
+                upgrade()
+            yield own
+        finally:
+            with own.app_context():
+                db.engine.dispose()
 
 
 def pytest_report_header() -> list[str]:

@@ -5,7 +5,6 @@ import csv
 import importlib
 import os
 import pkgutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from config import load_config
 from identity.audit.models import AuditEvent
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
+from tests.conftest import scratch_database
 
 
 @pytest.fixture()
@@ -133,29 +133,15 @@ def _empty_databases() -> list[str]:
 @pytest.fixture(params=_empty_databases())
 def unmigrated_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """An app on a database that was never migrated: a new SQLite file, or PostgreSQL database."""
-    scratch, admin = None, None
-    if request.param == "postgresql":
-        server = sa.engine.make_url(os.environ["DATABASE_URL"]).set(
-            drivername="postgresql+psycopg")
-        scratch = f"vnid_empty_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
-        url = server.set(database=scratch).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-    empty = create_app(load_config("testing", {"DATABASE_URL": url}))
-    try:
-        yield empty
-        with empty.app_context():
-            assert sa.inspect(db.engine).get_table_names() == []  # nothing half-created
-    finally:
-        with empty.app_context():
-            db.engine.dispose()
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-            admin.dispose()
+    with scratch_database(tmp_path, postgres=request.param == "postgresql") as url:
+        empty = create_app(load_config("testing", {"DATABASE_URL": url}))
+        try:
+            yield empty
+            with empty.app_context():
+                assert sa.inspect(db.engine).get_table_names() == []  # nothing half-created
+        finally:
+            with empty.app_context():
+                db.engine.dispose()
 
 
 @pytest.mark.parametrize("args", [
