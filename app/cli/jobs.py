@@ -5,7 +5,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.cli.common import OperatorGroup, console
+from app.cli.common import OperatorGroup, fail
 from app.jobs import RQJobs, get_jobs
 
 group = OperatorGroup("jobs", help="Background jobs (RQ on Redis): worker, periodic scheduler.")
@@ -14,9 +14,8 @@ group = OperatorGroup("jobs", help="Background jobs (RQ on Redis): worker, perio
 def _rq() -> RQJobs:
     queue = get_jobs()
     if not isinstance(queue, RQJobs):
-        console.print(f"[bold red]jobs.not_rq[/]: JOB_QUEUE is {current_app.config['JOB_QUEUE']}: "
-                      "jobs run inside the web process; a worker needs REDIS_URL (rq).")
-        raise SystemExit(1)
+        fail("jobs.not_rq", f"JOB_QUEUE is {current_app.config['JOB_QUEUE']}: jobs run inside "
+                            "the web process; a worker needs REDIS_URL (rq).")
     return queue
 
 

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app import context as ctx
-from app.cli.common import OperatorGroup, console, operator_actor
+from app.cli.common import OperatorGroup, console, fail, operator_actor
 from app.extensions import db, get_protector
 from identity.accounts import officers
 from identity.accounts.sms import OutboxGateway
@@ -83,8 +83,7 @@ def outbox_command(phone: str | None, limit: int) -> None:
     """Print the latest messages of the development outbox, newest first."""
     gateway = ctx.sms()
     if not isinstance(gateway, OutboxGateway) or current_app.config["ENV_NAME"] == "production":
-        console.print("[bold red]sms.no_outbox[/]: the SMS backend is not the outbox.")
-        raise SystemExit(1)
+        fail("sms.no_outbox", "the SMS backend is not the outbox.")
     phone = normalise_phone(phone) if phone else None
     for message in gateway.messages(db_session=db.session(), phone=phone, limit=limit):
         click.echo(f"{message['sent_at']:%Y-%m-%d %H:%M:%S}  {message['phone']}  "
