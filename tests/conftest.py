@@ -8,6 +8,9 @@
   (the Warehouse pattern). Requests made with ``client`` share it.
 - ``redis``: the app's Redis (in-process stand-in, or ``REDIS_URL``), emptied
   before each test.
+- ``issuer_key``: an active VN1 issuer key, for tests that issue credentials.
+
+Rows come from ``tests/factories.py``, HTTP flows from ``tests/flows.py``.
 """
 from __future__ import annotations
 
@@ -30,7 +33,10 @@ from app import create_app
 from app.auth import limiter
 from app.extensions import db, get_protector
 from config import load_config
+from identity.credentials.models import IssuerKey
 from identity.protection import Protector
+from tests.factories import add_issuer_key
+
 pytest_plugins = ["tests.logcheck"]
 
 
@@ -105,6 +111,12 @@ def protector(app: Flask) -> Protector:
     """The personal-data protector of the testing configuration."""
     with app.app_context():
         return get_protector()
+
+
+@pytest.fixture()
+def issuer_key(db_session: Session, protector: Protector) -> IssuerKey:
+    """An active VN1 issuer key (credentials are signed with it)."""
+    return add_issuer_key(db_session, protector)
 
 
 @contextmanager

@@ -1,13 +1,16 @@
-"""HTTP flows the tests share: a phone's device key, registering, logging in, officers."""
+"""HTTP flows the tests share: a phone's device key, registering, logging in, officers, parties.
+
+The rows behind them come from ``tests/factories.py``; what goes through the
+API (a registration, a login, an officer's TOTP login) is here.
+"""
 from __future__ import annotations
 
 import base64
 import re
 import threading
-import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import pyotp
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,9 +19,9 @@ from flask.testing import FlaskClient
 
 from identity import clock
 from identity.accounts import officers
-
-PASSWORD = "correct horse battery staple"
-PASSCODE = "246810"
+from identity.accounts.models import Account
+from tests.factories import (PASSCODE, PASSWORD, OfficerFactory, RelyingPartyFactory,
+                             add_citizen)
 
 
 def b64(raw: bytes) -> str:
@@ -40,10 +43,15 @@ class Phone:
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
     @property
+    def public_der(self) -> bytes:
+        """The public key as DER SubjectPublicKeyInfo (what a bound device row keeps)."""
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    @property
     def public_key(self) -> str:
-        """The public key as base64url DER SubjectPublicKeyInfo."""
-        return b64(self.key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+        """The public key as base64url DER SubjectPublicKeyInfo (what the app sends)."""
+        return b64(self.public_der)
 
     def sign(self, nonce: str) -> str:
         """DER ECDSA P-256 SHA-256 over the nonce's bytes."""
@@ -94,7 +102,6 @@ def committed_citizen(app: Any, protector: Any, **citizen: Any) -> Any:
 
     from app.auth import limiter
     from app.extensions import db
-    from tests.factories import add_citizen
 
     with app.app_context():
         app.extensions["redis"].flushdb()
@@ -187,32 +194,138 @@ def login(client: FlaskClient, personal_id: str, phone: Phone,
 
 
 @dataclass
+class Holder:
+    """A registry citizen registered from their phone through the API and, unless told, logged
+    in on it: what most API tests start from. Test files subclass it with their own acts.
+
+    ``record``: the registry citizen (``tests.factories.add_citizen``), or anything with its
+    fields (``personal_id``, ``full_name``, ``date_of_birth``, ``test_phone``).
+    ``account``: the registration's answer. ``db_session``: the session the citizen was
+    made in, to read the account back.
+    """
+
+    client: FlaskClient
+    record: Any
+    phone: Phone
+    account: dict[str, Any]
+    tokens: dict[str, Any] = field(default_factory=dict)
+    db_session: Any = None
+
+    @classmethod
+    def of(cls, client: FlaskClient, record: Any, *, phone_number: str | None = None,
+           log_in: bool = True, db_session: Any = None) -> Self:
+        """Register ``record`` from a new phone (with the registry's number unless told)."""
+        phone = Phone()
+        held = cls(client, record, phone, register(client, record, phone,
+                                                   phone_number=phone_number),
+                   db_session=db_session)
+        if log_in:
+            held.log_in()
+        return held
+
+    @classmethod
+    def make(cls, client: FlaskClient, db_session: Any, protector: Any, *,
+             phone_number: str | None = None, log_in: bool = True, **citizen: Any) -> Self:
+        """A new registry citizen (``citizen``: its fields), registered and logged in."""
+        return cls.of(client, add_citizen(db_session, protector, **citizen),
+                      phone_number=phone_number, log_in=log_in, db_session=db_session)
+
+    @property
+    def account_id(self) -> int:
+        """The account's id."""
+        return int(self.account["account_id"])
+
+    @property
+    def personal_id(self) -> str:
+        """The citizen's personal id."""
+        return str(self.record.personal_id)
+
+    @property
+    def phone_number(self) -> str:
+        """The citizen's phone number in the registry."""
+        return citizen_phone_number(self.record)
+
+    @property
+    def token(self) -> str:
+        """The access token of the last login."""
+        return str(self.tokens["access_token"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the last login."""
+        return bearer(self.token)
+
+    def log_in(self) -> dict[str, Any]:
+        """Log in again from the bound phone; the new token pair (kept)."""
+        self.tokens = login(self.client, self.personal_id, self.phone)
+        return self.tokens
+
+    def get(self, path: str) -> Any:
+        """A GET with the citizen's token."""
+        return self.client.get(path, headers=self.headers)
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """The newest hundred entries of the citizen's access log."""
+        answer = self.get("/api/v1/me/access-log?per_page=100")
+        assert answer.status_code == 200, answer.get_json()
+        return list(answer.get_json()["items"])
+
+    def account_row(self) -> Account:
+        """The account's row, read afresh from the database."""
+        row = self.db_session.get(Account, self.account_id)
+        self.db_session.refresh(row)
+        return row
+
+
+@dataclass
 class OfficerLogin:
-    """An officer and what they log in with."""
+    """An officer, what they log in with, and once logged in their tokens."""
 
     username: str
     password: str
     totp_secret: str
     officer_id: int
+    tokens: dict[str, Any] = field(default_factory=dict)
 
     def code(self, offset_steps: int = 0) -> str:
         """The TOTP code of the current step (or one near it)."""
         at = int(clock.now().timestamp()) + offset_steps * officers.TOTP_STEP_SECONDS
         return pyotp.TOTP(self.totp_secret).at(at)
 
+    def log_in(self, client: FlaskClient, offset_steps: int = 0) -> str:
+        """Log in (with the TOTP code of the current step unless told); the access token."""
+        answer = officer_login(client, self, offset_steps)
+        assert answer.status_code == 200, answer.get_json()
+        self.tokens = dict(answer.get_json())
+        return self.token
+
+    @property
+    def token(self) -> str:
+        """The access token of the last login."""
+        return str(self.tokens["access_token"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the last login."""
+        return bearer(self.token)
+
 
 def create_officer(db_session: Any, protector: Any, *, username: str = "officer.hn",
                    province_code: str = "01", commune_code: str | None = None,
                    role: str = "officer") -> OfficerLogin:
-    """An officer through the service (as ``flask officers create`` makes them)."""
-    from identity.audit.service import Actor
-    officer, uri = officers.create_officer(
-        db_session=db_session, protector=protector, actor=Actor(type="operator", id="test"),
-        username=username, full_name="Trần Thị Bình", password=PASSWORD,
-        province_code=province_code, commune_code=commune_code, role=role)
-    secret = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0]
-    return OfficerLogin(username=username, password=PASSWORD, totp_secret=secret,
-                        officer_id=officer.id)
+    """An officer through the service (``tests.factories.OfficerFactory``), and their login."""
+    officer = OfficerFactory(db_session=db_session, protector=protector, username=username,
+                             province_code=province_code, commune_code=commune_code, role=role)
+    return OfficerLogin(username=username, password=officer.test_password,
+                        totp_secret=officer.test_totp_secret, officer_id=officer.id)
+
+
+def logged_in_officer(client: FlaskClient, db_session: Any, protector: Any,
+                      **officer: Any) -> OfficerLogin:
+    """An officer (``officer``: :func:`create_officer`'s options), logged in."""
+    made = create_officer(db_session, protector, **officer)
+    made.log_in(client)
+    return made
 
 
 def officer_login(client: FlaskClient, officer: OfficerLogin, offset_steps: int = 0) -> Any:
@@ -232,18 +345,12 @@ class Party:
     callback_key: str | None = None
 
 
-def create_party(db_session: Any, protector: Any, *, name: str = "Ngân hàng Thử nghiệm",
-                 kind: str = "bank", scopes: tuple[str, ...] = ("identity.match",),
-                 callback_url: str | None = None, public_key_pem: bytes | None = None,
-                 quotas: dict[str, int] | None = None) -> Party:
-    """Register a relying party as ``flask rp create`` does."""
-    from identity.audit.service import Actor
-    from identity.relying_parties import parties
-    party, secret, key = parties.create_party(
-        db_session=db_session, protector=protector, actor=Actor(type="operator", id="test"),
-        name=name, kind=kind, scopes=scopes, callback_url=callback_url,
-        public_key_pem=public_key_pem, quotas=quotas)
-    return Party(name=party.name, client_id=party.client_id, secret=secret, callback_key=key)
+def create_party(db_session: Any, protector: Any, **options: Any) -> Party:
+    """Register a relying party as ``flask rp create`` does (``tests.factories.
+    RelyingPartyFactory``: name, kind, scopes, callback URL and policy, key, quotas)."""
+    party = RelyingPartyFactory(db_session=db_session, protector=protector, **options)
+    return Party(name=party.name, client_id=party.client_id, secret=party.test_secret,
+                 callback_key=party.test_callback_key)
 
 
 def party_token(client: FlaskClient, party: Party, scope: str | None = None) -> str:

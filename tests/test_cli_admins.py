@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from identity.monitoring import operators
 from identity.monitoring.models import AccountCount, Operator
-from tests.identity.monitoring.helpers import add_account
+from tests.factories import add_account
 
 
 def test_create_shows_the_token_once_and_keeps_only_its_digest(app, db_session):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 
 from identity.monitoring import operators
-from tests.identity.monitoring.helpers import ACTOR, add_account, new_operator
+from tests.factories import add_account
+from tests.identity.monitoring.helpers import ACTOR, new_operator
 
 
 def log_in(client, token):

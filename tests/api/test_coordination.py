@@ -13,10 +13,10 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.coordination import sources
 from identity.coordination.models import SourceDailyCount, SourceRecord
-from identity.credentials import keys, vn1
+from identity.credentials import vn1
 from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, create_party,
-                         login, officer_login, party_token, register)
+from tests.flows import (PASSCODE, Holder, assert_error, bearer, create_party, logged_in_officer,
+                         party_token)
 from tests.identity.monitoring.helpers import new_operator
 
 OPERATOR = Actor(type="operator", id="test")
@@ -196,13 +196,12 @@ def test_mismatch_resolution_paths(client, db_session, protector, gplx, operator
                                                         "source_right"]
 
     # "Source right" is forwarded to the registry's officers of the citizen's province only.
-    officer = create_officer(db_session, protector, province_code="01")
-    far = create_officer(db_session, protector, username="officer.hcm", province_code="79")
-    token = officer_login(client, officer).get_json()["access_token"]
+    token = logged_in_officer(client, db_session, protector, province_code="01").token
     forwarded = client.get("/api/v1/police/coordination/corrections", headers=bearer(token))
     assert [(i["id"], i["personal_id"], i["fields"]) for i in forwarded.get_json()["items"]] == [
         (source_right, people[1].personal_id, ["full_name"])]
-    far_token = officer_login(client, far).get_json()["access_token"]
+    far_token = logged_in_officer(client, db_session, protector, username="officer.hcm",
+                                  province_code="79").token
     assert client.get("/api/v1/police/coordination/corrections",
                       headers=bearer(far_token)).get_json()["items"] == []
 
@@ -256,11 +255,6 @@ def test_the_telco_fetches_its_junk_sim_report(client, db_session, protector, op
 
 # --- The document wallet --------------------------------------------------------------------------
 
-@pytest.fixture()
-def issuer_key(db_session, protector):
-    return keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
-
-
 def _wallet(client: Any, token: str) -> list[dict[str, Any]]:
     answer = client.get("/api/v1/me/documents", headers=bearer(token))
     assert answer.status_code == 200, answer.get_json()
@@ -274,9 +268,7 @@ def _show(client: Any, token: str, document_id: int) -> Any:
 
 def test_the_driving_licence_is_a_credential_the_offline_verifier_accepts(
         client, db_session, gplx, citizen, issuer_key, tmp_path):
-    phone = Phone()
-    register(client, citizen, phone)
-    token = login(client, citizen.personal_id, phone)["access_token"]
+    token = Holder.of(client, citizen).token
     gplx.delivered([licence(citizen, 1)])
     (document,) = _wallet(client, token)
     assert (document["type"], document["status"], document["fields"]["licence_class"]) == (
@@ -300,9 +292,7 @@ def test_the_driving_licence_is_a_credential_the_offline_verifier_accepts(
 
 def test_a_revoked_driving_licence_is_no_longer_issued(client, db_session, protector, gplx,
                                                        citizen, issuer_key):
-    phone = Phone()
-    register(client, citizen, phone)
-    token = login(client, citizen.personal_id, phone)["access_token"]
+    token = Holder.of(client, citizen).token
     gplx.delivered([licence(citizen, 1)])
     (document,) = _wallet(client, token)
     earlier = _show(client, token, document["id"]).get_json()
@@ -310,8 +300,7 @@ def test_a_revoked_driving_licence_is_no_longer_issued(client, db_session, prote
     assert _wallet(client, token)[0]["status"] == "revoked"
     assert_error(_show(client, token, document["id"]), 409, "document.revoked")
     # The credential shown before the revocation is refused online from now on.
-    officer = create_officer(db_session, protector)
-    officer_token = officer_login(client, officer).get_json()["access_token"]
+    officer_token = logged_in_officer(client, db_session, protector).token
     check = client.post("/api/v1/credentials/verify", headers=bearer(officer_token),
                         json={"qr": earlier["qr"]})
     assert check.get_json() == {**check.get_json(), "valid": False, "reason": "revoked"}
@@ -319,9 +308,7 @@ def test_a_revoked_driving_licence_is_no_longer_issued(client, db_session, prote
 
 def test_an_expired_or_foreign_document_is_refused(client, db_session, protector, gplx, citizen,
                                                    issuer_key):
-    phone = Phone()
-    register(client, citizen, phone)
-    token = login(client, citizen.personal_id, phone)["access_token"]
+    token = Holder.of(client, citizen).token
     someone = add_citizen(db_session, protector, serial=700301)
     gplx.delivered([licence(citizen, 1, valid_until="2020-01-01", valid_from="2010-01-01"),
                     licence(someone, 2)])

@@ -20,27 +20,14 @@ from identity.credentials.keys import KeyRing
 from identity.credentials.models import IssuerKey
 from identity.monitoring.counters import total
 from identity.protection import KeyMaterialError
-from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, login,
-                         officer_login, register)
+from tests import flows
+from tests.flows import PASSCODE, assert_error, bearer, logged_in_officer
 
 OPERATOR = Actor(type="operator", id="test")
 
 
-@pytest.fixture()
-def issuer_key(db_session, protector):
-    return keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
-
-
-class Holder:
-    """A registered citizen with a logged-in device."""
-
-    def __init__(self, client: Any, db_session: Any, protector: Any, **citizen: Any) -> None:
-        self.client = client
-        self.citizen = add_citizen(db_session, protector, **citizen)
-        self.phone = Phone()
-        self.account_id = register(client, self.citizen, self.phone)["account_id"]
-        self.token = login(client, self.citizen.personal_id, self.phone)["access_token"]
+class Holder(flows.Holder):
+    """A registered citizen with a logged-in device, who asks for credentials."""
 
     def issue(self, type_: str = "identity_basic", **extra: Any) -> Any:
         return self.client.post("/api/v1/credentials", headers=bearer(self.token),
@@ -51,30 +38,22 @@ class Holder:
         assert answer.status_code == 201, answer.get_json()
         return dict(answer.get_json())
 
-    def access_log(self) -> list[dict[str, Any]]:
-        answer = self.client.get("/api/v1/me/access-log", headers=bearer(self.token))
-        assert answer.status_code == 200
-        return list(answer.get_json()["items"])
-
 
 @pytest.fixture()
 def officer(client, db_session, protector):
-    login_data = create_officer(db_session, protector, username="officer.hn")
-    answer = officer_login(client, login_data)
-    assert answer.status_code == 200, answer.get_json()
-    return answer.get_json()["access_token"]
+    return logged_in_officer(client, db_session, protector, username="officer.hn").token
 
 
 @pytest.fixture()
 def holder(client, db_session, protector, issuer_key):
-    return Holder(client, db_session, protector, full_name="Nguyễn Thị Phương Thảo",
-                  gender="F")
+    return Holder.make(client, db_session, protector, full_name="Nguyễn Thị Phương Thảo",
+                       gender="F")
 
 
 def raise_to_level2(client: Any, officer: str, holder: Holder) -> None:
     answer = client.post(f"/api/v1/police/accounts/{holder.account_id}/level2",
                          headers=bearer(officer),
-                         json={"card_number": holder.citizen.personal_id, "check": "face"})
+                         json={"card_number": holder.record.personal_id, "check": "face"})
     assert answer.status_code == 200, answer.get_json()
 
 
@@ -96,15 +75,15 @@ def test_identity_basic_carries_name_level_and_the_last_four_digits(client, hold
     assert result["valid"] is True and result["reason"] is None
     assert result["type"] == "identity_basic"
     assert result["claims"] == {"nm": "Nguyễn Thị Phương Thảo", "lvl": 1,
-                                "id4": holder.citizen.personal_id[-4:]}
+                                "id4": holder.record.personal_id[-4:]}
 
 
 def test_identity_needs_level_2(client, holder, officer):
     assert_error(holder.issue("identity"), 403, "credential.level_too_low")
     raise_to_level2(client, officer, holder)
-    holder.token = login(client, holder.citizen.personal_id, holder.phone)["access_token"]
+    holder.log_in()
     claims = verify(client, officer, holder.issued("identity")["qr"])["claims"]
-    citizen = holder.citizen
+    citizen = holder.record
     assert claims == {"id": citizen.personal_id, "nm": citizen.full_name,
                       "dob": citizen.date_of_birth.isoformat(), "sx": "F", "lvl": 2}
 
@@ -115,7 +94,7 @@ def test_age_over_18_says_only_that(client, holder, officer):
 
 
 def test_a_minor_gets_o18_false(client, db_session, protector, issuer_key, officer):
-    minor = Holder(client, db_session, protector, birth=dt.date(2010, 3, 1))
+    minor = Holder.make(client, db_session, protector, birth=dt.date(2010, 3, 1))
     assert verify(client, officer, minor.issued("age_over_18")["qr"])["claims"]["o18"] is False
 
 
@@ -167,12 +146,12 @@ def test_issuing_is_counted_and_audited(db_session, holder):
 # --- No key, or a key that does not decrypt: 503, never an unsigned credential ----------------
 
 def test_without_an_active_key_issuing_is_503(client, db_session, protector):
-    holder = Holder(client, db_session, protector)
+    holder = Holder.make(client, db_session, protector)
     assert_error(holder.issue(), 503, "credential.signing_unavailable")
 
 
 def test_a_key_that_does_not_decrypt_never_signs(app, client, db_session, protector, issuer_key):
-    holder = Holder(client, db_session, protector)
+    holder = Holder.make(client, db_session, protector)
     issuer_key.private_key_encrypted = b"\x01" + bytes(60)
     db_session.flush()
     ring = app.extensions["key_ring"]
@@ -218,7 +197,7 @@ def test_the_svg_is_served_too(client, holder):
 
 def test_another_citizens_credential_is_404(client, db_session, protector, holder):
     issued = holder.issued()
-    other = Holder(client, db_session, protector)
+    other = Holder.make(client, db_session, protector)
     for path in ("qr.png", "qr.svg"):
         assert_error(client.get(f"/api/v1/credentials/{issued['credential_id']}/{path}",
                                 headers=bearer(other.token)), 404, "credential.not_found")
@@ -229,7 +208,7 @@ def test_another_citizens_credential_is_404(client, db_session, protector, holde
 def test_an_expired_credential_has_no_image(client, holder):
     issued = holder.issued()
     with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=3)):
-        holder.token = login(client, holder.citizen.personal_id, holder.phone)["access_token"]
+        holder.log_in()
         answer = client.get(f"/api/v1/credentials/{issued['credential_id']}/qr.png",
                             headers=bearer(holder.token))
     assert_error(answer, 409, "credential.expired")
@@ -377,8 +356,8 @@ def test_private_keys_are_encrypted_at_rest_and_bound_to_their_kid(app, db_sessi
 def test_an_officer_revokes_only_inside_the_jurisdiction(client, db_session, protector, holder,
                                                          officer):
     issued = holder.issued()
-    hcm = create_officer(db_session, protector, username="officer.hcm", province_code="79")
-    hcm_token = officer_login(client, hcm).get_json()["access_token"]
+    hcm_token = logged_in_officer(client, db_session, protector, username="officer.hcm",
+                                  province_code="79").token
     path = f"/api/v1/police/credentials/{issued['credential_id']}/revoke"
     assert_error(client.post(path, headers=bearer(hcm_token)), 403,
                  "officer.outside_jurisdiction")

@@ -17,33 +17,17 @@ import sqlalchemy as sa
 from identity.accounts import codes, sessions
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
-from tests.flows import (assert_error, PASSWORD, Phone, b64, bearer, challenge, latest_code, login,
-                         login_answer, register, unb64)
+from tests.flows import (assert_error, PASSWORD, Holder, Phone, b64, bearer, challenge,
+                         latest_code, login, login_answer, register, unb64)
 
 LOGIN, CHALLENGE = "/api/v1/auth/login", "/api/v1/auth/challenge"
 REBIND, UNLOCK = "/api/v1/auth/device-rebind", "/api/v1/auth/unlock"
 
 
-class Holder:
-    """A registered citizen and the phone bound to their account."""
-
-    def __init__(self, citizen: Any, phone: Phone, account: dict[str, Any]) -> None:
-        self.citizen, self.phone, self.account = citizen, phone, account
-
-    @property
-    def personal_id(self) -> str:
-        return str(self.citizen.personal_id)
-
-    @property
-    def phone_number(self) -> str:
-        return str(self.citizen.test_phone)
-
-
 @pytest.fixture()
 def holder(client, db_session, protector) -> Holder:
-    citizen = add_citizen(db_session, protector)
-    phone = Phone()
-    return Holder(citizen, phone, register(client, citizen, phone))
+    """A registered citizen and the phone bound to their account (not logged in)."""
+    return Holder.make(client, db_session, protector, log_in=False)
 
 
 def last_failure_reason(db_session, action: str = "auth.login_failed") -> str:
@@ -123,7 +107,7 @@ def test_login_gives_tokens(client, holder, db_session):
     assert me(client, body["access_token"]).status_code == 200
     event = db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.login")
                                ).one()
-    assert (event.subject_type, event.subject_id) == ("citizen", str(holder.citizen.id))
+    assert (event.subject_type, event.subject_id) == ("citizen", str(holder.record.id))
 
 
 # --- Failures: one answer, the cause in the audit log ----------------------------------------
@@ -266,7 +250,7 @@ def test_the_failure_cause_is_told_to_the_audit_log_only(client, holder, db_sess
     assert "device_not_bound" not in text and "device" not in answer.get_json()["errors"]
     event = db_session.scalars(sa.select(AuditEvent)
                                .where(AuditEvent.action == "auth.login_failed")).one()
-    assert (event.subject_type, event.subject_id) == ("citizen", str(holder.citizen.id))
+    assert (event.subject_type, event.subject_id) == ("citizen", str(holder.record.id))
     assert holder.personal_id not in json.dumps(event.details)
 
 
@@ -288,7 +272,7 @@ def test_me_returns_the_contract_fields(client, holder):
     answer = me(client, tokens["access_token"])
     assert answer.status_code == 200
     body = answer.get_json()
-    citizen = holder.citizen
+    citizen = holder.record
     assert {k: body[k] for k in ("personal_id", "full_name", "date_of_birth", "gender", "level",
                                  "status", "device_id")} == {
         "personal_id": citizen.personal_id, "full_name": citizen.full_name,
@@ -402,9 +386,7 @@ def test_binding_a_new_device(client, holder, db_session):
 def test_the_rebind_code_goes_to_the_phone_verified_at_registration(client, db_session,
                                                                     protector):
     citizen = add_citizen(db_session, protector)
-    old = Phone()
-    register(client, citizen, old, phone_number="0987654321")  # pending review
-    holder = Holder(citizen, old, {})
+    holder = Holder.of(client, citizen, phone_number="0987654321", log_in=False)  # pending review
     before = len([m for m in client.get("/api/v1/dev/sms-outbox").get_json()["messages"]
                   if m["phone"] == citizen.test_phone])
     started = rebind_request(client, holder, Phone())

@@ -15,21 +15,14 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.registry import admin_units
 from tests.factories import add_citizen
-from tests.flows import (assert_error, PASSWORD, Phone, bearer, create_officer, latest_code, login,
-                         login_answer, officer_login, register)
+from tests.flows import (assert_error, PASSWORD, Phone, bearer, create_officer, latest_code,
+                         logged_in_officer, login, login_answer, officer_login, register)
 
 OTHER_NUMBER = "0987654321"
 OPERATOR = Actor(type="operator", id="test")
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-
-def officer_token(client: Any, officer: Any, offset_steps: int = 0) -> str:
-    """An officer's access token (logs in with the TOTP of the current step)."""
-    answer = officer_login(client, officer, offset_steps)
-    assert answer.status_code == 200, answer.get_json()
-    return str(answer.get_json()["access_token"])
 
 
 def hcm_commune() -> str:
@@ -235,7 +228,7 @@ def test_a_deactivated_officer_cannot_log_in(client, db_session, officer):
 def test_deactivation_stops_a_logged_in_officer_on_the_next_request(client, db_session, officer,
                                                                     protector):
     citizen = add_citizen(db_session, protector)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert look_up(client, token, citizen).status_code == 200
     officers.deactivate_officer(db_session=db_session, actor=OPERATOR, username=officer.username)
     assert_error(look_up(client, token, citizen), 401, "auth.invalid_token")
@@ -269,7 +262,7 @@ def test_a_citizen_token_is_refused_on_police_endpoints(client, db_session, prot
 
 
 def test_an_officer_token_is_refused_on_citizen_endpoints(client, officer):
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert_error(client.get("/api/v1/me", headers=bearer(token)), 403, "auth.citizen_only")
 
 
@@ -278,7 +271,7 @@ def test_police_endpoints_need_a_token(client):
 
 
 def test_an_unknown_account_is_not_found(client, officer):
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert_error(raise_level2(client, token, 987654, "001090012345"), 404, "account.not_found")
 
 
@@ -287,7 +280,7 @@ def test_an_unknown_account_is_not_found(client, officer):
 def test_looking_up_a_citizen_of_another_province_is_refused_and_audited(
         client, db_session, protector, officer):
     citizen = add_hcm_citizen(db_session, protector)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     answer = look_up(client, token, citizen)
     assert_error(answer, 404, "citizen.not_found")
     assert "personal_id" not in answer.get_data(as_text=True)
@@ -306,7 +299,7 @@ def test_an_officer_cannot_tell_a_citizen_elsewhere_from_an_unknown_id(
     personal_id = unknown.personal_id
     db_session.delete(unknown)
     db_session.flush()
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     out_of_scope = look_up(client, token, elsewhere)
     nobody = client.post("/api/v1/police/citizens/lookup", headers=bearer(token),
                          json={"personal_id": personal_id})
@@ -320,9 +313,8 @@ def test_an_officer_cannot_tell_a_citizen_elsewhere_from_an_unknown_id(
         ["outside_jurisdiction", "unknown"]
     # The same for account ids: one of another province answers as one that does not exist.
     account = register(client, add_citizen(db_session, protector), Phone())
-    hcm_token = officer_token(client, create_officer(db_session, protector,
-                                                     username="officer.hcm2",
-                                                     province_code="79"))
+    hcm_token = logged_in_officer(client, db_session, protector, username="officer.hcm2",
+                                  province_code="79").token
     for act in (lambda account_id: review(client, hcm_token, account_id, "approve"),
                 lambda account_id: raise_level2(client, hcm_token, account_id, "001090012345")):
         there, missing = act(account["account_id"]), act(987654)
@@ -334,7 +326,7 @@ def test_looking_up_a_citizen_of_the_province_answers_and_shows_in_their_access_
         client, db_session, protector, officer):
     citizen, phone = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, phone)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     answer = look_up(client, token, citizen)
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
@@ -352,14 +344,14 @@ def test_looking_up_a_citizen_of_the_province_answers_and_shows_in_their_access_
 
 def test_looking_up_a_citizen_without_account(client, db_session, protector, officer):
     citizen = add_citizen(db_session, protector)
-    answer = look_up(client, officer_token(client, officer), citizen)
+    answer = look_up(client, officer.log_in(client), citizen)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["account"] is None
 
 
 def test_looking_up_an_unknown_personal_id(client, officer):
     answer = client.post("/api/v1/police/citizens/lookup",
-                         headers=bearer(officer_token(client, officer)),
+                         headers=bearer(officer.log_in(client)),
                          json={"personal_id": "001090999999"})
     assert_error(answer, 404, "citizen.not_found")
 
@@ -370,7 +362,7 @@ def test_a_commune_officer_acts_only_in_their_commune(client, db_session, protec
                                      commune_code=other)
     here = add_citizen(db_session, protector, commune_code=other)
     elsewhere = add_citizen(db_session, protector)  # commune 00070 of the same province
-    token = officer_token(client, commune_officer)
+    token = commune_officer.log_in(client)
     assert look_up(client, token, here).status_code == 200
     assert_error(look_up(client, token, elsewhere), 404, "citizen.not_found")
     assert len(audit_events(db_session, "citizen.read_refused", "citizen", elsewhere.id)) == 1
@@ -382,7 +374,7 @@ def test_a_commune_officer_cannot_work_on_accounts_of_another_commune(client, db
                                      commune_code=other_hanoi_commune("00070"))
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
-    token = officer_token(client, commune_officer)
+    token = commune_officer.log_in(client)
     assert pending(client, token)["items"] == []
     assert_error(review(client, token, account["account_id"], "approve"), 404,
                  "account.not_found")
@@ -392,7 +384,7 @@ def test_a_commune_officer_cannot_work_on_accounts_of_another_commune(client, db
 
 def test_reassignment_applies_on_the_next_request(client, db_session, protector, officer):
     hanoi, saigon = add_citizen(db_session, protector), add_hcm_citizen(db_session, protector)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert look_up(client, token, hanoi).status_code == 200
     assert_error(look_up(client, token, saigon), 404, "citizen.not_found")
     officers.reassign_officer(db_session=db_session, actor=OPERATOR, username=officer.username,
@@ -441,25 +433,25 @@ def test_a_registration_with_another_phone_waits_in_the_provinces_queue(
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
     assert account["status"] == "pending_review"
-    queue = pending(client, officer_token(client, officer))
+    queue = pending(client, officer.log_in(client))
     assert queue["total"] == 1
     [item] = queue["items"]
     assert item["account_id"] == account["account_id"]
     assert item["status"] == "pending_review"
     assert item["full_name"] == citizen.full_name
-    other = pending(client, officer_token(client, hcm_officer))
+    other = pending(client, hcm_officer.log_in(client))
     assert (other["items"], other["total"]) == ([], 0)
 
 
 def test_an_active_account_is_not_in_the_queue(client, db_session, protector, officer):
     register(client, add_citizen(db_session, protector), Phone())
-    assert pending(client, officer_token(client, officer))["items"] == []
+    assert pending(client, officer.log_in(client))["items"] == []
 
 
 def test_approving_activates_and_notifies(client, db_session, protector, officer):
     citizen, phone = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, phone, phone_number=OTHER_NUMBER)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     answer = review(client, token, account["account_id"], "approve")
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json() == {"account_id": account["account_id"], "level": 1,
@@ -474,7 +466,7 @@ def test_approving_activates_and_notifies(client, db_session, protector, officer
 def test_rejecting_needs_a_reason(client, db_session, protector, officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert_error(review(client, token, account["account_id"], "reject"), 422,
                  "review.reason_required")
     assert db_session.get(Account, account["account_id"]).status == "pending_review"
@@ -484,7 +476,7 @@ def test_a_rejected_citizen_cannot_log_in(client, db_session, protector, officer
     citizen, phone = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, phone, phone_number=OTHER_NUMBER)
     citizen_token = login(client, citizen.personal_id, phone)["access_token"]
-    answer = review(client, officer_token(client, officer), account["account_id"], "reject",
+    answer = review(client, officer.log_in(client), account["account_id"], "reject",
                     reason="The phone number is not the citizen's.")
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["status"] == "rejected"
@@ -499,7 +491,7 @@ def test_a_rejected_citizen_cannot_log_in(client, db_session, protector, officer
 def test_reviewing_an_active_account_is_a_conflict(client, db_session, protector, officer):
     account = register(client, add_citizen(db_session, protector), Phone())
     assert account["status"] == "active"
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert_error(review(client, token, account["account_id"], "approve"), 409,
                  "account.not_pending")
     assert_error(review(client, token, account["account_id"], "reject", reason="no reason"), 409,
@@ -509,7 +501,7 @@ def test_reviewing_an_active_account_is_a_conflict(client, db_session, protector
 def test_reviewing_twice_is_a_conflict(client, db_session, protector, officer):
     account = register(client, add_citizen(db_session, protector), Phone(),
                        phone_number=OTHER_NUMBER)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert review(client, token, account["account_id"], "approve").status_code == 200
     assert_error(review(client, token, account["account_id"], "approve"), 409,
                  "account.not_pending")
@@ -519,7 +511,7 @@ def test_reviewing_outside_the_jurisdiction_is_refused_and_audited(client, db_se
                                                                    protector, hcm_officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
-    answer = review(client, officer_token(client, hcm_officer), account["account_id"], "approve")
+    answer = review(client, hcm_officer.log_in(client), account["account_id"], "approve")
     assert_error(answer, 404, "account.not_found")
     assert db_session.get(Account, account["account_id"]).status == "pending_review"
     assert len(audit_events(db_session, "account.review_refused", "citizen", citizen.id)) == 1
@@ -528,7 +520,7 @@ def test_reviewing_outside_the_jurisdiction_is_refused_and_audited(client, db_se
 def test_an_unknown_decision_is_invalid(client, db_session, protector, officer):
     account = register(client, add_citizen(db_session, protector), Phone(),
                        phone_number=OTHER_NUMBER)
-    answer = review(client, officer_token(client, officer), account["account_id"], "maybe")
+    answer = review(client, officer.log_in(client), account["account_id"], "maybe")
     assert_error(answer, 422, "request.invalid")
 
 
@@ -538,7 +530,7 @@ def test_raising_to_level2_in_person(client, db_session, protector, officer):
     citizen, phone = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, phone)
     before = login(client, citizen.personal_id, phone)["access_token"]
-    answer = raise_level2(client, officer_token(client, officer), account["account_id"],
+    answer = raise_level2(client, officer.log_in(client), account["account_id"],
                           citizen.personal_id, check="fingerprint")
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json() == {"account_id": account["account_id"], "level": 2,
@@ -560,7 +552,7 @@ def test_level2_with_another_card_number_is_refused(client, db_session, protecto
     citizen = add_citizen(db_session, protector)
     someone_else = add_citizen(db_session, protector)
     account = register(client, citizen, Phone())
-    answer = raise_level2(client, officer_token(client, officer), account["account_id"],
+    answer = raise_level2(client, officer.log_in(client), account["account_id"],
                           someone_else.personal_id)
     assert_error(answer, 422, "level2.card_mismatch")
     assert db_session.get(Account, account["account_id"]).level == 1
@@ -575,7 +567,7 @@ def test_level2_with_a_bad_request_is_invalid(client, db_session, protector, off
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone())
     answer = client.post(f"/api/v1/police/accounts/{account['account_id']}/level2",
-                         headers=bearer(officer_token(client, officer)),
+                         headers=bearer(officer.log_in(client)),
                          json={"card_number": citizen.personal_id, "check": "face", **body})
     assert answer.status_code == 422, answer.get_json()
     assert_error(answer, 422, answer.get_json()["code"])
@@ -585,7 +577,7 @@ def test_level2_with_a_bad_request_is_invalid(client, db_session, protector, off
 def test_level2_outside_the_jurisdiction_is_refused(client, db_session, protector, hcm_officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone())
-    answer = raise_level2(client, officer_token(client, hcm_officer), account["account_id"],
+    answer = raise_level2(client, hcm_officer.log_in(client), account["account_id"],
                           citizen.personal_id)
     assert_error(answer, 404, "account.not_found")
     assert db_session.get(Account, account["account_id"]).level == 1
@@ -595,7 +587,7 @@ def test_level2_outside_the_jurisdiction_is_refused(client, db_session, protecto
 def test_level2_twice_is_a_conflict(client, db_session, protector, officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone())
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert raise_level2(client, token, account["account_id"], citizen.personal_id).status_code \
         == 200
     assert_error(raise_level2(client, token, account["account_id"], citizen.personal_id), 409,
@@ -606,7 +598,7 @@ def test_level2_of_an_account_waiting_for_review_is_a_conflict(client, db_sessio
                                                                officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
-    assert_error(raise_level2(client, officer_token(client, officer), account["account_id"],
+    assert_error(raise_level2(client, officer.log_in(client), account["account_id"],
                               citizen.personal_id), 409, "account.not_active")
 
 
@@ -617,7 +609,7 @@ def test_in_person_rebind_binds_the_new_phone_and_retires_the_old(client, db_ses
     citizen, old, new = add_citizen(db_session, protector), Phone(), Phone()
     account = register(client, citizen, old)
     old_token = login(client, citizen.personal_id, old)["access_token"]
-    answer = rebind(client, officer_token(client, officer), account["account_id"], new)
+    answer = rebind(client, officer.log_in(client), account["account_id"], new)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["status"] == "active"
     assert_error(client.get("/api/v1/me", headers=bearer(old_token)), 401, "auth.invalid_token")
@@ -638,7 +630,7 @@ def test_in_person_rebind_unlocks_a_locked_account(client, db_session, protector
     locked = client.post("/api/v1/me/lock", headers=bearer(token))
     assert locked.status_code == 200 and locked.get_json()["status"] == "locked"
     assert_error(login_answer(client, citizen.personal_id, old), 403, "account.locked")
-    answer = rebind(client, officer_token(client, officer), account["account_id"], new)
+    answer = rebind(client, officer.log_in(client), account["account_id"], new)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["status"] == "active"
     assert login(client, citizen.personal_id, new)["access_token"]
@@ -651,7 +643,7 @@ def test_in_person_rebind_of_a_locked_pending_account_keeps_it_pending(client, d
     account = register(client, citizen, old, phone_number=OTHER_NUMBER)
     token = login(client, citizen.personal_id, old)["access_token"]
     assert client.post("/api/v1/me/lock", headers=bearer(token)).status_code == 200
-    answer = rebind(client, officer_token(client, officer), account["account_id"], new)
+    answer = rebind(client, officer.log_in(client), account["account_id"], new)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["status"] == "pending_review"
 
@@ -661,7 +653,7 @@ def test_in_person_rebind_with_a_new_number_sends_later_codes_there(
     citizen, old, new, newer = add_citizen(db_session, protector), Phone(), Phone(), Phone()
     account = register(client, citizen, old)
     old_number = citizen.test_phone
-    answer = rebind(client, officer_token(client, officer), account["account_id"], new,
+    answer = rebind(client, officer.log_in(client), account["account_id"], new,
                     phone="+84 987 654 321")
     assert answer.status_code == 200, answer.get_json()
     token = login(client, citizen.personal_id, new)["access_token"]
@@ -686,7 +678,7 @@ def test_in_person_rebind_outside_the_jurisdiction_is_refused(client, db_session
                                                               hcm_officer):
     citizen, old = add_citizen(db_session, protector), Phone()
     account = register(client, citizen, old)
-    answer = rebind(client, officer_token(client, hcm_officer), account["account_id"], Phone())
+    answer = rebind(client, hcm_officer.log_in(client), account["account_id"], Phone())
     assert_error(answer, 404, "account.not_found")
     assert login(client, citizen.personal_id, old)["access_token"]
     assert len(audit_events(db_session, "device.rebind_refused", "citizen", citizen.id)) == 1
@@ -695,7 +687,7 @@ def test_in_person_rebind_outside_the_jurisdiction_is_refused(client, db_session
 def test_in_person_rebind_needs_a_valid_key_and_check(client, db_session, protector, officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone())
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     new = Phone()
     bad_key = client.post(f"/api/v1/police/accounts/{account['account_id']}/device",
                           headers=bearer(token),
@@ -710,7 +702,7 @@ def test_in_person_rebind_of_a_rejected_account_is_a_conflict(client, db_session
                                                               officer):
     citizen = add_citizen(db_session, protector)
     account = register(client, citizen, Phone(), phone_number=OTHER_NUMBER)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert review(client, token, account["account_id"], "reject",
                   reason="Not the citizen's phone").status_code == 200
     assert_error(rebind(client, token, account["account_id"], Phone()), 409,

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 
 from app.auth import limiter
 from identity.accounts import devices
-from identity.accounts.models import Account
 from identity.audit.models import AuditEvent
 from tests import flows
 from tests.factories import add_citizen
@@ -20,15 +19,18 @@ CHANGE = "/api/v1/me/password"
 RESET = "/api/v1/auth/password-reset"
 
 
-class Holder:
+class Holder(flows.Holder):
     """A registered citizen with two logged-in sessions on their bound phone."""
 
-    def __init__(self, client: Any, db_session: Any, protector: Any) -> None:
-        self.client, self.db_session = client, db_session
-        self.row, self.phone = add_citizen(db_session, protector), Phone()
-        self.account_id = flows.register(client, self.row, self.phone)["account_id"]
-        self.tokens = login(client, self.row.personal_id, self.phone)
-        self.other = login(client, self.row.personal_id, self.phone)
+    #: The token pair of the second session.
+    other: dict[str, Any]
+
+    @classmethod
+    def with_two_sessions(cls, client: Any, db_session: Any, protector: Any) -> Holder:
+        """A new citizen, registered and logged in twice."""
+        held = cls.make(client, db_session, protector)
+        held.other = login(client, held.personal_id, held.phone)
+        return held
 
     def change(self, password: str = PASSWORD, new_password: str = NEW_PASSWORD,
                passcode: str = PASSCODE) -> Any:
@@ -39,16 +41,11 @@ class Holder:
                    signer: Phone | None = None) -> dict[str, Any]:
         """A signed reset request (a fresh challenge for the id and the phone's device)."""
         phone = phone or self.phone
-        personal_id = personal_id or self.row.personal_id
+        personal_id = personal_id or self.record.personal_id
         held = flows.challenge(self.client, personal_id, phone)
         return {"personal_id": personal_id, "device_id": phone.device_id,
                 "challenge_id": held["challenge_id"],
                 "signature": (signer or phone).sign(held["nonce"])}
-
-    def account(self) -> Account:
-        account = self.db_session.get(Account, self.account_id)
-        self.db_session.refresh(account)
-        return account
 
     def events(self, action: str) -> list[AuditEvent]:
         return list(self.db_session.scalars(sa.select(AuditEvent)
@@ -56,12 +53,12 @@ class Holder:
 
     def sms_count(self) -> int:
         messages = self.client.get("/api/v1/dev/sms-outbox").get_json()["messages"]
-        return sum(message["phone"] == self.row.test_phone for message in messages)
+        return sum(message["phone"] == self.record.test_phone for message in messages)
 
 
 @pytest.fixture()
 def holder(client, db_session, protector) -> Holder:
-    return Holder(client, db_session, protector)
+    return Holder.with_two_sessions(client, db_session, protector)
 
 
 def _me(client: Any, tokens: dict[str, Any]) -> int:
@@ -84,9 +81,9 @@ def test_a_password_change_signs_out_every_other_session(client, holder):
     assert _me(client, holder.tokens) == 401
     assert _me(client, holder.other) == 401 and _refresh(client, holder.other) == 401
     # The new password logs in, the old one no longer.
-    assert_error(flows.login_answer(client, holder.row.personal_id, holder.phone), 401,
+    assert_error(flows.login_answer(client, holder.record.personal_id, holder.phone), 401,
                  "auth.failed")
-    assert login(client, holder.row.personal_id, holder.phone, NEW_PASSWORD)["access_token"]
+    assert login(client, holder.record.personal_id, holder.phone, NEW_PASSWORD)["access_token"]
     assert len(holder.events("password.changed")) == 1
     notes = client.get("/api/v1/me/notifications",
                        headers=bearer(fresh["access_token"])).get_json()["items"]
@@ -98,18 +95,18 @@ def test_a_password_change_signs_out_every_other_session(client, holder):
 
 def test_a_wrong_current_password_changes_nothing_and_spends_no_passcode_try(client, holder):
     assert_error(holder.change(password="not the password at all"), 401, "password.wrong")
-    assert holder.account().failed_passcodes == 0
+    assert holder.account_row().failed_passcodes == 0
     assert _me(client, holder.tokens) == 200 and _me(client, holder.other) == 200
     [failed] = holder.events("password.change_failed")
     assert failed.details == {"reason": "password_wrong"}
-    assert login(client, holder.row.personal_id, holder.phone)["access_token"]
+    assert login(client, holder.record.personal_id, holder.phone)["access_token"]
 
 
 def test_a_wrong_passcode_is_counted_as_for_any_act(client, holder):
     body = assert_error(holder.change(passcode="135791"), 401, "passcode.wrong")
     assert "4 tries left" in body["message"]
-    assert holder.account().failed_passcodes == 1
-    assert login(client, holder.row.personal_id, holder.phone)["access_token"]
+    assert holder.account_row().failed_passcodes == 1
+    assert login(client, holder.record.personal_id, holder.phone)["access_token"]
 
 
 def test_a_weak_new_password_is_refused_before_anything_is_checked(client, holder):
@@ -118,7 +115,7 @@ def test_a_weak_new_password_is_refused_before_anything_is_checked(client, holde
     assert_error(holder.change(new_password="password123"), 422, "password.common")
     assert_error(holder.change(new_password=PASSWORD), 422, "password.unchanged")
     assert holder.events("password.change_failed") == []
-    assert holder.account().failed_passcodes == 0
+    assert holder.account_row().failed_passcodes == 0
 
 
 def test_current_password_tries_share_the_login_budget(app, client, holder, monkeypatch):
@@ -126,14 +123,14 @@ def test_current_password_tries_share_the_login_budget(app, client, holder, monk
     monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", "3 per minute")
     with app.app_context():
         limiter.reset()
-    assert_error(flows.login_answer(client, holder.row.personal_id, holder.phone,
+    assert_error(flows.login_answer(client, holder.record.personal_id, holder.phone,
                                     password="guess guess guess"), 401, "auth.failed")
     # The challenge and the login counted two: the change is the third, and the last.
     assert_error(holder.change(password="another guess here"), 401, "password.wrong")
     assert_error(holder.change(password="a third guess here"), 429, "rate_limited")
     # ...and the logins for the id are out of budget too.
     answer = client.post("/api/v1/auth/challenge", json={
-        "personal_id": holder.row.personal_id, "device_id": holder.phone.device_id})
+        "personal_id": holder.record.personal_id, "device_id": holder.phone.device_id})
     assert_error(answer, 429, "rate_limited")
     assert len(holder.events("password.change_failed")) == 1
 
@@ -149,7 +146,7 @@ def test_a_reset_with_the_device_and_the_code_sets_the_password(client, holder):
     assert answer.status_code == 202, answer.get_json()
     started = answer.get_json()
     assert set(started) == {"reset_id", "expires_in"}
-    code = latest_code(client, holder.row.test_phone)
+    code = latest_code(client, holder.record.test_phone)
     done = client.post(f"{RESET}/{started['reset_id']}/confirm",
                        json={"otp": code, "new_password": NEW_PASSWORD})
     assert done.status_code == 200, done.get_json()
@@ -157,9 +154,9 @@ def test_a_reset_with_the_device_and_the_code_sets_the_password(client, holder):
     # Every session ends; the new password logs in from the bound phone.
     for tokens in (holder.tokens, holder.other):
         assert _me(client, tokens) == 401 and _refresh(client, tokens) == 401
-    assert_error(flows.login_answer(client, holder.row.personal_id, holder.phone), 401,
+    assert_error(flows.login_answer(client, holder.record.personal_id, holder.phone), 401,
                  "auth.failed")
-    assert login(client, holder.row.personal_id, holder.phone, NEW_PASSWORD)["access_token"]
+    assert login(client, holder.record.personal_id, holder.phone, NEW_PASSWORD)["access_token"]
     assert len(holder.events("password.reset")) == 1
     # The code is single use.
     again = client.post(f"{RESET}/{started['reset_id']}/confirm",
@@ -169,7 +166,7 @@ def test_a_reset_with_the_device_and_the_code_sets_the_password(client, holder):
 
 def test_a_weak_new_password_costs_no_code(client, holder):
     started = _start_reset(client, holder.reset_body()).get_json()
-    code = latest_code(client, holder.row.test_phone)
+    code = latest_code(client, holder.record.test_phone)
     url = f"{RESET}/{started['reset_id']}/confirm"
     assert_error(client.post(url, json={"otp": code, "new_password": "short"}), 422,
                  "password.too_short")
@@ -236,9 +233,10 @@ def test_a_spent_sms_budget_answers_as_usual(client, holder):
 
 def test_a_device_rebound_since_the_request_voids_the_code(client, db_session, holder):
     started = _start_reset(client, holder.reset_body()).get_json()
-    code = latest_code(client, holder.row.test_phone)
-    devices.bind_device(db_session=db_session, account=holder.account(), device_id="other-phone",
-                        public_key=flows.unb64(Phone().public_key), bound_by="sms_rebind")
+    code = latest_code(client, holder.record.test_phone)
+    devices.bind_device(db_session=db_session, account=holder.account_row(),
+                        device_id="other-phone", public_key=Phone().public_der,
+                        bound_by="sms_rebind")
     db_session.flush()
     confirm = client.post(f"{RESET}/{started['reset_id']}/confirm",
                           json={"otp": code, "new_password": NEW_PASSWORD})

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from identity import clock
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
-from identity.credentials import keys, verify
+from identity.credentials import verify
 from identity.credentials.models import Credential
 from identity.credentials.vn1 import TrustList, VerificationError
 from identity.monitoring.counters import total
+from tests import flows
 from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, login,
-                         officer_login, register)
+from tests.flows import PASSCODE, assert_error, logged_in_officer
 from tests.utilities.residence.helpers import STAY_COMMUNE, hcm_commune
 from tests.utilities.payments.fakes import (CALLBACKS, FakeProvider, callback_body,
                                             post_callback, signed_headers)
@@ -37,21 +37,8 @@ def provider(app: Any, monkeypatch: Any) -> FakeProvider:
     return fake
 
 
-@pytest.fixture()
-def issuer_key(db_session: Any, protector: Any) -> Any:
-    return keys.rotate_keys(db_session=db_session, protector=protector,
-                            actor=Actor(type="operator", id="test"))
-
-
-class Citizen:
-    """A registered citizen logged in on their phone."""
-
-    def __init__(self, client: Any, db_session: Any, protector: Any, **fields: Any) -> None:
-        self.client = client
-        self.record = add_citizen(db_session, protector, **fields)
-        phone = Phone()
-        register(client, self.record, phone)
-        self.headers = bearer(login(client, self.record.personal_id, phone)["access_token"])
+class Citizen(flows.Holder):
+    """A registered citizen logged in on their phone, who pays."""
 
     def pay(self, order_id: int, *, key: str | None = None, bank: str = "VCB",
             passcode: str = PASSCODE, **extra: Any) -> Any:
@@ -69,10 +56,8 @@ class Citizen:
 
 def officer_headers(client: Any, db_session: Any, protector: Any, *, username: str = "csgt.hn",
                     role: str = "officer", **unit: Any) -> dict[str, str]:
-    made = create_officer(db_session, protector, username=username, role=role, **unit)
-    answer = officer_login(client, made)
-    assert answer.status_code == 200, answer.get_json()
-    return bearer(answer.get_json()["access_token"])
+    return logged_in_officer(client, db_session, protector, username=username, role=role,
+                             **unit).headers
 
 
 def fine_json(citizen: Citizen, **overrides: Any) -> dict[str, Any]:
@@ -85,7 +70,7 @@ def fine_json(citizen: Citizen, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture()
 def citizen(client: Any, db_session: Any, protector: Any) -> Citizen:
-    return Citizen(client, db_session, protector)
+    return Citizen.make(client, db_session, protector)
 
 
 @pytest.fixture()
@@ -177,7 +162,7 @@ def test_a_fine_outside_the_jurisdiction_is_refused(client, db_session, protecto
 
 
 def test_a_citizen_sees_only_their_own_orders(client, db_session, protector, fine, provider):
-    other = Citizen(client, db_session, protector, phone="0987000111")
+    other = Citizen.make(client, db_session, protector, phone="0987000111")
     assert_error(client.get(f"{PAYMENTS}/{fine['id']}", headers=other.headers), 404,
                  "payment.order_not_found")
     assert_error(other.pay(fine["id"], key="k-1"), 404, "payment.order_not_found")

@@ -22,7 +22,7 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.credentials import keys
 from identity.credentials.models import Credential
-from tests.api.test_officers import add_hcm_citizen, officer_token, review
+from tests.api.test_officers import add_hcm_citizen, review
 from tests.factories import add_citizen
 from tests.flows import (PASSCODE, PASSWORD, Phone, assert_error, bearer, committed_citizen,
                          confirm_at_once, create_officer, latest_code, login, login_answer, outbox,
@@ -159,7 +159,7 @@ def test_the_attacker_gets_nothing_while_the_real_account_is_active(client, db_s
 def test_after_an_officer_rejects_the_squatter_the_citizen_registers(client, db_session,
                                                                      citizen, officer):
     squatter, _headers = squat(client, citizen, Phone())
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert review(client, token, squatter["account_id"], "reject",
                   "Not the citizen.").status_code == 200
     # Even with a phone of their own (not the registry's): a new registration waits for review.
@@ -177,7 +177,7 @@ def test_an_officer_reclaims_an_identity_over_an_active_squatter(
     keys.rotate_keys(db_session=db_session, protector=protector, actor=Actor(type="operator"))
     squatter_phone = Phone()
     squatter, squatter_headers = squat(client, citizen, squatter_phone)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert review(client, token, squatter["account_id"], "approve").status_code == 200
     squatter_headers = bearer(login(client, citizen.personal_id, squatter_phone)["access_token"])
     issued = client.post("/api/v1/credentials", headers=squatter_headers,
@@ -229,7 +229,7 @@ def test_a_reclaim_supersedes_an_account_in_any_open_state(client, db_session, c
     row = db_session.get(Account, squatter["account_id"])
     row.status = state
     db_session.commit()
-    answer = client.post(RECLAIM, headers=bearer(officer_token(client, officer)),
+    answer = client.post(RECLAIM, headers=bearer(officer.log_in(client)),
                          json=reclaim_body(citizen, Phone(), "0987000888"))
     assert answer.status_code == 202, answer.get_json()
     assert answer.get_json()["superseded_status"] == state
@@ -239,7 +239,7 @@ def test_a_reclaim_supersedes_an_account_in_any_open_state(client, db_session, c
 
 def test_a_reclaim_for_a_citizen_without_an_account_starts_one(client, citizen, officer):
     phone = Phone()
-    answer = client.post(RECLAIM, headers=bearer(officer_token(client, officer)),
+    answer = client.post(RECLAIM, headers=bearer(officer.log_in(client)),
                          json=reclaim_body(citizen, phone, "0987000999"))
     assert answer.status_code == 202 and answer.get_json()["superseded_status"] is None
     confirmed = client.post(f"{REGISTRATIONS}/{answer.get_json()['registration_id']}/confirm",
@@ -250,7 +250,7 @@ def test_a_reclaim_for_a_citizen_without_an_account_starts_one(client, citizen, 
 
 def test_a_squatter_registering_between_reclaim_and_confirmation_is_closed_too(
         client, db_session, citizen, officer):
-    answer = client.post(RECLAIM, headers=bearer(officer_token(client, officer)),
+    answer = client.post(RECLAIM, headers=bearer(officer.log_in(client)),
                          json=reclaim_body(citizen, Phone(), "0987001000"))
     assert answer.status_code == 202
     late, _headers = squat(client, citizen, Phone())
@@ -264,7 +264,7 @@ def test_a_squatter_registering_between_reclaim_and_confirmation_is_closed_too(
 def test_out_of_jurisdiction_and_unknown_ids_answer_the_same_404(
         client, db_session, protector, citizen):
     hcm = create_officer(db_session, protector, username="desk.hcm", province_code="79")
-    token = officer_token(client, hcm)
+    token = hcm.log_in(client)
     squatter, _headers = squat(client, citizen, Phone())
     elsewhere = client.post(RECLAIM, headers=bearer(token),
                             json=reclaim_body(citizen, Phone(), "0987001100"))
@@ -284,10 +284,10 @@ def test_out_of_jurisdiction_and_unknown_ids_answer_the_same_404(
 
 def test_the_chip_card_must_be_the_citizens(client, db_session, citizen, officer):
     squatter, _headers = squat(client, citizen, Phone())
-    answer = client.post(RECLAIM, headers=bearer(officer_token(client, officer)), json=reclaim_body(
+    answer = client.post(RECLAIM, headers=bearer(officer.log_in(client)), json=reclaim_body(
         citizen, Phone(), "0987001200", card_number="001099000001"))
     assert_error(answer, 422, "level2.card_mismatch")
-    bad_check = client.post(RECLAIM, headers=bearer(officer_token(client, officer, 1)),
+    bad_check = client.post(RECLAIM, headers=bearer(officer.log_in(client, 1)),
                             json=reclaim_body(citizen, Phone(), "0987001200", check="photo"))
     assert bad_check.status_code == 422
     assert db_session.get(Account, squatter["account_id"]).status == "pending_review"
@@ -327,7 +327,7 @@ def test_a_closed_account_stays_closed(client, db_session, citizen, officer):
         "device_id": Phone().device_id, "device_public_key": Phone().public_key})
     assert rebind.status_code == 202, rebind.get_json()
     code = latest_code(client, ATTACKER_NUMBER)
-    token = officer_token(client, officer)
+    token = officer.log_in(client)
     assert client.post(RECLAIM, headers=bearer(token), json=reclaim_body(
         citizen, Phone(), "0987001300")).status_code == 202
     assert_error(client.post(f"/api/v1/auth/device-rebind/{rebind.get_json()['rebind_id']}"

@@ -16,8 +16,8 @@ import pytest
 import time_machine
 
 from tests.factories import add_citizen
-from tests.flows import (Phone, assert_error, bearer, create_officer, create_party, login,
-                         officer_login, party_token, register)
+from tests.flows import (Holder, assert_error, bearer, create_party, logged_in_officer,
+                         party_token)
 from tests.utilities.residence.helpers import STAY_COMMUNE, TUESDAY
 
 LODGING = "/api/v1/residence/lodging-notices"
@@ -38,14 +38,6 @@ def tuesday() -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def fresh_limits(redis: Any) -> None:
     """Each test starts with no rate-limit or quota counter spent (the fixture empties them)."""
-
-
-def _citizen(client: Any, db_session: Any, protector: Any) -> tuple[Any, dict[str, str]]:
-    """A registered, logged-in citizen and their bearer headers."""
-    citizen = add_citizen(db_session, protector)
-    phone = Phone()
-    register(client, citizen, phone)
-    return citizen, bearer(str(login(client, citizen.personal_id, phone)["access_token"]))
 
 
 def _comparable(answer: Any) -> tuple[int, str, bytes]:
@@ -70,7 +62,7 @@ def _notice(*guests: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_host_s_lodging_notice_answers_alike_for_known_and_unknown_guests(
         client: Any, db_session: Any, protector: Any) -> None:
-    _host, headers = _citizen(client, db_session, protector)
+    headers = Holder.make(client, db_session, protector).headers
     known = add_citizen(db_session, protector)
     answers = [client.post(LODGING, headers=headers, json=_notice(_guest(pid)))
                for pid in (known.personal_id, UNKNOWN_ID)]
@@ -102,7 +94,7 @@ def test_a_stay_answers_alike_for_an_unknown_host_and_a_host_without_the_app(
     """Only the host's id differs; the answers (status, host check, state) do not."""
     answers = []
     for host_id in (add_citizen(db_session, protector).personal_id, UNKNOWN_ID):
-        _declarant, headers = _citizen(client, db_session, protector)
+        headers = Holder.make(client, db_session, protector).headers
         answers.append(client.post(STAYS, headers=headers, json={
             "commune_code": STAY_COMMUNE, "address": "Số 12, ngõ 5, phố Huế",
             "start_date": "2026-12-01", "end_date": "2027-11-30", "reason": "Đi làm",
@@ -115,8 +107,8 @@ def test_a_stay_answers_alike_for_an_unknown_host_and_a_host_without_the_app(
 def test_a_host_s_notices_are_rate_limited_and_counted_per_guest(
         app: Any, client: Any, db_session: Any, protector: Any, monkeypatch: Any) -> None:
     monkeypatch.setitem(app.config, "LODGING_DAILY_GUESTS_PER_ACCOUNT", 60)
-    _host, headers = _citizen(client, db_session, protector)
-    _other, other_headers = _citizen(client, db_session, protector)
+    headers = Holder.make(client, db_session, protector).headers
+    other_headers = Holder.make(client, db_session, protector).headers
     fifty = _notice(*[_guest(f"0010990{i:05d}") for i in range(50)])
     assert client.post(LODGING, headers=headers, json=fifty).status_code == 201
     ten = _notice(*[_guest(f"0010991{i:05d}") for i in range(10)])
@@ -134,7 +126,7 @@ def test_a_host_s_notices_are_rate_limited_and_counted_per_guest(
 def test_a_host_s_notices_have_a_rate_limit(app: Any, client: Any, db_session: Any,
                                             protector: Any, monkeypatch: Any) -> None:
     monkeypatch.setitem(app.config, "LODGING_LIMIT_PER_ACCOUNT", "2 per minute")
-    _host, headers = _citizen(client, db_session, protector)
+    headers = Holder.make(client, db_session, protector).headers
     statuses = [client.post(LODGING, headers=headers, json=_notice(_guest(UNKNOWN_ID))).status_code
                 for _ in range(3)]
     assert statuses == [201, 201, 429]
@@ -155,12 +147,11 @@ def test_a_hotel_s_quota_counts_each_guest(client: Any, db_session: Any,
 
 def test_the_police_see_the_unconfirmed_guests_of_their_commune(
         client: Any, db_session: Any, protector: Any) -> None:
-    _host, headers = _citizen(client, db_session, protector)
+    headers = Holder.make(client, db_session, protector).headers
     assert client.post(LODGING, headers=headers, json=_notice(
         _guest(UNKNOWN_ID, full_name="Trần Thị Bình"))).status_code == 201
-    made = create_officer(db_session, protector, username="oracle.police",
-                          commune_code=STAY_COMMUNE)
-    officer = bearer(officer_login(client, made).get_json()["access_token"])
+    officer = logged_in_officer(client, db_session, protector, username="oracle.police",
+                                commune_code=STAY_COMMUNE).headers
     listed = client.get("/api/v1/police/residence/lodging?review=pending", headers=officer)
     [guest] = listed.get_json()["items"]
     assert (guest["personal_id"], guest["declared_name"], guest["review_reason"]) == (
@@ -172,13 +163,12 @@ def test_stays_and_fines_are_limited_per_account(app: Any, client: Any, db_sessi
     """The endpoints that take one personal id a request have a per-account bound too."""
     monkeypatch.setitem(app.config, "STAY_LIMIT_PER_ACCOUNT", "2 per day")
     monkeypatch.setitem(app.config, "FINE_LIMIT_PER_OFFICER", "2 per day")
-    _declarant, headers = _citizen(client, db_session, protector)
+    headers = Holder.make(client, db_session, protector).headers
     statuses = [client.post(STAYS, headers=headers, json={"host_personal_id": UNKNOWN_ID})
                 .status_code for _ in range(3)]
     assert statuses == [422, 422, 429]
-    made = create_officer(db_session, protector, username="oracle.fines",
-                          commune_code=STAY_COMMUNE)
-    officer = bearer(officer_login(client, made).get_json()["access_token"])
+    officer = logged_in_officer(client, db_session, protector, username="oracle.fines",
+                                commune_code=STAY_COMMUNE).headers
     statuses = [client.post("/api/v1/police/fines", headers=officer,
                             json={"personal_id": UNKNOWN_ID}).status_code for _ in range(3)]
     assert statuses == [422, 422, 429]

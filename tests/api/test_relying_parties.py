@@ -13,109 +13,34 @@ from typing import Any
 import pytest
 import time_machine
 
-from identity.audit.service import Actor
-from identity.credentials import keys, vn1
+from identity.credentials import vn1
 from identity.credentials.keys import KeyRing
-from identity.relying_parties import callbacks, parties
-from identity.relying_parties.callbacks import CallbackPolicy
+from identity.relying_parties import callbacks
 from identity.relying_parties.models import ConsentRequest
+from tests.api.helpers import Bank, Citizen
 from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Party, Phone, assert_error, bearer, create_party, login,
-                         party_token, register, run_jobs)
-
-OPERATOR = Actor(type="operator", id="test")
-#: The callback policy of the test suite's local receivers (on 127.0.0.1, plain http).
-LOCAL = CallbackPolicy(https_only=False, allow_private=True)
-ALL_SCOPES = ("identity.match", "identity.consent", "credentials.verify", "sim.verify",
-              "lodging.notify")
-
-
-@pytest.fixture()
-def issuer_key(db_session, protector):
-    return keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
-
-
-class Citizen:
-    """A registered citizen with a logged-in phone."""
-
-    def __init__(self, client: Any, db_session: Any, protector: Any, **fields: Any) -> None:
-        self.client = client
-        self.row = add_citizen(db_session, protector, **fields)
-        self.phone = Phone()
-        register(client, self.row, self.phone)
-        self.token = login(client, self.row.personal_id, self.phone)["access_token"]
-
-    def get(self, path: str) -> Any:
-        return self.client.get(path, headers=bearer(self.token))
-
-    def decide(self, consent_id: str, approve: bool, passcode: str = PASSCODE) -> Any:
-        return self.client.post(f"/api/v1/me/consent-requests/{consent_id}/decision",
-                                headers=bearer(self.token),
-                                json={"approve": approve, "passcode": passcode})
-
-    def access_log(self) -> list[dict[str, Any]]:
-        answer = self.get("/api/v1/me/access-log?per_page=100")
-        assert answer.status_code == 200
-        return list(answer.get_json()["items"])
-
-
-class Bank:
-    """A relying party with a token."""
-
-    def __init__(self, client: Any, db_session: Any, protector: Any, *,
-                 name: str = "Ngân hàng Thử nghiệm", scopes: tuple[str, ...] = ALL_SCOPES,
-                 **options: Any) -> None:
-        self.client = client
-        if "callback_url" in options:  # a local receiver: the policy that allows loopback
-            created, secret, key = parties.create_party(
-                db_session=db_session, protector=protector, actor=OPERATOR, name=name,
-                kind=options.pop("kind", "bank"), scopes=scopes, callback_policy=LOCAL,
-                **options)
-            self.party: Party = Party(name=created.name, client_id=created.client_id,
-                                      secret=secret, callback_key=key)
-        else:
-            self.party = create_party(db_session, protector, name=name, scopes=scopes,
-                                      **options)
-        self.token = party_token(client, self.party)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.client.post(f"/api/v1/rp/{path}", json=body, headers=bearer(self.token))
-
-    def get(self, path: str) -> Any:
-        return self.client.get(f"/api/v1/rp/{path}", headers=bearer(self.token))
-
-    def ask(self, citizen: Citizen, attributes: list[str], **extra: Any) -> dict[str, Any]:
-        answer = self.post("consent-requests", {"personal_id": citizen.row.personal_id,
-                                                "attributes": attributes,
-                                                "purpose": "Mở tài khoản thanh toán", **extra})
-        assert answer.status_code == 201, answer.get_json()
-        return dict(answer.get_json())
+from tests.flows import PASSCODE, assert_error, bearer, party_token, run_jobs
 
 
 @pytest.fixture()
 def citizen(client, db_session, protector) -> Citizen:
-    return Citizen(client, db_session, protector)
-
-
-@pytest.fixture()
-def bank(client, db_session, protector) -> Bank:
-    return Bank(client, db_session, protector)
+    return Citizen.make(client, db_session, protector)
 
 
 def _match_body(citizen: Citizen, **overrides: Any) -> dict[str, Any]:
-    return {"personal_id": citizen.row.personal_id, "full_name": citizen.row.full_name,
-            "date_of_birth": citizen.row.date_of_birth.isoformat(), **overrides}
+    return {"personal_id": citizen.record.personal_id, "full_name": citizen.record.full_name,
+            "date_of_birth": citizen.record.date_of_birth.isoformat(), **overrides}
 
 
 # --- Identity match --------------------------------------------------------------------------
 
 def test_identity_match_says_which_fields_agree_and_nothing_else(bank, citizen):
-    answer = bank.post("identity-match", _match_body(citizen, phone=citizen.row.test_phone))
+    answer = bank.post("identity-match", _match_body(citizen, phone=citizen.record.test_phone))
     assert answer.status_code == 200
     assert answer.get_json() == {"match": True, "fields": {
         "full_name": True, "date_of_birth": True, "phone": True}}
     upper = bank.post("identity-match", _match_body(
-        citizen, full_name=citizen.row.full_name.upper(), date_of_birth="1900-01-01"))
+        citizen, full_name=citizen.record.full_name.upper(), date_of_birth="1900-01-01"))
     assert upper.get_json() == {"match": False, "fields": {"full_name": True,
                                                            "date_of_birth": False}}
 
@@ -162,8 +87,8 @@ def test_enumeration_stops_at_the_daily_quota(client, db_session, protector, cit
     assert_error(refused, 429, "rp.quota_exhausted")
     assert 0 < int(refused.headers["Retry-After"]) <= 86_400
     # The other scopes have their own quota.
-    assert bank.post("sim-ownership", {"personal_id": citizen.row.personal_id,
-                                       "phone": citizen.row.test_phone}).status_code == 200
+    assert bank.post("sim-ownership", {"personal_id": citizen.record.personal_id,
+                                       "phone": citizen.record.test_phone}).status_code == 200
     with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)):
         fresh = party_token(client, bank.party)
         again = client.post("/api/v1/rp/identity-match", json=_match_body(citizen),
@@ -182,7 +107,7 @@ def test_the_per_party_rate_limit_refuses_bursts(app, bank, citizen):
 
 
 def test_sim_ownership_matches_the_registry_phone(bank, citizen):
-    body = {"personal_id": citizen.row.personal_id, "phone": citizen.row.test_phone}
+    body = {"personal_id": citizen.record.personal_id, "phone": citizen.record.test_phone}
     assert bank.post("sim-ownership", body).get_json() == {"match": True}
     assert bank.post("sim-ownership", {**body, "phone": "0987000111"}).get_json() == {
         "match": False}
@@ -216,9 +141,9 @@ def test_a_consented_share_end_to_end(bank, citizen, db_session, issuer_key):
     verified = vn1.verify(body["credential"], _trust_list(db_session),
                           audience=f"rp:{bank.party.client_id}")
     assert verified.credential_type == "consent"
-    assert verified.claims == {"id": citizen.row.personal_id, "cr": asked["id"],
-                               "nm": citizen.row.full_name,
-                               "dob": citizen.row.date_of_birth.isoformat()}
+    assert verified.claims == {"id": citizen.record.personal_id, "cr": asked["id"],
+                               "nm": citizen.record.full_name,
+                               "dob": citizen.record.date_of_birth.isoformat()}
     with pytest.raises(vn1.VerificationError) as refused:
         vn1.verify(body["credential"], _trust_list(db_session), audience="rp:someoneelse")
     assert refused.value.reason == "wrong_audience"
@@ -238,7 +163,7 @@ def test_attributes_not_asked_are_never_returned(bank, citizen, db_session, issu
     claims = vn1.verify(bank.get(f"consent-requests/{asked['id']}").get_json()["credential"],
                         _trust_list(db_session)).claims
     assert set(claims) == {"id", "cr", "sx"}
-    unknown = bank.post("consent-requests", {"personal_id": citizen.row.personal_id,
+    unknown = bank.post("consent-requests", {"personal_id": citizen.record.personal_id,
                                              "attributes": ["full_name", "password"],
                                              "purpose": "Kiểm tra"})
     assert_error(unknown, 422, "request.invalid")
@@ -284,7 +209,7 @@ def test_a_party_cannot_read_another_partys_consent(client, db_session, protecto
 def test_a_citizen_cannot_decide_another_citizens_request(client, db_session, protector, bank,
                                                           citizen):
     asked = bank.ask(citizen, ["full_name"])
-    other = Citizen(client, db_session, protector)
+    other = Citizen.make(client, db_session, protector)
     assert_error(other.decide(asked["id"], approve=True), 404, "consent.not_found")
     assert other.get("/api/v1/me/consent-requests").get_json()["items"] == []
     assert bank.get(f"consent-requests/{asked['id']}").get_json()["status"] == "pending"
@@ -311,7 +236,7 @@ def test_a_citizen_without_an_account_is_asked_in_vain(app, bank, db_session, pr
 
 
 def test_a_callback_needs_a_registered_url(bank, citizen):
-    answer = bank.post("consent-requests", {"personal_id": citizen.row.personal_id,
+    answer = bank.post("consent-requests", {"personal_id": citizen.record.personal_id,
                                             "attributes": ["full_name"], "purpose": "eKYC",
                                             "callback": True})
     assert_error(answer, 409, "consent.no_callback")
@@ -428,7 +353,7 @@ def test_erasure_of_another_citizens_share_is_not_found(client, db_session, prot
     citizen.decide(asked["id"], approve=True)
     bank.get(f"consent-requests/{asked['id']}")
     share = citizen.get("/api/v1/me/data-sharing").get_json()["items"][0]
-    other = Citizen(client, db_session, protector)
+    other = Citizen.make(client, db_session, protector)
     answer = client.post(f"/api/v1/me/data-sharing/{share['id']}/erasure-request",
                          headers=bearer(other.token))
     assert_error(answer, 404, "data_share.not_found")
@@ -454,8 +379,8 @@ def test_a_hotel_notifies_its_guests(client, db_session, protector, citizen):
                  scopes=("lodging.notify",))
     today = dt.date.today()
     answer = hotel.post("lodging-notices", {
-        "commune_code": citizen.row.commune_code, "address": "12 Hàng Bạc",
-        "guests": [{"personal_id": citizen.row.personal_id, "arrival": today.isoformat(),
+        "commune_code": citizen.record.commune_code, "address": "12 Hàng Bạc",
+        "guests": [{"personal_id": citizen.record.personal_id, "arrival": today.isoformat(),
                     "departure": (today + dt.timedelta(days=2)).isoformat()}]})
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json()["guest_count"] == 1

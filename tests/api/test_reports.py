@@ -394,9 +394,9 @@ def test_the_queue_filters_and_paginates(client: Any, reporter: Person, cop: Cop
 
 def _identity_strings(person: Person) -> list[str]:
     """Everything that would name the citizen, as it could appear in an answer."""
-    number = person.citizen.test_phone
-    return [person.citizen.personal_id, person.citizen.full_name, number,
-            "+84" + number[1:], person.citizen.address, f"account:{person.account_id}",
+    number = person.record.test_phone
+    return [person.record.personal_id, person.record.full_name, number,
+            "+84" + number[1:], person.record.address, f"account:{person.account_id}",
             f'"account_id": {person.account_id}']
 
 
@@ -479,8 +479,8 @@ def test_a_named_reporter_is_seen_by_the_assigned_officer_and_supervisors_each_v
     police(client, cop, "POST", case, "/assign")
     seen = police(client, cop, "GET", case, "/reporter")
     assert seen.status_code == 200
-    assert seen.get_json()["personal_id"] == reporter.citizen.personal_id
-    assert seen.get_json()["phone"] == reporter.citizen.test_phone
+    assert seen.get_json()["personal_id"] == reporter.record.personal_id
+    assert seen.get_json()["phone"] == reporter.record.test_phone
     assert_error(police(client, colleague, "GET", case, "/reporter"), 403,
                  "report.reporter_not_visible")
     assert police(client, chief, "GET", case, "/reporter").status_code == 200

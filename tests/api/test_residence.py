@@ -9,11 +9,9 @@ import pytest
 import time_machine
 
 from identity.audit.models import AuditEvent
-from identity.audit.service import Actor
-from identity.credentials import keys
-from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Phone, assert_error, bearer, create_officer, login,
-                         officer_login, register)
+from tests.factories import add_citizen, add_issuer_key
+from tests.flows import (PASSCODE, Holder, assert_error, bearer, create_officer,
+                         logged_in_officer)
 from tests.utilities.residence.helpers import (OTHER_COMMUNE, STAY_COMMUNE, TUESDAY, events,
                                                hcm_commune)
 
@@ -30,20 +28,15 @@ def tuesday() -> Iterator[Any]:
 
 def citizen_token(client: Any, db_session: Any, protector: Any) -> tuple[Any, str]:
     """A registered, logged-in citizen of Phường Hoàn Kiếm, and their access token."""
-    citizen = add_citizen(db_session, protector)
-    phone = Phone()
-    register(client, citizen, phone)
-    return citizen, str(login(client, citizen.personal_id, phone)["access_token"])
+    held = Holder.make(client, db_session, protector)
+    return held.record, held.token
 
 
 def officer_token(client: Any, db_session: Any, protector: Any, username: str,
                   **unit: Any) -> str:
     """An officer (by default of the stay's commune) logged in."""
     unit.setdefault("commune_code", STAY_COMMUNE)
-    made = create_officer(db_session, protector, username=username, **unit)
-    answer = officer_login(client, made)
-    assert answer.status_code == 200, answer.get_json()
-    return str(answer.get_json()["access_token"])
+    return logged_in_officer(client, db_session, protector, username=username, **unit).token
 
 
 def stay_json(host: Any, **overrides: Any) -> dict[str, Any]:
@@ -217,8 +210,7 @@ def test_overdue_view_for_supervisors_with_a_moved_clock(client: Any, db_session
                  "residence.supervisor_only")
     chief = create_officer(db_session, protector, username="res.chief", role="supervisor")
     tuesday.move_to(TUESDAY + dt.timedelta(days=6))  # the following Monday
-    answer = officer_login(client, chief)
-    token = bearer(answer.get_json()["access_token"])
+    token = bearer(chief.log_in(client))
     overdue = client.get(f"{POLICE}/overdue", headers=token).get_json()
     assert (overdue["kind"], [i["id"] for i in overdue["items"]]) == ("temporary_stay",
                                                                       [stay["id"]])
@@ -335,8 +327,7 @@ def test_the_openapi_document_describes_the_residence_routes(client: Any) -> Non
 
 def test_an_approved_stay_is_issued_as_a_residence_credential(
         client: Any, db_session: Any, protector: Any, parties: dict[str, Any]) -> None:
-    keys.rotate_keys(db_session=db_session, protector=protector,
-                     actor=Actor(type="operator", id="test"))
+    add_issuer_key(db_session, protector)
     issue = {"type": "residence", "passcode": PASSCODE}
     assert_error(client.post("/api/v1/credentials", headers=parties["citizen"], json=issue),
                  409, "residence.none")

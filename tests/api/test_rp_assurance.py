@@ -18,16 +18,15 @@ import sqlalchemy as sa
 from identity.accounts import registration
 from identity.accounts.access_log import access_log
 from identity.accounts.account import account_phone_context
-from identity.accounts.models import Account, Officer
+from identity.accounts.models import Account
 from identity.audit.service import Actor
 from identity.coordination import sources
-from identity.credentials import keys
 from identity.registry.service import PHONE_PURPOSE
 from identity.relying_parties.models import ConsentRequest, DataShare, RelyingParty
-from tests.api.test_relying_parties import ALL_SCOPES, Bank, Citizen
-from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Party, Phone, assert_error, bearer, create_officer,
-                         party_token, register)
+from tests import flows
+from tests.api.helpers import ALL_SCOPES, Bank, Citizen
+from tests.factories import OfficerFactory, add_account, add_citizen
+from tests.flows import PASSCODE, Party, assert_error, bearer, party_token
 
 OPERATOR = Actor(type="operator", id="test")
 SQUATTER_PHONE = "0987654321"
@@ -35,33 +34,27 @@ UNKNOWN_ID = "001099000999"
 
 
 @pytest.fixture()
-def bank(client, db_session, protector) -> Bank:
-    return Bank(client, db_session, protector)
-
-
-@pytest.fixture()
 def citizen(client, db_session, protector) -> Citizen:
-    return Citizen(client, db_session, protector)
+    return Citizen.make(client, db_session, protector)
 
 
-class Squatted:
+class Squatted(flows.Holder):
     """A registry citizen whose id a squatter registered with the squatter's own phone."""
 
-    def __init__(self, client: Any, db_session: Any, protector: Any) -> None:
-        self.row = add_citizen(db_session, protector)
-        self.account_id = register(client, self.row, Phone(),
-                                   phone_number=SQUATTER_PHONE)["account_id"]
-        self.db_session = db_session
+    @classmethod
+    def squat(cls, client: Any, db_session: Any, protector: Any) -> Squatted:
+        """The squatter registers a new registry citizen with their phone (not logged in)."""
+        return cls.make(client, db_session, protector, phone_number=SQUATTER_PHONE,
+                        log_in=False)
 
     @property
     def status(self) -> str:
-        self.db_session.expire_all()
-        return str(self.db_session.get(Account, self.account_id).status)
+        return str(self.account_row().status)
 
     def reject(self, db_session: Any, protector: Any) -> None:
         """The commune police reject the registration (the phone is not the citizen's)."""
-        made = create_officer(db_session, protector, username="police.review")
-        officer = db_session.get(Officer, made.officer_id)
+        officer = OfficerFactory(db_session=db_session, protector=protector,
+                                 username="police.review")
         registration.review_registration(db_session=db_session, actor=OPERATOR, officer=officer,
                                          account_id=self.account_id, approve=False,
                                          reason="The phone number is not the citizen's.")
@@ -69,7 +62,7 @@ class Squatted:
 
 @pytest.fixture()
 def squatted(client, db_session, protector) -> Squatted:
-    held = Squatted(client, db_session, protector)
+    held = Squatted.squat(client, db_session, protector)
     assert held.status == "pending_review"
     return held
 
@@ -92,25 +85,25 @@ def test_a_squatters_typed_phone_is_never_confirmed(bank, squatted, db_session, 
     refused = ({"match": False},
                {"match": False, "fields": {"full_name": True, "date_of_birth": True,
                                            "phone": False}})
-    assert _phone_answers(bank, squatted.row, SQUATTER_PHONE) == refused
+    assert _phone_answers(bank, squatted.record, SQUATTER_PHONE) == refused
     squatted.reject(db_session, protector)
     assert squatted.status == "rejected"
-    assert _phone_answers(bank, squatted.row, SQUATTER_PHONE) == refused
+    assert _phone_answers(bank, squatted.record, SQUATTER_PHONE) == refused
     # The registry's subscriber record is what counts, account or not.
     confirmed = ({"match": True},
                  {"match": True, "fields": {"full_name": True, "date_of_birth": True,
                                             "phone": True}})
-    assert _phone_answers(bank, squatted.row, squatted.row.test_phone) == confirmed
+    assert _phone_answers(bank, squatted.record, squatted.record.test_phone) == confirmed
 
 
 def test_an_active_accounts_phone_counts_only_as_the_registry_has_it(
         bank, citizen, db_session, protector):
     """Even an active account's phone, if the registry's record differs, is not confirmed."""
     account = db_session.scalar(sa.select(Account).where(
-        Account.citizen_id == citizen.row.id))
+        Account.citizen_id == citizen.record.id))
     account.phone_hash = protector.lookup_hash(SQUATTER_PHONE, purpose=PHONE_PURPOSE)
     db_session.commit()
-    owned, matched = _phone_answers(bank, citizen.row, SQUATTER_PHONE)
+    owned, matched = _phone_answers(bank, citizen.record, SQUATTER_PHONE)
     assert owned == {"match": False} and matched["fields"]["phone"] is False
 
 
@@ -119,16 +112,16 @@ def test_a_consent_phone_claim_is_the_registry_phone(bank, citizen, db_session, 
     from identity.credentials import vn1
     from identity.credentials.keys import KeyRing
     account = db_session.scalar(sa.select(Account).where(
-        Account.citizen_id == citizen.row.id))
+        Account.citizen_id == citizen.record.id))
     account.phone_encrypted = protector.encrypt(
-        SQUATTER_PHONE, context=account_phone_context(citizen.row.id))
+        SQUATTER_PHONE, context=account_phone_context(citizen.record.id))
     account.phone_hash = protector.lookup_hash(SQUATTER_PHONE, purpose=PHONE_PURPOSE)
     db_session.commit()
     asked = bank.ask(citizen, ["phone"])
     citizen.decide(asked["id"], approve=True)
     qr = bank.get(f"consent-requests/{asked['id']}").get_json()["credential"]
     claims = vn1.verify(qr, KeyRing("VN").trust_list(db_session, reload=True)).claims
-    assert claims["ph"] == citizen.row.test_phone
+    assert claims["ph"] == citizen.record.test_phone
 
 
 # --- Item 5: one answer for unknown and forbidden ids ---------------------------------------------
@@ -153,20 +146,20 @@ def _shape(answer: Any) -> dict[str, Any]:
 def test_consent_requests_answer_alike_for_every_id(client, bank, db_session, protector,
                                                     squatted, citizen):
     no_account = add_citizen(db_session, protector)
-    locked = Citizen(client, db_session, protector)
+    locked = Citizen.make(client, db_session, protector)
     _lock(client, locked)
-    rejected = Squatted(client, db_session, protector)
+    rejected = Squatted.squat(client, db_session, protector)
     rejected.reject(db_session, protector)
     ids = {"unknown": UNKNOWN_ID, "no account": no_account.personal_id,
-           "pending review": squatted.row.personal_id, "rejected": rejected.row.personal_id,
-           "locked": locked.row.personal_id, "active": citizen.row.personal_id}
+           "pending review": squatted.record.personal_id, "rejected": rejected.record.personal_id,
+           "locked": locked.record.personal_id, "active": citizen.record.personal_id}
     shapes = {name: _shape(bank.post("consent-requests", _consent_body(personal_id)))
               for name, personal_id in ids.items()}
     assert all(shape == shapes["active"] for shape in shapes.values()), shapes
     # Only the citizen with an active account was asked; the other requests reach no one.
     notified = db_session.scalars(sa.select(ConsentRequest.account_id).where(
         ConsentRequest.account_id.is_not(None))).all()
-    active = db_session.scalar(sa.select(Account.id).where(Account.citizen_id == citizen.row.id,
+    active = db_session.scalar(sa.select(Account.id).where(Account.citizen_id == citizen.record.id,
                                                            Account.status == "active"))
     assert notified == [active]
     assert [i["party"] for i in citizen.get("/api/v1/me/consent-requests").get_json()[
@@ -175,7 +168,7 @@ def test_consent_requests_answer_alike_for_every_id(client, bank, db_session, pr
 
 def test_a_party_without_a_callback_hears_so_whatever_the_id(bank, citizen):
     """Its own setting is checked before the id: the answer says nothing of the citizen."""
-    for personal_id in (UNKNOWN_ID, citizen.row.personal_id):
+    for personal_id in (UNKNOWN_ID, citizen.record.personal_id):
         assert_error(bank.post("consent-requests", {**_consent_body(personal_id),
                                                     "callback": True}),
                      409, "consent.no_callback")
@@ -183,17 +176,17 @@ def test_a_party_without_a_callback_hears_so_whatever_the_id(bank, citizen):
 
 def test_identity_match_and_sim_ownership_answer_alike_for_unknown_and_squatted_ids(
         bank, squatted, citizen):
-    unknown = _match(squatted.row, personal_id=UNKNOWN_ID, full_name="Trần Thị Khác",
+    unknown = _match(squatted.record, personal_id=UNKNOWN_ID, full_name="Trần Thị Khác",
                      date_of_birth="1950-05-05", phone=SQUATTER_PHONE)
-    wrong = _match(citizen.row, full_name="Trần Thị Khác", date_of_birth="1950-05-05",
+    wrong = _match(citizen.record, full_name="Trần Thị Khác", date_of_birth="1950-05-05",
                    phone=SQUATTER_PHONE)
-    squat = _match(squatted.row, full_name="Trần Thị Khác", date_of_birth="1950-05-05",
+    squat = _match(squatted.record, full_name="Trần Thị Khác", date_of_birth="1950-05-05",
                    phone=SQUATTER_PHONE)
     answers = [bank.post("identity-match", body).get_json() for body in (unknown, wrong, squat)]
     assert answers[0] == answers[1] == answers[2] == {
         "match": False, "fields": {"full_name": False, "date_of_birth": False, "phone": False}}
     sims = [bank.post("sim-ownership", {"personal_id": pid, "phone": SQUATTER_PHONE}).get_json()
-            for pid in (UNKNOWN_ID, citizen.row.personal_id, squatted.row.personal_id)]
+            for pid in (UNKNOWN_ID, citizen.record.personal_id, squatted.record.personal_id)]
     assert sims == [{"match": False}] * 3
 
 
@@ -230,9 +223,9 @@ def test_each_party_endpoint_has_a_daily_quota(client, db_session, protector, ci
     scope, body = ENDPOINTS[path]
     party = Bank(client, db_session, protector, name="Ngân hàng Hạn mức",
                  scopes=ALL_SCOPES, quotas={scope: 2})
-    statuses = [party.post(path, body(citizen.row)).status_code for _ in range(3)]
+    statuses = [party.post(path, body(citizen.record)).status_code for _ in range(3)]
     assert statuses[:2] != [429, 429] and statuses[2] == 429
-    refused = assert_error(party.post(path, body(citizen.row)), 429, "rp.quota_exhausted")
+    refused = assert_error(party.post(path, body(citizen.record)), 429, "rp.quota_exhausted")
     assert refused["errors"]["quota"] == [2]
 
 
@@ -243,22 +236,22 @@ def test_each_party_endpoint_has_a_per_party_rate_limit(app, client, db_session,
     party = Bank(client, db_session, protector, name="Ngân hàng Nhanh", scopes=ALL_SCOPES)
     other = Bank(client, db_session, protector, name="Ngân hàng Khác", scopes=ALL_SCOPES)
     monkeypatch.setitem(app.config, "RP_LIMIT_PER_PARTY", "2 per minute")
-    statuses = [party.post(path, body(citizen.row)).status_code for _ in range(3)]
+    statuses = [party.post(path, body(citizen.record)).status_code for _ in range(3)]
     assert 429 not in statuses[:2] and statuses[2] == 429
-    assert_error(party.post(path, body(citizen.row)), 429, "rate_limited")
+    assert_error(party.post(path, body(citizen.record)), 429, "rate_limited")
     # Per party: another party's budget is its own.
-    assert other.post(path, body(citizen.row)).status_code != 429
+    assert other.post(path, body(citizen.record)).status_code != 429
 
 
 def test_lodging_and_source_deliveries_count_each_personal_id(client, db_session, protector,
                                                               citizen):
     hotel = Bank(client, db_session, protector, name="Khách sạn Hạn mức", kind="hotel",
                  scopes=("lodging.notify",), quotas={"lodging.notify": 5})
-    assert hotel.post("lodging-notices", _lodging(citizen.row, guests=4)).status_code == 201
-    assert_error(hotel.post("lodging-notices", _lodging(citizen.row, guests=2)), 429,
+    assert hotel.post("lodging-notices", _lodging(citizen.record, guests=4)).status_code == 201
+    assert_error(hotel.post("lodging-notices", _lodging(citizen.record, guests=2)), 429,
                  "rp.quota_exhausted")
     # A refused batch gives its units back: one more guest still fits today.
-    assert hotel.post("lodging-notices", _lodging(citizen.row, guests=1)).status_code == 201
+    assert hotel.post("lodging-notices", _lodging(citizen.record, guests=1)).status_code == 201
 
     created = sources.create_source(db_session=db_session, protector=protector, actor=OPERATOR,
                                     name="csgt-quota", kind="driving_licence")
@@ -267,10 +260,10 @@ def test_lodging_and_source_deliveries_count_each_personal_id(client, db_session
     db_session.commit()
     token = party_token(client, Party(name=party.name, client_id=party.client_id,
                                       secret=created.client_secret))
-    record = {"record_id": "GPLX-1", "personal_id": citizen.row.personal_id,
-              "full_name": citizen.row.full_name,
-              "date_of_birth": citizen.row.date_of_birth.isoformat(),
-              "gender": citizen.row.gender, "document_number": "790000000001",
+    record = {"record_id": "GPLX-1", "personal_id": citizen.record.personal_id,
+              "full_name": citizen.record.full_name,
+              "date_of_birth": citizen.record.date_of_birth.isoformat(),
+              "gender": citizen.record.gender, "document_number": "790000000001",
               "licence_class": "B2", "valid_from": "2024-01-10", "valid_until": "2034-01-10"}
     batch = [{**record, "record_id": f"GPLX-{n}"} for n in range(4)]
     answer = client.post("/api/v1/sources/csgt-quota/records", headers=bearer(token),
@@ -297,11 +290,6 @@ def test_source_deliveries_have_a_per_party_rate_limit(
 
 # --- Item 7: no consented data while the account is locked or superseded -------------------------
 
-@pytest.fixture()
-def issuer_key(db_session, protector):
-    return keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
-
-
 def _shares(db_session: Any) -> int:
     return int(db_session.scalar(sa.select(sa.func.count()).select_from(DataShare)))
 
@@ -317,7 +305,7 @@ def test_consent_delivery_is_refused_while_the_account_is_locked(
     assert _shares(db_session) == 0
     request = db_session.get(ConsentRequest, asked["id"])
     assert request.fetched_at is None and request.credential_id is None
-    log, _total = access_log(db_session=db_session, citizen_id=citizen.row.id, page=1,
+    log, _total = access_log(db_session=db_session, citizen_id=citizen.record.id, page=1,
                              per_page=100)
     withheld = [event for event in log if event.action == "rp.data_withheld"]
     assert len(withheld) == 1 and withheld[0].details["by"] == bank.party.name
@@ -328,14 +316,10 @@ def test_consent_given_by_an_account_since_closed_speaks_for_no_one(
         db_session, protector, bank, citizen, issuer_key):
     asked = bank.ask(citizen, ["full_name"])
     citizen.decide(asked["id"], approve=True)
-    old = db_session.scalar(sa.select(Account).where(Account.citizen_id == citizen.row.id))
+    old = db_session.scalar(sa.select(Account).where(Account.citizen_id == citizen.record.id))
     old.status = "closed"  # superseded by the citizen's own account (reclaim)
     db_session.flush()
-    db_session.add(Account(citizen_id=citizen.row.id, level=2, status="active",
-                           password_hash=old.password_hash, passcode_hash=old.passcode_hash,
-                           failed_passcodes=0, token_version=1,
-                           phone_encrypted=old.phone_encrypted, phone_hash=old.phone_hash))
-    db_session.commit()
+    add_account(db_session, protector, citizen=citizen.record, level=2, commit=True)
     assert_error(bank.get(f"consent-requests/{asked['id']}"), 409, "consent.unavailable")
     assert _shares(db_session) == 0
 
@@ -344,7 +328,7 @@ def test_a_consent_approved_before_a_lock_is_delivered_after_the_unlock(
         db_session, bank, citizen, issuer_key):
     asked = bank.ask(citizen, ["full_name"])
     citizen.decide(asked["id"], approve=True, passcode=PASSCODE)
-    account = db_session.scalar(sa.select(Account).where(Account.citizen_id == citizen.row.id))
+    account = db_session.scalar(sa.select(Account).where(Account.citizen_id == citizen.record.id))
     account.status = "locked"
     db_session.commit()
     assert_error(bank.get(f"consent-requests/{asked['id']}"), 409, "consent.unavailable")

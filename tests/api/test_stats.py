@@ -9,8 +9,8 @@ import time_machine
 
 from identity.monitoring import counters, operators, queues
 from tests.flows import Phone, bearer, create_officer, officer_login, register
-from tests.factories import add_citizen
-from tests.identity.monitoring.helpers import ACTOR, add_account, fixed_queue, new_operator
+from tests.factories import add_account, add_citizen
+from tests.identity.monitoring.helpers import ACTOR, fixed_queue, new_operator
 
 VN = dt.timezone(dt.timedelta(hours=7))
 

@@ -18,9 +18,9 @@ import time_machine
 
 from identity.accounts.models import LOCKED, PENDING_REVIEW
 from tests.api.test_residence import POLICE, STAYS, citizen_token, officer_token, stay_json
-from tests.factories import add_citizen
+from tests.factories import add_account, add_citizen
 from tests.flows import PASSCODE, bearer
-from tests.utilities.residence.helpers import TUESDAY, citizen_with_account, events
+from tests.utilities.residence.helpers import TUESDAY, events
 
 #: An id the registry does not know (well formed).
 UNKNOWN_ID = "001099999997"
@@ -57,9 +57,8 @@ def hosts(client: Any, db_session: Any, protector: Any) -> dict[str, Any]:
         "active": active.personal_id,
         "no_account": add_citizen(db_session, protector).personal_id,
         "unknown": UNKNOWN_ID,
-        "locked": citizen_with_account(db_session, protector, status=LOCKED).citizen.personal_id,
-        "pending": citizen_with_account(db_session, protector,
-                                        status=PENDING_REVIEW).citizen.personal_id,
+        "locked": add_account(db_session, protector, status=LOCKED).citizen.personal_id,
+        "pending": add_account(db_session, protector, status=PENDING_REVIEW).citizen.personal_id,
         "active_auth": bearer(active_token),
     }
 

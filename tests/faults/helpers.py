@@ -11,9 +11,8 @@ from flask.testing import FlaskClient
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
-from identity.credentials import keys
 from tests import flows
-from tests.factories import add_citizen
+from tests.factories import add_citizen, add_issuer_key
 
 OPERATOR = Actor(type="operator", id="test:faults")
 
@@ -29,15 +28,6 @@ class Person:
     citizen_id: int
 
 
-@dataclass
-class Citizen:
-    """A registered citizen with their phone, and the account id."""
-
-    person: Person
-    phone: flows.Phone
-    account_id: int
-
-
 def new_person(app: Flask, **overrides: Any) -> Person:
     """A citizen committed to the app's registry."""
     with app.app_context():
@@ -48,22 +38,19 @@ def new_person(app: Flask, **overrides: Any) -> Person:
     return person
 
 
-def registered(app: Flask, client: FlaskClient, **overrides: Any) -> Citizen:
-    """A citizen with an active account bound to a new phone."""
-    person = new_person(app, **overrides)
-    phone = flows.Phone()
-    account = flows.register(client, person, phone)
-    return Citizen(person, phone, int(account["account_id"]))
+def registered(app: Flask, client: FlaskClient, **overrides: Any) -> flows.Holder:
+    """A citizen with an active account bound to a new phone (not logged in yet)."""
+    return flows.Holder.of(client, new_person(app, **overrides), log_in=False)
 
 
-def login(client: FlaskClient, citizen: Citizen) -> dict[str, Any]:
-    """The citizen's token pair."""
-    return flows.login(client, citizen.person.personal_id, citizen.phone)
+def login(client: FlaskClient, citizen: flows.Holder) -> dict[str, Any]:
+    """The citizen's token pair (a new login each time)."""
+    return citizen.log_in()
 
 
-def signed_login_body(citizen: Citizen, held: dict[str, Any]) -> dict[str, Any]:
+def signed_login_body(citizen: flows.Holder, held: dict[str, Any]) -> dict[str, Any]:
     """The body of ``POST /auth/login`` answering the challenge ``held``."""
-    return {"personal_id": citizen.person.personal_id, "password": flows.PASSWORD,
+    return {"personal_id": citizen.personal_id, "password": flows.PASSWORD,
             "device_id": citizen.phone.device_id, "challenge_id": held["challenge_id"],
             "signature": citizen.phone.sign(held["nonce"])}
 
@@ -89,5 +76,4 @@ def events(app: Flask, action: str) -> int:
 def issuer_key(app: Flask) -> str:
     """Rotate in an active VN1 issuer key; its kid."""
     with app.app_context():
-        key = keys.rotate_keys(db_session=db.session(), protector=get_protector(), actor=OPERATOR)
-        return str(key.kid)
+        return str(add_issuer_key(db.session(), get_protector()).kid)

@@ -58,17 +58,17 @@ def test_connection_killed_inside_a_residence_declaration(faulty, monkeypatch):
 
     monkeypatch.setattr(residence, "bump", killed_before_the_counter)
     answer = client.post(STAYS, headers=flows.bearer(token),
-                         json=_stay_body(host.person.personal_id))
+                         json=_stay_body(host.record.personal_id))
     assert_unavailable(answer)
     monkeypatch.setattr(residence, "bump", bump)
     assert _stays(faulty) == 0
     assert events(faulty.app, "residence.stay_declared") == 0
     assert faulty.audit_chain_events() == before
     retry = client.post(STAYS, headers=flows.bearer(token),
-                        json=_stay_body(host.person.personal_id))
+                        json=_stay_body(host.record.personal_id))
     assert retry.status_code == 201, retry.get_json()
     again = client.post(STAYS, headers=flows.bearer(token),
-                        json=_stay_body(host.person.personal_id))
+                        json=_stay_body(host.record.personal_id))
     flows.assert_error(again, 409, "residence.period_overlap")
     assert _stays(faulty) == 1
     assert events(faulty.app, "residence.stay_declared") == 1
@@ -85,10 +85,10 @@ def test_commit_done_but_its_answer_lost(faulty):
     before = faulty.audit_chain_events()
     faulty.db_proxy.cut_after(b"COMMIT")
     assert_unavailable(client.post(STAYS, headers=flows.bearer(token),
-                                   json=_stay_body(host.person.personal_id)))
+                                   json=_stay_body(host.record.personal_id)))
     assert _stays(faulty) == 1  # committed, though the client was told to retry
     retry = client.post(STAYS, headers=flows.bearer(token),
-                        json=_stay_body(host.person.personal_id))
+                        json=_stay_body(host.record.personal_id))
     flows.assert_error(retry, 409, "residence.period_overlap")
     listed = client.get(STAYS, headers=flows.bearer(token)).get_json()
     assert listed["total"] == 1
@@ -103,7 +103,7 @@ def test_database_unreachable_answers_503_then_recovers(faulty):
     token = login(client, citizen)["access_token"]
     faulty.db_down()
     assert_unavailable(client.get("/api/v1/me", headers=flows.bearer(token)))
-    assert_unavailable(flows.login_answer(client, citizen.person.personal_id, citizen.phone))
+    assert_unavailable(flows.login_answer(client, citizen.record.personal_id, citizen.phone))
     assert client.get("/healthz").status_code == 503
     faulty.db_up()
     assert client.get("/api/v1/me", headers=flows.bearer(token)).status_code == 200

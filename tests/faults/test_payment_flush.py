@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.api.test_payments import (citizen, fine, issuer_key, officer,  # noqa: F401
-                                     provider)
+from tests.api.test_payments import citizen, fine, officer, provider  # noqa: F401
 from utilities.payments import ledger
 from utilities.payments.models import PaymentAttempt
 

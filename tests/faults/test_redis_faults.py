@@ -36,12 +36,12 @@ def sessions(faulty: Any, account_id: int) -> int:
 def test_login_while_redis_is_down_issues_nothing(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    held = flows.challenge(client, citizen.person.personal_id, citizen.phone)
+    held = flows.challenge(client, citizen.record.personal_id, citizen.phone)
     faulty.redis_down()
     answer = client.post("/api/v1/auth/login", json=signed_login_body(citizen, held))
     assert_unavailable(answer)
     assert_unavailable(client.post("/api/v1/auth/challenge", json={
-        "personal_id": citizen.person.personal_id, "device_id": citizen.phone.device_id}))
+        "personal_id": citizen.record.personal_id, "device_id": citizen.phone.device_id}))
     assert sessions(faulty, citizen.account_id) == 0
     assert events(faulty.app, "auth.login") == 0
     if faulty.redis_proxy is not None:  # the refusals came from the cut link, not elsewhere
@@ -61,7 +61,7 @@ def test_redis_dying_inside_the_login_issues_nothing(faulty, monkeypatch):
     """The rate limits passed, then Redis went away before the challenge was read."""
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    held = flows.challenge(client, citizen.person.personal_id, citizen.phone)
+    held = flows.challenge(client, citizen.record.personal_id, citizen.phone)
     consume = login_sessions.consume_challenge
 
     def redis_dies_first(*args: Any) -> Any:
@@ -87,10 +87,10 @@ def test_no_one_time_code_is_accepted_while_redis_is_down(faulty):
     assert client.post("/api/v1/me/lock",
                        headers=flows.bearer(tokens["access_token"])).status_code == 200
     started = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.person.personal_id, "password": flows.PASSWORD})
+        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD})
     assert started.status_code == 202, started.get_json()
     unlock_id = started.get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.person.test_phone)
+    code = flows.latest_code(client, citizen.record.test_phone)
     confirm = f"/api/v1/auth/unlock/{unlock_id}/confirm"
     faulty.redis_down()
     assert_unavailable(client.post(confirm, json={"otp": code}))
@@ -131,7 +131,7 @@ def test_rate_limited_calls_are_refused_not_waved_through(faulty, monkeypatch, p
     citizen = registered(faulty.app, client)
     faulty.redis_flushed()  # the registration's own counts out of the way
     monkeypatch.setitem(faulty.app.config, "AUTH_LIMIT_PER_ID", LIMIT)
-    body = {"personal_id": citizen.person.personal_id, "password": "not the password 1",
+    body = {"personal_id": citizen.record.personal_id, "password": "not the password 1",
             "device_id": citizen.phone.device_id,
             "device_public_key": flows.Phone().public_key}
     body = {field: body[field] for field in FIELDS[path]}
@@ -170,7 +170,7 @@ def test_a_hanging_redis_answers_503_within_the_client_timeout(faulty):
     """Redis accepts connections and never answers: 503 after the 2 s socket timeout."""
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    held = flows.challenge(client, citizen.person.personal_id, citizen.phone)
+    held = flows.challenge(client, citizen.record.personal_id, citizen.phone)
     faulty.redis_proxy.stall()
     started = time.monotonic()
     assert_unavailable(client.post("/api/v1/auth/login", json=signed_login_body(citizen, held)))

@@ -57,7 +57,7 @@ def test_passcode_lockout_survives_a_flush(faulty):
     faulty.redis_flushed()
     flows.assert_error(client.get("/api/v1/me", headers=flows.bearer(token)),
                        401, "auth.invalid_token")
-    answer = flows.login_answer(client, citizen.person.personal_id, citizen.phone)
+    answer = flows.login_answer(client, citizen.record.personal_id, citizen.phone)
     flows.assert_error(answer, 403, "account.locked")
     assert faulty.count(sa.select(Account.id).where(Account.status == "locked")) == 1
     assert events(faulty.app, "account.locked") == 1
@@ -69,17 +69,17 @@ def test_one_time_codes_are_not_reusable_after_a_flush(faulty):
     citizen = registered(faulty.app, client)
     token = login(client, citizen)["access_token"]
     assert client.post("/api/v1/me/lock", headers=flows.bearer(token)).status_code == 200
-    unlock = {"personal_id": citizen.person.personal_id, "password": flows.PASSWORD}
+    unlock = {"personal_id": citizen.record.personal_id, "password": flows.PASSWORD}
     # A code pending when Redis is flushed is gone: refused, the account stays locked.
     pending = client.post("/api/v1/auth/unlock", json=unlock).get_json()["unlock_id"]
-    pending_code = flows.latest_code(client, citizen.person.test_phone)
+    pending_code = flows.latest_code(client, citizen.record.test_phone)
     faulty.redis_flushed()
     flows.assert_error(client.post(f"/api/v1/auth/unlock/{pending}/confirm",
                                    json={"otp": pending_code}), 422, "otp.invalid")
     assert faulty.count(sa.select(Account.id).where(Account.status == "locked")) == 1
     # A code used before the flush stays used after it.
     used = client.post("/api/v1/auth/unlock", json=unlock).get_json()["unlock_id"]
-    used_code = flows.latest_code(client, citizen.person.test_phone)
+    used_code = flows.latest_code(client, citizen.record.test_phone)
     assert client.post(f"/api/v1/auth/unlock/{used}/confirm",
                        json={"otp": used_code}).status_code == 200
     faulty.redis_flushed()
@@ -92,7 +92,7 @@ def test_one_time_codes_are_not_reusable_after_a_flush(faulty):
 def test_challenges_and_totp_steps_are_not_reusable_after_a_flush(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    held = flows.challenge(client, citizen.person.personal_id, citizen.phone)
+    held = flows.challenge(client, citizen.record.personal_id, citizen.phone)
     assert client.post("/api/v1/auth/login",
                        json=signed_login_body(citizen, held)).status_code == 200
     with faulty.app.app_context():

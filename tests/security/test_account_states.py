@@ -24,9 +24,8 @@ import sqlalchemy as sa
 from app.auth import citizen_required, limiter
 from identity.accounts.capabilities import STATE_ACTS, Act, allows
 from identity.accounts.models import ACCOUNT_STATUSES, Account
-from tests.factories import add_citizen
-from tests.flows import (PASSCODE, Phone, assert_error, bearer, citizen_phone_number, login,
-                         register)
+from tests import flows
+from tests.flows import PASSCODE, Phone, assert_error, citizen_phone_number, register
 from tests.security.test_authorisation_matrix import (ENDPOINTS, HEADERS, _call, _document,
                                                       _url)
 
@@ -127,16 +126,17 @@ def test_a_route_without_an_act_is_refused_at_import():
         citizen_required(lambda: None)  # type: ignore[arg-type]
 
 
-class Holder:
+class Holder(flows.Holder):
     """One citizen's account and a token issued while it was active."""
 
-    def __init__(self, client: Any, db_session: Any, protector: Any) -> None:
-        citizen = add_citizen(db_session, protector, province_code="01")
-        self.phone = Phone()
-        self.account_id = register(client, citizen, self.phone)["account_id"]
-        self.headers = bearer(login(client, citizen.personal_id, self.phone)["access_token"])
-        self.db_session = db_session
-        self.token_version = db_session.get(Account, self.account_id).token_version
+    token_version: int
+
+    @classmethod
+    def active(cls, client: Any, db_session: Any, protector: Any) -> Holder:
+        """A new citizen of Hà Nội, registered and logged in, with the account's token version."""
+        held = cls.make(client, db_session, protector, province_code="01")
+        held.token_version = held.account_row().token_version
+        return held
 
     def put_in(self, state: str) -> None:
         """Set the account's state straight in the database, keeping its token current."""
@@ -151,7 +151,7 @@ class Holder:
 def test_every_operation_in_every_account_state(app, client, db_session, protector):
     with app.app_context():
         limiter.reset()
-    holder = Holder(client, db_session, protector)
+    holder = Holder.active(client, db_session, protector)
     wrong: list[str] = []
     cells = 0
     for state in ACCOUNT_STATUSES:
@@ -174,7 +174,7 @@ def test_every_operation_in_every_account_state(app, client, db_session, protect
 
 
 def test_a_refusal_says_the_state_and_what_to_do(client, db_session, protector):
-    holder = Holder(client, db_session, protector)
+    holder = Holder.active(client, db_session, protector)
     holder.put_in("pending_review")
     body = assert_error(client.get("/api/v1/me", headers=holder.headers), 403,
                         "account.not_active")
@@ -186,11 +186,10 @@ def test_a_refusal_says_the_state_and_what_to_do(client, db_session, protector):
 @pytest.fixture()
 def pending(client, db_session, protector):
     """A registration with a typed-in phone (not the registry's): pending_review, logged in."""
-    citizen = add_citizen(db_session, protector, province_code="01")
-    phone = Phone()
-    account = register(client, citizen, phone, phone_number="0987000222")
-    assert account["status"] == "pending_review"
-    return citizen, bearer(login(client, citizen.personal_id, phone)["access_token"])
+    held = flows.Holder.make(client, db_session, protector, phone_number="0987000222",
+                             province_code="01")
+    assert held.account["status"] == "pending_review"
+    return held.record, held.headers
 
 
 def test_a_pending_account_gets_nothing_that_speaks_for_the_citizen(client, pending):
@@ -246,6 +245,6 @@ def test_a_pending_account_withdraws_its_registration(client, db_session, pendin
 
 
 def test_an_active_account_cannot_withdraw(client, db_session, protector):
-    holder = Holder(client, db_session, protector)
+    holder = Holder.active(client, db_session, protector)
     assert_error(client.post("/api/v1/me/registration/withdraw", headers=holder.headers,
                              json={"passcode": PASSCODE}), 403, "account.not_active")

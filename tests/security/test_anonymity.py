@@ -224,7 +224,7 @@ def _side_of_the_reporter(db_session: Any, protector: Any, person: Person,
     return Seeds(
         ids=frozenset({("accounts", str(account.id)), ("citizens", str(account.citizen_id)),
                        ("reports", str(named_id))}),
-        texts=frozenset({person.citizen.personal_id, person.citizen.test_phone,
+        texts=frozenset({person.record.personal_id, person.record.test_phone,
                          f"account:{account.id}", named["case_number"]}),
         blobs=frozenset({account.phone_hash, reporter_hash(protector, account.id)}))
 
@@ -498,8 +498,8 @@ def test_queue_dates_whose_arithmetic_overflows_are_422(db_session: Any, protect
                                                         args: dict[str, Any],
                                                         field_name: str) -> None:
     with pytest.raises(InvalidReport) as refused:
-        police_queue.queue(db_session=db_session, officer=make_officer(db_session), page=1,
-                           per_page=20, **args)
+        police_queue.queue(db_session=db_session, officer=make_officer(db_session, protector),
+                           page=1, per_page=20, **args)
     assert (refused.value.code, refused.value.field) == ("queue.date_out_of_range", field_name)
 
 

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import add_citizen
-from tests.flows import Phone, assert_error, bearer, login, register
+from tests.flows import Holder, assert_error, bearer
 
 
 @pytest.fixture()
 def token(client, db_session, protector) -> str:
-    citizen = add_citizen(db_session, protector)
-    phone = Phone()
-    register(client, citizen, phone)
-    return str(login(client, citizen.personal_id, phone)["access_token"])
+    return Holder.make(client, db_session, protector).token
 
 
 @pytest.mark.parametrize("path", [

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from identity.accounts.models import Account
 from tests import flows
 from tests.factories import add_citizen
 from tests.flows import assert_error
@@ -21,19 +19,8 @@ WRONG = "135791"
 NEW = "975310"
 
 
-class Citizen:
-    """A registered, logged-in citizen and what the tests need of them."""
-
-    def __init__(self, client: Any, db_session: Any, protector: Any) -> None:
-        self.client, self.db_session = client, db_session
-        self.record = add_citizen(db_session, protector)
-        self.phone = flows.Phone()
-        self.account_id = flows.register(client, self.record, self.phone)["account_id"]
-        self.tokens = flows.login(client, self.record.personal_id, self.phone)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return flows.bearer(self.tokens["access_token"])
+class Citizen(flows.Holder):
+    """A registered, logged-in citizen who changes the passcode."""
 
     def change(self, passcode: str, new_passcode: str = NEW) -> Any:
         """Try to change the passcode, confirming with ``passcode``."""
@@ -46,15 +33,11 @@ class Citizen:
 
     def failures(self) -> int:
         """The failure counter, read from the database."""
-        return int(self.db_session.scalar(sa.select(Account.failed_passcodes)
-                                          .where(Account.id == self.account_id)))
+        return self.account_row().failed_passcodes
 
     def status(self) -> str:
-        return str(self.db_session.scalar(sa.select(Account.status)
-                                          .where(Account.id == self.account_id)))
-
-    def login_again(self) -> None:
-        self.tokens = flows.login(self.client, self.record.personal_id, self.phone)
+        """The account's status, read from the database."""
+        return self.account_row().status
 
     def unlock(self) -> Any:
         """Unlock with the password and the SMS code; the confirmation's answer."""
@@ -68,7 +51,7 @@ class Citizen:
 
 @pytest.fixture()
 def citizen(client, db_session, protector) -> Citizen:
-    return Citizen(client, db_session, protector)
+    return Citizen.make(client, db_session, protector)
 
 
 def test_the_right_passcode_changes_it(citizen):
@@ -153,7 +136,7 @@ def test_unlocking_takes_the_sms_code_and_the_password_and_resets_the_counter(cl
 
     # The old tokens stay revoked; a new login works and has five fresh tries.
     assert_error(client.get("/api/v1/me", headers=citizen.headers), 401, "auth.invalid_token")
-    citizen.login_again()
+    citizen.log_in()
     for answer in citizen.wrong(4):
         assert_error(answer, 401, "passcode.wrong")
     assert citizen.status() == "active"

@@ -18,8 +18,9 @@ from identity.coordination import aggregates
 from identity.monitoring import counters, disclosure
 from identity.monitoring.disclosure import Line, protect
 from identity.registry import admin_units
+from tests.factories import add_account
 from tests.flows import bearer
-from tests.identity.monitoring.helpers import add_account, new_operator
+from tests.identity.monitoring.helpers import new_operator
 
 VN = dt.timezone(dt.timedelta(hours=7))
 MIN = 10

@@ -135,10 +135,8 @@ def session(client, db_session, protector):
 
 def officer_tokens(client: Any, db_session: Any, protector: Any, **kwargs: Any) -> Any:
     """An officer (province 01 unless told) logged in: (officer, tokens)."""
-    officer = flows.create_officer(db_session, protector, **kwargs)
-    answer = flows.officer_login(client, officer)
-    assert answer.status_code == 200, answer.get_json()
-    return officer, answer.get_json()
+    officer = flows.logged_in_officer(client, db_session, protector, **kwargs)
+    return officer, officer.tokens
 
 
 # --- Forged access tokens --------------------------------------------------------------------

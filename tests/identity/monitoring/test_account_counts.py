@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts import levels, locks, officers, registration
+from identity.accounts import levels, locks, registration
 from identity.accounts.models import Account
 from identity.monitoring import counters
 from identity.monitoring.accounts import rebuild_account_counts
 from identity.monitoring.models import AccountCount
-from tests.flows import create_officer
-from tests.identity.monitoring.helpers import ACTOR, add_account
+from tests.factories import OfficerFactory, add_account
+from tests.identity.monitoring.helpers import ACTOR
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,8 +40,7 @@ def test_a_new_account_is_counted_in_its_commune_with_the_daily_counters(db_sess
 
 def test_approval_moves_one_account_and_counts_a_first_activation(db_session, protector):
     account = add_account(db_session, protector, status="pending_review")
-    officer_login = create_officer(db_session, protector)
-    officer = officers.get_officer(db_session=db_session, username=officer_login.username)
+    officer = OfficerFactory(db_session=db_session, protector=protector)
     registration.review_registration(db_session=db_session, actor=ACTOR, officer=officer,
                                      account_id=account.id, approve=True, reason=None)
     assert counts(db_session) == {("01", "00070", 1, "active"): 1}
@@ -50,8 +49,7 @@ def test_approval_moves_one_account_and_counts_a_first_activation(db_session, pr
 
 def test_level2_lock_and_unlock_keep_the_counts(db_session, protector):
     account = add_account(db_session, protector)
-    officer_login = create_officer(db_session, protector)
-    officer = officers.get_officer(db_session=db_session, username=officer_login.username)
+    officer = OfficerFactory(db_session=db_session, protector=protector)
     levels.raise_to_level2(db_session=db_session, actor=ACTOR, officer=officer,
                            account_id=account.id, check="face",
                            card_number=account.citizen.personal_id)

@@ -19,8 +19,9 @@ from sqlalchemy.orm import sessionmaker
 
 from identity.monitoring import counters, protected, published, statistics, table_cache
 from identity.monitoring.disclosure import Line, protect
+from tests.factories import add_account
 from tests.flows import bearer
-from tests.identity.monitoring.helpers import add_account, new_operator
+from tests.identity.monitoring.helpers import new_operator
 
 VN = dt.timezone(dt.timedelta(hours=7))
 MIN = 10

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from identity.audit.service import Actor
-from tests.utilities.residence.helpers import citizen_with_account, officer
+from tests.factories import OrderFactory, add_account
+from tests.utilities.residence.helpers import officer
 from tests.utilities.payments.fakes import FakeProvider
 from utilities.payments import ledger, orders, receipts, reconciliation, refunds, settlement
 from utilities.payments.errors import AttemptNotFound, OrderNotFound
@@ -38,15 +39,13 @@ def test_an_unbalanced_posting_is_refused():
 
 @pytest.fixture()
 def account(db_session: Any, protector: Any) -> Any:
-    return citizen_with_account(db_session, protector)
+    return add_account(db_session, protector)
 
 
 @pytest.fixture()
-def order(db_session: Any, account: Any) -> PaymentOrder:
-    made = orders.create_fee_order(db_session=db_session, actor=ACTOR,
-                                   citizen_id=account.citizen_id,
-                                   fee_code="id_card_renewal", province_code="01",
-                                   commune_code="00070", source_type="test", source_id=1)
+def order(db_session: Any, protector: Any, account: Any) -> PaymentOrder:
+    made = OrderFactory(db_session=db_session, protector=protector, citizen=account.citizen,
+                        fee_code="id_card_renewal", source_type="test", source_id=1)
     db_session.commit()
     return made
 
@@ -109,7 +108,7 @@ def test_reconciliation_settles_from_the_provider_and_is_idempotent(db_session, 
 
 
 def test_an_order_of_someone_else_is_not_found(db_session, protector, order):
-    other = citizen_with_account(db_session, protector)
+    other = add_account(db_session, protector)
     with pytest.raises(OrderNotFound):
         orders.get_own_order(db_session=db_session, account=other, order_id=order.id)
 

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image, ImageCms, PngImagePlugin
 
 from identity import clock
-from identity.accounts.account import account_phone_context
-from identity.accounts.models import ACTIVE, Account, Officer
-from identity.registry.service import PHONE_PURPOSE
-from tests.factories import add_citizen
-from tests.flows import Phone, bearer, create_officer, login, officer_login, register
+from identity.accounts.models import Officer
+from tests.factories import OfficerFactory
+from tests.flows import Holder, OfficerLogin, logged_in_officer
 from utilities.reports.metadata import strip_metadata
 
 #: Phường Hoàn Kiếm, Hà Nội (the factories' citizens live here) and another commune of Hà Nội.
@@ -92,19 +89,10 @@ def report_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-@dataclass
-class Person:
-    """A registered, logged-in citizen."""
-
-    citizen: Any
-    phone: Phone
-    token: str
-    account_id: int
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header."""
-        return bearer(self.token)
+#: A registered, logged-in citizen (``record``: the registry row).
+Person = Holder
+#: A logged-in officer.
+Cop = OfficerLogin
 
 
 def with_key(person: Person, reporter_key: str | None) -> dict[str, str]:
@@ -113,39 +101,16 @@ def with_key(person: Person, reporter_key: str | None) -> dict[str, str]:
 
 
 def citizen(client: Any, db_session: Any, protector: Any, **overrides: Any) -> Person:
-    """A citizen registered from a phone and logged in."""
-    person = add_citizen(db_session, protector, **overrides)
-    phone = Phone()
-    account = register(client, person, phone)
-    tokens = login(client, person.personal_id, phone)
-    return Person(citizen=person, phone=phone, token=tokens["access_token"],
-                  account_id=int(account["account_id"]))
-
-
-@dataclass
-class Cop:
-    """A logged-in officer."""
-
-    username: str
-    officer_id: int
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header."""
-        return bearer(self.token)
+    """A citizen (of Hoàn Kiếm unless told) registered from a phone and logged in."""
+    return Holder.make(client, db_session, protector, **overrides)
 
 
 def officer(client: Any, db_session: Any, protector: Any, username: str,
             province_code: str = HANOI, commune_code: str | None = HOAN_KIEM,
             role: str = "officer") -> Cop:
-    """An officer of a unit, logged in."""
-    made = create_officer(db_session, protector, username=username,
-                          province_code=province_code, commune_code=commune_code, role=role)
-    answer = officer_login(client, made)
-    assert answer.status_code == 200, answer.get_json()
-    return Cop(username=username, officer_id=made.officer_id,
-               token=answer.get_json()["access_token"])
+    """An officer of a unit (Hoàn Kiếm unless told), logged in."""
+    return logged_in_officer(client, db_session, protector, username=username,
+                             province_code=province_code, commune_code=commune_code, role=role)
 
 
 def file_report(client: Any, person: Person, **overrides: Any) -> dict[str, Any]:
@@ -158,30 +123,8 @@ def file_report(client: Any, person: Person, **overrides: Any) -> dict[str, Any]
 
 # --- Domain-level objects (no HTTP) ----------------------------------------------------------
 
-def make_account(db_session: Any, protector: Any, **overrides: Any) -> Account:
-    """A citizen and an active account, written directly (no argon2, no SMS)."""
-    person = add_citizen(db_session, protector, **overrides)
-    number = person.test_phone
-    account = Account(citizen_id=person.id, level=1, status=ACTIVE,
-                      phone_encrypted=protector.encrypt(
-                          number, context=account_phone_context(person.id)),
-                      phone_hash=protector.lookup_hash(number, purpose=PHONE_PURPOSE),
-                      password_hash="-", passcode_hash="-", failed_passcodes=0, token_version=1)
-    db_session.add(account)
-    db_session.flush()
-    return account
-
-
-_OFFICERS = iter(range(1_000_000))
-
-
-def make_officer(db_session: Any, province_code: str = HANOI,
+def make_officer(db_session: Any, protector: Any, province_code: str = HANOI,
                  commune_code: str | None = HOAN_KIEM, role: str = "officer") -> Officer:
-    """An officer row, written directly."""
-    made = Officer(username=f"o{next(_OFFICERS)}-{province_code}-{commune_code}", role=role,
-                   full_name="Lê Văn Cường", province_code=province_code,
-                   commune_code=commune_code, password_hash="-", totp_secret_encrypted=b"-",
-                   last_totp_step=0, active=True, token_version=1)
-    db_session.add(made)
-    db_session.flush()
-    return made
+    """An officer of a unit (Hoàn Kiếm unless told), made through the service."""
+    return OfficerFactory(db_session=db_session, protector=protector,
+                          province_code=province_code, commune_code=commune_code, role=role)

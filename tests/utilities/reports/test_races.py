@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from app.extensions import db, get_protector
 from identity.accounts.models import Officer
 from identity.errors import DomainError
-from tests.utilities.reports.helpers import make_account, make_officer
+from tests.factories import add_account
+from tests.utilities.reports.helpers import make_officer
 from tests.utilities.reports.test_service import ACTOR, DEADLINES, file
 from utilities.reports import cases
 
@@ -18,8 +19,8 @@ def test_two_officers_moving_one_case_at_once_one_wins_one_gets_409(own_database
     with app.app_context():
         protector = get_protector()
         with Session(db.engine, expire_on_commit=False) as session:
-            account = make_account(session, protector)
-            first, second = make_officer(session), make_officer(session)
+            account = add_account(session, protector)
+            first, second = make_officer(session, protector), make_officer(session, protector)
             session.commit()
             case_number = file(session, protector, account).case_number
             officer_ids = [first.id, second.id]

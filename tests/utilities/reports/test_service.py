@@ -15,7 +15,8 @@ from identity.audit.service import Actor
 from identity.errors import Forbidden
 from identity.monitoring import counters, queues
 from identity.protection import KeyMaterialError
-from tests.utilities.reports.helpers import HANOI, HCM, HOAN_KIEM, make_account, make_officer
+from tests.factories import add_account
+from tests.utilities.reports.helpers import HANOI, HCM, HOAN_KIEM, make_officer
 from utilities.reports import cases, filing, indicators, own_cases, reporter, rules, views
 from utilities.reports import queue as police_queue
 from utilities.reports.deadlines import Deadlines
@@ -75,13 +76,13 @@ def in_state(db_session: Any, protector: Any, officer: Any, account: Any,
 @pytest.fixture()
 def account(db_session: Any, protector: Any) -> Any:
     """A citizen of Hoàn Kiếm with an account."""
-    return make_account(db_session, protector)
+    return add_account(db_session, protector)
 
 
 @pytest.fixture()
-def cop(db_session: Any) -> Any:
+def cop(db_session: Any, protector: Any) -> Any:
     """An officer of Hoàn Kiếm."""
-    return make_officer(db_session)
+    return make_officer(db_session, protector)
 
 
 # --- The state machine, every state by every act ------------------------------------------------
@@ -100,7 +101,7 @@ EXPECTED = {
 @pytest.mark.parametrize("role", ["officer", "supervisor"])
 def test_every_status_change_by_state_and_role(db_session: Any, protector: Any, account: Any,
                                                status: str, action: str, role: str) -> None:
-    worker = make_officer(db_session, role=role)
+    worker = make_officer(db_session, protector, role=role)
     report = in_state(db_session, protector, worker, account, status)
     target = EXPECTED[status].get(action)
     if target is None:
@@ -146,7 +147,7 @@ def test_acts_that_keep_the_state_are_refused_on_final_cases(
 def test_jurisdiction_decides_who_acts(db_session: Any, protector: Any, account: Any,
                                        province: str, commune: str | None, sees: bool) -> None:
     report = file(db_session, protector, account)
-    worker = make_officer(db_session, province_code=province, commune_code=commune)
+    worker = make_officer(db_session, protector, province_code=province, commune_code=commune)
     if sees:
         assert move(db_session, protector, worker, report, "verify").status == VERIFYING
     else:
@@ -158,7 +159,7 @@ def test_jurisdiction_decides_who_acts(db_session: Any, protector: Any, account:
 def test_an_officer_may_not_assign_someone_else(db_session: Any, protector: Any,
                                                 account: Any, cop: Any) -> None:
     report = file(db_session, protector, account)
-    other = make_officer(db_session)
+    other = make_officer(db_session, protector)
     with pytest.raises(Forbidden):
         cases.assign(db_session=db_session, protector=protector, actor=ACTOR, officer=cop,
                      case_number=report.case_number, username=other.username)
@@ -167,7 +168,8 @@ def test_an_officer_may_not_assign_someone_else(db_session: Any, protector: Any,
 def test_an_officer_takes_only_a_case_nobody_holds(db_session: Any, protector: Any,
                                                    account: Any, cop: Any) -> None:
     report = file(db_session, protector, account)
-    colleague, chief = make_officer(db_session), make_officer(db_session, role="supervisor")
+    colleague = make_officer(db_session, protector)
+    chief = make_officer(db_session, protector, role="supervisor")
     take = dict(db_session=db_session, protector=protector, actor=ACTOR,
                 case_number=report.case_number, username=None)
     cases.assign(officer=cop, **take)
@@ -183,8 +185,8 @@ def test_an_officer_takes_only_a_case_nobody_holds(db_session: Any, protector: A
 def test_two_officers_on_one_case_at_once_the_second_gets_case_changed(
         session_factory: Any, protector: Any) -> None:
     setup = session_factory()
-    account = make_account(setup, protector)
-    first_cop, second_cop = make_officer(setup), make_officer(setup)
+    account = add_account(setup, protector)
+    first_cop, second_cop = make_officer(setup, protector), make_officer(setup, protector)
     report = file(setup, protector, account)
     setup.commit()
     # Both officers read version n (the second one's copy is kept aside, as on their screen).
@@ -246,7 +248,7 @@ def test_an_anonymous_case_keeps_nothing_the_services_keys_open(
         with pytest.raises(ReportNotFound):
             own_cases.my_report(db_session=db_session, protector=protector, account=account,
                                 case_number=report.case_number, reporter_key=wrong)
-    other = make_account(db_session, protector)  # the key alone does not open it either
+    other = add_account(db_session, protector)  # the key alone does not open it either
     with pytest.raises(ReportNotFound):
         own_cases.my_report(db_session=db_session, protector=protector, account=other,
                             case_number=report.case_number, reporter_key=key)
@@ -291,7 +293,7 @@ def test_the_citizens_list_finds_only_their_own(db_session: Any, protector: Any,
                                                 account: Any) -> None:
     mine = file(db_session, protector, account)
     file(db_session, protector, account, anonymous=True)  # reached with its key only
-    other = make_account(db_session, protector)
+    other = add_account(db_session, protector)
     file(db_session, protector, other)
     items, total = own_cases.my_reports(db_session=db_session, protector=protector,
                                         account=account, page=1, per_page=20)

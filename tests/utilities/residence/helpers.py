@@ -1,4 +1,4 @@
-"""Helpers of the residence tests: accounts and officers made through the services, dates."""
+"""Helpers of the residence tests: the communes, officers of the stay's commune, dates."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,19 +6,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from identity.accounts.models import ACTIVE, Account, Officer
-from identity.accounts.secrets import hash_secret
+from identity.accounts.models import Officer
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.registry import admin_units
-from identity.registry.service import PHONE_PURPOSE
-from tests.factories import add_citizen
-from tests.flows import PASSCODE, create_officer
+from tests.factories import OfficerFactory
 
 #: A Tuesday morning in Hanoi (03:00 UTC is 10:00 ICT).
 TUESDAY = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.timezone.utc)
 ACTOR = Actor(type="anonymous", source="test")
-HOME_COMMUNE = "00070"  # Phường Hoàn Kiếm, where add_citizen puts citizens
+HOME_COMMUNE = "00070"  # Phường Hoàn Kiếm, where the factories put citizens
 
 
 def hanoi_communes(count: int) -> list[str]:
@@ -35,33 +32,11 @@ def hcm_commune() -> str:
     return admin_units.communes_by_province()["79"][0].code
 
 
-_accounts = 0
-
-
-def citizen_with_account(db_session: Any, protector: Any, *, status: str = ACTIVE,
-                         **overrides: Any) -> Account:
-    """A registry citizen with an account (passcode ``PASSCODE``), made directly in the tables."""
-    global _accounts
-    _accounts += 1
-    citizen = add_citizen(db_session, protector, **overrides)
-    account = Account(citizen_id=citizen.id, level=1, status=status,
-                      phone_encrypted=b"x", phone_hash=protector.lookup_hash(
-                          f"09{_accounts:08d}", purpose=PHONE_PURPOSE),
-                      password_hash="unused", passcode_hash=hash_secret(PASSCODE),
-                      failed_passcodes=0, token_version=1)
-    db_session.add(account)
-    db_session.flush()
-    return account
-
-
 def officer(db_session: Any, protector: Any, *, username: str, province_code: str = "01",
             commune_code: str | None = STAY_COMMUNE, role: str = "officer") -> Officer:
-    """An officer made through the service."""
-    made = create_officer(db_session, protector, username=username, province_code=province_code,
-                          commune_code=commune_code, role=role)
-    found = db_session.get(Officer, made.officer_id)
-    assert found is not None
-    return found
+    """An officer (of the stays' commune unless told) made through the service."""
+    return OfficerFactory(db_session=db_session, protector=protector, username=username,
+                          province_code=province_code, commune_code=commune_code, role=role)
 
 
 def stay_body(host: Any, **overrides: Any) -> dict[str, Any]:

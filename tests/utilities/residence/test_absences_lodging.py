@@ -11,9 +11,9 @@ import time_machine
 from identity.errors import InvalidInput
 from identity.monitoring.counters import total
 from identity.monitoring.queues import backlogs
-from tests.factories import add_citizen
+from tests.factories import add_account, add_citizen
 from tests.utilities.residence.helpers import (ACTOR, HOME_COMMUNE, OTHER_COMMUNE, STAY_COMMUNE,
-                                               TUESDAY, citizen_with_account, events, officer)
+                                               TUESDAY, events, officer)
 from utilities.residence import absences, backlog, declarations, lodging
 from utilities.residence.errors import (AbsenceNotFound, GuestNotFound, GuestReviewed,
                                         PeriodOverlaps)
@@ -52,7 +52,7 @@ def test_the_absence_state_machine() -> None:
 
 def test_an_absence_goes_to_the_police_of_the_permanent_residence(db_session: Any,
                                                                   protector: Any) -> None:
-    citizen = citizen_with_account(db_session, protector)
+    citizen = add_account(db_session, protector)
     home = officer(db_session, protector, username="abs.home", commune_code=HOME_COMMUNE)
     elsewhere = officer(db_session, protector, username="abs.else", commune_code=STAY_COMMUNE)
     absence = declare(db_session, citizen)
@@ -75,8 +75,8 @@ def test_an_absence_goes_to_the_police_of_the_permanent_residence(db_session: An
 
 
 def test_the_citizen_withdraws_their_own_absence_only(db_session: Any, protector: Any) -> None:
-    citizen = citizen_with_account(db_session, protector)
-    other = citizen_with_account(db_session, protector)
+    citizen = add_account(db_session, protector)
+    other = add_account(db_session, protector)
     absence = declare(db_session, citizen)
     with pytest.raises(AbsenceNotFound):
         absences.withdraw_absence(db_session=db_session, actor=ACTOR, account=other,
@@ -98,14 +98,14 @@ def test_the_citizen_withdraws_their_own_absence_only(db_session: Any, protector
 def test_bad_absence_input_names_the_field(db_session: Any, protector: Any,
                                            overrides: dict[str, Any], code: str,
                                            field: str) -> None:
-    citizen = citizen_with_account(db_session, protector)
+    citizen = add_account(db_session, protector)
     with pytest.raises(InvalidInput) as caught:
         declare(db_session, citizen, **overrides)
     assert (caught.value.code, caught.value.field) == (code, field)
 
 
 def test_overlapping_absences_are_refused(db_session: Any, protector: Any) -> None:
-    citizen = citizen_with_account(db_session, protector)
+    citizen = add_account(db_session, protector)
     declare(db_session, citizen)
     with pytest.raises(PeriodOverlaps):
         declare(db_session, citizen, start_date=dt.date(2027, 2, 1),
@@ -113,7 +113,7 @@ def test_overlapping_absences_are_refused(db_session: Any, protector: Any) -> No
 
 
 def test_absences_queue_and_overdue(db_session: Any, protector: Any, tuesday: Any) -> None:
-    citizen = citizen_with_account(db_session, protector)
+    citizen = add_account(db_session, protector)
     home = officer(db_session, protector, username="abs.queue", commune_code=HOME_COMMUNE)
     chief = officer(db_session, protector, username="abs.chief", commune_code=None,
                     role="supervisor")
@@ -148,7 +148,7 @@ def notify(db_session: Any, host: Any, rows: list[dict[str, Any]],
 def test_a_host_notifies_guests_and_the_police_see_who_stays_where(db_session: Any,
                                                                    protector: Any,
                                                                    tuesday: Any) -> None:
-    host = citizen_with_account(db_session, protector)
+    host = add_account(db_session, protector)
     first, second = add_citizen(db_session, protector), add_citizen(db_session, protector)
     notice = notify(db_session, host, guests(first, second))
     assert (len(notice.guests), notice.notifier_type, notice.host_citizen_id) == (
@@ -183,7 +183,7 @@ def test_guests_the_registry_does_not_confirm_are_taken_and_queued_for_review(
         db_session: Any, protector: Any) -> None:
     """No oracle: an unknown id, or a known id with another name or birth date, is taken like
     any guest (nothing raised, nothing named) and waits for the police's review."""
-    host = citizen_with_account(db_session, protector)
+    host = add_account(db_session, protector)
     known, named, born = (add_citizen(db_session, protector) for _ in range(3))
     rows = guests(known, named, born) + [{"personal_id": "001099999998",
                                           "arrival": dt.date(2026, 12, 1),
@@ -210,7 +210,7 @@ def test_guests_the_registry_does_not_confirm_are_taken_and_queued_for_review(
 
 def test_the_police_see_and_review_the_guests_in_review(db_session: Any,
                                                         protector: Any) -> None:
-    host = citizen_with_account(db_session, protector)
+    host = add_account(db_session, protector)
     known = add_citizen(db_session, protector)
     rows = guests(known) + [{"personal_id": "001099999998", "arrival": dt.date(2026, 12, 1),
                              "departure": dt.date(2026, 12, 2), "full_name": "Trần Thị Bình"}]
@@ -250,7 +250,7 @@ def test_the_police_see_and_review_the_guests_in_review(db_session: Any,
 ])
 def test_bad_guest_rows_are_named(db_session: Any, protector: Any, change: dict[str, Any],
                                   code: str, field: str) -> None:
-    host = citizen_with_account(db_session, protector)
+    host = add_account(db_session, protector)
     first, second = add_citizen(db_session, protector), add_citizen(db_session, protector)
     rows = guests(first, first if change.pop("duplicate", False) else second,
                   arrival=dt.date(2026, 11, 30))
@@ -262,7 +262,7 @@ def test_bad_guest_rows_are_named(db_session: Any, protector: Any, change: dict[
 
 def test_a_notice_has_one_to_fifty_guests_and_a_known_commune(db_session: Any,
                                                               protector: Any) -> None:
-    host = citizen_with_account(db_session, protector)
+    host = add_account(db_session, protector)
     with pytest.raises(InvalidInput) as caught:
         notify(db_session, host, [])
     assert (caught.value.code, caught.value.field) == ("lodging.guest_count", "guests")

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from app.extensions import db, get_protector
 from identity.accounts.models import Account
 from identity.errors import DomainError
-from tests.factories import add_citizen
-from tests.utilities.residence.helpers import TUESDAY, ACTOR, citizen_with_account, stay_body
+from tests.factories import add_account, add_citizen
+from tests.utilities.residence.helpers import TUESDAY, ACTOR, stay_body
 from utilities.residence import stays
 from utilities.residence.models import TemporaryStay
 
@@ -21,7 +21,7 @@ def test_overlapping_stays_declared_at_once_give_one_stay(own_database_app):
     with time_machine.travel(TUESDAY, tick=True), app.app_context():
         protector = get_protector()
         with Session(db.engine, expire_on_commit=False) as session:
-            account = citizen_with_account(session, protector)
+            account = add_account(session, protector)
             host = add_citizen(session, protector)  # no account: checked in person
             session.commit()
             account_id, body = account.id, stay_body(host)

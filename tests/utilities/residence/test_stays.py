@@ -17,9 +17,9 @@ from identity.monitoring.counters import total
 from identity.monitoring.queues import backlogs
 from identity.registry.models import TemporaryResidence
 from tests.flows import PASSCODE
-from tests.factories import add_citizen
+from tests.factories import add_account, add_citizen
 from tests.utilities.residence.helpers import (ACTOR, OTHER_COMMUNE, STAY_COMMUNE, TUESDAY,
-                                               citizen_with_account, events, hcm_commune,
+                                               events, hcm_commune,
                                                officer, stay_body)
 from utilities.residence import backlog, declarations, stays
 from utilities.residence.errors import (NoCurrentResidence, PeriodOverlaps, RenewalOpen,
@@ -42,8 +42,8 @@ def tuesday() -> Iterator[Any]:
 def people(db_session: Any, protector: Any) -> dict[str, Any]:
     """A declarant and a host with accounts, and the officers around the stay's commune."""
     return {
-        "declarant": citizen_with_account(db_session, protector),
-        "host": citizen_with_account(db_session, protector),
+        "declarant": add_account(db_session, protector),
+        "host": add_account(db_session, protector),
         "officer": officer(db_session, protector, username="stay.officer"),
         "province_officer": officer(db_session, protector, username="stay.province",
                                     commune_code=None),
@@ -163,7 +163,7 @@ def test_a_host_with_an_account_is_asked_first(db_session: Any, people: dict[str
 
 def test_a_host_without_an_account_goes_to_the_police_to_check(db_session: Any, protector: Any,
                                                                people: dict[str, Any]) -> None:
-    host = citizen_with_account(db_session, protector, status=PENDING_REVIEW)
+    host = add_account(db_session, protector, status=PENDING_REVIEW)
     stay = declare(db_session, people, host=host)
     assert (stay.status, stay.host_check) == ("awaiting_check", "in_person")
     assert stay.decide_by == declarations.decision_deadline(TUESDAY, 3)
@@ -320,7 +320,7 @@ def test_a_refusal_by_the_host_ends_the_case(db_session: Any, people: dict[str, 
 def test_only_the_named_host_may_answer(db_session: Any, protector: Any,
                                         people: dict[str, Any]) -> None:
     stay = declare(db_session, people)
-    stranger = citizen_with_account(db_session, protector)
+    stranger = add_account(db_session, protector)
     for account in (stranger, people["declarant"]):
         with pytest.raises(StayNotFound):
             stays.answer_as_host(db_session=db_session, actor=ACTOR, account=account,
