@@ -1,4 +1,10 @@
-"""The README's relying-party walkthrough: the bank client and the mobile client side by side.
+"""The bank walkthrough's clients side by side, with what docs/walkthroughs/bank.md only shows.
+
+``tests/docs`` runs the document as printed; this test asserts the rest: the
+exact party and purpose the citizen reads, the claims of the consent
+credential, the bank's name on each of its acts in the access log, the
+shares listed. And the bank's client stops before it sends anything when
+its offline verifier does not import.
 
 A bank registered with ``flask rp create`` matches a customer, asks for
 consent and waits; the citizen sees the bank's name and purpose in the
@@ -8,6 +14,7 @@ the citizen's access log and data-sharing list show the bank.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,6 +42,24 @@ def _bank_env(secret: str) -> dict[str, str]:
     env.update(VNID_CLIENT_SECRET=secret, no_proxy="127.0.0.1,localhost",
                NO_PROXY="127.0.0.1,localhost", PYTHONIOENCODING="utf-8")
     return env
+
+
+def test_a_verifying_command_stops_before_sending_when_the_verifier_does_not_import(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A consent's credential is fetched once: never spend it on a client that cannot verify."""
+    spec = importlib.util.spec_from_file_location("bank_client", BANK)
+    assert spec is not None and spec.loader is not None
+    bank_client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bank_client)
+    monkeypatch.setitem(sys.modules, "identity.credentials", None)  # import fails
+    monkeypatch.setenv("VNID_CLIENT_SECRET", "vnidrp_secret")
+    sent: list[str] = []
+    monkeypatch.setattr(bank_client.Bank, "_send", lambda self, *a, **k: sent.append(a[1]))
+    for command in (["fetch", "c1"], ["kyc", "--personal-id", CITIZEN["personal_id"],
+                                      "--attributes", "full_name", "--purpose", "x"]):
+        assert bank_client.main(["--client-id", "rp1", *command]) == 1
+        assert ".venv/bin/python" in capsys.readouterr().err
+    assert sent == []
 
 
 @pytest.mark.slow

@@ -1,4 +1,8 @@
-"""The credentials walkthrough of the README on a live server, then offline with it stopped.
+"""The credentials walkthrough on a live server, then offline with the server stopped.
+
+``tests/docs`` runs docs/walkthroughs/credentials.md as printed against a
+running server; this test also stops the server before the offline check,
+and asserts the claims and the officer's unit in the access log.
 
 The mobile client issues an ``identity`` credential and saves its QR; an
 officer verifies it online (the check lands in the citizen's access log);

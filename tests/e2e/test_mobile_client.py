@@ -264,6 +264,35 @@ def test_register_without_an_outbox_asks_for_the_code(
     assert stub.bodies["/api/v1/accounts/registrations/r1/confirm"]["otp"] == "123456"
 
 
+def test_secrets_come_from_the_environment_when_not_given(
+        stub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walkthrough runs without prompts: VNID_PASSWORD, VNID_PASSCODE; options still win."""
+    stub.routes[("POST", "/api/v1/accounts/registrations")] = lambda h: (
+        202, {"registration_id": "r1", "phone_masked": "091****678"})
+    stub.routes[("GET", "/api/v1/dev/sms-outbox")] = lambda h: (200, {"messages": [
+        {"phone": "0912345678", "text": "VNID: 135790 is your code", "sent_at": "1"}]})
+    stub.routes[("POST", "/api/v1/accounts/registrations/r1/confirm")] = lambda h: (
+        201, {"account_id": "a1", "level": 1, "status": "active"})
+    monkeypatch.setenv("VNID_PASSWORD", PASSWORD)
+    monkeypatch.setenv("VNID_PASSCODE", PASSCODE)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: pytest.fail(f"asked: {prompt}"))
+    args = ["--server", stub.url, "--home", str(tmp_path), "register",
+            *(f"--{k.replace('_', '-')}={v}" for k, v in CITIZEN.items())]
+    assert mc.main(args) == 0
+    assert stub.bodies["/api/v1/accounts/registrations/r1/confirm"] == {
+        "otp": "135790", "password": PASSWORD, "passcode": PASSCODE}
+    assert mc.main([*args, "--passcode", "975310"]) == 0
+    assert stub.bodies["/api/v1/accounts/registrations/r1/confirm"]["passcode"] == "975310"
+
+
+def test_the_server_comes_from_vnid_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VNID_SERVER", raising=False)
+    monkeypatch.setenv("VNID_URL", "http://127.0.0.1:5001")
+    assert mc.build_parser().parse_args(["me"]).server == "http://127.0.0.1:5001"
+    monkeypatch.delenv("VNID_URL")
+    assert mc.build_parser().parse_args(["me"]).server == "http://127.0.0.1:5000"
+
+
 def test_me_without_a_session_says_so(tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert mc.main(["--server", "http://127.0.0.1:9", "--home", str(tmp_path), "me"]) == 1

@@ -1,4 +1,8 @@
-"""The README's report walkthrough on a live server, with the reference mobile client.
+"""The report walkthrough on a live server, with every officer answer checked for the reporter.
+
+``tests/docs`` runs docs/walkthroughs/reports.md as printed; this test also
+reads every answer the officer gets and asserts none names the anonymous
+reporter, and asserts the whole timeline.
 
 A citizen files an anonymous scam report from the app; an officer of that
 commune (created with the CLI, logged in with TOTP, working through the API

@@ -1,4 +1,7 @@
-"""The README's residence walkthrough on a live server, with the reference mobile client.
+"""The residence walkthrough on a live server, with a wrong passcode and the QR's claims.
+
+``tests/docs`` runs docs/walkthroughs/residence.md as printed; this test also
+tries the host's wrong passcode and asserts the residence credential's claims.
 
 A citizen declares a temporary stay at their host's address, the host
 confirms it in their own app with the passcode, the commune police approve
