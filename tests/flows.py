@@ -9,6 +9,7 @@ import base64
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -112,25 +113,51 @@ def committed_citizen(app: Any, protector: Any, **citizen: Any) -> Any:
     return row
 
 
-def confirm_at_once(app: Any, registration_ids: list[str], otps: list[str]) -> list[Any]:
-    """Confirm registrations from threads released together (real concurrency: each thread
-    has its own client, app context and connection); the answers, in the order given."""
-    barrier = threading.Barrier(len(registration_ids))
-    answers: list[Any] = [None] * len(registration_ids)
+def at_once(*calls: Callable[[Callable[[], object]], Any], timeout: float = 60) -> list[Any]:
+    """Run ``calls`` from threads of their own, released together: real concurrency.
 
-    def confirm(index: int) -> None:
-        own_client = app.test_client()
-        barrier.wait()
-        answers[index] = own_client.post(
-            f"/api/v1/accounts/registrations/{registration_ids[index]}/confirm",
-            json={"otp": otps[index], "password": PASSWORD, "passcode": PASSCODE})
+    Each call is given ``go``: it does what must come first (its own app
+    context, session or client; the reads both sides make before either acts),
+    then calls ``go()``, which waits until every call has got there. The
+    results in the order given; a call that raised gives its exception.
+    """
+    barrier = threading.Barrier(len(calls), timeout=timeout)
+    results: list[Any] = [None] * len(calls)
 
-    threads = [threading.Thread(target=confirm, args=(i,)) for i in range(len(otps))]
+    def run(index: int) -> None:
+        try:
+            results[index] = calls[index](barrier.wait)
+        except Exception as error:  # noqa: BLE001  (the result, for the test to look at)
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    return answers
+        thread.join(timeout=timeout * 2)
+    assert not any(thread.is_alive() for thread in threads), "a call is still running"
+    return results
+
+
+def post_at_once(app: Any, requests: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """POST ``(url, json)`` requests from clients of their own, released together; the answers
+    in the order given."""
+    def poster(url: str, body: dict[str, Any]) -> Callable[[Callable[[], object]], Any]:
+        def post(go: Callable[[], object]) -> Any:
+            own_client = app.test_client()
+            go()
+            return own_client.post(url, json=body)
+        return post
+    return at_once(*(poster(url, body) for url, body in requests))
+
+
+def confirm_at_once(app: Any, registration_ids: list[str], otps: list[str]) -> list[Any]:
+    """Confirm registrations at once (each from a client of its own); the answers, in the
+    order given."""
+    return post_at_once(app, [
+        (f"/api/v1/accounts/registrations/{registration_id}/confirm",
+         {"otp": otp, "password": PASSWORD, "passcode": PASSCODE})
+        for registration_id, otp in zip(registration_ids, otps)])
 
 
 def registration_body(citizen: Any, phone: Phone, **overrides: Any) -> dict[str, Any]:
@@ -193,8 +220,24 @@ def login(client: FlaskClient, personal_id: str, phone: Phone,
     return dict(answer.get_json())
 
 
+class LoggedIn:
+    """Who holds the token pair of their last login in ``tokens``."""
+
+    tokens: dict[str, Any]
+
+    @property
+    def token(self) -> str:
+        """The access token of the last login."""
+        return str(self.tokens["access_token"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the last login."""
+        return bearer(self.token)
+
+
 @dataclass
-class Holder:
+class Holder(LoggedIn):
     """A registry citizen registered from their phone through the API and, unless told, logged
     in on it: what most API tests start from. Test files subclass it with their own acts.
 
@@ -245,16 +288,6 @@ class Holder:
         """The citizen's phone number in the registry."""
         return citizen_phone_number(self.record)
 
-    @property
-    def token(self) -> str:
-        """The access token of the last login."""
-        return str(self.tokens["access_token"])
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header of the last login."""
-        return bearer(self.token)
-
     def log_in(self) -> dict[str, Any]:
         """Log in again from the bound phone; the new token pair (kept)."""
         self.tokens = login(self.client, self.personal_id, self.phone)
@@ -270,6 +303,18 @@ class Holder:
         assert answer.status_code == 200, answer.get_json()
         return list(answer.get_json()["items"])
 
+    def lock(self) -> None:
+        """Lock the account from the app (the phone is lost)."""
+        answer = self.client.post("/api/v1/me/lock", headers=self.headers)
+        assert answer.status_code == 200, answer.get_json()
+
+    def start_unlock(self) -> tuple[str, str]:
+        """Ask to unlock with the password; the unlock's id and the code sent by SMS."""
+        started = self.client.post("/api/v1/auth/unlock", json={
+            "personal_id": self.personal_id, "password": PASSWORD})
+        assert started.status_code == 202, started.get_json()
+        return str(started.get_json()["unlock_id"]), latest_code(self.client, self.phone_number)
+
     def account_row(self) -> Account:
         """The account's row, read afresh from the database."""
         row = self.db_session.get(Account, self.account_id)
@@ -278,7 +323,7 @@ class Holder:
 
 
 @dataclass
-class OfficerLogin:
+class OfficerLogin(LoggedIn):
     """An officer, what they log in with, and once logged in their tokens."""
 
     username: str
@@ -298,16 +343,6 @@ class OfficerLogin:
         assert answer.status_code == 200, answer.get_json()
         self.tokens = dict(answer.get_json())
         return self.token
-
-    @property
-    def token(self) -> str:
-        """The access token of the last login."""
-        return str(self.tokens["access_token"])
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header of the last login."""
-        return bearer(self.token)
 
 
 def create_officer(db_session: Any, protector: Any, *, username: str = "officer.hn",

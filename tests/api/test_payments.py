@@ -600,20 +600,19 @@ def _attempts_of(app: Any) -> int:
 
 
 def _fifty(wired: Any, keys: list[str]) -> list[Any]:
-    from concurrent.futures import ThreadPoolExecutor
-    barrier = __import__("threading").Barrier(len(keys))
-
     def one(key: str) -> Any:
-        client = wired.client()
-        barrier.wait()
-        answer = client.post(f"{PAYMENTS}/{wired.order_id}/attempts",
-                             headers={**wired.headers, "Idempotency-Key": key},
-                             json={"bank": "VCB", "passcode": PASSCODE})
-        answer.get_json()
-        answer.close()  # hands its in-flight slot back (app/load_shedding.py)
-        return answer
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        answers = list(pool.map(one, keys))
+        def call(go: Any) -> Any:
+            client = wired.client()
+            go()
+            answer = client.post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                 headers={**wired.headers, "Idempotency-Key": key},
+                                 json={"bank": "VCB", "passcode": PASSCODE})
+            answer.get_json()
+            answer.close()  # hands its in-flight slot back (app/load_shedding.py)
+            return answer
+        return call
+
+    answers = flows.at_once(*(one(key) for key in keys))
     served = [a for a in answers if a.status_code != 503]
     assert len(served) == len(keys), len(served)  # every one reached the payment code
     return answers

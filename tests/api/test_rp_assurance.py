@@ -130,10 +130,6 @@ def _consent_body(personal_id: str) -> dict[str, Any]:
     return {"personal_id": personal_id, "attributes": ["full_name"], "purpose": "eKYC"}
 
 
-def _lock(client: Any, citizen: Citizen) -> None:
-    assert client.post("/api/v1/me/lock", headers=bearer(citizen.token)).status_code == 200
-
-
 def _shape(answer: Any) -> dict[str, Any]:
     """A consent request's answer without what differs from one request to the next."""
     assert answer.status_code == 201, answer.get_json()
@@ -147,7 +143,7 @@ def test_consent_requests_answer_alike_for_every_id(client, bank, db_session, pr
                                                     squatted, citizen):
     no_account = add_citizen(db_session, protector)
     locked = Citizen.make(client, db_session, protector)
-    _lock(client, locked)
+    locked.lock()
     rejected = Squatted.squat(client, db_session, protector)
     rejected.reject(db_session, protector)
     ids = {"unknown": UNKNOWN_ID, "no account": no_account.personal_id,
@@ -298,7 +294,7 @@ def test_consent_delivery_is_refused_while_the_account_is_locked(
         client, db_session, bank, citizen, issuer_key):
     asked = bank.ask(citizen, ["full_name", "date_of_birth"])
     assert citizen.decide(asked["id"], approve=True).status_code == 200
-    _lock(client, citizen)  # the phone is lost after the approval
+    citizen.lock()  # the phone is lost after the approval
     refused = assert_error(bank.get(f"consent-requests/{asked['id']}"), 409,
                            "consent.unavailable")
     assert "lock" not in refused["message"].lower() and refused["errors"] == {}

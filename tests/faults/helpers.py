@@ -43,11 +43,6 @@ def registered(app: Flask, client: FlaskClient, **overrides: Any) -> flows.Holde
     return flows.Holder.of(client, new_person(app, **overrides), log_in=False)
 
 
-def login(client: FlaskClient, citizen: flows.Holder) -> dict[str, Any]:
-    """The citizen's token pair (a new login each time)."""
-    return citizen.log_in()
-
-
 def signed_login_body(citizen: flows.Holder, held: dict[str, Any]) -> dict[str, Any]:
     """The body of ``POST /auth/login`` answering the challenge ``held``."""
     return {"personal_id": citizen.personal_id, "password": flows.PASSWORD,

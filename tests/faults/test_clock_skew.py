@@ -29,7 +29,7 @@ import time_machine
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
 from tests import flows
-from tests.faults.helpers import issuer_key, login, registered
+from tests.faults.helpers import issuer_key, registered
 
 SKEW = dt.timedelta(seconds=90)
 
@@ -53,7 +53,7 @@ def at(moment: Any, seconds: float) -> None:
 def test_access_tokens_at_a_moved_clock(faulty, moment, seconds, status):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     at(moment, seconds)
     answer = client.get("/api/v1/me", headers=flows.bearer(token))
     if status == 200:
@@ -68,7 +68,7 @@ def test_a_token_minted_by_a_node_90_s_ahead_is_refused_until_the_clocks_agree(f
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
     at(moment, 90)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     at(moment, 0)
     flows.assert_error(client.get("/api/v1/me", headers=flows.bearer(token)),
                        401, "auth.invalid_token")
@@ -126,12 +126,9 @@ def test_a_clock_moved_back_cannot_reuse_totp_steps(faulty, moment):
 def test_sms_codes_at_a_moved_clock_work_once(faulty, moment, seconds):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
-    assert client.post("/api/v1/me/lock", headers=flows.bearer(token)).status_code == 200
-    unlock_id = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD}
-    ).get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.record.test_phone)
+    citizen.log_in()
+    citizen.lock()
+    unlock_id, code = citizen.start_unlock()
     at(moment, seconds)
     path = f"/api/v1/auth/unlock/{unlock_id}/confirm"
     assert client.post(path, json={"otp": code}).status_code == 200
@@ -147,7 +144,7 @@ class _Verifier:
         issuer_key(faulty.app)
         self.client = faulty.app.test_client()
         citizen = registered(faulty.app, self.client)
-        self.token = login(self.client, citizen)["access_token"]  # good from -200 to +400
+        self.token = citizen.log_in()["access_token"]  # good from -200 to +400
         officer = _officer(faulty, "officer.vn1")
         self.officer = flows.officer_login(self.client, officer).get_json()["access_token"]
 

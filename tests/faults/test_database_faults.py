@@ -23,7 +23,7 @@ from identity.registry.models import Citizen, ImportRun
 from tests import flows
 from tests.factories import CitizenRowFactory, write_registry_csv
 from tests.faults.conftest import ON_POSTGRES
-from tests.faults.helpers import OPERATOR, assert_unavailable, events, login, registered
+from tests.faults.helpers import OPERATOR, assert_unavailable, events, registered
 from tests.utilities.residence.helpers import STAY_COMMUNE
 from utilities.residence import stays as residence
 from utilities.residence.models import TemporaryStay
@@ -46,7 +46,7 @@ def _stays(faulty: Any) -> int:
 def test_connection_killed_inside_a_residence_declaration(faulty, monkeypatch):
     client = faulty.app.test_client()
     declarant, host = registered(faulty.app, client), registered(faulty.app, client)
-    token = login(client, declarant)["access_token"]
+    token = declarant.log_in()["access_token"]
     before = faulty.audit_chain_events()
     bump = residence.bump
 
@@ -81,7 +81,7 @@ def test_commit_done_but_its_answer_lost(faulty):
     """The COMMIT reached the server, the reply never came back: the retry finds the stay."""
     client = faulty.app.test_client()
     declarant, host = registered(faulty.app, client), registered(faulty.app, client)
-    token = login(client, declarant)["access_token"]
+    token = declarant.log_in()["access_token"]
     before = faulty.audit_chain_events()
     faulty.db_proxy.cut_after(b"COMMIT")
     assert_unavailable(client.post(STAYS, headers=flows.bearer(token),
@@ -100,7 +100,7 @@ def test_commit_done_but_its_answer_lost(faulty):
 def test_database_unreachable_answers_503_then_recovers(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     faulty.db_down()
     assert_unavailable(client.get("/api/v1/me", headers=flows.bearer(token)))
     assert_unavailable(flows.login_answer(client, citizen.record.personal_id, citizen.phone))

@@ -19,7 +19,7 @@ from identity.accounts import sessions as login_sessions
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
 from tests.faults.conftest import REDIS_URL
-from tests.faults.helpers import (assert_unavailable, events, login, registered,
+from tests.faults.helpers import (assert_unavailable, events, registered,
                                   signed_login_body)
 
 LIMIT = "3 per minute"
@@ -83,14 +83,9 @@ def test_redis_dying_inside_the_login_issues_nothing(faulty, monkeypatch):
 def test_no_one_time_code_is_accepted_while_redis_is_down(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    tokens = login(client, citizen)
-    assert client.post("/api/v1/me/lock",
-                       headers=flows.bearer(tokens["access_token"])).status_code == 200
-    started = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD})
-    assert started.status_code == 202, started.get_json()
-    unlock_id = started.get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.record.test_phone)
+    citizen.log_in()
+    citizen.lock()
+    unlock_id, code = citizen.start_unlock()
     confirm = f"/api/v1/auth/unlock/{unlock_id}/confirm"
     faulty.redis_down()
     assert_unavailable(client.post(confirm, json={"otp": code}))

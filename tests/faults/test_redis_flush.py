@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from app.extensions import db, get_protector
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
-from tests.faults.helpers import events, issuer_key, login, registered, signed_login_body
+from tests.faults.helpers import events, issuer_key, registered, signed_login_body
 
 
 def test_logged_out_and_revoked_tokens_stay_refused(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    first, second = login(client, citizen), login(client, citizen)
+    first, second = citizen.log_in(), citizen.log_in()
     assert client.post("/api/v1/auth/logout",
                        headers=flows.bearer(first["access_token"])).status_code == 204
     faulty.redis_flushed()
@@ -46,7 +46,7 @@ def test_logged_out_and_revoked_tokens_stay_refused(faulty):
 def test_passcode_lockout_survives_a_flush(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     wrong = {"passcode": "135799", "new_passcode": "975313"}
     for _ in range(4):
         flows.assert_error(client.post("/api/v1/me/passcode", headers=flows.bearer(token),
@@ -67,19 +67,16 @@ def test_passcode_lockout_survives_a_flush(faulty):
 def test_one_time_codes_are_not_reusable_after_a_flush(faulty):
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
-    assert client.post("/api/v1/me/lock", headers=flows.bearer(token)).status_code == 200
-    unlock = {"personal_id": citizen.record.personal_id, "password": flows.PASSWORD}
+    citizen.log_in()
+    citizen.lock()
     # A code pending when Redis is flushed is gone: refused, the account stays locked.
-    pending = client.post("/api/v1/auth/unlock", json=unlock).get_json()["unlock_id"]
-    pending_code = flows.latest_code(client, citizen.record.test_phone)
+    pending, pending_code = citizen.start_unlock()
     faulty.redis_flushed()
     flows.assert_error(client.post(f"/api/v1/auth/unlock/{pending}/confirm",
                                    json={"otp": pending_code}), 422, "otp.invalid")
     assert faulty.count(sa.select(Account.id).where(Account.status == "locked")) == 1
     # A code used before the flush stays used after it.
-    used = client.post("/api/v1/auth/unlock", json=unlock).get_json()["unlock_id"]
-    used_code = flows.latest_code(client, citizen.record.test_phone)
+    used, used_code = citizen.start_unlock()
     assert client.post(f"/api/v1/auth/unlock/{used}/confirm",
                        json={"otp": used_code}).status_code == 200
     faulty.redis_flushed()
@@ -112,7 +109,7 @@ def test_revoked_credentials_stay_revoked_after_a_flush(faulty):
     issuer_key(faulty.app)
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     issued = client.post("/api/v1/credentials", headers=flows.bearer(token),
                          json={"type": "identity_basic", "passcode": flows.PASSCODE})
     assert issued.status_code == 201, issued.get_json()

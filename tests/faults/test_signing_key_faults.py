@@ -23,7 +23,7 @@ from identity.credentials.models import Credential
 from identity.monitoring.counters import total
 from identity.protection import Protector
 from tests import flows
-from tests.faults.helpers import OPERATOR, assert_unavailable, events, issuer_key, login, registered
+from tests.faults.helpers import OPERATOR, assert_unavailable, events, issuer_key, registered
 
 ISSUE = "/api/v1/credentials"
 BODY = {"type": "identity_basic", "passcode": flows.PASSCODE}
@@ -63,7 +63,7 @@ def test_a_key_sealed_with_a_dropped_key_version_never_signs(faulty):
     _fresh_key_ring(faulty)
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     answer = client.post(ISSUE, headers=flows.bearer(token), json=BODY)
     assert_unavailable(answer)
     assert answer.get_json()["code"] == "credential.signing_unavailable"
@@ -76,7 +76,7 @@ def test_a_key_ring_that_raises_never_signs(faulty, monkeypatch):
     issuer_key(faulty.app)
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
 
     def hsm_gone(self: KeyRing, db_session: Any, protector: Any) -> Any:
         raise SigningUnavailable()
@@ -92,7 +92,7 @@ def test_redis_lost_between_signature_and_commit(faulty, monkeypatch):
     issuer_key(faulty.app)
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]
+    token = citizen.log_in()["access_token"]
     original = service.bump
 
     def redis_dies_after_the_rows(db_session: Any, **kwargs: Any) -> None:
@@ -111,7 +111,7 @@ def test_a_wrong_passcode_still_counts_when_signing_is_down(faulty):
     """The passcode is checked before the key: a guess is counted whatever the key's state."""
     client = faulty.app.test_client()
     citizen = registered(faulty.app, client)
-    token = login(client, citizen)["access_token"]  # no issuer key at all
+    token = citizen.log_in()["access_token"]  # no issuer key at all
     answer = client.post(ISSUE, headers=flows.bearer(token),
                          json={**BODY, "passcode": "135799"})
     flows.assert_error(answer, 401, "passcode.wrong")

@@ -41,12 +41,8 @@ class Citizen(flows.Holder):
 
     def unlock(self) -> Any:
         """Unlock with the password and the SMS code; the confirmation's answer."""
-        started = self.client.post("/api/v1/auth/unlock", json={
-            "personal_id": self.record.personal_id, "password": flows.PASSWORD})
-        assert started.status_code == 202, started.get_json()
-        code = flows.latest_code(self.client, self.record.test_phone)
-        return self.client.post(f"/api/v1/auth/unlock/{started.get_json()['unlock_id']}/confirm",
-                                json={"otp": code})
+        unlock_id, code = self.start_unlock()
+        return self.client.post(f"/api/v1/auth/unlock/{unlock_id}/confirm", json={"otp": code})
 
 
 @pytest.fixture()
@@ -119,11 +115,7 @@ def test_unlocking_takes_the_sms_code_and_the_password_and_resets_the_counter(cl
     refused = client.post("/api/v1/auth/unlock", json={
         "personal_id": citizen.record.personal_id, "password": "not the password at all"})
     assert_error(refused, 401, "auth.failed")
-    started = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD})
-    assert started.status_code == 202, started.get_json()
-    unlock_id = started.get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.record.test_phone)
+    unlock_id, code = citizen.start_unlock()
     wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
     answer = client.post(f"/api/v1/auth/unlock/{unlock_id}/confirm", json={"otp": wrong_code})
     assert_error(answer, 422, "otp.invalid")
@@ -150,10 +142,7 @@ def test_a_registration_code_does_not_unlock(client, db_session, protector, citi
     # Two different codes, whatever the random draw: the unlock's, then the registration's.
     drawn = iter(["111111", "222222"])
     monkeypatch.setattr("identity.accounts.codes.new_code", lambda: next(drawn))
-    started = client.post("/api/v1/auth/unlock", json={
-        "personal_id": citizen.record.personal_id, "password": flows.PASSWORD})
-    unlock_id = started.get_json()["unlock_id"]
-    code = flows.latest_code(client, citizen.record.test_phone)
+    unlock_id, code = citizen.start_unlock()
     # A code of another purpose, sent to the same phone after the unlock code.
     other = add_citizen(db_session, protector)
     flows.start_registration(client, other, flows.Phone(), citizen.record.test_phone)

@@ -23,7 +23,7 @@ from app.auth import limiter
 from app.extensions import db, get_protector
 from identity.accounts import officers, sessions
 from tests.factories import add_active_account
-from tests.flows import create_officer
+from tests.flows import create_officer, post_at_once
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
 WIDTH = 50 if ON_POSTGRES else 20
@@ -32,21 +32,24 @@ BUDGET = 7
 
 def _race(app: Any, requests: list[tuple[str, dict[str, Any]]]) -> list[int]:
     """Send the requests from parallel threads released together; their statuses."""
-    barrier = threading.Barrier(len(requests))
-    statuses: list[int] = []
-
-    def send(url: str, body: dict[str, Any]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(client.post(url, json=body).status_code)
-
-    threads = [threading.Thread(target=send, args=request) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    statuses = [answer.status_code for answer in post_at_once(app, requests)]
     assert len(statuses) == len(requests)
     return statuses
+
+
+def _count_compared(monkeypatch: Any, module: Any) -> list[str]:
+    """Every secret ``module`` compares from now on (its ``verify_secret``, counted)."""
+    compared: list[str] = []
+    guard = threading.Lock()
+    real = module.verify_secret
+
+    def counting_verify(stored_hash: str, secret: str) -> bool:
+        with guard:
+            compared.append(secret)
+        return real(stored_hash, secret)
+
+    monkeypatch.setattr(module, "verify_secret", counting_verify)
+    return compared
 
 
 def _assert_budget_held(statuses: list[int], compared: list[str]) -> None:
@@ -61,16 +64,7 @@ def raced(own_database_app, monkeypatch) -> tuple[Any, Any, list[str]]:
     """The app with a small per-id budget, an account, and a record of every password compared."""
     app = own_database_app
     monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_ID", f"{BUDGET} per minute")
-    compared: list[str] = []
-    guard = threading.Lock()
-    real = sessions.verify_secret
-
-    def counting_verify(stored_hash: str, secret: str) -> bool:
-        with guard:
-            compared.append(secret)
-        return real(stored_hash, secret)
-
-    monkeypatch.setattr(sessions, "verify_secret", counting_verify)
+    compared = _count_compared(monkeypatch, sessions)
     with app.app_context():
         limiter.reset()
         with Session(db.engine, expire_on_commit=False) as session:
@@ -104,16 +98,7 @@ def test_the_budget_is_shared_by_every_endpoint_that_takes_the_password(raced):
 def test_fifty_parallel_officer_logins_compare_only_the_budget(raced, monkeypatch):
     """Officers: the per-username budget counts (Redis INCR) before password and TOTP."""
     app, _personal_id, _compared = raced
-    compared: list[str] = []
-    guard = threading.Lock()
-    real = officers.verify_secret
-
-    def counting_verify(stored_hash: str, secret: str) -> bool:
-        with guard:
-            compared.append(secret)
-        return real(stored_hash, secret)
-
-    monkeypatch.setattr(officers, "verify_secret", counting_verify)
+    compared = _count_compared(monkeypatch, officers)
     with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
         made = create_officer(session, get_protector(), username="race.officer")
     statuses = _race(app, [("/api/v1/auth/officer-login", {

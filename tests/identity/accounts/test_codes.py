@@ -13,6 +13,7 @@ import pytest
 
 from identity.accounts import codes
 from identity.accounts.errors import InvalidCode, TooManySms
+from tests.flows import at_once
 
 PAYLOAD = {"citizen_id": 7, "device_id": "device-0001"}
 
@@ -135,23 +136,11 @@ def test_an_expired_code_is_refused(redis, protector):
 
 def run_in_parallel(count: int, work) -> list[object]:
     """Run ``work()`` in ``count`` threads released together; each one's result or exception."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
+    def call(go) -> object:
+        go()
+        return work()
 
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = work()
-        except Exception as exc:  # noqa: BLE001  (the result under test)
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
+    return at_once(*[call] * count, timeout=30)
 
 
 def test_a_right_code_past_the_budget_leaves_the_act_to_the_request_about_to_win(

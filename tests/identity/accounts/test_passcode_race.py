@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from identity.accounts.models import Account
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from tests.factories import add_active_account
-from tests.flows import PASSCODE
+from tests.flows import PASSCODE, at_once
 
 ACTOR = Actor(type="test", id="race")
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
@@ -54,30 +55,26 @@ class Race:
 
     def run(self, passcodes: list[str]) -> list[str]:
         """One thread per passcode, released together; each one's outcome."""
-        barrier = threading.Barrier(len(passcodes))
-        outcomes: list[str] = []
+        def attempt(passcode: str) -> Callable[[Callable[[], object]], str]:
+            def call(go: Callable[[], object]) -> str:
+                with self.app.app_context(), Session(db.engine, expire_on_commit=False) as own:
+                    account = own.get(Account, self.account_id)
+                    own.commit()  # give the connection back while waiting at the barrier
+                    go()
+                    try:
+                        passcode_module.confirm_passcode(db_session=own, actor=ACTOR,
+                                                         account=account, passcode=passcode)
+                        own.commit()  # the act confirmed by the passcode
+                        return "confirmed"
+                    except WrongPasscode:
+                        return "wrong"
+                    except AccountLocked:
+                        return "locked"
+            return call
 
-        def attempt(passcode: str) -> None:
-            with self.app.app_context(), Session(db.engine, expire_on_commit=False) as own:
-                account = own.get(Account, self.account_id)
-                own.commit()  # give the connection back while waiting at the barrier
-                barrier.wait()
-                try:
-                    passcode_module.confirm_passcode(db_session=own, actor=ACTOR,
-                                                     account=account, passcode=passcode)
-                    own.commit()  # the act confirmed by the passcode
-                    outcomes.append("confirmed")
-                except WrongPasscode:
-                    outcomes.append("wrong")
-                except AccountLocked:
-                    outcomes.append("locked")
-
-        threads = [threading.Thread(target=attempt, args=(p,)) for p in passcodes]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert len(outcomes) == len(passcodes), "a try neither passed nor was refused"
+        outcomes = at_once(*(attempt(passcode) for passcode in passcodes), timeout=120)
+        assert len([o for o in outcomes if isinstance(o, str)]) == len(passcodes), \
+            f"a try neither passed nor was refused: {outcomes}"
         return outcomes
 
     def state(self) -> tuple[str, int]:

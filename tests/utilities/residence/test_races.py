@@ -1,7 +1,7 @@
 """Two declarations of one citizen at the same moment, on real concurrent transactions."""
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import sqlalchemy as sa
 import time_machine
@@ -11,6 +11,7 @@ from app.extensions import db, get_protector
 from identity.accounts.models import Account
 from identity.errors import DomainError
 from tests.factories import add_account, add_citizen
+from tests.flows import at_once
 from tests.utilities.residence.helpers import TUESDAY, ACTOR, stay_body
 from utilities.residence import stays
 from utilities.residence.models import TemporaryStay
@@ -25,26 +26,20 @@ def test_overlapping_stays_declared_at_once_give_one_stay(own_database_app):
             host = add_citizen(session, protector)  # no account: checked in person
             session.commit()
             account_id, body = account.id, stay_body(host)
-        barrier = threading.Barrier(2, timeout=30)
-        outcomes: list[str] = []
 
-        def declare() -> None:
+        def declare(go: Callable[[], object]) -> str:
             with app.app_context(), Session(db.engine) as own:
-                barrier.wait()  # before any read: SQLite's writers take the lock at BEGIN
+                go()  # before any read: SQLite's writers take the lock at BEGIN
                 try:
                     mine = own.get(Account, account_id)
                     stays.declare_stay(db_session=own, actor=ACTOR, account=mine, **body)
-                    outcomes.append("declared")
+                    return "declared"
                 except DomainError as error:
-                    outcomes.append(error.code)
+                    return error.code
                 except Exception as error:  # shown in the assertion below
-                    outcomes.append(repr(error))
+                    return repr(error)
 
-        threads = [threading.Thread(target=declare) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        outcomes = at_once(declare, declare, timeout=30)
         assert sorted(outcomes) == ["declared", "residence.period_overlap"]
         with Session(db.engine) as session:
             assert session.scalar(sa.select(sa.func.count()).select_from(TemporaryStay)) == 1
