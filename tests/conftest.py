@@ -9,6 +9,9 @@
 - ``redis``: the app's Redis (in-process stand-in, or ``REDIS_URL``), emptied
   before each test.
 - ``issuer_key``: an active VN1 issuer key, for tests that issue credentials.
+- ``tuesday``: the clock at Tuesday 2026-12-01, 10:00 in Hanoi, ticking (tokens and
+  TOTP need it); a module whose every test starts then says
+  ``pytestmark = pytest.mark.usefixtures("tuesday")``.
 
 Rows come from ``tests/factories.py``, HTTP flows from ``tests/flows.py``.
 """
@@ -16,13 +19,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -36,6 +40,7 @@ from config import load_config
 from identity.credentials.models import IssuerKey
 from identity.protection import Protector
 from tests.factories import add_issuer_key
+from tests.utilities.residence.helpers import TUESDAY
 
 pytest_plugins = ["tests.logcheck"]
 
@@ -111,6 +116,39 @@ def protector(app: Flask) -> Protector:
     """The personal-data protector of the testing configuration."""
     with app.app_context():
         return get_protector()
+
+
+@pytest.fixture()
+def migrated_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Makes apps of the testing configuration (``settings`` override it), each on a SQLite
+    file of its own migrated to head, disposed of after the test: for the operator commands,
+    which commit for real."""
+    made: list[Flask] = []
+
+    def make(**settings: str) -> Flask:
+        database = f"sqlite:///{tmp_path / f'cli-{len(made)}.db'}"
+        made.append(create_app(load_config("testing", {"DATABASE_URL": database, **settings})))
+        with made[-1].app_context():
+            upgrade()
+        return made[-1]
+
+    yield make
+    for application in made:
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture()
+def cli_app(migrated_app: Callable[..., Flask]) -> Flask:
+    """An app on a SQLite file of its own, migrated to head (:func:`migrated_app`)."""
+    return migrated_app()
+
+
+@pytest.fixture()
+def tuesday() -> Iterator[Any]:
+    """Tuesday 2026-12-01, 10:00 in Hanoi; the clock ticks. ``tuesday.move_to`` moves it."""
+    with time_machine.travel(TUESDAY, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ import click
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 
 import app.cli
 from app import create_app
@@ -23,16 +22,6 @@ from identity.audit.models import AuditEvent
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
 from tests.conftest import scratch_database
-
-
-@pytest.fixture()
-def cli_app(tmp_path):
-    app = create_app(load_config("testing", {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}))
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_generate_then_import_then_verify(cli_app, tmp_path):

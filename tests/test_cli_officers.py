@@ -8,12 +8,9 @@ import urllib.parse
 import pyotp
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from app import context as ctx
-from app import create_app
 from app.extensions import db
-from config import load_config
 from identity.accounts.models import Officer
 from identity.audit.models import AuditEvent
 
@@ -28,23 +25,6 @@ class NullGateway:
 
     def send(self, **kwargs: object) -> None:
         """Drop the message."""
-
-
-def make_app(tmp_path, **settings: str):
-    """An app of the testing configuration on its own SQLite file, migrated to head."""
-    app = create_app(load_config("testing", {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", **settings}))
-    with app.app_context():
-        upgrade()
-    return app
-
-
-@pytest.fixture()
-def cli_app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def create(cli_app, username="officer.hn", province="01", password=PASSWORD, *extra: str):
@@ -270,12 +250,8 @@ def test_sms_outbox_with_a_malformed_phone_fails(cli_app):
     assert "phone." in result.stderr
 
 
-def test_sms_outbox_needs_the_outbox_backend(tmp_path):
-    app = make_app(tmp_path, SMS_BACKEND=f"{__name__}:NullGateway")
-    try:
-        result = app.test_cli_runner().invoke(args=["sms", "outbox"])
-        assert result.exit_code == 1
-        assert "sms.no_outbox" in result.stderr
-    finally:
-        with app.app_context():
-            db.engine.dispose()
+def test_sms_outbox_needs_the_outbox_backend(migrated_app):
+    app = migrated_app(SMS_BACKEND=f"{__name__}:NullGateway")
+    result = app.test_cli_runner().invoke(args=["sms", "outbox"])
+    assert result.exit_code == 1
+    assert "sms.no_outbox" in result.stderr

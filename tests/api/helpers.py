@@ -1,7 +1,9 @@
-"""Helpers of the API tests of relying parties: a bank with its token, and a citizen who
-answers its consent requests."""
+"""Helpers of the tests of relying parties: a bank with its token, a citizen who answers its
+consent requests, and a callback endpoint that receives what the service sends it."""
 from __future__ import annotations
 
+import http.server
+import threading
 from typing import Any
 
 from identity.relying_parties.callbacks import CallbackPolicy
@@ -51,3 +53,31 @@ class Bank:
                                                 "purpose": "Mở tài khoản thanh toán", **extra})
         assert answer.status_code == 201, answer.get_json()
         return dict(answer.get_json())
+
+
+class Receiver:
+    """A party's callback endpoint on 127.0.0.1 that fails its first ``failures`` calls."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(500 if len(receiver.calls) <= receiver.failures else 204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/vnid/consents"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.server.shutdown()
+        self.server.server_close()

@@ -9,16 +9,14 @@ headers that carry meaning, and body.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 
 from tests.factories import add_citizen
 from tests.flows import (Holder, assert_error, bearer, create_party, logged_in_officer,
                          party_token)
-from tests.utilities.residence.helpers import STAY_COMMUNE, TUESDAY
+from tests.utilities.residence.helpers import STAY_COMMUNE
 
 LODGING = "/api/v1/residence/lodging-notices"
 RP_LODGING = "/api/v1/rp/lodging-notices"
@@ -28,11 +26,7 @@ UNKNOWN_ID = "001099999997"
 VARYING = {"id", "created_at", "submitted_at", "decide_by"}
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Tuesday 2026-12-01, 10:00 in Hanoi; the clock ticks (tokens need it)."""
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 @pytest.fixture(autouse=True)

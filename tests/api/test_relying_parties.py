@@ -4,9 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +15,7 @@ from identity.credentials import vn1
 from identity.credentials.keys import KeyRing
 from identity.relying_parties import callbacks
 from identity.relying_parties.models import ConsentRequest
-from tests.api.helpers import Bank, Citizen
+from tests.api.helpers import Bank, Citizen, Receiver
 from tests.factories import add_citizen
 from tests.flows import PASSCODE, assert_error, bearer, party_token, run_jobs
 
@@ -244,29 +242,6 @@ def test_a_callback_needs_a_registered_url(bank, citizen):
 
 # --- Callbacks -------------------------------------------------------------------------------
 
-class Receiver:
-    """A party's callback endpoint on 127.0.0.1 that fails its first ``failures`` calls."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(500 if len(receiver.calls) <= receiver.failures else 204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/vnid/consents"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture()
 def local_callbacks(app, monkeypatch):
     """This test's receiver listens on 127.0.0.1: let the jobs send there (off by default)."""
@@ -277,8 +252,7 @@ def local_callbacks(app, monkeypatch):
 def receiver(local_callbacks) -> Iterator[Receiver]:
     held = Receiver(failures=1)
     yield held
-    held.server.shutdown()
-    held.server.server_close()
+    held.close()
 
 
 def test_the_callback_is_signed_and_retried(app, client, db_session, protector, citizen,
@@ -314,8 +288,7 @@ def test_a_callback_that_always_fails_is_marked_failed(app, client, db_session, 
         citizen.decide(asked["id"], approve=False)
         run_jobs(app)
     finally:
-        always.server.shutdown()
-        always.server.server_close()
+        always.close()
     db_session.expire_all()  # the job wrote through a session of its own
     request = db_session.get(ConsentRequest, asked["id"])
     assert request.callback_state == "failed"

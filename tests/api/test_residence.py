@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, add_issuer_key
@@ -19,11 +17,7 @@ STAYS = "/api/v1/residence/stays"
 POLICE = "/api/v1/police/residence"
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Tuesday 2026-12-01, 10:00 in Hanoi; the clock ticks (tokens and TOTP need it)."""
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 def citizen_token(client: Any, db_session: Any, protector: Any) -> tuple[Any, str]:

@@ -9,18 +9,16 @@ every kind of host; the host and the police keep the real workflow.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import time_machine
 
 from identity.accounts.models import LOCKED, PENDING_REVIEW
 from tests.api.test_residence import POLICE, STAYS, citizen_token, officer_token, stay_json
 from tests.factories import add_account, add_citizen
 from tests.flows import PASSCODE, bearer
-from tests.utilities.residence.helpers import TUESDAY, events
+from tests.utilities.residence.helpers import events
 
 #: An id the registry does not know (well formed).
 UNKNOWN_ID = "001099999997"
@@ -31,11 +29,7 @@ VARYING = {"id", "stay_id", "order_id", "previous_id", "renews", "created_at", "
 NUMBERS = re.compile(r"(?<=:)\d+|\d{6,}")
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Tuesday 2026-12-01, 10:00 in Hanoi; the clock ticks (tokens and TOTP need it)."""
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 def _blank(value: Any) -> Any:

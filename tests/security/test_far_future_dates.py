@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 
 from tests.factories import add_citizen
 from tests.flows import (Phone, bearer, create_officer, create_party, login, officer_login,
                          party_token, register, registration_body)
-from tests.utilities.residence.helpers import STAY_COMMUNE, TUESDAY
+from tests.utilities.residence.helpers import STAY_COMMUNE
 
 FAR_DATES = ("9999-12-31", "9998-06-01", "0001-01-01")
 FAR_MOMENTS = ("9999-12-31T23:59:59+00:00", "9998-06-01T00:00:00+07:00",
@@ -59,11 +58,7 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Tuesday 2026-12-01, 10:00 in Hanoi, ticking (the templates' dates are around it)."""
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

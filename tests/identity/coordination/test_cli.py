@@ -4,25 +4,11 @@ from __future__ import annotations
 import csv
 import json
 
-import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from app import create_app
 from app.extensions import db
-from config import load_config
 from identity.coordination.models import DataSource, SourceRecord
 from identity.relying_parties.models import RelyingParty
-
-
-@pytest.fixture()
-def cli_app(tmp_path):
-    app = create_app(load_config("testing", {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}))
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _json(output: str) -> dict:

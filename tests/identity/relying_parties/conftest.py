@@ -12,11 +12,10 @@ import sqlalchemy as sa
 
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
-from identity.credentials import keys
 from identity.credentials.keys import KeyRing
-from identity.relying_parties import consents, parties
+from identity.relying_parties import consents
 from identity.relying_parties.models import ConsentRequest, RelyingParty
-from tests.factories import add_active_account
+from tests.factories import RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
 
 OPERATOR = Actor(type="operator", id="test")
@@ -27,12 +26,10 @@ ALL_SCOPES = ("identity.match", "identity.consent", "credentials.verify", "sim.v
 
 def new_party(db_session: Any, protector: Any, name: str = "Ngân hàng Đơn vị",
               **options: Any) -> tuple[RelyingParty, str]:
-    """A registered party and its client secret."""
+    """A registered party (with every scope of the unit tests unless told) and its secret."""
     options.setdefault("scopes", ALL_SCOPES)
-    party, secret, _key = parties.create_party(db_session=db_session, protector=protector,
-                                               actor=OPERATOR, name=name,
-                                               kind=options.pop("kind", "bank"), **options)
-    return party, secret
+    party = RelyingPartyFactory(db_session=db_session, protector=protector, name=name, **options)
+    return party, party.test_secret
 
 
 def events(db_session: Any, action: str) -> list[AuditEvent]:
@@ -71,7 +68,6 @@ def account(db_session, protector) -> Any:
 
 
 @pytest.fixture()
-def key_ring(db_session, protector) -> KeyRing:
+def key_ring(issuer_key) -> KeyRing:
     """The signing keys of consent credentials, and the ring that loads them."""
-    keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
     return KeyRing("VN")

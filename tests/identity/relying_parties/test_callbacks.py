@@ -17,12 +17,12 @@ import pytest
 
 from identity.audit.service import Actor
 from identity.errors import InvalidInput
-from identity.relying_parties import callbacks, consents, parties
+from identity.relying_parties import callbacks, consents
 from identity.relying_parties.callbacks import STRICT, CallbackPolicy
 from identity.relying_parties.errors import CallbackFailed
 from identity.relying_parties.models import ConsentRequest
-from tests.api.test_relying_parties import Receiver
-from tests.factories import add_active_account
+from tests.api.helpers import Receiver
+from tests.factories import RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
 
 ACTOR = Actor(type="test", id="callbacks")
@@ -100,8 +100,7 @@ def test_every_address_of_a_name_is_checked(dns):
 def receiver() -> Iterator[Receiver]:
     held = Receiver(failures=0)
     yield held
-    held.server.shutdown()
-    held.server.server_close()
+    held.close()
 
 
 @pytest.fixture()
@@ -119,10 +118,10 @@ def connections(monkeypatch, receiver) -> list[tuple[str, int]]:
 def _owed_callback(db_session: Any, protector: Any, port: int) -> str:
     """An approved consent whose callback (to bank.example) is owed."""
     account = add_active_account(db_session, protector)
-    party, _secret, _key = parties.create_party(
-        db_session=db_session, protector=protector, actor=ACTOR, name="Ngân hàng Gọi lại",
-        kind="bank", scopes=["identity.consent"], callback_policy=STRICT_HTTP,
-        callback_url=f"http://bank.example:{port}/vnid/consents")
+    party = RelyingPartyFactory(db_session=db_session, protector=protector,
+                                name="Ngân hàng Gọi lại", scopes=["identity.consent"],
+                                callback_policy=STRICT_HTTP,
+                                callback_url=f"http://bank.example:{port}/vnid/consents")
     request = consents.create_consent_request(
         db_session=db_session, actor=ACTOR, party=party,
         personal_id=account.citizen.personal_id, attributes=["full_name"], purpose="eKYC",

@@ -16,10 +16,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from app.extensions import db, get_protector
 from app.gateway_simulator import GatewaySimulator, serve
 from identity import clock
-from identity.audit.service import Actor
-from identity.credentials import keys
-from tests.factories import add_citizen
-from tests.flows import Phone, bearer, create_officer, login, officer_login, register
+from tests.factories import add_citizen, add_issuer_key
+from tests.flows import Holder, create_officer
 from utilities.payments.gateway import HttpProvider
 
 SIM_SECRET = "sim-secret-of-the-tests"
@@ -84,13 +82,11 @@ def live(app: Flask, *, mode: str = "succeed", delay: float = 0.2, late_delay: f
                                   date_of_birth=made.date_of_birth,
                                   test_phone=made.test_phone)  # type: ignore[attr-defined]
         officer = create_officer(db.session(), get_protector(), username="csgt.live")
-        keys.rotate_keys(db_session=db.session(), protector=get_protector(),
-                         actor=Actor(type="operator", id="test"))
+        add_issuer_key(db.session(), get_protector())
         db.session.commit()
-    phone = Phone()
-    register(client, citizen, phone)
-    headers = bearer(login(client, citizen.personal_id, phone)["access_token"])
-    officer_headers = bearer(officer_login(client, officer).get_json()["access_token"])
+    headers = Holder.of(client, citizen).headers
+    officer.log_in(client)
+    officer_headers = officer.headers
     fine = client.post("/api/v1/police/fines", headers=officer_headers, json={
         "personal_id": citizen.personal_id, "full_name": citizen.full_name,
         "date_of_birth": citizen.date_of_birth.isoformat(), "amount": amount,

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 
 from identity.errors import InvalidInput
 from identity.monitoring.counters import total
@@ -22,11 +20,7 @@ from utilities.workflow import RoleNotAllowed, TransitionNotAllowed
 FLOW = absences.ABSENCE_FLOW
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Every test starts on Tuesday 2026-12-01, 10:00 in Hanoi."""
-    with time_machine.travel(TUESDAY, tick=False) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 def declare(db_session: Any, account: Any, **overrides: Any) -> Any:

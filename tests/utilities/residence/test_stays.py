@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from identity.accounts.errors import WrongPasscode
 from identity.accounts.models import PENDING_REVIEW, Notification, Officer
@@ -31,11 +29,7 @@ from utilities.workflow import (CaseChanged, RoleNotAllowed, TransitionNotAllowe
 FLOW = stays.STAY_FLOW
 
 
-@pytest.fixture(autouse=True)
-def tuesday() -> Iterator[Any]:
-    """Every test starts on Tuesday 2026-12-01, 10:00 in Hanoi."""
-    with time_machine.travel(TUESDAY, tick=False) as traveller:
-        yield traveller
+pytestmark = pytest.mark.usefixtures("tuesday")  # every test starts on Tuesday (conftest.py)
 
 
 @pytest.fixture()
