@@ -65,9 +65,11 @@ def reader_environment(server: LiveServer) -> dict[str, str]:
     """
     env = {name: value for name, value in os.environ.items()
            if name not in _NOT_THE_READERS and not name.startswith("VNID_")}
+    scratch = server.tmp / "reader-tmp"  # where the walkthroughs' mktemp -d go, not /tmp
+    scratch.mkdir(exist_ok=True)
     env.update(DATABASE_URL=server.env["DATABASE_URL"],
                VNID_INSTANCE_DIR=server.env["VNID_INSTANCE_DIR"], VNID_URL=server.url,
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+               TMPDIR=str(scratch), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return env
 
 
