@@ -43,6 +43,14 @@ def registered(app: Flask, client: FlaskClient, **overrides: Any) -> flows.Holde
     return flows.Holder.of(client, new_person(app, **overrides), log_in=False)
 
 
+def locked_out(app: Flask, client: FlaskClient) -> flows.Holder:
+    """A registered citizen who logged in and then locked the account (the phone is lost)."""
+    citizen = registered(app, client)
+    citizen.log_in()
+    citizen.lock()
+    return citizen
+
+
 def signed_login_body(citizen: flows.Holder, held: dict[str, Any]) -> dict[str, Any]:
     """The body of ``POST /auth/login`` answering the challenge ``held``."""
     return {"personal_id": citizen.personal_id, "password": flows.PASSWORD,

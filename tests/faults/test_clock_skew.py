@@ -29,7 +29,7 @@ import time_machine
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
 from tests import flows
-from tests.faults.helpers import issuer_key, registered
+from tests.faults.helpers import issuer_key, locked_out, registered
 
 SKEW = dt.timedelta(seconds=90)
 
@@ -125,9 +125,7 @@ def test_a_clock_moved_back_cannot_reuse_totp_steps(faulty, moment):
 @pytest.mark.parametrize("seconds", [90, -90])
 def test_sms_codes_at_a_moved_clock_work_once(faulty, moment, seconds):
     client = faulty.app.test_client()
-    citizen = registered(faulty.app, client)
-    citizen.log_in()
-    citizen.lock()
+    citizen = locked_out(faulty.app, client)
     unlock_id, code = citizen.start_unlock()
     at(moment, seconds)
     path = f"/api/v1/auth/unlock/{unlock_id}/confirm"

@@ -19,7 +19,7 @@ from identity.accounts import sessions as login_sessions
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
 from tests.faults.conftest import REDIS_URL
-from tests.faults.helpers import (assert_unavailable, events, registered,
+from tests.faults.helpers import (assert_unavailable, events, locked_out, registered,
                                   signed_login_body)
 
 LIMIT = "3 per minute"
@@ -82,9 +82,7 @@ def test_redis_dying_inside_the_login_issues_nothing(faulty, monkeypatch):
 
 def test_no_one_time_code_is_accepted_while_redis_is_down(faulty):
     client = faulty.app.test_client()
-    citizen = registered(faulty.app, client)
-    citizen.log_in()
-    citizen.lock()
+    citizen = locked_out(faulty.app, client)
     unlock_id, code = citizen.start_unlock()
     confirm = f"/api/v1/auth/unlock/{unlock_id}/confirm"
     faulty.redis_down()

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from app.extensions import db, get_protector
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
-from tests.faults.helpers import events, issuer_key, registered, signed_login_body
+from tests.faults.helpers import (events, issuer_key, locked_out, registered,
+                                  signed_login_body)
 
 
 def test_logged_out_and_revoked_tokens_stay_refused(faulty):
@@ -66,9 +67,7 @@ def test_passcode_lockout_survives_a_flush(faulty):
 
 def test_one_time_codes_are_not_reusable_after_a_flush(faulty):
     client = faulty.app.test_client()
-    citizen = registered(faulty.app, client)
-    citizen.log_in()
-    citizen.lock()
+    citizen = locked_out(faulty.app, client)
     # A code pending when Redis is flushed is gone: refused, the account stays locked.
     pending, pending_code = citizen.start_unlock()
     faulty.redis_flushed()
