@@ -1,11 +1,12 @@
 """Helpers shared by the operator commands, and their one error handler."""
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import click
@@ -48,26 +49,45 @@ def missing_table(exc: sa.exc.DBAPIError) -> str | None:
     return None
 
 
-class OperatorGroup(click.Group):
-    """A command group whose commands fail in one clear line and exit 1, never a traceback.
+@contextlib.contextmanager
+def operator_errors() -> Iterator[None]:
+    """Turn the operator's errors into one line and status 1, never a traceback.
 
     A :class:`DomainError` prints its code and message; a database whose tables
     are missing (never migrated, or migrated elsewhere) says so and how to
     migrate it. Anything else is a bug and keeps its traceback.
     """
+    try:
+        yield
+    except DomainError as exc:
+        fail(exc.code, exc.message)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        table = missing_table(exc)
+        if table is None:
+            raise
+        fail("database.not_migrated", f"the database is not migrated (it has no table "
+                                      f"{table}): {MIGRATE_HINT}")
+
+
+class OperatorCommand(click.Command):
+    """A command that fails in one clear line (:func:`operator_errors`), however it is called."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning the operator's errors into one line and status 1."""
-        try:
+        """Run the command under :func:`operator_errors`."""
+        with operator_errors():
             return super().invoke(ctx)
-        except DomainError as exc:
-            fail(exc.code, exc.message)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            table = missing_table(exc)
-            if table is None:
-                raise
-            fail("database.not_migrated", f"the database is not migrated (it has no table "
-                                          f"{table}): {MIGRATE_HINT}")
+
+
+class OperatorGroup(click.Group):
+    """A command group whose commands (and sub-groups) are :class:`OperatorCommand`s."""
+
+    command_class = OperatorCommand
+    group_class = type  # sub-groups of the same class
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; the group's own callback fails in one line too."""
+        with operator_errors():
+            return super().invoke(ctx)
 
 
 def operator_actor() -> Actor:
