@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from identity.monitoring import counters, operators, queues
-from tests.flows import Phone, bearer, create_officer, officer_login, register
+from tests.flows import Phone, bearer, create_officer, register
 from tests.factories import add_account, add_citizen
 from tests.identity.monitoring.helpers import ACTOR, fixed_queue, new_operator
 
@@ -75,7 +75,7 @@ def test_accounts_by_level_and_status_and_registrations_per_day(client, db_sessi
 
     # the officer approves the pending account: one more activation, same day
     officer = create_officer(db_session, protector)
-    officer_token = officer_login(client, officer).get_json()["access_token"]
+    officer_token = officer.log_in(client)
     answer = client.post(f"/api/v1/police/accounts/{account['account_id']}/review",
                          json={"decision": "approve", "reason": None},
                          headers=bearer(officer_token))

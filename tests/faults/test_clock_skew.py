@@ -144,7 +144,7 @@ class _Verifier:
         citizen = registered(faulty.app, self.client)
         self.token = citizen.log_in()["access_token"]  # good from -200 to +400
         officer = _officer(faulty, "officer.vn1")
-        self.officer = flows.officer_login(self.client, officer).get_json()["access_token"]
+        self.officer = officer.log_in(self.client)
 
     def issue(self) -> str:
         answer = self.client.post("/api/v1/credentials", headers=flows.bearer(self.token),

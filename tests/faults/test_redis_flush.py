@@ -115,7 +115,7 @@ def test_revoked_credentials_stay_revoked_after_a_flush(faulty):
     credential = issued.get_json()
     with faulty.app.app_context():
         officer = flows.create_officer(db.session(), get_protector(), username="officer.rev")
-    officer_token = flows.officer_login(client, officer).get_json()["access_token"]
+    officer_token = officer.log_in(client)
     assert client.post(f"/api/v1/credentials/{credential['credential_id']}/revoke",
                        headers=flows.bearer(token)).status_code == 200
     faulty.redis_flushed()
