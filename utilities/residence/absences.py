@@ -22,7 +22,7 @@ from utilities.residence.declarations import (DEFAULT_DECISION_DAYS, OFFICERS, a
                                               check_period, check_text, citizen_by,
                                               decision_deadline, expect_version,
                                               jurisdiction_where, notify_citizen, officer_case,
-                                              overlaps)
+                                              overlaps, own_case, own_cases, withdraw_case)
 from utilities.residence.errors import AbsenceNotFound, PeriodOverlaps
 from utilities.residence.models import AbsenceDeclaration
 from utilities.workflow import Workflow, WorkflowEvent
@@ -67,28 +67,21 @@ def declare_absence(*, db_session: Session, actor: Actor, account: Account,
 def get_own_absence(*, db_session: Session, account: Account,
                     absence_id: int) -> AbsenceDeclaration:
     """One of the citizen's own absence declarations, or :class:`AbsenceNotFound`."""
-    absence = db_session.get(AbsenceDeclaration, absence_id)
-    if absence is None or absence.citizen_id != account.citizen_id:
-        raise AbsenceNotFound()
-    return absence
+    return own_case(db_session, AbsenceDeclaration, absence_id, account, AbsenceNotFound)
 
 
 def own_absences(*, db_session: Session, account: Account, page: int,
                  per_page: int) -> tuple[list[AbsenceDeclaration], int]:
     """The citizen's absence declarations, newest first."""
-    return paginate(db_session, sa.select(AbsenceDeclaration)
-                    .where(AbsenceDeclaration.citizen_id == account.citizen_id)
-                    .order_by(AbsenceDeclaration.id.desc()), page=page, per_page=per_page)
+    return own_cases(db_session, AbsenceDeclaration, account, page=page, per_page=per_page)
 
 
 def withdraw_absence(*, db_session: Session, actor: Actor, account: Account, absence_id: int,
                      version: int | None = None) -> AbsenceDeclaration:
     """The citizen withdraws an absence declaration not yet acknowledged."""
     absence = get_own_absence(db_session=db_session, account=account, absence_id=absence_id)
-    expect_version(absence, version)
-    ABSENCE_FLOW.apply(db_session, absence, "withdraw", role="citizen", by=citizen_by(account))
-    audit_citizen(db_session, actor, "residence.absence_withdrawn", account.citizen_id,
-                  absence_id=absence.id)
+    withdraw_case(db_session, actor, account, absence, ABSENCE_FLOW, version,
+                  "residence.absence_withdrawn", absence_id=absence.id)
     db_session.commit()
     return absence
 

@@ -19,13 +19,14 @@ from identity.accounts.notifications import notify
 from identity.accounts.models import Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.audit.service import Actor, record_event
+from identity.database import paginate
 from identity.errors import DomainError
 from identity.registry import admin_units
 from identity.registry.models import Citizen
 from identity.registry.normalise import normalise_text
 from utilities.residence.errors import InvalidResidenceInput
 from utilities.residence.models import AbsenceDeclaration, TemporaryStay
-from utilities.workflow import CaseChanged
+from utilities.workflow import CaseChanged, Workflow
 
 #: Working days the commune police have to decide (Law on Residence 2020: three working days).
 DEFAULT_DECISION_DAYS = 3
@@ -108,6 +109,32 @@ def expect_version(case: TemporaryStay | AbsenceDeclaration, version: int | None
     """The caller acted on version ``version``: if the case moved since, it is a lost race."""
     if version is not None and version != case.version:
         raise CaseChanged()
+
+
+# --- The citizen's own cases --------------------------------------------------------------------
+
+def own_case(db_session: Session, model: type[Case], case_id: int, account: Account,
+             not_found: type[DomainError]) -> Case:
+    """One of the citizen's own cases, or ``not_found`` (another's is not found either)."""
+    case = db_session.get(model, case_id)
+    if case is None or case.citizen_id != account.citizen_id:
+        raise not_found()
+    return case
+
+
+def own_cases(db_session: Session, model: type[Case], account: Account, *, page: int,
+              per_page: int) -> tuple[list[Case], int]:
+    """The citizen's cases of one kind, newest first."""
+    return paginate(db_session, sa.select(model).where(model.citizen_id == account.citizen_id)
+                    .order_by(model.id.desc()), page=page, per_page=per_page)
+
+
+def withdraw_case(db_session: Session, actor: Actor, account: Account, case: Case,
+                  flow: Workflow, version: int | None, action: str, **details: Any) -> None:
+    """The citizen withdraws ``case`` (as of ``version``), audited as ``action``."""
+    expect_version(case, version)
+    flow.apply(db_session, case, "withdraw", role="citizen", by=citizen_by(account))
+    audit_citizen(db_session, actor, action, account.citizen_id, **details)
 
 
 # --- Who acted, who is told -----------------------------------------------------------------------

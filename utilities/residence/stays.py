@@ -40,7 +40,7 @@ from utilities.residence.declarations import (DEFAULT_DECISION_DAYS, OFFICERS, a
                                               check_commune, check_period, check_text,
                                               citizen_by, decision_deadline, expect_version,
                                               jurisdiction_where, notify_citizen, officer_case,
-                                              overlaps)
+                                              overlaps, own_case, own_cases, withdraw_case)
 from utilities.residence.errors import (InvalidResidenceInput, PeriodOverlaps, RenewalOpen,
                                         StayNotFound)
 from utilities.residence.models import HOST_BY_APP, HOST_IN_PERSON, HOST_SELF, TemporaryStay
@@ -181,28 +181,21 @@ def _host_personal_id(stay: TemporaryStay) -> str:
 
 def get_own_stay(*, db_session: Session, account: Account, stay_id: int) -> TemporaryStay:
     """One of the citizen's own stays, or :class:`StayNotFound`."""
-    stay = db_session.get(TemporaryStay, stay_id)
-    if stay is None or stay.citizen_id != account.citizen_id:
-        raise StayNotFound()
-    return stay
+    return own_case(db_session, TemporaryStay, stay_id, account, StayNotFound)
 
 
 def own_stays(*, db_session: Session, account: Account, page: int,
               per_page: int) -> tuple[list[TemporaryStay], int]:
     """The citizen's stays, newest first."""
-    return paginate(db_session, sa.select(TemporaryStay)
-                    .where(TemporaryStay.citizen_id == account.citizen_id)
-                    .order_by(TemporaryStay.id.desc()), page=page, per_page=per_page)
+    return own_cases(db_session, TemporaryStay, account, page=page, per_page=per_page)
 
 
 def withdraw_stay(*, db_session: Session, actor: Actor, account: Account, stay_id: int,
                   version: int | None = None) -> TemporaryStay:
     """The citizen withdraws a stay before the police decide."""
     stay = get_own_stay(db_session=db_session, account=account, stay_id=stay_id)
-    expect_version(stay, version)
-    STAY_FLOW.apply(db_session, stay, "withdraw", role="citizen", by=citizen_by(account))
-    audit_citizen(db_session, actor, "residence.stay_withdrawn", account.citizen_id,
-                  stay_id=stay.id)
+    withdraw_case(db_session, actor, account, stay, STAY_FLOW, version,
+                  "residence.stay_withdrawn", stay_id=stay.id)
     db_session.commit()
     return stay
 
