@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -123,12 +124,20 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def summarise(loads: list[dict[str, Any]], rate: str = "rps") -> dict[str, Any]:
-    """The round of median ``rate``, with the spread over all rounds and their error counts."""
+    """The round of median ``rate``, with the spread over all rounds and their error counts.
+
+    ``statuses`` adds up the answers of every round by HTTP status, so that a
+    result with ``non_2xx`` says which answers they were.
+    """
     median = sorted(loads, key=lambda load: load[rate])[len(loads) // 2]
+    statuses: Counter[str] = Counter()
+    for load in loads:
+        statuses.update(load.get("statuses", {}))
     return {**{k: median[k] for k in (rate, "p50_ms", "p99_ms")},
             f"{rate}_min": min(load[rate] for load in loads),
             f"{rate}_max": max(load[rate] for load in loads),
-            **{k: sum(load[k] for load in loads) for k in ("non_2xx", "errors", "connects")}}
+            **{k: sum(load[k] for load in loads) for k in ("non_2xx", "errors", "connects")},
+            "statuses": dict(sorted(statuses.items()))}
 
 
 def _summary(server: str, app: str, path: str, loads: list[dict[str, Any]]) -> dict[str, Any]:
