@@ -8,7 +8,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from identity.registry.schemas import PersonalIdField
-from identity.schema_fields import BoundedDate, Page
+from identity.schema_fields import BoundedDate, Page, PageArgs
 from utilities.residence.lodging import MAX_GUESTS, REVIEW_OUTCOMES
 from utilities.residence.models import REVIEW_STATES
 from utilities.residence.schemas import COMMUNE, PERSONAL_ID, TEXT
@@ -55,16 +55,14 @@ class LodgingCreated(Schema):
 
 # --- The police -----------------------------------------------------------------------------------
 
-class LodgingArgs(Schema):
-    """Filters of the lodging list, one page (the filters first in the documented parameters)."""
+class LodgingArgs(PageArgs):
+    """Filters of the lodging list, one page."""
 
     on = BoundedDate(load_default=None, metadata={"description": "Guests staying on this day"})
     commune_code = fields.String(load_default=None, validate=validate.Length(max=5))
     review = fields.String(load_default=None, validate=validate.OneOf(REVIEW_STATES), metadata={
         "description": "Only the guests in this review state (`pending`: those the registry "
                        "did not confirm, waiting for the police)"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class GuestStayRead(Schema):

@@ -113,13 +113,11 @@ class CaseUpdated(Schema):
     version = fields.Integer()
 
 
-class OverdueArgs(Schema):
+class OverdueArgs(PageArgs):
     """Which overdue cases, one page (``kind`` first in the documented parameters)."""
 
     kind = fields.String(load_default="temporary_stay",
                          validate=validate.OneOf(["temporary_stay", "absence"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class OverdueItem(Schema):
