@@ -114,7 +114,7 @@ class CaseUpdated(Schema):
 
 
 class OverdueArgs(PageArgs):
-    """Which overdue cases, one page (``kind`` first in the documented parameters)."""
+    """Which overdue cases, one page."""
 
     kind = fields.String(load_default="temporary_stay",
                          validate=validate.OneOf(["temporary_stay", "absence"]))
