@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,17 @@ from identity.registry.importer import import_citizens
 from identity.registry.models import Citizen
 from identity.registry.service import citizen_phone, count_citizens, get_citizen
 
-group = OperatorGroup("demo", help="Demo data for development.")
+
+@with_appcontext
+def _development_only() -> None:
+    """Demo data never enters a production registry, and a real citizen is never handed out."""
+    if current_app.config["ENV_NAME"] == "production":
+        fail("demo.production", "demo data is for development and tests: the production "
+             "configuration refuses every flask demo command")
+
+
+group = OperatorGroup("demo", help="Demo data for development (refused in production).",
+                      callback=_development_only)
 
 #: The citizen of the README's walkthrough (examples/mobile_client.py registers them).
 WALKTHROUGH_CITIZEN = {

@@ -5,6 +5,7 @@ import datetime as dt
 import shlex
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
@@ -60,3 +61,19 @@ def test_without_fresh_the_readme_citizen_and_a_prefix_of_shell_name_characters_
     missing = _citizen(app)
     assert missing.exit_code == 1 and "flask demo seed" in missing.output
     assert _citizen(app, "--prefix", "X;rm -rf ~;").exit_code == 2
+
+
+def test_demo_commands_are_refused_in_production(app: Flask, db_session: Session,
+                                                 protector: Protector,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """In production, no demo citizens are seeded and no registry citizen is handed out."""
+    add_citizen(db_session, protector, birth=dt.date(1984, 1, 1))
+    db_session.commit()
+    before = db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    monkeypatch.setitem(app.config, "ENV_NAME", "production")
+    for args in (["demo", "citizen", "--fresh"], ["demo", "citizen"],
+                 ["demo", "seed", "--count", "5"]):
+        refused = app.test_cli_runner().invoke(args=args)
+        assert refused.exit_code == 1 and "demo.production" in refused.output, args
+        assert "PERSONAL_ID" not in refused.output
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
