@@ -68,8 +68,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/flake8 app identity utilities tests bench examples config.py wsgi.py
-	$(BIN)/mypy app identity utilities examples config.py wsgi.py
+	$(BIN)/flake8 app identity utilities tests bench examples tools config.py wsgi.py
+	$(BIN)/mypy app identity utilities examples tools config.py wsgi.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache build *.egg-info

@@ -29,6 +29,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_api(app)
     register_query_check(app)
     register_dashboard(app)
+    register_clients(app)
     register_cli(app)
     register_load_shedding(app)
     return app
@@ -52,6 +53,7 @@ from app.parsing import register_query_check  # noqa: E402
 from app.api import register_api  # noqa: E402
 from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402
+from app.clients import register_clients  # noqa: E402
 from app.context import register_context  # noqa: E402
 from app.dashboard import register_dashboard  # noqa: E402
 from app.errors import register_error_handlers  # noqa: E402

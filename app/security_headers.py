@@ -22,6 +22,10 @@
   (``/.well-known/vnid-keys.json``, which sets its own max-age), the OpenAPI
   document, ``/docs`` and the static files; they keep the view's own
   ``Cache-Control``, else ``public, max-age=300``.
+- The browser clients (``/app/``, ``/police/``, ``/verify/``, see
+  :mod:`app.clients`) carry :data:`app.clients.CLIENT_POLICY` on every file
+  (a service worker's own policy is the one its script is served with), and
+  are public: their pages are revalidated on each load, their modules cached.
 - In production, ``Strict-Transport-Security: max-age=63072000;
   includeSubDomains`` (two years; the service is served over HTTPS only).
 """
@@ -32,6 +36,8 @@ import hashlib
 import re
 
 from flask import Flask, Response, current_app, request
+
+from app.clients import CLIENT_POLICY
 
 HSTS = "max-age=63072000; includeSubDomains"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -80,7 +86,8 @@ def _page_policy(response: Response, endpoint: str) -> str:
 def _cache_control(response: Response, endpoint: str) -> str:
     """``no-store`` unless the answer is a successful one of a public endpoint."""
     own = response.headers.get("Cache-Control", "")
-    if endpoint in PUBLIC_ENDPOINTS and response.status_code < 400:
+    public = endpoint in PUBLIC_ENDPOINTS or endpoint.startswith("clients.")
+    if public and response.status_code < 400:
         return own or PUBLIC_CACHE
     return own if "no-store" in own else "no-store"  # keeps a view's "private, no-store"
 
@@ -92,7 +99,9 @@ def set_security_headers(response: Response) -> Response:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
-    headers["Content-Security-Policy"] = (_page_policy(response, endpoint) if html
+    client = endpoint.startswith("clients.")
+    headers["Content-Security-Policy"] = (CLIENT_POLICY if client else
+                                          _page_policy(response, endpoint) if html
                                           else API_POLICY)
     headers["Referrer-Policy"] = ("same-origin" if endpoint.startswith("dashboard.")
                                   else "no-referrer")

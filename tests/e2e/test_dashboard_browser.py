@@ -7,15 +7,13 @@ headline numbers must equal the statistics API's. A screenshot is saved as
 ``test-artifacts/dashboard.png``.
 
 Without Chromium (a laptop running ``make test``) the test is skipped and
-says why, unless ``VNID_REQUIRE_BROWSER=1`` (CI sets it), when it fails.
+says why, unless ``VNID_REQUIRE_BROWSER=1`` (CI sets it), when it fails
+(:mod:`tests.e2e.browser`).
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,37 +21,13 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.browser import browser_tests, chromium, console_errors
 from tests.e2e.live import ROOT, LiveServer, running_server
 
-CHROMIUM = os.environ.get("VNID_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("VNID_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = ROOT / "test-artifacts"
 HEADLINES = ("accounts.total", "accounts.active", "accounts.level2_active",
              "registrations.registered_total", "backlogs.overdue")
-
-
-def _browser_missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            return f"{path} not found (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    return None
-
-
-MISSING = _browser_missing()
-REQUIRED = os.environ.get("VNID_REQUIRE_BROWSER") == "1"
-#: A laptop without Chromium skips this module; CI (VNID_REQUIRE_BROWSER=1) must run it.
-pytestmark = pytest.mark.skipif(MISSING is not None and not REQUIRED,
-                                reason=f"no headless browser for the dashboard test: {MISSING}")
-
-
-@pytest.fixture(scope="module")
-def browser_ready() -> None:
-    if MISSING is not None:
-        pytest.fail(f"VNID_REQUIRE_BROWSER=1 but the browser is unavailable: {MISSING}")
+pytestmark = browser_tests
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +42,8 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture()
 def driver(browser_ready: None) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="vnid-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-                 "--window-size=1440,1500", "--lang=vi-VN"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(30)
-    try:
+    with chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def api(url: str, token: str, path: str) -> Any:
@@ -149,9 +106,7 @@ def test_an_operator_sees_the_same_headline_numbers_as_the_api(
     assert path.stat().st_size > 20_000
     # the browser's console holds no error (CSP refusals, script errors, missing files) but the
     # wrong token's 401 above
-    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
-              and "/dashboard/login" not in entry["message"]]
-    assert errors == []
+    assert console_errors(driver, allowed=("/dashboard/login",)) == []
 
     driver.find_element(By.ID, "logout").click()
     wait.until(expected_conditions.presence_of_element_located((By.ID, "token")))
