@@ -34,6 +34,9 @@ run: migrate
 	$(BIN)/flask demo seed
 	@echo
 	@echo "  VNID is starting on http://$(HOST):$(PORT)"
+	@echo "  Citizen's app:  http://$(HOST):$(PORT)/app/"
+	@echo "  Police console: http://$(HOST):$(PORT)/police/"
+	@echo "  QR verifier:    http://$(HOST):$(PORT)/verify/"
 	@echo "  API docs:   http://$(HOST):$(PORT)/docs"
 	@echo "  OpenAPI:    http://$(HOST):$(PORT)/api/v1/openapi.json"
 	@echo "  Health:     http://$(HOST):$(PORT)/healthz"
