@@ -263,8 +263,9 @@ def _unpack(text: object) -> tuple[bytes, bytes, bytes]:
         raw = inflater.decompress(compressed, MAX_CBOR + 1)
     except zlib.error:
         raise VerificationError("malformed", "not zlib") from None
-    if len(raw) > MAX_CBOR or inflater.unconsumed_tail or not inflater.eof:
-        raise VerificationError("malformed", "too large or truncated")
+    if len(raw) > MAX_CBOR or inflater.unconsumed_tail or not inflater.eof \
+            or inflater.unused_data:
+        raise VerificationError("malformed", "too large, truncated or followed by bytes")
     try:
         sign1 = cbor2.loads(raw, max_depth=16, allow_duplicate_keys=False)
     except Exception:  # cbor2 raises many kinds on hostile input; all mean the same here
