@@ -111,6 +111,8 @@ export const api = {
   put(path, body, options = {}) { return this.request('PUT', path, {...options, body}); },
   patch(path, body, options = {}) { return this.request('PATCH', path, {...options, body}); },
   delete(path, options) { return this.request('DELETE', path, options); },
+  /** `call(token)` with the session's token, refreshed once on a 401 (uploads with progress). */
+  withToken(call) { return withToken(call); },
   fetch(path, init = {}) {
     return withToken(async (token) => {
       const headers = new Headers(init.headers || {});
