@@ -124,24 +124,19 @@ export function placePicker(ctx, { name = 'commune_code', idPrefix, initial = {}
   return { node, provinceSelect, communeSelect, ready };
 }
 
-/** The shell's ApiError (its constructor takes an object in the shared Api, else arguments). */
-function apiError(status, code, message, errors = {}) {
-  const error = new ApiError(status, code, message, errors);
-  return Object.assign(error, { status, code, message: message || code, errors: errors || {} });
-}
-
 /**
  * POST one file as multipart field ``file`` to ``path`` with the session's token,
- * calling ``onProgress(fraction)`` as it goes. Resolves to the JSON answer; rejects
- * with the shell's ApiError built from the uniform body (a plain Error when no answer came).
+ * calling ``onProgress(fraction)`` as it goes (fetch cannot report an upload's
+ * progress; XMLHttpRequest can). Resolves to the JSON answer; rejects with an
+ * ApiError from the uniform body (a plain Error when no answer came). An expired
+ * token is refreshed once by the session (``ctx.api.withToken``).
  */
 export function uploadFile(ctx, path, file, { headers = {}, onProgress = () => {} } = {}) {
-  const send = () => new Promise((resolve, reject) => {
+  return ctx.api.withToken((token) => new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
     xhr.setRequestHeader('Accept', 'application/json');
-    const token = ctx.api.getToken && ctx.api.getToken();
-    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     for (const [header, value] of Object.entries(headers)) xhr.setRequestHeader(header, value);
     xhr.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
@@ -152,22 +147,16 @@ export function uploadFile(ctx, path, file, { headers = {}, onProgress = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress(1);
         resolve(body);
-      } else {
-        reject(apiError(xhr.status, body?.code || `http.${xhr.status}`,
-          body?.message || xhr.statusText, body?.errors));
+        return;
       }
+      reject(new ApiError({ status: xhr.status, code: body?.code || `http.${xhr.status}`,
+        message: body?.message || xhr.statusText, errors: body?.errors }));
     });
     xhr.addEventListener('error', () => reject(new Error('network')));
-    const body = new FormData();
-    body.append('file', file, file.name || 'photo.jpg');
-    xhr.send(body);
-  });
-  // An expired access token: one cheap authenticated call lets the shell refresh it.
-  return send().catch(async (error) => {
-    if (error.status !== 401) throw error;
-    await ctx.api.get('/api/v1/me/status');
-    return send();
-  });
+    const form = new FormData();
+    form.append('file', file, file.name || 'photo.jpg');
+    xhr.send(form);
+  }));
 }
 
 /** Strings of the kit, merged into each utilities screen's own. */
