@@ -34,7 +34,10 @@ INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
 STATS_FRESH_SECONDS_SERVED = 5.0
 MEMORY_REDIS_URL = "memory://"
 #: The key material every configuration needs.
-KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY", "TOKEN_SIGNING_KEYS")
+#: ``PASSCODE_HMAC_KEYS`` (``VERSION:BASE64URL-32-BYTES[,...]``, the highest hashes) keys the
+#: passcode hashes: the database holds no key, so a dump of it alone checks no passcode.
+KEY_SETTINGS = ("SECRET_KEY", "PERSONAL_DATA_KEYS", "LOOKUP_HASH_KEY", "TOKEN_SIGNING_KEYS",
+                "PASSCODE_HMAC_KEYS")
 
 
 class ConfigError(RuntimeError):
@@ -64,6 +67,7 @@ def generate_keys() -> dict[str, str]:
         "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
         "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
         "TOKEN_SIGNING_KEYS": token_signing_key("t1"),
+        "PASSCODE_HMAC_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
     }
 
 
@@ -289,6 +293,7 @@ TEST_KEYS = {
     "LOOKUP_HASH_KEY": _b64(b"\x07" * 32),
     "TOKEN_SIGNING_KEYS": ",".join([token_signing_key("test-2", 0x2222),
                                     token_signing_key("test-1", 0x1111)]),
+    "PASSCODE_HMAC_KEYS": "2:" + _b64(b"\x0b" * 32) + ",1:" + _b64(b"\x0a" * 32),
 }
 
 
@@ -356,6 +361,7 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],
         "LOOKUP_HASH_KEY": env["LOOKUP_HASH_KEY"],
         "TOKEN_SIGNING_KEYS": env["TOKEN_SIGNING_KEYS"],
+        "PASSCODE_HMAC_KEYS": env["PASSCODE_HMAC_KEYS"],
         "PREFERRED_URL_SCHEME": "https",
         "METRICS_ALLOWED_NETWORKS": env.get("METRICS_ALLOWED_NETWORKS", ""),
     }

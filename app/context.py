@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
 from app.logging_setup import redact
+from identity.accounts.secrets import PasscodeKeys, use_passcode_keys
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
 from identity.protection import Protector
@@ -85,10 +86,20 @@ def _load_gateway(app: Flask) -> SmsGateway:
     return getattr(module, class_name)(app.config)
 
 
+def _passcode_keys() -> PasscodeKeys:
+    return current_app.extensions["passcode_keys"]
+
+
 def register_context(app: Flask) -> None:
-    """The SMS gateway, and the request id echoed on every answer."""
+    """The SMS gateway, the passcode keys, and the request id echoed on every answer.
+
+    The passcode keys (``PASSCODE_HMAC_KEYS``) are parsed here, so malformed
+    ones stop the start; ``confirm_passcode`` finds the running app's keys.
+    """
     with app.app_context():
         app.extensions["sms"] = _load_gateway(app)
+    app.extensions["passcode_keys"] = PasscodeKeys.from_setting(app.config["PASSCODE_HMAC_KEYS"])
+    use_passcode_keys(_passcode_keys)
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:

@@ -40,7 +40,7 @@ from identity.accounts import officers
 from identity.accounts.account import account_phone_context
 from identity.accounts.devices import bind_device
 from identity.accounts.models import ACTIVE, LOCKED, PENDING_REVIEW, Account, Officer
-from identity.accounts.secrets import hash_secret
+from identity.accounts.secrets import hash_secret, passcode_keys
 from identity.audit.service import Actor
 from identity.credentials import keys
 from identity.credentials.models import IssuerKey
@@ -183,7 +183,8 @@ class AccountFactory(factory.Factory):
             citizen_id=citizen.id, failed_passcodes=0, token_version=1,
             phone_encrypted=protector.encrypt(phone, context=account_phone_context(citizen.id)),
             phone_hash=protector.lookup_hash(phone, purpose=PHONE_PURPOSE),
-            password_hash=hashed(password), passcode_hash=hashed(passcode), **fields)
+            password_hash=hashed(password),
+            passcode_hash=passcode_keys().hash(passcode, citizen_id=citizen.id), **fields)
         db_session.add(account)
         db_session.flush()
         if device is not None:

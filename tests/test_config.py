@@ -16,6 +16,7 @@ PRODUCTION = {
     "PERSONAL_DATA_KEYS": config.TEST_KEYS["PERSONAL_DATA_KEYS"],
     "LOOKUP_HASH_KEY": config.TEST_KEYS["LOOKUP_HASH_KEY"],
     "TOKEN_SIGNING_KEYS": config.TEST_KEYS["TOKEN_SIGNING_KEYS"],
+    "PASSCODE_HMAC_KEYS": config.TEST_KEYS["PASSCODE_HMAC_KEYS"],
     "SMS_BACKEND": "vnid_sms.gateway:OperatorGateway",
     "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8",
     "OAUTH_TOKEN_URL": "https://id.example.gov.vn/api/v1/oauth/token",

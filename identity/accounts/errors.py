@@ -1,7 +1,8 @@
 """Errors of the accounts domain, each with a dotted code clients rely on."""
 from __future__ import annotations
 
-from identity.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthenticated
+from identity.errors import (Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthenticated,
+                             Unavailable)
 
 
 class AuthenticationFailed(Unauthenticated):
@@ -46,6 +47,13 @@ class InvalidPasscode(InvalidInput):
     """A passcode that is not six digits."""
 
     code = "passcode.invalid"
+
+
+class PasscodeKeyUnavailable(Unavailable):
+    """A passcode hash names a key version the service does not hold (an operator's error)."""
+
+    code = "passcode.key_unavailable"
+    message = "The passcode cannot be checked right now; try again later."
 
 
 class WrongPassword(Unauthenticated):

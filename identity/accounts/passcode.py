@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from identity.accounts.account import audit_citizen
-from identity.accounts.errors import AccountLocked, WrongPasscode
+from identity.accounts.errors import AccountLocked, PasscodeKeyUnavailable, WrongPasscode
 from identity.accounts.locks import lock
 from identity.accounts.models import LOCKED, Account
 from identity.accounts.notifications import notify
-from identity.accounts.secrets import check_passcode, hash_secret, verify_secret
+from identity.accounts.secrets import check_passcode, passcode_keys
 from identity.audit.service import Actor
 
 MAX_WRONG_PASSCODES = 5
@@ -24,6 +24,11 @@ MAX_WRONG_PASSCODES = 5
 def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
                      passcode: str) -> None:
     """Check the passcode that confirms a sensitive act. Call it before the act writes anything.
+
+    The passcode is compared with the keyed hash of the account
+    (:class:`~identity.accounts.secrets.PasscodeKeys`, microseconds); a hash
+    made by argon2id or under an older key version is re-keyed under the
+    active key when the passcode is right, in the act's transaction.
 
     The try is counted before the passcode is compared, in one statement
     (``UPDATE ... SET failed_passcodes = failed_passcodes + 1 RETURNING``):
@@ -42,23 +47,33 @@ def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
     check_passcode(passcode)
     if account.status == LOCKED:
         raise AccountLocked()
+    keys = passcode_keys()
     counted = db_session.execute(
         sa.update(Account).where(Account.id == account.id)
         .values(failed_passcodes=Account.failed_passcodes + 1)
-        .returning(Account.failed_passcodes, Account.status)
+        .returning(Account.failed_passcodes, Account.status, Account.passcode_hash)
         .execution_options(synchronize_session=False)).first()
     if counted is None:  # the account is gone
         db_session.rollback()
         raise AccountLocked()
-    failed, status = counted
+    failed, status, stored = counted
     if status == LOCKED or failed > MAX_WRONG_PASSCODES:
         _refuse_passcode(db_session, actor, account, failed)
-    if verify_secret(account.passcode_hash, passcode):
+    try:
+        right = keys.verify(stored, passcode, citizen_id=account.citizen_id)
+    except PasscodeKeyUnavailable:  # the operator's error, not the citizen's: no try counted
+        db_session.rollback()
+        raise
+    if right:
         # Core, not the attribute: the ORM would skip a write of 0 over a 0 it read before.
-        db_session.execute(sa.update(Account).where(Account.id == account.id)
-                           .values(failed_passcodes=0)
+        # A hash of argon2id or of an older key is re-keyed here, with the act's commit.
+        values: dict[str, object] = {"failed_passcodes": 0}
+        if keys.needs_rekey(stored):
+            values["passcode_hash"] = keys.hash(passcode, citizen_id=account.citizen_id)
+        db_session.execute(sa.update(Account).where(Account.id == account.id).values(values)
                            .execution_options(synchronize_session=False))
         set_committed_value(account, "failed_passcodes", 0)
+        set_committed_value(account, "passcode_hash", values.get("passcode_hash", stored))
         return
     db_session.refresh(account)
     audit_citizen(db_session, actor, "passcode.wrong", account.citizen_id, failures=failed)
@@ -100,7 +115,8 @@ def change_passcode(*, db_session: Session, actor: Actor, account: Account, pass
     """Replace the passcode, confirmed with the current one."""
     new_passcode = check_passcode(new_passcode)
     confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
-    account.passcode_hash = hash_secret(new_passcode)
+    account.passcode_hash = passcode_keys().hash(new_passcode,
+                                                 citizen_id=account.citizen_id)
     audit_citizen(db_session, actor, "passcode.changed", account.citizen_id)
     notify(db_session=db_session, account_id=account.id, kind="passcode.changed",
            text="Your passcode was changed.")

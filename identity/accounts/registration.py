@@ -31,7 +31,8 @@ from identity.accounts.models import (ACTIVE, CLOSED, LOCKED, PENDING_REVIEW, RE
 from identity.accounts.notifications import notify
 from identity.accounts.officers import account_in_jurisdiction, record_officer_act
 from identity.accounts.passcode import confirm_passcode
-from identity.accounts.secrets import check_passcode, check_password, hash_secret
+from identity.accounts.secrets import check_passcode, check_password, hash_secret, \
+    passcode_keys
 from identity.accounts.sms import SmsGateway
 from identity.audit.service import Actor
 from identity.credentials.models import Credential
@@ -207,7 +208,8 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
                             purpose="registration", ref=registration_id, code=otp)
     if payload["citizen_id"] is None:
         raise InvalidCode()
-    password_hash, passcode_hash = hash_secret(password), hash_secret(passcode)
+    password_hash = hash_secret(password)
+    passcode_hash = passcode_keys().hash(passcode, citizen_id=payload["citizen_id"])
     citizen = db_session.get(Citizen, payload["citizen_id"])
     if citizen is None:  # removed from the registry since
         raise InvalidCode()

@@ -21,6 +21,7 @@ from app.extensions import db, get_protector
 from identity.accounts import passcode as passcode_module
 from identity.accounts.errors import AccountLocked, WrongPasscode
 from identity.accounts.models import Account
+from identity.accounts.secrets import PasscodeKeys
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from tests.factories import add_active_account
@@ -41,15 +42,16 @@ class Race:
         #: Every passcode compared, in the order compared, with the result.
         self.compared: list[tuple[str, bool]] = []
         guard = threading.Lock()
-        real = passcode_module.verify_secret
+        real = PasscodeKeys.verify
 
-        def counting_verify(stored_hash: str, secret: str) -> bool:
-            right = real(stored_hash, secret)
+        def counting_verify(keys: PasscodeKeys, stored_hash: str, secret: str, *,
+                            citizen_id: int) -> bool:
+            right = real(keys, stored_hash, secret, citizen_id=citizen_id)
             with guard:
                 self.compared.append((secret, right))
             return right
 
-        monkeypatch.setattr(passcode_module, "verify_secret", counting_verify)
+        monkeypatch.setattr(PasscodeKeys, "verify", counting_verify)
         with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
             self.account_id = add_active_account(session, get_protector()).id
 
