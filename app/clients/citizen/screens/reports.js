@@ -59,7 +59,7 @@ function photoPicker(ctx, idPrefix) {
       const url = URL.createObjectURL(file);
       const bar = el('progress', { max: '1', value: '0', 'aria-label': ctx.t('photo_progress',
         { name: file.name }) });
-      const remove = el('button', { type: 'button', class: 'link',
+      const remove = el('button', { type: 'button', class: 'remove',
         'aria-label': ctx.t('photo_remove', { name: file.name }) }, '×');
       const item = el('li', {}, el('img', { src: url, alt: file.name }), bar, remove);
       const entry = { file, bar, item, url };
@@ -149,12 +149,11 @@ async function renderNew(root, ctx) {
     ctx.t('submit'));
   const form = el('form', { class: 'card', novalidate: true },
     labelled('report-category', ctx.t('category'), category),
-    el('div', { class: 'field check' }, anonymous,
-      el('label', { for: 'report-anonymous' }, ctx.t('anonymous'))),
+    el('label', { class: 'choice', for: 'report-anonymous' }, anonymous, ctx.t('anonymous')),
     el('p', { class: 'muted small', id: 'report-anonymous-hint' }, ctx.t('anonymous_hint')),
     el('fieldset', {}, el('legend', {}, ctx.t('where')),
-      el('div', { class: 'field check' }, unknown,
-        el('label', { for: 'report-location-unknown' }, ctx.t('location_unknown'))),
+      el('label', { class: 'choice', for: 'report-location-unknown' }, unknown,
+        ctx.t('location_unknown')),
       placeBox),
     labelled('report-when', ctx.t('when'), occurred),
     labelled('report-description', ctx.t('description'), description,
@@ -236,7 +235,7 @@ async function renderList(root, ctx) {
       ctx.t('new_title'))));
   const named = await ctx.api.get(`${API}?per_page=50`);
   root.append(el('h2', {}, ctx.t('named_cases')), named.items.length
-    ? el('ul', { class: 'cases', id: 'reports-named' },
+    ? el('ul', { class: 'list', id: 'reports-named' },
       named.items.map((item) => caseItem(ctx, item)))
     : el('p', { class: 'muted' }, ctx.t('none')));
   // Anonymous cases are polled one by one with their keys (no list holds them on the server).
@@ -252,7 +251,7 @@ async function renderList(root, ctx) {
   }));
   root.append(el('h2', {}, ctx.t('anonymous_cases')),
     el('p', { class: 'muted small' }, ctx.t('anonymous_cases_hint')), rows.length
-      ? el('ul', { class: 'cases', id: 'reports-anonymous' },
+      ? el('ul', { class: 'list', id: 'reports-anonymous' },
         rows.map((item) => caseItem(ctx, { ...item, anonymous: true })))
       : el('p', { class: 'muted' }, ctx.t('none')));
 }

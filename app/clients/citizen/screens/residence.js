@@ -71,7 +71,7 @@ async function renderStayForm(root, ctx) {
       labelled('stay-end', ctx.t('end'), end, ctx.t('stay_end_hint'))),
     labelled('stay-reason', ctx.t('reason'), reason, ctx.t('stay_reason_hint')),
     el('fieldset', {}, el('legend', {}, ctx.t('host')),
-      el('div', { class: 'field check' }, own, el('label', { for: 'stay-own' }, ctx.t('own'))),
+      el('label', { class: 'choice', for: 'stay-own' }, own, ctx.t('own')),
       labelled('stay-host', ctx.t('host_id'), host, ctx.t('host_hint'))),
     actions(ctx, submit));
   address.name = 'address';
@@ -126,7 +126,7 @@ async function renderLodgingForm(root, ctx) {
     province: ctx.account.province_code, commune: ctx.account.commune_code } });
   const address = text({ value: ctx.account.address || '', autocomplete: 'street-address' });
   address.name = 'address';
-  const guests = el('ol', { class: 'guests' });
+  const guests = el('ol', { class: 'list guests' });
   let count = 0;
   function addGuest() {
     if (guests.children.length >= 50) return;
@@ -138,8 +138,8 @@ async function renderLodgingForm(root, ctx) {
     const born = el('input', { type: 'date', class: 'guest-dob' });
     const arrival = dateInput({ value: todayInVietnam(), class: 'guest-arrival' });
     const departure = dateInput({ value: todayInVietnam(1), class: 'guest-departure' });
-    const remove = el('button', { type: 'button', class: 'link' }, ctx.t('guest_remove'));
-    const item = el('li', { class: 'card guest' },
+    const remove = el('button', { type: 'button', class: 'remove' }, ctx.t('guest_remove'));
+    const item = el('li', { class: 'guest' },
       labelled(`guest-${n}-id`, ctx.t('guest_id'), id),
       labelled(`guest-${n}-name`, ctx.t('guest_name'), name),
       labelled(`guest-${n}-dob`, ctx.t('guest_dob'), born),
@@ -285,7 +285,7 @@ function hostItem(ctx, stay, again) {
       ctx.toast(ctx.errorText(error));
     }
   };
-  return el('li', { class: 'card', dataset: { stay: String(stay.id) } },
+  return el('li', { dataset: { stay: String(stay.id) } },
     el('p', {}, el('strong', {}, stay.declarant_name), ' ', ctx.t('host_wants')),
     el('p', {}, `${stay.address}, ${stay.commune_name || stay.commune_code}`),
     el('p', { class: 'muted small' },
@@ -334,15 +334,15 @@ async function renderOverview(root, ctx) {
       el('a', { href: '#/residence/lodging', class: 'button', id: 'residence-new-lodging' },
         ctx.t('lodging_title'))));
   if (hosting.items.length) {
-    root.append(el('h2', {}, ctx.t('hosting')), el('ul', { class: 'plain', id: 'residence-hosting' },
+    root.append(el('h2', {}, ctx.t('hosting')), el('ul', { class: 'list', id: 'residence-hosting' },
       hosting.items.map((stay) => hostItem(ctx, stay, again))));
   }
   root.append(el('h2', {}, ctx.t('my_stays')), stays.items.length
-    ? el('ul', { class: 'cases', id: 'residence-stays' },
+    ? el('ul', { class: 'list', id: 'residence-stays' },
       stays.items.map((item) => declarationItem(ctx, 'stays', item)))
     : el('p', { class: 'muted' }, ctx.t('none')));
   root.append(el('h2', {}, ctx.t('my_absences')), absences.items.length
-    ? el('ul', { class: 'cases', id: 'residence-absences' },
+    ? el('ul', { class: 'list', id: 'residence-absences' },
       absences.items.map((item) => declarationItem(ctx, 'absences', item)))
     : el('p', { class: 'muted' }, ctx.t('none')));
 }
