@@ -239,7 +239,7 @@ def run_in_browser(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
         answers = driver.execute_async_script(SCRIPT, [
             {"text": row["text"], "trust": row["trust"], "options": row["options"]}
             for row in rows])
-        assert console_errors(driver, allowed=("favicon.ico",)) == []
+        assert console_errors(driver) == []
     assert isinstance(answers, list), answers
     return answers
 

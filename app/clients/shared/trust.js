@@ -1,5 +1,5 @@
 // The issuer's trust list (/.well-known/vnid-keys.json), kept in the Cache Storage
-// (localStorage where there is none: a plain-http page) so a verifier works with
+// and in localStorage (the only one of a plain-http page) so a verifier works with
 // the network cut. It is public data: no secret is stored.
 export const TRUST_URL = '/.well-known/vnid-keys.json';
 export const TRUST_CACHE = 'vnid-trust-v1';
@@ -7,6 +7,15 @@ const FETCHED_AT = 'X-VNID-Fetched-At';
 const LOCAL_KEY = 'vnid.trust';
 /** The server's own cache lifetime (Cache-Control: max-age=300). */
 export const TRUST_MAX_AGE = 300;
+
+function readLocal() {
+  try {
+    const stored = JSON.parse(self.localStorage.getItem(LOCAL_KEY) || 'null');
+    return stored && { document: stored.document, fetchedAt: new Date(stored.fetchedAt) };
+  } catch (ignored) {
+    return null;  // no localStorage (a worker) or an unreadable entry
+  }
+}
 
 async function readCache() {
   try {
@@ -16,15 +25,13 @@ async function readCache() {
       if (hit) {
         return { document: await hit.json(), fetchedAt: new Date(hit.headers.get(FETCHED_AT)) };
       }
-      return null;
     }
-    const stored = JSON.parse(localStorage.getItem(LOCAL_KEY) || 'null');
-    return stored && { document: stored.document, fetchedAt: new Date(stored.fetchedAt) };
-  } catch (ignored) {
-    return null;  // an unreadable cache is an empty one
-  }
+  } catch (ignored) { /* an unreadable cache is an empty one */ }
+  return readLocal();
 }
 
+/** Kept twice: in the Cache Storage, and in localStorage in case another worker of
+ *  this origin clears the caches (the list is a few kB of public data). */
 async function writeCache(document, fetchedAt) {
   try {
     if (self.caches) {
@@ -32,10 +39,11 @@ async function writeCache(document, fetchedAt) {
       await cache.put(TRUST_URL, new Response(JSON.stringify(document), {
         headers: { 'Content-Type': 'application/json', [FETCHED_AT]: fetchedAt.toISOString() },
       }));
-    } else {
-      localStorage.setItem(LOCAL_KEY, JSON.stringify({ document, fetchedAt }));
     }
   } catch (ignored) { /* full or disabled storage: the list still works for this page */ }
+  try {
+    self.localStorage.setItem(LOCAL_KEY, JSON.stringify({ document, fetchedAt }));
+  } catch (ignored) { /* the same */ }
 }
 
 async function download() {
