@@ -4,6 +4,7 @@
  */
 import {store} from './store.js';
 import {loadDevice, signNonce} from './device.js';
+import {dropLastQr} from './lastqr.js';
 import {Api, ApiError} from '/clients/shared/api.js';
 
 export {ApiError};
@@ -31,7 +32,7 @@ async function keepTokens(tokens) {
 async function forget() {
   accessToken = null;
   await store.delete('refresh');
-  await store.delete('lastQr');
+  await dropLastQr();
 }
 
 async function endSession() {
