@@ -3,7 +3,7 @@
 Both benches serve ``wsgi:app`` (production configuration) exactly as
 :mod:`bench.servers` does for the chosen server (:data:`bench.servers.SERVICE_SERVER`,
 :data:`bench.servers.WORKERS` workers, started by :func:`bench.servers.serving`),
-on a scratch PostgreSQL database and Redis db 14 (flushed before and after).
+on a scratch PostgreSQL database and a private Redis (:func:`bench.common.private_redis`).
 Citizens are generated and imported into the registry, then registered
 in-process through :func:`identity.accounts.registration.start_registration` and
 :func:`~identity.accounts.registration.confirm_registration` (the SMS code read back
@@ -30,9 +30,12 @@ PostgreSQL and Redis.
   from a login made before the window. Baseline: the Flask hello-world
   (``bench.hello:app``) under the same server and settings. Goal: at least 0.5.
 
-Each figure is the median of several rounds (one with ``--quick``); a round
-measures the baseline and then the service, each server started afresh, and
-the ratio is taken per round (the median of the rounds' ratios).
+Each ratio is taken in :data:`bench.common.ROUNDS` rounds (``--quick`` too,
+with shorter windows): the servers (the service, and the hello-world where it
+is the baseline) are started once and stay up, and each round measures the
+baseline and the service one after the other, in an order that turns from
+round to round (:func:`bench.common.alternate`). The figure is the median of
+the per-round ratios, given with their min and max.
 """
 from __future__ import annotations
 
@@ -41,10 +44,9 @@ import http.client
 import json
 import os
 import re
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,10 +59,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.auth_flows import CHALLENGE_PATH, LOGIN_PATH, Holder
-from bench.common import (KeptSmsGateway, app_environment, new_keys, percentile,
-                          scratch_database)
+from bench.common import (ROUNDS, KeptSmsGateway, alternate, app_environment, new_keys,
+                          percentile, private_redis, ratios, scratch_database, table_entry)
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
+from bench.table import GOALS
 from identity.accounts import registration
 from identity.accounts.models import ACTIVE
 from identity.accounts.schemas import RegistrationCreate
@@ -70,7 +73,6 @@ from identity.protection import Protector
 from identity.registry.generator import generate_citizens
 from identity.registry.importer import import_citizens
 
-ACCOUNTS_REDIS_URL = "redis://127.0.0.1:6379/14"
 BENCH_LIMIT = "1000000 per minute"
 #: Authentication rate limits of the bench's server: counted as usual, never reached.
 RATE_LIMITS = {name: BENCH_LIMIT for name in
@@ -81,8 +83,8 @@ PASSWORD = "correct horse battery staple"
 PASSCODE = "246810"
 CONNECTIONS = 16
 WARMUP_S = 2.0
-LOGIN_GOAL = 0.8
-REFRESH_GOAL = 0.5
+LOGIN_GOAL = GOALS["login"]
+REFRESH_GOAL = GOALS["refresh"]
 ACTOR = Actor(type="system", id="bench", source="cli")
 _CODE = re.compile(r"\b\d{6}\b")
 
@@ -128,13 +130,13 @@ def _register(factory: sessionmaker[Session], redis_client: redis.Redis, protect
 
 @contextmanager
 def registered_service(purpose: str, *, accounts: int) -> Iterator[Service]:
-    """A scratch database with ``accounts`` active citizens' accounts; Redis db 14 flushed."""
+    """A scratch database with ``accounts`` active citizens' accounts, and a private Redis."""
     keys = new_keys()
     protector = Protector.from_settings(keys["PERSONAL_DATA_KEYS"], keys["LOOKUP_HASH_KEY"])
-    redis_client = redis.Redis.from_url(ACCOUNTS_REDIS_URL)
-    redis_client.flushdb()
-    try:
-        with scratch_database(purpose) as url, tempfile.TemporaryDirectory() as tmp:
+    with private_redis() as redis_url, scratch_database(purpose) as url, \
+            tempfile.TemporaryDirectory() as tmp:
+        redis_client = redis.Redis.from_url(redis_url)
+        try:
             engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
                                       pool_size=WORKERS, max_overflow=0)
             try:
@@ -150,12 +152,11 @@ def registered_service(purpose: str, *, accounts: int) -> Iterator[Service]:
                         lambda row: _register(factory, redis_client, protector, row), rows))
             finally:
                 engine.dispose()
-            env = {**os.environ, **app_environment(url, keys),
-                   "REDIS_URL": ACCOUNTS_REDIS_URL, **RATE_LIMITS}
+            env = {**os.environ, **app_environment(url, keys, redis_url=redis_url),
+                   **RATE_LIMITS}
             yield Service(env=env, holders=holders)
-    finally:
-        redis_client.flushdb()
-        redis_client.close()
+        finally:
+            redis_client.close()
 
 
 # --- Baselines and helpers ---------------------------------------------------------------------
@@ -231,83 +232,76 @@ def officer_login(port: int, username: str, password: str, totp_secret: str) -> 
     return str(json.loads(_post(port, "/api/v1/auth/officer-login", body))["access_token"])
 
 
+def hello_load(port: int, duration: float) -> dict[str, Any]:
+    """The Flask hello-world on ``port`` under the benches' clients: the baseline of most ratios."""
+    return run_load(f"http://{ALLOWED_HOST}:{port}/hello", connections=CONNECTIONS,
+                    duration=duration, warmup=WARMUP_S)
+
+
+def windows(quick: bool) -> float:
+    """Seconds of each measured window: shorter with ``--quick``, never fewer rounds."""
+    return 2.0 if quick else 5.0
+
+
 def _compare(label: str, loads: list[dict[str, Any]], baseline_label: str,
              baselines: list[dict[str, Any]], goal: float) -> dict[str, Any]:
-    """Rows of the service and its baseline over the rounds, and the median per-round ratio."""
-    ratios = [load["ops_per_s"] / base["ops_per_s"] if base["ops_per_s"] else 0.0
-              for load, base in zip(loads, baselines)]
-    ratio = round(statistics.median(ratios), 3)
+    """Rows of the service and its baseline over the rounds, and the per-round ratios."""
     valid = all(load["non_2xx"] == 0 and load["errors"] == 0 for load in loads)
     return {"rows": [{"endpoint": label, **summarise(loads, "ops_per_s")},
                      {"endpoint": baseline_label, **summarise(baselines, "ops_per_s")}],
-            "ratio": {"value": ratio, "per_round": [round(r, 3) for r in ratios],
-                      "goal": goal, "meets_goal": valid and ratio >= goal,
-                      "all_answers_2xx": valid}}
+            "ratio": table_entry(ratios(loads, baselines), goal, valid=valid)}
 
 
 def _settings(*, rounds: int, duration: float, accounts: int) -> dict[str, Any]:
     return {"server": f"{SERVICE_SERVER}, {WORKERS} workers (bench/servers.py)",
             "connections": CONNECTIONS, "rounds": rounds, "duration_s": duration,
-            "warmup_s": WARMUP_S, "accounts": accounts, "redis": ACCOUNTS_REDIS_URL,
+            "warmup_s": WARMUP_S, "accounts": accounts, "redis": "private redis-server",
             "rate_limits": f"AUTH_LIMIT_PER_IP/_ID/_DEVICE raised to '{BENCH_LIMIT}' "
                            "(still counted in Redis on every request)"}
-
-
-def _rounds(rounds: int, baseline: Callable[[], dict[str, Any]],
-            measured: Callable[[], dict[str, Any]]) -> tuple[list[dict[str, Any]],
-                                                             list[dict[str, Any]]]:
-    """Alternate baseline and measured runs; both lists of results, round by round."""
-    bases, loads = [], []
-    for _round in range(rounds):
-        bases.append(baseline())
-        loads.append(measured())
-    return loads, bases
 
 
 # --- The benches -------------------------------------------------------------------------------
 
 def run_login(*, quick: bool = False) -> dict[str, Any]:
     """Logins per second (challenge + signed login) as a ratio to bare argon2id verifications."""
-    duration, rounds, accounts = (3.0, 1, 32) if quick else (8.0, 3, 96)
-    with registered_service("login", accounts=accounts) as svc:
+    duration, accounts = (3.0, 32) if quick else (8.0, 96)
+    with registered_service("login", accounts=accounts) as svc, \
+            serving("vnid", svc.env) as port:
         flow_data = {"holders": [holder.to_json() for holder in svc.holders]}
 
         def logins() -> dict[str, Any]:
-            with serving("vnid", svc.env) as port:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:login_flow", flow_data=flow_data)
+            return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                            duration=duration, warmup=WARMUP_S,
+                            flow="bench.auth_flows:login_flow", flow_data=flow_data)
 
         def verifications() -> dict[str, Any]:
             return argon2_verifications(processes=WORKERS, threads=CONNECTIONS // WORKERS,
                                         seconds=duration)
 
-        loads, bases = _rounds(rounds, verifications, logins)
-    return {**_compare("POST /auth/challenge + /auth/login (logins/s)", loads,
-                       f"argon2id HASHER.verify, {WORKERS} processes x "
-                       f"{CONNECTIONS // WORKERS} threads (baseline)", bases,
-                       LOGIN_GOAL),
-            "settings": _settings(rounds=rounds, duration=duration, accounts=accounts)}
+        out = alternate(ROUNDS, {"baseline": verifications, "load": logins})
+    result = _compare("POST /auth/challenge + /auth/login (logins/s)", out["load"],
+                      f"argon2id HASHER.verify, {WORKERS} processes x "
+                      f"{CONNECTIONS // WORKERS} threads (baseline)", out["baseline"],
+                      LOGIN_GOAL)
+    return {**result, "table": {"login": result["ratio"]},
+            "settings": _settings(rounds=ROUNDS, duration=duration, accounts=accounts)}
 
 
 def run_refresh(*, quick: bool = False) -> dict[str, Any]:
     """Token refreshes per second as a ratio to the Flask hello-world on the same server."""
-    duration, rounds = (3.0, 1) if quick else (5.0, 3)
-    with registered_service("refresh", accounts=CONNECTIONS) as svc:
-        def hello() -> dict[str, Any]:
-            with serving("hello", svc.env) as port:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/hello", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S)
-
+    duration = windows(quick)
+    with registered_service("refresh", accounts=CONNECTIONS) as svc, \
+            serving("hello", svc.env) as hello_port, serving("vnid", svc.env) as port:
         def refreshes() -> dict[str, Any]:
-            with serving("vnid", svc.env) as port:
-                tokens = [login_once(port, holder)["refresh_token"] for holder in svc.holders]
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:refresh_flow",
-                                flow_data={"refresh_tokens": tokens})
+            tokens = [login_once(port, holder)["refresh_token"] for holder in svc.holders]
+            return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                            duration=duration, warmup=WARMUP_S,
+                            flow="bench.auth_flows:refresh_flow",
+                            flow_data={"refresh_tokens": tokens})
 
-        loads, bases = _rounds(rounds, hello, refreshes)
-    return {**_compare("POST /auth/refresh (refreshes/s)", loads,
-                       "GET /hello, Flask hello-world (baseline)", bases, REFRESH_GOAL),
-            "settings": _settings(rounds=rounds, duration=duration, accounts=CONNECTIONS)}
+        out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
+                                 "load": refreshes})
+    result = _compare("POST /auth/refresh (refreshes/s)", out["load"],
+                      "GET /hello, Flask hello-world (baseline)", out["baseline"], REFRESH_GOAL)
+    return {**result, "table": {"refresh": result["ratio"]},
+            "settings": _settings(rounds=ROUNDS, duration=duration, accounts=CONNECTIONS)}

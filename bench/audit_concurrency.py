@@ -8,6 +8,10 @@ to a single shard (one chain, the design this replaces). With one shard each
 transaction waits for the previous one's commit, so throughput stays near
 1 / 5 ms whatever K; with 32 shards it should grow with K. At the end
 :func:`identity.audit.service.verify_chain` must pass on both databases.
+
+Both databases exist at once; each of :data:`bench.common.ROUNDS` rounds
+measures every K on each of them, in an order that turns from round to
+round, and the speed-up (8 writers over 1) is taken per round.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import percentile, scratch_database
+from contextlib import ExitStack
+
+from bench.common import ROUNDS, percentile, scratch_database, spread
 from identity.audit.errors import AuditChainBroken
 from identity.audit.models import AuditChainHead
 from identity.audit.service import Actor, record_event, verify_chain
@@ -99,30 +105,46 @@ def _verify(factory: sessionmaker[Any]) -> dict[str, Any]:
     return {"passes": True, "shards": report.shards, "events": report.events}
 
 
+def _merge(shards: int, measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row for a (shards, threads) setting: the round of median throughput, and the spread."""
+    median = sorted(measured, key=lambda m: m["tx_per_s"])[len(measured) // 2]
+    return {"shards": shards, **median,
+            "tx_per_s_spread": spread([m["tx_per_s"] for m in measured], 1),
+            "transactions": sum(m["transactions"] for m in measured)}
+
+
 def run(*, quick: bool = False) -> dict[str, Any]:
-    """Throughput at 1-8 writers with 32 shards and with 1; then verify both chains."""
-    duration = 2.0 if quick else 5.0
-    rows: list[dict[str, Any]] = []
+    """Throughput at 1-8 writers with 32 shards and with 1, in rounds; then verify both chains."""
+    duration = 0.7 if quick else 2.0
+    measured: dict[tuple[int, int], list[dict[str, Any]]] = {}
     verified: dict[str, Any] = {}
-    for shards in SHARD_SETTINGS:
-        with scratch_database(f"audit_{shards}") as url:
+    with ExitStack() as stack:
+        factories = {}
+        for shards in SHARD_SETTINGS:
+            url = stack.enter_context(scratch_database(f"audit_{shards}"))
             engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
                                       pool_size=max(THREADS), max_overflow=0, pool_timeout=30)
-            try:
-                factory = sessionmaker(engine)
-                with factory() as session, session.begin():
-                    session.execute(sa.delete(AuditChainHead)
-                                    .where(AuditChainHead.shard >= shards))
-                rows += [{"shards": shards, **measure(factory, threads=k, duration=duration)}
-                         for k in THREADS]
-                verified[f"{shards}_shards"] = _verify(factory)
-            finally:
-                engine.dispose()
-    rate = {(r["shards"], r["threads"]): r["tx_per_s"] for r in rows}
+            stack.callback(engine.dispose)
+            factory = sessionmaker(engine)
+            with factory() as session, session.begin():
+                session.execute(sa.delete(AuditChainHead).where(AuditChainHead.shard >= shards))
+            factories[shards] = factory
+        settings = [(shards, k) for shards in SHARD_SETTINGS for k in THREADS]
+        for number in range(ROUNDS):
+            turn = number % len(SHARD_SETTINGS)
+            order = SHARD_SETTINGS[turn:] + SHARD_SETTINGS[:turn]
+            for shards, k in sorted(settings, key=lambda s: order.index(s[0])):
+                measured.setdefault((shards, k), []).append(
+                    measure(factories[shards], threads=k, duration=duration))
+        for shards, factory in factories.items():
+            verified[f"{shards}_shards"] = _verify(factory)
+    rows = [_merge(shards, runs) for (shards, _k), runs in measured.items()]
     low, high = min(THREADS), max(THREADS)
-    speedup = {f"{shards}_shards": round(rate[(shards, high)] / rate[(shards, low)], 2)
-               for shards in SHARD_SETTINGS}
+    speedup = {f"{shards}_shards": spread(
+        [top["tx_per_s"] / one["tx_per_s"] if one["tx_per_s"] else 0.0
+         for one, top in zip(measured[(shards, low)], measured[(shards, high)])], 2)
+        for shards in SHARD_SETTINGS}
     return {"rows": rows,
             "summary": {f"speedup_{high}_vs_{low}_threads": speedup,
-                        "verify_chain": verified,
+                        "verify_chain": verified, "rounds": ROUNDS,
                         "hold_ms": HOLD_S * 1000, "duration_s": duration}}

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import new_keys, percentile, scratch_database
+from bench.common import new_keys, percentile, scratch_database, table_entry
 from identity.audit.service import Actor
 from identity.protection import Protector
 from identity.registry.generator import generate_citizens
@@ -89,6 +89,8 @@ class _Registry:
     facts: dict[str, Any]
     timings: list[float] = field(default_factory=list)
     found: int = 0
+    #: The median of each round's look-ups.
+    round_medians: list[float] = field(default_factory=list)
 
 
 @contextmanager
@@ -142,12 +144,15 @@ def run(*, quick: bool = False, lookups: int = LOOKUPS, seed: int = 7) -> dict[s
                 timings, found = _time_lookups(registry.factory, registry.ids[start:start + step])
                 registry.timings += timings
                 registry.found += found
+                registry.round_medians.append(percentile(timings, 50))
     rows = [{"size": r.size, **r.facts, "lookups": len(r.timings), "found": r.found,
              "median_us": round(percentile(r.timings, 50), 1),
              "p99_us": round(percentile(r.timings, 99), 1)} for r in registries]
     small, big = rows
     median_ratio = round(big["median_us"] / small["median_us"], 2)
+    per_round = [b / a for a, b in zip(registries[0].round_medians, registries[1].round_medians)]
     return {"rows": rows,
+            "ratio_per_round": table_entry(per_round, GOAL_RATIO, at_most=True),
             "summary": {"median_ratio": median_ratio,
                         "p99_ratio": round(big["p99_us"] / small["p99_us"], 2),
                         "goal_median_ratio": GOAL_RATIO, "meets_goal": median_ratio <= GOAL_RATIO,

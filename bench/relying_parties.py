@@ -6,11 +6,11 @@ a scratch registry. Each call authenticates the party's token and re-reads
 the party (a disabled party is refused on its next call), counts its rate
 limit and daily quota in Redis, reads the citizen, compares name, date of
 birth and phone (keyed hash), and writes the audit event of the citizen's
-access log, in one transaction. Goal: at least :data:`MATCH_GOAL` of the
-hello-world under the same server settings.
+access log. Goal: at least :data:`MATCH_GOAL` of the hello-world under the
+same server settings, measured alternately with it, round by round.
 
 The service runs as :mod:`bench.accounts` runs it (production configuration,
-PostgreSQL, Redis db 14, :data:`bench.servers.SERVICE_SERVER`); the party's
+PostgreSQL, a private Redis, :data:`bench.servers.SERVICE_SERVER`); the party's
 rate limit is raised out of reach (still counted) and its quota set to 10⁹.
 """
 from __future__ import annotations
@@ -24,17 +24,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (BENCH_LIMIT, CONNECTIONS, WARMUP_S, _compare, _rounds, _settings,
-                            registered_service)
-from bench.credentials import _hello
+from bench.accounts import (BENCH_LIMIT, CONNECTIONS, WARMUP_S, _compare, _settings,
+                            hello_load, registered_service, windows)
+from bench.common import ROUNDS, alternate
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import serving
+from bench.table import GOALS
 from identity.audit.service import Actor
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.relying_parties import parties
 
-MATCH_GOAL = 0.4
+MATCH_GOAL = GOALS["identity_match"]
 MATCH_PATH = "/api/v1/rp/identity-match"
 ACTOR = Actor(type="system", id="bench", source="cli")
 
@@ -79,23 +80,25 @@ def _token(port: int, client_id: str, secret: str) -> str:
 
 def run_match(*, quick: bool = False) -> dict[str, Any]:
     """Identity matches per second, as a ratio to the hello-world."""
-    duration, rounds = (3.0, 1) if quick else (5.0, 3)
+    duration = windows(quick)
     with registered_service("rp_match", accounts=0) as svc:
         env = {**svc.env, "RP_LIMIT_PER_PARTY": BENCH_LIMIT}
         client_id, secret, bodies = _prepare(env)
+        with serving("hello", env) as hello_port, serving("vnid", env) as port:
+            token = _token(port, client_id, secret)
 
-        def matches() -> dict[str, Any]:
-            with serving("vnid", env) as port:
-                token = _token(port, client_id, secret)
+            def matches() -> dict[str, Any]:
                 return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
                                 duration=duration, warmup=WARMUP_S,
                                 flow="bench.auth_flows:bearer_flow", flow_data={
                                     "method": "POST", "path": MATCH_PATH, "tokens": [token],
                                     "bodies": bodies})
 
-        loads, bases = _rounds(rounds, lambda: _hello(env, duration), matches)
-    return {**_compare("POST /rp/identity-match (matches/s)", loads,
-                       "GET /hello, Flask hello-world (baseline)", bases, MATCH_GOAL),
-            "settings": {**_settings(rounds=rounds, duration=duration, accounts=0),
+            out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
+                                     "load": matches})
+    result = _compare("POST /rp/identity-match (matches/s)", out["load"],
+                      "GET /hello, Flask hello-world (baseline)", out["baseline"], MATCH_GOAL)
+    return {**result, "table": {"identity_match": result["ratio"]},
+            "settings": {**_settings(rounds=ROUNDS, duration=duration, accounts=0),
                          "citizens_matched": len(bodies),
                          "party_rate_limit": f"RP_LIMIT_PER_PARTY raised to '{BENCH_LIMIT}'"}}

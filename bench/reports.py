@@ -24,31 +24,34 @@ username (a TOTP step is accepted once per officer) and its citizens.
   (the page costs an index range scan and a count capped at 1,001 rows,
   whatever the queue's size).
 
-Each figure is the median of the per-round ratios (3 rounds; 1 with ``--quick``).
+The hello-world and the service are started once; each round measures the
+four loads one after the other, in an order that turns from round to round
+(:func:`bench.common.alternate`, :data:`bench.common.ROUNDS` rounds, ``--quick``
+too). Each figure is the median of the per-round ratios, given with min and max.
 """
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (ACTOR, CONNECTIONS, WARMUP_S, login_once, officer_login,
-                            registered_service)
+from bench.accounts import (ACTOR, CONNECTIONS, WARMUP_S, hello_load, login_once,
+                            officer_login, registered_service, windows)
+from bench.common import ROUNDS, alternate, ratios, table_entry
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
+from bench.table import GOALS
 from identity.accounts import officers
 from identity.protection import Protector
 from identity.registry import admin_units
 
 BIG, SMALL = 100_000, 1_000
 BIG_PROVINCE, SMALL_PROVINCE, FILING_PROVINCE = "01", "79", "48"
-FILE_GOAL, QUEUE_GOAL, SCALING_GOAL = 0.3, 0.2, 1.5
+FILE_GOAL, QUEUE_GOAL, SCALING_GOAL = GOALS["report_filing"], 0.2, 1.5
 QUEUE_PATH = "/api/v1/police/reports?per_page=20"
 FILE_PATH = "/api/v1/reports"
 OFFICER_PASSWORD = "correct horse battery staple"
@@ -105,16 +108,10 @@ def _filing_body() -> dict[str, Any]:
             "anonymous": True}
 
 
-def _ratio(numerators: list[dict[str, Any]], denominators: list[dict[str, Any]]) -> float:
-    ratios = [n["rps"] / d["rps"] if d["rps"] else 0.0 for n, d in zip(numerators, denominators)]
-    return round(statistics.median(ratios), 3)
-
-
 def run(*, quick: bool = False) -> dict[str, Any]:
     """The three figures of the reports utility."""
-    duration, rounds = (3.0, 1) if quick else (5.0, 3)
+    duration = windows(quick)
     big = 20_000 if quick else BIG
-    loads: dict[str, list[dict[str, Any]]] = {"hello": [], "file": [], "big": [], "small": []}
     with registered_service("reports", accounts=CONNECTIONS) as svc:
         url = svc.env["DATABASE_URL"]
         protector = Protector.from_settings(svc.env["PERSONAL_DATA_KEYS"],
@@ -123,35 +120,32 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         _load_reports(url, protector, SMALL_PROVINCE, SMALL)
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
         try:
-            cops = iter(_make_officers(sessionmaker(engine), protector, rounds))
+            cops = _make_officers(sessionmaker(engine), protector, 1)
         finally:
             engine.dispose()
         body = _filing_body()
+        with serving("hello", svc.env) as hello_port, serving("vnid", svc.env) as port:
+            tokens = [login_once(port, h)["access_token"] for h in svc.holders]
+            officer = {province: officer_login(port, username, OFFICER_PASSWORD, secret)
+                       for username, province, secret in cops}
 
-        def measure(name: str, flow: str, data: Callable[[int], Any]) -> None:
-            with serving("vnid", svc.env) as port:
-                loads[name].append(run_load(
-                    f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                    duration=duration, warmup=WARMUP_S, flow=flow, flow_data=data(port)))
+            def measure(data: dict[str, Any]) -> dict[str, Any]:
+                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                                duration=duration, warmup=WARMUP_S,
+                                flow="bench.auth_flows:bearer_flow", flow_data=data)
 
-        for _round in range(rounds):
-            with serving("hello", svc.env) as port:
-                loads["hello"].append(run_load(f"http://{ALLOWED_HOST}:{port}/hello",
-                                               connections=CONNECTIONS, duration=duration,
-                                               warmup=WARMUP_S))
-            measure("file", "bench.auth_flows:bearer_flow", lambda port: {
-                "method": "POST", "path": FILE_PATH, "bodies": [body],
-                "tokens": [login_once(port, h)["access_token"] for h in svc.holders]})
-            for name in ("big", "small"):
-                username, _province, secret = next(cops)
-                measure(name, "bench.auth_flows:bearer_flow", lambda port: {
-                    "method": "GET", "path": QUEUE_PATH, "bodies": [None],
-                    "tokens": [officer_login(port, username, OFFICER_PASSWORD, secret)]})
-    file_ratio = _ratio(loads["file"], loads["hello"])
-    queue_ratio = _ratio(loads["big"], loads["hello"])
-    scaling = _ratio(loads["small"], loads["big"])
+            loads = alternate(ROUNDS, {
+                "hello": lambda: hello_load(hello_port, duration),
+                "file": lambda: measure({"method": "POST", "path": FILE_PATH,
+                                         "bodies": [body], "tokens": tokens}),
+                "big": lambda: measure({"method": "GET", "path": QUEUE_PATH, "bodies": [None],
+                                        "tokens": [officer[BIG_PROVINCE]]}),
+                "small": lambda: measure({"method": "GET", "path": QUEUE_PATH,
+                                          "bodies": [None],
+                                          "tokens": [officer[SMALL_PROVINCE]]})})
     valid = all(load["non_2xx"] == 0 and load["errors"] == 0
                 for name in ("file", "big", "small") for load in loads[name])
+    filing = table_entry(ratios(loads["file"], loads["hello"], "rps"), FILE_GOAL, valid=valid)
     return {
         "rows": [{"endpoint": "POST /api/v1/reports (filed/s)", **summarise(loads["file"])},
                  {"endpoint": f"GET /api/v1/police/reports, province of {big:,}",
@@ -160,14 +154,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                   **summarise(loads["small"])},
                  {"endpoint": "GET /hello, Flask hello-world (baseline)",
                   **summarise(loads["hello"])}],
-        "file_vs_hello": {"value": file_ratio, "goal": FILE_GOAL,
-                          "meets_goal": valid and file_ratio >= FILE_GOAL},
-        "queue_vs_hello": {"value": queue_ratio, "goal": QUEUE_GOAL,
-                           "meets_goal": valid and queue_ratio >= QUEUE_GOAL},
-        "queue_small_over_big": {"value": scaling, "goal_at_most": SCALING_GOAL,
-                                 "meets_goal": valid and scaling <= SCALING_GOAL},
+        "table": {"report_filing": filing},
+        "file_vs_hello": filing,
+        "queue_vs_hello": table_entry(ratios(loads["big"], loads["hello"], "rps"), QUEUE_GOAL,
+                                      valid=valid),
+        "queue_small_over_big": table_entry(ratios(loads["small"], loads["big"], "rps"),
+                                            SCALING_GOAL, at_most=True, valid=valid),
         "all_answers_2xx": valid,
         "settings": {"server": f"{SERVICE_SERVER}, {WORKERS} workers", "connections": CONNECTIONS,
-                     "rounds": rounds, "duration_s": duration, "warmup_s": WARMUP_S,
+                     "rounds": ROUNDS, "duration_s": duration, "warmup_s": WARMUP_S,
                      "big_queue": big, "small_queue": SMALL, "page": QUEUE_PATH},
     }

@@ -4,7 +4,8 @@ Each server runs with two worker processes (the machine's two cores) on a
 127.0.0.1 port of its own, is started as a subprocess, polled until it
 answers, loaded by :mod:`bench.loadgen` (a process of its own) and stopped
 (SIGTERM, then SIGKILL) whatever happens. The real app is ``wsgi:app`` under
-the production configuration on a migrated scratch database and Redis db 15.
+the production configuration on a migrated scratch database and a private
+Redis (:func:`bench.common.private_redis`).
 
 Endpoints: ``GET /healthz`` (one PostgreSQL query and one Redis PING),
 ``GET /api/v1/admin-units/provinces`` (in-memory data, JSON serialisation)
@@ -12,6 +13,9 @@ and the hello-world's ``GET /hello``, the ceiling of each server: the rate
 at which it serves a Flask app that does nothing. The load generator shares
 the two cores with the server, so every figure is a lower bound of the
 server's own capacity, the same for all servers.
+
+Each round starts every server afresh and loads each in turn; every ratio
+(granian over each gunicorn) is taken per round and given as min/median/max.
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, VENV_BIN, app_environment, scratch_database
+from bench.common import (ROOT, ROUNDS, VENV_BIN, app_environment, private_redis,
+                          scratch_database, spread)
 from bench.loadgen import ALLOWED_HOST, run_load
 
 WORKERS = 2
@@ -90,10 +95,35 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=STOP_TIMEOUT)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the living processes of group ``pgid``.
+
+    A server started by :func:`running_server` is its own process group: its
+    master and workers. Read from ``/proc`` (Linux); 0.0 where there is none.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        # After the command's ")": state, ppid, pgrp, ... utime (12th), stime (13th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 @contextmanager
-def running_server(server: str, app: str, ready_path: str,
-                   env: dict[str, str]) -> Iterator[int]:
-    """Start ``server`` serving ``app``; yields its port once ``ready_path`` answers 200."""
+def running_server(server: str, app: str, ready_path: str, env: dict[str, str], *,
+                   pids: list[int] | None = None) -> Iterator[int]:
+    """Start ``server`` serving ``app``; yields its port once ``ready_path`` answers 200.
+
+    ``pids``, if given, receives the server's process id (also its process
+    group's: see :func:`group_cpu_seconds`).
+    """
     port = free_port()
     command = [part.format(port=port, app=app) for part in SERVERS[server]]
     with tempfile.TemporaryDirectory(prefix="vnid-bench-") as tmp:
@@ -101,6 +131,8 @@ def running_server(server: str, app: str, ready_path: str,
         with log.open("wb") as out:
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
+        if pids is not None:
+            pids.append(process.pid)
         try:
             deadline = time.monotonic() + READY_TIMEOUT
             while not _answers(port, ready_path):
@@ -113,14 +145,11 @@ def running_server(server: str, app: str, ready_path: str,
             _stop(process)
 
 
-def serving(app_name: str, env: dict[str, str]) -> AbstractContextManager[int]:
+def serving(app_name: str, env: dict[str, str], *,
+            pids: list[int] | None = None) -> AbstractContextManager[int]:
     """``running_server`` of :data:`SERVICE_SERVER` on one of :data:`APPS`; yields its port."""
     app, ready_path, _paths = APPS[app_name]
-    return running_server(SERVICE_SERVER, app, ready_path, env)
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 2) if denominator else None
+    return running_server(SERVICE_SERVER, app, ready_path, env, pids=pids)
 
 
 def summarise(loads: list[dict[str, Any]], rate: str = "rps") -> dict[str, Any]:
@@ -147,28 +176,35 @@ def _summary(server: str, app: str, path: str, loads: list[dict[str, Any]]) -> d
 def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
     """Measure every server on every endpoint; returns rows, ratios and each server's ceiling.
 
-    Each figure is the median of several rounds (one with ``quick``); a round
-    starts every server afresh, so a slow spell of the machine touches every
-    server a little instead of one a lot.
+    Each figure is the median of :data:`bench.common.ROUNDS` rounds; a round
+    starts every server afresh (in an order that turns from round to round),
+    so a slow spell of the machine touches every server a little instead of
+    one a lot. The ratios are taken per round.
     """
-    duration, rounds = (3.0, 1) if quick else (5.0, 3)
+    duration = 2.0 if quick else 5.0
+    rounds = ROUNDS
     loads: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    with scratch_database("servers") as db_url:
-        env = {**os.environ, **app_environment(db_url)}
-        for _round in range(rounds):
-            for server in SERVERS:
-                for app_name, (app, ready_path, paths) in APPS.items():
-                    with running_server(server, app, ready_path, env) as port:
-                        for path in paths:
-                            loads.setdefault((server, app_name, path), []).append(run_load(
-                                f"http://{ALLOWED_HOST}:{port}{path}", connections=connections,
-                                duration=duration, warmup=1.0))
+    pairs = [(server, app_name) for server in SERVERS for app_name in APPS]
+    with scratch_database("servers") as db_url, private_redis() as redis_url:
+        env = {**os.environ, **app_environment(db_url, redis_url=redis_url)}
+        for number in range(rounds):
+            turn = number % len(pairs)
+            for server, app_name in pairs[turn:] + pairs[:turn]:
+                app, ready_path, paths = APPS[app_name]
+                with running_server(server, app, ready_path, env) as port:
+                    for path in paths:
+                        loads.setdefault((server, app_name, path), []).append(run_load(
+                            f"http://{ALLOWED_HOST}:{port}{path}", connections=connections,
+                            duration=duration, warmup=1.0))
     rows = [_summary(*key, measured) for key, measured in loads.items()]
-    rps = {(r["server"], r["endpoint"]): r["rps"] for r in rows}
+    per_path = {(server, path): measured for (server, _app, path), measured in loads.items()}
     ratios = [{"endpoint": path,
-               **{f"granian/{other}": _ratio(rps[("granian", path)], rps[(other, path)])
+               **{f"granian/{other}": spread([a["rps"] / b["rps"] if b["rps"] else 0.0
+                                              for a, b in zip(per_path[("granian", path)],
+                                                              per_path[(other, path)])], 2)
                   for other in SERVERS if other != "granian"}}
               for _app, _ready, paths in APPS.values() for path in paths]
+    rps = {(r["server"], r["endpoint"]): r["rps"] for r in rows}
     ceiling = {server: rps[(server, "/hello")] for server in SERVERS}
     return {"rows": rows, "ratios": ratios, "ceiling_rps": ceiling,
             "settings": {"workers": WORKERS, "connections": connections, "rounds": rounds,
