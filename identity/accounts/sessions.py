@@ -201,44 +201,63 @@ def authenticate_by_password(db_session: Session, actor: Actor, personal_id: str
 
 # --- Refresh, logout, per-request checks -----------------------------------------------------
 
+def _rotation() -> sa.Update:
+    """The refresh's one statement: move the family on a generation, and read its holder.
+
+    Core on the tables (no ORM unit of work), built once: the compare-and-set
+    on the presented generation, the family live, its holder still allowed
+    (an account neither locked nor rejected, an active officer), and the
+    holder's level, role and token version read back in the same statement.
+    """
+    families, accounts, officers = (SessionFamily.__table__, Account.__table__,
+                                    Officer.__table__)
+    account = (accounts.c.id == families.c.account_id)
+    officer = (officers.c.id == families.c.officer_id)
+    return (
+        sa.update(families)
+        .where(families.c.id == sa.bindparam("sid"),
+               families.c.generation == sa.bindparam("presented"),
+               families.c.revoked_at.is_(None), families.c.expires_at > sa.bindparam("now"),
+               sa.or_(sa.exists().where(account, accounts.c.status.not_in((LOCKED, REJECTED))),
+                      sa.exists().where(officer, officers.c.active.is_(True))))
+        .values(generation=families.c.generation + 1)
+        .returning(families.c.account_id, families.c.officer_id, families.c.device_id,
+                   families.c.generation,
+                   sa.select(accounts.c.level).where(account).scalar_subquery().label("level"),
+                   sa.select(officers.c.role).where(officer).scalar_subquery().label("role"),
+                   sa.func.coalesce(
+                       sa.select(accounts.c.token_version).where(account).scalar_subquery(),
+                       sa.select(officers.c.token_version).where(officer).scalar_subquery(),
+                   ).label("token_version")))
+
+
+_ROTATION = _rotation()
+
+
 def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
                     generation: int) -> Grant:
     """Rotate a refresh token. A token of an older generation revokes the whole family.
 
-    The rotation is one conditional ``UPDATE``: of two requests presenting the
-    same token at once, one moves the generation on and the other, finding it
-    moved, is a reuse.
+    The rotation is one conditional ``UPDATE ... RETURNING`` (:func:`_rotation`):
+    of two requests presenting the same token at once, one moves the
+    generation on and the other, finding it moved, is a reuse. The holder's
+    state is checked in the same statement, so a locked or rejected account
+    or a deactivated officer moves nothing; anything that did not move is
+    told apart by :func:`_refuse_refresh`.
     """
-    moved = db_session.execute(
-        sa.update(SessionFamily)
-        .where(SessionFamily.id == session_id, SessionFamily.generation == generation,
-               SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > clock.now())
-        .values(generation=generation + 1)
-        .returning(SessionFamily.account_id, SessionFamily.officer_id, SessionFamily.device_id)
-        .execution_options(synchronize_session=False)).first()
+    moved = db_session.execute(_ROTATION, {"sid": session_id, "presented": generation,
+                                           "now": clock.now()}).first()
     if moved is None:
         _refuse_refresh(db_session, actor, session_id, generation)
     assert moved is not None
     if moved.account_id is not None:
-        account = db_session.execute(
-            sa.select(Account.level, Account.token_version, Account.status)
-            .where(Account.id == moved.account_id)).one()
-        if account.status in (LOCKED, REJECTED):
-            db_session.rollback()
-            raise InvalidToken()
-        grant = Grant(subject=f"citizen:{moved.account_id}", role="citizen", level=account.level,
-                      token_version=account.token_version, session_id=session_id,
-                      generation=generation + 1, device_id=moved.device_id)
+        grant = Grant(subject=f"citizen:{moved.account_id}", role="citizen", level=moved.level,
+                      token_version=moved.token_version, session_id=session_id,
+                      generation=moved.generation, device_id=moved.device_id)
     else:
-        officer = db_session.execute(
-            sa.select(Officer.role, Officer.token_version, Officer.active)
-            .where(Officer.id == moved.officer_id)).one()
-        if not officer.active:
-            db_session.rollback()
-            raise InvalidToken()
-        grant = Grant(subject=f"officer:{moved.officer_id}", role=officer.role, level=None,
-                      token_version=officer.token_version, session_id=session_id,
-                      generation=generation + 1)
+        grant = Grant(subject=f"officer:{moved.officer_id}", role=moved.role, level=None,
+                      token_version=moved.token_version, session_id=session_id,
+                      generation=moved.generation)
     db_session.commit()
     return grant
 
