@@ -35,6 +35,7 @@ function locale() {
 function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return t('unit.s', { n: s });
+  if (s < 600 && s % 60) return t('unit.min_s', { m: Math.floor(s / 60), s: s % 60 });
   if (s < 3600) return t('unit.min', { n: Math.floor(s / 60) });
   if (s < 86400) return t('unit.h', { n: Math.floor(s / 3600) });
   return t('unit.d', { n: Math.floor(s / 86400) });
@@ -110,6 +111,7 @@ async function verify(text) {
   }
   state.result = answer;
   renderResult();
+  $('result-heading').scrollIntoView({ block: 'start', behavior: 'instant' });
 }
 
 function claimValue(key, value, claims) {
@@ -175,7 +177,7 @@ function renderResult() {
       { 'data-claim': key }]);
     result.replaceChildren(
       verdict,
-      pairs([[t('result.type'), typeLabel ? `${typeLabel} (${answer.type})` : answer.type,
+      pairs([[t('result.type'), typeLabel ? `${typeLabel} · ${answer.type}` : answer.type,
         { id: 'credential-type' }]], 'type'),
       h('h3', {}, t('result.claims')),
       pairs(rows, 'claims'),
