@@ -22,7 +22,6 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,8 +62,10 @@ def citizen(server: LiveServer, driver: Any) -> app.Person:
 
 
 def shot(driver: Any, name: str) -> None:
-    """Save the page as ``app-<name>.png`` (the toasts closed first)."""
+    """Save the page as ``app-<name>.png`` (the toasts closed first); nothing wider than 360 px."""
     driver.execute_script("document.getElementById('toasts').replaceChildren()")
+    assert driver.execute_script(
+        "return document.documentElement.scrollWidth") <= app.WIDTH, f"{name} is too wide"
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SHOTS / f"app-{name}.png"))
 
@@ -102,6 +103,7 @@ def test_a_citizen_registers_logs_in_and_shows_a_qr_that_reads_back_exactly(
         server: LiveServer, driver: Any) -> None:
     from identity.credentials import verify
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     person = app.person_from_demo(server)
     app.go(driver, server.url, "register")
@@ -115,6 +117,30 @@ def test_a_citizen_registers_logs_in_and_shows_a_qr_that_reads_back_exactly(
     assert driver.find_element(By.ID, "account-status").get_attribute("data-status") == "active"
     assert "Điện thoại này" in home.text  # the device bound is this browser's key
     shot(driver, "home")
+
+    # What the phone keeps: the device key, not extractable, and the refresh token in
+    # IndexedDB; nothing in localStorage but the language.
+    kept = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const open = indexedDB.open('vnid-citizen');
+        open.onsuccess = () => {
+          const store = open.result.transaction('kv').objectStore('kv');
+          const device = store.get('device');
+          const refresh = store.get('refresh');
+          device.transaction.oncomplete = () => done({
+            extractable: device.result.key.privateKey.extractable,
+            algorithm: device.result.key.privateKey.algorithm.namedCurve,
+            refresh: typeof refresh.result, storage: Object.keys(localStorage)});
+        };""")
+    assert kept == {"extractable": False, "algorithm": "P-256", "refresh": "string",
+                    "storage": []}
+
+    # The passcode modal: Escape cancels, nothing is issued.
+    driver.execute_script("location.hash = '#/qr'")
+    app.find(driver, "#qr-show").click()
+    app.find(driver, "dialog.passcode #passcode-input").send_keys(Keys.ESCAPE)
+    app.wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.passcode"))
+    assert driver.find_element(By.ID, "qr-current").get_attribute("data-vn1") is None
 
     text = app.show_qr(driver, "identity_basic", person.passcode)
     assert text.startswith("VN1:")
@@ -132,9 +158,11 @@ def test_a_citizen_registers_logs_in_and_shows_a_qr_that_reads_back_exactly(
     assert driver.find_element(By.ID, "qr-current").get_attribute("data-vn1") == text
     expect_failed_calls(driver, "/api/v1/credentials")
 
-    # English, then the access history shows the login and the QR issued.
+    # English; after a reload the session resumes (the refresh token), and the access
+    # history shows the login and the QR issued.
     driver.find_element(By.ID, "lang").click()
     driver.execute_script("location.hash = '#/history'")
+    driver.refresh()
     history = app.screen(driver, "history")
     app.wait(driver, lambda d: "QR code issued" in history.text and "Login" in history.text)
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"

@@ -136,6 +136,7 @@ function renderChrome(current) {
       'aria-current': screen === current ? 'page' : null}, screen.title[state.lang]);
     nav.append(link);
   }
+  nav.querySelector('[aria-current="page"]')?.scrollIntoView({block: 'nearest', inline: 'nearest'});
 }
 
 let renderCount = 0;

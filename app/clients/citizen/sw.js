@@ -20,7 +20,8 @@ const SHELL = [
   '/clients/shared/base.css', '/clients/vendor/uqr/dist/index.mjs',
 ];
 /** Files of other parts, cached when they exist (the utilities' screens). */
-const OPTIONAL = ['/app/screens/reports.js', '/app/screens/residence.js',
+const OPTIONAL = ['/app/utilities.css', '/app/screens/utilities-kit.js',
+  '/app/screens/reports.js', '/app/screens/reports-keys.js', '/app/screens/residence.js',
   '/app/screens/payments.js'];
 const CACHED_PREFIXES = ['/app/', '/clients/shared/', '/clients/vendor/'];
 

@@ -16,6 +16,7 @@ const ACTIONS = {
     'consent.decided': 'Quyết định chia sẻ dữ liệu', 'rp.data_shared': 'Nhận dữ liệu đã đồng ý',
     'rp.erasure_requested': 'Yêu cầu xóa dữ liệu', 'rp.erasure_acknowledged': 'Xác nhận xóa dữ liệu',
     'residence.stay_read': 'Xem thông tin tạm trú', 'residence.lodging_read': 'Xem thông báo lưu trú',
+    'consent.approved': 'Đồng ý chia sẻ dữ liệu', 'consent.refused': 'Từ chối chia sẻ dữ liệu',
     'demo.citizen_handed_out': 'Cấp dữ liệu mẫu (thử nghiệm)',
   },
   en: {
@@ -31,6 +32,7 @@ const ACTIONS = {
     'rp.data_shared': 'Consented data received', 'rp.erasure_requested': 'Erasure requested',
     'rp.erasure_acknowledged': 'Erasure acknowledged', 'residence.stay_read': 'Stay read',
     'residence.lodging_read': 'Lodging notice read', 'demo.citizen_handed_out': 'Demo data handed out',
+    'consent.approved': 'Data request approved', 'consent.refused': 'Data request refused',
   },
 };
 
@@ -44,14 +46,18 @@ export default {
       intro: 'Mọi lần đăng nhập và mọi lần cơ quan, tổ chức đọc dữ liệu của bạn, mới nhất trước.',
       by: 'Bởi',
       why: 'Lý do',
+      what: 'Nội dung',
       you: 'Bạn',
+      actor_anonymous: 'Chưa đăng nhập',
       actor_officer: 'Cán bộ công an', actor_relying_party: 'Tổ chức', actor_system: 'Hệ thống',
     },
     en: {
       intro: 'Every login, and every read of your data by an office or a company, newest first.',
       by: 'By',
       why: 'Why',
+      what: 'What',
       you: 'You',
+      actor_anonymous: 'Not logged in',
       actor_officer: 'Police officer', actor_relying_party: 'Organisation', actor_system: 'The system',
     },
   },
@@ -64,7 +70,7 @@ export default {
       const key = `actor_${entry.actor_type}`;
       return t(key) === key ? (entry.actor || entry.actor_type) : t(key);
     };
-    const why = (details) => details?.purpose || details?.reason || details?.type || null;
+    const why = (details) => details?.purpose || details?.reason || null;
     await pagedList(root, ctx, {
       path: '/api/v1/me/access-log',
       perPage: 10,
@@ -72,6 +78,7 @@ export default {
         el('p', {}, el('strong', {}, ACTIONS[ctx.lang][entry.action] || entry.action)),
         el('p', {class: 'muted small'}, when(entry.occurred_at, ctx.lang)),
         el('p', {}, `${t('by')}: ${who(entry)}`),
+        entry.details?.type ? el('p', {}, `${t('what')}: ${entry.details.type}`) : null,
         why(entry.details) ? el('p', {}, `${t('why')}: ${why(entry.details)}`) : null,
       ],
     });

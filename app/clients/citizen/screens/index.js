@@ -18,7 +18,9 @@
  *                       (/clients/shared/api.js): await ctx.api.get('/api/v1/...'),
  *                       ctx.api.post(path, body, {idempotencyKey: true}), ctx.api.request(
  *                       method, path, {body, headers}); ctx.api.fetch(path, init) for what is
- *                       not JSON (multipart uploads, images: a Response). The session's token
+ *                       not JSON (multipart uploads, images: a Response); ctx.api.withToken(
+ *                       (token) => ...) for a call of your own (an XMLHttpRequest upload with
+ *                       progress), retried once after a refresh. The session's token
  *                       is added; a 401 for an expired token refreshes once and retries. An
  *                       error answer throws ApiError {status, code, message, errors}
  *                       (status 0, code 'network': no answer at all).
