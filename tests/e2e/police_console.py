@@ -97,10 +97,11 @@ def _all(driver: Any, css: str) -> list[Any]:
 
 
 def settled(driver: Any) -> None:
-    """Wait until the screen finished loading (``#view`` no longer ``aria-busy``)."""
+    """Wait until the screen of the current address is shown (``#view[data-shown]``)."""
     _wait(driver, lambda d: d.execute_script(
         "const v = document.getElementById('view');"
-        "return document.body.dataset.ready === '1' && v && !v.hasAttribute('aria-busy');"))
+        "return document.body.dataset.ready === '1' && v && !v.hasAttribute('aria-busy')"
+        " && v.dataset.shown === location.hash;"))
 
 
 def go(driver: Any, route: str) -> None:
@@ -427,7 +428,7 @@ def _verification(driver: Any) -> dict[str, Any]:
                 "reason": found[0].get_attribute("data-reason") or None}
 
     claims = {item.get_attribute("data-key"): item.text
-              for item in _all(driver, "#verify-claims dd")}
+              for item in _all(driver, "#verify-claims dd[data-key]")}
     reason_text = _all(driver, "#verify-reason")
     return {"valid": box.get_attribute("data-valid") == "true",
             "reason": box.get_attribute("data-reason") or None,
@@ -435,6 +436,12 @@ def _verification(driver: Any) -> dict[str, Any]:
             "explanation": reason_text[0].text if reason_text else "",
             "offline": check("#verify-offline"), "online": check("#verify-online"),
             "claims": claims}
+
+
+def _forget_result(driver: Any) -> None:
+    """Blank the previous result, so the next one read is the new check's."""
+    driver.execute_script("const box = document.getElementById('verify-result');"
+                          "box.dataset.valid = ''; box.replaceChildren();")
 
 
 def verify_qr(driver: Any, text: str) -> dict[str, Any]:
@@ -445,6 +452,7 @@ def verify_qr(driver: Any, text: str) -> dict[str, Any]:
     reason}`` or None when that check did not run) and ``claims`` (claim key -> text).
     """
     go(driver, "verify")
+    _forget_result(driver)
     area = _find(driver, "#qr-text")
     driver.execute_script("arguments[0].value = arguments[1];", area, text)  # 500+ characters
     _find(driver, "#verify-submit").click()
@@ -454,6 +462,7 @@ def verify_qr(driver: Any, text: str) -> dict[str, Any]:
 def verify_qr_image(driver: Any, image: Path) -> dict[str, Any]:
     """Choose a picture of the QR (``input[type=file]``): read by jsQR, then checked."""
     go(driver, "verify")
+    _forget_result(driver)
     _find(driver, "#qr-file").send_keys(str(image))
     return _verification(driver)
 

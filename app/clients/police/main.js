@@ -77,7 +77,7 @@ const ctx = {
     alertBox.dataset.code = "";
   },
   date: (iso) => (iso ? formatter({ dateStyle: "short" }).format(new Date(iso)) : ""),
-  dateTime: (iso) => (iso ? formatter({ dateStyle: "short", timeStyle: "short" })
+  dateTime: (iso, timeStyle = "short") => (iso ? formatter({ dateStyle: "short", timeStyle })
     .format(new Date(iso)) : ""),
   /** A YYYY-MM-DD date (no time zone) in the officer's language. */
   day: (text) => (text ? new Intl.DateTimeFormat(locale(), { dateStyle: "short", timeZone: "UTC" })
@@ -149,6 +149,7 @@ async function route({ keepMessages = false } = {}) {
     return;
   }
   view.setAttribute("aria-busy", "true");
+  delete view.dataset.shown;
   replace(view, h("p", { class: "muted" }, t("common.loading")));
   try {
     const node = await render(ctx, { params, query, path });
@@ -164,7 +165,10 @@ async function route({ keepMessages = false } = {}) {
     replace(view);
     if (!(error instanceof ApiError && error.status === 401)) ctx.fail(error);
   } finally {
-    if (ticket === rendering) view.removeAttribute("aria-busy");
+    if (ticket === rendering) {
+      view.removeAttribute("aria-busy");
+      view.dataset.shown = location.hash; // what the screen shows now (the tests wait for it)
+    }
   }
 }
 

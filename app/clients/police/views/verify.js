@@ -64,8 +64,9 @@ function showResult(ctx, box, outcome) {
   const { verdict, offline, online } = outcome;
   const claims = (online && online.claims) || (offline && offline.claims) || null;
   const type = (online && online.type) || (offline && offline.type);
-  const expires = online && online.expires_at ? ctx.dateTime(online.expires_at)
-    : offline && offline.expiresAt ? ctx.dateTime(new Date(offline.expiresAt * 1000).toISOString()) : null;
+  const expiresAt = online && online.expires_at ? new Date(online.expires_at)
+    : offline && offline.expiresAt ? new Date(offline.expiresAt * 1000) : null;
+  const expires = expiresAt ? ctx.dateTime(expiresAt.toISOString(), "medium") : null;
   const credentialId = (online && online.credential_id) || (offline && offline.credentialId);
   const onlineNote = outcome.onlineError
     ? `${t("verify.online_unreachable")} (${outcome.onlineError.message})` : t("verify.online_skipped");
@@ -83,10 +84,10 @@ function showResult(ctx, box, outcome) {
       checkCard(ctx, "verify-online", t("verify.online"), online, onlineNote)),
     type || credentialId ? h("section", { class: "card" }, h("h2", {}, t("verify.claims")),
       facts([[t("verify.type"), type ? `${t(`type.${type}`)} (${type})` : null],
-        [t("verify.expires"), expires], [t("verify.credential"), credentialId]]),
-      claims && verdict.valid ? facts(Object.entries(claims).map(([key, value]) =>
-        [t(`claim.${key}`) === `claim.${key}` ? key : t(`claim.${key}`), claimValue(ctx, key, value), key]),
-      { id: "verify-claims" }) : null) : null);
+        [t("verify.expires"), expires], [t("verify.credential"), credentialId],
+        ...(claims && verdict.valid ? Object.entries(claims).map(([key, value]) =>
+          [t(`claim.${key}`) === `claim.${key}` ? key : t(`claim.${key}`),
+            claimValue(ctx, key, value), key]) : [])], { id: "verify-claims" })) : null);
 }
 
 export function verifyView(ctx) {

@@ -1,0 +1,250 @@
+"""The police console (``/police/``) in Debian's headless Chromium, against a live server.
+
+The service runs in a subprocess on a fresh SQLite database with the demo data
+(:mod:`tests.e2e.live`); officers are made with ``flask officers create`` and log
+in with their TOTP; citizens act through the reference mobile client or, for the
+issue's journey, through the citizen's app in a second browser
+(:mod:`tests.e2e.citizen_app`). The console is driven through its page object
+(:mod:`tests.e2e.police_console`). Every test ends with no SEVERE console entry
+but the refusals it caused on purpose, and saves a screenshot of the screens it
+saw to ``docs/screenshots/police-<screen>.png``.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import citizen_app
+from tests.e2e import police_console as console
+from tests.e2e.browser import browser_tests, chromium, console_errors
+from tests.e2e.live import LiveServer, api, run_client, running_server
+
+pytestmark = [browser_tests, pytest.mark.slow]
+PASSCODE = "246810"
+#: ``flask demo seed`` always adds this citizen (Phường Ba Đình, commune 00004, Hà Nội).
+CITIZEN = {"personal_id": "001090012345", "full_name": "Nguyễn Văn An",
+           "date_of_birth": "1990-05-12", "phone": "0912345678"}
+COMMUNE = "00004"
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with running_server(tmp_path_factory.mktemp("police-console")) as live:
+        yield live
+
+
+@pytest.fixture()
+def driver(browser_ready: None) -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
+
+
+class Phone:
+    """A citizen's phone running the reference mobile client (its state in ``home``)."""
+
+    def __init__(self, server: LiveServer, home: Path) -> None:
+        self.server, self.home = server, home
+
+    def __call__(self, *args: str) -> str:
+        done = run_client(self.server.url, self.home, *args)
+        assert done.returncode == 0, f"{args[0]}: {done.stderr}\n{self.server.log()[-3000:]}"
+        return done.stdout
+
+    def register(self, person: dict[str, str]) -> dict[str, Any]:
+        fields = [f"--{key.replace('_', '-')}={value}" for key, value in person.items()]
+        account = json.loads(self("register", *fields, "--password", console.PASSWORD,
+                                  "--passcode", PASSCODE))
+        self("login", "--personal-id", person["personal_id"], "--password", console.PASSWORD)
+        return dict(account)
+
+    def token(self) -> str:
+        session = json.loads((self.home / "session.json").read_text(encoding="utf-8"))
+        return str(session["access_token"])
+
+
+@pytest.fixture(scope="module")
+def citizen(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Phone:
+    """The demo citizen of Ba Đình, registered and logged in on a phone."""
+    phone = Phone(server, tmp_path_factory.mktemp("phone"))
+    phone.register(CITIZEN)
+    return phone
+
+
+def no_console_errors(driver: Any, *allowed: str) -> None:
+    errors = console_errors(driver, allowed=allowed)
+    assert errors == [], errors
+
+
+def test_a_wrong_totp_is_refused_then_the_right_one_logs_in_and_the_session_survives_a_reload(
+        server: LiveServer, driver: Any) -> None:
+    officer = console.create_officer(server, "ca.login", province="01", commune=COMMUNE)
+
+    refused = console.login(driver, server.url, officer, totp=officer.wrong_code(),
+                            expect_ok=False)
+    assert refused == "Tên đăng nhập, mật khẩu hoặc mã TOTP không đúng."
+    assert driver.execute_script("return location.hash;").startswith("#/login")
+    console.screenshot(driver, "login")
+
+    console.login(driver, server.url, officer)
+    assert driver.execute_script("return location.hash;") == "#/reports"
+    assert "ca.login" in driver.find_element("id", "officer").text
+    # the access token is in memory only: nothing in localStorage but the language
+    assert driver.execute_script("return Object.keys(localStorage);") in ([], ["vnid.police.lang"])
+
+    driver.refresh()  # the refresh token kept in IndexedDB brings the session back
+    console.settled(driver)
+    assert driver.execute_script("return location.hash;") == "#/reports"
+    assert console.switch_language(driver) == "en"
+    assert driver.find_element("id", "reports-heading").text == \
+        "Incident reports of your jurisdiction"
+    console.switch_language(driver)
+
+    console.logout(driver)
+    driver.refresh()  # logged out for good: the stored session is gone
+    console.settled(driver)
+    assert driver.execute_script("return location.hash;").startswith("#/login")
+    no_console_errors(driver, "/api/v1/auth/officer-login")
+
+
+def test_a_report_of_the_commune_is_queued_questioned_and_closed(
+        server: LiveServer, driver: Any, citizen: Phone) -> None:
+    filed = json.loads(citizen("report-file", "--category", "fraud", "--anonymous",
+                               "--description", "A caller posing as my bank asked for the OTP.",
+                               "--commune", COMMUNE, "--address", "Số 12 phố Kim Mã",
+                               "--scam-phone", "0987 654 321"))
+    elsewhere = json.loads(citizen("report-file", "--category", "traffic", "--description",
+                                   "A broken traffic light.", "--commune", "00008",
+                                   "--address", "Phố Đội Cấn"))
+    case = filed["case_number"]
+    officer = console.create_officer(server, "ca.badinh", province="01", commune=COMMUNE)
+    console.login(driver, server.url, officer)
+
+    rows = console.open_queue(driver, "reports")
+    assert [row["case"] for row in rows] == [case]  # not the other commune's
+    assert "Phường Ba Đình (00004)" in rows[0]["cells"]
+    assert console.filter_queue(driver, category="traffic") == []
+    assert [r["case"] for r in console.filter_queue(driver, category="fraud")] == [case]
+    assert elsewhere["case_number"] not in driver.page_source
+    console.screenshot(driver, "queue")
+
+    opened = console.open_case(driver, case)
+    assert opened["status"] == "received" and opened["history"] == ["create"]
+    assert opened["acts"] == ["verify", "reject", "assign"]
+    asked = console.ask_question(driver, "What time did they call?")
+    assert asked["history"] == ["create", "ask"]
+    assert "What time did they call?" in asked["history_text"][-1]
+    assert "What time did they call?" in citizen("report", case)  # the reporter sees it
+
+    for status in ("verifying", "investigating"):
+        assert console.transition(driver, status)["status"] == status
+    closed = console.transition(driver, "closed", "The number was blocked.")
+    assert closed["status"] == "closed" and closed["acts"] == []
+    assert closed["history"] == ["create", "ask", "verify", "investigate", "close"]
+    console.screenshot(driver, "case")
+
+    final = json.loads(citizen("report", case, "--json"))
+    assert final["status"] == "closed" and final["resolution"] == "The number was blocked."
+    assert console.open_queue(driver, "reports", status="closed")[0]["case"] == case
+    no_console_errors(driver)
+
+
+def test_an_identity_basic_qr_verifies_with_its_claims_and_a_revoked_one_shows_why(
+        server: LiveServer, driver: Any, citizen: Phone, tmp_path: Path) -> None:
+    issued = json.loads(citizen("credential", "--type", "identity_basic", "--passcode", PASSCODE,
+                                "--out", str(tmp_path / "qr.png")))
+    officer = console.create_officer(server, "ca.qr", province="01", commune=COMMUNE)
+    console.login(driver, server.url, officer)
+
+    shown = console.verify_qr(driver, issued["qr"])
+    assert shown["valid"] is True and shown["verdict"] == "HỢP LỆ"
+    assert shown["offline"] == {"valid": True, "reason": None}
+    assert shown["online"] == {"valid": True, "reason": None}
+    assert shown["claims"] == {"nm": CITIZEN["full_name"], "lvl": "1", "id4": "2345"}
+    console.screenshot(driver, "verify")
+
+    scanned = console.verify_qr_image(driver, tmp_path / "qr.png")  # the picture, read by jsQR
+    assert scanned["valid"] is True and scanned["claims"]["nm"] == CITIZEN["full_name"]
+
+    tampered = issued["qr"][:-6] + ("AAAAAA" if not issued["qr"].endswith("AAAAAA") else "BBBBBB")
+    forged = console.verify_qr(driver, tampered)
+    assert forged["valid"] is False and forged["online"] is None  # refused offline already
+    assert forged["reason"] in ("malformed", "bad_signature")
+
+    api(server.url, "POST", f"/api/v1/credentials/{issued['credential_id']}/revoke",
+        token=citizen.token())
+    revoked = console.verify_qr(driver, issued["qr"])
+    assert revoked["offline"] == {"valid": True, "reason": None}  # the signature still holds
+    assert revoked["online"] == {"valid": False, "reason": "revoked"}
+    assert revoked["valid"] is False and revoked["reason"] == "revoked"
+    assert revoked["verdict"] == "KHÔNG HỢP LỆ"
+    assert "thu hồi" in revoked["explanation"]
+    console.screenshot(driver, "verify-revoked")
+    no_console_errors(driver)
+
+
+def test_a_citizen_registers_in_the_app_shows_a_qr_and_an_officer_verifies_it(
+        server: LiveServer, tmp_path: Path) -> None:
+    """The issue's journey: the citizen's app on a phone, the console on the desk."""
+    person = citizen_app.person_from_demo(server)
+    with chromium() as phone:
+        citizen_app.mobile(phone)
+        citizen_app.register(phone, server.url, person)
+        citizen_app.login(phone, server.url, person)
+        vn1 = citizen_app.show_qr(phone, "identity_basic", person.passcode)
+        picture = tmp_path / "app-qr.png"
+        picture.write_bytes(citizen_app.find(phone, "#qr-current").screenshot_as_png)
+        assert console_errors(phone) == []
+
+    officer = console.create_officer(server, "ca.journey", province="01")  # any unit verifies
+    with chromium() as desk:
+        console.login(desk, server.url, officer)
+        shown = console.verify_qr_image(desk, picture)
+        assert shown["valid"] is True and shown["reason"] is None
+        assert shown["claims"]["nm"] == person.full_name
+        assert shown["claims"]["id4"] == person.personal_id[-4:]
+        assert console.verify_qr(desk, vn1)["claims"] == shown["claims"]
+        no_console_errors(desk)
+
+
+def fresh_citizen(server: LiveServer) -> dict[str, str]:
+    """A demo citizen nobody has used yet: the fields of the registration."""
+    person = citizen_app.person_from_demo(server)
+    return {"personal_id": person.personal_id, "full_name": person.full_name,
+            "date_of_birth": person.date_of_birth, "phone": person.phone}
+
+
+def test_an_officer_raises_an_account_to_level_2_at_the_desk(
+        server: LiveServer, driver: Any, tmp_path: Path) -> None:
+    person = fresh_citizen(server)
+    phone = Phone(server, tmp_path / "phone")
+    account = phone.register(person)
+    me = json.loads(phone("me"))
+    officer = console.create_officer(server, "ca.desk", province=me["province_code"],
+                                     commune=me["commune_code"])
+    console.login(driver, server.url, officer)
+
+    unknown = console.look_up(driver, "001099999999")
+    assert unknown["found"] is False
+    assert unknown["error"]["text"] == "Không tìm thấy công dân này trong địa bàn quản lý."
+
+    before = console.look_up(driver, person["personal_id"])
+    assert before["found"] and before["name"] == person["full_name"]
+    assert before["account_id"] == str(account["account_id"])
+    assert before["level"] == "1" and before["status"] == "active"
+
+    other_card = person["personal_id"][:-1] + str((int(person["personal_id"][-1]) + 1) % 10)
+    with pytest.raises(AssertionError, match="level2.card_mismatch"):
+        console.raise_level2(driver, person["personal_id"], card_number=other_card)
+    raised = console.raise_level2(driver, person["personal_id"])
+    assert raised["level"] == "2"
+    assert raised["message"] == f"Tài khoản {before['account_id']} đã ở mức 2."
+    assert not driver.find_elements("id", "level2")  # nothing left to raise
+    console.screenshot(driver, "desk")
+    phone("login", "--personal-id", person["personal_id"], "--password", console.PASSWORD)
+    assert json.loads(phone("me"))["level"] == 2
+    no_console_errors(driver, "/api/v1/police/citizens/lookup",
+                      f"/api/v1/police/accounts/{before['account_id']}/level2")
