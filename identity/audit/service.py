@@ -10,6 +10,10 @@ transactions take different shards and none waits for another's commit:
 the chain does not serialise the service. All events of one transaction go
 to the same shard. ``make bench`` (bench/audit_concurrency.py) measures it.
 
+How the rows are written (one statement with the usage counters, at the flush or
+commit of the caller's transaction, the commits of concurrent requests sharing
+PostgreSQL's WAL flush) is :mod:`identity.audit.writer`'s docstring.
+
 :func:`verify_chain` walks every shard from its genesis and raises
 :class:`AuditChainBroken` naming the first row that does not verify: an
 edited row, a deleted row, a reordered row or a truncated tail.
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,16 +39,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
+from identity.audit import writer
 from identity.audit.errors import AuditChainBroken
 from identity.audit.models import AuditChainHead, AuditEvent
+from identity.audit.writer import UNLINKABLE_SHARDS, canonical_rest  # noqa: F401 (re-exported)
 
 #: Shards created by the first migration; ``flask audit add-shards`` adds more.
 DEFAULT_SHARDS = 32
 
-_INFO_KEY = "vnid_audit_head"
-#: The chains of unlinkable events (created by migration 0013); ordinary events never take
-#: them. Several, so that concurrent anonymous acts do not wait for one row lock.
-UNLINKABLE_SHARDS = range(-8, 0)
 #: The precision of an unlinkable event's time.
 UNLINKABLE_GRAIN = dt.timedelta(hours=1)
 
@@ -59,20 +60,17 @@ def event_hash(prev_hash: bytes, *, shard: int, seq: int, occurred_at: dt.dateti
                actor_type: str, actor_id: str | None, action: str, subject_type: str | None,
                subject_id: str | None, source: str | None, request_id: str | None,
                details: dict[str, Any]) -> bytes:
-    """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
-    canonical = json.dumps(
-        [shard, seq, occurred_at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
-         actor_type, actor_id, action, subject_type, subject_id, source, request_id, details],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(prev_hash + canonical.encode()).digest()
+    """SHA-256 over the previous hash and a canonical JSON of the event's fields.
 
-
-@dataclass
-class _HeldHead:
-    transaction: Any
-    shard: int
-    seq: int
-    head_hash: bytes
+    The JSON array ``[shard, seq, occurred_at, actor_type, ...]`` with sorted keys and no
+    spaces; PostgreSQL computes the same bytes in :mod:`identity.audit.writer`'s statement
+    (``'[' || shard || ',' || seq || ',' || rest``), so both must stay as they are.
+    """
+    rest = canonical_rest(dict(
+        occurred_at=occurred_at, actor_type=actor_type, actor_id=actor_id, action=action,
+        subject_type=subject_type, subject_id=subject_id, source=source,
+        request_id=request_id, details=details))
+    return hashlib.sha256(prev_hash + f"[{shard},{seq},{rest}".encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -93,23 +91,6 @@ def coarse_time(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _lock_head(db_session: Session, unlinkable: bool = False) -> tuple[int, int, bytes]:
-    """Lock the head row of a shard that no other transaction holds, waiting only if all are held.
-
-    Plain columns, not ORM objects: the head changes under the identity map.
-    Unlinkable events take their own chain's head, ordinary events any other.
-    """
-    query = (sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
-             .where(AuditChainHead.shard < 0 if unlinkable else AuditChainHead.shard >= 0)
-             .order_by(sa.func.random()).limit(1))
-    head = db_session.execute(query.with_for_update(skip_locked=True)).first()
-    if head is None:
-        head = db_session.execute(query.with_for_update()).first()
-    if head is None:
-        raise RuntimeError("the audit log has no shards: run the database migrations")
-    return head.shard, head.seq, head.head_hash
-
-
 def record_event(*, db_session: Session, actor: Actor, action: str,
                  subject_type: str | None = None, subject_id: str | int | None = None,
                  details: dict[str, Any] | None = None, unlinkable: bool = False) -> AuditEvent:
@@ -117,30 +98,20 @@ def record_event(*, db_session: Session, actor: Actor, action: str,
 
     ``unlinkable``: an event that must not be joined to its neighbours (see
     the module's docstring): its own chain, no source or request id, the hour.
+
+    The row is written when the session next flushes (a later query of the same
+    transaction, ``flush()``) or commits, by :mod:`identity.audit.writer`: its shard,
+    sequence number, hashes and id are set on the returned event then.
     """
-    key = _INFO_KEY + ("/unlinkable" if unlinkable else "")
-    held: _HeldHead | None = db_session.info.get(key)
-    transaction = db_session.get_transaction()
-    if held is None or transaction is None or held.transaction is not transaction:
-        shard, seq, head_hash = _lock_head(db_session, unlinkable)
-        held = _HeldHead(db_session.get_transaction(), shard, seq, head_hash)
-        db_session.info[key] = held
-    occurred_at = coarse_time(clock.now()) if unlinkable else clock.now()
-    fields: dict[str, Any] = dict(
-        shard=held.shard, seq=held.seq + 1, occurred_at=occurred_at, actor_type=actor.type,
-        actor_id=actor.id, action=action, subject_type=subject_type,
+    event = AuditEvent(
+        occurred_at=coarse_time(clock.now()) if unlinkable else clock.now(),
+        actor_type=actor.type, actor_id=actor.id, action=action, subject_type=subject_type,
         subject_id=None if subject_id is None else str(subject_id),
         source=None if unlinkable else actor.source,
-        request_id=None if unlinkable else actor.request_id, details=details or {})
-    digest = event_hash(held.head_hash, **fields)
-    # An id out of the sequence (random, below zero, where the sequence never goes).
-    event = AuditEvent(**fields, prev_hash=held.head_hash, hash=digest,
-                       **({"id": -1 - secrets.randbits(62)} if unlinkable else {}))
-    db_session.add(event)
-    db_session.execute(sa.update(AuditChainHead).where(AuditChainHead.shard == held.shard)
-                       .values(seq=fields["seq"], head_hash=digest)
-                       .execution_options(synchronize_session=False))
-    held.seq, held.head_hash = fields["seq"], digest
+        request_id=None if unlinkable else actor.request_id, details=details or {},
+        # An id out of the sequence (random, below zero, where the sequence never goes).
+        **({"id": -1 - secrets.randbits(62)} if unlinkable else {}))
+    writer.add_event(db_session, event, unlinkable)
     return event
 
 

@@ -1,0 +1,343 @@
+"""The write path every hot endpoint shares: its audit events and usage counters, in one statement.
+
+:func:`identity.audit.service.record_event` and :func:`identity.monitoring.counters.bump`
+do not talk to the database. They hand their row to the session (the event as a pending
+object, the counter into a per-transaction sum), and this module writes everything pending
+when the session flushes (before any later query of the same transaction: autoflush) or
+commits, so the rows still commit or vanish with the act they record:
+
+- On PostgreSQL, the first event of a transaction is written by ONE statement: a CTE that
+  locks a free shard head (``FOR UPDATE SKIP LOCKED``, starting at a shard drawn in Python
+  and wrapping around, never ``ORDER BY random()``), computes the event's hash in SQL from
+  the head's (``sha256(prev || canonical text)``, byte for byte what
+  :func:`identity.audit.service.event_hash` computes), inserts the event, moves the head
+  and upserts the transaction's counters. A verification's whole durable write is this
+  statement and the ``COMMIT``; the statement is hand-shaped SQL sent through
+  ``exec_driver_sql`` (no ORM unit of work, no SQL compilation) and psycopg prepares it
+  after a few uses.
+- When every shard is locked by other transactions (no row comes back), or for later
+  events of a transaction that already holds its head, or several events flushed
+  together, the hashes are computed in Python from the held head and the rows go in one
+  multi-row statement with the head's update and the counters.
+- SQLite (the embedded default) takes the same steps as separate Core statements; its
+  ``BEGIN IMMEDIATE`` already serialises writers.
+
+The commit is the caller's and stays one per request; concurrent requests' commits share
+PostgreSQL's WAL flush (its group commit: one fsync for every commit waiting on it), which
+``python -m bench.audit_write`` shows with ``pg_stat_wal``. Nothing is acknowledged before
+the caller's commit returns, so a crash before it loses the act and its rows together.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from identity.audit.models import AuditChainHead, AuditEvent
+from identity.monitoring.models import UsageCounter
+
+_PENDING = "vnid_pending_writes"
+_HEAD = "vnid_audit_head"
+#: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
+SHARD_COUNT_TTL = 300.0
+#: The chains of unlinkable events (created by migration 0013); ordinary events never take
+#: them. Several, so that concurrent anonymous acts do not wait for one row lock.
+UNLINKABLE_SHARDS = range(-8, 0)
+
+_COLUMNS = ("shard", "seq", "occurred_at", "actor_type", "actor_id", "action", "subject_type",
+            "subject_id", "source", "request_id", "details", "prev_hash", "hash")
+_HASHED = _COLUMNS[2:-2]  # the canonical text's fields after shard and seq
+
+
+@dataclass
+class _Pending:
+    """What a session's transaction has recorded and not yet written."""
+
+    events: list[tuple[AuditEvent, bool]] = field(default_factory=list)
+    counters: dict[tuple[dt.date, str, str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class _HeldHead:
+    transaction: Any
+    shard: int
+    seq: int
+    head_hash: bytes
+
+
+def canonical_rest(fields: dict[str, Any]) -> str:
+    """The canonical JSON of an event after ``[shard,seq,``: the part that needs no head."""
+    occurred_at = fields["occurred_at"].astimezone(dt.timezone.utc)
+    values = [occurred_at.isoformat(timespec="microseconds")]
+    values += [fields[name] for name in _HASHED[1:]]
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)[1:]
+
+
+def _pending(session: Session) -> _Pending:
+    if not session.in_transaction():
+        session.begin()  # what is pending belongs to a transaction: its rollback forgets it
+    pending: _Pending | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = _Pending()
+    return pending
+
+
+def add_event(session: Session, event: AuditEvent, unlinkable: bool) -> None:
+    """Queue ``event`` (no chain fields yet) for the transaction's next flush or commit."""
+    _pending(session).events.append((event, unlinkable))
+    session.add(event)  # the session is no longer clean: flush() and autoflush write it
+
+
+def add_counter(session: Session, key: tuple[dt.date, str, str, str], amount: int) -> None:
+    """Add ``amount`` to the transaction's pending sum for a counter row."""
+    counters = _pending(session).counters
+    counters[key] = counters.get(key, 0) + amount
+
+
+# --- which shard ---------------------------------------------------------------------------------
+
+_shard_counts: weakref.WeakKeyDictionary[sa.Engine, tuple[int, float]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _start(connection: sa.Connection, unlinkable: bool) -> int:
+    """A shard to try first, drawn in Python (the statement wraps around from it)."""
+    if unlinkable:
+        return random.choice(UNLINKABLE_SHARDS)
+    known = _shard_counts.get(connection.engine)
+    now = time.monotonic()
+    if known is None or known[1] < now:
+        count = int(connection.scalar(sa.select(sa.func.count()).select_from(AuditChainHead)
+                                      .where(AuditChainHead.shard >= 0)) or 0)
+        known = _shard_counts[connection.engine] = (count, now + SHARD_COUNT_TTL)
+    return random.randrange(max(known[0], 1))
+
+
+def _lock_head(connection: sa.Connection, unlinkable: bool, start: int) -> tuple[int, int, bytes]:
+    """Lock the head row of a shard that no other transaction holds, waiting only if all are held.
+
+    Shards from ``start`` upwards, then those below it: the first free one.
+    """
+    column = AuditChainHead.shard
+    query = (sa.select(column, AuditChainHead.seq, AuditChainHead.head_hash)
+             .where(column < 0 if unlinkable else column >= 0)
+             .order_by(column < start, column).limit(1))
+    head = connection.execute(query.with_for_update(skip_locked=True)).first()
+    if head is None:
+        head = connection.execute(query.with_for_update()).first()
+    if head is None:
+        raise RuntimeError("the audit log has no shards: run the database migrations")
+    return head.shard, head.seq, head.head_hash
+
+
+# --- the statements ------------------------------------------------------------------------------
+
+def _counter_rows(counters: dict[tuple[dt.date, str, str, str], int]) -> tuple[str, list[Any]]:
+    values = ", ".join(["(%s::date, %s::text, %s::text, %s::text, %s::bigint)"] * len(counters))
+    params = [part for key, amount in counters.items() for part in (*key, amount)]
+    return values, params
+
+
+def _counters_sql(counters: dict[tuple[dt.date, str, str, str], int],
+                  condition: str = "") -> tuple[str, list[Any]]:
+    values, params = _counter_rows(counters)
+    return (f"INSERT INTO usage_counters (day, metric, province_code, commune_code, count) "
+            f"SELECT * FROM (VALUES {values}) AS v(day, metric, province_code, commune_code, "
+            f"count) {condition} "
+            f"ON CONFLICT (day, metric, province_code, commune_code) "
+            f"DO UPDATE SET count = usage_counters.count + EXCLUDED.count"), params
+
+
+def _event_params(event: AuditEvent) -> list[Any]:
+    return [event.occurred_at, event.actor_type, event.actor_id, event.action,
+            event.subject_type, event.subject_id, event.source, event.request_id,
+            json.dumps(event.details)]
+
+
+def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: bool,
+                   counters: dict[tuple[dt.date, str, str, str], int]) -> Any:
+    """PostgreSQL: lock a free head, hash, insert, move the head, count: one round trip.
+
+    None when every shard was locked by another transaction (nothing was written).
+    """
+    fields = {name: getattr(event, name) for name in _HASHED}
+    with_id = unlinkable
+    params: list[Any] = [_start(connection, unlinkable), canonical_rest(fields),
+                         *_event_params(event)]
+    if with_id:
+        params.append(event.id)
+    sql = (
+        "WITH head AS (SELECT shard, seq + 1 AS seq, head_hash FROM audit_chain_heads "
+        f"WHERE shard {'<' if unlinkable else '>='} 0 ORDER BY shard < %s, shard "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED), "
+        "ev AS (SELECT shard, seq, head_hash AS prev_hash, sha256(head_hash || convert_to("
+        "'[' || shard::text || ',' || seq::text || ',' || %s::text, 'UTF8')) AS hash "
+        "FROM head), "
+        "ins AS (INSERT INTO audit_events (shard, seq, occurred_at, actor_type, actor_id, "
+        "action, subject_type, subject_id, source, request_id, details, prev_hash, hash"
+        f"{', id' if with_id else ''}) "
+        "SELECT shard, seq, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text, "
+        f"%s::text, %s::text, %s::json, prev_hash, hash{', %s::bigint' if with_id else ''} "
+        "FROM ev RETURNING id, shard, seq, prev_hash, hash), "
+        "upd AS (UPDATE audit_chain_heads AS h SET seq = ev.seq, head_hash = ev.hash FROM ev "
+        "WHERE h.shard = ev.shard)")
+    if counters:
+        counted, counter_params = _counters_sql(counters, "WHERE EXISTS (SELECT 1 FROM ev)")
+        sql += f", uc AS ({counted})"
+        params += counter_params
+    sql += " SELECT id, shard, seq, prev_hash, hash FROM ins"
+    return connection.exec_driver_sql(sql, tuple(params)).first()
+
+
+def _chain(events: list[AuditEvent], held: _HeldHead) -> None:
+    """Give each event its place after ``held`` and its hash; move ``held`` to the last."""
+    from identity.audit.service import event_hash
+    for event in events:
+        event.shard, event.seq, event.prev_hash = held.shard, held.seq + 1, held.head_hash
+        event.hash = event_hash(held.head_hash, shard=event.shard, seq=event.seq,
+                                **{name: getattr(event, name) for name in _HASHED})
+        held.seq, held.head_hash = event.seq, event.hash
+
+
+def _insert_chained_postgres(connection: sa.Connection, events: list[AuditEvent],
+                             unlinkable: bool, held: _HeldHead,
+                             counters: dict[tuple[dt.date, str, str, str], int]) -> None:
+    row = ("(%s::integer, %s::bigint, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, "
+           "%s::text, %s::text, %s::text, %s::json, %s::bytea, %s::bytea"
+           + (", %s::bigint)" if unlinkable else ")"))
+    params: list[Any] = []
+    for event in events:
+        params += [event.shard, event.seq, *_event_params(event), event.prev_hash, event.hash]
+        if unlinkable:
+            params.append(event.id)
+    sql = (f"WITH ins AS (INSERT INTO audit_events ({', '.join(_COLUMNS)}"
+           f"{', id' if unlinkable else ''}) VALUES {', '.join([row] * len(events))} "
+           "RETURNING seq, id), "
+           "upd AS (UPDATE audit_chain_heads SET seq = %s, head_hash = %s WHERE shard = %s)")
+    params += [held.seq, held.head_hash, held.shard]
+    if counters:
+        counted, counter_params = _counters_sql(counters)
+        sql += f", uc AS ({counted})"
+        params += counter_params
+    returned = connection.exec_driver_sql(sql + " SELECT seq, id FROM ins", tuple(params))
+    ids: dict[int, int] = {row.seq: row.id for row in returned}
+    for event in events:
+        event.id = ids[event.seq]
+
+
+def _insert_chained_core(connection: sa.Connection, events: list[AuditEvent], held: _HeldHead,
+                         counters: dict[tuple[dt.date, str, str, str], int]) -> None:
+    table: Any = AuditEvent.__table__
+    for event in events:  # one by one: SQLite writes alone anyway
+        row = {name: getattr(event, name) for name in _COLUMNS}
+        if event.id is not None:  # an unlinkable event's random id
+            row["id"] = event.id
+        event.id = connection.execute(sa.insert(table).returning(table.c.id), row).scalar_one()
+    connection.execute(sa.update(AuditChainHead).where(AuditChainHead.shard == held.shard)
+                       .values(seq=held.seq, head_hash=held.head_hash))
+    if counters:
+        _counters_core(connection, counters)
+
+
+def _counters_core(connection: sa.Connection,
+                   counters: dict[tuple[dt.date, str, str, str], int]) -> None:
+    statement = sqlite.insert(UsageCounter).values([
+        {"day": day, "metric": metric, "province_code": province, "commune_code": commune,
+         "count": amount} for (day, metric, province, commune), amount in counters.items()])
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=["day", "metric", "province_code", "commune_code"],
+        set_={"count": UsageCounter.count + statement.excluded.count}))
+
+
+# --- writing what is pending ---------------------------------------------------------------------
+
+def _write_chain(session: Session, connection: sa.Connection, events: list[AuditEvent],
+                 unlinkable: bool, counters: dict[tuple[dt.date, str, str, str], int]) -> None:
+    postgres = connection.dialect.name == "postgresql"
+    key = _HEAD + ("/unlinkable" if unlinkable else "")
+    transaction = session.get_transaction()
+    held: _HeldHead | None = session.info.get(key)
+    if held is None or held.transaction is not transaction:
+        held = None
+        if postgres and len(events) == 1:
+            row = _one_statement(connection, events[0], unlinkable, counters)
+            if row is not None:
+                event = events[0]
+                event.id, event.shard, event.seq = row.id, row.shard, row.seq
+                event.prev_hash, event.hash = bytes(row.prev_hash), bytes(row.hash)
+                session.info[key] = _HeldHead(transaction, row.shard, row.seq, event.hash)
+                return
+        shard, seq, head_hash = _lock_head(connection, unlinkable,
+                                           _start(connection, unlinkable))
+        held = _HeldHead(transaction, shard, seq, head_hash)
+        session.info[key] = held
+    _chain(events, held)
+    if postgres:
+        _insert_chained_postgres(connection, events, unlinkable, held, counters)
+    else:
+        _insert_chained_core(connection, events, held, counters)
+
+
+def write_pending(session: Session) -> None:
+    """Write the transaction's pending events and counters (a no-op when there are none)."""
+    pending: _Pending | None = session.info.get(_PENDING)
+    if pending is None or not (pending.events or pending.counters):
+        return
+    # Events added inside a savepoint that was rolled back have left the session: not written.
+    chains = {False: [e for e, u in pending.events if not u and e in session],
+              True: [e for e, u in pending.events if u and e in session]}
+    counters, pending.counters = pending.counters, {}
+    pending.events.clear()
+    connection = session.connection()
+    for unlinkable, events in chains.items():
+        if events:
+            _write_chain(session, connection, events, unlinkable, counters)
+            counters = {}  # written with the first chain's statement
+            for event in events:
+                session.expunge(event)  # written: the unit of work must not insert it again
+    if counters:
+        if connection.dialect.name == "postgresql":
+            sql, params = _counters_sql(counters)
+            connection.exec_driver_sql(sql, tuple(params))
+        else:
+            _counters_core(connection, counters)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    write_pending(session)
+
+
+def _before_execute(state: Any) -> None:
+    # The transaction's later reads see its counters, as autoflush shows its new rows.
+    pending: _Pending | None = state.session.info.get(_PENDING)
+    if pending is not None and pending.counters and state.session.autoflush:
+        write_pending(state.session)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    # What other before_flush listeners bumped (identity.monitoring.accounts' counts).
+    write_pending(session)
+
+
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the session's own transaction ended: commit or rollback
+        session.info.pop(_PENDING, None)
+
+
+sa.event.listen(Session, "before_flush", _before_flush)
+sa.event.listen(Session, "do_orm_execute", _before_execute)
+sa.event.listen(Session, "after_flush", _after_flush)
+sa.event.listen(Session, "before_commit", _before_commit)
+sa.event.listen(Session, "after_transaction_end", _after_transaction_end)
