@@ -279,3 +279,54 @@ def test_a_citizen_locks_the_account_and_then_sees_only_its_status(
     error = app.find(driver, 'section[data-screen="login"] .error')
     assert "khóa" in error.text
     expect_failed_calls(driver, "/api/v1/auth/refresh", "/api/v1/auth/login")
+
+
+def test_an_account_waiting_for_review_sees_only_its_status(
+        server: LiveServer, driver: Any) -> None:
+    """A phone that is not the registry's: the account waits for an officer, the app says so."""
+    from dataclasses import replace
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    person = replace(app.person_from_demo(server), phone="0399123456")
+    app.register(driver, server.url, person)
+    app.login(driver, server.url, person)
+    status = app.find(driver, "#status-only")
+    assert driver.find_element(By.ID, "account-status").get_attribute(
+        "data-status") == "pending_review"
+    assert person.full_name not in status.text  # no registry data before the review
+    assert driver.find_element(By.ID, "nav").find_elements(By.TAG_NAME, "a") == []
+    driver.execute_script("location.hash = '#/qr'")  # any other screen: the status again
+    app.wait(driver, expected_conditions.staleness_of(status))
+    assert app.find(driver, "#status-only").is_displayed()
+    assert not driver.find_elements(By.ID, "qr-show")
+
+
+def test_the_apps_der_signatures_and_verifier_requests_read_as_the_server_reads_them(
+        server: LiveServer, driver: Any) -> None:
+    """WebCrypto's r||s becomes the DER the server verifies, for every shape of r and s."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's order
+    pairs = [(1, 1), (0x80, 0x7F), (2**255, 2**247 + 5), (0x00FF << 200, 1 << 8), (n - 1, n - 2),
+             (int("7f" + "00" * 31, 16), int("80" + "00" * 31, 16))]
+    app.go(driver, server.url, "login")
+    app.screen(driver, "login")
+    answers = driver.execute_async_script("""
+        const [pairs, done] = [arguments[0], arguments[arguments.length - 1]];
+        Promise.all([import('/app/device.js'), import('/app/lastqr.js')]).then(([device, qr]) => {
+          const raw = (hex) => Uint8Array.from(hex.match(/../g), (b) => parseInt(b, 16));
+          const der = pairs.map(([r, s]) => Array.from(device.rawToDer(raw(r + s)),
+            (b) => b.toString(16).padStart(2, '0')).join(''));
+          const requests = ['aud=rp:vcb01&nonce=Qx7-kP2mZ9aa',
+            'https://bank.example/verify/?aud=rp:vcb01&nonce=Qx7-kP2mZ9aa',
+            '{"audience": "rp:vcb01", "nonce": "Qx7-kP2mZ9aa"}', 'rp:vcb01 Qx7-kP2mZ9aa',
+            'Qx7-kP2mZ9aa', ''].map((text) => qr.parseVerifierRequest(text));
+          done({der, requests});
+        });""", [[f"{r:064x}", f"{s:064x}"] for r, s in pairs])
+    assert answers["der"] == [encode_dss_signature(r, s).hex() for r, s in pairs]
+    both = {"audience": "rp:vcb01", "nonce": "Qx7-kP2mZ9aa"}
+    assert answers["requests"] == [both, both, both, both,
+                                   {"audience": None, "nonce": "Qx7-kP2mZ9aa"},
+                                   {"audience": None, "nonce": None}]
