@@ -150,8 +150,8 @@ def metrics() -> Response:
 
 
 def _actor_type() -> str:
-    for attribute, kind in (("account", "citizen"), ("officer", "officer"),
-                            ("operator", "operator"), ("relying_party", "relying_party")):
+    for attribute, kind in (("account", "citizen"), ("officer_row", "officer"),
+                            ("operator", "operator"), ("party_row", "relying_party")):
         if getattr(g, attribute, None) is not None:
             return kind
     return "anonymous"

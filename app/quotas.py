@@ -35,16 +35,16 @@ class DailyQuotaExhausted(TooManyAttempts):
 
 
 def _account_key() -> str:
-    """The caller's account: a citizen's (``g.account``) or an officer's (``g.officer``)."""
+    """The caller's account: a citizen's (``g.account``) or an officer's (``g.officer_row``)."""
     if "account" in g:
         return f"account:{g.account.id}"
-    return f"officer:{g.officer.id}" if "officer" in g else "account:none"
+    return f"officer:{g.officer_row.id}" if "officer_row" in g else "account:none"
 
 
 def account_rate_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
     """A per-account rate limit (``config_name``: flask-limiter notation, e.g. ``5 per
     minute;20 per day``), for a view that runs after ``citizen_required`` or
-    ``officer_required`` (it reads ``g.account`` or ``g.officer``)."""
+    ``officer_required`` (it reads ``g.account`` or ``g.officer_row``)."""
     def decorate(view: F) -> F:
         return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
                                             key_func=_account_key)(view))

@@ -2,8 +2,11 @@
 
 A party's access token is a JWT signed like every other token of the
 service (``app/auth.py``), with ``sub`` ``rp:<id>``, the party's token
-version and the granted scopes. Each request re-reads the party: a disabled
-party, or one whose secret was rotated, is refused on its next call.
+version and the granted scopes. Each request re-reads the party's row (one
+Core statement, no ORM entity): a disabled party, or one whose secret was
+rotated, is refused on its next call. Routes that only read the party use
+:func:`current_party_row`; :func:`current_party` builds the entity from the
+same row when a use case needs one.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_reque
 
 from app.auth import _subject, _token_version, config_limit, limiter
 from app.extensions import db, get_redis
+from identity.entities import attach
 from identity.relying_parties import parties
 from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.errors import ScopeMissing
@@ -42,7 +46,7 @@ def issue_party_token(party: RelyingParty, scopes: list[str]) -> dict[str, Any]:
 
 
 def _party_key() -> str:
-    return f"rp:{g.party.id}" if "party" in g else "rp:none"
+    return f"rp:{g.party_row.id}" if "party_row" in g else "rp:none"
 
 
 def per_item(field: str, *, most: int = 1000) -> Callable[[], int]:
@@ -76,7 +80,7 @@ def party_required(scope: str, *, metered: bool = True,
         @wraps(view)
         def metered_view(*args: Any, **kwargs: Any) -> Any:
             if metered:
-                parties.consume_quota(redis_client=get_redis(), party=g.party, scope=scope,
+                parties.consume_quota(redis_client=get_redis(), party=g.party_row, scope=scope,
                                       defaults=current_app.config["RP_DAILY_QUOTAS"],
                                       cost=cost() if cost is not None else 1)
             return view(*args, **kwargs)
@@ -87,12 +91,14 @@ def party_required(scope: str, *, metered: bool = True,
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request()
-            party = parties.party_for_token(db_session=db.session(), party_id=_subject("rp"),
-                                            token_version=_token_version())
+            party = parties.party_row_for_token(db_session=db.session(),
+                                                party_id=_subject("rp"),
+                                                token_version=_token_version())
             granted = str(get_jwt().get("scope", "")).split()
-            if scope not in granted or scope not in party.scope_set():
+            if scope not in granted or scope not in parties.scope_set(party):
                 raise ScopeMissing(errors={"scope": [scope]})
-            g.party = party
+            g.party_row = party
+            g.pop("party", None)  # an app context (and its g) may outlive one request
             return limited(*args, **kwargs)
         return cast(F, wrapper)
     return decorate
@@ -104,6 +110,13 @@ def callback_policy() -> CallbackPolicy:
                           allow_private=bool(current_app.config["RP_CALLBACKS_ALLOW_PRIVATE"]))
 
 
+def current_party_row() -> parties.PartyView:
+    """The row of the relying party making the request, as checked (no ORM entity)."""
+    return cast(parties.PartyView, g.party_row)
+
+
 def current_party() -> RelyingParty:
-    """The relying party making the request."""
+    """The relying party making the request, as an entity (built from its row, no SELECT)."""
+    if "party" not in g:
+        g.party = attach(db.session(), RelyingParty, g.party_row)
     return cast(RelyingParty, g.party)

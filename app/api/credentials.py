@@ -9,7 +9,8 @@ from flask import Response, current_app, request
 
 from app import context as ctx
 from app.api.pages import page
-from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from app.auth import (BEARER, citizen_required, current_account, current_officer,
+                      current_officer_row, officer_required)
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
@@ -128,7 +129,7 @@ def verify(payload: dict[str, Any]) -> Any:
     when not valid. The check is recorded in the holder's access log with
     the verifier's name.
     """
-    officer = current_officer()
+    officer = current_officer_row()
     result = service.verify_online(
         db_session=ctx.db_session(), key_ring=key_ring(),
         actor=officer_actor(officer, ctx.actor()), verifier=unit_name(officer),

@@ -13,7 +13,7 @@ from app.auth import BEARER, citizen_required, current_account
 from app.jobs import enqueue
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
-from app.rp_auth import RP_BEARER, current_party, party_required, per_item
+from app.rp_auth import RP_BEARER, current_party, current_party_row, party_required, per_item
 from identity.accounts.capabilities import Act
 from identity.credentials import service as credentials
 from identity.credentials.schemas import VerificationRead, VerifyRequest
@@ -43,7 +43,7 @@ me_blp = Blueprint("data_sharing", __name__, url_prefix="/me",
 
 
 def _party_actor() -> Any:
-    return party_actor(current_party(), ctx.actor())
+    return party_actor(current_party_row(), ctx.actor())
 
 
 def _citizen_actor() -> Any:
@@ -64,7 +64,7 @@ def identity_match(payload: dict[str, Any]) -> Any:
     The phone is compared with the registry's subscriber record only.
     """
     return matching.identity_match(db_session=ctx.db_session(), protector=ctx.protector(),
-                                   actor=ctx.actor(), party=current_party(), **payload)
+                                   actor=ctx.actor(), party=current_party_row(), **payload)
 
 
 @blp.post("/sim-ownership")
@@ -79,7 +79,7 @@ def sim_ownership(payload: dict[str, Any]) -> Any:
     registration (a squatter's). An unknown personal id answers `false`.
     """
     return matching.sim_ownership(db_session=ctx.db_session(), protector=ctx.protector(),
-                                  actor=ctx.actor(), party=current_party(), **payload)
+                                  actor=ctx.actor(), party=current_party_row(), **payload)
 
 
 # --- Consent ---------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def acknowledge_erasure(share_id: int) -> Any:
 @blp.doc(security=RP_BEARER)
 def verify_credential(payload: dict[str, Any]) -> Any:
     """Scope `credentials.verify`: the online verifier, logged with the party's name."""
-    party = current_party()
+    party = current_party_row()
     result = credentials.verify_online(
         db_session=ctx.db_session(), key_ring=key_ring(), actor=_party_actor(), verifier=party.name,
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
@@ -175,7 +175,7 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
     not confirm wait for the police's review). The quota counts one unit per
     guest, on the way in (``per_item``), with the per-party rate limit.
     """
-    party = current_party()
+    party = current_party_row()
     return lodging.notify_lodging(
         db_session=ctx.db_session(), actor=_party_actor(),
         notifier=lodging.LodgingNotifier(type="relying_party", id=party.client_id), **payload)

@@ -121,16 +121,20 @@ class KeyRing:
 
     def signing_key(self, db_session: Session,
                     protector: Protector) -> tuple[str, ec.EllipticCurvePrivateKey]:
-        """The active key's kid and private key; :class:`SigningUnavailable` if there is none."""
-        key = db_session.scalar(sa.select(IssuerKey).where(IssuerKey.status == ACTIVE)
-                                .order_by(IssuerKey.id.desc()).limit(1))
-        if key is None:
+        """The active key's kid and private key; :class:`SigningUnavailable` if there is none.
+
+        The active key's kid is read on every call (a key revoked or retired a moment ago
+        never signs again); its private half is read and decrypted once per process.
+        """
+        kid = db_session.execute(_ACTIVE_KID).scalar()
+        if kid is None:
             raise SigningUnavailable("No active issuer key: run `flask keys rotate`.")
-        private_key = self._signers.get(key.kid)
+        private_key = self._signers.get(kid)
         if private_key is None:
+            sealed = db_session.execute(_PRIVATE_HALF, {"kid": kid}).scalar_one()
             try:
-                pkcs8 = base64.b64decode(protector.decrypt(key.private_key_encrypted,
-                                                           context=_CONTEXT + key.kid.encode()))
+                pkcs8 = base64.b64decode(protector.decrypt(sealed,
+                                                           context=_CONTEXT + kid.encode()))
                 loaded = serialization.load_der_private_key(pkcs8, password=None)
             except (KeyMaterialError, ValueError):
                 raise SigningUnavailable() from None
@@ -138,5 +142,12 @@ class KeyRing:
                 raise SigningUnavailable()
             private_key = loaded
             with self._lock:
-                self._signers[key.kid] = private_key
-        return key.kid, private_key
+                self._signers[kid] = private_key
+        return kid, private_key
+
+
+_KEYS = IssuerKey.__table__
+#: The newest active key's kid: what signs (Core, built once: issuing reads it every time).
+_ACTIVE_KID = (sa.select(_KEYS.c.kid).where(_KEYS.c.status == ACTIVE)
+               .order_by(_KEYS.c.id.desc()).limit(1))
+_PRIVATE_HALF = sa.select(_KEYS.c.private_key_encrypted).where(_KEYS.c.kid == sa.bindparam("kid"))

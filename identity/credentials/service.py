@@ -41,6 +41,7 @@ from identity.protection import KeyMaterialError, Protector
 from identity.registry.models import Citizen
 
 IMAGE_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
+_CREDENTIALS = cast(sa.Table, Credential.__table__)
 _TEXT_CONTEXT = b"credential/text/"
 _IMAGE_CONTEXT = b"credential/image/"
 
@@ -125,22 +126,24 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
                       expires_at=int(expires_at.timestamp()), credential_id=cti,
                       credential_type=credential_type, claims=dict(claims), audience=audience,
                       nonce=nonce)
-    credential = Credential(id=cti.hex(), account_id=account.id, citizen_id=account.citizen_id,
-                            type=credential_type, kid=kid, audience=audience,
-                            issued_at=issued_at, expires_at=expires_at)
-    db_session.add(credential)
+    credential_id = cti.hex()
+    # One Core INSERT, sent now: no ORM unit of work for a row nothing reads back here.
+    db_session.execute(sa.insert(_CREDENTIALS), {
+        "id": credential_id, "account_id": account.id, "citizen_id": account.citizen_id,
+        "type": credential_type, "kid": kid, "audience": audience, "issued_at": issued_at,
+        "expires_at": expires_at})
     citizen = account.citizen
     record_event(db_session=db_session, actor=actor, action="credential.issued",
                  subject_type="citizen", subject_id=account.citizen_id,
-                 details={"type": credential_type, "credential_id": credential.id,
+                 details={"type": credential_type, "credential_id": credential_id,
                           "audience": audience})
     bump(db_session, metric="credentials.issued", province_code=citizen.province_code,
          commune_code=citizen.commune_code)
     # Kept for the image only, for the credential's life; sealed like other personal data.
-    redis_client.set(_text_key(credential.id),
-                     protector.encrypt(text, context=_TEXT_CONTEXT + credential.id.encode()),
+    redis_client.set(_text_key(credential_id),
+                     protector.encrypt(text, context=_TEXT_CONTEXT + credential_id.encode()),
                      exat=int(expires_at.timestamp()))
-    return Issued(credential_id=credential.id, qr=text, expires_at=expires_at,
+    return Issued(credential_id=credential_id, qr=text, expires_at=expires_at,
                   type=credential_type)
 
 
@@ -282,24 +285,45 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
         return _record(db_session, actor, verifier, None, "revoked", verified)
     if found.key_status == REVOKED:
         return _record(db_session, actor, verifier, found, "key_revoked", verified)
-    if found.credential.revoked_at is not None or found.account_status != ACTIVE:
+    if found.revoked_at is not None or found.account_status != ACTIVE:
         return _record(db_session, actor, verifier, found, "revoked", verified)
-    kind = types.credential_types().get(found.credential.type)
+    kind = types.credential_types().get(found.type)
     if kind is not None and kind.one_time:
-        used = db_session.execute(
-            sa.update(Credential).where(Credential.id == found.credential.id,
-                                        Credential.used_at.is_(None))
-            .values(used_at=now).execution_options(synchronize_session=False))
+        used = db_session.execute(_USE_ONCE, {"credential_id": found.id, "now": now})
         if used.rowcount != 1:  # type: ignore[attr-defined]
             return _record(db_session, actor, verifier, found, "already_used", verified)
     return _record(db_session, actor, verifier, found, None, verified)
 
 
+_KEYS, _ACCOUNTS, _CITIZENS = IssuerKey.__table__, Account.__table__, Citizen.__table__
+
+#: A credential's row with its key's status, its account's status and its holder's place: one
+#: Core statement, built once (no ORM entity, no statement rebuilt per request).
+_FOUND = (sa.select(_CREDENTIALS.c.id, _CREDENTIALS.c.citizen_id, _CREDENTIALS.c.type,
+                    _CREDENTIALS.c.revoked_at, _KEYS.c.status.label("key_status"),
+                    _ACCOUNTS.c.status.label("account_status"), _CITIZENS.c.province_code,
+                    _CITIZENS.c.commune_code)
+          .select_from(_CREDENTIALS.join(_KEYS, _KEYS.c.kid == _CREDENTIALS.c.kid)
+                       .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
+                       .join(_CITIZENS, _CITIZENS.c.id == _CREDENTIALS.c.citizen_id))
+          .where(_CREDENTIALS.c.id == sa.bindparam("credential_id")))
+
+#: A one-time credential's first use: only one verification can set ``used_at``.
+_USE_ONCE = (sa.update(_CREDENTIALS)
+             .where(_CREDENTIALS.c.id == sa.bindparam("credential_id"),
+                    _CREDENTIALS.c.used_at.is_(None))
+             .values(used_at=sa.bindparam("now")))
+
+
 @dataclass(frozen=True)
 class _Found:
-    """A credential's row, its key's status, its account's status and its holder's place."""
+    """A credential's id, holder, type and revocation, its key's and account's status, and
+    its holder's place (the columns of :data:`_FOUND`)."""
 
-    credential: Credential
+    id: str
+    citizen_id: int
+    type: str
+    revoked_at: dt.datetime | None
     key_status: str
     account_status: str
     province_code: str
@@ -307,13 +331,7 @@ class _Found:
 
 
 def _credential_row(db_session: Session, credential_id: bytes) -> _Found | None:
-    row = db_session.execute(
-        sa.select(Credential, IssuerKey.status, Account.status, Citizen.province_code,
-                  Citizen.commune_code)
-        .join(IssuerKey, IssuerKey.kid == Credential.kid)
-        .join(Account, Account.id == Credential.account_id)
-        .join(Citizen, Citizen.id == Credential.citizen_id)
-        .where(Credential.id == credential_id.hex())).first()
+    row = db_session.execute(_FOUND, {"credential_id": credential_id.hex()}).first()
     return None if row is None else _Found(*row)
 
 
@@ -329,10 +347,9 @@ def _record(db_session: Session, actor: Actor, verifier: str, found: _Found | No
             reason: str | None, verified: vn1.Verified | None) -> Verification:
     details = {"by": verifier, "result": reason or "valid"}
     if found is not None:
-        credential = found.credential
-        details.update(credential_id=credential.id, type=credential.type)
+        details.update(credential_id=found.id, type=found.type)
         record_event(db_session=db_session, actor=actor, action="credential.verified",
-                     subject_type="citizen", subject_id=credential.citizen_id, details=details)
+                     subject_type="citizen", subject_id=found.citizen_id, details=details)
         bump(db_session, metric="credentials.verified", province_code=found.province_code,
              commune_code=found.commune_code)
     else:

@@ -11,16 +11,16 @@ from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor, record_event
 from identity.registry.models import Citizen
-from identity.relying_parties.models import RelyingParty
+from identity.relying_parties.parties import PartyView
 
 
-def party_actor(party: RelyingParty, actor: Actor) -> Actor:
+def party_actor(party: PartyView, actor: Actor) -> Actor:
     """The request's actor, named as the party (its client id; never a secret)."""
     return Actor(type="relying_party", id=party.client_id, source=actor.source,
                  request_id=actor.request_id)
 
 
-def looked_up(db_session: Session, actor: Actor, party: RelyingParty, citizen: Citizen | None,
+def looked_up(db_session: Session, actor: Actor, party: PartyView, citizen: Citizen | None,
               action: str, details: dict[str, Any]) -> None:
     """Audit one look at a citizen: in their access log if they exist, else about the party."""
     details = {"by": party.name, "party_kind": party.kind, **details}

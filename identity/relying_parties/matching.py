@@ -22,7 +22,7 @@ from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
 from identity.registry.service import PHONE_PURPOSE, get_citizen
 from identity.relying_parties.access_log import looked_up
-from identity.relying_parties.models import RelyingParty
+from identity.relying_parties.parties import PartyView
 
 
 def _phone_matches(protector: Protector, citizen: Citizen, phone: str) -> bool:
@@ -41,7 +41,7 @@ def _phone_matches(protector: Protector, citizen: Citizen, phone: str) -> bool:
 
 
 def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
-                   party: RelyingParty, personal_id: str, full_name: str,
+                   party: PartyView, personal_id: str, full_name: str,
                    date_of_birth: dt.date, phone: str | None = None) -> dict[str, Any]:
     """``match`` and which fields matched, nothing else; in the citizen's access log."""
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
@@ -61,7 +61,7 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
 
 
 def sim_ownership(*, db_session: Session, protector: Protector, actor: Actor,
-                  party: RelyingParty, personal_id: str, phone: str) -> dict[str, Any]:
+                  party: PartyView, personal_id: str, phone: str) -> dict[str, Any]:
     """Whether the subscriber (phone, personal id) matches the registry's subscriber record."""
     citizen = get_citizen(db_session=db_session, personal_id=personal_id)
     match = citizen is not None and _phone_matches(protector, citizen, phone)
