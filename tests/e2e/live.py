@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,32 @@ def api(url: str, method: str, path: str, body: Any = None, token: str | None = 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(request, timeout=30) as answer:
         return json.loads(answer.read())
+
+
+def level2_citizen(server: LiveServer, home: Path, citizen: dict[str, str], *, password: str,
+                   passcode: str, officer: str = "demo.officer"
+                   ) -> tuple[Callable[..., str], dict[str, Any], str]:
+    """A citizen registered with the reference mobile client (its state in ``home``), raised
+    to level 2 by an officer of Hanoi who checks the chip card, and logged in again.
+
+    Returns the client (``client(*args)``: its output, the test failed if it failed), the
+    account as registration answered, and the officer's token.
+    """
+    def client(*args: str) -> str:
+        done = run_client(server.url, home, *args)
+        assert done.returncode == 0, f"{args[0]}: {done.stderr}\n{server.log()[-3000:]}"
+        return done.stdout
+
+    account: dict[str, Any] = json.loads(client(
+        "register", "--personal-id", citizen["personal_id"], "--full-name",
+        citizen["full_name"], "--date-of-birth", citizen["date_of_birth"], "--phone",
+        citizen["phone"], "--password", password, "--passcode", passcode))
+    client("login", "--personal-id", citizen["personal_id"], "--password", password)
+    token = officer_token(server, officer, password, province="01")
+    api(server.url, "POST", f"/api/v1/police/accounts/{account['account_id']}/level2",
+        {"card_number": citizen["personal_id"], "check": "face"}, token)
+    client("login", "--personal-id", citizen["personal_id"], "--password", password)
+    return client, account, token
 
 
 def officer_token(server: LiveServer, username: str, password: str, *, province: str,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live import ROOT, api, officer_token, run_client, running_server
+from tests.e2e.live import ROOT, api, level2_citizen, running_server
 
 CITIZEN = {"personal_id": "001090012345", "full_name": "Nguyễn Văn An",
            "date_of_birth": "1990-05-12", "phone": "0912345678"}
@@ -30,23 +30,9 @@ PASSCODE = "246810"
 def test_issue_show_verify_online_then_offline_with_the_server_stopped(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         home = tmp_path / "phone"
-
-        def client(*args: str) -> str:
-            done = run_client(server.url, home, *args)
-            assert done.returncode == 0, f"{args[0]}: {done.stderr}\n{server.log()[-3000:]}"
-            return done.stdout
-
-        account = json.loads(client(
-            "register", "--personal-id", CITIZEN["personal_id"], "--full-name",
-            CITIZEN["full_name"], "--date-of-birth", CITIZEN["date_of_birth"], "--phone",
-            CITIZEN["phone"], "--password", PASSWORD, "--passcode", PASSCODE))
-        client("login", "--personal-id", CITIZEN["personal_id"], "--password", PASSWORD)
-
         # Level 2 happens at a police office: an officer of Hanoi checks the chip card.
-        officer = officer_token(server, "demo.officer", PASSWORD, province="01")
-        api(server.url, "POST", f"/api/v1/police/accounts/{account['account_id']}/level2",
-            {"card_number": CITIZEN["personal_id"], "check": "face"}, officer)
-        client("login", "--personal-id", CITIZEN["personal_id"], "--password", PASSWORD)
+        client, _, officer = level2_citizen(server, home, CITIZEN, password=PASSWORD,
+                                            passcode=PASSCODE)
 
         issued = json.loads(client("credential", "--type", "identity", "--passcode", PASSCODE,
                                    "--out", str(tmp_path / "qr.png")))

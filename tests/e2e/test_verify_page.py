@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import browser_tests, chromium, console_errors
-from tests.e2e.live import ROOT, LiveServer, api, officer_token, run_client, running_server
+from tests.e2e.live import ROOT, LiveServer, api, level2_citizen, running_server
 from tests.identity.credentials.vn1_helpers import pack, sign1_parts
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,21 +45,9 @@ navigator.serviceWorker.ready.then(() => {
 
 
 def issue_identity_credential(server: LiveServer, home: Path) -> str:
-    """A citizen registers, is raised to level 2 by an officer, and shows ``identity``."""
-    def client(*args: str) -> str:
-        done = run_client(server.url, home, *args)
-        assert done.returncode == 0, f"{args[0]}: {done.stderr}\n{server.log()[-3000:]}"
-        return done.stdout
-
-    account = json.loads(client(
-        "register", "--personal-id", CITIZEN["personal_id"], "--full-name",
-        CITIZEN["full_name"], "--date-of-birth", CITIZEN["date_of_birth"], "--phone",
-        CITIZEN["phone"], "--password", PASSWORD, "--passcode", PASSCODE))
-    client("login", "--personal-id", CITIZEN["personal_id"], "--password", PASSWORD)
-    officer = officer_token(server, "verify.page.officer", PASSWORD, province="01")
-    api(server.url, "POST", f"/api/v1/police/accounts/{account['account_id']}/level2",
-        {"card_number": CITIZEN["personal_id"], "check": "face"}, officer)
-    client("login", "--personal-id", CITIZEN["personal_id"], "--password", PASSWORD)
+    """A citizen raised to level 2 by an officer shows an ``identity`` credential."""
+    client, _, _ = level2_citizen(server, home, CITIZEN, password=PASSWORD, passcode=PASSCODE,
+                                  officer="verify.page.officer")
     issued = json.loads(client("credential", "--type", "identity", "--passcode", PASSCODE))
     text = issued["qr"]
     assert isinstance(text, str) and text.startswith("VN1:")
