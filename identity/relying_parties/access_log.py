@@ -5,12 +5,11 @@ subject, so it shows in their access log with the party's name (``by``).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor, record_event
-from identity.registry.models import Citizen
 from identity.relying_parties.parties import PartyView
 
 
@@ -20,7 +19,13 @@ def party_actor(party: PartyView, actor: Actor) -> Actor:
                  request_id=actor.request_id)
 
 
-def looked_up(db_session: Session, actor: Actor, party: PartyView, citizen: Citizen | None,
+class LookedAt(Protocol):
+    """The citizen a party looked at: the entity, or a row holding its id."""
+
+    id: int
+
+
+def looked_up(db_session: Session, actor: Actor, party: PartyView, citizen: LookedAt | None,
               action: str, details: dict[str, Any]) -> None:
     """Audit one look at a citizen: in their access log if they exist, else about the party."""
     details = {"by": party.name, "party_kind": party.kind, **details}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from typing import Any
+from typing import Any, Protocol, cast
+
+import sqlalchemy as sa
 
 from sqlalchemy.orm import Session
 
@@ -20,12 +22,33 @@ from identity.audit.service import Actor
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
-from identity.registry.service import PHONE_PURPOSE, get_citizen
+from identity.registry.service import PHONE_PURPOSE
 from identity.relying_parties.access_log import looked_up
 from identity.relying_parties.parties import PartyView
 
 
-def _phone_matches(protector: Protector, citizen: Citizen, phone: str) -> bool:
+_CITIZENS = Citizen.__table__
+#: What a match compares, by personal id: one Core statement built once, no ORM entity.
+_MATCHED = (sa.select(_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
+                      _CITIZENS.c.phone_hash)
+            .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+
+
+class _Compared(Protocol):
+    """A citizen as a match reads them: the entity, or a row of :data:`_MATCHED`."""
+
+    id: int
+    full_name: str
+    date_of_birth: dt.date
+    phone_hash: bytes | None
+
+
+def _compared(db_session: Session, personal_id: str) -> _Compared | None:
+    return cast("_Compared | None", db_session.execute(
+        _MATCHED, {"personal_id": personal_id}).first())
+
+
+def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool:
     """The phone is the registry's subscriber record (the telecom data), and only that.
 
     Never the account's phone: that one was typed by whoever registered,
@@ -44,7 +67,7 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
                    party: PartyView, personal_id: str, full_name: str,
                    date_of_birth: dt.date, phone: str | None = None) -> dict[str, Any]:
     """``match`` and which fields matched, nothing else; in the citizen's access log."""
-    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    citizen = _compared(db_session, personal_id)
     fields: dict[str, bool] = {"full_name": False, "date_of_birth": False}
     if phone is not None:
         fields["phone"] = False
@@ -63,7 +86,7 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
 def sim_ownership(*, db_session: Session, protector: Protector, actor: Actor,
                   party: PartyView, personal_id: str, phone: str) -> dict[str, Any]:
     """Whether the subscriber (phone, personal id) matches the registry's subscriber record."""
-    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    citizen = _compared(db_session, personal_id)
     match = citizen is not None and _phone_matches(protector, citizen, phone)
     looked_up(db_session, actor, party, citizen, "rp.sim_ownership",
               {"result": "match" if match else "no_match"})
