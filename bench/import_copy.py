@@ -34,7 +34,6 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import NullPool
 
 from bench.common import ROUNDS, new_keys, scratch_database, spread, table_entry
 from bench.table import GOALS
@@ -66,8 +65,10 @@ def _copy_in(url: str, statement: str, source: Path) -> float:
 
 
 def _import(url: str, path: Path, protector: Protector) -> tuple[float, Any]:
+    # A pool, as ``flask registry import`` has (the app's engine): a batch does not pay for
+    # a new connection.
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"),
-                              poolclass=NullPool)
+                              pool_size=2, max_overflow=0)
     try:
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         started = time.perf_counter()
