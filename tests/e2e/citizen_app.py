@@ -1,7 +1,7 @@
 """A page object of the citizen's app (``/app/``), for the browser tests of every client.
 
 ``person_from_demo(server)`` takes a fresh demo citizen (``flask demo citizen
---fresh``); ``register``, ``login`` and ``show_qr`` drive the app as a citizen would
+--fresh``); ``register``, ``login``, ``show_qr`` and ``unlock`` drive the app as a citizen would
 (typing, clicking, the passcode modal), the SMS code read from the development
 outbox as the reference mobile client reads it. ``mobile(driver)`` makes the window
 a 360 x 780 phone. Every wait fails the test after ``TIMEOUT`` seconds.
@@ -130,6 +130,19 @@ def login(driver: Any, url: str, person: Person) -> None:
     type_into(driver, "#password", person.password)
     find(driver, 'section[data-screen="login"] button[type="submit"]').click()
     screen(driver, "home")
+
+
+def unlock(driver: Any, url: str, person: Person) -> None:
+    """Unlock a locked account in the app: password, then the SMS code; ends on login."""
+    go(driver, url, "unlock")
+    screen(driver, "unlock")
+    type_into(driver, "#personal_id", person.personal_id)
+    type_into(driver, "#password", person.password)
+    find(driver, 'section[data-screen="unlock"] button[type="submit"]').click()
+    find(driver, "#unlock-code-sent")
+    type_into(driver, "#otp", sms_code(url, person.phone))
+    find(driver, 'section[data-screen="unlock"] button[type="submit"]').click()
+    screen(driver, "login")
 
 
 def enter_passcode(driver: Any, passcode: str) -> None:

@@ -280,6 +280,11 @@ def test_a_citizen_locks_the_account_and_then_sees_only_its_status(
     assert "khóa" in error.text
     expect_failed_calls(driver, "/api/v1/auth/refresh", "/api/v1/auth/login")
 
+    # Found again: the password and an SMS code unlock it, and the app works as before.
+    app.unlock(driver, server.url, citizen)
+    app.login(driver, server.url, citizen)
+    assert driver.find_element(By.ID, "account-status").get_attribute("data-status") == "active"
+
 
 def test_an_account_waiting_for_review_sees_only_its_status(
         server: LiveServer, driver: Any) -> None:

@@ -15,7 +15,8 @@ const REFRESHABLE = new Set(['auth.token_expired', 'auth.invalid_token', 'auth.r
 let accessToken = null;
 /** Unauthenticated calls (and calls with an explicit token): the shared client. */
 const http = new Api();
-const request = (method, path, options) => http.request(method, path, options);
+/** One call without the session's token (registration, login, unlock). */
+export const request = (method, path, options) => http.request(method, path, options);
 let refreshing = null;
 const listeners = new Set();
 

@@ -15,7 +15,8 @@ const SHELL = [
   '/app/icons/icon.svg', '/app/icons/icon-192.png',
   '/app/screens/index.js', '/app/screens/home.js', '/app/screens/qr.js',
   '/app/screens/history.js', '/app/screens/sharing.js', '/app/screens/consents.js',
-  '/app/screens/login.js', '/app/screens/register.js',
+  '/app/screens/login.js', '/app/screens/register.js', '/app/screens/unlock.js',
+  '/app/lastqr.js',
   '/clients/shared/api.js', '/clients/shared/i18n.js', '/clients/shared/qr.js',
   '/clients/shared/base.css', '/clients/vendor/uqr/dist/index.mjs',
 ];

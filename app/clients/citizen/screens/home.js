@@ -35,6 +35,7 @@ export default {
       locked_help: 'Để mở khóa, hãy dùng mật khẩu và mã SMS gửi tới số điện thoại đã đăng ký, hoặc đến cơ quan công an với thẻ căn cước.',
       pending_help: 'Công an nơi bạn cư trú sẽ xét duyệt tài khoản. Bạn sẽ nhận được thông báo.',
       rejected_help: 'Bạn có thể đăng ký lại hoặc đến cơ quan công an với thẻ căn cước.',
+      unlock: 'Mở khóa tài khoản',
     },
     en: {
       hello: 'Hello, {name}',
@@ -58,6 +59,7 @@ export default {
       locked_help: 'To unlock it, use the password and an SMS code sent to the registered phone, or visit a police office with your ID card.',
       pending_help: 'The police of your place of residence will review the account. You will be notified.',
       rejected_help: 'You may register again, or visit a police office with your ID card.',
+      unlock: 'Unlock the account',
     },
   },
   async render(root, ctx) {
@@ -120,5 +122,7 @@ function renderStatusOnly(root, ctx) {
       el('dt', {}, t('status')), el('dd', {}, statusBadge(ctx, account.status)),
       el('dt', {}, t('level')), el('dd', {}, t('level_value', {level: account.level})),
       account.review_note ? [el('dt', {}, t('review_note')), el('dd', {}, account.review_note)] : null),
-    help[account.status] ? el('p', {}, t(help[account.status])) : null));
+    help[account.status] ? el('p', {}, t(help[account.status])) : null,
+    account.status === 'locked'
+      ? el('p', {}, el('a', {href: '#/unlock', id: 'unlock-link'}, t('unlock'))) : null));
 }

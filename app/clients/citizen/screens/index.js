@@ -53,6 +53,7 @@ import sharing from './sharing.js';
 import consents from './consents.js';
 import login from './login.js';
 import register from './register.js';
+import unlock from './unlock.js';
 
 /** Screens written by other parts of the project, loaded when present. */
 const OPTIONAL = ['reports', 'residence', 'payments'];
@@ -67,4 +68,4 @@ async function optional(name) {
 
 const extra = (await Promise.all(OPTIONAL.map(optional))).filter(Boolean);
 
-export default [home, qr, consents, ...extra, history, sharing, login, register];
+export default [home, qr, consents, ...extra, history, sharing, login, register, unlock];

@@ -18,6 +18,7 @@ export default {
       submit: 'Đăng nhập',
       no_device: 'Trình duyệt này chưa gắn với tài khoản nào. Hãy đăng ký tài khoản trên thiết bị này.',
       register: 'Đăng ký tài khoản',
+      unlock: 'Mở khóa tài khoản bị khóa',
       error_auth_failed: 'Số định danh, mật khẩu hoặc thiết bị không đúng.',
       error_account_not_active: 'Tài khoản chưa được phép đăng nhập.',
       error_device_missing: 'Thiết bị này chưa đăng ký.',
@@ -28,6 +29,7 @@ export default {
       submit: 'Log in',
       no_device: 'This browser is not bound to an account yet. Register on this device.',
       register: 'Register an account',
+      unlock: 'Unlock a locked account',
       error_auth_failed: 'The personal id, the password or the device is not right.',
       error_account_not_active: 'This account may not log in.',
       error_device_missing: 'This device is not registered.',
@@ -53,7 +55,8 @@ export default {
     });
     inputs.personal_id.value = remembered.personalId;
     if (!(await hasDevice())) root.append(el('p', {class: 'muted'}, t('no_device')));
-    root.append(form, el('p', {}, el('a', {href: '#/register'}, t('register'))));
+    root.append(form, el('p', {}, el('a', {href: '#/register'}, t('register'))),
+      el('p', {}, el('a', {href: '#/unlock', id: 'unlock-link'}, t('unlock'))));
     (remembered.personalId ? inputs.password : inputs.personal_id).focus();
   },
 };

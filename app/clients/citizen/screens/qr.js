@@ -149,7 +149,8 @@ export default {
         const answer = await ctx.api.post(path, body);
         last = request;
         const issued = {qr: answer.qr, type: answer.type, credential_id: answer.credential_id,
-          expires_at: answer.expires_at, label: request.label, audience: request.audience || null};
+          expires_at: answer.expires_at, label: request.label, audience: request.audience || null,
+          request};
         await saveLastQr(issued);
         draw(issued);
         shown.querySelector('h2').focus?.();
@@ -260,6 +261,9 @@ export default {
       issue(request);
     });
     root.append(shown, form);
-    if (kept) draw(kept);
+    if (kept) {
+      last = kept.request || null; // "new code" asks again for what was asked last
+      draw(kept);
+    }
   },
 };
