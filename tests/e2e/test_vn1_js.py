@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import re
-import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +24,7 @@ from flask import Flask
 
 from identity.credentials import vn1
 from tests.e2e.browser import browser_tests, chromium, console_errors
+from tests.e2e.inprocess import serving
 from tests.e2e.live import ROOT
 from tests.identity.credentials.vn1_helpers import (EPOCH, NOW, claims_map, forge, make, new_key,
                                                     pack, sign1_parts)
@@ -220,16 +220,8 @@ import('/clients/shared/vn1.js').then(async (vn1) => {
 @pytest.fixture(scope="module")
 def served(app: Flask, browser_ready: None) -> Iterator[str]:
     """The service's clients on a free port (the testing app, in a thread)."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 def run_in_browser(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
