@@ -119,6 +119,12 @@ def cases() -> list[dict[str, Any]]:
          "malformed"),
         ("a duplicate header key", pack([b"\xa3\x01\x26\x04\x48" + KID + b"\x01\x26", {}, payload,
                                          signature]), at, "malformed"),
+        ("a header key true beside alg (1 == True)", pack([b"\xa3\x01\x26\x04\x48" + KID
+                                                          + b"\xf5\x00", {}, payload, signature]),
+         at, "malformed"),
+        # the reference reads maps as Python dicts, where the key 1.0 is the key 1
+        ("alg keyed by the float 1.0", forge(ACTIVE, header={1.0: -7, 4: KID},  # type: ignore
+                                             payload=claims_map()), at, "valid"),
         ("invalid UTF-8 in the header", pack([b"\xa3\x01\x26\x04\x48" + KID + b"\x05\x61\xff",
                                               {}, payload, signature]), at, "malformed"),
         ("alg -35", forge(ACTIVE, header={1: -35, 4: KID}, payload=claims_map()), at,
@@ -171,6 +177,10 @@ def cases() -> list[dict[str, Any]]:
             {-65537: body(c={"x": nested(14)})})), at, "malformed"),
         ("a duplicate claim key", forge(ACTIVE, payload=duplicated(cbor2.dumps(claims_map()))),
          at, "malformed"),
+        ("two byte-string keys alike", forge(ACTIVE, payload=bytes([0xa5 + 2]) + cbor2.dumps(
+            claims_map())[1:] + b"\x41\x01\x00\x41\x01\x00"), at, "malformed"),
+        ("the body under the key -65537.0", forge(ACTIVE, payload={
+            (float(k) if k == -65537 else k): v for k, v in claims_map().items()}), at, "valid"),
         # 8 to 11
         ("issued in the future", valid, {"now": NOW - 31}, "not_yet_valid"),
         ("issued after its key retired", make(RETIRED, issued_at=NOW), at, "not_yet_valid"),

@@ -9,8 +9,8 @@
 // browser's DecompressionStream (it checks the header, the Adler-32 and the
 // bytes after the stream, and hands the output in pieces, so the 4,096-byte
 // bound holds without inflating a bomb), CBOR from cborg (with cbor2's rules:
-// no duplicate map key, at most 16 nested containers, UTF-8 text only, a float
-// never mistaken for an integer), the signature from WebCrypto (COSE's raw
+// no two map keys Python holds equal, at most 16 nested containers, UTF-8 text
+// only, a float never mistaken for an integer), the signature from WebCrypto (COSE's raw
 // r || s is what WebCrypto's ECDSA takes: no DER here).
 import { decode as base45Decode } from '../vendor/@digitalbazaar/base45/lib/index.js';
 import { decodeFirst, Token, Tokenizer, Type } from '../vendor/cborg/cborg.js';
@@ -192,12 +192,55 @@ const TAGS = new Proxy([], {
   },
 });
 
+/**
+ * A map key as Python compares it (the reference decodes into dicts): 1, 1.0 and true
+ * are one key, and so are two byte strings with the same bytes.
+ */
+function keyOf(key) {
+  if (key instanceof CborFloat) return keyOf(key.value);
+  if (typeof key === 'boolean') return `n:${Number(key)}`;
+  if (typeof key === 'number' || typeof key === 'bigint') return `n:${key}`;
+  if (typeof key === 'string') return `s:${key}`;
+  if (key instanceof Uint8Array) return `b:${hex(key)}`;
+  if (Array.isArray(key)) return `a:[${key.map(keyOf).join(',')}]`;
+  if (key instanceof Map) {
+    return `m:{${Array.from(key, ([k, v]) => `${keyOf(k)}=${keyOf(v)}`).join(',')}}`;
+  }
+  if (key instanceof CborTag) return `t:${key.tag}:${keyOf(key.value)}`;
+  return `o:${String(key)}`;
+}
+
+/** Refuses a map with two keys Python holds equal, anywhere in ``item``. */
+function checkKeys(item) {
+  if (Array.isArray(item)) item.forEach(checkKeys);
+  else if (item instanceof CborTag) checkKeys(item.value);
+  else if (item instanceof Map) {
+    const seen = new Set();
+    for (const [key, value] of item) {
+      const id = keyOf(key);
+      if (seen.has(id)) throw new Error('a duplicate map key');
+      seen.add(id);
+      checkKeys(value);
+    }
+  }
+}
+
+/** ``map.get(key)`` with Python's key equality; ``absent`` when no key matches. */
+function lookup(map, key, absent = undefined) {
+  if (map.has(key)) return map.get(key);
+  const id = keyOf(key);
+  for (const [candidate, value] of map) if (keyOf(candidate) === id) return value;
+  return absent;
+}
+
 /** One CBOR item (bytes after it are ignored, as cbor2.loads does). */
 function cborLoad(data) {
   const options = { useMaps: true, rejectDuplicateMapKeys: true, allowIndefinite: true,
     allowUndefined: true, allowBigInt: true, retainStringBytes: true, tags: TAGS };
   options.tokenizer = new CheckedTokenizer(data, options);
-  return decodeFirst(data, options)[0];
+  const item = decodeFirst(data, options)[0];
+  checkKeys(item);
+  return item;
 }
 
 function cborMap(data, what) {
@@ -318,9 +361,13 @@ async function unpack(text) {
   return { protectedBytes, payload, signature };
 }
 
+const ABSENT = Symbol('absent');
+
+/** An optional claim: null when absent or null; CBOR undefined is neither (NaN: refused). */
 function optional(map, key) {
-  if (map.has(key) && map.get(key) === undefined) return NaN;  // CBOR undefined is not "absent"
-  return map.has(key) ? map.get(key) : null;
+  const value = lookup(map, key, ABSENT);
+  if (value === ABSENT) return null;
+  return value === undefined ? NaN : value;
 }
 
 /** A claim value as plain data: maps to objects, CBOR floats and small bignums to numbers. */
@@ -338,20 +385,23 @@ export function plain(value) {
 }
 
 function checkClaims(cwt, trusted, kid, { now, audience, nonce, leeway }) {
-  const body = cwt.get(VNID_BODY);
-  const issuer = cwt.get(ISS);
-  const cti = cwt.get(CTI);
+  const body = lookup(cwt, VNID_BODY);
+  const issuer = lookup(cwt, ISS);
+  const cti = lookup(cwt, CTI);
   const aud = optional(cwt, AUD);
   const bodyNonce = body instanceof Map ? optional(body, 'n') : null;
-  if (!(body instanceof Map && typeof body.get('t') === 'string' && body.get('c') instanceof Map
+  const type = body instanceof Map ? lookup(body, 't') : undefined;
+  const claims = body instanceof Map ? lookup(body, 'c') : undefined;
+  const version = body instanceof Map ? lookup(body, 'v') : undefined;
+  if (!(body instanceof Map && typeof type === 'string' && claims instanceof Map
         && typeof issuer === 'string' && cti instanceof Uint8Array && cti.length === 16
         && (aud === null || typeof aud === 'string')
         && (bodyNonce === null || typeof bodyNonce === 'string')
-        && isInt(body.get('v')) && Number(body.get('v')) === BODY_VERSION)) {
+        && isInt(version) && Number(version) === BODY_VERSION)) {
     fail('malformed', 'the claims are not a VN1 body');
   }
-  const iat = cwt.get(IAT);
-  const exp = cwt.get(EXP);
+  const iat = lookup(cwt, IAT);
+  const exp = lookup(cwt, EXP);
   if (!isInt(iat) || !isInt(exp)) fail('malformed', 'a time claim is not an integer');
   const issuedAt = Number(iat);
   const expiresAt = Number(exp);
@@ -366,7 +416,7 @@ function checkClaims(cwt, trusted, kid, { now, audience, nonce, leeway }) {
     fail('wrong_audience', '', id);
   }
   if (nonce !== null && nonce !== undefined && bodyNonce !== nonce) fail('nonce_mismatch', '', id);
-  return { type: body.get('t'), claims: plain(body.get('c')), issuer, issuedAt, expiresAt,
+  return { type, claims: plain(claims), issuer, issuedAt, expiresAt,
     credentialId: id, kid: b64url(kid), audience: aud, nonce: bodyNonce };
 }
 
@@ -382,8 +432,8 @@ async function verifyOrThrow(text, trustList, { now, audience, nonce, leeway }) 
   const bounded = Math.max(0, Math.min(Math.trunc(Number(leeway)) || 0, MAX_LEEWAY));
   const { protectedBytes, payload, signature } = await unpack(text);
   const header = cborMap(protectedBytes, 'protected header');
-  const alg = header.get(ALG);
-  const kid = header.get(KID);
+  const alg = lookup(header, ALG);
+  const kid = lookup(header, KID);
   if (!(typeof alg === 'number' && alg === ES256)) fail('unsupported_algorithm', 'only ES256 (-7)');
   const trusted = kid instanceof Uint8Array ? trust.keys.get(hex(kid)) : undefined;
   if (!trusted) fail('unknown_key');
