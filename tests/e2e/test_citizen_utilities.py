@@ -51,7 +51,7 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory
     gateway = f"http://127.0.0.1:{free_port()}"
     live.env.update(PAYMENT_GATEWAY_URL=gateway, PAYMENT_CALLBACK_BASE_URL=live.url)
     live.flask("db", "upgrade")
-    live.flask("demo", "seed", "--count", "20")
+    live.flask("demo", "seed", "--count", "300")
     with (live.tmp / "gateway-sim.log").open("ab") as log:
         simulator = subprocess.Popen(
             [sys.executable, "-m", "flask", "payments", "gateway-sim", "--port",
@@ -252,3 +252,152 @@ def test_an_anonymous_report_with_a_photo_asked_answered_and_closed(
         shot(phone, "reports-closed")
         no_console_errors(phone)
         no_console_errors(console)
+
+
+def test_a_stay_declared_confirmed_by_the_host_in_their_app_and_approved(
+        server: LiveServer) -> None:
+    from selenium.webdriver.common.by import By
+
+    declarant, home = demo_person(server)
+    host, place = demo_person(server)
+    while place["COMMUNE"] == home["COMMUNE"]:  # a stay is declared away from home
+        host, place = demo_person(server)
+    officer = police.create_officer(server, "ca.tamtru.app", province=place["PROVINCE"],
+                                    commune=place["COMMUNE"])
+    today = dt.datetime.now(VIETNAM).date()
+    with citizen_browser() as phone, citizen_browser() as host_phone, \
+            chromium() as console:
+        for driver, person in ((phone, declarant), (host_phone, host)):
+            app.mobile(driver)
+            app.register(driver, server.url, person)
+            app.login(driver, server.url, person)
+
+        # The declarant: a stay at the host's address, from today for 180 days.
+        app.go(phone, server.url, "residence")
+        app.find(phone, "#residence-new-stay").click()
+        select(phone, "#stay-place-province", place["PROVINCE"])
+        select(phone, "#stay-place-commune", place["COMMUNE"])
+        app.type_into(phone, "#stay-address", place["ADDRESS"])
+        set_value(phone, "#stay-start", today.isoformat())
+        set_value(phone, "#stay-end", (today + dt.timedelta(days=180)).isoformat())
+        app.type_into(phone, "#stay-reason", "Đi làm")
+        app.type_into(phone, "#stay-host", host.personal_id)
+        shot(phone, "residence-stay")
+        app.find(phone, "#stay-submit").click()
+        app.wait(phone, lambda d: "#/residence/stays/" in d.current_url
+                 or d.find_elements(By.CSS_SELECTOR, ".form-error"))
+        assert not phone.find_elements(By.CSS_SELECTOR, ".form-error"), \
+            phone.find_element(By.CSS_SELECTOR, "form").text
+        stay_id = int(phone.current_url.rsplit("/", 1)[1])
+        assert app.find(phone, "#stay-status .badge").get_attribute("data-status") \
+            == "awaiting_host"
+
+        # The host, in their own app: the stay waits for them; confirmed with the passcode.
+        app.go(host_phone, server.url, "residence")
+        waiting = app.find(host_phone, f"#residence-hosting li[data-stay='{stay_id}']")
+        assert declarant.full_name in waiting.text
+        shot(host_phone, "residence-host")
+        waiting.find_element(By.CSS_SELECTOR, ".host-confirm").click()
+        app.enter_passcode(host_phone, host.passcode)
+        app.wait(host_phone, lambda d: not d.find_elements(
+            By.CSS_SELECTOR, f"#residence-hosting li[data-stay='{stay_id}']"))
+
+        # The declarant sees it with the police; the commune's officer approves it.
+        app.go(phone, server.url, "residence")
+        app.find(phone, f"#residence-stays li[data-id='{stay_id}'] a").click()
+        assert app.find(phone, "#stay-status .badge").get_attribute("data-status") \
+            == "submitted"
+        police.login(console, server.url, officer)
+        assert police.approve_declaration(console, stay_id)["status"] == "approved"
+
+        # Approved and in force: the declarant's current temporary residence.
+        phone.refresh()
+        status = app.find(phone, "#stay-status")
+        assert status.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-status") \
+            == "approved"
+        assert len(status.find_elements(By.CSS_SELECTOR, ".badge.ok")) == 2  # approved, in force
+        actions = [li.get_attribute("data-action") for li in
+                   phone.find_elements(By.CSS_SELECTOR, "#residence-history li")]
+        assert actions == ["create", "confirm_host", "approve"]
+        shot(phone, "residence-approved")
+        app.go(phone, server.url, "residence")
+        assert place["ADDRESS"] in app.find(phone, "#residence-current").text
+        item = app.find(phone, f"#residence-stays li[data-id='{stay_id}']")
+        assert item.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-status") \
+            == "approved"
+        shot(phone, "residence")
+        for driver in (phone, host_phone, console):
+            no_console_errors(driver)
+
+
+def test_a_fine_paid_through_the_bank_and_its_receipt_valid_on_the_verifier(
+        server: LiveServer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    person, values = demo_person(server)
+    officer = police.create_officer(server, "csgt.app", province=values["PROVINCE"])
+    with citizen_browser() as phone, chromium() as verifier:
+        app.mobile(phone)
+        app.register(phone, server.url, person)
+        app.login(phone, server.url, person)
+        # The fine, issued through the API as the officers' tools do (the console has no form).
+        token = api(server.url, "POST", "/api/v1/auth/officer-login", {
+            "username": officer.username, "password": officer.password,
+            "totp": officer.code()})["access_token"]
+        due = (dt.datetime.now(VIETNAM).date() + dt.timedelta(days=30)).isoformat()
+        order = api(server.url, "POST", "/api/v1/police/fines", {
+            "personal_id": person.personal_id, "full_name": person.full_name,
+            "date_of_birth": person.date_of_birth, "amount": 800000, "due_date": due,
+            "legal_basis": "Nghị định 168/2024/NĐ-CP, Điều 7 khoản 4 điểm a"}, token)
+
+        app.go(phone, server.url, "payments")
+        item = app.find(phone, f"#payments-open li[data-order='{order['id']}']")
+        assert "800.000" in item.text
+        shot(phone, "payments")
+        item.find_element(By.TAG_NAME, "a").click()
+        Select(app.find(phone, "#pay-bank")).select_by_value("VCB")
+        shot(phone, "payments-order")
+        app.find(phone, "#pay-submit").click()
+        app.enter_passcode(phone, person.passcode)
+
+        # The bank's page opens in a tab of its own; the app waits for the bank's callback.
+        bank_page = app.find(phone, "#pay-bank-page")
+        shot(phone, "payments-pending")
+        app_tab = phone.current_window_handle
+        bank_page.click()
+        app.wait(phone, lambda d: len(d.window_handles) == 2)
+        phone.switch_to.window(next(h for h in phone.window_handles if h != app_tab))
+        assert "800,000 VND" in app.find(phone, "body").text
+        phone.close()
+        phone.switch_to.window(app_tab)
+        app.wait(phone, lambda d: d.find_elements(By.CSS_SELECTOR, "#order-status .badge")
+                 and d.find_element(By.CSS_SELECTOR, "#order-status .badge")
+                 .get_attribute("data-status") == "paid")
+        receipt = app.find(phone, "#receipt")
+        assert "800.000" in receipt.text
+
+        # The receipt's QR, drawn in the app from its VN1 text.
+        app.find(phone, "#receipt-qr-show").click()
+        app.enter_passcode(phone, person.passcode)
+        app.find(phone, "#receipt-qr svg.qr")
+        text = app.find(phone, "#receipt-qr-text").get_attribute("value")
+        assert text.startswith("VN1:")
+        phone.execute_script("arguments[0].scrollIntoView()", app.find(phone, "#receipt-qr"))
+        shot(phone, "payments-receipt")
+        no_console_errors(phone)
+
+        # Pasted into the verifier page: valid, a receipt of 800,000 đồng.
+        result = verify_on_page(verifier, server.url, text)
+        assert result["valid"], result
+        no_console_errors(verifier)
+
+
+def verify_on_page(driver: Any, url: str, text: str) -> dict[str, Any]:
+    """Paste ``text`` into ``/verify/`` and check it; what the page concludes."""
+    driver.get(f"{url}/verify/")
+    area = app.find(driver, "#vn1-text")
+    driver.execute_script("arguments[0].value = arguments[1];", area, text)
+    app.find(driver, "#verify").click()
+    verdict = app.find(driver, "#result [data-valid]")
+    return {"valid": verdict.get_attribute("data-valid") == "true", "text": verdict.text}

@@ -311,15 +311,14 @@ function declarationItem(ctx, kind, item) {
 
 async function renderOverview(root, ctx) {
   const again = () => { root.replaceChildren(); renderOverview(root, ctx); };
-  const [current, hosting, stays, absences] = await Promise.all([
-    ctx.api.get(`${API}/current`).catch((error) => {
-      if (error.code === 'residence.none') return null;
-      throw error;
-    }),
+  const [hosting, stays, absences] = await Promise.all([
     ctx.api.get(`${API}/host-confirmations?per_page=50`),
     ctx.api.get(`${API}/stays?per_page=50`),
     ctx.api.get(`${API}/absences?per_page=50`),
   ]);
+  // The record's temporary residence is the approved stay in force (GET /current says the
+  // same, but answers 409 when there is none: an error in the console of most citizens).
+  const current = stays.items.find((stay) => stay.status === 'approved' && stay.in_force);
   root.append(
     el('section', { class: 'card', id: 'residence-current' }, el('h2', {}, ctx.t('current')),
       current
@@ -401,7 +400,7 @@ export default {
       host_done_confirm: 'Đã xác nhận.', host_done_refuse: 'Đã từ chối.',
       my_stays: 'Đăng ký tạm trú của tôi', my_absences: 'Khai báo tạm vắng của tôi',
       none: 'Chưa có.',
-      act_declare: 'Khai báo', act_confirm_host: 'Chủ hộ xác nhận',
+      act_create: 'Khai báo', act_confirm_host: 'Chủ hộ xác nhận',
       act_refuse_host: 'Chủ hộ từ chối', act_check_host: 'Công an xác minh chủ hộ',
       act_approve: 'Công an duyệt', act_reject: 'Công an từ chối', act_withdraw: 'Rút hồ sơ',
       act_acknowledge: 'Công an tiếp nhận', act_renew: 'Gia hạn',
@@ -454,7 +453,7 @@ export default {
       host_done_confirm: 'Confirmed.', host_done_refuse: 'Refused.',
       my_stays: 'My temporary stays', my_absences: 'My temporary absences',
       none: 'None yet.',
-      act_declare: 'Declared', act_confirm_host: 'Host confirmed',
+      act_create: 'Declared', act_confirm_host: 'Host confirmed',
       act_refuse_host: 'Host refused', act_check_host: 'Host checked by the police',
       act_approve: 'Approved by the police', act_reject: 'Rejected by the police',
       act_withdraw: 'Withdrawn', act_acknowledge: 'Acknowledged by the police',
