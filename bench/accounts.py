@@ -46,7 +46,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,6 +238,32 @@ def hello_load(port: int, duration: float) -> dict[str, Any]:
                     duration=duration, warmup=WARMUP_S)
 
 
+def bearer_load(port: int, duration: float, method: str, path: str, tokens: list[str],
+                bodies: list[Any]) -> dict[str, Any]:
+    """``method path`` again and again by every client, as ``tokens`` with ``bodies`` (cycled)."""
+    return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                    duration=duration, warmup=WARMUP_S, flow="bench.auth_flows:bearer_flow",
+                    flow_data={"method": method, "path": path, "tokens": tokens,
+                               "bodies": bodies})
+
+
+def versus_hello(label: str, key: str, hello_port: int, duration: float,
+                 load: Callable[[], dict[str, Any]], *, accounts: int = CONNECTIONS,
+                 **settings: Any) -> dict[str, Any]:
+    """``load`` against the hello-world on ``hello_port``, alternately, round by round.
+
+    Returns the rows, the ratio and the summary table's entry ``key`` (goal from
+    :data:`bench.table.GOALS`).
+    """
+    out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
+                             "load": load})
+    result = _compare(label, out["load"], "GET /hello, Flask hello-world (baseline)",
+                      out["baseline"], GOALS[key])
+    return {**result, "table": {key: result["ratio"]},
+            "settings": {**_settings(rounds=ROUNDS, duration=duration, accounts=accounts),
+                         **settings}}
+
+
 def windows(quick: bool) -> float:
     """Seconds of each measured window: shorter with ``--quick``, never fewer rounds."""
     return 2.0 if quick else 5.0
@@ -299,9 +325,5 @@ def run_refresh(*, quick: bool = False) -> dict[str, Any]:
                             flow="bench.auth_flows:refresh_flow",
                             flow_data={"refresh_tokens": tokens})
 
-        out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
-                                 "load": refreshes})
-    result = _compare("POST /auth/refresh (refreshes/s)", out["load"],
-                      "GET /hello, Flask hello-world (baseline)", out["baseline"], REFRESH_GOAL)
-    return {**result, "table": {"refresh": result["ratio"]},
-            "settings": _settings(rounds=ROUNDS, duration=duration, accounts=CONNECTIONS)}
+        return versus_hello("POST /auth/refresh (refreshes/s)", "refresh", hello_port, duration,
+                            refreshes)

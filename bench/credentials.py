@@ -46,10 +46,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (CONNECTIONS, PASSCODE, PASSWORD, WARMUP_S, _compare, _settings,
-                            hello_load, login_once, officer_login, registered_service, windows)
-from bench.common import ROUNDS, alternate, spread, table_entry
-from bench.loadgen import ALLOWED_HOST, run_load
+from bench.accounts import (CONNECTIONS, PASSCODE, PASSWORD, bearer_load, login_once,
+                            officer_login, registered_service, versus_hello, windows)
+from bench.common import ROUNDS, spread, table_entry
+from bench.loadgen import ALLOWED_HOST
 from bench.servers import serving
 from bench.table import GOALS
 from identity.accounts import officers
@@ -59,8 +59,6 @@ from identity.protection import Protector
 
 OFFLINE_GOAL = GOALS["offline_vs_ecdsa"]
 PYCOSE_GOAL = GOALS["offline_vs_pycose"]
-VERIFY_GOAL = GOALS["online_verify"]
-ISSUE_GOAL = GOALS["issue"]
 ACTOR = Actor(type="system", id="bench", source="cli")
 VERIFY_PATH = "/api/v1/credentials/verify"
 ISSUE_PATH = "/api/v1/credentials"
@@ -220,19 +218,10 @@ def run_verify(*, quick: bool = False) -> dict[str, Any]:
             texts = [_issue(port, login_once(port, holder)["access_token"])
                      for holder in svc.holders]
 
-            def verifications() -> dict[str, Any]:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:bearer_flow", flow_data={
-                                    "method": "POST", "path": VERIFY_PATH, "tokens": [officer],
-                                    "bodies": [{"qr": text} for text in texts]})
-
-            out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
-                                     "load": verifications})
-    result = _compare("POST /credentials/verify (verifications/s)", out["load"],
-                      "GET /hello, Flask hello-world (baseline)", out["baseline"], VERIFY_GOAL)
-    return {**result, "table": {"online_verify": result["ratio"]},
-            "settings": _settings(rounds=ROUNDS, duration=duration, accounts=CONNECTIONS)}
+            return versus_hello(
+                "POST /credentials/verify (verifications/s)", "online_verify", hello_port,
+                duration, lambda: bearer_load(port, duration, "POST", VERIFY_PATH, [officer],
+                                              [{"qr": text} for text in texts]))
 
 
 def run_issue(*, quick: bool = False) -> dict[str, Any]:
@@ -243,17 +232,7 @@ def run_issue(*, quick: bool = False) -> dict[str, Any]:
         with serving("hello", svc.env) as hello_port, serving("vnid", svc.env) as port:
             tokens = [login_once(port, holder)["access_token"] for holder in svc.holders]
 
-            def issues() -> dict[str, Any]:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:bearer_flow", flow_data={
-                                    "method": "POST", "path": ISSUE_PATH, "tokens": tokens,
-                                    "bodies": [{"type": "identity_basic",
-                                                "passcode": PASSCODE}]})
-
-            out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
-                                     "load": issues})
-    result = _compare("POST /credentials (issued/s)", out["load"],
-                      "GET /hello, Flask hello-world (baseline)", out["baseline"], ISSUE_GOAL)
-    return {**result, "table": {"issue": result["ratio"]},
-            "settings": _settings(rounds=ROUNDS, duration=duration, accounts=CONNECTIONS)}
+            return versus_hello(
+                "POST /credentials (issued/s)", "issue", hello_port, duration,
+                lambda: bearer_load(port, duration, "POST", ISSUE_PATH, tokens,
+                                    [{"type": "identity_basic", "passcode": PASSCODE}]))

@@ -6,8 +6,9 @@ a scratch registry. Each call authenticates the party's token and re-reads
 the party (a disabled party is refused on its next call), counts its rate
 limit and daily quota in Redis, reads the citizen, compares name, date of
 birth and phone (keyed hash), and writes the audit event of the citizen's
-access log. Goal: at least :data:`MATCH_GOAL` of the hello-world under the
-same server settings, measured alternately with it, round by round.
+access log. Goal: ``identity_match`` of :data:`bench.table.ROWS`, as a ratio to
+the hello-world under the same server settings, measured alternately with
+it, round by round.
 
 The service runs as :mod:`bench.accounts` runs it (production configuration,
 PostgreSQL, a private Redis, :data:`bench.servers.SERVICE_SERVER`); the party's
@@ -24,18 +25,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (BENCH_LIMIT, CONNECTIONS, WARMUP_S, _compare, _settings,
-                            hello_load, registered_service, windows)
-from bench.common import ROUNDS, alternate
-from bench.loadgen import ALLOWED_HOST, run_load
+from bench.accounts import (BENCH_LIMIT, CONNECTIONS, bearer_load, registered_service,
+                            versus_hello, windows)
+from bench.loadgen import ALLOWED_HOST
 from bench.servers import serving
-from bench.table import GOALS
 from identity.audit.service import Actor
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.relying_parties import parties
 
-MATCH_GOAL = GOALS["identity_match"]
 MATCH_PATH = "/api/v1/rp/identity-match"
 ACTOR = Actor(type="system", id="bench", source="cli")
 
@@ -86,19 +84,8 @@ def run_match(*, quick: bool = False) -> dict[str, Any]:
         client_id, secret, bodies = _prepare(env)
         with serving("hello", env) as hello_port, serving("vnid", env) as port:
             token = _token(port, client_id, secret)
-
-            def matches() -> dict[str, Any]:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:bearer_flow", flow_data={
-                                    "method": "POST", "path": MATCH_PATH, "tokens": [token],
-                                    "bodies": bodies})
-
-            out = alternate(ROUNDS, {"baseline": lambda: hello_load(hello_port, duration),
-                                     "load": matches})
-    result = _compare("POST /rp/identity-match (matches/s)", out["load"],
-                      "GET /hello, Flask hello-world (baseline)", out["baseline"], MATCH_GOAL)
-    return {**result, "table": {"identity_match": result["ratio"]},
-            "settings": {**_settings(rounds=ROUNDS, duration=duration, accounts=0),
-                         "citizens_matched": len(bodies),
-                         "party_rate_limit": f"RP_LIMIT_PER_PARTY raised to '{BENCH_LIMIT}'"}}
+            return versus_hello(
+                "POST /rp/identity-match (matches/s)", "identity_match", hello_port, duration,
+                lambda: bearer_load(port, duration, "POST", MATCH_PATH, [token], bodies),
+                accounts=0, citizens_matched=len(bodies),
+                party_rate_limit=f"RP_LIMIT_PER_PARTY raised to '{BENCH_LIMIT}'")

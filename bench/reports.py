@@ -39,10 +39,9 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from bench.accounts import (ACTOR, CONNECTIONS, WARMUP_S, hello_load, login_once,
+from bench.accounts import (ACTOR, CONNECTIONS, WARMUP_S, bearer_load, hello_load, login_once,
                             officer_login, registered_service, windows)
 from bench.common import ROUNDS, alternate, ratios, table_entry
-from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import SERVICE_SERVER, WORKERS, serving, summarise
 from bench.table import GOALS
 from identity.accounts import officers
@@ -129,20 +128,13 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             officer = {province: officer_login(port, username, OFFICER_PASSWORD, secret)
                        for username, province, secret in cops}
 
-            def measure(data: dict[str, Any]) -> dict[str, Any]:
-                return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
-                                duration=duration, warmup=WARMUP_S,
-                                flow="bench.auth_flows:bearer_flow", flow_data=data)
-
             loads = alternate(ROUNDS, {
                 "hello": lambda: hello_load(hello_port, duration),
-                "file": lambda: measure({"method": "POST", "path": FILE_PATH,
-                                         "bodies": [body], "tokens": tokens}),
-                "big": lambda: measure({"method": "GET", "path": QUEUE_PATH, "bodies": [None],
-                                        "tokens": [officer[BIG_PROVINCE]]}),
-                "small": lambda: measure({"method": "GET", "path": QUEUE_PATH,
-                                          "bodies": [None],
-                                          "tokens": [officer[SMALL_PROVINCE]]})})
+                "file": lambda: bearer_load(port, duration, "POST", FILE_PATH, tokens, [body]),
+                "big": lambda: bearer_load(port, duration, "GET", QUEUE_PATH,
+                                           [officer[BIG_PROVINCE]], [None]),
+                "small": lambda: bearer_load(port, duration, "GET", QUEUE_PATH,
+                                             [officer[SMALL_PROVINCE]], [None])})
     valid = all(load["non_2xx"] == 0 and load["errors"] == 0
                 for name in ("file", "big", "small") for load in loads[name])
     filing = table_entry(ratios(loads["file"], loads["hello"], "rps"), FILE_GOAL, valid=valid)
