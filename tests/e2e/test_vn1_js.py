@@ -78,6 +78,11 @@ def cases() -> list[dict[str, Any]]:
     raw = zlib.decompress(vn1.b45decode(valid[4:]))
     protected, _, payload, signature = sign1_parts(valid)
     at = {"now": NOW + 10}
+
+    def extra_header(extra: bytes) -> str:
+        """The credential with one more protected header entry (the signature kept)."""
+        return pack([b"\xa3\x01\x26\x04\x48" + KID + extra, {}, payload, signature])
+
     rows: list[tuple[str, Any, dict[str, Any], str]] = [
         ("valid, audience and nonce expected", valid,
          {**at, "audience": "rp:vcb01", "nonce": "Qx7-kP2mZ9aa"}, "valid"),
@@ -117,16 +122,24 @@ def cases() -> list[dict[str, Any]]:
         # 3 to 6: header, key, signature
         ("a header that is not a map", pack([b"\x82\x01\x26", {}, payload, signature]), at,
          "malformed"),
-        ("a duplicate header key", pack([b"\xa3\x01\x26\x04\x48" + KID + b"\x01\x26", {}, payload,
-                                         signature]), at, "malformed"),
-        ("a header key true beside alg (1 == True)", pack([b"\xa3\x01\x26\x04\x48" + KID
-                                                          + b"\xf5\x00", {}, payload, signature]),
+        ("a duplicate header key", extra_header(b"\x01\x26"), at, "malformed"),
+        ("a header key true beside alg (1 == True)", extra_header(b"\xf5\x00"),
          at, "malformed"),
         # the reference reads maps as Python dicts, where the key 1.0 is the key 1
         ("alg keyed by the float 1.0", forge(ACTIVE, header={1.0: -7, 4: KID},  # type: ignore
                                              payload=claims_map()), at, "valid"),
-        ("invalid UTF-8 in the header", pack([b"\xa3\x01\x26\x04\x48" + KID + b"\x05\x61\xff",
-                                              {}, payload, signature]), at, "malformed"),
+        ("a simple value in the header", extra_header(b"\x05\xf0"), at, "bad_signature"),
+        ("a bad two-byte simple value", extra_header(b"\x05\xf8\x10"), at, "malformed"),
+        ("bytes in chunks in the header", extra_header(b"\x05\x5f\x41\x01\x42\x02\x03\xff"),
+         at, "bad_signature"),
+        ("text chunks of another kind", extra_header(b"\x05\x5f\x61a\xff"),
+         at, "malformed"),
+        ("a character split over two chunks", extra_header(b"\x05\x7f\x61\xc3\x61\xa9\xff"),
+         at, "malformed"),
+        ("a chunked name, signed", forge(ACTIVE, payload=cbor2.dumps(claims_map()).replace(
+            b"\x61c\xa1\x62nm\x61A", b"\x61c\xa1\x62nm\x7f\x61A\x62\xc3\xa9\xff")), at,
+         "valid"),
+        ("invalid UTF-8 in the header", extra_header(b"\x05\x61\xff"), at, "malformed"),
         ("alg -35", forge(ACTIVE, header={1: -35, 4: KID}, payload=claims_map()), at,
          "unsupported_algorithm"),
         ("alg as text", forge(ACTIVE, header={1: "ES256", 4: KID}, payload=claims_map()), at,
@@ -146,8 +159,7 @@ def cases() -> list[dict[str, Any]]:
         ("a revoked key", make(REVOKED, issued_at=NOW - 7200, lifetime=8000), at, "key_revoked"),
         ("a flipped signature bit", flip(valid, 3, 5), at, "bad_signature"),
         ("a flipped payload bit", flip(valid, 2, 30), at, "bad_signature"),
-        ("an extra header entry (kid kept)", pack([b"\xa3\x01\x26\x04\x48" + KID + b"\x05\x00",
-                                                  {}, payload, signature]), at, "bad_signature"),
+        ("an extra header entry (kid kept)", extra_header(b"\x05\x00"), at, "bad_signature"),
         ("a DER signature", pack([protected, {}, payload, b"\x30\x44" + signature[:66]]), at,
          "bad_signature"),
         ("a 63-byte signature", pack([protected, {}, payload, signature[:63]]), at,

@@ -134,6 +134,11 @@ export class CborTag {
   constructor(tag, value) { this.tag = tag; this.value = value; }
 }
 
+/** A CBOR simple value other than false, true, null and undefined (cborg has none). */
+export class CborSimple {
+  constructor(value) { this.value = value; }
+}
+
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** cborg's tokenizer, counting nesting and checking what cbor2 checks and cborg does not. */
@@ -144,7 +149,7 @@ class CheckedTokenizer extends Tokenizer {
   }
 
   next() {
-    const token = super.next();
+    const token = this.read();
     const open = this.open;
     if (token.type === Type.break) {
       open.pop();
@@ -160,9 +165,46 @@ class CheckedTokenizer extends Tokenizer {
     if (items > 0) open.push(items);
     else this.closeFinished();
     if (token.type === Type.string) STRICT_UTF8.decode(token.byteValue);
-    if (token.type === Type.float) {
+    if (token.type === Type.float && !(token.value instanceof CborSimple)) {
       return new Token(Type.float, new CborFloat(token.value), token.encodedLength);
     }
+    return token;
+  }
+
+  /** The next token, with what cbor2 reads and cborg refuses: simple values, and byte or
+   *  text strings in chunks (each chunk a definite string of the same kind). */
+  read() {
+    const first = this.data[this._pos];
+    if (first >= 0xe0 && first <= 0xf3) {
+      this._pos += 1;
+      return new Token(Type.float, new CborSimple(first - 0xe0), 1);
+    }
+    if (first === 0xf8) {
+      const value = this.data[this._pos + 1];
+      if (value === undefined || value < 32) throw new Error('a bad simple value');
+      this._pos += 2;
+      return new Token(Type.float, new CborSimple(value), 2);
+    }
+    if (first !== 0x5f && first !== 0x7f) return super.next();
+    const start = this._pos;
+    const major = first >> 5;
+    const parts = [];
+    this._pos += 1;
+    for (;;) {
+      const next = this.data[this._pos];
+      if (next === undefined) throw new Error('an unfinished string');
+      if (next === 0xff) break;
+      if (next >> 5 !== major || (next & 31) === 31) throw new Error('a bad string chunk');
+      const chunk = super.next();
+      const bytes = major === 2 ? chunk.value : (chunk.byteValue || new Uint8Array(0));
+      if (major === 3) STRICT_UTF8.decode(bytes);  // each chunk is UTF-8 on its own
+      parts.push(bytes);
+    }
+    this._pos += 1;
+    const joined = concat(...parts);
+    if (major === 2) return new Token(Type.bytes, joined, this._pos - start);
+    const token = new Token(Type.string, new TextDecoder().decode(joined), this._pos - start);
+    token.byteValue = joined;
     return token;
   }
 
@@ -207,6 +249,7 @@ function keyOf(key) {
     return `m:{${Array.from(key, ([k, v]) => `${keyOf(k)}=${keyOf(v)}`).join(',')}}`;
   }
   if (key instanceof CborTag) return `t:${key.tag}:${keyOf(key.value)}`;
+  if (key instanceof CborSimple) return `z:${key.value}`;
   return `o:${String(key)}`;
 }
 
@@ -381,6 +424,7 @@ export function plain(value) {
   }
   if (Array.isArray(value)) return value.map(plain);
   if (value instanceof CborTag) return { tag: value.tag, value: plain(value.value) };
+  if (value instanceof CborSimple) return { simple: value.value };
   return value === undefined ? null : value;
 }
 
