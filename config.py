@@ -91,7 +91,8 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # One connection per thread; the begin-immediate recipe lives in identity.database.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+    # No pre-ping per checkout: identity.database pings connections that sat idle only.
+    return {"pool_pre_ping": False, "pool_size": 10, "max_overflow": 10,
             "connect_args": {"connect_timeout": 5}}
 
 

@@ -6,6 +6,7 @@ so the tables are plain SQLAlchemy and the identity core stays free of Flask.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,8 +57,21 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
 def configure_engine(engine: Engine) -> None:
-    """Make SQLite behave as the service expects; PostgreSQL needs nothing.
+    """Make SQLite behave as the service expects; ping idle PostgreSQL connections only.
+
+    PostgreSQL: no ``pool_pre_ping`` (a round trip before every request's first
+    statement); a connection that sat in the pool for more than
+    :data:`IDLE_PING_SECONDS` is pinged when it is checked out, and replaced if the
+    ping fails (a restarted server, a dropped link). A connection reused within the
+    second is not: if the server died in that second, the request's first statement
+    fails, SQLAlchemy sees a disconnect and invalidates the whole pool (every older
+    connection is replaced at its next checkout), and the request answers 503 with
+    ``Retry-After``: only requests already under way when the server died fail.
 
     SQLite (the embedded default) gets WAL, foreign keys, a busy timeout, and
     ``BEGIN IMMEDIATE`` for each transaction. The last one matters: a
@@ -66,9 +80,13 @@ def configure_engine(engine: Engine) -> None:
     lock at ``BEGIN`` makes concurrent writers wait their turn instead. It
     also makes SAVEPOINTs work, which the test suite relies on.
     """
-    if engine.dialect.name != "sqlite" or getattr(engine, "_vnid_configured", False):
+    if getattr(engine, "_vnid_configured", False):
         return
     engine._vnid_configured = True  # type: ignore[attr-defined]
+    if engine.dialect.name == "postgresql":
+        _ping_idle_connections(engine)
+    if engine.dialect.name != "sqlite":
+        return
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +101,24 @@ def configure_engine(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections that sat idle only."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["vnid_idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("vnid_idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # any failure: the pool drops it and checks out another
+            raise sa.exc.DisconnectionError("idle connection failed its ping") from error
 
 
 def paginate(db_session: Session, query: sa.Select[Any], *, page: int,
