@@ -31,6 +31,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_dashboard(app)
     register_clients(app)
     register_cli(app)
+    register_static_answers(app)
     register_load_shedding(app)
     return app
 
@@ -65,4 +66,5 @@ from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402
 from app.payment_providers import register_payment_providers  # noqa: E402
 from app.security_headers import register_security_headers  # noqa: E402
+from app.static_answers import register_static_answers  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

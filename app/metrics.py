@@ -161,23 +161,29 @@ def _start_timer() -> None:
     request.environ[_STARTED] = time.perf_counter()
 
 
-def _observe(response: Response) -> Response:
-    started = request.environ.get(_STARTED)
-    duration = time.perf_counter() - started if started is not None else 0.0
-    endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    status = response.status_code
-    REQUESTS.labels(endpoint, request.method, str(status)).inc()
-    LATENCY.labels(endpoint, request.method).observe(duration)
+def observe(*, endpoint: str, method: str, status: int, duration: float, request_id: str,
+            actor: str) -> None:
+    """Count and time one answer, and write its log line (every answer, however served)."""
+    REQUESTS.labels(endpoint, method, str(status)).inc()
+    LATENCY.labels(endpoint, method).observe(duration)
     if status == 401:
         AUTH_FAILURES.labels(endpoint).inc()
     elif status == 429:
         RATE_LIMITED.labels(endpoint).inc()
     fields: dict[str, Any] = {
-        "request_id": request_id(), "method": request.method, "route": endpoint,
-        "status": status, "duration_ms": round(duration * 1000, 2), "actor": _actor_type()}
+        "request_id": request_id, "method": method, "route": endpoint, "status": status,
+        "duration_ms": round(duration * 1000, 2), "actor": actor}
     if endpoint.startswith(UNLINKED_ROUTES):
         del fields["request_id"]
     log.info("request", extra={"fields": fields})
+
+
+def _observe(response: Response) -> Response:
+    started = request.environ.get(_STARTED)
+    observe(endpoint=request.url_rule.rule if request.url_rule is not None else UNMATCHED,
+            method=request.method, status=response.status_code,
+            duration=time.perf_counter() - started if started is not None else 0.0,
+            request_id=request_id(), actor=_actor_type())
     return response
 
 
