@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 import sqlalchemy as sa
@@ -209,8 +210,8 @@ def _rotation() -> sa.Update:
     (an account neither locked nor rejected, an active officer), and the
     holder's level, role and token version read back in the same statement.
     """
-    families, accounts, officers = (SessionFamily.__table__, Account.__table__,
-                                    Officer.__table__)
+    families, accounts, officers = (cast(sa.Table, model.__table__)
+                                    for model in (SessionFamily, Account, Officer))
     account = (accounts.c.id == families.c.account_id)
     officer = (officers.c.id == families.c.officer_id)
     return (

@@ -2,9 +2,9 @@
 
 Behind an idempotency key (:mod:`utilities.payments.idempotency`), in three steps:
 
-1. one transaction: the passcode is confirmed, the order's row is locked
-   (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers), the
-   order must be ``open``; a new attempt is inserted ``pending`` and the order
+1. one transaction: the citizen's order's row is locked (``SELECT ... FOR
+   UPDATE`` on PostgreSQL; SQLite serialises writers) and must be ``open``,
+   then the passcode is confirmed; a new attempt is inserted ``pending`` and the order
    moves ``open → pending``. A partial unique index allows one live attempt
    (``pending`` or ``succeeded``) per order, so even a path that forgot the
    lock could not add a second. Commit.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,14 +32,13 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
+from utilities.commits import commit_keeping_state
 from utilities.payments import gateway
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
-                                       OrderPaid, OrderRefunded)
-from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_attempt, lock_order,
-                                     new_reference)
+                                       OrderNotFound, OrderPaid, OrderRefunded)
+from utilities.payments.flow import HELD, ORDER_FLOW, audit, lock_order, new_reference
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
 from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
-from utilities.payments.orders import get_own_order
 from utilities.payments.settlement import settle_attempt
 
 log = logging.getLogger("vnid.payments")
@@ -52,12 +52,14 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     provider refused at once)."""
     if bank not in gateway.BANKS:
         raise InvalidPaymentInput("Unknown bank code.", code="payment.bank_unknown", field="bank")
-    order = get_own_order(db_session=db_session, account=account, order_id=order_id)
-    _check_payable(order)  # before the passcode: no try is spent on an order that cannot be paid
-    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
-    locked = lock_order(db_session, order_id)
-    assert locked is not None
+    # The citizen's order, locked first (only one of theirs is), then the passcode: no try is
+    # spent on an order that cannot be paid, and the order is read once. Locks are taken
+    # order then account; no path takes them the other way round.
+    locked = lock_order(db_session, order_id, citizen_id=account.citizen_id)
+    if locked is None:
+        raise OrderNotFound()
     _check_payable(locked)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
     attempt = PaymentAttempt(reference=new_reference("pa"), order_id=locked.id,
                              account_id=account.id, provider=provider.name, bank=bank,
                              amount=locked.amount, status=PENDING, created_at=clock.now())
@@ -74,11 +76,11 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     # A boundary kept on purpose: the pending attempt (and the order it holds) is committed
     # before the provider is asked, so that no money can move for an attempt we have not
     # recorded; if we die after the provider's answer, reconciliation finds this row.
-    db_session.commit()
-    reference, attempt_id = attempt.reference, attempt.id
+    reference, amount, description = attempt.reference, attempt.amount, f"VNID order {locked.id}"
+    db_session.commit()  # (what the provider is told was read before: nothing is read again)
     try:
-        answer = provider.create_payment(reference=reference, amount=attempt.amount, bank=bank,
-                                         description=f"VNID order {locked.id}",
+        answer = provider.create_payment(reference=reference, amount=amount, bank=bank,
+                                         description=description,
                                          return_url=return_url, callback_url=callback_url)
     except ProviderDeclined as declined:
         settle_attempt(db_session=db_session, actor=actor, reference=reference, status=FAILED,
@@ -88,11 +90,14 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
         log.warning("provider unavailable at create",
                     extra={"provider": provider.name, "attempt": reference, "error": str(error)})
     else:
-        _record_provider_answer(db_session, reference=reference,
-                                provider_reference=answer.provider_reference,
-                                redirect_url=answer.redirect_url)
+        recorded = _record_provider_answer(db_session, reference=reference,
+                                           provider_reference=answer.provider_reference,
+                                           redirect_url=answer.redirect_url)
+        if recorded is not None:
+            commit_keeping_state(db_session)  # the attempt as just written and committed
+            return recorded
     db_session.commit()
-    return _attempt(db_session, attempt_id)
+    return _attempt(db_session, reference)
 
 
 def _check_payable(order: PaymentOrder) -> None:
@@ -107,15 +112,26 @@ def _check_payable(order: PaymentOrder) -> None:
 
 
 def _record_provider_answer(db_session: Session, *, reference: str, provider_reference: str,
-                            redirect_url: str) -> None:
-    """Keep the provider's reference and redirect URL on the attempt (never its state)."""
-    attempt = lock_attempt(db_session, reference)
-    if attempt is not None and attempt.provider_reference is None:
-        attempt.provider_reference = provider_reference[:64]
-        attempt.redirect_url = redirect_url[:500]
+                            redirect_url: str) -> PaymentAttempt | None:
+    """Keep the provider's reference and redirect URL on the attempt (never its state).
+
+    One ``UPDATE ... WHERE provider_reference IS NULL RETURNING`` the attempt:
+    the first answer recorded wins, and the row read back is the attempt as it
+    is now (a callback may have settled it meanwhile). None when an answer was
+    recorded before.
+    """
+    return db_session.scalars(
+        sa.update(PaymentAttempt)
+        .where(PaymentAttempt.reference == reference,
+               PaymentAttempt.provider_reference.is_(None))
+        .values(provider_reference=provider_reference[:64], redirect_url=redirect_url[:500])
+        .returning(PaymentAttempt)
+        .execution_options(populate_existing=True, synchronize_session=False)).first()
 
 
-def _attempt(db_session: Session, attempt_id: int) -> PaymentAttempt:
-    attempt = db_session.get(PaymentAttempt, attempt_id, populate_existing=True)
+def _attempt(db_session: Session, reference: str) -> PaymentAttempt:
+    attempt = db_session.scalars(
+        sa.select(PaymentAttempt).where(PaymentAttempt.reference == reference)
+        .execution_options(populate_existing=True)).first()
     assert attempt is not None
     return attempt

@@ -57,10 +57,18 @@ def notify_citizen(db_session: Session, citizen_id: int, kind: str, text: str) -
         notify(db_session=db_session, account_id=account.id, kind=kind, text=text)
 
 
-def lock_order(db_session: Session, order_id: int) -> PaymentOrder | None:
-    """The order's row, locked until the commit, read fresh (not from the identity map)."""
+def lock_order(db_session: Session, order_id: int,
+               citizen_id: int | None = None) -> PaymentOrder | None:
+    """The order's row, locked until the commit, read fresh (not from the identity map).
+
+    With ``citizen_id``, only an order of that citizen (another's is None, and
+    is not locked either).
+    """
+    where = [PaymentOrder.id == order_id]
+    if citizen_id is not None:
+        where.append(PaymentOrder.citizen_id == citizen_id)
     return db_session.scalars(
-        sa.select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update(of=PaymentOrder)
+        sa.select(PaymentOrder).where(*where).with_for_update(of=PaymentOrder)
         .execution_options(populate_existing=True)).first()
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.protection import Protector
+from utilities.commits import commit_keeping_state
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
                                        IdempotencyKeyReused)
 from utilities.payments.models import IdempotencyKey
@@ -79,9 +80,12 @@ def begin(db_session: Session, *, account_id: int, key: str,
     """Claim ``key`` for this request (``None``: go ahead), or the stored answer to give back.
 
     Commits: the claim is visible to concurrent requests before the work starts.
+    The commits keep what authentication loaded (the account) as it was read in
+    this request, so the work does not read it again; the use case re-reads
+    under its lock what it must (the passcode counter, the order).
     """
     key = check_key(key)
-    db_session.commit()  # end the read transaction of authentication; claim in one of our own
+    commit_keeping_state(db_session)  # end authentication's read transaction; claim in our own
     now = clock.now()
     insert: Any = _INSERTS[db_session.get_bind().dialect.name](IdempotencyKey)
     claimed = db_session.execute(
@@ -90,7 +94,7 @@ def begin(db_session: Session, *, account_id: int, key: str,
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
         .returning(IdempotencyKey.id)).scalar()
     if claimed is not None:
-        db_session.commit()
+        commit_keeping_state(db_session)
         return None
     row = db_session.execute(
         sa.select(IdempotencyKey.id, IdempotencyKey.fingerprint, IdempotencyKey.state,

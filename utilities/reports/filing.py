@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from identity import clock
 from identity.accounts.models import Account
@@ -20,6 +21,7 @@ from identity.accounts.notifications import notify
 from identity.audit.service import Actor, coarse_time
 from identity.monitoring.counters import bump
 from identity.protection import Protector
+from utilities.commits import commit_keeping_state
 from utilities.reports.access import check_place, unit_of
 from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import InvalidReport
@@ -97,18 +99,19 @@ def file_report(*, db_session: Session, protector: Protector, actor: Actor, acco
                     due_at=deadlines.due(RECEIVED, now), created_at=now, updated_at=now)
     created = recorded(report, REPORTS.start(db_session, report, role=CITIZEN, by=None,
                                              category=category))
-    link_indicators(db_session, report, indicators)
+    named = link_indicators(db_session, report, indicators)
     audit(db_session, protector, reporter_actor(report, account, actor), report,
           "report.filed", category=category, anonymous=anonymous)
     if not anonymous:
         notify(db_session=db_session, account_id=account.id, kind="report.filed",
                text=f"Your report {case_number} was received by {unit_of(report)}.")
     view = ReportView(report=report, history=[created],
-                      indicators=indicator_counts(db_session, report), reporter_key=key)
+                      indicators=indicator_counts(db_session, report, named), reporter_key=key)
+    set_committed_value(report, "evidence", [])  # a new case has none: the answer reads none
     # Last before the commit: the counter row of a busy commune is held the shortest time.
     bump(db_session, metric="reports.filed", province_code=province_code,
          commune_code=commune_code)
-    db_session.commit()
+    commit_keeping_state(db_session)  # the answer is the rows just written: no reload
     return view
 
 

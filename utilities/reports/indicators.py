@@ -77,35 +77,43 @@ def normalise_link(value: str, *, field: str = "scam_links") -> str:
 
 
 def link_indicators(db_session: Session, report: Report,
-                    indicators: Iterable[tuple[str, str]]) -> None:
-    """Name each (kind, value) from ``report``, creating the indicator the first time.
+                    indicators: Iterable[tuple[str, str]]) -> list[ScamIndicator]:
+    """Name each (kind, value) from ``report``, creating the indicator the first time; them all.
 
-    An indicator first seen in an anonymous case is dated to the hour, like the case.
+    One multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (never an update: a
+    scam number many report at once must not be a row they queue on), one
+    ``SELECT`` of the indicators, one insert of the links. An indicator first
+    seen in an anonymous case is dated to the hour, like the case.
     """
     wanted = list(dict.fromkeys(indicators))
     if not wanted:
-        return
+        return []
     insert = _INSERTS[db_session.get_bind().dialect.name]
-    for kind, value in wanted:
-        statement: Any = insert(ScamIndicator).values(kind=kind, value=value,
-                                                      first_seen_at=case_time(report))
-        db_session.execute(statement.on_conflict_do_nothing(index_elements=["kind", "value"]))
-    ids = db_session.scalars(sa.select(ScamIndicator.id).where(
-        sa.tuple_(ScamIndicator.kind, ScamIndicator.value).in_(wanted)))
-    db_session.add_all(ReportIndicator(report_id=report.id, indicator_id=indicator_id)
-                       for indicator_id in ids)
+    seen_at = case_time(report)
+    statement: Any = insert(ScamIndicator).values(
+        [{"kind": kind, "value": value, "first_seen_at": seen_at} for kind, value in wanted])
+    db_session.execute(statement.on_conflict_do_nothing(index_elements=["kind", "value"]))
+    named = list(db_session.scalars(
+        sa.select(ScamIndicator).where(sa.tuple_(ScamIndicator.kind, ScamIndicator.value)
+                                       .in_(wanted)).order_by(ScamIndicator.id)))
+    db_session.add_all(ReportIndicator(report_id=report.id, indicator_id=indicator.id)
+                       for indicator in named)
+    return named
 
 
-def indicator_counts(db_session: Session, report: Report) -> list[IndicatorCount]:
-    """The case's indicators, each with how many reports name it (one GROUP BY)."""
-    if not report.indicators:
+def indicator_counts(db_session: Session, report: Report,
+                     named: list[ScamIndicator] | None = None) -> list[IndicatorCount]:
+    """The case's indicators (``named`` when the caller has them), each with how many reports
+    name it (one GROUP BY)."""
+    named = report.indicators if named is None else named
+    if not named:
         return []
     counts: dict[int, int] = {row[0]: row[1] for row in db_session.execute(
         sa.select(ReportIndicator.indicator_id, sa.func.count())
-        .where(ReportIndicator.indicator_id.in_([i.id for i in report.indicators]))
+        .where(ReportIndicator.indicator_id.in_([i.id for i in named]))
         .group_by(ReportIndicator.indicator_id))}
     return [IndicatorCount(id=i.id, kind=i.kind, value=i.value, reports=int(counts.get(i.id, 0)))
-            for i in report.indicators]
+            for i in named]
 
 
 def look_up_indicator(*, db_session: Session, officer: Officer, phone: str | None,
