@@ -25,8 +25,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
-                                                             encode_dss_signature)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 PREFIX = "VN1:"
 MAX_TEXT = 2000
@@ -279,7 +278,8 @@ def _unpack(text: object) -> tuple[bytes, bytes, bytes]:
             and isinstance(signature, bytes)):
         raise VerificationError("malformed", "COSE_Sign1 fields of the wrong type")
     # Strict: nothing after the item, and shortest length forms only (cbor2 ignores both).
-    if len(raw) != 3 + len(_bstr(protected)) + len(_bstr(payload)) + len(_bstr(signature)):
+    if len(raw) != 3 + _bstr_size(len(protected)) + _bstr_size(len(payload)) \
+            + _bstr_size(len(signature)):
         raise VerificationError("malformed", "not the one canonical COSE_Sign1 encoding")
     return protected, payload, signature
 
@@ -311,18 +311,43 @@ def _bstr(data: bytes) -> bytes:
     return b"\x59" + size.to_bytes(2) + data
 
 
+def _bstr_size(size: int) -> int:
+    """The length of :func:`_bstr` of ``size`` bytes, without building it."""
+    return size + (1 if size < 24 else 2 if size < 256 else 3)
+
+
+def _der_integer(value: bytes) -> bytes:
+    """A DER INTEGER of a 32-byte big-endian unsigned value (shortest form, non-negative)."""
+    value = value.lstrip(b"\0") or b"\0"
+    if value[0] & 0x80:
+        value = b"\0" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def der_signature(signature: bytes) -> bytes:
+    """The DER ``ECDSA-Sig-Value`` of a 64-byte ``r || s`` signature (what OpenSSL checks).
+
+    The same bytes as ``encode_dss_signature`` of the two integers, built from
+    the bytes directly (at most 72 bytes, so every length is one byte).
+    """
+    body = _der_integer(signature[:32]) + _der_integer(signature[32:])
+    return b"\x30" + bytes((len(body),)) + body
+
+
 def signed_bytes(protected: bytes, payload: bytes) -> bytes:
     """CBOR of ``["Signature1", protected, h'', payload]``: the bytes ES256 signs."""
     return b"\x84\x6aSignature1" + _bstr(protected) + b"\x40" + _bstr(payload)
 
 
-def _map(data: bytes, what: str) -> Mapping[Any, Any]:
+def _map(data: bytes, what: str) -> dict[Any, Any]:
     """A CBOR map with no duplicate keys and shallow nesting, or ``malformed``."""
     try:
         item = cbor2.loads(data, max_depth=16, allow_duplicate_keys=False)
     except Exception:  # cbor2 raises many kinds on hostile input; all mean the same here
         raise VerificationError("malformed", f"the {what} is not CBOR") from None
-    if not isinstance(item, Mapping):
+    # dict, not the Mapping ABC (slower): cbor2 decodes a map into a dict except in an
+    # immutable place (a map key, a set, inside a tag), which a top-level item is not.
+    if not isinstance(item, dict):
         raise VerificationError("malformed", f"the {what} is not a map")
     return item
 
@@ -363,25 +388,27 @@ def verify(text: object, trust_list: TrustList | Mapping[str, Any], *,
         raise VerificationError("key_revoked")
     if len(signature) != 64:
         raise VerificationError("bad_signature", "a signature is 64 bytes")
-    der = encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
     try:
-        trusted.public_key.verify(der, signed_bytes(protected, payload), _ECDSA)
+        trusted.public_key.verify(der_signature(signature), signed_bytes(protected, payload),
+                                  _ECDSA)
     except InvalidSignature:
         raise VerificationError("bad_signature") from None
     return _check_claims(_map(payload, "payload"), trusted, kid, now=now, audience=audience,
                          nonce=nonce, leeway=leeway)
 
 
-def _check_claims(cwt: Mapping[Any, Any], trusted: TrustedKey, kid: bytes, *, now: float | None,
+def _check_claims(cwt: dict[Any, Any], trusted: TrustedKey, kid: bytes, *, now: float | None,
                   audience: str | None, nonce: str | None, leeway: int) -> Verified:
     body = cwt.get(VNID_BODY)
     issuer, cti, aud = cwt.get(ISS), cwt.get(CTI), cwt.get(AUD)
-    if not (isinstance(body, Mapping) and isinstance(body.get("t"), str)
-            and isinstance(body.get("c"), Mapping) and isinstance(issuer, str)
+    if not isinstance(body, dict):  # a map's value is no immutable place: a dict (see _map)
+        raise VerificationError("malformed", "the claims are not a VN1 body")
+    kind, claims, body_nonce, version = body.get("t"), body.get("c"), body.get("n"), body.get("v")
+    if not (isinstance(kind, str) and isinstance(claims, dict) and isinstance(issuer, str)
             and isinstance(cti, bytes) and len(cti) == 16
             and (aud is None or isinstance(aud, str))
-            and (body.get("n") is None or isinstance(body.get("n"), str))
-            and body.get("v") == BODY_VERSION and type(body.get("v")) is int):
+            and (body_nonce is None or isinstance(body_nonce, str))
+            and type(version) is int and version == BODY_VERSION):
         raise VerificationError("malformed", "the claims are not a VN1 body")
     issued_at, expires_at = _int(cwt.get(IAT)), _int(cwt.get(EXP))
     moment = time.time() if now is None else now
@@ -393,8 +420,7 @@ def _check_claims(cwt: Mapping[Any, Any], trusted: TrustedKey, kid: bytes, *, no
         raise VerificationError("expired", credential_id=cti)
     if audience is not None and aud != audience:
         raise VerificationError("wrong_audience", credential_id=cti)
-    if nonce is not None and body.get("n") != nonce:
+    if nonce is not None and body_nonce != nonce:
         raise VerificationError("nonce_mismatch", credential_id=cti)
-    return Verified(credential_type=body["t"], claims=dict(body["c"]), issuer=issuer,
-                    issued_at=issued_at, expires_at=expires_at, credential_id=cti, kid=kid,
-                    audience=aud, nonce=body.get("n"))
+    # Positional: a NamedTuple built with keywords costs a call through its __new__'s parsing.
+    return Verified(kind, dict(claims), issuer, issued_at, expires_at, cti, kid, aud, body_nonce)

@@ -209,3 +209,13 @@ def test_the_package_offers_the_verifier_with_the_issues_signature():
     with pytest.raises(credentials.VerificationError) as caught:
         credentials.verify("VN1:", document, now=moment)
     assert caught.value.reason in credentials.REASONS
+
+
+@pytest.mark.parametrize("r, s", [
+    (1, 1), (0, 2**255), (2**255, 2**256 - 1), (0x7F << 248, 0x80 << 248), (2**248 - 1, 127),
+    (0, 0), (0x0080 << 240, 0x00FF), *[(int.from_bytes(hashlib.sha256(b"r%d" % n).digest()),
+                                        int.from_bytes(hashlib.sha256(b"s%d" % n).digest()))
+                                       for n in range(200)]])
+def test_the_der_signature_is_the_one_encode_dss_signature_makes(r, s):
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    assert vn1.der_signature(r.to_bytes(32) + s.to_bytes(32)) == encode_dss_signature(r, s)
