@@ -64,10 +64,14 @@ export function showError(ctx, form, error) {
     ctx.errorText(error));
   form.prepend(box);
   let first = null;
-  for (const [name, messages] of Object.entries((error && error.errors) || {})) {
+  const fields = Object.entries((error && error.errors) || {});
+  // One field at fault and its code translated: the translation, not the server's English.
+  const translated = fields.length === 1 && box.textContent !== error.message
+    ? box.textContent : null;
+  for (const [name, messages] of fields) {
     const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
     if (!control) continue;
-    const texts = (Array.isArray(messages) ? messages : [messages])
+    const texts = translated ? [translated] : (Array.isArray(messages) ? messages : [messages])
       .map((m) => (typeof m === 'string' ? m : JSON.stringify(m)));
     const note = el('p', { class: 'field-error', id: `${control.id}-error` }, texts.join(' '));
     control.setAttribute('aria-invalid', 'true');
@@ -167,6 +171,45 @@ export const KIT_STRINGS = {
     kit_choose: '— Chọn —',
     kit_refresh: 'Làm mới',
     kit_back: 'Quay lại',
+    // The uniform error body's codes of the utilities (errorText looks up error_<code>).
+    error_request_invalid: 'Vui lòng kiểm tra lại các ô được đánh dấu.',
+    error_rate_limited: 'Bạn thao tác quá nhanh. Vui lòng thử lại sau ít phút.',
+    error_quota_exhausted: 'Bạn đã dùng hết lượt trong hôm nay. Vui lòng thử lại sau.',
+    error_commune_unknown: 'Không có xã, phường này (theo danh mục từ năm 2025).',
+    error_text_empty: 'Ô này không được để trống.',
+    error_text_too_long: 'Nội dung quá dài.',
+    error_text_control_characters: 'Nội dung có ký tự không hợp lệ.',
+    error_date_out_of_range: 'Ngày không hợp lệ.',
+    error_workflow_transition_not_allowed: 'Hồ sơ đã chuyển sang bước khác; hãy làm mới trang.',
+    error_workflow_case_changed: 'Hồ sơ vừa thay đổi; hãy làm mới trang rồi thử lại.',
+    error_report_not_found: 'Không tìm thấy vụ việc này.',
+    error_report_occurred_in_future: 'Thời gian xảy ra không được ở tương lai.',
+    error_report_occurred_too_long_ago: 'Chỉ nhận vụ việc xảy ra trong vòng 20 năm.',
+    error_report_location_required: 'Hãy chọn nơi xảy ra, hoặc đánh dấu "Không rõ địa điểm".',
+    error_report_address_required: 'Hãy nhập địa chỉ nơi xảy ra.',
+    error_indicator_phone_invalid: 'Số điện thoại không hợp lệ.',
+    error_indicator_link_invalid: 'Đường dẫn không hợp lệ.',
+    error_evidence_type: 'Chỉ nhận ảnh JPEG, PNG, WebP và video MP4, MOV.',
+    error_evidence_too_large: 'Tệp quá lớn (tối đa 20 MB).',
+    error_evidence_too_many: 'Vụ việc đã có đủ 10 tệp.',
+    error_evidence_empty: 'Tệp rỗng.',
+    error_evidence_unreadable: 'Không đọc được ảnh này.',
+    error_evidence_image_too_large: 'Ảnh có kích thước điểm ảnh quá lớn.',
+    error_stay_permanent_commune: 'Tạm trú phải ở xã, phường khác nơi thường trú của bạn.',
+    error_period_start_past: 'Ngày bắt đầu không được trước hôm nay.',
+    error_period_end_before_start: 'Ngày kết thúc phải sau ngày bắt đầu.',
+    error_period_too_long: 'Thời hạn tối đa 2 năm.',
+    error_residence_period_overlap: 'Trùng thời gian với một hồ sơ khác đang mở hoặc đã duyệt.',
+    error_residence_renewal_open: 'Đã có một hồ sơ gia hạn đang xử lý.',
+    error_residence_not_renewable: 'Hồ sơ này không gia hạn được.',
+    error_lodging_guest_count: 'Mỗi thông báo có từ 1 đến 50 người.',
+    error_lodging_guest_duplicate: 'Một người được nhập hai lần.',
+    error_payment_order_paid: 'Khoản này đã được thanh toán.',
+    error_payment_attempt_pending: 'Đang có một lần thanh toán chờ ngân hàng xác nhận.',
+    error_payment_order_refunded: 'Khoản này đã được hoàn tiền.',
+    error_payment_not_paid: 'Khoản này chưa được thanh toán.',
+    error_payment_unconfigured: 'Chức năng thanh toán đang tạm ngừng. Vui lòng thử lại sau.',
+    error_idempotency_in_progress: 'Lần thanh toán trước đang được xử lý; vui lòng đợi.',
   },
   en: {
     kit_province: 'Province or city',
@@ -174,6 +217,45 @@ export const KIT_STRINGS = {
     kit_choose: '— Choose —',
     kit_refresh: 'Refresh',
     kit_back: 'Back',
+    error_request_invalid: 'Please check the fields marked.',
+    error_rate_limited: 'Too many tries in a short time. Please try again in a few minutes.',
+    error_quota_exhausted: "You have used today's allowance. Please try again later.",
+    error_commune_unknown: 'No such commune (the 2025 list).',
+    error_text_empty: 'This field may not be empty.',
+    error_text_too_long: 'The text is too long.',
+    error_text_control_characters: 'The text has characters that are not allowed.',
+    error_date_out_of_range: 'The date is not valid.',
+    error_workflow_transition_not_allowed: 'The case has moved on; please refresh the page.',
+    error_workflow_case_changed: 'The case just changed; refresh the page and try again.',
+    error_report_not_found: 'No such case.',
+    error_report_occurred_in_future: 'The time it happened may not be in the future.',
+    error_report_occurred_too_long_ago: 'Only incidents of the last 20 years are taken.',
+    error_report_location_required: 'Choose where it happened, or tick "Place unknown".',
+    error_report_address_required: 'Enter the address where it happened.',
+    error_indicator_phone_invalid: 'The phone number is not valid.',
+    error_indicator_link_invalid: 'The link is not valid.',
+    error_evidence_type: 'Only JPEG, PNG, WebP photos and MP4, MOV videos are taken.',
+    error_evidence_too_large: 'The file is too large (20 MB at most).',
+    error_evidence_too_many: 'The case already has 10 files.',
+    error_evidence_empty: 'The file is empty.',
+    error_evidence_unreadable: 'This photo cannot be read.',
+    error_evidence_image_too_large: 'The photo has too many pixels.',
+    error_stay_permanent_commune: 'A temporary stay is in another commune than your permanent '
+      + 'residence.',
+    error_period_start_past: 'The start may not be before today.',
+    error_period_end_before_start: 'The end must come after the start.',
+    error_period_too_long: 'Two years at most.',
+    error_residence_period_overlap: 'The period overlaps another open or approved declaration.',
+    error_residence_renewal_open: 'A renewal is already being processed.',
+    error_residence_not_renewable: 'This declaration cannot be renewed.',
+    error_lodging_guest_count: 'A notice lists 1 to 50 guests.',
+    error_lodging_guest_duplicate: 'A guest is listed twice.',
+    error_payment_order_paid: 'This order is already paid.',
+    error_payment_attempt_pending: "A payment is waiting for the bank's confirmation.",
+    error_payment_order_refunded: 'This order was refunded.',
+    error_payment_not_paid: 'This order is not paid yet.',
+    error_payment_unconfigured: 'Payments are unavailable for now. Please try again later.',
+    error_idempotency_in_progress: 'The previous payment is still being processed; please wait.',
   },
 };
 
