@@ -40,7 +40,7 @@ SHOTS = ROOT / os.environ.get("VNID_SCREENSHOTS", "test-artifacts")
 @pytest.fixture(scope="module")
 def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[LiveServer]:
-    with running_server(tmp_path_factory.mktemp("citizen-app"), seed_count=60) as live:
+    with running_server(tmp_path_factory.mktemp("citizen-app"), seed_count=200) as live:
         yield live
 
 

@@ -196,7 +196,12 @@ async function render() {
     if (mine !== renderCount) return;
     body.replaceChildren(el('p', {class: 'error', role: 'alert'}, errorText(error, t)));
   }
-  if (mine === renderCount && document.activeElement === document.body) heading.focus();
+  // A new screen: focus its heading (screen readers announce it), unless the screen
+  // focused a field of its own or the language button was pressed.
+  const focused = document.activeElement;
+  if (mine === renderCount && (focused === document.body || focused.closest('#nav'))) {
+    heading.focus();
+  }
 }
 
 function boot() {
