@@ -469,12 +469,14 @@ def verify_qr_image(driver: Any, image: Path) -> dict[str, Any]:
 
 # --- screenshots --------------------------------------------------------------------
 
-def screenshot(driver: Any, screen: str, *, max_bytes: int = 150_000) -> Path:
-    """``docs/screenshots/police-<screen>.png``: the window as a palette PNG under max_bytes."""
+def screenshot(driver: Any, screen: str, *, max_bytes: int = 150_000,
+               prefix: str = "police") -> Path:
+    """``docs/screenshots/<prefix>-<screen>.png`` (``app-`` for the citizen's app): the window
+    as a palette PNG under max_bytes."""
     from PIL import Image
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"police-{screen}.png"
+    path = SCREENSHOTS / f"{prefix}-{screen}.png"
     image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
     for colours in (64, 32, 16):
         out = io.BytesIO()

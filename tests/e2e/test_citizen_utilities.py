@@ -15,13 +15,14 @@ made with ``flask officers create`` and their TOTP, work in the police console
 3. A fine paid in the app through the gateway simulator's page; the
    receipt's QR text pasted into ``/verify/`` is valid.
 
-Each screen is saved as ``docs/screenshots/app-<screen>.png`` (under 150 KB);
-no test leaves a SEVERE entry in a browser's console.
+Each screen is saved as ``app-<screen>.png`` (under 150 KB) by the police
+console's :func:`~tests.e2e.police_console.screenshot` (in ``test-artifacts/``,
+or ``docs/screenshots/`` with ``VNID_SCREENSHOTS=docs/screenshots``); no test
+leaves a SEVERE entry in a browser's console but the ones it names.
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
 import shlex
 import subprocess
 import sys
@@ -39,7 +40,6 @@ from tests.e2e.browser import browser_tests, chromium, console_errors
 from tests.e2e.live import ROOT, LiveServer, api, free_port
 
 pytestmark = [browser_tests, pytest.mark.slow]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
 
 
@@ -93,22 +93,12 @@ def demo_person(server: LiveServer) -> tuple[app.Person, dict[str, str]]:
                       date_of_birth=values["DATE_OF_BIRTH"], phone=values["PHONE"]), values
 
 
-def shot(driver: Any, name: str, *, max_bytes: int = 150_000) -> Path:
-    """``docs/screenshots/app-<name>.png``: the phone's window, reduced to a palette."""
-    from PIL import Image
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-    for colours in (64, 32, 16):
-        out = io.BytesIO()
-        image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT).save(
-            out, format="PNG", optimize=True)
-        if out.tell() <= max_bytes:
-            break
-    path = SCREENSHOTS / f"app-{name}.png"
-    path.write_bytes(out.getvalue())
-    assert path.stat().st_size <= max_bytes, path
-    return path
+def shot(driver: Any, name: str) -> Path:
+    """``docs/screenshots/app-<name>.png`` (toasts closed first); nothing wider than 360 px."""
+    driver.execute_script("document.getElementById('toasts')?.replaceChildren()")
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= app.WIDTH, \
+        f"{name} is too wide"
+    return police.screenshot(driver, name, prefix="app")
 
 
 def photo(tmp: Path) -> Path:
