@@ -67,7 +67,7 @@ def _write(app: Any, i: int) -> None:
         record_event(db_session=session, actor=actor, action="credential.verified",
                      subject_type="citizen", subject_id=1000 + i % 5000,
                      details={"by": "Bench bank", "result": "valid", "credential_id": "ab" * 8,
-                             "type": "identity_basic"})
+                              "type": "identity_basic"})
         bump(session, metric="credentials.verified", province_code="01",
              commune_code=f"{i % 50:05d}")
         session.commit()
@@ -115,7 +115,7 @@ def main() -> None:
     if profiler is not None:
         import pstats
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     n = args.iterations
     print(f"serial, {n} writes on {engine.dialect.name}: "
           f"CPU {cpu / n * 1e6:.0f} µs/write, wall {wall / n * 1e6:.0f} µs/write, "

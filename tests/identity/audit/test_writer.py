@@ -1,0 +1,143 @@
+"""The shared write path: an event and the transaction's counters go out as one statement at the
+flush or commit, are seen by the transaction's later reads, and vanish with its rollback."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from identity.audit.models import AuditChainHead, AuditEvent
+from identity.audit.service import Actor, event_hash, record_event, verify_chain
+from identity.monitoring.counters import bump, total
+from identity.monitoring.models import UsageCounter
+
+ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
+PARTY = Actor(type="party", id="bank-1", source="203.0.113.7", request_id="req-writer")
+
+
+def _statements(connection: sa.Connection) -> list[str]:
+    sent: list[str] = []
+    sa.event.listen(connection, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: sent.append(statement))
+    return sent
+
+
+def _verified(session: Session, n: int) -> AuditEvent:
+    event = record_event(db_session=session, actor=PARTY, action="credential.verified",
+                         subject_type="citizen", subject_id=4200 + n,
+                         details={"by": "Ngân hàng Một", "result": "valid"})
+    bump(session, metric="credentials.verified", province_code="01", commune_code="00004")
+    return event
+
+
+def test_nothing_is_sent_before_the_commit_then_one_write(session_factory, db_connection):
+    sent = _statements(db_connection)
+    with session_factory() as session:
+        session.begin()
+        event = _verified(session, 1)
+        assert not any("audit_events" in s or "usage_counters" in s for s in sent)
+        session.commit()
+    writes = [s for s in sent if "audit_events" in s or "usage_counters" in s]
+    if ON_POSTGRES:  # the event, its head and its counter: one statement
+        assert len(writes) == 1 and "usage_counters" in writes[0], writes
+        assert "random()" not in writes[0]
+    else:  # SQLite: the same rows, statement by statement
+        assert len(writes) >= 2
+    assert event.id is not None and event.seq >= 1
+    with session_factory() as session:
+        row = session.get(AuditEvent, event.id)
+        assert (row.shard, row.seq, row.hash, row.request_id) == (
+            event.shard, event.seq, event.hash, "req-writer")
+        # The hash the statement computed is the one verification recomputes.
+        assert row.hash == event_hash(row.prev_hash, shard=row.shard, seq=row.seq,
+                                      occurred_at=row.occurred_at, actor_type=row.actor_type,
+                                      actor_id=row.actor_id, action=row.action,
+                                      subject_type=row.subject_type,
+                                      subject_id=row.subject_id, source=row.source,
+                                      request_id=row.request_id, details=row.details)
+        head = session.get(AuditChainHead, row.shard)
+        assert (head.seq, head.head_hash) == (row.seq, row.hash)
+        assert total(session, metric="credentials.verified") == 1
+        assert verify_chain(db_session=session).events >= 1
+
+
+def test_the_transaction_reads_what_it_recorded(db_session):
+    event = _verified(db_session, 2)
+    found = db_session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.subject_id == "4202")).one()  # autoflush wrote it
+    assert found.id == event.id and found.hash == event.hash
+    bump(db_session, metric="credentials.verified", province_code="01", commune_code="00004")
+    count = db_session.scalar(sa.select(UsageCounter.count).where(
+        UsageCounter.metric == "credentials.verified"))
+    assert count == 2  # the second bump was written before the read
+
+
+def test_a_rolled_back_transaction_writes_nothing(session_factory):
+    with session_factory() as session:
+        session.begin()
+        event = _verified(session, 3)
+        session.rollback()
+        session.begin()
+        session.commit()  # a later commit of the same session does not write them either
+    with session_factory() as session:
+        assert event.id is None
+        assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.subject_id == "4203")) == 0
+        assert total(session, metric="credentials.verified") == 0
+
+
+def test_several_events_of_a_transaction_chain_in_one_shard(session_factory):
+    with session_factory() as session, session.begin():
+        events = [_verified(session, 10 + n) for n in range(3)]
+    assert len({e.shard for e in events}) == 1
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 3))
+    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    with session_factory() as session:
+        assert total(session, metric="credentials.verified") == 3
+        assert verify_chain(db_session=session).events >= 3
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: SQLite serialises every writer")
+def test_a_writer_waits_when_every_shard_is_held(app: Any) -> None:
+    """Every head locked elsewhere: the one statement writes nothing, the writer then waits
+    for a head (it is not lost, nor written twice) and goes on when one is released."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    holder, writer = Session(bind=engine), Session(bind=engine)
+    written: dict[str, Any] = {}
+    try:
+        held = holder.scalars(sa.select(AuditChainHead.shard).where(AuditChainHead.shard >= 0)
+                              .with_for_update()).all()
+        assert held
+
+        def write() -> None:
+            try:
+                event = record_event(db_session=writer, actor=PARTY, action="test.all_held")
+                writer.flush()
+                written["event"] = event
+            except BaseException as error:  # reported below
+                written["error"] = error
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting for a head, not failing, not skipping the chain
+        holder.rollback()
+        thread.join(timeout=30)
+        assert "error" not in written, written
+        event = written["event"]
+        assert event.shard in held and event.id is not None
+        rows = writer.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "test.all_held")).all()
+        assert [row.id for row in rows] == [event.id]
+    finally:
+        holder.rollback()
+        writer.rollback()
+        holder.close()
+        writer.close()
+        engine.dispose()
