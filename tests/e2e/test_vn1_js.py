@@ -129,6 +129,14 @@ def cases() -> list[dict[str, Any]]:
         ("alg keyed by the float 1.0", forge(ACTIVE, header={1.0: -7, 4: KID},  # type: ignore
                                              payload=claims_map()), at, "valid"),
         ("a simple value in the header", extra_header(b"\x05\xf0"), at, "bad_signature"),
+        ("the simple value 1 as the alg key (== 1 in cbor2)",
+         pack([b"\xa2\xe1\x26\x04\x48" + KID, {}, payload, signature]), at, "bad_signature"),
+        ("a break as a header value", extra_header(b"\x05\xff"), at, "malformed"),
+        ("a break after a key of a chunked map", pack([b"\xbf\x01\x26\x04\x48" + KID
+                                                       + b"\x05\xff", {}, payload, signature]),
+         at, "malformed"),
+        ("a header map in chunks", pack([b"\xbf\x01\x26\x04\x48" + KID + b"\xff", {}, payload,
+                                         signature]), at, "bad_signature"),
         ("a bad two-byte simple value", extra_header(b"\x05\xf8\x10"), at, "malformed"),
         ("bytes in chunks in the header", extra_header(b"\x05\x5f\x41\x01\x42\x02\x03\xff"),
          at, "bad_signature"),
@@ -139,6 +147,13 @@ def cases() -> list[dict[str, Any]]:
         ("a chunked name, signed", forge(ACTIVE, payload=cbor2.dumps(claims_map()).replace(
             b"\x61c\xa1\x62nm\x61A", b"\x61c\xa1\x62nm\x7f\x61A\x62\xc3\xa9\xff")), at,
          "valid"),
+        ("a datetime tag on a number", extra_header(b"\x05\xc0\x01"), at, "malformed"),
+        ("a datetime tag on a date", extra_header(b"\x05\xc0\x742026-12-05T03:00:00Z"), at,
+         "bad_signature"),
+        ("a rational over zero", extra_header(b"\x05\xd8\x1e\x82\x01\x00"), at, "malformed"),
+        ("a UUID of 4 bytes", extra_header(b"\x05\xd8\x25\x44\x01\x02\x03\x04"), at,
+         "malformed"),
+        ("a tag 999 on anything", extra_header(b"\x05\xd9\x03\xe7\x01"), at, "bad_signature"),
         ("invalid UTF-8 in the header", extra_header(b"\x05\x61\xff"), at, "malformed"),
         ("alg -35", forge(ACTIVE, header={1: -35, 4: KID}, payload=claims_map()), at,
          "unsupported_algorithm"),
@@ -304,3 +319,27 @@ def test_the_worked_example_of_the_spec_in_the_browser(served: str) -> None:
     assert answers[0]["kid"] == "PjxTSZaYwFM"
     assert answers[0]["credentialId"] == vn1.b64url(bytes.fromhex(
         "00112233445566778899aabbccddeeff"))
+
+
+def test_random_bit_flips_get_the_same_reason_from_both(served: str) -> None:
+    """400 credentials with one bit of the COSE bytes flipped (seeded): the same answer."""
+    import random
+
+    rng = random.Random(19)
+    text = make(ACTIVE, audience="rp:vcb01", nonce="Qx7-kP2mZ9aa")
+    raw = zlib.decompress(vn1.b45decode(text[4:]))
+    rows = []
+    for _ in range(400):
+        flipped = bytearray(raw)
+        position = rng.randrange(len(raw) * 8)
+        flipped[position // 8] ^= 1 << (position % 8)
+        rows.append({"name": f"bit {position}", "text": recode(bytes(flipped)), "trust": TRUST,
+                     "options": {"now": NOW + 10}})
+    answers = run_in_browser(served, rows)
+    disagreements = [f"{row['name']}: Python {python_answer(row)['reason']}, browser "
+                     f"{answer['reason'] or 'valid'} ({answer.get('message')})"
+                     for row, answer in zip(rows, answers)
+                     if python_answer(row)["reason"] != (answer["reason"] or "valid")]
+    assert disagreements == []
+    reasons = {python_answer(row)["reason"] for row in rows}
+    assert {"malformed", "bad_signature"} <= reasons  # the flips reach past the envelope

@@ -145,30 +145,43 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 class CheckedTokenizer extends Tokenizer {
   constructor(data, options) {
     super(data, options);
-    this.open = [];  // items left in each open container (Infinity: indefinite)
+    // the open containers, innermost last: items left (Infinity: indefinite), items seen, map?
+    this.open = [];
   }
 
   next() {
     const token = this.read();
     const open = this.open;
+    const parent = open[open.length - 1];
     if (token.type === Type.break) {
+      // cborg takes a break where a definite container expects an item (a map's value)
+      if (!parent || parent.left !== Infinity || (parent.map && parent.seen % 2)) {
+        throw new Error('a break out of place');
+      }
       open.pop();
       this.closeFinished();
       return token;
     }
     if (open.length > MAX_DEPTH) throw new Error('nesting too deep');
-    if (open.length && open[open.length - 1] !== Infinity) open[open.length - 1] -= 1;
+    if (parent) {
+      parent.seen += 1;
+      parent.left -= 1;  // Infinity stays Infinity
+    }
     let items = 0;
     if (token.type === Type.array) items = token.value;
     else if (token.type === Type.map) items = token.value * 2;
     else if (token.type === Type.tag) items = 1;
-    if (items > 0) open.push(items);
+    if (items > 0) open.push({ left: items, seen: 0, map: token.type === Type.map });
     else this.closeFinished();
     if (token.type === Type.string) STRICT_UTF8.decode(token.byteValue);
     if (token.type === Type.float && !(token.value instanceof CborSimple)) {
       return new Token(Type.float, new CborFloat(token.value), token.encodedLength);
     }
     return token;
+  }
+
+  closeFinished() {
+    while (this.open.length && this.open[this.open.length - 1].left === 0) this.open.pop();
   }
 
   /** The next token, with what cbor2 reads and cborg refuses: simple values, and byte or
@@ -208,9 +221,6 @@ class CheckedTokenizer extends Tokenizer {
     return token;
   }
 
-  closeFinished() {
-    while (this.open.length && this.open[this.open.length - 1] === 0) this.open.pop();
-  }
 }
 
 function bignum(sign) {
@@ -222,13 +232,44 @@ function bignum(sign) {
   };
 }
 
-/** Every tag decodes to a CborTag, but bignums (2, 3), which are integers as in cbor2. */
+const isInt = (value) => (typeof value === 'number' && Number.isInteger(value))
+  || typeof value === 'bigint';
+const pairOfInts = (value) => Array.isArray(value) && value.length === 2
+  && value.every(isInt);
+const isBytes = (value) => value instanceof Uint8Array;
+/** The content cbor2 demands of the tags it decodes (anything else it refuses). */
+const TAG_CONTENT = {
+  0: (v) => typeof v === 'string'
+    && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i.test(v),
+  1: (v) => isInt(v) || v instanceof CborFloat,
+  4: pairOfInts,
+  5: pairOfInts,
+  25: () => false,  // a string reference outside any namespace
+  29: () => false,  // a shared reference to nothing shared
+  30: (v) => pairOfInts(v) && Number(v[1]) !== 0,
+  35: (v) => typeof v === 'string' || isBytes(v),
+  36: (v) => typeof v === 'string' || v === null,
+  37: (v) => isBytes(v) && v.length === 16,
+  100: isInt,
+  258: Array.isArray,
+  260: (v) => isBytes(v) && (v.length === 4 || v.length === 16),
+  261: (v) => v instanceof Map,
+  1004: (v) => typeof v === 'string' && /^\d{4}-\d\d-\d\d$/.test(v),
+};
+
+/** Every tag decodes to a CborTag, but bignums (2, 3), which are integers as in cbor2;
+ *  the tags cbor2 gives a meaning to must hold the content it expects. */
 const TAGS = new Proxy([], {
   get(target, key) {
     if (key === '2') return bignum(1);
     if (key === '3') return bignum(-1);
     if (typeof key === 'string' && /^\d+$/.test(key)) {
-      return (decode) => new CborTag(Number(key), decode());
+      const tag = Number(key);
+      return (decode) => {
+        const value = decode();
+        if (TAG_CONTENT[tag] && !TAG_CONTENT[tag](value)) throw new Error(`a bad tag ${tag}`);
+        return new CborTag(tag, value);
+      };
     }
     return target[key];
   },
@@ -249,7 +290,7 @@ function keyOf(key) {
     return `m:{${Array.from(key, ([k, v]) => `${keyOf(k)}=${keyOf(v)}`).join(',')}}`;
   }
   if (key instanceof CborTag) return `t:${key.tag}:${keyOf(key.value)}`;
-  if (key instanceof CborSimple) return `z:${key.value}`;
+  if (key instanceof CborSimple) return `n:${key.value}`;  // cbor2: CBORSimpleValue(1) == 1
   return `o:${String(key)}`;
 }
 
@@ -296,9 +337,6 @@ function cborMap(data, what) {
   if (!(item instanceof Map)) fail('malformed', `the ${what} is not a map`);
   return item;
 }
-
-const isInt = (value) => (typeof value === 'number' && Number.isInteger(value))
-  || typeof value === 'bigint';
 
 // --- The trust list ----------------------------------------------------------------------------
 
