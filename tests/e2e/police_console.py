@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ import pyotp
 
 from tests.e2e.live import ROOT, LiveServer
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: Where :func:`screenshot` saves: ``test-artifacts/``, or ``VNID_SCREENSHOTS=docs/screenshots``
+#: to refresh the pictures of docs/clients.md.
+SCREENSHOTS = ROOT / os.environ.get("VNID_SCREENSHOTS", "test-artifacts")
 PASSWORD = "correct horse battery staple"
 WAIT_SECONDS = 20
 #: Acts that move a report, by the status they lead to (``transition(driver, "closed")``).
@@ -104,12 +107,16 @@ def settled(driver: Any) -> None:
         " && v.dataset.shown === location.hash;"))
 
 
+def wait_for_route(driver: Any, route: str) -> None:
+    """Wait until the console shows ``#/route...`` (the address starts with it), settled."""
+    _wait(driver, lambda d: d.execute_script("return location.hash;").startswith(f"#/{route}"))
+    settled(driver)
+
+
 def go(driver: Any, route: str) -> None:
     """Open ``#/route`` (with its ``?query``) in the page already loaded, and wait for it."""
     driver.execute_script("location.hash = arguments[0];", f"#/{route}")
-    _wait(driver, lambda d: d.execute_script("return location.hash;").startswith(
-        f"#/{route.split('?')[0]}"))
-    settled(driver)
+    wait_for_route(driver, route.split("?")[0])
 
 
 def _type(element: Any, text: str) -> None:
@@ -381,11 +388,19 @@ def raise_level2(driver: Any, personal_id: str, card_number: str | None = None,
     return {**_citizen(driver), "message": flash(driver)}
 
 
+def _unfold(driver: Any, form: str) -> None:
+    """Open a desk form folded in its <details> (recovery, reclaim: the rarer acts)."""
+    details = _find(driver, f"#{form}-details")
+    if details.get_attribute("open") is None:
+        details.find_element("css selector", "summary").click()
+
+
 def recover_device(driver: Any, personal_id: str, *, device_id: str, public_key: str,
                    phone: str | None = None, check: str = "face") -> str:
     """In-person recovery: bind a new phone to the citizen's account; the message shown."""
     from selenium.webdriver.support.ui import Select
     look_up(driver, personal_id)
+    _unfold(driver, "recovery")
     Select(_find(driver, "#recovery-check")).select_by_value(check)
     _type(_find(driver, "#recovery-device-id"), device_id)
     _type(_find(driver, "#recovery-device-key"), public_key)
@@ -402,6 +417,7 @@ def reclaim(driver: Any, personal_id: str, *, device_id: str, public_key: str, p
     """Reclaim an identity at the desk; the message shown (masked phone, registration id)."""
     from selenium.webdriver.support.ui import Select
     look_up(driver, personal_id)
+    _unfold(driver, "reclaim")
     _type(_find(driver, "#reclaim-card"), card_number or personal_id)
     Select(_find(driver, "#reclaim-check")).select_by_value(check)
     _type(_find(driver, "#reclaim-device-id"), device_id)
@@ -471,8 +487,8 @@ def verify_qr_image(driver: Any, image: Path) -> dict[str, Any]:
 
 def screenshot(driver: Any, screen: str, *, max_bytes: int = 150_000,
                prefix: str = "police") -> Path:
-    """``docs/screenshots/<prefix>-<screen>.png`` (``app-`` for the citizen's app): the window
-    as a palette PNG under max_bytes."""
+    """``<prefix>-<screen>.png`` in :data:`SCREENSHOTS` (``app-`` for the citizen's app): the
+    window, a palette PNG under max_bytes."""
     from PIL import Image
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -485,4 +501,5 @@ def screenshot(driver: Any, screen: str, *, max_bytes: int = 150_000,
         if out.tell() <= max_bytes:
             break
     path.write_bytes(out.getvalue())
+    assert path.stat().st_size <= max_bytes, f"{path}: {path.stat().st_size} bytes"
     return path

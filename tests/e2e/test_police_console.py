@@ -7,11 +7,14 @@ issue's journey, through the citizen's app in a second browser
 (:mod:`tests.e2e.citizen_app`). The console is driven through its page object
 (:mod:`tests.e2e.police_console`). Every test ends with no SEVERE console entry
 but the refusals it caused on purpose, and saves a screenshot of the screens it
-saw to ``docs/screenshots/police-<screen>.png``.
+saw as ``police-<screen>.png`` (in ``test-artifacts/``;
+``VNID_SCREENSHOTS=docs/screenshots`` refreshes those of docs/clients.md).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from tests.e2e import police_console as console
 from tests.e2e.browser import browser_tests, chromium, console_errors
 from tests.e2e.live import LiveServer, api, run_client, running_server
 
+NEW_PHONE = citizen_app._MC  # the reference mobile client's module: a second phone's device key
+
 pytestmark = [browser_tests, pytest.mark.slow]
 PASSCODE = "246810"
 #: ``flask demo seed`` always adds this citizen (Phường Ba Đình, commune 00004, Hà Nội).
@@ -33,7 +38,7 @@ COMMUNE = "00004"
 
 @pytest.fixture(scope="module")
 def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with running_server(tmp_path_factory.mktemp("police-console")) as live:
+    with running_server(tmp_path_factory.mktemp("police-console"), seed_count=200) as live:
         yield live
 
 
@@ -79,7 +84,7 @@ def no_console_errors(driver: Any, *allowed: str) -> None:
     assert errors == [], errors
 
 
-def test_a_wrong_totp_is_refused_then_the_right_one_logs_in_and_the_session_survives_a_reload(
+def test_a_wrong_totp_is_refused_the_right_one_logs_in_and_the_session_lasts_until_it_ends(
         server: LiveServer, driver: Any) -> None:
     officer = console.create_officer(server, "ca.login", province="01", commune=COMMUNE)
 
@@ -103,11 +108,14 @@ def test_a_wrong_totp_is_refused_then_the_right_one_logs_in_and_the_session_surv
         "Incident reports of your jurisdiction"
     console.switch_language(driver)
 
-    console.logout(driver)
-    driver.refresh()  # logged out for good: the stored session is gone
+    server.flask("officers", "deactivate", "ca.login")  # the next request is refused
+    driver.find_element("css selector", "#nav a[data-route='stays']").click()
+    console.wait_for_route(driver, "login?expired=1")
+    assert console.alert(driver)["text"].startswith("Phiên làm việc đã hết hạn.")
+    driver.refresh()  # and the stored session is gone with it
     console.settled(driver)
     assert driver.execute_script("return location.hash;").startswith("#/login")
-    no_console_errors(driver, "/api/v1/auth/officer-login")
+    no_console_errors(driver, "/api/v1/auth/officer-login", "/api/v1/police/residence/stays")
 
 
 def test_a_report_of_the_commune_is_queued_questioned_and_closed(
@@ -210,21 +218,22 @@ def test_a_citizen_registers_in_the_app_shows_a_qr_and_an_officer_verifies_it(
         no_console_errors(desk)
 
 
-def fresh_citizen(server: LiveServer) -> dict[str, str]:
-    """A demo citizen nobody has used yet: the fields of the registration."""
-    person = citizen_app.person_from_demo(server)
-    return {"personal_id": person.personal_id, "full_name": person.full_name,
-            "date_of_birth": person.date_of_birth, "phone": person.phone}
+def fresh_citizen(server: LiveServer) -> tuple[dict[str, str], str, str]:
+    """A demo citizen nobody has used yet: the registration's fields, province and commune."""
+    printed = server.flask("demo", "citizen", "--fresh")
+    values = {name: shlex.split(value)[0] for name, value in
+              (line.split("=", 1) for line in printed.splitlines() if "=" in line)}
+    person = {"personal_id": values["PERSONAL_ID"], "full_name": values["FULL_NAME"],
+              "date_of_birth": values["DATE_OF_BIRTH"], "phone": values["PHONE"]}
+    return person, values["PROVINCE"], values["COMMUNE"]
 
 
 def test_an_officer_raises_an_account_to_level_2_at_the_desk(
         server: LiveServer, driver: Any, tmp_path: Path) -> None:
-    person = fresh_citizen(server)
+    person, province, commune = fresh_citizen(server)
     phone = Phone(server, tmp_path / "phone")
     account = phone.register(person)
-    me = json.loads(phone("me"))
-    officer = console.create_officer(server, "ca.desk", province=me["province_code"],
-                                     commune=me["commune_code"])
+    officer = console.create_officer(server, "ca.desk", province=province, commune=commune)
     console.login(driver, server.url, officer)
 
     unknown = console.look_up(driver, "001099999999")
@@ -235,6 +244,7 @@ def test_an_officer_raises_an_account_to_level_2_at_the_desk(
     assert before["found"] and before["name"] == person["full_name"]
     assert before["account_id"] == str(account["account_id"])
     assert before["level"] == "1" and before["status"] == "active"
+    console.screenshot(driver, "desk")
 
     other_card = person["personal_id"][:-1] + str((int(person["personal_id"][-1]) + 1) % 10)
     with pytest.raises(AssertionError, match="level2.card_mismatch"):
@@ -243,8 +253,79 @@ def test_an_officer_raises_an_account_to_level_2_at_the_desk(
     assert raised["level"] == "2"
     assert raised["message"] == f"Tài khoản {before['account_id']} đã ở mức 2."
     assert not driver.find_elements("id", "level2")  # nothing left to raise
-    console.screenshot(driver, "desk")
     phone("login", "--personal-id", person["personal_id"], "--password", console.PASSWORD)
     assert json.loads(phone("me"))["level"] == 2
+
+    console.logout(driver)
+    driver.refresh()  # logged out for good: the stored session is gone
+    console.settled(driver)
+    assert driver.execute_script("return location.hash;").startswith("#/login")
     no_console_errors(driver, "/api/v1/police/citizens/lookup",
                       f"/api/v1/police/accounts/{before['account_id']}/level2")
+
+
+def test_a_temporary_stay_is_checked_approved_and_then_shown_as_a_residence_qr(
+        server: LiveServer, driver: Any, citizen: Phone) -> None:
+    host, _, _ = fresh_citizen(server)  # no account: the police check the host in person
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date()
+    stay = json.loads(citizen("stay-declare", "--commune", "00008", "--address",
+                              "Số 5 phố Đội Cấn", "--start", today.isoformat(), "--end",
+                              (today + dt.timedelta(days=90)).isoformat(), "--reason", "Đi làm",
+                              "--host-personal-id", host["personal_id"]))
+    officer = console.create_officer(server, "ca.ngocha", province="01", commune="00008")
+    console.login(driver, server.url, officer)
+
+    rows = console.open_queue(driver, "stays", status="awaiting_check")
+    assert [row["id"] for row in rows] == [str(stay["id"])]
+    console.screenshot(driver, "stays")
+    opened = console.open_declaration(driver, "stays", stay["id"])
+    assert opened["status"] == "awaiting_check" and opened["acts"] == ["check_host", "reject"]
+    assert driver.find_element("id", "declarant").text.count(CITIZEN["full_name"]) == 1
+    assert console.declaration_action(driver, "check_host")["status"] == "submitted"
+    console.screenshot(driver, "stay")
+    approved = console.approve_declaration(driver, stay["id"])
+    assert approved["status"] == "approved" and approved["acts"] == []
+    assert approved["history"][-2:] == ["check_host", "approve"]
+
+    issued = json.loads(citizen("credential", "--type", "residence", "--passcode", PASSCODE))
+    shown = console.verify_qr(driver, issued["qr"])
+    assert shown["valid"] is True
+    assert shown["claims"]["cm"] == "00008" and shown["claims"]["addr"] == "Số 5 phố Đội Cấn"
+    no_console_errors(driver)
+
+
+def test_a_lost_phone_is_replaced_and_a_squatted_identity_reclaimed_at_the_desk(
+        server: LiveServer, driver: Any, tmp_path: Path) -> None:
+    person, province, commune = fresh_citizen(server)
+    old_phone = Phone(server, tmp_path / "old-phone")
+    account = old_phone.register(person)
+    officer = console.create_officer(server, "ca.recovery", province=province, commune=commune)
+    console.login(driver, server.url, officer)
+
+    new_home = tmp_path / "new-phone"
+    device = NEW_PHONE.load_or_create_device(new_home)
+    done = console.recover_device(driver, person["personal_id"], device_id=device.device_id,
+                                  public_key=device.public_key_b64)
+    assert done == f"Đã gắn thiết bị mới cho tài khoản {account['account_id']}."
+    new_phone = Phone(server, new_home)
+    new_phone("login", "--personal-id", person["personal_id"], "--password", console.PASSWORD)
+    assert json.loads(new_phone("me"))["device_id"] == device.device_id
+    assert run_client(server.url, old_phone.home, "me").returncode != 0  # its tokens died
+
+    # Someone else registers a second citizen's id with their own phone (pending review);
+    # the citizen comes to the desk with the chip card and takes the identity back.
+    victim, province, commune = fresh_citizen(server)
+    squatter = Phone(server, tmp_path / "squatter")
+    squatter.register({**victim, "phone": "0399999999"})
+    console.logout(driver)
+    console.login(driver, server.url, console.create_officer(
+        server, "ca.reclaim", province=province, commune=commune))
+    assert console.look_up(driver, victim["personal_id"])["status"] == "pending_review"
+    own = NEW_PHONE.load_or_create_device(tmp_path / "own-phone")
+    said = console.reclaim(driver, victim["personal_id"], device_id=own.device_id,
+                           public_key=own.public_key_b64, phone=victim["phone"],
+                           reason="Registered by someone else; card checked in person")
+    assert said.startswith("Đã gửi mã xác nhận đến") and victim["phone"][-2:] in said
+    assert "Chờ duyệt" in said  # the squatter's account, now closed, was pending review
+    console.screenshot(driver, "desk-reclaim")
+    no_console_errors(driver)

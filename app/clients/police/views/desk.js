@@ -16,10 +16,13 @@ function idInput(id) {
 }
 
 /** A form whose submit checks the fields, asks for confirmation, then runs ``act``. */
-function deskForm(ctx, { id, heading, fields, submitLabel, confirm, act }) {
+function deskForm(ctx, { id, heading, fields, submitLabel, confirm, act, folded = false }) {
   const error = h("p", { class: "error", id: `${id}-error`, role: "alert" });
-  const form = h("form", { id, class: "card", novalidate: true }, h("h2", {}, heading), fields, error,
-    h("button", { type: "submit", class: "primary", id: `${id}-submit` }, submitLabel));
+  const body = [fields, error,
+    h("button", { type: "submit", class: "primary", id: `${id}-submit` }, submitLabel)];
+  const form = h("form", { id, class: "card", novalidate: true }, folded
+    ? h("details", { id: `${id}-details` }, h("summary", {}, h("h2", {}, heading)), body)
+    : [h("h2", {}, heading), body]);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -62,7 +65,7 @@ function citizenCard(ctx, citizen) {
     "data-level": account ? account.level : "", "data-status": account ? account.status : "" },
   h("h2", {}, citizen.full_name),
   facts([[t("person.id"), citizen.personal_id], [t("person.dob"), ctx.day(citizen.date_of_birth)],
-    [t("person.gender"), citizen.gender], [t("person.address"), citizen.address],
+    [t("person.gender"), t(`gender.${citizen.gender}`)], [t("person.address"), citizen.address],
     [t("person.household"), citizen.household_id],
     [t("desk.account"), account ? `#${account.account_id} · ${ctx.status(account.status)}`
       : t("desk.no_account")],
@@ -98,7 +101,7 @@ export function deskView(ctx) {
   function recoveryForm(account) {
     const { inputs, fields } = deviceFields(ctx, "recovery", false);
     return deskForm(ctx, { id: "recovery", heading: t("desk.recovery"), submitLabel: t("desk.recovery_submit"),
-      fields, confirm: () => t("desk.recovery_confirm", { id: account.account_id, name: current.full_name }),
+      fields, folded: true, confirm: () => t("desk.recovery_confirm", { id: account.account_id, name: current.full_name }),
       act: async () => {
         const done = await ctx.call("POST", `${BASE}/accounts/${account.account_id}/device`, { body: {
           device_id: inputs.deviceId.value.trim(), device_public_key: inputs.deviceKey.value.trim(),
@@ -113,6 +116,7 @@ export function deskView(ctx) {
     const card = idInput("reclaim-card");
     const reason = h("input", { id: "reclaim-reason", required: true, minlength: 3, maxlength: 500 });
     return deskForm(ctx, { id: "reclaim", heading: t("desk.reclaim"), submitLabel: t("desk.reclaim_submit"),
+      folded: true,
       fields: [field(t("desk.card_number"), card), ...fields, field(t("desk.reclaim_reason"), reason)],
       confirm: () => t("desk.reclaim_confirm"),
       act: async () => {

@@ -38,6 +38,7 @@ export async function verifyBoth(ctx, text) {
 }
 
 function claimValue(ctx, key, value) {
+  if (key === "sx") return ctx.t(`gender.${value}`);
   if (typeof value === "boolean") return ctx.t(value ? "common.yes" : "common.no");
   if (value === null || value === undefined) return "—";
   if (typeof value === "object") return JSON.stringify(value);
