@@ -102,46 +102,54 @@ def sms_code(url: str, phone: str) -> str:
     return str(code)
 
 
+def submit(driver: Any, screen_id: str) -> None:
+    """Press the submit button of the form on screen ``screen_id``."""
+    find(driver, f'section[data-screen="{screen_id}"] button[type="submit"]').click()
+
+
+def fill(driver: Any, values: dict[str, str]) -> None:
+    """Type each value into the field whose id is its key."""
+    for field_id, text in values.items():
+        type_into(driver, f"#{field_id}", text)
+
+
 def register(driver: Any, url: str, person: Person) -> None:
     """Register ``person`` in the app: details, SMS code, password, passcode; ends on login."""
     go(driver, url, "register")
     screen(driver, "register")
-    type_into(driver, "#personal_id", person.personal_id)
-    type_into(driver, "#full_name", person.full_name)
+    fill(driver, {"personal_id": person.personal_id, "full_name": person.full_name})
     date = find(driver, "#date_of_birth")
     driver.execute_script("arguments[0].value = arguments[1]", date, person.date_of_birth)
-    type_into(driver, "#phone", person.phone)
-    find(driver, 'section[data-screen="register"] button[type="submit"]').click()
+    fill(driver, {"phone": person.phone})
+    submit(driver, "register")
     find(driver, "#code-sent")
-    type_into(driver, "#otp", sms_code(url, person.phone))
-    type_into(driver, "#password", person.password)
-    type_into(driver, "#password_again", person.password)
-    type_into(driver, "#passcode", person.passcode)
-    type_into(driver, "#passcode_again", person.passcode)
-    find(driver, 'section[data-screen="register"] button[type="submit"]').click()
+    fill(driver, {"otp": sms_code(url, person.phone), "password": person.password,
+                  "password_again": person.password, "passcode": person.passcode,
+                  "passcode_again": person.passcode})
+    submit(driver, "register")
     screen(driver, "login")
+
+
+def _with_password(driver: Any, url: str, person: Person, screen_id: str) -> None:
+    """Open ``screen_id``, type the personal id and password, submit."""
+    go(driver, url, screen_id)
+    screen(driver, screen_id)
+    fill(driver, {"personal_id": person.personal_id, "password": person.password})
+    submit(driver, screen_id)
 
 
 def login(driver: Any, url: str, person: Person) -> None:
     """Log in with the personal id and password (the device key signs); ends on home."""
-    go(driver, url, "login")
-    screen(driver, "login")
-    type_into(driver, "#personal_id", person.personal_id)
-    type_into(driver, "#password", person.password)
-    find(driver, 'section[data-screen="login"] button[type="submit"]').click()
+    _with_password(driver, url, person, "login")
     screen(driver, "home")
 
 
 def unlock(driver: Any, url: str, person: Person) -> None:
     """Unlock a locked account in the app: password, then the SMS code; ends on login."""
-    go(driver, url, "unlock")
-    screen(driver, "unlock")
-    type_into(driver, "#personal_id", person.personal_id)
-    type_into(driver, "#password", person.password)
-    find(driver, 'section[data-screen="unlock"] button[type="submit"]').click()
+    _with_password(driver, url, person, "unlock")
     find(driver, "#unlock-code-sent")
-    type_into(driver, "#otp", sms_code(url, person.phone))
-    find(driver, 'section[data-screen="unlock"] button[type="submit"]').click()
+    fill(driver, {"otp": sms_code(url, person.phone)})
+    submit(driver, "unlock")
     screen(driver, "login")
 
 

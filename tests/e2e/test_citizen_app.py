@@ -273,9 +273,8 @@ def test_a_citizen_locks_the_account_and_then_sees_only_its_status(
     # The session is over: a reload asks for a login, and the login is refused as locked.
     driver.refresh()
     app.screen(driver, "login")
-    app.type_into(driver, "#personal_id", citizen.personal_id)
-    app.type_into(driver, "#password", citizen.password)
-    app.find(driver, 'section[data-screen="login"] button[type="submit"]').click()
+    app.fill(driver, {"personal_id": citizen.personal_id, "password": citizen.password})
+    app.submit(driver, "login")
     error = app.find(driver, 'section[data-screen="login"] .error')
     assert "khóa" in error.text
     expect_failed_calls(driver, "/api/v1/auth/refresh", "/api/v1/auth/login")

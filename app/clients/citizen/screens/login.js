@@ -2,6 +2,22 @@
 import {actionForm, el} from '../dom.js';
 import {hasDevice, login} from '../session.js';
 
+/** The personal id and password fields (login, unlock): specs for actionForm. */
+export function credentialFields(t) {
+  return [
+    ['personal_id', t('personal_id'), {inputmode: 'numeric', autocomplete: 'username',
+      pattern: '[0-9]{12}', maxlength: '12', required: true}],
+    ['password', t('password'), {type: 'password', autocomplete: 'current-password',
+      required: true, maxlength: '128'}],
+  ];
+}
+
+/** The SMS code field (registration, unlock). */
+export function otpField(t) {
+  return ['otp', t('otp'), {inputmode: 'numeric', pattern: '[0-9]{6}', maxlength: '6',
+    required: true, autocomplete: 'one-time-code'}];
+}
+
 /** The personal id typed at registration, kept in memory only, to fill the login form. */
 export const remembered = {personalId: ''};
 
@@ -13,8 +29,6 @@ export default {
   title: {vi: 'Đăng nhập', en: 'Log in'},
   strings: {
     vi: {
-      personal_id: 'Số định danh cá nhân (12 số)',
-      password: 'Mật khẩu',
       submit: 'Đăng nhập',
       no_device: 'Trình duyệt này chưa gắn với tài khoản nào. Hãy đăng ký tài khoản trên thiết bị này.',
       register: 'Đăng ký tài khoản',
@@ -24,8 +38,6 @@ export default {
       error_device_missing: 'Thiết bị này chưa đăng ký.',
     },
     en: {
-      personal_id: 'Personal id number (12 digits)',
-      password: 'Password',
       submit: 'Log in',
       no_device: 'This browser is not bound to an account yet. Register on this device.',
       register: 'Register an account',
@@ -38,12 +50,7 @@ export default {
   async render(root, ctx) {
     const {t} = ctx;
     const {form, inputs} = actionForm({
-      fields: [
-        ['personal_id', t('personal_id'), {inputmode: 'numeric', autocomplete: 'username',
-          pattern: '[0-9]{12}', maxlength: '12', required: true}],
-        ['password', t('password'), {type: 'password', autocomplete: 'current-password',
-          required: true, maxlength: '128'}],
-      ],
+      fields: credentialFields(t),
       submit: t('submit'),
       errorText: ctx.errorText,
       action: async (values) => {

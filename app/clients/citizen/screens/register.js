@@ -6,7 +6,7 @@
  */
 import {actionForm, el} from '../dom.js';
 import {confirmRegistration, startRegistration} from '../session.js';
-import {remembered} from './login.js';
+import {otpField, remembered} from './login.js';
 
 export default {
   id: 'register',
@@ -16,13 +16,11 @@ export default {
   title: {vi: 'Đăng ký tài khoản', en: 'Register'},
   strings: {
     vi: {
-      personal_id: 'Số định danh cá nhân (12 số)',
       full_name: 'Họ và tên (như trên căn cước)',
       date_of_birth: 'Ngày sinh',
       phone: 'Số điện thoại',
       next: 'Tiếp tục',
       code_sent: 'Nếu thông tin khớp với Cơ sở dữ liệu quốc gia về dân cư, mã xác thực đã được gửi tới số {phone}.',
-      otp: 'Mã xác thực SMS (6 số)',
       password: 'Mật khẩu mới (ít nhất 8 ký tự)',
       password_again: 'Nhập lại mật khẩu',
       passcode: 'Mã PIN mới (6 số)',
@@ -33,18 +31,15 @@ export default {
       done_active: 'Tài khoản đã được tạo. Hãy đăng nhập.',
       done_pending: 'Tài khoản đã được tạo và đang chờ công an xét duyệt.',
       have_account: 'Đã có tài khoản? Đăng nhập',
-      error_otp_invalid: 'Mã xác thực sai hoặc đã hết hạn.',
       error_password_common: 'Mật khẩu này quá phổ biến, hãy chọn mật khẩu khác.',
       error_password_too_short: 'Mật khẩu cần ít nhất 8 ký tự.',
     },
     en: {
-      personal_id: 'Personal id number (12 digits)',
       full_name: 'Full name (as on the ID card)',
       date_of_birth: 'Date of birth',
       phone: 'Phone number',
       next: 'Continue',
       code_sent: 'If the details match the national population database, a code was sent to {phone}.',
-      otp: 'SMS code (6 digits)',
       password: 'New password (at least 8 characters)',
       password_again: 'Password again',
       passcode: 'New passcode (6 digits)',
@@ -55,7 +50,6 @@ export default {
       done_active: 'Your account is ready. Please log in.',
       done_pending: 'Your account was created and waits for a police review.',
       have_account: 'Already registered? Log in',
-      error_otp_invalid: 'The code is wrong or has expired.',
       error_password_common: 'This password is too common; choose another.',
       error_password_too_short: 'The password needs at least 8 characters.',
     },
@@ -86,8 +80,7 @@ export default {
       const step2 = actionForm({
         intro: el('p', {id: 'code-sent'}, t('code_sent', {phone: started.phone_masked})),
         fields: [
-          ['otp', t('otp'), {inputmode: 'numeric', pattern: '[0-9]{6}', maxlength: '6',
-            required: true, autocomplete: 'one-time-code'}],
+          otpField(t),
           ['password', t('password'), {type: 'password', minlength: '8', maxlength: '128',
             required: true, autocomplete: 'new-password'}],
           ['password_again', t('password_again'), {type: 'password', required: true,
