@@ -42,6 +42,7 @@ from identity.relying_parties import parties
 
 OPERATOR = Actor(type="system", id="profile", source="cli")
 PASSWORD = "correct horse battery staple 42"
+PASSCODE = "246810"  # tests.factories.PASSCODE: the passcode of add_active_account
 
 
 class RoundTrips:
@@ -133,6 +134,12 @@ def _requests(app: Flask, facts: dict[str, Any]) -> dict[str, Callable[[], Any]]
             headers={"Authorization": f"Bearer {facts['party_token']}"})
         assert answer.status_code == 200 and answer.get_json()["match"], answer.get_json()
 
+    def issue() -> Any:
+        answer = client.post("/api/v1/credentials", json={
+            "type": "identity_basic", "passcode": PASSCODE},
+            headers={"Authorization": f"Bearer {facts['citizen_token']}"})
+        assert answer.status_code == 201, answer.get_json()
+
     def provinces() -> Any:
         answer = client.get("/api/v1/admin-units/provinces")
         assert answer.status_code == 200, answer.status_code
@@ -141,7 +148,8 @@ def _requests(app: Flask, facts: dict[str, Any]) -> dict[str, Callable[[], Any]]
         answer = client.get("/profile-hello")
         assert answer.status_code == 200, answer.status_code
 
-    return {"hello": hello, "verify": verify, "match": match, "provinces": provinces}
+    return {"hello": hello, "verify": verify, "match": match, "issue": issue,
+            "provinces": provinces}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +20,7 @@ from identity import clock
 from identity.audit.service import Actor, record_event
 from identity.credentials import vn1
 from identity.credentials.errors import KeyNotFound, SigningUnavailable
-from identity.credentials.models import ACTIVE, RETIRED, REVOKED, IssuerKey
+from identity.credentials.models import ACTIVE, RETIRED, REVOKED, Credential, IssuerKey
 from identity.errors import Conflict
 from identity.protection import KeyMaterialError, Protector
 
@@ -95,7 +95,9 @@ class KeyRing:
     reloaded; a key it does not know makes it reload at once (a key rotated
     in by another process). Revocation does not wait for the reload: the
     online verifier reads the signing key's status with the credential's row
-    (:func:`identity.credentials.service.verify_online`).
+    (:func:`identity.credentials.service.verify_online`). Likewise the active
+    kid is reused for the same time, and issuing writes a credential's row
+    only while its key is still active (:data:`INSERT_IF_ACTIVE`).
     """
 
     #: Seconds a parsed trust list is reused before it is read again.
@@ -106,6 +108,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._trust: tuple[float, vn1.TrustList] | None = None
         self._signers: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._active: tuple[float, str] | None = None
 
     def trust_list(self, db_session: Session, *, reload: bool = False) -> vn1.TrustList:
         """The trust list, parsed; read again when older than :data:`TRUST_MAX_AGE` or asked."""
@@ -119,13 +122,21 @@ class KeyRing:
             self._trust = (now, trust)
         return trust
 
-    def signing_key(self, db_session: Session,
-                    protector: Protector) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    def signing_key(self, db_session: Session, protector: Protector, *,
+                    reload: bool = False) -> tuple[str, ec.EllipticCurvePrivateKey]:
         """The active key's kid and private key; :class:`SigningUnavailable` if there is none.
 
-        The active key's kid is read on every call (a key revoked or retired a moment ago
-        never signs again); its private half is read and decrypted once per process.
+        The kid is reused for :data:`TRUST_MAX_AGE` seconds, or read again when
+        asked: it is only a guess, since the credential's row is written only
+        while that key is still the active one (:data:`INSERT_IF_ACTIVE`), and
+        a refused row makes the issuer read the kid again (a key revoked or
+        retired a moment ago never signs again). The private half is read and
+        decrypted once per process.
         """
+        cached = self._active
+        now = time.monotonic()
+        if cached is not None and not reload and now - cached[0] < self.TRUST_MAX_AGE:
+            return cached[1], self._signers[cached[1]]
         kid = db_session.execute(_ACTIVE_KID).scalar()
         if kid is None:
             raise SigningUnavailable("No active issuer key: run `flask keys rotate`.")
@@ -141,8 +152,9 @@ class KeyRing:
             if not isinstance(loaded, ec.EllipticCurvePrivateKey):
                 raise SigningUnavailable()
             private_key = loaded
-            with self._lock:
-                self._signers[kid] = private_key
+        with self._lock:
+            self._signers[kid] = private_key
+            self._active = (now, kid)
         return kid, private_key
 
 
@@ -151,3 +163,13 @@ _KEYS = IssuerKey.__table__
 _ACTIVE_KID = (sa.select(_KEYS.c.kid).where(_KEYS.c.status == ACTIVE)
                .order_by(_KEYS.c.id.desc()).limit(1))
 _PRIVATE_HALF = sa.select(_KEYS.c.private_key_encrypted).where(_KEYS.c.kid == sa.bindparam("kid"))
+_CREDENTIALS = cast(sa.Table, Credential.__table__)
+_COLUMNS = ("id", "account_id", "citizen_id", "type", "kid", "audience", "issued_at",
+            "expires_at")
+#: A credential's row, written only if its key is still the active one (0 rows otherwise):
+#: the check and the write in one statement, so a cached kid can never outlive its key.
+INSERT_IF_ACTIVE = sa.insert(_CREDENTIALS).from_select(
+    list(_COLUMNS),
+    sa.select(*(sa.bindparam(name, type_=_CREDENTIALS.c[name].type) for name in _COLUMNS))
+    .where(sa.exists().where(_KEYS.c.kid == sa.bindparam("kid"), _KEYS.c.status == ACTIVE))
+).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is not kept by default

@@ -29,9 +29,9 @@ from identity.accounts.models import ACTIVE, Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.accounts.errors import OutsideJurisdiction
 from identity.audit.service import Actor, record_event
-from identity.credentials import types, vn1
+from identity.credentials import keys, types, vn1
 from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
-                                         LevelTooLow, UnknownType)
+                                         LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
 from identity.database import paginate
@@ -117,21 +117,26 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
     audit event, the usage counter, and the sealed text for the QR image. The
     caller checks that the holder may have it and commits.
     """
-    kid, private_key = key_ring.signing_key(db_session, protector)
     issued_at = clock.now()
     iat = int(issued_at.timestamp())
     expires_at = dt.datetime.fromtimestamp(iat + lifetime, dt.timezone.utc)
     cti = os.urandom(16)
-    text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
-                      expires_at=int(expires_at.timestamp()), credential_id=cti,
-                      credential_type=credential_type, claims=dict(claims), audience=audience,
-                      nonce=nonce)
     credential_id = cti.hex()
-    # One Core INSERT, sent now: no ORM unit of work for a row nothing reads back here.
-    db_session.execute(sa.insert(_CREDENTIALS), {
-        "id": credential_id, "account_id": account.id, "citizen_id": account.citizen_id,
-        "type": credential_type, "kid": kid, "audience": audience, "issued_at": issued_at,
-        "expires_at": expires_at})
+    for reload in (False, True):
+        kid, private_key = key_ring.signing_key(db_session, protector, reload=reload)
+        text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
+                          expires_at=int(expires_at.timestamp()), credential_id=cti,
+                          credential_type=credential_type, claims=dict(claims),
+                          audience=audience, nonce=nonce)
+        # One Core INSERT, sent now, written only if the key is still the active one.
+        written = db_session.execute(keys.INSERT_IF_ACTIVE, {
+            "id": credential_id, "account_id": account.id, "citizen_id": account.citizen_id,
+            "type": credential_type, "kid": kid, "audience": audience,
+            "issued_at": issued_at, "expires_at": expires_at})
+        if written.rowcount == 1:  # type: ignore[attr-defined]
+            break
+    else:  # the key changed twice under this issue: refuse rather than guess again
+        raise SigningUnavailable()
     citizen = account.citizen
     record_event(db_session=db_session, actor=actor, action="credential.issued",
                  subject_type="citizen", subject_id=account.citizen_id,

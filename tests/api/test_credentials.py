@@ -17,7 +17,7 @@ from app.extensions import get_protector
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.credentials.keys import KeyRing
-from identity.credentials.models import IssuerKey
+from identity.credentials.models import Credential, IssuerKey
 from identity.monitoring.counters import total
 from identity.protection import KeyMaterialError
 from tests import flows
@@ -148,6 +148,17 @@ def test_issuing_is_counted_and_audited(db_session, holder):
 def test_without_an_active_key_issuing_is_503(client, db_session, protector):
     holder = Holder.make(client, db_session, protector)
     assert_error(holder.issue(), 503, "credential.signing_unavailable")
+
+
+def test_a_key_revoked_after_it_signed_never_signs_again(client, db_session, protector, holder,
+                                                         issuer_key):
+    assert holder.issued()  # this process now reuses the key's kid for a few seconds
+    keys.revoke_key(db_session=db_session, actor=OPERATOR, kid=issuer_key.kid)
+    rows = db_session.scalar(sa.select(sa.func.count()).select_from(Credential))
+    assert_error(holder.issue(), 503, "credential.signing_unavailable")
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Credential)) == rows
+    new_key = keys.rotate_keys(db_session=db_session, protector=protector, actor=OPERATOR)
+    assert vn1.verify(holder.issued()["qr"], _trust(client)).kid == vn1.unb64url(new_key.kid)
 
 
 def test_a_key_that_does_not_decrypt_never_signs(app, client, db_session, protector, issuer_key):
