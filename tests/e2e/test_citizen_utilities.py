@@ -336,8 +336,9 @@ def test_a_fine_paid_through_the_bank_and_its_receipt_valid_on_the_verifier(
 
     person, values = demo_person(server)
     officer = police.create_officer(server, "csgt.app", province=values["PROVINCE"])
-    with citizen_browser() as phone, chromium() as verifier:
+    with citizen_browser() as phone, citizen_browser() as verifier:
         app.mobile(phone)
+        app.mobile(verifier)  # a hotel's or a bank's phone
         app.register(phone, server.url, person)
         app.login(phone, server.url, person)
         # The fine, issued through the API as the officers' tools do (the console has no form).
