@@ -80,3 +80,14 @@ def issuer_key(app: Flask) -> str:
     """Rotate in an active VN1 issuer key; its kid."""
     with app.app_context():
         return str(add_issuer_key(db.session(), get_protector()).kid)
+
+
+def issued_credential(app: Flask, client: FlaskClient) -> tuple[str, dict[str, Any]]:
+    """A new holder's access token and an ``identity_basic`` credential issued to them
+    (``credential_id``, ``qr``, ...), under a new issuer key."""
+    issuer_key(app)
+    token = registered(app, client).log_in()["access_token"]
+    issued = client.post("/api/v1/credentials", headers=flows.bearer(token),
+                         json={"type": "identity_basic", "passcode": flows.PASSCODE})
+    assert issued.status_code == 201, issued.get_json()
+    return token, dict(issued.get_json())

@@ -31,7 +31,7 @@ from identity.audit.models import AuditEvent
 from identity.monitoring.counters import total
 from tests import flows
 from tests.faults.conftest import DATABASE_URL, ON_POSTGRES
-from tests.faults.helpers import assert_unavailable, issuer_key, registered
+from tests.faults.helpers import assert_unavailable, issued_credential
 
 VERIFY = "/api/v1/credentials/verify"
 
@@ -40,15 +40,9 @@ class _Scene:
     """A holder's credential and an officer who verifies it, on the faulty app."""
 
     def __init__(self, faulty: Any) -> None:
-        issuer_key(faulty.app)
         self.faulty = faulty
         client = faulty.app.test_client()
-        citizen = registered(faulty.app, client)
-        token = citizen.log_in()["access_token"]
-        issued = client.post("/api/v1/credentials", headers=flows.bearer(token),
-                             json={"type": "identity_basic", "passcode": flows.PASSCODE})
-        assert issued.status_code == 201, issued.get_json()
-        self.qr = issued.get_json()["qr"]
+        self.qr = issued_credential(faulty.app, client)[1]["qr"]
         with faulty.app.app_context():
             officer = flows.create_officer(db.session(), get_protector(), username="officer.aw")
         self.officer_token = officer.log_in(client)

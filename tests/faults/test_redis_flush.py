@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.extensions import db, get_protector
 from identity.accounts.models import Account, SessionFamily
 from tests import flows
-from tests.faults.helpers import (events, issuer_key, locked_out, registered,
+from tests.faults.helpers import (events, issued_credential, locked_out, registered,
                                   signed_login_body)
 
 
@@ -105,14 +105,8 @@ def test_challenges_and_totp_steps_are_not_reusable_after_a_flush(faulty):
 
 
 def test_revoked_credentials_stay_revoked_after_a_flush(faulty):
-    issuer_key(faulty.app)
     client = faulty.app.test_client()
-    citizen = registered(faulty.app, client)
-    token = citizen.log_in()["access_token"]
-    issued = client.post("/api/v1/credentials", headers=flows.bearer(token),
-                         json={"type": "identity_basic", "passcode": flows.PASSCODE})
-    assert issued.status_code == 201, issued.get_json()
-    credential = issued.get_json()
+    token, credential = issued_credential(faulty.app, client)
     with faulty.app.app_context():
         officer = flows.create_officer(db.session(), get_protector(), username="officer.rev")
     officer_token = officer.log_in(client)
