@@ -240,6 +240,11 @@ def test_an_anonymous_report_with_a_photo_asked_answered_and_closed(
                            "close"]
         assert not phone.find_elements(By.ID, "report-answer-form")  # nothing to answer now
         shot(phone, "reports-closed")
+        app.find(phone, "#lang").click()  # English second
+        app.wait(phone, lambda d: d.find_element(By.CSS_SELECTOR, "#report-status .badge").text
+                 == "Closed")
+        assert "Outcome:" in app.find(phone, "#report-resolution").text
+        assert "Case closed" in app.find(phone, "#report-timeline").text
         no_console_errors(phone)
         no_console_errors(console)
 

@@ -81,10 +81,13 @@ async function payForm(ctx, order, again) {
 /** The bank's page to open, and the wait for its answer (the order polled). */
 function pendingBox(ctx, order, again) {
   const attempt = order.attempts.find((a) => a.status === 'pending');
+  // The bank's page is a web page: no other scheme (javascript:, data:) is ever a link here.
+  const bankPage = attempt && /^https?:\/\//i.test(attempt.redirect_url || '')
+    ? attempt.redirect_url : null;
   const box = el('div', { class: 'status warn', id: 'pay-pending', role: 'status' },
     el('p', {}, ctx.t('pending')),
-    attempt && attempt.redirect_url
-      ? el('a', { href: attempt.redirect_url, target: '_blank', rel: 'noopener',
+    bankPage
+      ? el('a', { href: bankPage, target: '_blank', rel: 'noopener noreferrer',
         class: 'button primary', id: 'pay-bank-page' }, ctx.t('open_bank')) : null,
     el('progress', { 'aria-label': ctx.t('pending') }));
   const started = Date.now();
