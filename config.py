@@ -67,8 +67,13 @@ def generate_keys() -> dict[str, str]:
         "PERSONAL_DATA_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
         "LOOKUP_HASH_KEY": _b64(secrets.token_bytes(32)),
         "TOKEN_SIGNING_KEYS": token_signing_key("t1"),
-        "PASSCODE_HMAC_KEYS": f"1:{_b64(secrets.token_bytes(32))}",
+        "PASSCODE_HMAC_KEYS": passcode_key_entry(1),
     }
+
+
+def passcode_key_entry(version: int) -> str:
+    """A fresh ``PASSCODE_HMAC_KEYS`` entry: ``version:`` and 32 random bytes (base64url)."""
+    return f"{version}:{_b64(secrets.token_bytes(32))}"
 
 
 def _development_keys() -> dict[str, str]:

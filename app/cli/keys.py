@@ -7,9 +7,12 @@ from rich.table import Table
 
 from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db, get_protector
+from config import passcode_key_entry
+from identity.accounts.passcode import passcode_hashes_by_key
+from identity.accounts.secrets import passcode_keys
 from identity.credentials import keys
 
-group = OperatorGroup("keys", help="Issuer keys of the VN1 credentials.")
+group = OperatorGroup("keys", help="Issuer keys of the VN1 credentials; passcode hash keys.")
 
 
 @group.command("rotate")
@@ -40,3 +43,23 @@ def list_command() -> None:
         table.add_row(key.kid, key.status, key.not_before.isoformat(timespec="seconds"),
                       key.not_after.isoformat(timespec="seconds") if key.not_after else "")
     console.print(table)
+
+
+@group.command("passcodes")
+@click.option("--new-key", is_flag=True,
+              help="Also print a PASSCODE_HMAC_KEYS entry for the next version.")
+@with_appcontext
+def passcodes_command(new_key: bool) -> None:
+    """Passcode hashes per PASSCODE_HMAC_KEYS version: a version with none left may go."""
+    ring = passcode_keys()
+    table = Table("made by", "hashes")
+    for made_by, count in passcode_hashes_by_key(db_session=db.session()).items():
+        active = " (active)" if made_by == f"v{ring.active_version}" else ""
+        table.add_row(made_by + active, str(count))
+    console.print(table)
+    if new_key:
+        entry = passcode_key_entry(ring.active_version + 1)
+        console.print("Put this entry in PASSCODE_HMAC_KEYS on every server, beside the others; "
+                      "it hashes from the restart on, and each older hash is re-keyed on its "
+                      "next right passcode:")
+        click.echo(entry)

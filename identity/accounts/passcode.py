@@ -121,3 +121,24 @@ def change_passcode(*, db_session: Session, actor: Actor, account: Account, pass
     notify(db_session=db_session, account_id=account.id, kind="passcode.changed",
            text="Your passcode was changed.")
     db_session.commit()
+
+
+def passcode_hashes_by_key(*, db_session: Session) -> dict[str, int]:
+    """How many passcode hashes each key version made (``v2``, ``v1``, …), and ``argon2id``
+    (from before the keyed hash) and ``other`` (none of those: unverifiable).
+
+    For the operator rotating ``PASSCODE_HMAC_KEYS``: a version may leave the
+    setting when no hash is left under it (each is re-keyed on its account's
+    next right passcode). Closed accounts are counted too.
+    """
+    keys = passcode_keys()
+    patterns = {f"v{version}": f"hmac-sha256$v{version}$%" for version in sorted(keys.keys,
+                                                                                 reverse=True)}
+    patterns["argon2id"] = "$argon2%"
+    counts = db_session.execute(sa.select(
+        sa.func.count(),
+        *(sa.func.count().filter(Account.passcode_hash.like(pattern)) for pattern in
+          patterns.values()))).one()
+    found = dict(zip(patterns, (int(n) for n in counts[1:])))
+    found["other"] = int(counts[0]) - sum(found.values())
+    return found

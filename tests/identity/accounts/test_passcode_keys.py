@@ -164,3 +164,22 @@ def test_a_key_no_longer_held_answers_503_and_counts_nothing(client, db_session,
                          json={"passcode": PASSCODE, "new_passcode": "975310"})
     assert_error(answer, 503, "passcode.key_unavailable")
     assert holder.account_row().failed_passcodes == 0
+
+
+def test_flask_keys_passcodes_counts_hashes_per_key_and_makes_the_next_key(app, db_session,
+                                                                           protector):
+    from app.cli import keys as keys_cli
+    made = [add_account(db_session, protector) for _ in range(4)]
+    made[1].passcode_hash = OLD_ONLY.hash(PASSCODE, citizen_id=made[1].citizen_id)
+    made[2].passcode_hash = hash_secret(PASSCODE)
+    made[3].passcode_hash = "demo"
+    db_session.commit()
+    counts = passcode_module.passcode_hashes_by_key(db_session=db_session)
+    assert counts == {"v2": 1, "v1": 1, "argon2id": 1, "other": 1}
+    answer = app.test_cli_runner().invoke(keys_cli.passcodes_command, ["--new-key"])
+    assert answer.exit_code == 0, answer.output
+    assert "v2 (active)" in answer.output and "argon2id" in answer.output
+    entry = answer.output.strip().splitlines()[-1]
+    assert entry.startswith("3:")
+    assert PasscodeKeys.from_setting(entry + "," + TEST_KEYS["PASSCODE_HMAC_KEYS"]) \
+        .active_version == 3
