@@ -327,6 +327,32 @@ def test_a_stay_declared_confirmed_by_the_host_in_their_app_and_approved(
         assert item.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-status") \
             == "approved"
         shot(phone, "residence")
+
+        # An absence from home declared, then withdrawn (a second press confirms).
+        app.find(phone, "#residence-new-absence").click()
+        set_value(phone, "#absence-start", (today + dt.timedelta(days=1)).isoformat())
+        set_value(phone, "#absence-end", (today + dt.timedelta(days=30)).isoformat())
+        app.type_into(phone, "#absence-reason", "Đi công tác")
+        app.type_into(phone, "#absence-destination", place["ADDRESS"])
+        shot(phone, "residence-absence")
+        app.find(phone, "#absence-submit").click()
+        assert app.find(phone, "#absence-status .badge").get_attribute("data-status") \
+            == "declared"
+        app.find(phone, "#residence-withdraw").click()
+        app.find(phone, "#residence-withdraw").click()
+        app.wait(phone, lambda d: d.find_element(By.CSS_SELECTOR, "#absence-status .badge")
+                 .get_attribute("data-status") == "withdrawn")
+        assert not phone.find_elements(By.ID, "residence-withdraw")
+
+        # The host notifies the police of a guest lodging at their home.
+        app.go(host_phone, server.url, "residence/lodging")
+        app.type_into(host_phone, "#guest-1-id", declarant.personal_id)
+        app.type_into(host_phone, "#guest-1-name", declarant.full_name)
+        set_value(host_phone, "#guest-1-dob", declarant.date_of_birth)
+        shot(host_phone, "residence-lodging")
+        app.find(host_phone, "#lodging-submit").click()
+        assert "1" in app.find(host_phone, "#lodging-done").text
+
         # Chromium logs every error answer: the one refusal this test asked for is allowed.
         no_console_errors(phone, allowed=("/api/v1/residence/stays - Failed to load resource: "
                                           "the server responded with a status of 422",))
