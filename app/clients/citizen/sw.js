@@ -40,8 +40,9 @@ self.addEventListener('install', (event) => {
 
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
+    // Only this app's older caches: the verifier page and the trust list share the origin.
     for (const name of await caches.keys()) {
-      if (name !== CACHE) await caches.delete(name);
+      if (name.startsWith('vnid-citizen-') && name !== CACHE) await caches.delete(name);
     }
     await self.clients.claim();
   })());
