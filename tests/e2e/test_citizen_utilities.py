@@ -143,14 +143,13 @@ def citizen_browser() -> Any:
 
 
 def keys_on_phone(driver: Any) -> list[dict[str, Any]]:
-    """The anonymous reports' keys this browser's IndexedDB holds (reports-keys.js)."""
+    """The anonymous reports' keys this browser's IndexedDB holds (screens/reports-keys.js)."""
     return list(driver.execute_async_script("""
         const done = arguments[arguments.length - 1];
-        const open = indexedDB.open('vnid-reports');
+        const open = indexedDB.open('vnid-citizen');
         open.onsuccess = () => {
-          const read = open.result.transaction('reporter-keys').objectStore('reporter-keys')
-            .getAll();
-          read.onsuccess = () => done(read.result);
+          const read = open.result.transaction('kv').objectStore('kv').get('reporterKeys');
+          read.onsuccess = () => done(read.result || []);
           read.onerror = () => done([]);
         };
         open.onerror = () => done([]);

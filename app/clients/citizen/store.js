@@ -3,6 +3,8 @@
  *   device   {id, key, publicKey}: the non-extractable CryptoKeyPair, SPKI in base64url
  *   refresh  the refresh token of the current session
  *   lastQr   {qr, type, expires_at, credential_id}: the last credential, until it expires
+ *   reporterKeys  [{case_number, reporter_key, account_id, ...}]: anonymous reports' keys
+ *                 (screens/reports-keys.js), kept at logout: nobody else holds them
  * The access token lives in memory only; the password and the passcode are never kept.
  */
 const DB_NAME = 'vnid-citizen';
