@@ -7,8 +7,8 @@ Usage (a database and a Redis db of your own; the schema is dropped and migrated
 
 Like :mod:`tools.profile_hot_paths` (whose round-trip counter it uses), for
 the endpoints of a citizen's phone: ``login`` (``POST /auth/challenge`` then
-``POST /auth/login``, argon2id included; ``login-rest`` is the same minus one
-bare argon2id verification, i.e. what is not argon2id), ``refresh``
+``POST /auth/login``, argon2id included; ``argon2`` is the bare verification
+of the same hash, so login minus argon2 is what is not argon2id), ``refresh``
 (``POST /auth/refresh``, chained), ``passcode`` (``POST /me/passcode``: the
 passcode confirmed, then changed back and forth), ``report`` (``POST
 /reports``) and ``pay`` (``POST /payments/<order>/attempts`` against a
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import logging
 import os
 import pstats
 import statistics
@@ -33,13 +32,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 
-from app import create_app
 from app.extensions import db, get_protector
-from config import load_config
 from identity.accounts.secrets import HASHER
-from tools.profile_hot_paths import RoundTrips
+from tools.profile_hot_paths import profiled_app
 
 LIMITS = {"AUTH_LIMIT_PER_IP": "10000000 per minute", "AUTH_LIMIT_PER_ID": "10000000 per minute",
           "AUTH_LIMIT_PER_DEVICE": "10000000 per minute",
@@ -96,8 +92,7 @@ def _requests(app: Flask, facts: dict[str, Any]) -> dict[str, Callable[[], Any]]
         tokens = flows.login(client, holder.personal_id, holder.phone)
         assert tokens["access_token"], tokens
 
-    def login_rest() -> Any:  # what is not argon2id: the same login, one bare verification less
-        login()
+    def argon2() -> Any:  # the login's own verification, bare: its share of a login
         HASHER.verify(facts["password_hash"], PASSWORD)
 
     def refresh() -> Any:
@@ -121,7 +116,7 @@ def _requests(app: Flask, facts: dict[str, Any]) -> dict[str, Callable[[], Any]]
                              json={"bank": "VCB", "passcode": passcodes[0]})
         assert answer.status_code in (201, 202), answer.get_json()
 
-    return {"hello": hello, "login": login, "login-rest": login_rest, "refresh": refresh,
+    return {"hello": hello, "login": login, "argon2": argon2, "refresh": refresh,
             "passcode": passcode, "report": report, "pay": pay}
 
 
@@ -137,24 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
         parser.error("DATABASE_URL must name a PostgreSQL database of your own")
-    app = create_app(load_config("testing", {**os.environ, **LIMITS}))
-    app.add_url_rule("/profile-hello", "profile_hello", lambda: "Hello, World!")
-    for handler in logging.getLogger().handlers:  # the request log is written, to nowhere
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
-    with app.app_context():
-        with db.engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-            connection.execute(sa.text("CREATE SCHEMA public"))
-        upgrade()
-        counter = RoundTrips(db.engine)
-    app.extensions["redis"].flushdb()
+    app, counter = profiled_app(LIMITS)
     facts = _prepare(app, orders=args.requests + 20)
     calls = _requests(app, facts)
     for name, call in calls.items():
         if name == "hello" or (args.only and name not in args.only):
             continue
-        count = max(args.requests // 10 if name.startswith("login") else args.requests, 5)
+        count = max(args.requests // 10 if name in ("login", "argon2") else args.requests, 5)
         for _ in range(min(20, count)):  # warm up
             call()
         counter.reset()

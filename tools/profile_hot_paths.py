@@ -152,19 +152,10 @@ def _requests(app: Flask, facts: dict[str, Any]) -> dict[str, Callable[[], Any]]
             "provinces": provinces}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Migrate, prepare, then time and count each hot endpoint."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--profile", action="append", default=[])
-    parser.add_argument("--only", action="append", default=[])
-    parser.add_argument("--lines", type=int, default=40)
-    args = parser.parse_args(argv)
-    if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
-        parser.error("DATABASE_URL must name a PostgreSQL database of your own")
-    app = create_app(load_config("testing", {**os.environ,
-                                             "RP_LIMIT_PER_PARTY": "1000000 per minute"}))
-    app.config["RP_LIMIT_PER_PARTY"] = "1000000 per minute"
+def profiled_app(settings: dict[str, str]) -> tuple[Flask, RoundTrips]:
+    """The testing app on ``DATABASE_URL`` (schema dropped, migrated) and ``REDIS_URL``
+    (flushed), ``settings`` over the environment, with ``/profile-hello``; its counter."""
+    app = create_app(load_config("testing", {**os.environ, **settings}))
     app.add_url_rule("/profile-hello", "profile_hello", lambda: "Hello, World!")
     for handler in logging.getLogger().handlers:  # the request log is written, to nowhere
         if isinstance(handler, logging.StreamHandler):
@@ -176,6 +167,21 @@ def main(argv: list[str] | None = None) -> int:
         upgrade()
         counter = RoundTrips(db.engine)
     app.extensions["redis"].flushdb()
+    return app, counter
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Migrate, prepare, then time and count each hot endpoint."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--profile", action="append", default=[])
+    parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--lines", type=int, default=40)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+        parser.error("DATABASE_URL must name a PostgreSQL database of your own")
+    app, counter = profiled_app({"RP_LIMIT_PER_PARTY": "1000000 per minute"})
+    app.config["RP_LIMIT_PER_PARTY"] = "1000000 per minute"
     facts = _prepare(app)
     calls = _requests(app, facts)
     for name, call in calls.items():
