@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -129,6 +130,9 @@ def _confirm(driver: Any, text: str | None = None) -> None:
     _find(driver, "#confirm-dialog")
     if text is not None:
         _type(_find(driver, "#confirm-text"), text)
+    # the answer to come is the act's: no message of an earlier act may be read for it
+    driver.execute_script("for (const id of ['flash', 'alert'])"
+                          " document.getElementById(id).hidden = true;")
     _find(driver, "#confirm-ok").click()
     _wait(driver, lambda d: not _all(d, "#confirm-dialog"))
 
@@ -257,19 +261,30 @@ def open_case(driver: Any, case_number: str) -> dict[str, Any]:
     return _case(driver)
 
 
-def _after_act(driver: Any, version_before: str | None) -> dict[str, Any]:
-    _wait(driver, lambda d: flash(d) or alert(d)["text"])
+def _case_data(driver: Any, name: str) -> str | None:
+    """``data-<name>`` of the case on screen, read in one step (the case may be re-rendering)."""
+    value = driver.execute_script("const c = document.getElementById('case');"
+                                  "return c ? c.getAttribute(arguments[0]) : null;", f"data-{name}")
+    return None if value is None else str(value)
+
+
+def _acted(driver: Any, changed: Any) -> None:
+    """Wait for the console's answer to an act: its error, or its message once ``changed``."""
+    _wait(driver, lambda d: alert(d)["text"] or (flash(d) and changed(d)))
     problem = alert(driver)
     if problem["text"]:
         raise AssertionError(f"the console refused: {problem}")
-    _wait(driver, lambda d: _all(d, "#case")
-          and _all(d, "#case")[0].get_attribute("data-version") != version_before)
+    settled(driver)
+
+
+def _after_act(driver: Any, version_before: str | None) -> dict[str, Any]:
+    _acted(driver, lambda d: _case_data(d, "version") not in (None, version_before))
     return _case(driver)
 
 
 def ask_question(driver: Any, text: str) -> dict[str, Any]:
     """Ask the reporter ``text``; the case after it."""
-    version = _find(driver, "#case").get_attribute("data-version")
+    version = _case_data(driver, "version")
     _type(_find(driver, "#question-text"), text)
     _find(driver, "#question-submit").click()
     return _after_act(driver, version)
@@ -281,7 +296,7 @@ def transition(driver: Any, to: str, text: str | None = None) -> dict[str, Any]:
     ``close`` needs the outcome and ``reject`` the reason: ``text`` (a default is typed).
     """
     act = ACT_TO.get(to, to)
-    version = _find(driver, "#case").get_attribute("data-version")
+    version = _case_data(driver, "version")
     _find(driver, f"#case-acts button[data-act='{act}']").click()
     needs_text = act in ("close", "reject")
     _confirm(driver, (text or f"{act}: done in the browser test") if needs_text else None)
@@ -290,7 +305,7 @@ def transition(driver: Any, to: str, text: str | None = None) -> dict[str, Any]:
 
 def take_case(driver: Any) -> dict[str, Any]:
     """Assign the open case to oneself."""
-    version = _find(driver, "#case").get_attribute("data-version")
+    version = _case_data(driver, "version")
     _find(driver, "#case-acts button[data-act='assign']").click()
     return _after_act(driver, version)
 
@@ -318,14 +333,10 @@ def open_declaration(driver: Any, kind: str, declaration_id: int) -> dict[str, A
 
 def declaration_action(driver: Any, act: str, reason: str | None = None) -> dict[str, Any]:
     """Run ``approve``, ``reject`` (with ``reason``), ``check_host`` or ``acknowledge``."""
-    before = _find(driver, "#case").get_attribute("data-status")
+    before = _case_data(driver, "status")
     _find(driver, f"#case-acts button[data-act='{act}']").click()
     _confirm(driver, reason if act == "reject" else None)
-    _wait(driver, lambda d: flash(d) or alert(d)["text"])
-    problem = alert(driver)
-    if problem["text"]:
-        raise AssertionError(f"the console refused: {problem}")
-    _wait(driver, lambda d: _find(d, "#case").get_attribute("data-status") != before)
+    _acted(driver, lambda d: _case_data(d, "status") not in (None, before))
     return _case(driver)
 
 
@@ -485,12 +496,26 @@ def verify_qr_image(driver: Any, image: Path) -> dict[str, Any]:
 
 # --- screenshots --------------------------------------------------------------------
 
+#: A text key of the console's dictionaries shown as is: a translation is missing.
+UNTRANSLATED = re.compile(r"\b(?:app|nav|session|login|common|error|reports|category|status|case|"
+                          r"act|stays?|host_check|role|absences?|person|gender|pending|overdue|"
+                          r"desk|check|verify|type|claim|reason)\.[a-z0-9_]+\b")
+
+
+def untranslated(driver: Any) -> list[str]:
+    """The console's dictionary keys shown instead of words (none when all is translated)."""
+    return list(UNTRANSLATED.findall(driver.find_element("tag name", "body").text))
+
+
 def screenshot(driver: Any, screen: str, *, max_bytes: int = 150_000,
                prefix: str = "police") -> Path:
     """``<prefix>-<screen>.png`` in :data:`SCREENSHOTS` (``app-`` for the citizen's app): the
-    window, a palette PNG under max_bytes."""
+    window, a palette PNG under max_bytes. A console's screen must show no dictionary key
+    in place of words (:func:`untranslated`)."""
     from PIL import Image
 
+    missing = untranslated(driver) if prefix == "police" else []
+    assert not missing, f"untranslated on the {screen} screen: {missing}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{prefix}-{screen}.png"
     image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")

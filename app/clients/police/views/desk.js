@@ -34,6 +34,7 @@ function deskForm(ctx, { id, heading, fields, submitLabel, confirm, act, folded 
     }
     if (await confirmDialog({ message: confirm(), confirmLabel: submitLabel,
       cancelLabel: ctx.t("common.cancel") }) === null) return;
+    ctx.clearMessages();
     try {
       await act();
     } catch (failure) {

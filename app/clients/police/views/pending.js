@@ -13,6 +13,7 @@ export async function pendingView(ctx, { query }) {
       input: decision === "reject" ? { label: t("common.reason"), required: true } : null,
     });
     if (reason === null) return;
+    ctx.clearMessages();
     try {
       const done = await ctx.call("POST", `${BASE}/${item.account_id}/review`, { body:
         decision === "reject" ? { decision, reason } : { decision } });

@@ -119,6 +119,7 @@ function evidenceList(ctx, report) {
 
 /** Run one act on the case; a case changed meanwhile is loaded again, with a word why. */
 async function act(ctx, report, path, body, done) {
+  ctx.clearMessages();
   try {
     await ctx.call("POST", `${BASE}/${report.case_number}${path}`,
       { body: { ...body, version: report.version } });
@@ -207,6 +208,7 @@ async function transferForm(ctx, report) {
       reason.focus();
       return;
     }
+    ctx.clearMessages();
     try {
       await ctx.call("POST", `${BASE}/${report.case_number}/transfer`, { body: {
         province_code: units.provinceSelect.value || null,

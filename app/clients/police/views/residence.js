@@ -62,7 +62,8 @@ function history(ctx, entries) {
   const { t } = ctx;
   return h("ol", { class: "timeline", id: "case-history" }, entries.map((entry) => h("li",
     { "data-action": entry.action, "data-status": entry.to_state },
-    h("span", { class: "when" }, ctx.dateTime(entry.occurred_at), entry.by ? ` · ${entry.by}` : ""),
+    h("span", { class: "when" }, ctx.dateTime(entry.occurred_at), " · ", entry.role === "officer"
+      || entry.role === "supervisor" ? entry.by || "" : t(`role.${entry.role}`)),
     h("strong", {}, t(`act.${entry.action}`)),
     entry.from_state ? ` ${ctx.status(entry.from_state)} → ${ctx.status(entry.to_state)}` : "",
     entry.note ? h("p", { class: "text" }, entry.note) : null)));
@@ -82,6 +83,7 @@ function actButtons(ctx, kind, item, confirmKeys) {
         if (answer === null) return;
         const body = { action: name, version: item.version };
         if (name === "reject") body.reason = answer;
+        ctx.clearMessages();
         try {
           const done = await ctx.call("POST", `${BASE}/${kind}/${item.id}/actions`, { body });
           await ctx.reload();
