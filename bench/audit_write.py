@@ -11,10 +11,14 @@ Then ``--threads`` clients at once (as the threads of one granian worker), with 
 number of WAL flushes PostgreSQL made (``pg_stat_wal``): fewer flushes than commits is
 PostgreSQL's group commit at work.
 
+``--verify``: whole online verifications instead (``POST /api/v1/credentials/verify`` by an
+officer, through Flask's test client in this process: the route, the token check, the
+credential's row, the write and the commit), with the same counts.
+
 Run it on a database you created (it migrates it and writes audit rows into it)::
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/vnid_h6 \\
-        .venv/bin/python -m bench.audit_write --iterations 2000
+        .venv/bin/python -m bench.audit_write --iterations 2000 [--verify]
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ import argparse
 import os
 import threading
 import time
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,6 +79,26 @@ def _write(app: Any, i: int) -> None:
         session.commit()
 
 
+def _verifier(app: Any) -> Callable[[Any, int], None]:
+    """A credential and an officer's token on ``app``; a function verifying it once."""
+    from tests import flows
+    from tests.faults.helpers import issued_credential
+
+    from app.extensions import db, get_protector
+
+    client = app.test_client()
+    qr = issued_credential(app, client)[1]["qr"]
+    with app.app_context():
+        officer = flows.create_officer(db.session(), get_protector(),
+                                       username=f"officer.{uuid.uuid4().hex[:8]}")
+    headers = flows.bearer(officer.log_in(client))
+
+    def verify(_app: Any, _i: int) -> None:
+        answer = client.post("/api/v1/credentials/verify", json={"qr": qr}, headers=headers)
+        assert answer.status_code == 200 and answer.get_json()["valid"], answer.get_json()
+    return verify
+
+
 def _wal_syncs(engine: sa.Engine) -> int | None:
     if engine.dialect.name != "postgresql":
         return None
@@ -85,6 +111,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="cProfile the serial run")
+    parser.add_argument("--verify", action="store_true",
+                        help="whole online verifications through the test client")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -100,8 +128,10 @@ def main() -> None:
     with app.app_context():
         upgrade()
         engine = db.engine
+    write = _verifier(app) if args.verify else _write
+    what = "verifications" if args.verify else "writes"
     for i in range(50):  # warm the statement caches and the pool
-        _write(app, i)
+        write(app, i)
     trips = _counting(engine)
     profiler = None
     if args.profile:
@@ -110,18 +140,18 @@ def main() -> None:
         profiler.enable()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i in range(args.iterations):
-        _write(app, i)
+        write(app, i)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     if profiler is not None:
         import pstats
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     n = args.iterations
-    print(f"serial, {n} writes on {engine.dialect.name}: "
-          f"CPU {cpu / n * 1e6:.0f} µs/write, wall {wall / n * 1e6:.0f} µs/write, "
-          f"round trips {sum(trips.values()) / n:.2f}/write")
+    print(f"serial, {n} {what} on {engine.dialect.name}: "
+          f"CPU {cpu / n * 1e6:.0f} µs each, wall {wall / n * 1e6:.0f} µs each, "
+          f"round trips {sum(trips.values()) / n:.2f} each")
     for kind, count in sorted(trips.items()):
-        print(f"  {kind:<20} {count / n:.2f}/write")
+        print(f"  {kind:<20} {count / n:.2f} each")
 
     syncs0 = _wal_syncs(engine)
     per_thread = max(1, n // args.threads)
@@ -130,7 +160,7 @@ def main() -> None:
     def client(index: int) -> None:
         barrier.wait()
         for j in range(per_thread):
-            _write(app, index * per_thread + j)
+            write(app, index * per_thread + j)
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(args.threads)]
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -143,8 +173,8 @@ def main() -> None:
     syncs = _wal_syncs(engine)
     flushes = "" if syncs is None or syncs0 is None else (
         f", WAL flushes {syncs - syncs0} for {total} commits")
-    print(f"{args.threads} threads, {total} writes: {total / wall:.0f} writes/s, "
-          f"CPU {cpu / total * 1e6:.0f} µs/write{flushes}")
+    print(f"{args.threads} threads, {total} {what}: {total / wall:.0f}/s, "
+          f"CPU {cpu / total * 1e6:.0f} µs each{flushes}")
     with app.app_context():
         from identity.audit.service import verify_chain
         print("chains verify:", verify_chain(db_session=db.session()))
