@@ -22,6 +22,12 @@ commits, so the rows still commit or vanish with the act they record:
 - SQLite (the embedded default) takes the same steps as separate Core statements; its
   ``BEGIN IMMEDIATE`` already serialises writers.
 
+Rows pending when a flush starts are written by this module's ``before_flush`` listener;
+counters bumped by other ``before_flush`` listeners (``identity.monitoring.accounts``) are
+written in ``after_flush``. An event recorded from inside a flush would reach the unit of
+work without its chain fields and be refused by the table's ``NOT NULL`` columns (fails
+closed); nothing records one there.
+
 The commit is the caller's and stays one per request; concurrent requests' commits share
 PostgreSQL's WAL flush (its group commit: one fsync for every commit waiting on it), which
 ``python -m bench.audit_write`` shows with ``pg_stat_wal``. Nothing is acknowledged before
@@ -169,7 +175,7 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
     None when every shard was locked by another transaction (nothing was written).
     """
     fields = {name: getattr(event, name) for name in _HASHED}
-    with_id = unlinkable
+    with_id = unlinkable  # an unlinkable event brings its random id
     params: list[Any] = [_start(connection, unlinkable), canonical_rest(fields),
                          *_event_params(event)]
     if with_id:
