@@ -122,20 +122,20 @@ class KeyRing:
             self._trust = (now, trust)
         return trust
 
-    def signing_key(self, db_session: Session, protector: Protector, *,
-                    reload: bool = False) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    def signing_key(self, db_session: Session,
+                    protector: Protector) -> tuple[str, ec.EllipticCurvePrivateKey]:
         """The active key's kid and private key; :class:`SigningUnavailable` if there is none.
 
-        The kid is reused for :data:`TRUST_MAX_AGE` seconds, or read again when
-        asked: it is only a guess, since the credential's row is written only
-        while that key is still the active one (:data:`INSERT_IF_ACTIVE`), and
-        a refused row makes the issuer read the kid again (a key revoked or
-        retired a moment ago never signs again). The private half is read and
-        decrypted once per process.
+        The kid is reused for :data:`TRUST_MAX_AGE` seconds (or until
+        :meth:`forget_signing_key`): it is only a guess, since the credential's
+        row is written only while that key is still the active one
+        (:data:`INSERT_IF_ACTIVE`), and a refused row makes the issuer forget
+        it and ask again (a key revoked or retired a moment ago never signs
+        again). The private half is read and decrypted once per process.
         """
         cached = self._active
         now = time.monotonic()
-        if cached is not None and not reload and now - cached[0] < self.TRUST_MAX_AGE:
+        if cached is not None and now - cached[0] < self.TRUST_MAX_AGE:
             return cached[1], self._signers[cached[1]]
         kid = db_session.execute(_ACTIVE_KID).scalar()
         if kid is None:
@@ -156,6 +156,11 @@ class KeyRing:
             self._signers[kid] = private_key
             self._active = (now, kid)
         return kid, private_key
+
+    def forget_signing_key(self) -> None:
+        """Read the active kid again at the next :meth:`signing_key` (it was refused)."""
+        with self._lock:
+            self._active = None
 
 
 _KEYS = IssuerKey.__table__

@@ -122,8 +122,8 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
     expires_at = dt.datetime.fromtimestamp(iat + lifetime, dt.timezone.utc)
     cti = os.urandom(16)
     credential_id = cti.hex()
-    for reload in (False, True):
-        kid, private_key = key_ring.signing_key(db_session, protector, reload=reload)
+    for _attempt in range(2):
+        kid, private_key = key_ring.signing_key(db_session, protector)
         text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
                           expires_at=int(expires_at.timestamp()), credential_id=cti,
                           credential_type=credential_type, claims=dict(claims),
@@ -135,6 +135,7 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
             "issued_at": issued_at, "expires_at": expires_at})
         if written.rowcount == 1:  # type: ignore[attr-defined]
             break
+        key_ring.forget_signing_key()  # retired or revoked since this process read its kid
     else:  # the key changed twice under this issue: refuse rather than guess again
         raise SigningUnavailable()
     citizen = account.citizen
