@@ -138,20 +138,20 @@ def _row_values(data: CitizenData, phone: tuple[bytes | None, bytes | None], run
             run_id, now, now)
 
 
-def _copy_line(values: tuple[Any, ...], tail: str) -> str:
-    """One row of COPY text format from :func:`_row_values`; ``tail`` holds the last three.
-
-    Positional on purpose: an import formats millions of rows. Checked text holds no tab,
-    newline or control character, so only backslashes need escaping.
+def _copy_line(data: CitizenData, encrypted: bytes | None, digest: bytes | None,
+               tail: str) -> str:
+    """One row of COPY text format, in the order of :data:`WRITTEN`; ``tail`` holds the last
+    three (run, created, updated). Checked text holds no tab, newline or control character,
+    so only backslashes need escaping.
     """
-    (personal_id, full_name, key, birth, gender, nationality, ethnicity, origin, province,
-     commune, address, encrypted, digest, household, relation) = values[:15]
     return "\t".join((
-        personal_id, full_name, key, birth.isoformat(), gender, nationality,
-        _copy_text(ethnicity), _copy_text(origin), province, commune, _copy_text(address),
+        data.personal_id, data.full_name, data.name_key, data.date_of_birth.isoformat(),
+        data.gender, data.nationality, _copy_text(data.ethnicity),
+        _copy_text(data.place_of_origin), data.province_code, data.commune_code,
+        _copy_text(data.address),
         "\\N" if encrypted is None else "\\\\x" + encrypted.hex(),
         "\\N" if digest is None else "\\\\x" + digest.hex(),
-        household or "\\N", relation or "\\N")) + tail
+        data.household_id or "\\N", data.relation_to_head or "\\N")) + tail
 
 
 def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
@@ -177,6 +177,7 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
     tail = f"\t{context.run_id}\t{stamp}\t{stamp}\n"
     rows = 0
     last_line = 0
+    today, copy_text = context.today, context.copy_text
     while True:
         try:
             row = next(reader)
@@ -214,7 +215,7 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
                                         "The row is not valid UTF-8.", row))
             continue
         try:
-            data = check_citizen(**dict(zip(names, fields(row))), today=context.today)
+            data = check_citizen(**dict(zip(names, fields(row))), today=today)
         except DomainError as exc:
             rejections.append(Rejection(line, exc.code, exc.field, exc.message, row))
             continue
@@ -223,14 +224,14 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
                                         "This personal id appears earlier in the same file.", row))
             continue
         seen.add(data.personal_id)
-        phone = protect_phone(protector=protector, personal_id=data.personal_id, phone=data.phone)
+        encrypted, digest = protect_phone(protector=protector, personal_id=data.personal_id,
+                                          phone=data.phone)
         ids.append(data.personal_id)
         lines.append(line)
-        row_values = _row_values(data, phone, context.run_id, now)
-        if context.copy_text:
-            copy_lines.append(_copy_line(row_values, tail))
+        if copy_text:
+            copy_lines.append(_copy_line(data, encrypted, digest, tail))
         else:
-            values.append(row_values)
+            values.append(_row_values(data, (encrypted, digest), context.run_id, now))
     return _Checked(rows=rows, ids=ids, lines=lines,
                     payload="".join(copy_lines).encode() if context.copy_text else None,
                     values=None if context.copy_text else values, rejections=rejections)
