@@ -180,6 +180,28 @@ def test_garbage_and_missing_tokens_are_refused(client, session):
     assert_error(client.get(ME), 401, "auth.required")
 
 
+def _segment(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("header", [
+    b"[]", b"null", b"\"ES256\"", b"{", b"\xff\xfe", b"", b'{"alg":"ES256","kid":"test-2"}x'])
+def test_tokens_with_an_unreadable_header_are_refused(client, session, header):
+    token = f"{_segment(header)}.{_segment(b'{}')}.{_segment(os.urandom(64))}"
+    assert_error(client.get(ME, headers=flows.bearer(token)), 401, "auth.invalid_token")
+    assert_error(client.get(ME, headers=flows.bearer("%%%." + token)), 401, "auth.invalid_token")
+
+
+def test_our_header_over_a_garbage_payload_or_signature_is_refused(client, session):
+    access = session[2]["access_token"]
+    header, claims, signature = access.split(".")
+    for token in (f"{header}.!!!!.{signature}", f"{header}.{claims}.!!!!",
+                  f"{header}.{claims}", f"{header}.{claims}.{signature}.{signature}",
+                  f"{header}.{_segment(b'[1]')}.{signature}"):
+        assert_error(client.get(ME, headers=flows.bearer(token)), 401, "auth.invalid_token")
+    assert client.get(ME, headers=flows.bearer(access)).status_code == 200
+
+
 # --- Expiry and lifetime ---------------------------------------------------------------------
 
 def test_access_tokens_live_at_most_ten_minutes(session):
