@@ -50,6 +50,7 @@ def _write(factory: sessionmaker[Any], actor: Actor) -> None:
     with factory() as session, session.begin():
         record_event(db_session=session, actor=actor, action="bench.write",
                      details={"hold_ms": HOLD_S * 1000})
+        session.flush()  # written now (else at the commit): its head stays locked for the hold
         time.sleep(HOLD_S)
 
 
