@@ -494,6 +494,34 @@ def verify_qr_image(driver: Any, image: Path) -> dict[str, Any]:
     return _verification(driver)
 
 
+def verify_qr_camera(driver: Any) -> dict[str, Any]:
+    """Scan with the camera (a browser from :func:`camera_showing` films the QR); the result."""
+    go(driver, "verify")
+    _forget_result(driver)
+    _find(driver, "#camera-toggle").click()
+    return _verification(driver)
+
+
+def camera_showing(picture: Path, video: Path, *, width: int = 640, height: int = 480
+                   ) -> tuple[str, ...]:
+    """Chromium's flags for a fake camera filming ``picture`` (written as the Y4M ``video``).
+
+    The picture is centred on white, in YUV 4:2:0 (one frame, which Chromium repeats).
+    """
+    from PIL import Image
+
+    frame = Image.new("RGB", (width, height), "white")
+    shown = Image.open(picture).convert("RGB")
+    shown.thumbnail((height - 40, height - 40))
+    frame.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
+    luma, blue, red = frame.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    video.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
+                      + luma.tobytes() + blue.resize(half).tobytes() + red.resize(half).tobytes())
+    return ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}")
+
+
 # --- screenshots --------------------------------------------------------------------
 
 #: A text key of the console's dictionaries shown as is: a translation is missing.

@@ -208,12 +208,16 @@ def test_a_citizen_registers_in_the_app_shows_a_qr_and_an_officer_verifies_it(
         assert console_errors(phone) == []
 
     officer = console.create_officer(server, "ca.journey", province="01")  # any unit verifies
-    with chromium() as desk:
+    # the phone's screen held up to the laptop's camera (a fake camera filming the picture)
+    camera = console.camera_showing(picture, tmp_path / "camera.y4m")
+    with chromium(extra_flags=camera) as desk:
         console.login(desk, server.url, officer)
-        shown = console.verify_qr_image(desk, picture)
+        shown = console.verify_qr_camera(desk)
         assert shown["valid"] is True and shown["reason"] is None
         assert shown["claims"]["nm"] == person.full_name
         assert shown["claims"]["id4"] == person.personal_id[-4:]
+        assert not desk.find_element("id", "camera").is_displayed()  # released once read
+        assert console.verify_qr_image(desk, picture)["claims"] == shown["claims"]
         assert console.verify_qr(desk, vn1)["claims"] == shown["claims"]
         no_console_errors(desk)
 

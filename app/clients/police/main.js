@@ -5,6 +5,7 @@ import { ApiError } from "/clients/shared/api.js";
 import { h, replace } from "./dom.js";
 import * as session from "./session.js";
 import { vi, en } from "./strings.js";
+import { STRINGS as VERIFIER } from "/verify/strings.js";
 import { loginView } from "./views/login.js";
 import { reportsView, reportView } from "./views/reports.js";
 import { staysView, stayView, absencesView, absenceView } from "./views/residence.js";
@@ -13,7 +14,14 @@ import { overdueView } from "./views/overdue.js";
 import { deskView } from "./views/desk.js";
 import { verifyView } from "./views/verify.js";
 
-const i18n = createI18n({ vi, en }, { storageKey: "vnid.police.lang" });
+/** The verifier page's words for reason codes, credential types and claims. */
+function verifierWords(lang) {
+  return Object.fromEntries(Object.entries(VERIFIER[lang])
+    .filter(([key]) => /^(reason|type|claim)\./.test(key)));
+}
+
+const i18n = createI18n({ vi: { ...verifierWords("vi"), ...vi }, en: { ...verifierWords("en"), ...en } },
+  { storageKey: "vnid.police.lang" });
 const { t } = i18n;
 const view = document.getElementById("view");
 const flash = document.getElementById("flash");

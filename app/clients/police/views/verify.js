@@ -99,7 +99,14 @@ export function verifyView(ctx) {
   const video = h("video", { class: "camera", id: "camera", hidden: true, "aria-label": t("verify.camera_video") });
   const picture = h("input", { type: "file", id: "qr-file", accept: "image/*" });
   let scanning = null;
-  window.addEventListener("hashchange", () => scanning && scanning.abort(), { once: true });
+  const stopOnEscape = (event) => {
+    if (event.key === "Escape" && scanning) scanning.abort();
+  };
+  document.addEventListener("keydown", stopOnEscape);
+  window.addEventListener("hashchange", () => {
+    if (scanning) scanning.abort();
+    document.removeEventListener("keydown", stopOnEscape);
+  }, { once: true });
 
   const check = async () => {
     const value = text.value.trim();
