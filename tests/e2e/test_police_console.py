@@ -232,13 +232,20 @@ def fresh_citizen(server: LiveServer) -> tuple[dict[str, str], str, str]:
     return person, values["PROVINCE"], values["COMMUNE"]
 
 
+def at_the_desk(server: LiveServer, driver: Any, phone_home: Path, username: str
+                ) -> tuple[dict[str, str], Phone, dict[str, Any]]:
+    """A fresh citizen registered on a phone, and an officer of their commune logged in."""
+    person, province, commune = fresh_citizen(server)
+    phone = Phone(server, phone_home)
+    account = phone.register(person)
+    console.login(driver, server.url, console.create_officer(server, username, province=province,
+                                                             commune=commune))
+    return person, phone, account
+
+
 def test_an_officer_raises_an_account_to_level_2_at_the_desk(
         server: LiveServer, driver: Any, tmp_path: Path) -> None:
-    person, province, commune = fresh_citizen(server)
-    phone = Phone(server, tmp_path / "phone")
-    account = phone.register(person)
-    officer = console.create_officer(server, "ca.desk", province=province, commune=commune)
-    console.login(driver, server.url, officer)
+    person, phone, account = at_the_desk(server, driver, tmp_path / "phone", "ca.desk")
 
     unknown = console.look_up(driver, "001099999999")
     assert unknown["found"] is False
@@ -300,11 +307,8 @@ def test_a_temporary_stay_is_checked_approved_and_then_shown_as_a_residence_qr(
 
 def test_a_lost_phone_is_replaced_and_a_squatted_identity_reclaimed_at_the_desk(
         server: LiveServer, driver: Any, tmp_path: Path) -> None:
-    person, province, commune = fresh_citizen(server)
-    old_phone = Phone(server, tmp_path / "old-phone")
-    account = old_phone.register(person)
-    officer = console.create_officer(server, "ca.recovery", province=province, commune=commune)
-    console.login(driver, server.url, officer)
+    person, old_phone, account = at_the_desk(server, driver, tmp_path / "old-phone",
+                                             "ca.recovery")
 
     new_home = tmp_path / "new-phone"
     device = NEW_PHONE.load_or_create_device(new_home)
