@@ -166,8 +166,8 @@ class PasscodeKeys:
         if stored.startswith("$argon2"):
             return verify_secret(stored, passcode)
         parts = stored.split("$")
-        if len(parts) != 4 or parts[0] != PASSCODE_SCHEME or not parts[1][:1] == "v" \
-                or not parts[1][1:].isdigit():
+        if len(parts) != 4 or parts[0] != PASSCODE_SCHEME or parts[1][:1] != "v" \
+                or not (parts[1][1:].isascii() and parts[1][1:].isdigit()):
             return False
         version = int(parts[1][1:])
         if version not in self.keys:

@@ -68,6 +68,7 @@ def test_the_mac_is_compared_in_constant_time(monkeypatch):
 @pytest.mark.parametrize("stored", [
     "", "demo", "hmac-sha256$v2$$", "hmac-sha256$2$abc$def", "hmac-sha256$vx$abc$def",
     "hmac-sha512$v2$abc$def", "hmac-sha256$v2$!!$??", "$argon2id$v=19$m=1,t=1,p=1$broken",
+    "hmac-sha256$v٢$abc$def", "hmac-sha256$v$abc$def",
 ])
 def test_malformed_hashes_verify_nothing(stored):
     assert KEYS.verify(stored, "123456", citizen_id=7) is False
