@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shlex
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,30 @@ def test_a_wrong_totp_is_refused_the_right_one_logs_in_and_the_session_lasts_unt
     console.settled(driver)
     assert driver.execute_script("return location.hash;").startswith("#/login")
     no_console_errors(driver, "/api/v1/auth/officer-login", "/api/v1/police/residence/stays")
+
+
+def test_an_expired_access_token_is_refreshed_without_the_officer_noticing(
+        browser_ready: None, driver: Any, tmp_path: Path) -> None:
+    short = LiveServer(tmp_path)
+    short.env["ACCESS_TOKEN_SECONDS"] = "1"  # the refresh token still lasts the shift
+    short.flask("db", "upgrade")
+    short.start()
+    try:
+        officer = console.create_officer(short, "ca.refresh", province="01", commune=COMMUNE)
+        console.login(driver, short.url, officer)
+        time.sleep(7)  # past the token's second and the 5-second leeway of its check
+        assert console.open_queue(driver, "stays") == []  # refreshed, then answered
+        assert driver.execute_script("return location.hash;") == "#/stays"
+        assert not console.alert(driver)["text"]
+        refused = [e["message"] for e in console_errors(driver)]
+        assert any("/api/v1/police/residence/stays" in m and "401" in m for m in refused)
+        assert all("/api/v1/police/residence/stays" in m for m in refused)
+        requests = re.findall(r'"route": "(/api/v1/[^"]+)", "status": (\d+)', short.log())
+        assert requests[-3:] == [("/api/v1/police/residence/stays", "401"),
+                                 ("/api/v1/auth/refresh", "200"),
+                                 ("/api/v1/police/residence/stays", "200")]
+    finally:
+        short.stop()
 
 
 def test_a_report_of_the_commune_is_queued_questioned_and_closed(
