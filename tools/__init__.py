@@ -1,0 +1,1 @@
+"""Developer tools: vendoring the clients' libraries, profiling the hot paths (not shipped)."""
