@@ -114,6 +114,11 @@ def wait_for_route(driver: Any, route: str) -> None:
     settled(driver)
 
 
+def wait_for_focus(driver: Any, element_id: str) -> None:
+    """Wait until the element ``element_id`` has the keyboard focus."""
+    _wait(driver, lambda d: d.execute_script("return document.activeElement.id;") == element_id)
+
+
 def go(driver: Any, route: str) -> None:
     """Open ``#/route`` (with its ``?query``) in the page already loaded, and wait for it."""
     driver.execute_script("location.hash = arguments[0];", f"#/{route}")
