@@ -332,6 +332,11 @@ def test_a_temporary_stay_is_checked_approved_and_then_shown_as_a_residence_qr(
     assert approved["status"] == "approved" and approved["acts"] == []
     assert approved["history"][-2:] == ["check_host", "approve"]
 
+    console.go(driver, "overdue")  # nothing is late in a fresh registry
+    assert driver.find_element("id", "overdue-supervisor-only").is_displayed()
+    console.screenshot(driver, "overdue")
+    assert console.open_queue(driver, "pending") == []
+
     issued = json.loads(citizen("credential", "--type", "residence", "--passcode", PASSCODE))
     shown = console.verify_qr(driver, issued["qr"])
     assert shown["valid"] is True
