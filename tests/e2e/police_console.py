@@ -119,6 +119,17 @@ def wait_for_focus(driver: Any, element_id: str) -> None:
     _wait(driver, lambda d: d.execute_script("return document.activeElement.id;") == element_id)
 
 
+def tab_to(driver: Any, css: str, *, most: int = 40) -> int:
+    """Press Tab until the element ``css`` has the focus; how many presses it took."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    for presses in range(1, most + 1):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if driver.execute_script("return document.activeElement.matches(arguments[0]);", css):
+            return presses
+    raise AssertionError(f"{css} is not reached with Tab")
+
+
 def go(driver: Any, route: str) -> None:
     """Open ``#/route`` (with its ``?query``) in the page already loaded, and wait for it."""
     driver.execute_script("location.hash = arguments[0];", f"#/{route}")

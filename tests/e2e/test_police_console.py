@@ -173,6 +173,10 @@ def test_a_report_of_the_commune_is_queued_questioned_and_closed(
     assert elsewhere["case_number"] not in driver.page_source
     console.screenshot(driver, "queue")
 
+    # the keyboard: from the heading, Tab through the filters to the case's link, Enter
+    console.tab_to(driver, f"#reports-table tr[data-case='{case}'] a")
+    driver.switch_to.active_element.send_keys("\n")
+    console.wait_for_route(driver, f"reports/{case}")
     opened = console.open_case(driver, case)
     assert opened["status"] == "received" and opened["history"] == ["create"]
     assert opened["acts"] == ["verify", "reject", "assign"]
