@@ -11,14 +11,16 @@ same row when a use case needs one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
+from limits import parse_many
 
-from app.auth import _subject, _token_version, config_limit, limiter
+from app.auth import _subject, _token_version
 from app.extensions import db, get_redis
 from identity.entities import attach
 from identity.relying_parties import parties
@@ -45,10 +47,6 @@ def issue_party_token(party: RelyingParty, scopes: list[str]) -> dict[str, Any]:
             "scope": " ".join(scopes)}
 
 
-def _party_key() -> str:
-    return f"rp:{g.party_row.id}" if "party_row" in g else "rp:none"
-
-
 def per_item(field: str, *, most: int = 1000) -> Callable[[], int]:
     """A quota cost of one unit per item of the JSON body's list ``field`` (1 without one).
 
@@ -68,26 +66,16 @@ def party_required(scope: str, *, metered: bool = True,
                    cost: Callable[[], int] | None = None) -> Callable[[F], F]:
     """Let the view run for an active party whose token carries ``scope``.
 
-    Then the party's rate limit (``RP_LIMIT_PER_PARTY``, per endpoint) and,
-    when ``metered``, the scope's daily quota: one unit, or what ``cost``
-    says for this request (429 ``rp.quota_exhausted`` with ``Retry-After``
-    past it). Both are counted in Redis: when it is down the request is
-    refused with 503, never let through uncounted. Every endpoint that takes
+    Then the party's rate limit (``RP_LIMIT_PER_PARTY``, per endpoint: 429
+    ``rate_limited``) and, when ``metered``, the scope's daily quota: one
+    unit, or what ``cost`` says for this request (429 ``rp.quota_exhausted``
+    with ``Retry-After`` past it). Both are counted in Redis in one round trip
+    (:func:`parties.meter_request`): when it is down the request is refused
+    with 503, never let through uncounted. Every endpoint that takes
     a personal id is metered; unmetered ones take none (a consent's status,
     erasure requests, the telco's own report).
     """
     def decorate(view: F) -> F:
-        @wraps(view)
-        def metered_view(*args: Any, **kwargs: Any) -> Any:
-            if metered:
-                parties.consume_quota(redis_client=get_redis(), party=g.party_row, scope=scope,
-                                      defaults=current_app.config["RP_DAILY_QUOTAS"],
-                                      cost=cost() if cost is not None else 1)
-            return view(*args, **kwargs)
-
-        limited = limiter.limit(config_limit("RP_LIMIT_PER_PARTY"), key_func=_party_key,
-                                scope="rp:party")(metered_view)
-
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request()
@@ -99,9 +87,21 @@ def party_required(scope: str, *, metered: bool = True,
                 raise ScopeMissing(errors={"scope": [scope]})
             g.party_row = party
             g.pop("party", None)  # an app context (and its g) may outlive one request
-            return limited(*args, **kwargs)
+            parties.meter_request(
+                redis_client=get_redis(), party=party, endpoint=str(request.endpoint),
+                windows=_windows(current_app.config["RP_LIMIT_PER_PARTY"]),
+                scope=scope if metered else None, defaults=current_app.config["RP_DAILY_QUOTAS"],
+                cost=cost() if metered and cost is not None else 1)
+            return view(*args, **kwargs)
         return cast(F, wrapper)
     return decorate
+
+
+@functools.lru_cache(maxsize=16)
+def _windows(spec: str) -> tuple[tuple[int, int], ...]:
+    """``RP_LIMIT_PER_PARTY`` (flask-limiter's notation, ``600 per minute;20 per second``) as
+    ``(amount, seconds)`` fixed windows, read at each request (tests and operators change it)."""
+    return tuple((item.amount, item.get_expiry()) for item in parse_many(spec))
 
 
 def callback_policy() -> CallbackPolicy:

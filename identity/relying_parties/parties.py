@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 import jwt as pyjwt
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.audit.service import Actor, record_event
+from identity.errors import TooManyAttempts
 from identity.entities import attach
 from identity.protection import Protector
 from identity.relying_parties import callbacks
@@ -322,29 +323,59 @@ def party_for_token(*, db_session: Session, party_id: int, token_version: int) -
 
 # --- Quotas ----------------------------------------------------------------------------------
 
+def meter_request(*, redis_client: redis.Redis, party: PartyView, endpoint: str,
+                  windows: Sequence[tuple[int, int]], scope: str | None,
+                  defaults: Mapping[str, int], cost: int = 1) -> int | None:
+    """Count one request in the party's rate windows and, for a metered ``scope``, its quota.
+
+    ``windows``: ``(amount, seconds)`` fixed windows per party and endpoint
+    (``RP_LIMIT_PER_PARTY``); past one, :class:`TooManyAttempts` (429
+    ``rate_limited``) with ``Retry-After`` until the window ends. The windows
+    and the day's quota are counted in one Redis round trip. A request
+    refused, by a window or by the quota, gives its quota units back (one
+    more round trip, on refusal only), so a refusal costs the party nothing of
+    its quota and a large batch refused near the limit leaves the rest of the
+    day's quota to smaller ones. Returns what is left of the quota (None
+    without a scope). Redis down: the call fails and the request is refused
+    with 503, never let through uncounted.
+    """
+    now = clock.now()
+    moment = now.timestamp()
+    quota_key = f"rp:quota:{party.id}:{scope}:{now:%Y%m%d}"
+    pipe = redis_client.pipeline(transaction=False)
+    for _amount, seconds in windows:
+        key = f"rp:rate:{party.id}:{endpoint}:{seconds}:{int(moment // seconds)}"
+        pipe.incr(key)
+        pipe.expire(key, seconds + 1)
+    if scope is not None:
+        pipe.incrby(quota_key, cost)
+        pipe.expire(quota_key, 2 * 86_400)
+    counted = pipe.execute()
+    for index, (amount, seconds) in enumerate(windows):
+        if int(counted[2 * index]) > amount:
+            if scope is not None:
+                redis_client.decrby(quota_key, cost)
+            raise TooManyAttempts(retry_after=max(1, int(seconds - moment % seconds)))
+    if scope is None:
+        return None
+    used, limit = int(counted[-2]), int(party.quotas.get(scope, defaults.get(scope, 0)))
+    if used > limit:
+        redis_client.decrby(quota_key, cost)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
+        raise QuotaExhausted(retry_after=max(1, int(midnight - moment)),
+                             errors={"quota": [limit]})
+    return limit - used
+
+
 def consume_quota(*, redis_client: redis.Redis, party: PartyView, scope: str,
                   defaults: Mapping[str, int], cost: int = 1) -> int:
     """Count ``cost`` uses of ``scope`` today; :class:`QuotaExhausted` past the daily quota.
 
-    Counted in Redis (one key per party, scope and UTC day); when Redis is
-    down the call fails, and the endpoint answers 503: a quota that cannot be
-    counted lets nothing through. A refused request gives its units back, so
-    a large batch refused near the limit leaves the rest of the day's quota
-    to smaller ones. Returns what is left today.
+    :func:`meter_request` without rate windows: one key per party, scope and
+    UTC day; a refused request gives its units back. Returns what is left.
     """
-    limit = int(party.quotas.get(scope, defaults.get(scope, 0)))
-    now = clock.now()
-    key = f"rp:quota:{party.id}:{scope}:{now:%Y%m%d}"
-    pipe = redis_client.pipeline()
-    pipe.incrby(key, cost)
-    pipe.expire(key, 2 * 86_400)
-    used = int(pipe.execute()[0])
-    if used > limit:
-        redis_client.decrby(key, cost)
-        midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400)
-        raise QuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
-                             errors={"quota": [limit]})
-    return limit - used
+    return cast(int, meter_request(redis_client=redis_client, party=party, endpoint="",
+                                   windows=(), scope=scope, defaults=defaults, cost=cost))
 
 
 def quota_status(*, redis_client: redis.Redis, party: RelyingParty,

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from identity.errors import TooManyAttempts
 from identity.relying_parties import parties
 from identity.relying_parties.errors import (InvalidClient, PartyExists, PartyTokenInvalid,
                                              QuotaExhausted, QuotaInvalid, ScopeNotGranted,
@@ -211,3 +212,22 @@ def test_the_daily_quota_refuses_past_the_limit_and_gives_the_units_back(db_sess
     assert parties.quota_status(redis_client=redis, party=party,
                                 defaults=count["defaults"]) == {
         "identity.match": {"quota": 3, "used": 3}}
+
+
+def test_the_rate_windows_and_the_quota_are_counted_together_per_endpoint(db_session,
+                                                                          protector, redis):
+    party, _secret = new_party(db_session, protector, scopes=["identity.match"],
+                               quotas={"identity.match": 10})
+    meter = {"redis_client": redis, "party": party, "scope": "identity.match",
+             "defaults": {}, "windows": ((2, 60), (100, 3600))}
+    assert parties.meter_request(**meter, endpoint="rp.match") == 9
+    assert parties.meter_request(**meter, endpoint="rp.match") == 8
+    with pytest.raises(TooManyAttempts) as refused:
+        parties.meter_request(**meter, endpoint="rp.match")
+    assert refused.value.code == "rate_limited" and not isinstance(refused.value, QuotaExhausted)
+    assert 1 <= refused.value.details["retry_after"] <= 60
+    # The refused request cost no quota; another endpoint has windows of its own.
+    assert parties.meter_request(**meter, endpoint="rp.sim") == 7
+    assert parties.meter_request(**{**meter, "scope": None}, endpoint="rp.status") is None
+    assert parties.quota_status(redis_client=redis, party=party, defaults={}) == {
+        "identity.match": {"quota": 10, "used": 3}}
