@@ -34,7 +34,6 @@ FILES: dict[str, list[str]] = {
               "lib/3string.js", "lib/4array.js", "lib/5map.js", "lib/6tag.js", "lib/7float.js",
               "lib/bl.js", "lib/byte-utils.js", "lib/common.js", "lib/decode.js",
               "lib/encode.js", "lib/is.js", "lib/jump.js", "lib/tagged.js", "lib/token.js"],
-    "fflate": ["LICENSE", "esm/browser.js"],
     "jsqr": ["LICENSE", "dist/jsQR.js"],
     "uqr": ["LICENSE", "dist/index.mjs"],
 }
