@@ -79,3 +79,16 @@ def console_errors(driver: Any, *, allowed: tuple[str, ...] = ()) -> list[dict[s
     """The SEVERE entries of the page's console, but those naming one of ``allowed``."""
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
             and not any(text in entry["message"] for text in allowed)]
+
+
+def wait_until(driver: Any, condition: Any, seconds: float) -> Any:
+    """``condition(driver)`` once truthy, retried while the page re-renders what it looked at.
+
+    A screen that redraws itself (a status that changes, a list reloaded) detaches the element
+    a condition holds between finding and reading it: that is a reason to look again, not a
+    failure, so ``StaleElementReferenceException`` is retried like a missing element.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, seconds, ignored_exceptions=(
+        StaleElementReferenceException,)).until(condition)

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from tests.e2e.browser import wait_until
 from tests.e2e.live import CLIENT, LiveServer, api
 
 TIMEOUT = 20
@@ -67,8 +68,7 @@ def mobile(driver: Any) -> None:
 
 
 def wait(driver: Any, condition: Any, timeout: float = TIMEOUT) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout).until(condition)
+    return wait_until(driver, condition, timeout)
 
 
 def find(driver: Any, css: str, timeout: float = TIMEOUT) -> Any:

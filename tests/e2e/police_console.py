@@ -30,6 +30,7 @@ from typing import Any
 
 import pyotp
 
+from tests.e2e.browser import wait_until
 from tests.e2e.live import ROOT, LiveServer
 
 #: Where :func:`screenshot` saves: ``test-artifacts/``, or ``VNID_SCREENSHOTS=docs/screenshots``
@@ -85,8 +86,7 @@ def create_officer(server: LiveServer, username: str, *, province: str,
 # --- waiting -----------------------------------------------------------------------
 
 def _wait(driver: Any, condition: Any, seconds: float = WAIT_SECONDS) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, seconds).until(condition)
+    return wait_until(driver, condition, seconds)
 
 
 def _find(driver: Any, css: str, seconds: float = WAIT_SECONDS) -> Any:
