@@ -8,6 +8,11 @@ Speed matters: a verification is one ECDSA P-256 check (~60 µs here) plus
 decoding. Base45 decoding in a Python loop would cost as much as the
 signature, so it maps each 3-character group through a table of the 65,536
 valid groups, built on first use (a few MB, ~20 ms once).
+
+One module past 400 lines, on purpose: it is the reference that
+``docs/vn1.md`` describes step by step, read beside it and copied by
+outsiders' verifiers (the browser's ``app/clients/shared/vn1.js`` is tested
+against it); split, a reader would follow one verification across files.
 """
 from __future__ import annotations
 
