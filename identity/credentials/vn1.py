@@ -5,20 +5,13 @@ It follows ``docs/vn1.md`` to the byte, so a bank can
 check a citizen's QR with nothing but the published trust list.
 
 Speed matters: a verification is one ECDSA P-256 check (~60 µs here) plus
-decoding. Base45 decoding in a Python loop would cost as much as the
-signature, so it maps each 3-character group through a table of the 65,536
-valid groups, built on first use (a few MB, ~20 ms once).
-
-One module past 400 lines, on purpose: it is the reference that
-``docs/vn1.md`` describes step by step, read beside it and copied by
-outsiders' verifiers (the browser's ``app/clients/shared/vn1.js`` is tested
-against it); split, a reader would follow one verification across files.
+decoding, and the decoding is kept to a few µs (Base45 without a Python loop:
+:mod:`identity.credentials.base45`).
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import hashlib
 import time
 import zlib
@@ -31,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from identity.credentials.base45 import b45decode, b45encode
 
 PREFIX = "VN1:"
 MAX_TEXT = 2000
@@ -63,64 +58,6 @@ class VerificationError(Exception):
         #: Set when the signature verified and a later check failed: the id can be trusted.
         self.credential_id = credential_id
         super().__init__(f"{reason}: {message}" if message else reason)
-
-
-# --- Base45 (RFC 9285) -------------------------------------------------------------------------
-
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-#: Maps an ASCII byte to its Base45 value, and every other byte to 255.
-_VALUES = bytes(ALPHABET.index(chr(b)) if chr(b) in ALPHABET else 255 for b in range(256))
-
-
-def b45encode(data: bytes) -> str:
-    """Base45-encode ``data`` (RFC 9285)."""
-    out = []
-    for i in range(0, len(data) - 1, 2):
-        n = data[i] * 256 + data[i + 1]
-        out.append(ALPHABET[n % 45] + ALPHABET[n // 45 % 45] + ALPHABET[n // 2025])
-    if len(data) % 2:
-        n = data[-1]
-        out.append(ALPHABET[n % 45] + ALPHABET[n // 45])
-    return "".join(out)
-
-
-@functools.lru_cache(maxsize=1024)
-def _masks(count: int) -> tuple[int, int, int]:
-    """Masks picking the first, second and third byte of each of ``count`` 3-byte groups."""
-    return (int.from_bytes(b"\xff\0\0" * count), int.from_bytes(b"\0\xff\0" * count),
-            int.from_bytes(b"\0\0\xff" * count))
-
-
-def b45decode(text: str) -> bytes:
-    """Decode Base45 text; raises ``ValueError`` for any character or group that is not valid.
-
-    No Python loop: the values are read as one big integer of 3-byte lanes,
-    and every group's ``c + 45·d + 2025·e`` is computed at once with masks
-    and shifts (no lane can carry into the next: the largest group, 91,124,
-    needs 17 bits); a group above 65,535 shows as a non-zero top byte.
-    """
-    try:
-        values = text.encode("ascii").translate(_VALUES)
-    except UnicodeEncodeError:
-        raise ValueError("not Base45") from None
-    if 255 in values or len(values) % 3 == 1:
-        raise ValueError("not Base45")
-    count = len(values) // 3
-    lanes = int.from_bytes(values[:3 * count])
-    first, second, third = _masks(count)
-    groups = ((lanes & first) >> 16) + 45 * ((lanes & second) >> 8) + 2025 * (lanes & third)
-    raw = groups.to_bytes(3 * count)
-    if raw[0::3].strip(b"\0"):
-        raise ValueError("not Base45: a group above 65535")
-    decoded = bytearray(2 * count)
-    decoded[0::2] = raw[1::3]
-    decoded[1::2] = raw[2::3]
-    if len(values) % 3 == 2:
-        last = values[-2] + 45 * values[-1]
-        if last > 255:
-            raise ValueError("not Base45: a pair above 255")
-        decoded.append(last)
-    return bytes(decoded)
 
 
 # --- Keys and the trust list -------------------------------------------------------------------
