@@ -25,6 +25,6 @@ def attach(db_session: Session, model: type[T], row: sa.Row[Any]) -> T:
     existing: T | None = db_session.identity_map.get(identity_key(model, row.id))
     if existing is not None:
         return existing
-    entity = model(**row._mapping)
+    entity = model(**row._asdict())  # a SQLAlchemy row, or a Statement's named tuple
     make_transient_to_detached(entity)
     return db_session.merge(entity, load=False)

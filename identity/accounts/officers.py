@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
+from identity.database import Statement
 from identity.accounts.account import get_account_of
 from identity.accounts.errors import AuthenticationFailed, InvalidToken
 from identity.accounts.models import Account, Officer
@@ -204,8 +205,8 @@ def _matching_step(secret: str, code: object) -> int | None:
 
 
 #: An officer's row, read for every request they make (Core, built once; no ORM entity).
-_OFFICER_ROW = sa.select(Officer.__table__).where(
-    Officer.__table__.c.id == sa.bindparam("officer_id"))
+_OFFICER_ROW = Statement(sa.select(Officer.__table__).where(
+    Officer.__table__.c.id == sa.bindparam("officer_id")))
 
 
 def officer_row_for_token(*, db_session: Session, officer_id: int,
@@ -216,7 +217,7 @@ def officer_row_for_token(*, db_session: Session, officer_id: int,
     an officer or logging them out moves their token version, so their tokens
     are refused on the next request.
     """
-    officer = db_session.execute(_OFFICER_ROW, {"officer_id": officer_id}).first()
+    officer = _OFFICER_ROW.first(db_session, {"officer_id": officer_id})
     if officer is None or not officer.active or officer.token_version != token_version:
         raise InvalidToken()
     return officer

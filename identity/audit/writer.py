@@ -13,7 +13,8 @@ commits, so the rows still commit or vanish with the act they record:
   :func:`identity.audit.service.event_hash` computes), inserts the event, moves the head
   and upserts the transaction's counters. A verification's whole durable write is this
   statement and the ``COMMIT``; the statement is hand-shaped SQL sent through
-  ``exec_driver_sql`` (no ORM unit of work, no SQL compilation) and psycopg prepares it
+  :class:`identity.database.Statement` straight on the driver's cursor (no ORM unit of
+  work, no SQL compilation, no SQLAlchemy result) and psycopg prepares it
   after a few uses.
 - When every shard is locked by other transactions (no row comes back), or for later
   events of a transaction that already holds its head, or several events flushed
@@ -48,6 +49,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditChainHead, AuditEvent
+from identity.database import Statement
 from identity.monitoring.models import UsageCounter
 
 _PENDING = "vnid_pending_writes"
@@ -200,7 +202,8 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
         sql += f", uc AS ({counted})"
         params += counter_params
     sql += " SELECT id, shard, seq, prev_hash, hash FROM ins"
-    return connection.exec_driver_sql(sql, tuple(params)).first()
+    rows = Statement(sql).rows_on(connection, tuple(params))
+    return rows[0] if rows else None
 
 
 def _chain(events: list[AuditEvent], held: _HeldHead) -> None:
@@ -233,7 +236,7 @@ def _insert_chained_postgres(connection: sa.Connection, events: list[AuditEvent]
         counted, counter_params = _counters_sql(counters)
         sql += f", uc AS ({counted})"
         params += counter_params
-    returned = connection.exec_driver_sql(sql + " SELECT seq, id FROM ins", tuple(params))
+    returned = Statement(sql + " SELECT seq, id FROM ins").rows_on(connection, tuple(params))
     ids: dict[int, int] = {row.seq: row.id for row in returned}
     for event in events:
         event.id = ids[event.seq]
@@ -312,7 +315,7 @@ def write_pending(session: Session) -> None:
     if counters:
         if connection.dialect.name == "postgresql":
             sql, params = _counters_sql(counters)
-            connection.exec_driver_sql(sql, tuple(params))
+            Statement(sql).rows_on(connection, tuple(params))
         else:
             _counters_core(connection, counters)
 

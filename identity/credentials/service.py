@@ -34,7 +34,7 @@ from identity.credentials.errors import (CredentialExpired, CredentialNotFound, 
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.database import paginate
+from identity.database import Statement, paginate
 from identity.errors import Conflict
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
@@ -295,8 +295,7 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
         return _record(db_session, actor, verifier, found, "revoked", verified)
     kind = types.credential_types().get(found.type)
     if kind is not None and kind.one_time:
-        used = db_session.execute(_USE_ONCE, {"credential_id": found.id, "now": now})
-        if used.rowcount != 1:  # type: ignore[attr-defined]
+        if not _USE_ONCE.rows(db_session, {"credential_id": found.id, "now": now}):
             return _record(db_session, actor, verifier, found, "already_used", verified)
     return _record(db_session, actor, verifier, found, None, verified)
 
@@ -305,20 +304,21 @@ _KEYS, _ACCOUNTS, _CITIZENS = IssuerKey.__table__, Account.__table__, Citizen.__
 
 #: A credential's row with its key's status, its account's status and its holder's place: one
 #: Core statement, built once (no ORM entity, no statement rebuilt per request).
-_FOUND = (sa.select(_CREDENTIALS.c.id, _CREDENTIALS.c.citizen_id, _CREDENTIALS.c.type,
-                    _CREDENTIALS.c.revoked_at, _KEYS.c.status.label("key_status"),
-                    _ACCOUNTS.c.status.label("account_status"), _CITIZENS.c.province_code,
-                    _CITIZENS.c.commune_code)
-          .select_from(_CREDENTIALS.join(_KEYS, _KEYS.c.kid == _CREDENTIALS.c.kid)
-                       .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
-                       .join(_CITIZENS, _CITIZENS.c.id == _CREDENTIALS.c.citizen_id))
-          .where(_CREDENTIALS.c.id == sa.bindparam("credential_id")))
+_FOUND = Statement(
+    sa.select(_CREDENTIALS.c.id, _CREDENTIALS.c.citizen_id, _CREDENTIALS.c.type,
+              _CREDENTIALS.c.revoked_at, _KEYS.c.status.label("key_status"),
+              _ACCOUNTS.c.status.label("account_status"), _CITIZENS.c.province_code,
+              _CITIZENS.c.commune_code)
+    .select_from(_CREDENTIALS.join(_KEYS, _KEYS.c.kid == _CREDENTIALS.c.kid)
+                 .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
+                 .join(_CITIZENS, _CITIZENS.c.id == _CREDENTIALS.c.citizen_id))
+    .where(_CREDENTIALS.c.id == sa.bindparam("credential_id")))
 
 #: A one-time credential's first use: only one verification can set ``used_at``.
-_USE_ONCE = (sa.update(_CREDENTIALS)
-             .where(_CREDENTIALS.c.id == sa.bindparam("credential_id"),
-                    _CREDENTIALS.c.used_at.is_(None))
-             .values(used_at=sa.bindparam("now")))
+_USE_ONCE = Statement(sa.update(_CREDENTIALS)
+                      .where(_CREDENTIALS.c.id == sa.bindparam("credential_id"),
+                             _CREDENTIALS.c.used_at.is_(None))
+                      .values(used_at=sa.bindparam("now")).returning(_CREDENTIALS.c.id))
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ class _Found:
 
 
 def _credential_row(db_session: Session, credential_id: bytes) -> _Found | None:
-    row = db_session.execute(_FOUND, {"credential_id": credential_id.hex()}).first()
+    row = _FOUND.first(db_session, {"credential_id": credential_id.hex()})
     return None if row is None else _Found(*row)
 
 

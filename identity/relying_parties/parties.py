@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity import clock
+from identity.database import Statement
 from identity.audit.service import Actor, record_event
 from identity.errors import TooManyAttempts
 from identity.entities import attach
@@ -296,8 +297,8 @@ def scope_set(party: PartyView) -> frozenset[str]:
 
 
 #: A party's row, read for every request it makes (Core, built once; no ORM entity).
-_PARTY_ROW = sa.select(RelyingParty.__table__).where(
-    RelyingParty.__table__.c.id == sa.bindparam("party_id"))
+_PARTY_ROW = Statement(sa.select(RelyingParty.__table__).where(
+    RelyingParty.__table__.c.id == sa.bindparam("party_id")))
 
 
 def party_row_for_token(*, db_session: Session, party_id: int,
@@ -309,7 +310,7 @@ def party_row_for_token(*, db_session: Session, party_id: int,
     refused on their next request. (A per-process copy would save nothing:
     knowing that it is current takes this same round trip.)
     """
-    party = db_session.execute(_PARTY_ROW, {"party_id": party_id}).first()
+    party = _PARTY_ROW.first(db_session, {"party_id": party_id})
     if party is None or not party.active or party.token_version != token_version:
         raise PartyTokenInvalid()
     return party
