@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -153,19 +154,21 @@ class Statement:
 
     def __init__(self, statement: sa.Executable | str) -> None:
         self.statement = statement
-        self._postgres: tuple[str, list[Any]] | None = None
-
-    def _compiled(self, dialect: sa.Dialect) -> tuple[str, list[Any]]:
-        if self._postgres is None:
-            if isinstance(self.statement, str):
-                self._postgres = (self.statement, [])
-            else:
-                compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-                self._postgres = (compiled.string, [
-                    column.type.result_processor(dialect, None)
-                    if isinstance(column.type, UTCDateTime) else None
-                    for column in compiled._result_columns])
-        return self._postgres
+        if isinstance(statement, str):
+            self._sql, self._processors = statement, []
+            return
+        dialect = postgresql_psycopg.dialect()
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # Python-side defaults (``onupdate=clock.now``) are SQLAlchemy's execution work,
+            # which this short way skips: such a statement names its values itself.
+            raise TypeError("a Statement fills no Python-side column default: give "
+                            + ", ".join(sorted(c.name for c in (*compiled.insert_prefetch,
+                                                                *compiled.update_prefetch))))
+        self._sql = compiled.string
+        self._processors = [column.type.result_processor(dialect, None)
+                            if isinstance(column.type, UTCDateTime) else None
+                            for column in compiled._result_columns]
 
     def rows(self, db_session: Session, params: Any = None) -> list[Any]:
         """The statement's rows (attribute access by column name), in the session's
@@ -178,7 +181,7 @@ class Statement:
             statement = (sa.text(self.statement) if isinstance(self.statement, str)
                          else self.statement)
             return list(connection.execute(statement, params))
-        sql, processors = self._compiled(connection.dialect)
+        sql, processors = self._sql, self._processors
         events = connection.dispatch
         cursor = connection.connection.dbapi_connection.cursor(  # type: ignore[union-attr]
             row_factory=namedtuple_row)
