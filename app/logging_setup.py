@@ -29,6 +29,10 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
+#: The fewest digits a span :func:`_number_kind` reads as a number has (``0`` + 9 digits).
+_FEWEST_DIGITS = 10
+
+
 def _number_kind(digits: str, separated: bool) -> str | None:
     """``personal-id``, ``phone`` or None for the digits of a span of groups.
 
@@ -61,7 +65,9 @@ def _decimal(run: str, groups: list[re.Match[str]], start: int) -> bool:
 def _redact_run(match: re.Match[str]) -> str:
     """Redact the spans of whole groups of one run that read as a personal id or a phone."""
     run = match.group(0)
-    if _IPV4.fullmatch(run):
+    # Every reading needs ten digits at least (``0`` and a 9-digit mobile number): a shorter
+    # run (a status, a duration, a piece of a request id) holds no number of anyone.
+    if len(run) < _FEWEST_DIGITS or _IPV4.fullmatch(run):
         return run
     groups = [group for group in _GROUP.finditer(run) if group.group(1)]
     out: list[str] = []
@@ -87,14 +93,22 @@ def _redact_run(match: re.Match[str]) -> str:
     return "".join(out) + run[written:]
 
 
-#: An ISO 8601 time of day (with its date, fraction and offset): left whole.
-_TIMESTAMP = re.compile(r"(?:\d{4}-\d{2}-\d{2}[T ])?\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9}(?!\d))?"
-                        r"(?:Z|[+-]\d{2}:\d{2})?")
+#: An ISO 8601 time of day (with its date, fraction and offset): left whole. Captured, so
+#: splitting a line on it keeps the stamps between the pieces; it starts with a digit, so
+#: the regex engine skips ahead to the next digit instead of trying every position.
+_TIMESTAMP = re.compile(r"(\d(?:\d{3}-\d{2}-\d{2}[T ]\d)?\d:\d{2}:\d{2}(?:[.,]\d{1,9}(?!\d))?"
+                        r"(?:Z|[+-]\d{2}:\d{2})?)")
+#: Ten digits with at most separator tokens between them: no piece of a line without this
+#: can hold a run of :data:`_FEWEST_DIGITS` digits, so its runs need not be read one by one.
+_LONG_RUN = re.compile(r"\d(?:[\d \t\u00a0.\-()+]|%[0-9A-Fa-f]{2}){9}")
 
 #: Credentials, redacted before numbers so a token's digits are not cut into pieces first.
+#: ``bearer``/``basic`` in any case after no word character: written ``[bB](?<!\w.)`` rather
+#: than ``(?i)\b(bearer|basic)`` (the same strings: no other letter folds to ``b``) so the
+#: engine scans for the letter instead of trying every position.
 _REDACTIONS = (
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"), "[token]"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 [credential]"),
+    (re.compile(r"([bB](?<!\w.)(?i:earer|asic))\s+[\w.~+/=-]+"), r"\1 [credential]"),
     (re.compile(r"vnidop_[\w-]+"), "[admin-token]"),
     (re.compile(r"vnidrp_[\w-]+"), "[client-secret]"),
 )
@@ -111,10 +125,12 @@ def redact(text: str) -> str:
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     # Timestamps are read as one piece: 07:45:03.123456+00:00 holds no number of anyone.
-    pieces = _TIMESTAMP.split(text)
-    stamps = _TIMESTAMP.findall(text)
-    return "".join(_RUN.sub(_redact_run, piece) + (stamps[n] if n < len(stamps) else "")
-                   for n, piece in enumerate(pieces))
+    # The split gives the pieces between them at even places, the stamps at odd ones.
+    parts = _TIMESTAMP.split(text)
+    for n in range(0, len(parts), 2):
+        if _LONG_RUN.search(parts[n]) is not None:
+            parts[n] = _RUN.sub(_redact_run, parts[n])
+    return "".join(parts)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -83,3 +83,30 @@ def test_the_log_check_sees_the_common_written_forms_the_redactor_hides(written)
         assert any(pattern.search(written) for pattern in WRITTEN_PATTERNS.values()), written
     line = redact(f'{{"message": "to {written}"}}')
     assert not [name for name, pattern in WRITTEN_PATTERNS.items() if pattern.search(line)]
+
+
+@pytest.mark.parametrize("text, hidden", [
+    ("Bearer abc.def", "abc.def"), ("BEARER abc", "abc"), ("header basic dXNlcjpw", "dXNlcjpw"),
+    ("(Basic dXNlcjpw)", "dXNlcjpw"), ("auth=bearer\tabc", "abc"), ("BaſIc dXNlcjpw", "dXNlcjpw"),
+])
+def test_credentials_after_any_non_word_character_are_redacted(text, hidden):
+    assert hidden not in redact(text)
+
+
+@pytest.mark.parametrize("text", ["xbearer abc", "subasic abc", "_Bearer abc", "bearers abc"])
+def test_the_credential_words_inside_a_word_are_left_alone(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-05T07:45:03Z 0912345678", "07:45:03 0912345678 07:45:04",
+    "07:45:03.123+00:000912345678", '{"ts": "2026-12-05T07:45:03.123+00:00", "to": "0912345678"}',
+])
+def test_numbers_beside_timestamps_are_redacted(text):
+    assert "0912345678" not in redact(text) and "[phone]" in redact(text)
+
+
+@pytest.mark.parametrize("text", ["batch 123456789", "ids 12345-6789", "a 1 2 3 4 5 6 7 8 9 b",
+                                  "0.123456789", "run 0912-345"])
+def test_runs_of_fewer_than_ten_digits_are_left_alone(text):
+    assert redact(text) == text

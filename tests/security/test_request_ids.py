@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 import sqlalchemy as sa
 
 from app.context import acceptable_request_id, fresh_request_id
+from app.logging_setup import redact
 from identity.audit.models import AuditEvent
 from tests import logcheck
 
@@ -37,6 +40,23 @@ def test_ordinary_request_ids_are_kept(value):
 
 def test_fresh_ids_pass_the_same_rule():
     assert all(acceptable_request_id(fresh_request_id()) for _ in range(500))
+
+
+def test_fresh_ids_are_32_hex_digits_the_redactor_leaves_alone():
+    for _ in range(2000):
+        value = fresh_request_id()
+        assert len(value) == 32 and set(value) <= set("0123456789abcdef")
+        assert redact(value) == value and re.search(r"\d{9}", value) is None
+
+
+def test_the_shortcut_for_ids_with_few_digits_agrees_with_the_redactor():
+    """Ids of fewer than ten digits skip the redactor: it would leave them alone anyway."""
+    draw = random.Random(18)
+    for _ in range(5000):
+        value = "".join(draw.choice("0123456789-ab") for _ in range(draw.randint(8, 24)))
+        full = (re.fullmatch(r"(?=[0-9-]*[A-Za-z])[A-Za-z0-9-]{8,64}", value) is not None
+                and re.search(r"\d{9}", value) is None and redact(value) == value)
+        assert acceptable_request_id(value) == full, value
 
 
 @pytest.mark.parametrize("value", ["079190012345", "id-0791-9001-2345", "tel-0912345678",
