@@ -5,12 +5,13 @@ so the tables are plain SQLAlchemy and the identity core stays free of Flask.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import functools
 import time
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -152,23 +153,35 @@ class Statement:
     strings, numbers, bytes).
     """
 
-    def __init__(self, statement: sa.Executable | str) -> None:
+    def __init__(self, statement: sa.Executable | str, columns: tuple[str, ...] = ()) -> None:
+        """``statement``: a Core statement, or PostgreSQL SQL text whose result ``columns``
+        (none: the statement returns no rows) are named here."""
         self.statement = statement
         if isinstance(statement, str):
-            self._sql, self._processors = statement, []
-            return
-        dialect = postgresql_psycopg.dialect()
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        if compiled.insert_prefetch or compiled.update_prefetch:
-            # Python-side defaults (``onupdate=clock.now``) are SQLAlchemy's execution work,
-            # which this short way skips: such a statement names its values itself.
-            raise TypeError("a Statement fills no Python-side column default: give "
-                            + ", ".join(sorted(c.name for c in (*compiled.insert_prefetch,
-                                                                *compiled.update_prefetch))))
-        self._sql = compiled.string
-        self._processors = [column.type.result_processor(dialect, None)
-                            if isinstance(column.type, UTCDateTime) else None
-                            for column in compiled._result_columns]
+            self._sql = statement
+            self._processors: list[Any] = [None] * len(columns)
+        else:
+            dialect = postgresql_psycopg.dialect()
+            compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            if compiled.insert_prefetch or compiled.update_prefetch:
+                # Python-side defaults (``onupdate=clock.now``) are SQLAlchemy's execution
+                # work, which this short way skips: such a statement names its values itself.
+                raise TypeError("a Statement fills no Python-side column default: give "
+                                + ", ".join(sorted(c.name for c in (
+                                    *compiled.insert_prefetch, *compiled.update_prefetch))))
+            self._sql = compiled.string
+            columns = tuple(column.keyname for column in compiled._result_columns)
+            self._processors = [column.type.result_processor(dialect, None)
+                                if isinstance(column.type, UTCDateTime) else None
+                                for column in compiled._result_columns]
+        self._row: Any = collections.namedtuple("Row", columns, rename=True) if columns else None
+        self._convert = any(self._processors)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=256)
+    def of_sql(sql: str, columns: tuple[str, ...] = ()) -> Statement:
+        """The statement of SQL text built at run time (one per distinct text, kept)."""
+        return Statement(sql, columns)
 
     def rows(self, db_session: Session, params: Any = None) -> list[Any]:
         """The statement's rows (attribute access by column name), in the session's
@@ -181,25 +194,27 @@ class Statement:
             statement = (sa.text(self.statement) if isinstance(self.statement, str)
                          else self.statement)
             return list(connection.execute(statement, params))
-        sql, processors = self._sql, self._processors
+        sql, make = self._sql, self._row
         events = connection.dispatch
-        cursor = connection.connection.dbapi_connection.cursor(  # type: ignore[union-attr]
-            row_factory=namedtuple_row)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if events.before_cursor_execute:
                 events.before_cursor_execute(connection, cursor, sql, params, None, False)
             cursor.execute(sql, params)
-            rows = list(cursor.fetchall()) if cursor.description is not None else []
+            values = cursor.fetchall() if make is not None else []
             if events.after_cursor_execute:
                 events.after_cursor_execute(connection, cursor, sql, params, None, False)
         except Exception as error:  # SQLAlchemy's handling: invalidation, DBAPIError
             connection._handle_dbapi_exception(error, sql, params, cursor, None)
         finally:
             cursor.close()
-        if any(processors):
-            rows = [row._make(value if process is None or value is None else process(value)
-                              for value, process in zip(row, processors)) for row in rows]
-        return rows
+        if make is None:
+            return []
+        if self._convert:
+            processors = self._processors
+            return [make._make(value if process is None or value is None else process(value)
+                               for value, process in zip(row, processors)) for row in values]
+        return [make._make(row) for row in values]
 
     def first(self, db_session: Session, params: Any = None) -> Any:
         """The first row, or None."""

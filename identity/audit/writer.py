@@ -170,6 +170,10 @@ def _event_params(event: AuditEvent) -> list[Any]:
             json.dumps(event.details)]
 
 
+#: What the one statement gives back of the event it wrote.
+_RETURNED = ("id", "shard", "seq", "prev_hash", "hash")
+
+
 def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: bool,
                    counters: dict[tuple[dt.date, str, str, str], int]) -> Any:
     """PostgreSQL: lock a free head, hash, insert, move the head, count: one round trip.
@@ -201,8 +205,8 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
         counted, counter_params = _counters_sql(counters, "WHERE EXISTS (SELECT 1 FROM ev)")
         sql += f", uc AS ({counted})"
         params += counter_params
-    sql += " SELECT id, shard, seq, prev_hash, hash FROM ins"
-    rows = Statement(sql).rows_on(connection, tuple(params))
+    sql += f" SELECT {', '.join(_RETURNED)} FROM ins"
+    rows = Statement.of_sql(sql, _RETURNED).rows_on(connection, tuple(params))
     return rows[0] if rows else None
 
 
@@ -236,7 +240,8 @@ def _insert_chained_postgres(connection: sa.Connection, events: list[AuditEvent]
         counted, counter_params = _counters_sql(counters)
         sql += f", uc AS ({counted})"
         params += counter_params
-    returned = Statement(sql + " SELECT seq, id FROM ins").rows_on(connection, tuple(params))
+    returned = Statement.of_sql(sql + " SELECT seq, id FROM ins", ("seq", "id")).rows_on(
+        connection, tuple(params))
     ids: dict[int, int] = {row.seq: row.id for row in returned}
     for event in events:
         event.id = ids[event.seq]
@@ -315,7 +320,7 @@ def write_pending(session: Session) -> None:
     if counters:
         if connection.dialect.name == "postgresql":
             sql, params = _counters_sql(counters)
-            Statement(sql).rows_on(connection, tuple(params))
+            Statement.of_sql(sql).rows_on(connection, tuple(params))
         else:
             _counters_core(connection, counters)
 
