@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor
+from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
@@ -28,10 +29,10 @@ from identity.relying_parties.parties import PartyView
 
 
 _CITIZENS = Citizen.__table__
-#: What a match compares, by personal id: one Core statement built once, no ORM entity.
-_MATCHED = (sa.select(_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
-                      _CITIZENS.c.phone_hash)
-            .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+#: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
+_MATCHED = Statement(sa.select(_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
+                               _CITIZENS.c.phone_hash)
+                     .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
 
 
 class _Compared(Protocol):
@@ -44,8 +45,7 @@ class _Compared(Protocol):
 
 
 def _compared(db_session: Session, personal_id: str) -> _Compared | None:
-    return cast("_Compared | None", db_session.execute(
-        _MATCHED, {"personal_id": personal_id}).first())
+    return cast("_Compared | None", _MATCHED.first(db_session, {"personal_id": personal_id}))
 
 
 def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool:
