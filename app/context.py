@@ -52,11 +52,13 @@ def fresh_request_id() -> str:
 def request_id() -> str:
     """The request's id: the caller's ``X-Request-Id`` when acceptable, else a fresh one."""
     # Kept on the request itself: an app context (and its ``g``) may outlive one request.
-    if "vnid.request_id" not in request.environ:
-        given = request.headers.get("X-Request-Id", "")
-        request.environ["vnid.request_id"] = (given if acceptable_request_id(given)
+    environ = request.environ
+    found = environ.get("vnid.request_id")
+    if found is None:
+        given = environ.get("HTTP_X_REQUEST_ID", "")  # the X-Request-Id header
+        found = environ["vnid.request_id"] = (given if acceptable_request_id(given)
                                               else fresh_request_id())
-    return str(request.environ["vnid.request_id"])
+    return str(found)
 
 
 def db_session() -> Session:

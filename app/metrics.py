@@ -149,10 +149,15 @@ def metrics() -> Response:
                     headers={"Cache-Control": "no-store"})
 
 
+#: The attribute of ``g`` that names each kind of authenticated actor, checked in this order.
+_ACTOR_KINDS = (("account", "citizen"), ("officer_row", "officer"), ("operator", "operator"),
+                ("party_row", "relying_party"))
+
+
 def _actor_type() -> str:
-    for attribute, kind in (("account", "citizen"), ("officer_row", "officer"),
-                            ("operator", "operator"), ("party_row", "relying_party")):
-        if getattr(g, attribute, None) is not None:
+    found = g._get_current_object()  # one look-up of the proxy, not one per attribute
+    for attribute, kind in _ACTOR_KINDS:
+        if getattr(found, attribute, None) is not None:
             return kind
     return "anonymous"
 
@@ -161,15 +166,35 @@ def _start_timer() -> None:
     request.environ[_STARTED] = time.perf_counter()
 
 
+#: (endpoint, method, status) -> the labelled counters and histogram that answer counts in.
+_Children = tuple[Counter, Histogram, "Counter | None"]
+_children: dict[tuple[str, str, int], _Children] = {}
+#: Beyond this many label sets (methods are the client's), children are looked up each time.
+_MOST_CACHED = 2000
+
+
+def _labelled(endpoint: str, method: str, status: int) -> _Children:
+    """The metrics' children of one label set, looked up once (``.labels()`` costs a lock)."""
+    key = (endpoint, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(endpoint, method, str(status)),
+                    LATENCY.labels(endpoint, method),
+                    AUTH_FAILURES.labels(endpoint) if status == 401 else
+                    RATE_LIMITED.labels(endpoint) if status == 429 else None)
+        if len(_children) < _MOST_CACHED:
+            _children[key] = children
+    return children
+
+
 def observe(*, endpoint: str, method: str, status: int, duration: float, request_id: str,
             actor: str) -> None:
     """Count and time one answer, and write its log line (every answer, however served)."""
-    REQUESTS.labels(endpoint, method, str(status)).inc()
-    LATENCY.labels(endpoint, method).observe(duration)
-    if status == 401:
-        AUTH_FAILURES.labels(endpoint).inc()
-    elif status == 429:
-        RATE_LIMITED.labels(endpoint).inc()
+    requests, latency, refusals = _labelled(endpoint, method, status)
+    requests.inc()
+    latency.observe(duration)
+    if refusals is not None:
+        refusals.inc()
     fields: dict[str, Any] = {
         "request_id": request_id, "method": method, "route": endpoint, "status": status,
         "duration_ms": round(duration * 1000, 2), "actor": actor}
@@ -179,9 +204,12 @@ def observe(*, endpoint: str, method: str, status: int, duration: float, request
 
 
 def _observe(response: Response) -> Response:
-    started = request.environ.get(_STARTED)
-    observe(endpoint=request.url_rule.rule if request.url_rule is not None else UNMATCHED,
-            method=request.method, status=response.status_code,
+    # The request behind the proxy, looked up once rather than at each attribute.
+    answered = request._get_current_object()  # type: ignore[attr-defined]
+    started = answered.environ.get(_STARTED)
+    rule = answered.url_rule
+    observe(endpoint=rule.rule if rule is not None else UNMATCHED,
+            method=answered.method, status=response.status_code,
             duration=time.perf_counter() - started if started is not None else 0.0,
             request_id=request_id(), actor=_actor_type())
     return response
