@@ -37,7 +37,8 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, Redis and the personal-data protector."""
+    """Database, migrations, Redis, the personal-data protector and the cookie sessions."""
+    app.session_interface = CookieSessions()
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():
@@ -58,7 +59,8 @@ from app.clients import register_clients  # noqa: E402
 from app.context import register_context  # noqa: E402
 from app.dashboard import register_dashboard  # noqa: E402
 from app.errors import register_error_handlers  # noqa: E402
-from app.extensions import db, init_key_ring, init_protector, init_redis, migrate  # noqa: E402
+from app.extensions import (CookieSessions, db, init_key_ring, init_protector,  # noqa: E402
+                            init_redis, migrate)
 from app.jobs import init_jobs  # noqa: E402
 from app.health import register_health  # noqa: E402
 from app.load_shedding import register_load_shedding  # noqa: E402

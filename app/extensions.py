@@ -6,7 +6,8 @@ from pathlib import Path
 
 import fakeredis
 import redis
-from flask import Flask, current_app
+from flask import Flask, Request, current_app
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
@@ -33,6 +34,20 @@ def migrations_directory() -> Path:
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(directory=migrations_directory(), compare_type=True, render_as_batch=True)
 api = ServiceApi()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie session, without building its signer for a request with no cookie.
+
+    Only the operator dashboard keeps a session (:mod:`app.operator_auth`); every other
+    request sends no session cookie and gets the new empty session Flask would give it.
+    Reading a cookie and writing one (the dashboard's login) are Flask's own.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def init_redis(app: Flask) -> None:
