@@ -160,6 +160,7 @@ class Statement:
         if isinstance(statement, str):
             self._sql = statement
             self._processors: list[Any] = [None] * len(columns)
+            self._literals: dict[str, Any] = {}
         else:
             dialect = postgresql_psycopg.dialect()
             compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -170,6 +171,9 @@ class Statement:
                                 + ", ".join(sorted(c.name for c in (
                                     *compiled.insert_prefetch, *compiled.update_prefetch))))
             self._sql = compiled.string
+            # The values written in the statement itself (``failed + 1``): sent with each run.
+            self._literals = {name: bind.value for name, bind in compiled.binds.items()
+                              if not bind.required}
             columns = tuple(column.keyname for column in compiled._result_columns)
             self._processors = [column.type.result_processor(dialect, None)
                                 if isinstance(column.type, UTCDateTime) else None
@@ -193,8 +197,11 @@ class Statement:
         if connection.dialect.name != "postgresql":
             statement = (sa.text(self.statement) if isinstance(self.statement, str)
                          else self.statement)
-            return list(connection.execute(statement, params))
+            result = connection.execute(statement, params)
+            return list(result) if self._row is not None else []
         sql, make = self._sql, self._row
+        if self._literals:
+            params = {**self._literals, **params}
         events = connection.dispatch
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:

@@ -6,10 +6,13 @@ the try atomically before comparing, and five wrong in a row lock the account.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from identity import clock
 from identity.accounts.account import audit_citizen
 from identity.accounts.errors import AccountLocked, PasscodeKeyUnavailable, WrongPasscode
 from identity.accounts.locks import lock
@@ -17,8 +20,21 @@ from identity.accounts.models import LOCKED, Account
 from identity.accounts.notifications import notify
 from identity.accounts.secrets import check_passcode, passcode_keys
 from identity.audit.service import Actor
+from identity.database import Statement
 
 MAX_WRONG_PASSCODES = 5
+
+_ACCOUNTS = cast(sa.Table, Account.__table__)
+#: A try, counted before the passcode is compared: its place in the row, the status, the hash.
+_COUNT_TRY = Statement(
+    sa.update(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("account_id"))
+    .values(failed_passcodes=_ACCOUNTS.c.failed_passcodes + 1, updated_at=sa.bindparam("now"))
+    .returning(_ACCOUNTS.c.failed_passcodes, _ACCOUNTS.c.status, _ACCOUNTS.c.passcode_hash))
+#: A right passcode: the count cleared, the hash kept (or re-keyed), in the act's transaction.
+_RIGHT_TRY = Statement(
+    sa.update(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("account_id"))
+    .values(failed_passcodes=0, passcode_hash=sa.bindparam("hash"),
+            updated_at=sa.bindparam("now")))
 
 
 def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
@@ -48,11 +64,7 @@ def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
     if account.status == LOCKED:
         raise AccountLocked()
     keys = passcode_keys()
-    counted = db_session.execute(
-        sa.update(Account).where(Account.id == account.id)
-        .values(failed_passcodes=Account.failed_passcodes + 1)
-        .returning(Account.failed_passcodes, Account.status, Account.passcode_hash)
-        .execution_options(synchronize_session=False)).first()
+    counted = _COUNT_TRY.first(db_session, {"account_id": account.id, "now": clock.now()})
     if counted is None:  # the account is gone
         db_session.rollback()
         raise AccountLocked()
@@ -65,15 +77,14 @@ def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
         db_session.rollback()
         raise
     if right:
-        # Core, not the attribute: the ORM would skip a write of 0 over a 0 it read before.
-        # A hash of argon2id or of an older key is re-keyed here, with the act's commit.
-        values: dict[str, object] = {"failed_passcodes": 0}
-        if keys.needs_rekey(stored):
-            values["passcode_hash"] = keys.hash(passcode, citizen_id=account.citizen_id)
-        db_session.execute(sa.update(Account).where(Account.id == account.id).values(values)
-                           .execution_options(synchronize_session=False))
+        # A statement, not the attribute: the ORM would skip a write of 0 over a 0 it read
+        # before. A hash of argon2id or of an older key is re-keyed here, with the act's commit.
+        rekeyed = (keys.hash(passcode, citizen_id=account.citizen_id)
+                   if keys.needs_rekey(stored) else stored)
+        _RIGHT_TRY.rows(db_session, {"account_id": account.id, "hash": rekeyed,
+                                     "now": clock.now()})
         set_committed_value(account, "failed_passcodes", 0)
-        set_committed_value(account, "passcode_hash", values.get("passcode_hash", stored))
+        set_committed_value(account, "passcode_hash", rekeyed)
         return
     db_session.refresh(account)
     audit_citizen(db_session, actor, "passcode.wrong", account.citizen_id, failures=failed)

@@ -83,3 +83,9 @@ def test_a_python_side_default_is_refused_at_once() -> None:
     # short way skips: the statement must name it, and is refused when built without it.
     with pytest.raises(TypeError, match="updated_at"):
         Statement(sa.update(_CITIZENS).values(full_name="x"))
+
+
+def test_values_written_in_the_statement_are_sent(db_session: Session) -> None:
+    # ``failed_passcodes + 1``: the 1 is a bound value of the compiled statement, not the caller's.
+    plus_one = Statement(sa.select((sa.bindparam("n", type_=sa.Integer) + 1).label("next")))
+    assert plus_one.first(db_session, {"n": 41}).next == 42
