@@ -21,6 +21,7 @@ from identity.audit.service import Actor, record_event
 from identity.credentials import vn1
 from identity.credentials.errors import KeyNotFound, SigningUnavailable
 from identity.credentials.models import ACTIVE, RETIRED, REVOKED, Credential, IssuerKey
+from identity.database import Statement
 from identity.errors import Conflict
 from identity.protection import KeyMaterialError, Protector
 
@@ -173,8 +174,8 @@ _COLUMNS = ("id", "account_id", "citizen_id", "type", "kid", "audience", "issued
             "expires_at")
 #: A credential's row, written only if its key is still the active one (0 rows otherwise):
 #: the check and the write in one statement, so a cached kid can never outlive its key.
-INSERT_IF_ACTIVE = sa.insert(_CREDENTIALS).from_select(
+INSERT_IF_ACTIVE = Statement(sa.insert(_CREDENTIALS).from_select(
     list(_COLUMNS),
     sa.select(*(sa.bindparam(name, type_=_CREDENTIALS.c[name].type) for name in _COLUMNS))
     .where(sa.exists().where(_KEYS.c.kid == sa.bindparam("kid"), _KEYS.c.status == ACTIVE))
-).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is not kept by default
+).returning(_CREDENTIALS.c.id))

@@ -128,12 +128,12 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
                           expires_at=int(expires_at.timestamp()), credential_id=cti,
                           credential_type=credential_type, claims=dict(claims),
                           audience=audience, nonce=nonce)
-        # One Core INSERT, sent now, written only if the key is still the active one.
-        written = db_session.execute(keys.INSERT_IF_ACTIVE, {
+        # One INSERT, sent now, written only if the key is still the active one.
+        written = keys.INSERT_IF_ACTIVE.rows(db_session, {
             "id": credential_id, "account_id": account.id, "citizen_id": account.citizen_id,
             "type": credential_type, "kid": kid, "audience": audience,
             "issued_at": issued_at, "expires_at": expires_at})
-        if written.rowcount == 1:  # type: ignore[attr-defined]
+        if written:
             break
         key_ring.forget_signing_key()  # retired or revoked since this process read its kid
     else:  # the key changed twice under this issue: refuse rather than guess again
