@@ -101,6 +101,9 @@ _TIMESTAMP = re.compile(r"(\d(?:\d{3}-\d{2}-\d{2}[T ]\d)?\d:\d{2}:\d{2}(?:[.,]\d
 #: Ten digits with at most separator tokens between them: no piece of a line without this
 #: can hold a run of :data:`_FEWEST_DIGITS` digits, so its runs need not be read one by one.
 _LONG_RUN = re.compile(r"\d(?:[\d \t\u00a0.\-()+]|%[0-9A-Fa-f]{2}){9}")
+#: A digit, a colon, a digit: a text without it holds no time of day to split on (the colon
+#: first, so the engine looks at the colons only).
+_STAMP_HINT = re.compile(r":(?<=\d:)\d")
 
 #: Credentials, redacted before numbers so a token's digits are not cut into pieces first.
 #: ``bearer``/``basic`` in any case after no word character: written ``[bB](?<!\w.)`` rather
@@ -126,7 +129,7 @@ def redact(text: str) -> str:
         text = pattern.sub(replacement, text)
     # Timestamps are read as one piece: 07:45:03.123456+00:00 holds no number of anyone.
     # The split gives the pieces between them at even places, the stamps at odd ones.
-    parts = _TIMESTAMP.split(text)
+    parts = _TIMESTAMP.split(text) if _STAMP_HINT.search(text) is not None else [text]
     for n in range(0, len(parts), 2):
         if _LONG_RUN.search(parts[n]) is not None:
             parts[n] = _RUN.sub(_redact_run, parts[n])
@@ -149,16 +152,23 @@ class JsonFormatter(RedactingFormatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        stamp = dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
+            timespec="milliseconds")
         line: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
-            .isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+            "ts": stamp, "level": record.levelname, "logger": record.name,
+            "message": record.getMessage()}
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(line, ensure_ascii=False, default=str))
+        if line["ts"] is not stamp:  # a field named ts took the stamp's place
+            return redact(json.dumps(line, ensure_ascii=False, default=str))
+        # The stamp is a time of day, which redact() leaves whole wherever it stands: the rest
+        # of the line alone is read (the same output, without splitting every line on it).
+        del line["ts"]
+        rest = redact(json.dumps(line, ensure_ascii=False, default=str))
+        return f'{{"ts": "{stamp}", {rest[1:]}'
 
 
 def register_logging(app: Flask) -> None:

@@ -1,12 +1,14 @@
 """Logs never carry a personal id, phone number or token, even when an exception quotes one."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import sys
 
 import pytest
 
-from app.logging_setup import RedactingFormatter, redact
+from app.logging_setup import JsonFormatter, RedactingFormatter, redact
 
 
 @pytest.mark.parametrize("text, hidden", [
@@ -110,3 +112,18 @@ def test_numbers_beside_timestamps_are_redacted(text):
                                   "0.123456789", "run 0912-345"])
 def test_runs_of_fewer_than_ten_digits_are_left_alone(text):
     assert redact(text) == text
+
+
+@pytest.mark.parametrize("message, fields", [
+    ("request", {"request_id": "4f1c2a9be3d94f0a9c1e2b3a4d5e6f70", "status": 200}),
+    ("Bearer abc.def", {}), ("sms to 0912 345 678", {"to": "+84 912 345 678"}),
+    ("at 07:45:03 0912345678", {"ts": "079190012345"}), ("b", {"level": "0912345678"}),
+])
+def test_the_json_line_is_the_whole_line_redacted(message, fields):
+    """The formatter reads the line without its own stamp: the same line as reading it all."""
+    record = logging.LogRecord("vnid.request", logging.INFO, __file__, 1, message, None, None)
+    record.fields = fields
+    whole = {"ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
+        timespec="milliseconds"), "level": "INFO", "logger": "vnid.request", "message": message,
+        **fields}
+    assert JsonFormatter().format(record) == redact(json.dumps(whole, ensure_ascii=False))
