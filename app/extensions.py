@@ -45,7 +45,10 @@ class CookieSessions(SecureCookieSessionInterface):
     """
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        # No Cookie header at all: no cookie to parse either.
+        sent = request.environ.get("HTTP_COOKIE") and request.cookies.get(
+            self.get_cookie_name(app))
+        if app.secret_key and not sent:
             return self.session_class()
         return super().open_session(app, request)
 

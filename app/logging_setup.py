@@ -100,7 +100,9 @@ _TIMESTAMP = re.compile(r"(\d(?:\d{3}-\d{2}-\d{2}[T ]\d)?\d:\d{2}:\d{2}(?:[.,]\d
                         r"(?:Z|[+-]\d{2}:\d{2})?)")
 #: Ten digits with at most separator tokens between them: no piece of a line without this
 #: can hold a run of :data:`_FEWEST_DIGITS` digits, so its runs need not be read one by one.
-_LONG_RUN = re.compile(r"\d(?:[\d \t\u00a0.\-()+]|%[0-9A-Fa-f]{2}){9}")
+#: Tried from the first digit of each sequence of digits only (``(?<!\d\d)``): one that
+#: starts later has fewer tokens after it.
+_LONG_RUN = re.compile(r"\d(?<!\d\d)(?:[\d \t\u00a0.\-()+]|%[0-9A-Fa-f]{2}){9}")
 #: A digit, a colon, a digit: a text without it holds no time of day to split on (the colon
 #: first, so the engine looks at the colons only).
 _STAMP_HINT = re.compile(r":(?<=\d:)\d")
@@ -126,7 +128,8 @@ def redact(text: str) -> str:
     ids are left alone (``tests/security/test_redaction.py`` holds both lists).
     """
     for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
+        if pattern.search(text) is not None:  # a search costs less than a sub finding nothing
+            text = pattern.sub(replacement, text)
     # Timestamps are read as one piece: 07:45:03.123456+00:00 holds no number of anyone.
     # The split gives the pieces between them at even places, the stamps at odd ones.
     parts = _TIMESTAMP.split(text) if _STAMP_HINT.search(text) is not None else [text]

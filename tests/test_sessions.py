@@ -32,3 +32,9 @@ def test_without_a_secret_key_there_is_no_session_as_in_flask():
     bare = Flask("bare")
     bare.session_interface = CookieSessions()
     assert _open(bare, None) is None and _open(bare, "anything") is None
+
+
+def test_other_cookies_alone_open_a_new_empty_session(app):
+    with app.test_request_context("/", headers={"Cookie": "theme=dark; lang=vi"}) as context:
+        opened = app.session_interface.open_session(app, context.request)
+    assert isinstance(opened, SecureCookieSession) and dict(opened) == {}

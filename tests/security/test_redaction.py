@@ -127,3 +127,9 @@ def test_the_json_line_is_the_whole_line_redacted(message, fields):
         timespec="milliseconds"), "level": "INFO", "logger": "vnid.request", "message": message,
         **fields}
     assert JsonFormatter().format(record) == redact(json.dumps(whole, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("text", ["12-0912-345-678", "ref 7 0912 345 678", "x99 0912.345.678",
+                                  "id5e218 0912345678", "%2B%2B84912345678"])
+def test_a_number_after_other_digits_of_its_run_is_redacted(text):
+    assert "[phone]" in redact(text), redact(text)
