@@ -169,8 +169,11 @@ def _start_timer() -> None:
 #: (endpoint, method, status) -> the labelled counters and histogram that answer counts in.
 _Children = tuple[Counter, Histogram, "Counter | None"]
 _children: dict[tuple[str, str, int], _Children] = {}
-#: Beyond this many label sets (methods are the client's), children are looked up each time.
+#: Beyond this many label sets, children are looked up each time.
 _MOST_CACHED = 2000
+#: The methods counted by name; any other (a client may send any token) counts as ``OTHER``,
+#: so a client cannot grow the label sets, or the request log's values, without limit.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _labelled(endpoint: str, method: str, status: int) -> _Children:
@@ -190,6 +193,8 @@ def _labelled(endpoint: str, method: str, status: int) -> _Children:
 def observe(*, endpoint: str, method: str, status: int, duration: float, request_id: str,
             actor: str) -> None:
     """Count and time one answer, and write its log line (every answer, however served)."""
+    if method not in _METHODS:
+        method = "OTHER"
     requests, latency, refusals = _labelled(endpoint, method, status)
     requests.inc()
     latency.observe(duration)

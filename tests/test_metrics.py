@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.auth import limiter
-from app.metrics import CREDENTIAL_VERIFICATIONS
+from app.metrics import CREDENTIAL_VERIFICATIONS, UNMATCHED
 from identity.monitoring import queues
 from tests.factories import personal_id_for
 from tests.flows import bearer
@@ -141,3 +141,15 @@ def test_a_malformed_network_list_fails_fast():
     assert [str(n) for n in parse_networks("10.0.0.0/8, ::1/128")] == ["10.0.0.0/8", "::1/128"]
     with pytest.raises(ConfigError, match="METRICS_ALLOWED_NETWORKS"):
         parse_networks("10.0.0.0/8,not-a-network")
+
+
+def test_a_made_up_method_is_counted_as_other(client):
+    # The method is the client's token: counted by name, it would grow the label sets at will.
+    before = scrape(client)
+    for method in ("BREW", "PROPFIND-" + uuid.uuid4().hex[:8]):
+        assert client.open("/api/v1/admin-units/provinces", method=method).status_code == 405
+    after = scrape(client)
+    assert not any("BREW" in str(key) or "PROPFIND" in str(key) for key in after)
+    labels = {"endpoint": UNMATCHED, "method": "OTHER", "status": "405"}
+    assert value(after, "vnid_http_requests_total", **labels) - \
+        value(before, "vnid_http_requests_total", **labels) == 2
