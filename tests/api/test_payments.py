@@ -661,6 +661,47 @@ def test_fifty_concurrent_requests_with_fifty_keys_charge_once(wired):
     assert _ledger_of(wired.app).balanced
 
 
+def test_callbacks_of_one_payment_at_once_pay_it_once(wired):
+    """Ten deliveries of one event and ten other events saying the same, all at once: one is
+    applied, the event is recorded once, one posting, one counter, one audit event."""
+    from app.extensions import db
+    from tests.utilities.payments.live import SIM_SECRET
+    from utilities.payments.models import ProviderCallback
+    started = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                  headers={**wired.headers, "Idempotency-Key": "callbacks"},
+                                  json={"bank": "VCB", "passcode": PASSCODE})
+    assert started.status_code == 201, started.get_json()
+    reference = started.get_json()["reference"]
+    bodies = [callback_body(reference, amount=800_000, event_id="evt_same")] * 10 + [
+        callback_body(reference, amount=800_000, event_id=f"evt_{n}") for n in range(10)]
+
+    def deliver(body: bytes) -> Any:
+        def call(go: Any) -> Any:
+            client = wired.client()
+            go()
+            answer = client.post(CALLBACKS, data=body, headers=signed_headers(body,
+                                                                              secret=SIM_SECRET))
+            outcome = (answer.status_code, answer.get_json()["outcome"])
+            answer.close()
+            return outcome
+        return call
+
+    outcomes = flows.at_once(*(deliver(body) for body in bodies))
+    assert [outcome for _, outcome in outcomes].count("applied") == 1, outcomes
+    assert {status for status, _ in outcomes} == {200}, outcomes
+    assert {outcome for _, outcome in outcomes} <= {"applied", "duplicate", "unchanged"}
+    assert wired.order()["status"] == "paid"
+    with wired.app.app_context():
+        session = db.session()
+        assert session.scalar(sa.select(sa.func.count()).select_from(ProviderCallback)) == 11
+        assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "payment.paid")) == 1
+        assert total(session, metric="payments.paid") == 1
+        db.session.remove()
+    report = _ledger_of(wired.app)
+    assert report.balanced and (report.postings, report.paid_total) == (1, 800_000)
+
+
 def test_the_simulator_calls_back_over_http_and_the_order_is_paid(own_database_app):
     from tests.utilities.payments.live import live
     made = live(own_database_app, mode="succeed", delay=0.1)

@@ -22,7 +22,9 @@ request).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -32,14 +34,17 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
+from identity.database import Statement
 from utilities.commits import commit_keeping_state
 from utilities.payments import gateway
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
                                        OrderNotFound, OrderPaid, OrderRefunded)
-from utilities.payments.flow import HELD, ORDER_FLOW, audit, lock_order, new_reference
+from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_order, move_order_params,
+                                     move_order_sql, new_reference)
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
 from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
 from utilities.payments.settlement import settle_attempt
+from utilities.workflow import CaseChanged
 
 log = logging.getLogger("vnid.payments")
 
@@ -55,29 +60,22 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     # The citizen's order, locked first (only one of theirs is), then the passcode: no try is
     # spent on an order that cannot be paid, and the order is read once. Locks are taken
     # order then account; no path takes them the other way round.
-    locked = lock_order(db_session, order_id, citizen_id=account.citizen_id)
-    if locked is None:
-        raise OrderNotFound()
-    _check_payable(locked)
-    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
-    attempt = PaymentAttempt(reference=new_reference("pa"), order_id=locked.id,
-                             account_id=account.id, provider=provider.name, bank=bank,
-                             amount=locked.amount, status=PENDING, created_at=clock.now())
-    db_session.add(attempt)
-    try:
-        db_session.flush()
-    except IntegrityError:  # the partial unique index: another live attempt got in
-        db_session.rollback()
-        raise AttemptPending() from None
-    ORDER_FLOW.apply(db_session, locked, "start_payment", role="citizen",
-                     by=f"account:{account.id}", attempt=attempt.reference, bank=bank)
-    audit(db_session, actor, "payment.attempt_started", locked.citizen_id, order_id=locked.id,
-          attempt=attempt.reference, bank=bank, amount=attempt.amount)
+    reference, now = new_reference("pa"), clock.now()
+    if db_session.connection().dialect.name == "postgresql":
+        order, amount = _open_postgres(db_session, actor=actor, account=account,
+                                       order_id=order_id, provider=provider.name, bank=bank,
+                                       passcode=passcode, reference=reference, now=now)
+    else:
+        order, amount = _open(db_session, actor=actor, account=account, order_id=order_id,
+                              provider=provider.name, bank=bank, passcode=passcode,
+                              reference=reference, now=now)
+    audit(db_session, actor, "payment.attempt_started", account.citizen_id, order_id=order,
+          attempt=reference, bank=bank, amount=amount)
     # A boundary kept on purpose: the pending attempt (and the order it holds) is committed
     # before the provider is asked, so that no money can move for an attempt we have not
     # recorded; if we die after the provider's answer, reconciliation finds this row.
-    reference, amount, description = attempt.reference, attempt.amount, f"VNID order {locked.id}"
-    db_session.commit()  # (what the provider is told was read before: nothing is read again)
+    description = f"VNID order {order}"
+    commit_keeping_state(db_session)  # what the provider is told was read before
     try:
         answer = provider.create_payment(reference=reference, amount=amount, bank=bank,
                                          description=description,
@@ -100,14 +98,84 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     return _attempt(db_session, reference)
 
 
-def _check_payable(order: PaymentOrder) -> None:
-    if order.status == "paid":
+def _open(db_session: Session, *, actor: Actor, account: Account, order_id: int, provider: str,
+          bank: str, passcode: str, reference: str, now: dt.datetime) -> tuple[int, int]:
+    """Lock the order, confirm the passcode, add the attempt and move the order (the ORM's
+    way, SQLite); the order's id and amount."""
+    locked = lock_order(db_session, order_id, citizen_id=account.citizen_id)
+    if locked is None:
+        raise OrderNotFound()
+    _check_payable(locked.status)
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    attempt = PaymentAttempt(reference=reference, order_id=locked.id, account_id=account.id,
+                             provider=provider, bank=bank, amount=locked.amount, status=PENDING,
+                             created_at=now)
+    db_session.add(attempt)
+    try:
+        db_session.flush()
+    except IntegrityError:  # the partial unique index: another live attempt got in
+        db_session.rollback()
+        raise AttemptPending() from None
+    ORDER_FLOW.apply(db_session, locked, "start_payment", role="citizen",
+                     by=f"account:{account.id}", attempt=reference, bank=bank)
+    return locked.id, locked.amount
+
+
+_ORDERS, _ATTEMPTS = (cast(sa.Table, model.__table__) for model in (PaymentOrder, PaymentAttempt))
+#: The citizen's order, locked until the commit (another's is no row, and is not locked).
+_LOCK_ORDER = Statement(
+    sa.select(_ORDERS.c.id, _ORDERS.c.amount, _ORDERS.c.status, _ORDERS.c.version)
+    .where(_ORDERS.c.id == sa.bindparam("order_id"),
+           _ORDERS.c.citizen_id == sa.bindparam("citizen_id")).with_for_update())
+#: The attempt, the order moved ``open → pending`` (its version with it) and the history row.
+_START = Statement(sa.text(f"""
+WITH attempt AS (
+    INSERT INTO payment_attempts (reference, order_id, account_id, provider, bank, amount,
+                                  status, created_at)
+    VALUES (:reference, :order_id, :account_id, :provider, :bank, :amount, :pending, :now)
+    RETURNING id),
+{move_order_sql()}
+SELECT attempt.id, (SELECT count(*) FROM moved) AS moved FROM attempt""").columns(
+    sa.column("id"), sa.column("moved")))
+
+
+def _open_postgres(db_session: Session, *, actor: Actor, account: Account, order_id: int,
+                   provider: str, bank: str, passcode: str, reference: str,
+                   now: dt.datetime) -> tuple[int, int]:
+    """:func:`_open` on PostgreSQL: the order locked by one statement, the attempt, the
+    order's move and its history row written by another (no ORM unit of work)."""
+    locked = _LOCK_ORDER.first(db_session, {"order_id": order_id,
+                                            "citizen_id": account.citizen_id})
+    if locked is None:
+        raise OrderNotFound()
+    _check_payable(locked.status)
+    transition = ORDER_FLOW.check(locked.status, "start_payment", "citizen")
+    confirm_passcode(db_session=db_session, actor=actor, account=account, passcode=passcode)
+    try:
+        written = _START.first(db_session, {
+            "reference": reference, "account_id": account.id, "provider": provider,
+            "bank": bank, "amount": locked.amount, "pending": PENDING,
+            **move_order_params(transition, order_id=locked.id, version=locked.version,
+                                from_state=locked.status, role="citizen",
+                                by=f"account:{account.id}", now=now, attempt=reference,
+                                bank=bank)})
+    except IntegrityError:  # the partial unique index: another live attempt got in
+        db_session.rollback()
+        raise AttemptPending() from None
+    if written is None or written.moved != 1:  # not under the lock just taken: never
+        db_session.rollback()
+        raise CaseChanged()
+    return int(locked.id), int(locked.amount)
+
+
+def _check_payable(status: str) -> None:
+    if status == "paid":
         raise OrderPaid()
-    if order.status == "refunded":
+    if status == "refunded":
         raise OrderRefunded()
-    if order.status == "pending":
+    if status == "pending":
         raise AttemptPending()
-    if order.status == HELD:
+    if status == HELD:
         raise ChargeHeld()
 
 
@@ -120,13 +188,19 @@ def _record_provider_answer(db_session: Session, *, reference: str, provider_ref
     is now (a callback may have settled it meanwhile). None when an answer was
     recorded before.
     """
-    return db_session.scalars(
-        sa.update(PaymentAttempt)
-        .where(PaymentAttempt.reference == reference,
-               PaymentAttempt.provider_reference.is_(None))
-        .values(provider_reference=provider_reference[:64], redirect_url=redirect_url[:500])
-        .returning(PaymentAttempt)
-        .execution_options(populate_existing=True, synchronize_session=False)).first()
+    row = _ANSWERED.first(db_session, {"attempt_reference": reference,
+                                       "answer_reference": provider_reference[:64],
+                                       "answer_url": redirect_url[:500]})
+    return None if row is None else PaymentAttempt(**row._asdict())
+
+
+#: The provider's answer kept on the attempt, which comes back as it is now.
+_ANSWERED = Statement(
+    sa.update(_ATTEMPTS).where(_ATTEMPTS.c.reference == sa.bindparam("attempt_reference"),
+                               _ATTEMPTS.c.provider_reference.is_(None))
+    .values(provider_reference=sa.bindparam("answer_reference"),
+            redirect_url=sa.bindparam("answer_url"))
+    .returning(*_ATTEMPTS.c))
 
 
 def _attempt(db_session: Session, reference: str) -> PaymentAttempt:

@@ -9,6 +9,8 @@ of a use case (:mod:`~utilities.payments.orders`, :mod:`~utilities.payments.atte
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import secrets
 from typing import Any
 
@@ -19,7 +21,7 @@ from identity.accounts.account import get_account_of
 from identity.accounts.notifications import notify
 from identity.audit.service import Actor, record_event
 from utilities.payments.models import PaymentAttempt, PaymentOrder
-from utilities.workflow import Workflow
+from utilities.workflow import Transition, Workflow
 
 #: The states of an order: open → pending → paid → refunded (pending → open when it fails;
 #: pending → held_for_refund → open when the provider charged another amount, until that money
@@ -77,3 +79,30 @@ def lock_attempt(db_session: Session, reference: str) -> PaymentAttempt | None:
     return db_session.scalars(
         sa.select(PaymentAttempt).where(PaymentAttempt.reference == reference)
         .with_for_update().execution_options(populate_existing=True)).first()
+
+
+def move_order_sql(*, also_set: str = "", condition: str = "") -> str:
+    """Two CTEs of a PostgreSQL statement that moves an order and writes its history row (what
+    ``ORDER_FLOW.apply`` does through the ORM): ``moved`` (the order's id, when its version was
+    the one read) and ``event``. ``also_set``/``condition``: more of the ``UPDATE``'s ``SET``
+    and ``WHERE``. Its parameters: :func:`move_order_params`."""
+    return f"""moved AS (
+    UPDATE payment_orders SET status = :to_state, version = version + 1{also_set}
+    WHERE id = :order_id AND version = :version{condition}
+    RETURNING id),
+event AS (
+    INSERT INTO workflow_events (workflow, case_id, action, from_state, to_state, role, by,
+                                 note, details, occurred_at)
+    SELECT :workflow, moved.id, :action, :from_state, :to_state, :role, :by, NULL,
+           CAST(:details AS json), :now
+    FROM moved)"""
+
+
+def move_order_params(transition: Transition, *, order_id: int, version: int, from_state: str,
+                      role: str, by: str, now: dt.datetime, **details: Any) -> dict[str, Any]:
+    """The parameters of :func:`move_order_sql`: ``transition`` (checked by
+    ``ORDER_FLOW.check``) of the order read at ``version`` in ``from_state``."""
+    return {"order_id": order_id, "version": version, "workflow": ORDER_FLOW.name,
+            "action": transition.action, "from_state": from_state,
+            "to_state": transition.target, "role": role, "by": by, "now": now,
+            "details": json.dumps(details)}

@@ -3,8 +3,8 @@
 A paying request carries an ``Idempotency-Key`` header chosen by the client
 (a UUID, say), one per intended payment. The key belongs to the account, and
 its row (:class:`~utilities.payments.models.IdempotencyKey`) is inserted
-*first*, in a transaction of its own, with a unique constraint on
-``(account, key)``:
+*first* and committed before the work starts (with nothing but authentication's
+reads before it), with a unique constraint on ``(account, key)``:
 
 - the insert wins: the request runs, and its answer (status and body,
   including 4xx errors) is stored with the key: :func:`finish`;
@@ -31,13 +31,14 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from identity import clock
+from identity.database import Statement
 from identity.protection import Protector
 from utilities.commits import commit_keeping_state
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
@@ -50,7 +51,19 @@ TAKEOVER_AFTER = dt.timedelta(seconds=120)
 #: How long answers are kept (then the key may be used again).
 KEEP_FOR = dt.timedelta(hours=24)
 KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_KEYS = cast(sa.Table, IdempotencyKey.__table__)
+#: The claim: a new row, or nothing back when the account used the key before.
+_CLAIM = Statement(
+    postgresql.insert(_KEYS).values(
+        account_id=sa.bindparam("account_id"), key=sa.bindparam("key"),
+        fingerprint=sa.bindparam("fingerprint"), state=sa.bindparam("state"),
+        created_at=sa.bindparam("now"), locked_at=sa.bindparam("now"))
+    .on_conflict_do_nothing(index_elements=["account_id", "key"]).returning(_KEYS.c.id))
+#: The answer kept with its key (PostgreSQL: the body as JSON text).
+_ANSWER = Statement(sa.text(
+    "UPDATE idempotency_keys SET state = :done, response_status = :status, "
+    "response_body = CAST(:body AS json) "
+    "WHERE account_id = :account_id AND key = :key AND state = :state"))
 
 
 @dataclass(frozen=True)
@@ -80,19 +93,16 @@ def begin(db_session: Session, *, account_id: int, key: str,
     """Claim ``key`` for this request (``None``: go ahead), or the stored answer to give back.
 
     Commits: the claim is visible to concurrent requests before the work starts.
-    The commits keep what authentication loaded (the account) as it was read in
-    this request, so the work does not read it again; the use case re-reads
-    under its lock what it must (the passcode counter, the order).
+    The claim is written in the transaction authentication read in (it read, wrote
+    nothing), and the commit keeps what authentication loaded (the account) as it was read
+    in this request, so the work does not read it again; the use case re-reads under its
+    lock what it must (the passcode counter, the order).
     """
     key = check_key(key)
-    commit_keeping_state(db_session)  # end authentication's read transaction; claim in our own
     now = clock.now()
-    insert: Any = _INSERTS[db_session.get_bind().dialect.name](IdempotencyKey)
-    claimed = db_session.execute(
-        insert.values(account_id=account_id, key=key, fingerprint=request_fingerprint,
-                      state=IN_PROGRESS, created_at=now, locked_at=now)
-        .on_conflict_do_nothing(index_elements=["account_id", "key"])
-        .returning(IdempotencyKey.id)).scalar()
+    claimed = _CLAIM.first(db_session, {"account_id": account_id, "key": key,
+                                        "fingerprint": request_fingerprint,
+                                        "state": IN_PROGRESS, "now": now})
     if claimed is not None:
         commit_keeping_state(db_session)
         return None
@@ -123,6 +133,11 @@ def begin(db_session: Session, *, account_id: int, key: str,
 def finish(db_session: Session, *, account_id: int, key: str, status: int, body: Any) -> None:
     """Store the answer of the request holding ``key`` (a 5xx releases the key instead)."""
     db_session.rollback()  # whatever the request left unfinished is not ours to commit
+    if status < 500 and db_session.connection().dialect.name == "postgresql":
+        _ANSWER.rows(db_session, {"account_id": account_id, "key": key, "state": IN_PROGRESS,
+                                  "done": DONE, "status": status, "body": json.dumps(body)})
+        db_session.commit()
+        return
     where = (IdempotencyKey.account_id == account_id, IdempotencyKey.key == key,
              IdempotencyKey.state == IN_PROGRESS)
     if status >= 500:

@@ -56,10 +56,18 @@ def post(db_session: Session, *, posting: str, order_id: int,
                                    amount=amount, created_at=now) for account, amount in lines)
 
 
+def payment_posting(*, reference: str, citizen_id: int, treasury: str,
+                    amount: int) -> tuple[str, list[tuple[str, int]]]:
+    """The posting of a payment through the attempt ``reference`` and its lines: the payer
+    pays the order's treasury account."""
+    return f"payment:{reference}", [(f"citizen:{citizen_id}", -amount), (treasury, amount)]
+
+
 def post_payment(db_session: Session, order: PaymentOrder, attempt: PaymentAttempt) -> None:
     """The payer pays the order's treasury account."""
-    post(db_session, posting=f"payment:{attempt.reference}", order_id=order.id,
-         lines=[(payer_account(order), -attempt.amount), (order.treasury, attempt.amount)])
+    posting, lines = payment_posting(reference=attempt.reference, citizen_id=order.citizen_id,
+                                     treasury=order.treasury, amount=attempt.amount)
+    post(db_session, posting=posting, order_id=order.id, lines=lines)
 
 
 def post_refund(db_session: Session, order: PaymentOrder, refund: Refund) -> None:

@@ -208,6 +208,9 @@ class RefundRead(Schema):
     completed_at = fields.DateTime(allow_none=True)
 
 
+_ATTEMPT_READ = AttemptRead()  # built once: a schema's construction copies its fields
+
+
 def dump_attempt(attempt: Any) -> dict[str, Any]:
     """An attempt as the API answers it (also what the idempotency key stores)."""
-    return dict(AttemptRead().dump(attempt))
+    return dict(_ATTEMPT_READ.dump(attempt))

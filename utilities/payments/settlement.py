@@ -78,8 +78,7 @@ def settle_attempt(*, db_session: Session, actor: Actor, reference: str, status:
         audit(db_session, actor, "payment.paid", order.citizen_id, order_id=order.id,
               attempt=reference, amount=attempt.amount, source=source)
         notify_citizen(db_session, order.citizen_id, "payment.paid",
-                       f"Payment received: {attempt.amount:,} đồng for order {order.id}. The "
-                       "receipt is in the app (Payments).")
+                       paid_notice(attempt.amount, order.id))
         return attempt, APPLIED
     attempt.status, attempt.failure_code = FAILED, (failure_code or status)[:64]
     ORDER_FLOW.apply(db_session, order, "fail", role="provider", by=source, attempt=reference,
@@ -87,6 +86,12 @@ def settle_attempt(*, db_session: Session, actor: Actor, reference: str, status:
     audit(db_session, actor, "payment.failed", order.citizen_id, order_id=order.id,
           attempt=reference, reason=attempt.failure_code, source=source)
     return attempt, APPLIED
+
+
+def paid_notice(amount: int, order_id: int) -> str:
+    """What the citizen's app says of a payment received."""
+    return (f"Payment received: {amount:,} đồng for order {order_id}. The receipt is in the "
+            "app (Payments).")
 
 
 def _hold_mismatched_charge(db_session: Session, actor: Actor, order: PaymentOrder,
