@@ -20,23 +20,28 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from flask import Flask, Response, current_app, g, has_app_context, request
-from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_token, get_jwt,
-                                verify_jwt_in_request)
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, get_jwt
 from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended.internal_utils import (custom_verification_for_token,
+                                               verify_token_not_blocklisted, verify_token_type)
 from flask_jwt_extended.tokens import _decode_jwt
+from flask_jwt_extended.view_decorators import _decode_jwt_from_headers, _load_user
 from flask_limiter import Limiter
 import jwt as pyjwt
 import sqlalchemy as sa
-from limits.storage import Storage
-from limits.strategies import RateLimiter
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from sqlalchemy.orm import joinedload
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -47,7 +52,7 @@ from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
 from identity.accounts.models import Account, Officer
 from identity.entities import attach
-from identity.errors import Forbidden
+from identity.errors import Forbidden, TooManyAttempts
 from config import MEMORY_REDIS_URL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,11 +87,19 @@ class AppJWTManager(JWTManager):
     verification; each pass checks every character of every segment in
     Python. Our key loader needs only the header's ``kid`` and ``alg``
     (:func:`_verification_key`), so the header is read cheaply and the token
-    decoded once, with the same checks and the same errors.
+    decoded once, with the same checks and the same errors. The request's
+    token is read by :func:`verify_bearer`, which keeps that header (the
+    library's ``verify_jwt_in_request`` reads the whole token once more).
     """
 
     def _decode_jwt_from_config(self, encoded_token: str, csrf_value: Any = None,
                                 allow_expired: bool = False) -> dict[str, Any]:
+        return self.decode_with_header(encoded_token, csrf_value, allow_expired)[1]
+
+    def decode_with_header(self, encoded_token: str, csrf_value: Any = None,
+                           allow_expired: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The token's header (read without verification, to choose the key) and its claims
+        (verified)."""
         header = _unverified_header(encoded_token)
         options: dict[str, Any] = {
             "algorithms": jwt_config.decode_algorithms, "audience": jwt_config.decode_audience,
@@ -97,7 +110,7 @@ class AppJWTManager(JWTManager):
             "verify_aud": jwt_config.decode_audience is not None,
             "verify_sub": jwt_config.verify_sub}
         try:
-            return _decode_jwt(**options, allow_expired=allow_expired)
+            return header, _decode_jwt(**options, allow_expired=allow_expired)
         except pyjwt.ExpiredSignatureError as error:  # what the library attaches, for its loader
             error.jwt_header = header  # type: ignore[attr-defined]
             error.jwt_data = _decode_jwt(**options, allow_expired=True)  # type: ignore
@@ -105,6 +118,32 @@ class AppJWTManager(JWTManager):
 
 
 jwt = AppJWTManager()
+
+
+def verify_bearer(*, refresh: bool = False) -> dict[str, Any]:
+    """The claims of the request's bearer token, verified: flask-jwt-extended's
+    ``verify_jwt_in_request(refresh=...)`` for the one place tokens are read from here (the
+    ``Authorization`` header, ``JWT_TOKEN_LOCATION``), reading the token once.
+
+    The same steps and errors as the library's: the header parsed by its own function (401
+    ``auth.required`` without one), the token decoded and verified
+    (:meth:`AppJWTManager.decode_with_header`), its type checked (an access token where a
+    refresh token is due, or the other way round, is refused), the blocklist, claims and user
+    loaders consulted; then ``get_jwt()`` reads the claims. Only the library's second reading
+    of the whole token, for its header, is left out: the header read to choose the key is
+    kept. Every request method is checked (the library lets its exempt ones, ``OPTIONS``,
+    through unverified).
+    """
+    encoded_token, _csrf = _decode_jwt_from_headers()
+    header, claims = jwt.decode_with_header(encoded_token)
+    verify_token_type(claims, refresh)
+    verify_token_not_blocklisted(header, claims)
+    custom_verification_for_token(header, claims)
+    g._jwt_extended_jwt_user = _load_user(header, claims)
+    g._jwt_extended_jwt_header = header
+    g._jwt_extended_jwt = claims
+    g._jwt_extended_jwt_location = "headers"
+    return claims
 
 
 def _client_address() -> str:
@@ -123,6 +162,23 @@ class AppLimiter(Limiter):
     def init_app(self, app: Flask) -> None:
         super().init_app(app)
         app.extensions["ratelimit_backend"] = (self._storage, self._limiter)
+        # The authentication budgets' one-round-trip count (_count), on Redis's fixed windows.
+        app.extensions["ratelimit_script"] = (
+            self._storage.get_connection().register_script(_COUNT_WINDOWS)
+            if isinstance(self._storage, RedisStorage)
+            and isinstance(self._limiter, FixedWindowRateLimiter) else None)
+
+    def _check_request_limit(self, callable_name: str | None = None,
+                             in_middleware: bool = True) -> None:
+        """flask-limiter's check; before each request (``in_middleware``) only if a limit
+        applies there. That one counts application-wide, default and blueprint limits (a
+        decorated view counts its own when it runs); the service declares none, so resolving
+        nothing on every request (some 50 µs) is skipped, until one is declared."""
+        manager = self.limit_manager
+        if in_middleware and not (manager._application_limits or manager._default_limits
+                                  or manager._blueprint_limits or self._meta_limits):
+            return
+        super()._check_request_limit(callable_name, in_middleware)
 
     def _backend(self) -> tuple[Storage, RateLimiter] | None:
         return current_app.extensions.get("ratelimit_backend") if has_app_context() else None
@@ -273,7 +329,7 @@ def citizen_required(act: Act, *, with_citizen: bool = False) -> Callable[[F], F
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request()
+            verify_bearer()
             # Held here: the session's identity map keeps only weak references.
             preloaded = db.session().execute(_ACCOUNT_WITH_CITIZEN, {
                 "account_id": _subject("citizen")}).first() if with_citizen else None
@@ -293,7 +349,7 @@ def officer_required(view: F) -> F:
     """Let the view run for an active officer's current access token (``current_officer()``)."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        verify_jwt_in_request()
+        verify_bearer()
         g.officer_row = officers.officer_row_for_token(db_session=db.session(),
                                                        officer_id=_subject("officer"),
                                                        token_version=_token_version())
@@ -321,8 +377,7 @@ def current_officer() -> Officer:
 
 def refresh_claims() -> tuple[str, int]:
     """The session and generation of the refresh token presented as bearer."""
-    verify_jwt_in_request(refresh=True)
-    claims = get_jwt()
+    claims = verify_bearer(refresh=True)
     session_id, generation = claims.get("sid"), claims.get("gen")
     if not isinstance(session_id, str) or not isinstance(generation, int):
         raise InvalidToken()
@@ -367,9 +422,7 @@ def own_id_limits(view: F) -> F:
     """
     def key() -> str:
         return _hashed_key("personal_id", current_account().citizen.personal_id)
-    limited = limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")(view)
-    return cast(F, limiter.shared_limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:id",
-                                        key_func=key)(limited))
+    return _counted(view, (_PER_IP, _Budget("AUTH_LIMIT_PER_ID", "auth:id", key)))
 
 
 def config_limit(name: str) -> Callable[[], str]:
@@ -377,27 +430,104 @@ def config_limit(name: str) -> Callable[[], str]:
     return lambda: current_app.config[name]
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """One budget of an authentication endpoint: its limit (the name of its setting, in
+    flask-limiter's notation, read at each request: ``20 per minute;100 per hour`` is two
+    windows), its scope, and the request's key in it. A scope is shared by every endpoint
+    that names it, except ``per_endpoint`` ones (counted for each endpoint apart)."""
+
+    setting: str
+    scope: str
+    key: Callable[[], str]
+    per_endpoint: bool = False
+
+
+_PER_IP = _Budget("AUTH_LIMIT_PER_IP", "auth:ip", _client_address, per_endpoint=True)
+
+#: Every window of a request counted in one atomic step: each key in turn is incremented
+#: (its expiry set when the increment created it, as flask-limiter's fixed window does) and
+#: compared with its amount; the first past its amount stops the count. Returns that
+#: window's 1-based index, or 0 when the request fits in every window.
+_COUNT_WINDOWS = b"""
+for index, key in ipairs(KEYS) do
+    local count = redis.call('incrby', key, 1)
+    if count == 1 then
+        redis.call('expire', key, ARGV[2 * index - 1])
+    end
+    if count > tonumber(ARGV[2 * index]) then
+        return index
+    end
+end
+return 0
+"""
+
+
+@functools.lru_cache(maxsize=32)
+def _windows(spec: str) -> tuple[RateLimitItem, ...]:
+    """The windows of a limit in flask-limiter's notation (``20 per minute;100 per hour``)."""
+    return tuple(parse_many(spec))
+
+
+def _count(budgets: tuple[_Budget, ...]) -> None:
+    """Count the request in every window of ``budgets``; :class:`RateLimited` past one.
+
+    The counters are flask-limiter's (same keys, same storage, emptied by
+    ``limiter.reset()``), and so is the order: the shortest windows first, the
+    count stopping at the first window past its amount (the later ones are not
+    charged for a refused request). On Redis the whole count is one script, one
+    round trip, atomic (never a check and then an increment); on the in-process
+    store of the tests, flask-limiter's strategy counts each window. Redis down:
+    the call fails and the request is refused with 503, never let through.
+    """
+    config, endpoint = current_app.config, request.endpoint or ""
+    windows = sorted(((item, budget.key(),
+                       f"{endpoint}:{budget.scope}" if budget.per_endpoint else budget.scope)
+                      for budget in budgets for item in _windows(config[budget.setting])),
+                     key=lambda window: window[0])  # by window length, else in order
+    storage, strategy = current_app.extensions["ratelimit_backend"]
+    script = current_app.extensions["ratelimit_script"]
+    if script is not None:
+        refused = int(script(keys=[storage.prefixed_key(item.key_for(key, scope))
+                                   for item, key, scope in windows],
+                             args=[value for item, _key, _scope in windows
+                                   for value in (item.get_expiry(), item.amount)]))
+        past = windows[refused - 1][0] if refused else None
+    else:
+        past = next((item for item, key, scope in windows
+                     if not strategy.hit(item, key, scope)), None)
+    if past is not None:
+        raise TooManyAttempts(f"Too many attempts ({past}); try again later.",
+                              retry_after=past.get_expiry())
+
+
+def _counted(view: F, budgets: tuple[_Budget, ...]) -> F:
+    """``view``, its request counted in ``budgets`` before it runs."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _count(budgets)
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
 def auth_limits(*, personal_id: bool = True, device: bool = False,
                 username: bool = False) -> Callable[[F], F]:
     """Rate limits of an authentication endpoint: per IP, and per personal id, device, username.
 
-    The per-id and per-device limits are shared by every authentication
-    endpoint (one budget per citizen, whatever the endpoint); they count in
-    Redis, and when Redis is down the request is refused with 503.
+    The per-IP limit counts each endpoint apart; the per-id and per-device
+    limits are shared by every authentication endpoint (one budget per
+    citizen, whatever the endpoint). They count in Redis, all in one round
+    trip (:func:`_count`), and when Redis is down the request is refused with
+    503.
     """
+    budgets = (_PER_IP,
+               *([_Budget("AUTH_LIMIT_PER_ID", "auth:id", _body_key("personal_id"))]
+                 if personal_id else []),
+               *([_Budget("AUTH_LIMIT_PER_ID", "auth:officer", _body_key("username"))]
+                 if username else []),
+               *([_Budget("AUTH_LIMIT_PER_DEVICE", "auth:device", _body_key("device_id"))]
+                 if device else []))
+
     def decorate(view: F) -> F:
-        limited = limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")(view)
-        # shared_limit: one counter across endpoints (limit(scope=...) counts per endpoint).
-        if personal_id:
-            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_ID"), scope="auth:id",
-                                           key_func=_body_key("personal_id"))(limited)
-        if username:
-            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_ID"),
-                                           scope="auth:officer",
-                                           key_func=_body_key("username"))(limited)
-        if device:
-            limited = limiter.shared_limit(config_limit("AUTH_LIMIT_PER_DEVICE"),
-                                           scope="auth:device",
-                                           key_func=_body_key("device_id"))(limited)
-        return cast(F, limited)
+        return _counted(view, budgets)
     return decorate

@@ -8,8 +8,7 @@ from flask import current_app
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from app import context as ctx
-from app.auth import (BEARER, auth_limits, config_limit, issue_tokens, limiter, refresh_claims,
-                      session_id)
+from app.auth import BEARER, auth_limits, issue_tokens, refresh_claims, session_id
 from app.parsing import Blueprint
 from identity.accounts import codes, devices, locks, officers, passwords, sessions
 from identity.accounts.schemas import (AccountStatus, Challenge, ChallengeCreate, CodeConfirm,
@@ -49,7 +48,7 @@ def login(payload: dict[str, Any]) -> Any:
 @blp.post("/refresh")
 @blp.response(200, TokenPair)
 @blp.doc(security=BEARER)
-@limiter.limit(config_limit("AUTH_LIMIT_PER_IP"), scope="auth:ip")
+@auth_limits(personal_id=False)
 def refresh() -> Any:
     """Trade the refresh token (as bearer) for new tokens; a reused one revokes its session."""
     sid, generation = refresh_claims()

@@ -10,7 +10,7 @@ citizen's access log (``access_log.py``).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,13 +34,22 @@ def account_phone_context(account_citizen_id: int) -> bytes:
     return _PHONE_CONTEXT + str(account_citizen_id).encode()
 
 
-def account_phone(*, protector: Protector, account: Account) -> str:
+class AccountKeys(Protocol):
+    """What the helpers below read of an account: the entity, or a row with these columns
+    (``sessions.login_subject``)."""
+
+    id: int
+    citizen_id: int
+    phone_encrypted: bytes
+
+
+def account_phone(*, protector: Protector, account: AccountKeys) -> str:
     """The phone verified by SMS for ``account``, decrypted."""
     return protector.decrypt(account.phone_encrypted,
                              context=account_phone_context(account.citizen_id))
 
 
-def citizen_actor(account: Account, base: Actor) -> Actor:
+def citizen_actor(account: AccountKeys, base: Actor) -> Actor:
     """The audit actor for a citizen acting through the app."""
     return Actor(type="citizen", id=f"account:{account.id}", source=base.source,
                  request_id=base.request_id)

@@ -114,14 +114,14 @@ def request_password_reset(*, db_session: Session, redis_client: redis.Redis,
     """
     nonce, failure = consume_challenge(redis_client, protector, challenge_id, personal_id,
                                        device_id)
-    citizen_id, account, device = login_subject(db_session, personal_id)
+    citizen_id, account = login_subject(db_session, personal_id)
     if account is None:
         failure = failure or "no_account"
     elif account.status != ACTIVE:
         failure = failure or f"account_{account.status}"
-    elif device is None or device.device_id != device_id:
+    elif account.device_id is None or account.device_id != device_id:
         failure = failure or "device_not_bound"
-    elif nonce is not None and not signature_valid(device.public_key, signature, nonce):
+    elif nonce is not None and not signature_valid(account.public_key or b"", signature, nonce):
         failure = failure or "signature_invalid"
     if failure is None and account is not None:
         try:

@@ -16,11 +16,11 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import redis
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts.account import audit_citizen, citizen_actor, get_account_of
@@ -32,6 +32,7 @@ from identity.accounts.models import (CLOSED, LOCKED, REJECTED, Account, Device,
 from identity.accounts.secrets import burn_verification, hash_secret, needs_rehash, verify_secret
 from identity.audit.service import Actor, record_event
 from identity.credentials.vn1 import b64url, unb64url
+from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
@@ -122,21 +123,27 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
 
     Password tries are counted before this runs, and a try past the budget
     never gets here: the route's per personal id limit (``auth_limits``) is
-    one Redis ``INCR`` per try, shared by every endpoint that takes the
-    password (login, unlock, device rebind, password change). It counts
-    tries rather than failures, so a stranger cannot lock the citizen out
-    for longer than the limit's window (``tests/security/test_password_race.py``).
+    one Redis ``INCR`` per try (in the one atomic count of all the request's
+    windows), shared by every endpoint that takes the password (login, unlock,
+    device rebind, password change). It counts tries rather than failures, so
+    a stranger cannot lock the citizen out for longer than the limit's window
+    (``tests/security/test_password_race.py``).
+
+    On PostgreSQL a login is three statements besides the audit event's: the
+    subject read (:func:`login_subject`), the session's ``INSERT`` and the
+    commit, all on the cursor (``identity.database.Statement``).
     """
     nonce, failure = consume_challenge(redis_client, protector, challenge_id, personal_id,
                                        device_id)
-    citizen_id, account, device = login_subject(db_session, personal_id)
+    citizen_id, account = login_subject(db_session, personal_id)
     if account is None:
         burn_verification(password)
         failure = failure or "no_account"
     else:
-        if device is None or device.device_id != device_id:
+        if account.device_id is None or account.device_id != device_id:
             failure = failure or "device_not_bound"
-        elif nonce is not None and not signature_valid(device.public_key, signature, nonce):
+        elif nonce is not None and not signature_valid(account.public_key or b"", signature,
+                                                       nonce):
             failure = failure or "signature_invalid"
         if not verify_secret(account.password_hash, password):
             failure = failure or "password_wrong"
@@ -153,28 +160,73 @@ def login(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
         raise AccountLocked()
     if account.status == REJECTED:
         raise AccountNotActive("The registration was rejected; visit a police office.")
+    now = clock.now()
     if needs_rehash(account.password_hash):
-        account.password_hash = hash_secret(password)
-    family = start_session(db_session, account=account, device_id=device_id)
+        _REHASH.rows(db_session, {"account_id": account.id, "now": now,
+                                  "password_hash": hash_secret(password)})
+    session_id = secrets.token_urlsafe(24)
+    _NEW_SESSION.rows(db_session, {"id": session_id, "account_id": account.id,
+                                   "device_id": device_id, "created_at": now,
+                                   "expires_at": now + REFRESH_LIFETIME})
     audit_citizen(db_session, citizen_actor(account, actor), "auth.login", account.citizen_id,
                   device_id=device_id)
-    grant = citizen_grant(account, family)  # before the commit expires what it reads
     db_session.commit()
-    return grant
+    return Grant(subject=f"citizen:{account.id}", role="citizen", level=account.level,
+                 token_version=account.token_version, session_id=session_id, generation=1,
+                 device_id=device_id)
+
+
+class LoginAccount(Protocol):
+    """An open account as a login meets it (:func:`login_subject`): its columns, and its
+    active device's id and key (None without one)."""
+
+    id: int
+    citizen_id: int
+    status: str
+    level: int
+    token_version: int
+    password_hash: str
+    phone_encrypted: bytes
+    device_id: str | None
+    public_key: bytes | None
+
+
+_CITIZENS, _ACCOUNTS, _DEVICES, _FAMILIES = (cast(sa.Table, model.__table__) for model in (
+    Citizen, Account, Device, SessionFamily))
+
+#: The citizen of a personal id, their open account and its active device, in one statement.
+_SUBJECT = Statement(
+    sa.select(_CITIZENS.c.id.label("citizen_id"), _ACCOUNTS.c.id, _ACCOUNTS.c.status,
+              _ACCOUNTS.c.level, _ACCOUNTS.c.token_version, _ACCOUNTS.c.password_hash,
+              _ACCOUNTS.c.phone_encrypted, _DEVICES.c.device_id, _DEVICES.c.public_key)
+    .select_from(_CITIZENS)
+    .outerjoin(_ACCOUNTS, sa.and_(_ACCOUNTS.c.citizen_id == _CITIZENS.c.id,
+                                  _ACCOUNTS.c.status != sa.bindparam("closed")))
+    .outerjoin(_DEVICES, sa.and_(_DEVICES.c.account_id == _ACCOUNTS.c.id,
+                                 _DEVICES.c.revoked_at.is_(None)))
+    .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+
+#: A citizen's new session family, at its first generation (no ORM unit of work; the columns
+#: left out are NULL).
+_NEW_SESSION = Statement(sa.insert(_FAMILIES).values(
+    id=sa.bindparam("id"), account_id=sa.bindparam("account_id"),
+    device_id=sa.bindparam("device_id"), generation=sa.literal_column("1"),
+    created_at=sa.bindparam("created_at"), expires_at=sa.bindparam("expires_at")))
+
+#: A password hashed again with today's parameters, at a login that verified it.
+_REHASH = Statement(sa.update(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("account_id"))
+                    .values(password_hash=sa.bindparam("password_hash"),
+                            updated_at=sa.bindparam("now")))
 
 
 def login_subject(db_session: Session,
-                  personal_id: str) -> tuple[int | None, Account | None, Device | None]:
-    """The citizen's id, open account and active device, in one query."""
-    row = db_session.execute(
-        sa.select(Citizen.id, Account, Device).select_from(Citizen)
-        .outerjoin(Account, sa.and_(Account.citizen_id == Citizen.id, Account.status != CLOSED))
-        .outerjoin(Device, sa.and_(Device.account_id == Account.id, Device.revoked_at.is_(None)))
-        .where(Citizen.personal_id == personal_id)
-        .options(lazyload(Account.citizen))).first()
+                  personal_id: str) -> tuple[int | None, LoginAccount | None]:
+    """The citizen's id and open account with its active device, in one statement (Nones: no
+    such citizen, or no open account)."""
+    row = _SUBJECT.first(db_session, {"personal_id": personal_id, "closed": CLOSED})
     if row is None:
-        return None, None, None
-    return row[0], row[1], row[2]
+        return None, None
+    return row.citizen_id, (row if row.id is not None else None)
 
 
 def authenticate_by_password(db_session: Session, actor: Actor, personal_id: str,
@@ -205,10 +257,11 @@ def authenticate_by_password(db_session: Session, actor: Actor, personal_id: str
 def _rotation() -> sa.Update:
     """The refresh's one statement: move the family on a generation, and read its holder.
 
-    Core on the tables (no ORM unit of work), built once: the compare-and-set
-    on the presented generation, the family live, its holder still allowed
-    (an account neither locked nor rejected, an active officer), and the
-    holder's level, role and token version read back in the same statement.
+    Core on the tables (no ORM unit of work), built once and run on the cursor
+    (``identity.database.Statement``): the compare-and-set on the presented
+    generation, the family live, its holder still allowed (an account neither
+    locked nor rejected, an active officer), and the holder's level, role and
+    token version read back in the same statement.
     """
     families, accounts, officers = (cast(sa.Table, model.__table__)
                                     for model in (SessionFamily, Account, Officer))
@@ -219,9 +272,10 @@ def _rotation() -> sa.Update:
         .where(families.c.id == sa.bindparam("sid"),
                families.c.generation == sa.bindparam("presented"),
                families.c.revoked_at.is_(None), families.c.expires_at > sa.bindparam("now"),
-               sa.or_(sa.exists().where(account, accounts.c.status.not_in((LOCKED, REJECTED))),
+               sa.or_(sa.exists().where(account, accounts.c.status != sa.bindparam("locked"),
+                                        accounts.c.status != sa.bindparam("rejected")),
                       sa.exists().where(officer, officers.c.active.is_(True))))
-        .values(generation=families.c.generation + 1)
+        .values(generation=families.c.generation + sa.literal_column("1"))
         .returning(families.c.account_id, families.c.officer_id, families.c.device_id,
                    families.c.generation,
                    sa.select(accounts.c.level).where(account).scalar_subquery().label("level"),
@@ -232,7 +286,7 @@ def _rotation() -> sa.Update:
                    ).label("token_version")))
 
 
-_ROTATION = _rotation()
+_ROTATION = Statement(_rotation())
 
 
 def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
@@ -245,10 +299,25 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
     state is checked in the same statement, so a locked or rejected account
     or a deactivated officer moves nothing; anything that did not move is
     told apart by :func:`_refuse_refresh`.
+
+    On PostgreSQL, a refresh that opens its session's first transaction (on an
+    engine, not on a connection the caller holds) runs its statement in
+    autocommit: one statement is atomic on its own, so one round trip instead
+    of three (``BEGIN``, the statement, ``COMMIT``). A refused one ends it
+    before :func:`_refuse_refresh` reads the family again, in a transaction of
+    its own (its row lock held until its commit).
     """
-    moved = db_session.execute(_ROTATION, {"sid": session_id, "presented": generation,
-                                           "now": clock.now()}).first()
+    bind = db_session.get_bind()
+    autocommit = (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
+                  and not db_session.in_transaction())
+    if autocommit:
+        db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    moved = _ROTATION.first(db_session, {"sid": session_id, "presented": generation,
+                                         "now": clock.now(), "locked": LOCKED,
+                                         "rejected": REJECTED})
     if moved is None:
+        if autocommit:
+            db_session.rollback()  # the connection back to the pool, its isolation reset
         _refuse_refresh(db_session, actor, session_id, generation)
     assert moved is not None
     if moved.account_id is not None:

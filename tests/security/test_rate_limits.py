@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from limits import parse_many
 
 from app import create_app
-from app.auth import limiter
+from app.auth import _hashed_key, limiter
 from app.extensions import db
 from config import load_config
 from tests import flows
@@ -147,6 +148,58 @@ def test_the_address_budget_covers_the_refresh_endpoint(app, client, monkeypatch
         assert answer.status_code == 401
     assert_rate_limited(client.post("/api/v1/auth/refresh", headers=flows.bearer("x.y.z"),
                                     environ_base=here))
+
+
+def _remaining(app: Flask, setting: str, key: str, scope: str) -> list[int]:
+    """What is left in each window of ``setting`` for ``key`` in ``scope``."""
+    _storage, strategy = app.extensions["ratelimit_backend"]
+    with app.test_request_context():
+        return [strategy.get_window_stats(item, key, scope).remaining
+                for item in parse_many(app.config[setting])]
+
+
+def test_a_refused_request_is_not_charged_to_the_windows_after_the_one_that_refused(
+        app, client, monkeypatch):
+    """The address's window is counted first; past it, the id's and the device's are left as
+    they were (a stranger refused by address spends nothing of the citizen's budget)."""
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", "1 per minute")
+    here = {"REMOTE_ADDR": "203.0.113.30"}
+    assert_passes(challenge(client, environ_base=here))
+    target, device = new_personal_id(), new_device()
+    assert_rate_limited(challenge(client, target, device, environ_base=here))
+    with app.test_request_context():
+        id_key, device_key = _hashed_key("personal_id", target), _hashed_key("device_id", device)
+    assert _remaining(app, "AUTH_LIMIT_PER_ID", id_key, "auth:id") == [20, 100]
+    assert _remaining(app, "AUTH_LIMIT_PER_DEVICE", device_key, "auth:device") == [30]
+    assert_passes(challenge(client, target, device))  # from elsewhere: counted everywhere
+    assert _remaining(app, "AUTH_LIMIT_PER_ID", id_key, "auth:id") == [19, 99]
+
+
+@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
+                    reason="the in-process store counts window by window; Redis in one script")
+def test_on_redis_every_window_of_a_request_is_counted_in_one_round_trip(app, client,
+                                                                         monkeypatch):
+    storage, _strategy = app.extensions["ratelimit_backend"]
+    connection = storage.get_connection()
+    sent: list[Any] = []
+    real = connection.execute_command
+
+    def counting(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return real(*args, **options)
+
+    monkeypatch.setattr(connection, "execute_command", counting)
+    target, device = new_personal_id(), new_device()
+    assert_passes(challenge(client, target, device))
+    assert sent in (["EVALSHA"], ["EVALSHA", "SCRIPT LOAD", "EVALSHA"])  # loaded once
+    with app.test_request_context():
+        id_key, device_key = _hashed_key("personal_id", target), _hashed_key("device_id", device)
+    assert _remaining(app, "AUTH_LIMIT_PER_ID", id_key, "auth:id") == [19, 99]
+    assert _remaining(app, "AUTH_LIMIT_PER_DEVICE", device_key, "auth:device") == [29]
+    # Each window's key expires with its window, as flask-limiter's own counters do.
+    keys = [key for key in connection.scan_iter("LIMITS:LIMITER/*")
+            if id_key.encode() in key or device_key.encode() in key]
+    assert sorted(0 < connection.ttl(key) <= 3600 for key in keys) == [True] * 3
 
 
 def test_officer_login_is_limited_per_username(app, client, db_session, protector, monkeypatch):
