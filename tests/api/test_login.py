@@ -13,8 +13,11 @@ from typing import Any
 import jwt as pyjwt
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 from identity.accounts import codes, sessions
+from identity.accounts.models import Account
+from identity.accounts.secrets import needs_rehash, verify_secret
 from identity.audit.models import AuditEvent
 from tests.factories import add_citizen, personal_id_for
 from tests.flows import (assert_error, PASSWORD, Holder, Phone, b64, bearer, challenge,
@@ -108,6 +111,19 @@ def test_login_gives_tokens(client, holder, db_session):
     event = db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.login")
                                ).one()
     assert (event.subject_type, event.subject_id) == ("citizen", str(holder.record.id))
+
+
+def test_a_login_hashes_a_password_of_older_parameters_again(client, holder, db_session):
+    account = db_session.get(Account, holder.account_id)
+    account.password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024,
+                                           parallelism=1).hash(PASSWORD)
+    db_session.flush()
+    before = account.updated_at
+    assert login(client, holder.personal_id, holder.phone)["access_token"]
+    db_session.refresh(account)
+    assert not needs_rehash(account.password_hash) and account.updated_at >= before
+    assert verify_secret(account.password_hash, PASSWORD)
+    assert login(client, holder.personal_id, holder.phone)["access_token"]
 
 
 # --- Failures: one answer, the cause in the audit log ----------------------------------------
