@@ -6,8 +6,6 @@ works on the whole text as one integer instead (see its docstring).
 """
 from __future__ import annotations
 
-import functools
-
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 #: Maps an ASCII byte to its Base45 value, and every other byte to 255.
 _VALUES = bytes(ALPHABET.index(chr(b)) if chr(b) in ALPHABET else 255 for b in range(256))
@@ -25,18 +23,26 @@ def b45encode(data: bytes) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=1024)
-def _masks(count: int) -> tuple[int, int, int]:
-    """Masks picking the first, second and third byte of each of ``count`` 3-byte groups."""
-    return (int.from_bytes(b"\xff\0\0" * count), int.from_bytes(b"\0\xff\0" * count),
-            int.from_bytes(b"\0\0\xff" * count))
+#: The lane masks of :func:`b45decode`, per number of 3-character groups.
+_MASKS: dict[int, tuple[int, int]] = {}
+
+
+def _masks(count: int) -> tuple[int, int]:
+    """Masks picking the last and the first byte of each of ``count`` 3-byte lanes (cached)."""
+    masks = _MASKS.get(count)
+    if masks is None:
+        if len(_MASKS) >= 1024:
+            _MASKS.clear()
+        last = int.from_bytes(b"\0\0\xff" * count)
+        masks = _MASKS[count] = (last, last << 16)
+    return masks
 
 
 def b45decode(text: str) -> bytes:
     """Decode Base45 text; raises ``ValueError`` for any character or group that is not valid.
 
     No Python loop: the values are read as one big integer of 3-byte lanes,
-    and every group's ``c + 45·d + 2025·e`` is computed at once with masks
+    and every group's ``c + 45·d + 2025·e`` is computed at once with a mask
     and shifts (no lane can carry into the next: the largest group, 91,124,
     needs 17 bits); a group above 65,535 shows as a non-zero top byte.
     """
@@ -44,19 +50,18 @@ def b45decode(text: str) -> bytes:
         values = text.encode("ascii").translate(_VALUES)
     except UnicodeEncodeError:
         raise ValueError("not Base45") from None
-    if 255 in values or len(values) % 3 == 1:
+    size = len(values)
+    if 255 in values or size % 3 == 1:
         raise ValueError("not Base45")
-    count = len(values) // 3
-    lanes = int.from_bytes(values[:3 * count])
-    first, second, third = _masks(count)
-    groups = ((lanes & first) >> 16) + 45 * ((lanes & second) >> 8) + 2025 * (lanes & third)
-    raw = groups.to_bytes(3 * count)
-    if raw[0::3].strip(b"\0"):
+    count = size // 3
+    lanes = int.from_bytes(values[:3 * count] if size % 3 else values)
+    low, high = _masks(count)
+    groups = (lanes >> 16 & low) + 45 * (lanes >> 8 & low) + 2025 * (lanes & low)
+    if groups & high:
         raise ValueError("not Base45: a group above 65535")
-    decoded = bytearray(2 * count)
-    decoded[0::2] = raw[1::3]
-    decoded[1::2] = raw[2::3]
-    if len(values) % 3 == 2:
+    decoded = bytearray(groups.to_bytes(3 * count))
+    del decoded[0::3]  # the lanes' top bytes, zero: two bytes per group are left
+    if size % 3:
         last = values[-2] + 45 * values[-1]
         if last > 255:
             raise ValueError("not Base45: a pair above 255")

@@ -33,7 +33,8 @@ def test_base45_matches_the_rfc(raw, text):
     assert vn1.b45decode(text) == raw
 
 
-@pytest.mark.parametrize("text", ["GGW", "ZZZ", "A", "0000", "ab", "::;", "Á00", "GGW0"])
+@pytest.mark.parametrize("text", ["GGW", "ZZZ", "A", "0000", "ab", "::;", "Á00", "GGW0",
+                                  "000GGW", "GGW000", "000000:::", "000:::000", "00000:0"])
 def test_base45_refuses_what_the_rfc_refuses(text):
     with pytest.raises(ValueError):
         vn1.b45decode(text)
@@ -105,6 +106,56 @@ def test_malformed_when_anything_follows_the_cose_item():
     parts = sign1_parts(make(KEY))
     raw = cbor2.dumps(cbor2.CBORTag(18, parts)) + b"\x00"
     assert reason("VN1:" + vn1.b45encode(zlib.compress(raw, 9))) == "malformed"
+
+
+def recode(raw: bytes) -> str:
+    return "VN1:" + vn1.b45encode(zlib.compress(raw, 9))
+
+
+def bstr_forms(data: bytes) -> list[bytes]:
+    """``data`` as a CBOR byte string in every spelling but the shortest one."""
+    size = len(data)
+    return [*([bytes((0x58, size)) + data] if size < 24 else []),
+            *([b"\x59" + size.to_bytes(2) + data] if size < 256 else []),
+            b"\x5a" + size.to_bytes(4) + data, b"\x5f" + cbor2.dumps(data) + b"\xff",
+            b"\x5f" + cbor2.dumps(data[:3]) + cbor2.dumps(data[3:]) + b"\xff"]
+
+
+def test_malformed_unless_every_byte_string_has_its_shortest_form():
+    valid = make(KEY, claims={"nm": "Nguyễn " * 50})  # a payload over 255 bytes: 0x59 ...
+    assert vn1.verify(valid, TRUST, now=NOW).claims["nm"].startswith("Nguyễn")
+    protected, _, payload, signature = sign1_parts(valid)
+    assert len(payload) > 255
+    bstr = vn1._bstr
+    for position, data in enumerate((protected, payload, signature)):
+        for form in bstr_forms(data):
+            fields = [bstr(protected), bstr(payload), bstr(signature)]
+            fields[position] = form
+            raw = b"\xd2\x84" + fields[0] + b"\xa0" + fields[1] + fields[2]
+            assert cbor2.loads(raw).value[position if position == 0 else position + 1] == data
+            assert reason(recode(raw)) == "malformed", (position, form[:3])
+    canonical = b"\xd2\x84" + bstr(protected) + b"\xa0" + bstr(payload) + bstr(signature)
+    for other in (b"\xd8\x12\x84", b"\xd2\x98\x04"):  # tag 18, an array of 4: longer forms
+        assert reason(recode(other + canonical[2:])) == "malformed"
+    assert reason(recode(canonical[:2] + bstr(protected) + b"\xb8\x00" + canonical[
+        3 + len(bstr(protected)):])) == "malformed"  # an empty map, in a longer form
+
+
+def test_malformed_when_a_cbor_reference_stands_for_a_field():
+    """cbor2 resolves a shared value (tags 28 and 29) or a string reference (tags 256 and 25)
+    into the bytes it stands for; step 2 wants the one canonical encoding, and so does the
+    browser's verifier (which reads these tags as tags: ``malformed``). Padded to the length
+    of the canonical item, as a length check alone would let them through."""
+    protected, _, payload, _ = sign1_parts(make(KEY))
+    bstr = vn1._bstr
+    size = 3 + 2 * len(bstr(protected)) + len(bstr(payload))
+    shared = b"\xd2\x84\xd8\x1c" + bstr(protected) + b"\xa0" + bstr(payload) + b"\xd8\x1d\x00"
+    strings = (b"\xd2\xd9\x01\x00\x84" + bstr(protected) + b"\xa0" + bstr(payload)
+               + b"\xd8\x19\x00")
+    for raw in (shared, strings):
+        raw += bytes(size - len(raw))
+        assert cbor2.loads(raw).value[3] == protected  # what cbor2 makes of it
+        assert reason(recode(raw)) == "malformed"
 
 
 def test_malformed_when_the_other_tag_or_the_unprotected_map_is_used():
