@@ -79,6 +79,12 @@ def cases() -> list[dict[str, Any]]:
     protected, _, payload, signature = sign1_parts(valid)
     at = {"now": NOW + 10}
 
+    bstr = vn1._bstr
+
+    def padded(raw_item: bytes) -> bytes:
+        """Padded with zero bytes to the canonical item's length."""
+        return raw_item + bytes(3 + 2 * len(bstr(protected)) + len(bstr(payload)) - len(raw_item))
+
     def extra_header(extra: bytes) -> str:
         """The credential with one more protected header entry (the signature kept)."""
         return pack([b"\xa3\x01\x26\x04\x48" + KID + extra, {}, payload, signature])
@@ -119,6 +125,14 @@ def cases() -> list[dict[str, Any]]:
         ("a non-shortest length", recode(raw[:2] + bytes([0x58, raw[2] - 0x40]) + raw[3:]), at,
          "malformed"),
         ("a payload of the wrong type", pack([protected, {}, "text", signature]), at, "malformed"),
+        # cbor2 resolves these references into the bytes they stand for; padded to the length
+        # of the canonical item, a length check alone would let them through
+        ("a shared reference for the signature (tags 28, 29)", recode(padded(
+            b"\xd2\x84\xd8\x1c" + bstr(protected) + b"\xa0" + bstr(payload) + b"\xd8\x1d\x00")),
+         at, "malformed"),
+        ("a string reference for the signature (tags 256, 25)", recode(padded(
+            b"\xd2\xd9\x01\x00\x84" + bstr(protected) + b"\xa0" + bstr(payload)
+            + b"\xd8\x19\x00")), at, "malformed"),
         # 3 to 6: header, key, signature
         ("a header that is not a map", pack([b"\x82\x01\x26", {}, payload, signature]), at,
          "malformed"),
