@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from identity import clock
 from identity.credentials import vn1
 from identity.credentials.keys import KeyRing
 from identity.relying_parties import callbacks
@@ -350,7 +351,7 @@ def test_a_party_verifies_a_credential_online_and_the_citizen_sees_its_name(
 def test_a_hotel_notifies_its_guests(client, db_session, protector, citizen):
     hotel = Bank(client, db_session, protector, name="Khách sạn Hồ Gươm", kind="hotel",
                  scopes=("lodging.notify",))
-    today = dt.date.today()
+    today = clock.today()
     answer = hotel.post("lodging-notices", {
         "commune_code": citizen.record.commune_code, "address": "12 Hàng Bạc",
         "guests": [{"personal_id": citizen.record.personal_id, "arrival": today.isoformat(),

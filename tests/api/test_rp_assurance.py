@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from identity import clock
 from identity.accounts import registration
 from identity.accounts.access_log import access_log
 from identity.accounts.account import account_phone_context
@@ -196,7 +197,7 @@ def test_credential_verification_names_no_citizen_for_a_text_that_does_not_verif
 # --- Item 5: per-party rate limit and daily quota on every endpoint that takes ids ---------------
 
 def _lodging(row: Any, guests: int = 1) -> dict[str, Any]:
-    today = dt.date.today()
+    today = clock.today()
     return {"commune_code": row.commune_code, "address": "12 Hàng Bạc",
             "guests": [{"personal_id": f"0010990{n:05d}", "full_name": "Nguyễn Văn An",
                         "date_of_birth": "1990-01-01", "arrival": today.isoformat(),

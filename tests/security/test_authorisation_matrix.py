@@ -26,6 +26,7 @@ from typing import Any
 
 
 from app.auth import limiter
+from identity import clock
 from identity.audit.service import Actor
 from identity.credentials import keys
 from identity.monitoring import operators
@@ -156,7 +157,7 @@ ENDPOINTS: dict[str, tuple[str, str | None]] = {
 }
 #: Operations that end the caller's session or lock it: called last, with callers of their own.
 DESTRUCTIVE = {"POST /api/v1/auth/logout", "POST /api/v1/me/lock"}
-_SOON = (dt.date.today() + dt.timedelta(days=300)).isoformat()
+_SOON = (clock.today() + dt.timedelta(days=300)).isoformat()
 #: Bodies that pass validation, sent where a refusal must come from who asks, not from the body
 #: (a caller on someone else's object, an officer on a supervisor's endpoint).
 VALID_BODIES: dict[str, Any] = {
@@ -306,7 +307,7 @@ class World:
         row, headers = self.citizen_b
         post = self.client.post
         host = add_citizen(self.db_session, self.protector)
-        today = dt.date.today()
+        today = clock.today()
         commune = admin_units.communes_by_province()["01"][0].code
         stay = post("/api/v1/residence/stays", headers=headers, json={
             "commune_code": commune, "address": "Số 12 phố Huế",

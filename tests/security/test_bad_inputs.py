@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.auth import limiter
+from identity import clock
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.database import Base
@@ -56,7 +57,7 @@ def _match(**overrides: Any) -> dict[str, Any]:
 
 def _fine(**overrides: Any) -> dict[str, Any]:
     return {"personal_id": ID, "legal_basis": "Nghị định 168/2024/NĐ-CP", "amount": 400_000,
-            "due_date": (dt.date.today() + dt.timedelta(days=30)).isoformat(), **overrides}
+            "due_date": (clock.today() + dt.timedelta(days=30)).isoformat(), **overrides}
 
 
 def _nested(depth: int) -> str:
