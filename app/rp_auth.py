@@ -17,10 +17,10 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
-from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import create_access_token, get_jwt
 from limits import parse_many
 
-from app.auth import _subject, _token_version
+from app.auth import _subject, _token_version, verify_bearer
 from app.extensions import db, get_redis
 from identity.entities import attach
 from identity.relying_parties import parties
@@ -78,7 +78,7 @@ def party_required(scope: str, *, metered: bool = True,
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request()
+            verify_bearer()  # the library's checks, the token read once
             party = parties.party_row_for_token(db_session=db.session(),
                                                 party_id=_subject("rp"),
                                                 token_version=_token_version())
