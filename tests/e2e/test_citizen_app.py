@@ -93,7 +93,8 @@ def qr_in_screenshot(driver: Any) -> str:
     from selenium.webdriver.common.by import By
     svg = driver.find_element(By.CSS_SELECTOR, "#qr-current svg.qr")
     image = Image.open(io.BytesIO(svg.screenshot_as_png))
-    found = zxingcpp.read_barcodes(image)
+    # QR codes only: zxing's linear readers can find a short "barcode" among a QR's modules
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(found) == 1, f"{len(found)} codes read in the screenshot"
     assert found[0].format == zxingcpp.BarcodeFormat.QRCode
     return str(found[0].text)
