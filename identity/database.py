@@ -201,7 +201,7 @@ class Statement:
             return list(result) if self._row is not None else []
         sql, make = self._sql, self._row
         if self._literals:
-            params = {**self._literals, **params}
+            params = {**self._literals, **(params or {})}
         events = connection.dispatch
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:

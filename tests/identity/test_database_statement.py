@@ -89,3 +89,8 @@ def test_values_written_in_the_statement_are_sent(db_session: Session) -> None:
     # ``failed_passcodes + 1``: the 1 is a bound value of the compiled statement, not the caller's.
     plus_one = Statement(sa.select((sa.bindparam("n", type_=sa.Integer) + 1).label("next")))
     assert plus_one.first(db_session, {"n": 41}).next == 42
+
+
+def test_a_statement_whose_only_values_are_its_own(db_session: Session) -> None:
+    # No parameters from the caller, one value written in the statement.
+    assert Statement(sa.select(sa.literal(5).label("five"))).first(db_session).five == 5
