@@ -518,17 +518,24 @@ def verify_qr_camera(driver: Any) -> dict[str, Any]:
     return _verification(driver)
 
 
-def camera_showing(picture: Path, video: Path, *, width: int = 640, height: int = 480
-                   ) -> tuple[str, ...]:
+def camera_showing(picture: Path, video: Path, *, width: int = 640, height: int = 480,
+                   margin: int = 20) -> tuple[str, ...]:
     """Chromium's flags for a fake camera filming ``picture`` (written as the Y4M ``video``).
 
-    The picture is centred on white, in YUV 4:2:0 (one frame, which Chromium repeats).
+    The picture is centred on white at its own size, never scaled down: a camera held close
+    enough to read the code. The frame is ``width`` x ``height`` or larger when the picture
+    and its margin need it. Scaling a phone's screenshot down to fit a 480-pixel frame left
+    about 3.5 pixels per module, under what jsQR reads reliably, and the camera check failed
+    now and then (depending on the credential's bits). YUV 4:2:0, one frame, which Chromium
+    repeats.
     """
     from PIL import Image
 
-    frame = Image.new("RGB", (width, height), "white")
     shown = Image.open(picture).convert("RGB")
-    shown.thumbnail((height - 40, height - 40))
+    width = max(width, shown.width + 2 * margin)
+    height = max(height, shown.height + 2 * margin)
+    width, height = width + width % 2, height + height % 2  # 4:2:0 halves both sides
+    frame = Image.new("RGB", (width, height), "white")
     frame.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
     luma, blue, red = frame.convert("YCbCr").split()
     half = (width // 2, height // 2)
