@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -90,6 +91,20 @@ class AppJWTManager(JWTManager):
     decoded once, with the same checks and the same errors. The request's
     token is read by :func:`verify_bearer`, which keeps that header (the
     library's ``verify_jwt_in_request`` reads the whole token once more).
+
+    An access token that verified is remembered by its exact text (:data:`VERIFIED_TOKENS` of them
+    per app, forgotten all at once when full): the same client sends the same access token
+    for its whole life, and checking its ECDSA signature and claims again on every request
+    cost about 8 % of an online verification. A remembered token is taken again only while
+    the key that verified it is still the app's key of its ``kid`` (the same object: a key
+    removed or replaced is a miss) and its ``exp`` has not passed, the expiry checked on
+    every request as PyJWT checks it (with the same leeway); any miss, and an expired
+    token, goes through the full decode and its errors. Being remembered grants nothing
+    beyond the signature: the token's type, its version against the account's, the
+    account's status and the officer's unit are read on every request as before, so a
+    logout, a lock or a revocation still takes effect on the next request. Text that never
+    verified is never remembered, and a hit needs the whole text equal, so nothing can be
+    forged or guessed from the cache.
     """
 
     def _decode_jwt_from_config(self, encoded_token: str, csrf_value: Any = None,
@@ -100,6 +115,11 @@ class AppJWTManager(JWTManager):
                            allow_expired: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         """The token's header (read without verification, to choose the key) and its claims
         (verified)."""
+        remember = csrf_value is None and not allow_expired
+        if remember:
+            known = _remembered(encoded_token)
+            if known is not None:
+                return known
         header = _unverified_header(encoded_token)
         options: dict[str, Any] = {
             "algorithms": jwt_config.decode_algorithms, "audience": jwt_config.decode_audience,
@@ -110,11 +130,43 @@ class AppJWTManager(JWTManager):
             "verify_aud": jwt_config.decode_audience is not None,
             "verify_sub": jwt_config.verify_sub}
         try:
-            return header, _decode_jwt(**options, allow_expired=allow_expired)
+            claims = _decode_jwt(**options, allow_expired=allow_expired)
         except pyjwt.ExpiredSignatureError as error:  # what the library attaches, for its loader
             error.jwt_header = header  # type: ignore[attr-defined]
             error.jwt_data = _decode_jwt(**options, allow_expired=True)  # type: ignore
             raise
+        if remember:
+            _remember(encoded_token, header, claims)
+        return header, claims
+
+
+#: How many verified tokens each app remembers (:class:`AppJWTManager`): about 1.5 kB each.
+VERIFIED_TOKENS = 4096
+
+
+def _remembered(encoded_token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The header and claims of a token verified before, if its key and expiry still hold."""
+    verified: dict[str, tuple[dict[str, Any], dict[str, Any], Any]] = (
+        current_app.extensions["verified_tokens"])
+    known = verified.get(encoded_token)
+    if known is None:
+        return None
+    header, claims, key = known
+    if (current_app.extensions["token_keys"].get(header.get("kid")) is key
+            and claims["exp"] > time.time() - jwt_config.leeway):  # PyJWT's own test
+        return header, dict(claims)  # a copy: a caller's change stays its own
+    verified.pop(encoded_token, None)
+    return None
+
+
+def _remember(encoded_token: str, header: dict[str, Any], claims: dict[str, Any]) -> None:
+    if claims.get("type") != "access" or not isinstance(claims.get("exp"), (int, float)):
+        return  # a refresh token is used once; no expiry to check again: never remembered
+    verified = current_app.extensions["verified_tokens"]
+    if len(verified) >= VERIFIED_TOKENS:
+        verified.clear()
+    verified[encoded_token] = (header, dict(claims),
+                               current_app.extensions["token_keys"].get(header.get("kid")))
 
 
 jwt = AppJWTManager()
@@ -226,6 +278,7 @@ def init_auth(app: Flask) -> None:
     """Configure token signing, token errors, the rate limiter and the proxy count."""
     keys = parse_signing_keys(app.config["TOKEN_SIGNING_KEYS"])
     app.extensions["token_keys"] = keys
+    app.extensions["verified_tokens"] = {}
     app.config.update(
         JWT_ALGORITHM="ES256", JWT_DECODE_ALGORITHMS=["ES256"], JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=dt.timedelta(seconds=app.config["ACCESS_TOKEN_SECONDS"]),

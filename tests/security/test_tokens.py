@@ -298,6 +298,72 @@ def test_another_application_in_the_process_does_not_change_our_signing_key(
             db.engine.dispose()
 
 
+# --- Tokens remembered once verified (app.auth.AppJWTManager) -------------------------------
+
+def test_a_remembered_token_is_refused_once_its_key_is_gone(client, app, session):
+    _, _, tokens = session
+    access = tokens["access_token"]
+    assert client.get(ME, headers=flows.bearer(access)).status_code == 200  # now remembered
+    assert access in app.extensions["verified_tokens"]
+    keys = app.extensions["token_keys"]
+    try:
+        # The key of its kid replaced (the same kid, another key), then removed.
+        app.extensions["token_keys"] = {**keys, signing_kid(): ec.generate_private_key(
+            ec.SECP256R1())}
+        assert_error(client.get(ME, headers=flows.bearer(access)), 401, "auth.invalid_token")
+        app.extensions["token_keys"] = {kid: key for kid, key in keys.items()
+                                        if kid != signing_kid()}
+        assert_error(client.get(ME, headers=flows.bearer(access)), 401, "auth.invalid_token")
+    finally:
+        app.extensions["token_keys"] = keys
+    assert client.get(ME, headers=flows.bearer(access)).status_code == 200
+
+
+def test_a_remembered_token_changed_by_one_character_is_refused(client, session):
+    _, _, tokens = session
+    access = tokens["access_token"]
+    assert client.get(ME, headers=flows.bearer(access)).status_code == 200
+    head, payload, signature = access.split(".")
+    claims = claims_of(access)
+    for forged in (f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}"
+                   f"{signature[-1]}",
+                   f"{head}.{segment({**claims, 'sub': claims['sub'] + '0'})}"
+                   f".{signature}",
+                   f"{access}."):
+        assert_error(client.get(ME, headers=flows.bearer(forged)), 401, "auth.invalid_token")
+
+
+def test_a_remembered_token_expires_and_is_then_forgotten(client, app, session):
+    _, _, tokens = session
+    access = tokens["access_token"]
+    now = dt.datetime.now(dt.timezone.utc)
+    with time_machine.travel(now + dt.timedelta(seconds=590), tick=False):
+        assert client.get(ME, headers=flows.bearer(access)).status_code == 200
+    with time_machine.travel(now + dt.timedelta(seconds=700), tick=False):
+        assert_error(client.get(ME, headers=flows.bearer(access)), 401, "auth.token_expired")
+        assert access not in app.extensions["verified_tokens"]
+
+
+def test_tokens_that_never_verified_and_refresh_tokens_are_not_remembered_the_memory_bounded(
+        client, app, session, monkeypatch):
+    import app.auth as auth
+    _, _, tokens = session
+    claims = claims_of(tokens["access_token"])
+    verified = app.extensions["verified_tokens"]
+    verified.clear()
+    assert_error(client.get(ME, headers=flows.bearer(foreign_key(claims))), 401,
+                 "auth.invalid_token")
+    assert verified == {}
+    # A refresh token is used once: verified, never remembered.
+    assert client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"])).status_code == 200
+    assert tokens["refresh_token"] not in verified
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS", 3)
+    for second in range(5):  # five tokens of the same claims, each signed anew
+        token = sign({**claims, "iat": claims["iat"] - second})
+        assert client.get(ME, headers=flows.bearer(token)).status_code == 200
+        assert token in verified and len(verified) <= 3
+
+
 # --- Refresh rotation and reuse --------------------------------------------------------------
 
 def test_refresh_rotates_the_pair(client, session):
