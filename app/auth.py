@@ -39,11 +39,9 @@ from flask_jwt_extended.tokens import _decode_jwt
 from flask_jwt_extended.view_decorators import _decode_jwt_from_headers, _load_user
 from flask_limiter import Limiter
 import jwt as pyjwt
-import sqlalchemy as sa
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
-from sqlalchemy.orm import joinedload
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
@@ -359,12 +357,7 @@ def _token_version() -> int:
     return version
 
 
-#: An account with its citizen, in one statement (for routes that read both).
-_ACCOUNT_WITH_CITIZEN = (sa.select(Account).options(joinedload(Account.citizen))
-                         .where(Account.id == sa.bindparam("account_id")))
-
-
-def citizen_required(act: Act, *, with_citizen: bool = False) -> Callable[[F], F]:
+def citizen_required(act: Act) -> Callable[[F], F]:
     """Let the view run for a citizen's current token whose account may do ``act``.
 
     The one place where a citizen's request is checked: the token (signature,
@@ -372,9 +365,7 @@ def citizen_required(act: Act, *, with_citizen: bool = False) -> Callable[[F], F
     state against the capability table (``identity/accounts/capabilities.py``):
     a ``pending_review`` account may only read its status or withdraw, and so
     on. Every citizen route names its act: ``@citizen_required(Act.CREDENTIAL_ISSUE)``.
-    ``with_citizen``: the route reads the account's citizen (issuing a
-    credential does), so the account is read with it in one statement and
-    ``account_for_token`` finds it in the session (the checks are the same).
+    The account comes with its citizen, both read in one statement.
     """
     if not isinstance(act, Act):  # a bare @citizen_required would let any state through
         raise TypeError("citizen_required needs the route's act: @citizen_required(Act.X)")
@@ -383,13 +374,9 @@ def citizen_required(act: Act, *, with_citizen: bool = False) -> Callable[[F], F
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_bearer()
-            # Held here: the session's identity map keeps only weak references.
-            preloaded = db.session().execute(_ACCOUNT_WITH_CITIZEN, {
-                "account_id": _subject("citizen")}).first() if with_citizen else None
             account = sessions.account_for_token(db_session=db.session(),
                                                  account_id=_subject("citizen"),
                                                  token_version=_token_version())
-            del preloaded  # the account is held from here on
             capabilities.require(account, act)
             g.account = account
             return view(*args, **kwargs)

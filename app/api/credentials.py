@@ -48,7 +48,7 @@ def _citizen_actor() -> Any:
 
 
 @blp.post("")
-@citizen_required(Act.CREDENTIAL_ISSUE, with_citizen=True)
+@citizen_required(Act.CREDENTIAL_ISSUE)
 @blp.arguments(CredentialCreate)
 @blp.response(201, CredentialIssued)
 @blp.doc(security=BEARER)
