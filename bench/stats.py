@@ -86,7 +86,7 @@ def _fill(connection: sa.Connection, first: int, last: int) -> None:
             FROM accounts AS a JOIN citizens AS c ON c.id = a.citizen_id
             WHERE a.id BETWEEN :first AND :last AND {where}
             GROUP BY date(a.created_at), c.province_code, c.commune_code
-            ON CONFLICT (day, metric, province_code, commune_code)
+            ON CONFLICT (day, metric, province_code, commune_code, slot)
             DO UPDATE SET count = usage_counters.count + excluded.count
         """), {**params, "metric": metric})
 

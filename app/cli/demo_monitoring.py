@@ -58,7 +58,7 @@ def _add_counters(db_session: Session, rows: Counter[tuple[dt.date, str, str, st
                                                      province_code=province,
                                                      commune_code=commune, count=amount)
         db_session.execute(statement.on_conflict_do_update(
-            index_elements=["day", "metric", "province_code", "commune_code"],
+            index_elements=["day", "metric", "province_code", "commune_code", "slot"],
             set_={"count": UsageCounter.count + amount}))
 
 

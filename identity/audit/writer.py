@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.database import Statement
-from identity.monitoring.models import UsageCounter
+from identity.monitoring.models import COUNTER_SLOTS, UsageCounter
 
 _PENDING = "vnid_pending_writes"
 _HEAD = "vnid_audit_head"
@@ -157,10 +157,14 @@ def _counter_rows(counters: dict[tuple[dt.date, str, str, str], int]) -> tuple[s
 def _counters_sql(counters: dict[tuple[dt.date, str, str, str], int],
                   condition: str = "") -> tuple[str, list[Any]]:
     values, params = _counter_rows(counters)
-    return (f"INSERT INTO usage_counters (day, metric, province_code, commune_code, count) "
-            f"SELECT * FROM (VALUES {values}) AS v(day, metric, province_code, commune_code, "
+    # Into this connection's slot (UsageCounter): concurrent bumps of one count take
+    # different rows. ``%%`` is the SQL text's ``%`` (the statement has parameters).
+    return (f"INSERT INTO usage_counters (day, metric, province_code, commune_code, slot, "
+            f"count) SELECT v.day, v.metric, v.province_code, v.commune_code, "
+            f"pg_backend_pid() %% {COUNTER_SLOTS}, v.count "
+            f"FROM (VALUES {values}) AS v(day, metric, province_code, commune_code, "
             f"count) {condition} "
-            f"ON CONFLICT (day, metric, province_code, commune_code) "
+            f"ON CONFLICT (day, metric, province_code, commune_code, slot) "
             f"DO UPDATE SET count = usage_counters.count + EXCLUDED.count"), params
 
 
@@ -267,7 +271,7 @@ def _counters_core(connection: sa.Connection,
         {"day": day, "metric": metric, "province_code": province, "commune_code": commune,
          "count": amount} for (day, metric, province, commune), amount in counters.items()])
     connection.execute(statement.on_conflict_do_update(
-        index_elements=["day", "metric", "province_code", "commune_code"],
+        index_elements=["day", "metric", "province_code", "commune_code", "slot"],
         set_={"count": UsageCounter.count + statement.excluded.count}))
 
 

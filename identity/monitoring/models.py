@@ -11,7 +11,15 @@ from identity.database import Base, BigIntKey, UTCDateTime
 
 
 class UsageCounter(Base):
-    """How many times ``metric`` happened on ``day`` in one commune ('' where none applies)."""
+    """How many times ``metric`` happened on ``day`` in one commune ('' where none applies).
+
+    A count is the sum of its rows over ``slot``: on PostgreSQL each database connection
+    adds to the slot of its backend (``pg_backend_pid() % COUNTER_SLOTS``), so concurrent
+    transactions bumping the same count (every verification at a checkpoint bumps its
+    commune's) update different rows instead of queueing on one row's lock until each
+    commits; SQLite writes slot 0. Every reader sums (``sum(count)`` grouped without the
+    slot); a count has at most :data:`COUNTER_SLOTS` rows.
+    """
 
     __tablename__ = "usage_counters"
     #: Statistics of one commune (or one province) read their own rows, not the whole metric.
@@ -23,7 +31,14 @@ class UsageCounter(Base):
     metric: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
     province_code: Mapped[str] = mapped_column(sa.String(2), primary_key=True)
     commune_code: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    slot: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0,
+                                      server_default="0")
     count: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+#: How many rows a usage count is spread over (:class:`UsageCounter`): about the number of
+#: connections a busy moment holds per database, so that two rarely share a slot.
+COUNTER_SLOTS = 16
 
 
 class AccountCount(Base):

@@ -73,7 +73,7 @@ def test_the_transaction_reads_what_it_recorded(db_session):
         AuditEvent.subject_id == "4202")).one()  # autoflush wrote it
     assert found.id == event.id and found.hash == event.hash
     bump(db_session, metric="credentials.verified", province_code="01", commune_code="00004")
-    count = db_session.scalar(sa.select(UsageCounter.count).where(
+    count = db_session.scalar(sa.select(sa.func.sum(UsageCounter.count)).where(
         UsageCounter.metric == "credentials.verified"))
     assert count == 2  # the second bump was written before the read
 
@@ -140,4 +140,41 @@ def test_a_writer_waits_when_every_shard_is_held(app: Any) -> None:
         writer.rollback()
         holder.close()
         writer.close()
+        engine.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: SQLite serialises every writer")
+def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> None:
+    """Two transactions bump the same count: each into its connection's slot, so the second
+    commits while the first still holds its row (it used to queue behind it); the count read
+    afterwards is the sum of both."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    slot = sa.text("SELECT pg_backend_pid() % 16")
+    first = Session(bind=engine)
+    spare: list[Session] = []
+    metric = "test.slotted"
+    try:
+        taken = first.scalar(slot)
+        second = Session(bind=engine)
+        while second.scalar(slot) == taken:  # a backend of another slot (1 in 16 shares it)
+            spare.append(second)
+            second = Session(bind=engine)
+        spare.append(second)
+        for session in (first, second):
+            session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+        bump(first, metric=metric, province_code="01", commune_code="00004")
+        assert total(first, metric=metric) == 1  # its slot's row written and locked
+        bump(second, metric=metric, province_code="01", commune_code="00004", amount=2)
+        second.commit()  # would wait 2 s for the first's row lock, then fail
+        first.commit()
+        with Session(bind=engine) as reader:
+            assert total(reader, metric=metric) == 3
+            assert reader.scalar(sa.select(sa.func.count()).where(
+                UsageCounter.metric == metric)) == 2
+    finally:
+        for session in (first, *spare):
+            session.rollback()
+            session.close()
+        with engine.begin() as connection:
+            connection.execute(sa.delete(UsageCounter).where(UsageCounter.metric == metric))
         engine.dispose()
