@@ -5,10 +5,18 @@ queues grow, every client times out, and retries pile on. Each worker
 process lets at most ``MAX_IN_FLIGHT`` requests run inside the application
 at once (granian runs each WSGI request on a thread of its own, up to its
 backpressure, so without a bound they would all be admitted). A request
-beyond the bound waits at most ``IN_FLIGHT_WAIT_MS`` for a slot, then gets
-``503 service.overloaded`` with ``Retry-After: SHED_RETRY_AFTER`` and the
-uniform error body, in well under a millisecond and without touching the
-database or Redis. Clients (the mobile app, relying parties) back off and
+beyond the bound waits at most ``IN_FLIGHT_WAIT_MS`` for a slot (parked,
+spending no CPU), then gets ``503 service.overloaded`` with ``Retry-After:
+SHED_RETRY_AFTER`` and the uniform error body, without touching the
+database or Redis.
+
+The defaults, 2 in flight and 250 ms of wait per worker process (one per
+core), are measured (``docs/benchmarks.md``, run J): a worker's requests share
+one interpreter lock, so two at once let one compute while the other waits
+for the database, and more only take turns at the lock (with 8 in flight an
+online verification cost about 15 % more CPU, the threads' hand-offs). A
+request waiting on a bank gateway gives its slot back meanwhile
+(:mod:`identity.slots`). Clients (the mobile app, relying parties) back off and
 come back; the requests admitted keep a bounded latency (Little's law:
 in-flight / throughput). ``/healthz`` and ``/metrics`` are never shed, so a
 load balancer does not take a busy node for a dead one. ``MAX_IN_FLIGHT=0``
@@ -32,6 +40,7 @@ import sqlalchemy as sa
 from flask import Flask, Response
 
 from app.errors import error_response, handle_unexpected
+from identity.slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,8 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class InFlightLimit:
-    """WSGI middleware: at most ``limit`` requests inside ``wsgi_app`` at once in this process."""
+    """WSGI middleware: at most ``limit`` requests inside ``wsgi_app`` at once in this process
+    (:class:`identity.slots.Slots`: a request waiting on a bank gateway gives its slot back)."""
 
     def __init__(self, wsgi_app: WsgiApp, *, limit: int, wait_seconds: float,
                  retry_after: int) -> None:
@@ -52,7 +62,7 @@ class InFlightLimit:
         self.limit = limit
         self.wait_seconds = wait_seconds
         self.retry_after = retry_after
-        self._slots = threading.BoundedSemaphore(limit)
+        self._slots = Slots(limit)
         self._lock = threading.Lock()
         #: Requests refused since the start of the process.
         self.shed = 0
@@ -60,15 +70,10 @@ class InFlightLimit:
                 "message": "The service is busy. Try again in a moment.", "errors": {}}
         self._body = json.dumps(body).encode()
 
-    def _admit(self) -> bool:
-        if self.wait_seconds > 0:
-            return self._slots.acquire(timeout=self.wait_seconds)
-        return self._slots.acquire(blocking=False)
-
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in EXEMPT_PATHS:
             return self.wsgi_app(environ, start_response)
-        if not self._admit():
+        if not self._slots.take(self.wait_seconds):
             with self._lock:
                 self.shed += 1
             start_response("503 SERVICE UNAVAILABLE", [
@@ -80,7 +85,7 @@ class InFlightLimit:
         try:
             return self.wsgi_app(environ, start_response)
         finally:
-            self._slots.release()
+            self._slots.give_back()
 
 
 def is_database_outage(error: sa.exc.DBAPIError) -> bool:

@@ -93,3 +93,80 @@ def test_the_bound_comes_from_the_configuration(tmp_path, limit, installed):
     client = application.test_client()
     assert all(client.get("/api/v1/admin-units/provinces").status_code == 200
                for _ in range(10))
+
+
+class _WaitingOnABank:
+    """A WSGI app whose requests wait for ``answer`` as a gateway call does (slot given back)."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.waiting = threading.Semaphore(0)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from identity.slots import waiting_elsewhere
+        if environ["PATH_INFO"] == "/pay":
+            with waiting_elsewhere():
+                self.waiting.release()
+                self.answer.wait(10)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+
+def test_a_request_waiting_on_a_bank_gives_its_slot_to_another_meanwhile():
+    inner = _WaitingOnABank()
+    app = InFlightLimit(inner, limit=1, wait_seconds=0, retry_after=1)
+    paid: list[str] = []
+    payer = threading.Thread(target=lambda: paid.append(_call(app, "/pay")[0]))
+    payer.start()
+    assert inner.waiting.acquire(timeout=5)
+    # The only slot is free while the bank has not answered: another request runs at once.
+    assert _call(app)[0] == "200 OK" and app.shed == 0
+    inner.answer.set()
+    payer.join(5)
+    assert paid == ["200 OK"]
+    # The payer took a slot again to finish, and gave it back: the bound is whole.
+    assert _call(app)[0] == "200 OK" and app.shed == 0
+    blocking = _Blocking()
+    bounded = InFlightLimit(blocking, limit=1, wait_seconds=0, retry_after=1)
+    holder = threading.Thread(target=lambda: _call(bounded))
+    holder.start()
+    assert blocking.entered.acquire(timeout=5)
+    assert _call(bounded)[0].startswith("503")  # without a wait elsewhere, the slot stays held
+    blocking.release.set()
+    holder.join(5)
+
+
+def test_waiting_elsewhere_without_a_slot_changes_nothing():
+    from identity.slots import Slots, waiting_elsewhere
+    slots = Slots(1)
+    with waiting_elsewhere():  # a CLI or a job: no slot held, nothing to give back
+        assert slots.take(0)
+    slots.give_back()
+    assert slots.take(0)  # one slot, free again
+    slots.give_back()
+
+
+def test_the_gateway_client_waits_for_the_bank_outside_its_slot(monkeypatch):
+    import io
+
+    from identity import slots
+    from utilities.payments import gateway
+
+    held_during_call: list[object] = []
+
+    def urlopen(request: Any, timeout: float) -> Any:
+        held_during_call.append(getattr(slots._held, "slots", None))
+        answer = io.BytesIO(b"{}")
+        answer.status = 200  # type: ignore[attr-defined]
+        return answer
+
+    monkeypatch.setattr(gateway.urllib.request, "urlopen", urlopen)
+    work = slots.Slots(1)
+    assert work.take(0)
+    try:
+        assert gateway.urllib_transport("GET", "http://bank.test/api", {}, None, 1.0) == (
+            200, b"{}")
+        assert held_during_call == [None]  # given back while the bank answered
+        assert getattr(slots._held, "slots", None) is work  # and held again after
+    finally:
+        work.give_back()

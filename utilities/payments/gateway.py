@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from identity.slots import waiting_elsewhere
 from utilities.payments.errors import BadSignature, StaleCallback
 
 SIGNATURE_HEADER = "X-Signature"
@@ -152,7 +153,9 @@ def urllib_transport(method: str, url: str, headers: Mapping[str, str], body: by
     """One HTTP exchange with ``urllib.request``; any failure to get an answer is unavailable."""
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (config URL)
+        # The request's work slot is another request's while the bank answers.
+        with waiting_elsewhere(), urllib.request.urlopen(  # noqa: S310 (config URL)
+                request, timeout=timeout) as answer:
             return int(answer.status), answer.read()
     except urllib.error.HTTPError as error:
         with error:
