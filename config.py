@@ -235,7 +235,7 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         # Load shedding (app/load_shedding.py): requests in flight per worker process (0: no
         # bound), how long one may wait for a slot before 503 service.overloaded, Retry-After.
         "MAX_IN_FLIGHT": int(env.get("MAX_IN_FLIGHT", 2)),
-        "IN_FLIGHT_WAIT_MS": int(env.get("IN_FLIGHT_WAIT_MS", 250)),
+        "IN_FLIGHT_WAIT_MS": int(env.get("IN_FLIGHT_WAIT_MS", 1000)),
         "SHED_RETRY_AFTER": int(env.get("SHED_RETRY_AFTER", 2)),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),

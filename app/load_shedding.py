@@ -10,7 +10,7 @@ spending no CPU), then gets ``503 service.overloaded`` with ``Retry-After:
 SHED_RETRY_AFTER`` and the uniform error body, without touching the
 database or Redis.
 
-The defaults, 2 in flight and 250 ms of wait per worker process (one per
+The defaults, 2 in flight and 1,000 ms of wait per worker process (one per
 core), are measured (``docs/benchmarks.md``, run J): a worker's requests share
 one interpreter lock, so two at once let one compute while the other waits
 for the database, and more only take turns at the lock (with 8 in flight an
