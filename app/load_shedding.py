@@ -14,7 +14,7 @@ The defaults, 2 in flight and 1,000 ms of wait per worker process (one per
 core), are measured (``docs/benchmarks.md``, run J): a worker's requests share
 one interpreter lock, so two at once let one compute while the other waits
 for the database, and more only take turns at the lock (with 8 in flight an
-online verification cost about 15 % more CPU, the threads' hand-offs). A
+online verification cost about 10 % more CPU and served 20-25 % fewer answers). A
 request waiting on a bank gateway gives its slot back meanwhile
 (:mod:`identity.slots`). Clients (the mobile app, relying parties) back off and
 come back; the requests admitted keep a bounded latency (Little's law:

@@ -1,13 +1,15 @@
 """Work slots: how many requests of a process run at once, and a slot given back while waiting.
 
 A worker process runs its requests' Python under one interpreter lock, so beyond a couple
-of requests at once more threads only take turns at it (measured: with 8 requests in flight
-per worker an online verification cost about 15 % more CPU than with 2, the difference
-being the threads' hand-offs). :class:`Slots` bounds them (``app/load_shedding.py`` holds
-one per process). A request that waits on a remote service for long (a bank gateway's
-answer) computes nothing meanwhile: :func:`waiting_elsewhere` gives its slot to another
-request for that time and takes one back before it goes on, waiting as long as it must (it
-was admitted already). The database's round trips are short and keep the slot.
+of requests at once more threads only take turns at it (measured with ``python -m
+tools.cpu_split verify``: with 8 requests in flight per worker an online verification cost
+about 10 % more CPU of the machine than with 2, the threads' hand-offs and their
+transactions waiting on each other, and served 20-25 % fewer answers). :class:`Slots`
+bounds them (``app/load_shedding.py`` holds one per process). A request that waits on a
+remote service for long (a bank gateway's answer) computes nothing meanwhile:
+:func:`waiting_elsewhere` gives its slot to another request for that time and takes one
+back before it goes on, waiting as long as it must (it was admitted already). The
+database's round trips are short and keep the slot.
 
 No Flask here: the payments' gateway client (``utilities``) marks its waits with it.
 """
