@@ -47,6 +47,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.errors import error_response
 from app.extensions import db, get_protector
 from identity.accounts import capabilities, officers, sessions
+from identity.accounts.account import account_for_token
 from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
 from identity.accounts.models import Account, Officer
@@ -361,7 +362,7 @@ def citizen_required(act: Act) -> Callable[[F], F]:
     """Let the view run for a citizen's current token whose account may do ``act``.
 
     The one place where a citizen's request is checked: the token (signature,
-    type, version) by :func:`sessions.account_for_token`, then the account's
+    type, version) by :func:`identity.accounts.account.account_for_token`, then the account's
     state against the capability table (``identity/accounts/capabilities.py``):
     a ``pending_review`` account may only read its status or withdraw, and so
     on. Every citizen route names its act: ``@citizen_required(Act.CREDENTIAL_ISSUE)``.
@@ -374,9 +375,9 @@ def citizen_required(act: Act) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_bearer()
-            account = sessions.account_for_token(db_session=db.session(),
-                                                 account_id=_subject("citizen"),
-                                                 token_version=_token_version())
+            account = account_for_token(db_session=db.session(),
+                                        account_id=_subject("citizen"),
+                                        token_version=_token_version())
             capabilities.require(account, act)
             g.account = account
             return view(*args, **kwargs)

@@ -21,7 +21,6 @@ from typing import Protocol, cast
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from identity import clock
 from identity.accounts.account import audit_citizen, citizen_actor, get_account_of
@@ -34,7 +33,6 @@ from identity.accounts.secrets import burn_verification, hash_secret, needs_reha
 from identity.audit.service import Actor, record_event
 from identity.credentials.vn1 import b64url, unb64url
 from identity.database import Statement
-from identity.entities import attach
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
@@ -387,33 +385,3 @@ def logout(*, db_session: Session, actor: Actor, session_id: str, subject: str,
         record_event(db_session=db_session, actor=actor, action="auth.logout",
                      subject_type="officer", subject_id=holder.id)
     db_session.commit()
-
-
-#: An account with its citizen (columns ``citizen__<name>``), in one statement: every
-#: citizen's request reads it. Through the ORM (``get`` with the joined citizen) it cost about
-#: 600 µs of Python, a fifth of issuing a QR; read here and attached, about a quarter of that.
-_ACCOUNT_ROW = Statement(
-    sa.select(Account.__table__, *(column.label(f"citizen__{column.key}")
-                                   for column in Citizen.__table__.c))
-    .join_from(Account.__table__, Citizen.__table__,
-               Account.__table__.c.citizen_id == Citizen.__table__.c.id)
-    .where(Account.__table__.c.id == sa.bindparam("account_id")))
-_CITIZEN_KEYS = tuple((f"citizen__{column.key}", column.key) for column in Citizen.__table__.c)
-
-
-def account_for_token(*, db_session: Session, account_id: int, token_version: int) -> Account:
-    """The account an access token speaks for, with its citizen, if the token is still current.
-
-    Read from the database on every request (a logout, a lock or a level change moves the
-    version, so older tokens are refused on the next request) and attached to the session
-    as loaded entities (:func:`identity.entities.attach`): no second statement.
-    """
-    row = _ACCOUNT_ROW.first(db_session, {"account_id": account_id})
-    if row is None or row.token_version != token_version or row.status in (LOCKED, REJECTED):
-        raise InvalidToken()
-    values = row._asdict()
-    citizen = attach(db_session, Citizen, {key: values.pop(label) for label, key in _CITIZEN_KEYS})
-    account = attach(db_session, Account, values)
-    if "citizen" not in account.__dict__:
-        set_committed_value(account, "citizen", citizen)
-    return account
