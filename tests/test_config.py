@@ -95,3 +95,14 @@ def test_testing_honours_real_backends_when_given():
                                        "redis://127.0.0.1:6379/3"})
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/d"
     assert settings["REDIS_URL"] == "redis://127.0.0.1:6379/3"
+
+
+def test_load_shedding_runs_two_requests_per_worker_in_production_and_more_elsewhere():
+    """Production: 2 in flight per worker, a second's wait for a slot (docs/operations.md);
+    `flask run` serves a browser's page of modules at once, and the race tests meet in the
+    database: both keep a wide bound. The environment overrides either."""
+    production = load_config("production", PRODUCTION)
+    assert (production["MAX_IN_FLIGHT"], production["IN_FLIGHT_WAIT_MS"]) == (2, 1000)
+    for name in ("development", "testing"):
+        assert load_config(name, {})["MAX_IN_FLIGHT"] == 64
+    assert load_config("production", {**PRODUCTION, "MAX_IN_FLIGHT": "8"})["MAX_IN_FLIGHT"] == 8
