@@ -1,7 +1,8 @@
 """ORM instances from rows already read with Core: an entity without a second ``SELECT``.
 
-The hot paths read a principal's row (an officer, a relying party) with one
-Core statement and check it without building an ORM object. A route that
+The hot paths read a principal's row with one Core statement and check it
+without building an ORM object (an officer, a relying party; a citizen's
+account is attached at once, with its citizen). A route that
 then needs the entity (to pass it to a use case that changes it) gets it from
 the same row here: the instance in the session's identity map when there is
 one, else the row attached to the session as a persistent, unmodified
