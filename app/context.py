@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
 import redis
 from flask import Flask, Response, current_app, request
 from sqlalchemy.orm import Session
@@ -12,6 +16,7 @@ from app.logging_setup import redact
 from identity.accounts.secrets import PasscodeKeys, use_passcode_keys
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
+from identity.database import autocommit_reads
 from identity.protection import Protector
 
 #: A caller's request id: 8-64 letters, digits and dashes, at least one letter.
@@ -64,6 +69,23 @@ def request_id() -> str:
 def db_session() -> Session:
     """The request's database session (services commit it once per use case)."""
     return db.session()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_then_one_write(view: F) -> F:
+    """Serve the route in autocommit on PostgreSQL (:func:`identity.database.autocommit_reads`).
+
+    For a hot route that reads (its caller's row included) and then writes one audited
+    act: no ``BEGIN`` and no ``COMMIT``, the act's statement durable when it returns.
+    Put it above the route's authentication, whose look-up is the request's first read.
+    """
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        autocommit_reads(db_session())
+        return view(*args, **kwargs)
+    return cast(F, wrapper)
 
 
 def redis_client() -> redis.Redis:

@@ -227,3 +227,39 @@ class Statement:
         """The first row, or None."""
         found = self.rows(db_session, params)
         return found[0] if found else None
+
+
+def autocommit_reads(db_session: Session) -> bool:
+    """Run the session's next transaction in autocommit on PostgreSQL, where its one write is
+    one statement; True when it does.
+
+    For a request that reads and then writes once (an online verification, an identity
+    match, a refresh): each statement commits on its own, so there is no ``BEGIN`` and no
+    ``COMMIT`` to send (two round trips of five), and the write is as durable as a commit
+    when its statement returns (``synchronous_commit``). Its reads see what was committed,
+    as they would in a ``READ COMMITTED`` transaction. What the request writes must be ONE
+    statement: :mod:`identity.audit.writer` writes an event and its counters so, and refuses
+    anything more (see :func:`in_autocommit`); :func:`leave_autocommit` ends the mode for a
+    request that turns out to write more. Nothing changes on SQLite (its ``BEGIN
+    IMMEDIATE``), on a session bound to a connection (a test's transaction), or once the
+    session's transaction has begun.
+    """
+    bind = db_session.get_bind()
+    if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
+            and not db_session.in_transaction()):
+        return False
+    db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
+def in_autocommit(connection: sa.Connection) -> bool:
+    """Whether each statement on ``connection`` commits on its own (PostgreSQL only)."""
+    return (connection.dialect.name == "postgresql"
+            and bool(connection.connection.dbapi_connection.autocommit))  # type: ignore[union-attr]
+
+
+def leave_autocommit(db_session: Session) -> None:
+    """End :func:`autocommit_reads`'s mode (nothing was written yet): the next statement
+    begins a transaction of its own, which commits or rolls back as a whole."""
+    if db_session.in_transaction() and in_autocommit(db_session.connection()):
+        db_session.rollback()  # the connection back to the pool, its isolation level reset

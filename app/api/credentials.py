@@ -118,6 +118,7 @@ def revoke(credential_id: str) -> Any:
 
 
 @blp.post("/verify")
+@ctx.reads_then_one_write
 @officer_required
 @blp.arguments(VerifyRequest)
 @blp.response(200, VerificationRead)

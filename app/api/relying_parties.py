@@ -53,6 +53,7 @@ def _citizen_actor() -> Any:
 # --- Matching without disclosure ---------------------------------------------------------------
 
 @blp.post("/identity-match")
+@ctx.reads_then_one_write
 @party_required("identity.match")
 @blp.arguments(IdentityMatchRequest)
 @blp.response(200, IdentityMatchRead)
@@ -68,6 +69,7 @@ def identity_match(payload: dict[str, Any]) -> Any:
 
 
 @blp.post("/sim-ownership")
+@ctx.reads_then_one_write
 @party_required("sim.verify")
 @blp.arguments(SimOwnershipRequest)
 @blp.response(200, SimOwnershipRead)
@@ -149,6 +151,7 @@ def acknowledge_erasure(share_id: int) -> Any:
 # --- Credentials and lodging -----------------------------------------------------------------
 
 @blp.post("/credentials/verify")
+@ctx.reads_then_one_write
 @party_required("credentials.verify")
 @blp.arguments(VerifyRequest)
 @blp.response(200, VerificationRead)

@@ -32,7 +32,7 @@ from identity.accounts.models import (CLOSED, LOCKED, REJECTED, Account, Device,
 from identity.accounts.secrets import burn_verification, hash_secret, needs_rehash, verify_secret
 from identity.audit.service import Actor, record_event
 from identity.credentials.vn1 import b64url, unb64url
-from identity.database import Statement
+from identity.database import Statement, autocommit_reads, leave_autocommit
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
@@ -300,24 +300,19 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
     or a deactivated officer moves nothing; anything that did not move is
     told apart by :func:`_refuse_refresh`.
 
-    On PostgreSQL, a refresh that opens its session's first transaction (on an
-    engine, not on a connection the caller holds) runs its statement in
-    autocommit: one statement is atomic on its own, so one round trip instead
-    of three (``BEGIN``, the statement, ``COMMIT``). A refused one ends it
+    On PostgreSQL, a refresh that opens its session's first transaction runs its
+    statement in autocommit (:func:`identity.database.autocommit_reads`): one
+    statement is atomic on its own, so one round trip instead of three
+    (``BEGIN``, the statement, ``COMMIT``). A refused one ends it
     before :func:`_refuse_refresh` reads the family again, in a transaction of
     its own (its row lock held until its commit).
     """
-    bind = db_session.get_bind()
-    autocommit = (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
-                  and not db_session.in_transaction())
-    if autocommit:
-        db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    autocommit_reads(db_session)
     moved = _ROTATION.first(db_session, {"sid": session_id, "presented": generation,
                                          "now": clock.now(), "locked": LOCKED,
                                          "rejected": REJECTED})
     if moved is None:
-        if autocommit:
-            db_session.rollback()  # the connection back to the pool, its isolation reset
+        leave_autocommit(db_session)
         _refuse_refresh(db_session, actor, session_id, generation)
     assert moved is not None
     if moved.account_id is not None:

@@ -20,6 +20,8 @@ commits, so the rows still commit or vanish with the act they record:
   events of a transaction that already holds its head, or several events flushed
   together, the hashes are computed in Python from the held head and the rows go in one
   multi-row statement with the head's update and the counters.
+- A request in autocommit (:func:`identity.database.autocommit_reads`) writes its one
+  event by the one statement alone, which is then its commit (:func:`_write_alone`).
 - SQLite (the embedded default) takes the same steps as separate Core statements; its
   ``BEGIN IMMEDIATE`` already serialises writers.
 
@@ -29,10 +31,9 @@ written in ``after_flush``. An event recorded from inside a flush would reach th
 work without its chain fields and be refused by the table's ``NOT NULL`` columns (fails
 closed); nothing records one there.
 
-The commit is the caller's and stays one per request; concurrent requests' commits share
-PostgreSQL's WAL flush (its group commit: one fsync for every commit waiting on it), which
-``python -m bench.audit_write`` shows with ``pg_stat_wal``. Nothing is acknowledged before
-the caller's commit returns, so a crash before it loses the act and its rows together.
+The commit is the caller's, one per request; concurrent commits share PostgreSQL's WAL flush
+(its group commit: ``python -m bench.audit_write`` shows it with ``pg_stat_wal``). Nothing
+is acknowledged before it returns: a crash before it loses the act and its rows together.
 """
 from __future__ import annotations
 
@@ -49,11 +50,12 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditChainHead, AuditEvent
-from identity.database import Statement
+from identity.database import Statement, in_autocommit
 from identity.monitoring.models import COUNTER_SLOTS, UsageCounter
 
 _PENDING = "vnid_pending_writes"
 _HEAD = "vnid_audit_head"
+_ALONE = "vnid_autocommit_write"
 #: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
 SHARD_COUNT_TTL = 300.0
 #: The chains of unlinkable events (created by migration 0013); ordinary events never take
@@ -179,10 +181,13 @@ _RETURNED = ("id", "shard", "seq", "prev_hash", "hash")
 
 
 def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: bool,
-                   counters: dict[tuple[dt.date, str, str, str], int]) -> Any:
+                   counters: dict[tuple[dt.date, str, str, str], int],
+                   wait: bool = False) -> Any:
     """PostgreSQL: lock a free head, hash, insert, move the head, count: one round trip.
 
-    None when every shard was locked by another transaction (nothing was written).
+    None when every shard was locked by another transaction (nothing was written); with
+    ``wait``, it waits for its first shard instead (``READ COMMITTED`` then reads the head
+    again: the newest one).
     """
     fields = {name: getattr(event, name) for name in _HASHED}
     with_id = unlinkable  # an unlinkable event brings its random id
@@ -193,7 +198,7 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
     sql = (
         "WITH head AS (SELECT shard, seq + 1 AS seq, head_hash FROM audit_chain_heads "
         f"WHERE shard {'<' if unlinkable else '>='} 0 ORDER BY shard < %s, shard "
-        "LIMIT 1 FOR UPDATE SKIP LOCKED), "
+        f"LIMIT 1 FOR UPDATE{'' if wait else ' SKIP LOCKED'}), "
         "ev AS (SELECT shard, seq, head_hash AS prev_hash, sha256(head_hash || convert_to("
         "'[' || shard::text || ',' || seq::text || ',' || %s::text, 'UTF8')) AS hash "
         "FROM head), "
@@ -315,6 +320,11 @@ def write_pending(session: Session) -> None:
     counters, pending.counters = pending.counters, {}
     pending.events.clear()
     connection = session.connection()
+    if in_autocommit(connection):
+        _write_alone(session, connection,
+                     [(event, unlinkable) for unlinkable, events in chains.items()
+                      for event in events], counters)
+        return
     for unlinkable, events in chains.items():
         if events:
             _write_chain(session, connection, events, unlinkable, counters)
@@ -329,8 +339,36 @@ def write_pending(session: Session) -> None:
             _counters_core(connection, counters)
 
 
+def _write_alone(session: Session, connection: sa.Connection,
+                 events: list[tuple[AuditEvent, bool]],
+                 counters: dict[tuple[dt.date, str, str, str], int]) -> None:
+    """In autocommit, ONE statement commits one event and its counters (waiting for a shard
+    when all are held), or counters alone. More events, or a second write, would commit
+    piece by piece: ``RuntimeError`` (fails closed, nothing of it written)."""
+    if len(events) > 1 or session.info.get(_ALONE) is session.get_transaction():
+        raise RuntimeError("a request in autocommit writes one statement: "
+                           "leave_autocommit() before recording more")
+    session.info[_ALONE] = session.get_transaction()
+    if events:
+        ((event, unlinkable),) = events
+        row = (_one_statement(connection, event, unlinkable, counters)
+               or _one_statement(connection, event, unlinkable, counters, wait=True))
+        if row is None:
+            raise RuntimeError("the audit log has no shards: run the database migrations")
+        event.id, event.shard, event.seq = row.id, row.shard, row.seq
+        event.prev_hash, event.hash = bytes(row.prev_hash), bytes(row.hash)
+        session.expunge(event)
+    elif counters:
+        sql, params = _counters_sql(counters)
+        Statement.of_sql(sql).rows_on(connection, tuple(params))
+
+
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     write_pending(session)
+    if (session.new or session.dirty or session.deleted) and in_autocommit(session.connection()):
+        # Rows of the unit of work would commit one statement at a time: refused.
+        raise RuntimeError("a request in autocommit writes one statement: "
+                           "leave_autocommit() before changing rows")
 
 
 def _before_execute(state: Any) -> None:
@@ -352,6 +390,7 @@ def _before_commit(session: Session) -> None:
 def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the session's own transaction ended: commit or rollback
         session.info.pop(_PENDING, None)
+        session.info.pop(_ALONE, None)
 
 
 sa.event.listen(Session, "before_flush", _before_flush)

@@ -34,7 +34,7 @@ from identity.credentials.errors import (CredentialExpired, CredentialNotFound, 
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.database import Statement, paginate
+from identity.database import Statement, leave_autocommit, paginate
 from identity.errors import Conflict
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
@@ -295,6 +295,7 @@ def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verif
         return _record(db_session, actor, verifier, found, "revoked", verified)
     kind = types.credential_types().get(found.type)
     if kind is not None and kind.one_time:
+        leave_autocommit(db_session)  # its first use and its access-log row commit together
         if not _USE_ONCE.rows(db_session, {"credential_id": found.id, "now": now}):
             return _record(db_session, actor, verifier, found, "already_used", verified)
     return _record(db_session, actor, verifier, found, None, verified)

@@ -1,10 +1,13 @@
 """The database dies between a verification's write and its answer: nothing acknowledged is lost.
 
 An online verification writes its access-log row, its chain head and its usage counter
-with one statement (``identity/audit/writer.py``), then commits; the verifier is answered
-only after the commit returns. These tests kill the database connection exactly there,
-after the write and before the ``COMMIT`` (an engine ``commit`` listener: the session has
-sent everything, the DBAPI commit is next):
+with one statement (``identity/audit/writer.py``) and is answered only once that row is
+durable. On SQLite the statement runs in a transaction and the ``COMMIT`` makes it durable;
+on PostgreSQL the request runs in autocommit (``identity.database.autocommit_reads``) and
+the statement is its own commit. These tests kill the database connection at the last
+moment before the row becomes durable: before the ``COMMIT`` (an engine ``commit``
+listener: the session has sent everything, the DBAPI commit is next), or before the
+autocommitted statement itself (a ``before_cursor_execute`` listener):
 
 - the verifier gets ``503`` with ``Retry-After``, never a result;
 - the row and the counter vanish with the transaction (no half-written act);
@@ -29,6 +32,7 @@ from sqlalchemy.pool import NullPool
 from app.context import acceptable_request_id
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
+from identity.database import in_autocommit
 from identity.monitoring.counters import total
 from tests import flows
 from tests.faults.conftest import DATABASE_URL, ON_POSTGRES
@@ -82,7 +86,8 @@ class _Scene:
 def _killing_commits(faulty: Any, kill: Callable[[Any], None],
                      every: int = 1) -> Iterator[list[int]]:
     """Kill the connection of every ``every``-th commit that carries an audit row, just before
-    its ``COMMIT`` is sent; yields the list of killed commits' numbers."""
+    it is sent (the ``COMMIT``, or the autocommitted statement that writes the row); yields
+    the list of killed commits' numbers."""
     with faulty.app.app_context():
         engine = db.engine
     killed: list[int] = []
@@ -91,11 +96,16 @@ def _killing_commits(faulty: Any, kill: Callable[[Any], None],
 
     def wrote(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if "INSERT INTO audit_events" in statement:
-            conn.info["test_wrote_event"] = True
+            if in_autocommit(conn):  # this statement is the commit
+                committing(conn)
+            else:
+                conn.info["test_wrote_event"] = True
 
     def before_commit(conn: Any) -> None:
-        if not conn.info.pop("test_wrote_event", False):
-            return
+        if conn.info.pop("test_wrote_event", False):
+            committing(conn)
+
+    def committing(conn: Any) -> None:
         with lock:
             seen["n"] += 1
             number = seen["n"]
@@ -104,7 +114,8 @@ def _killing_commits(faulty: Any, kill: Callable[[Any], None],
             kill(conn)
 
     def forget(conn: Any) -> None:
-        conn.info.pop("test_wrote_event", None)
+        if not conn.invalidated:  # a killed connection has no info left to forget
+            conn.info.pop("test_wrote_event", None)
 
     sa.event.listen(engine, "before_cursor_execute", wrote)
     sa.event.listen(engine, "commit", before_commit)

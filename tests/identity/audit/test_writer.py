@@ -2,11 +2,13 @@
 flush or commit, are seen by the transaction's later reads, and vanish with its rollback."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, event_hash, record_event, verify_chain
+from identity.database import autocommit_reads, leave_autocommit
 from identity.monitoring.counters import bump, total
 from identity.monitoring.models import UsageCounter
 
@@ -177,4 +180,149 @@ def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> N
             session.close()
         with engine.begin() as connection:
             connection.execute(sa.delete(UsageCounter).where(UsageCounter.metric == metric))
+        engine.dispose()
+
+
+# --- a request in autocommit (identity.database.autocommit_reads) ---------------------------------
+
+def _autocommit_session(app: Any) -> tuple[sa.Engine, Session, list[tuple[str, bool, bool]]]:
+    """A session in autocommit on an engine of its own, and what each statement met: its
+    text, whether the connection was in autocommit, whether a transaction was open."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    seen: list[tuple[str, bool, bool]] = []
+
+    def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        seen.append((text, bool(dbapi.autocommit),
+                     dbapi.info.transaction_status != psycopg.pq.TransactionStatus.IDLE))
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    session = Session(bind=engine)
+    assert autocommit_reads(session)
+    return engine, session, seen
+
+
+def _events_of(app: Any, action: str) -> list[AuditEvent]:
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    try:
+        with Session(bind=engine) as session:
+            return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+def test_in_autocommit_an_event_and_its_counter_are_one_statement_committed_alone(
+        own_database_app):
+    app = own_database_app
+    engine, session, seen = _autocommit_session(app)
+    try:
+        before = _events_of(app, "test.autocommit_one")
+        record_event(db_session=session, actor=PARTY, action="test.autocommit_one",
+                     subject_type="citizen", subject_id=4242)
+        bump(session, metric="test.autocommit_one", province_code="01", commune_code="00004")
+        session.commit()
+        writes = [s for s in seen if "audit_events" in s[0] or "usage_counters" in s[0]]
+        assert len(writes) == 1 and "usage_counters" in writes[0][0]
+        assert all(autocommit and not open_ for _text, autocommit, open_ in seen), seen
+        # Committed by the statement itself: another connection sees it at once.
+        assert len(_events_of(app, "test.autocommit_one")) == len(before) + 1
+        with Session(bind=engine) as other:
+            assert total(other, metric="test.autocommit_one") >= 1
+            assert verify_chain(db_session=other).events >= 1
+    finally:
+        session.close()
+        engine.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_database_app):
+    app = own_database_app
+    engine, session, _seen = _autocommit_session(app)
+    try:
+        record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
+        record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
+        with pytest.raises(RuntimeError, match="one statement"):
+            session.commit()  # two events would commit one by one
+        session.rollback()
+        assert _events_of(app, "test.autocommit_two") == []
+
+        assert autocommit_reads(session)
+        record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
+        session.flush()  # the one write, committed
+        record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
+        with pytest.raises(RuntimeError, match="one statement"):
+            session.commit()  # a second write of the same request
+        session.rollback()
+        assert len(_events_of(app, "test.autocommit_then")) == 1
+
+        assert autocommit_reads(session)
+        session.add(UsageCounter(day=dt.date(2026, 1, 1), metric="test.autocommit_orm",
+                                 province_code="01", commune_code="00004", count=1))
+        with pytest.raises(RuntimeError, match="one statement"):
+            session.flush()  # a row of the unit of work
+        session.rollback()
+    finally:
+        session.close()
+        engine.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_app):
+    app = own_database_app
+    engine, session, seen = _autocommit_session(app)
+    try:
+        session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))  # a read
+        leave_autocommit(session)
+        record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
+        record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
+        session.flush()
+        assert seen[-1][1] is False  # the writes ran in a transaction
+        session.rollback()
+        assert _events_of(app, "test.left_autocommit") == []  # and went with it
+    finally:
+        session.close()
+        engine.dispose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: SQLite serialises every writer")
+def test_in_autocommit_a_writer_waits_for_a_held_shard_in_its_one_statement(
+        own_database_app: Any) -> None:
+    """Every head locked elsewhere: the one statement finds none free, then the same
+    statement waits for one (no lock held between statements); written once, chained."""
+    app = own_database_app
+    engine, writer, seen = _autocommit_session(app)
+    holder = Session(bind=engine)
+    written: dict[str, Any] = {}
+    try:
+        held = holder.scalars(sa.select(AuditChainHead.shard).where(AuditChainHead.shard >= 0)
+                              .with_for_update()).all()
+        assert held
+
+        def write() -> None:
+            try:
+                written["event"] = record_event(db_session=writer, actor=PARTY,
+                                                action="test.autocommit_held")
+                writer.commit()
+            except BaseException as error:  # reported below
+                written["error"] = error
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting for a head
+        holder.rollback()
+        thread.join(timeout=30)
+        assert "error" not in written, written
+        event = written["event"]
+        assert event.shard in held and event.id is not None
+        assert [e.id for e in _events_of(app, "test.autocommit_held")] == [event.id]
+        writes = [text for text, autocommit, _open in seen if "audit_events" in text]
+        assert len(writes) == 2 and "SKIP LOCKED" in writes[0] and "SKIP" not in writes[1]
+        with Session(bind=engine) as other:
+            assert verify_chain(db_session=other).events >= 1
+    finally:
+        holder.rollback()
+        holder.close()
+        writer.close()
         engine.dispose()

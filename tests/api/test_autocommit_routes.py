@@ -1,0 +1,137 @@
+"""The hot routes that read and then write one audited act run in autocommit on PostgreSQL.
+
+An officer's online verification, a party's identity match, SIM check and online
+verification: every statement of the request (the caller's row, the looked-up row, the
+access-log write) runs on a connection in autocommit, so no ``BEGIN`` and no ``COMMIT``
+go to the server, and the act's row is committed by its own statement before the answer.
+A one-time credential's first use is the exception: its ``UPDATE`` and its row commit
+together in one transaction. The suite's other tests share one rolled-back transaction and
+never take this way; these run on a database of their own (``own_database_app``).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db, get_protector
+from identity.audit.models import AuditEvent
+from tests import flows
+from tests.factories import add_issuer_key
+from tests.faults.helpers import new_person, registered
+
+pytestmark = pytest.mark.skipif(
+    not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+    reason="autocommit is PostgreSQL's way; SQLite keeps its BEGIN IMMEDIATE")
+
+
+@contextmanager
+def _statements(app: Any) -> Iterator[list[tuple[str, bool]]]:
+    """Each statement sent meanwhile: its first words and whether it ran in autocommit."""
+    seen: list[tuple[str, bool]] = []
+
+    def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
+        seen.append((" ".join(text.split()[:4]),
+                     bool(conn.connection.dbapi_connection.autocommit)))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+
+
+def _logged(app: Any, action: str) -> int:
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.action == action)) or 0)
+
+
+def _issued(app: Any, client: Any, credential_type: str) -> str:
+    """A new holder's credential of ``credential_type``, under a new issuer key: its QR."""
+    with app.app_context():
+        add_issuer_key(db.session(), get_protector())
+        db.session.commit()
+    token = registered(app, client).log_in()["access_token"]
+    issued = client.post("/api/v1/credentials", headers=flows.bearer(token),
+                         json={"type": credential_type, "passcode": flows.PASSCODE})
+    assert issued.status_code == 201, issued.get_json()
+    return str(issued.get_json()["qr"])
+
+
+def _officer_token(app: Any, client: Any) -> str:
+    with app.app_context():
+        officer = flows.create_officer(db.session(), get_protector(), username="officer.ac")
+    return officer.log_in(client)
+
+
+def _writes(seen: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    return [(text, autocommit) for text, autocommit in seen
+            if text.startswith(("INSERT", "UPDATE", "WITH"))]
+
+
+def test_an_officers_verification_is_reads_and_one_autocommitted_write(own_database_app):
+    app = own_database_app
+    client = app.test_client()
+    qr = _issued(app, client, "identity_basic")
+    token = _officer_token(app, client)
+    before = _logged(app, "credential.verified")
+    with _statements(app) as seen:
+        answer = client.post("/api/v1/credentials/verify", json={"qr": qr},
+                             headers=flows.bearer(token))
+    assert answer.status_code == 200 and answer.get_json()["valid"] is True, answer.get_json()
+    assert len(seen) >= 3 and all(autocommit for _text, autocommit in seen), seen
+    assert len(_writes(seen)) == 1  # the access-log row, its chain head and its counter
+    assert _logged(app, "credential.verified") == before + 1
+
+
+def test_a_one_time_credentials_first_use_and_its_row_commit_together(own_database_app):
+    app = own_database_app
+    client = app.test_client()
+    qr = _issued(app, client, "age_over_18")
+    token = _officer_token(app, client)
+    with _statements(app) as seen:
+        first = client.post("/api/v1/credentials/verify", json={"qr": qr},
+                            headers=flows.bearer(token))
+        second = client.post("/api/v1/credentials/verify", json={"qr": qr},
+                             headers=flows.bearer(token))
+    assert first.get_json()["valid"] is True, first.get_json()
+    assert second.get_json()["reason"] == "already_used"
+    used = [(text, autocommit) for text, autocommit in seen if text.startswith("UPDATE")]
+    assert used and not any(autocommit for _text, autocommit in used)  # in a transaction
+    # Each answer's row went with its own request's writes, in a transaction too.
+    assert [autocommit for _text, autocommit in _writes(seen)
+            if not _text.startswith("UPDATE")] == [False, False]
+
+
+def test_a_partys_match_sim_check_and_verification_run_in_autocommit(own_database_app):
+    app = own_database_app
+    client = app.test_client()
+    qr = _issued(app, client, "identity_basic")
+    person = new_person(app)
+    with app.app_context():
+        party = flows.create_party(db.session(), get_protector(), name="Ngân hàng Tự Động",
+                                   scopes=("identity.match", "sim.verify",
+                                           "credentials.verify"))
+    token = flows.party_token(client, party)
+    requests = {
+        "/api/v1/rp/identity-match": {"personal_id": person.personal_id,
+                                      "full_name": person.full_name,
+                                      "date_of_birth": person.date_of_birth.isoformat()},
+        "/api/v1/rp/sim-ownership": {"personal_id": person.personal_id,
+                                     "phone": person.test_phone},
+        "/api/v1/rp/credentials/verify": {"qr": qr},
+    }
+    for path, body in requests.items():
+        with _statements(app) as seen:
+            answer = client.post(path, json=body, headers=flows.bearer(token))
+        assert answer.status_code == 200, (path, answer.get_json())
+        assert answer.get_json().get("match", answer.get_json().get("valid")) is True
+        assert seen and all(autocommit for _text, autocommit in seen), (path, seen)
+        assert len(_writes(seen)) == 1, (path, seen)
