@@ -29,12 +29,19 @@ def attach(db_session: Session, model: type[T], row: sa.Row[Any] | dict[str, Any
     existing: T | None = db_session.identity_map.get(identity_key(model, values["id"]))
     if existing is not None:
         return existing
-    # As a query's loading does: a new instance without ``__init__`` (whose instrumented
-    # assignments record history for each column), the values put in its dict, then
-    # committed as loaded (``make_transient_to_detached``) and added as persistent. About a
-    # third of the cost of building it with ``__init__`` and ``merge(load=False)`` (a copy).
-    entity = class_mapper(model).class_manager.new_instance()
-    instance_state(entity).dict.update(values)
+    # Built as below, then committed as loaded (``make_transient_to_detached``) and added
+    # as persistent. About a third of the cost of ``__init__`` and ``merge(load=False)``.
+    entity = built(model, values)
     make_transient_to_detached(entity)
     db_session.add(entity)
+    return entity
+
+
+def built(model: type[T], values: dict[str, Any]) -> T:
+    """A new (transient) instance of ``model`` holding ``values``, as a query's loading
+    builds one: without ``__init__``, whose instrumented assignments record each column's
+    history (a tenth of its cost: 1 µs against 10 for an audit event). An insert by the unit
+    of work still writes every value (a pending instance's are read from its dict)."""
+    entity = class_mapper(model).class_manager.new_instance()
+    instance_state(entity).dict.update(values)
     return cast(T, entity)

@@ -43,6 +43,7 @@ from identity.audit import writer
 from identity.audit.errors import AuditChainBroken
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.writer import UNLINKABLE_SHARDS, canonical_rest  # noqa: F401 (re-exported)
+from identity.entities import built
 
 #: Shards created by the first migration; ``flask audit add-shards`` adds more.
 DEFAULT_SHARDS = 32
@@ -103,14 +104,14 @@ def record_event(*, db_session: Session, actor: Actor, action: str,
     transaction, ``flush()``) or commits, by :mod:`identity.audit.writer`: its shard,
     sequence number, hashes and id are set on the returned event then.
     """
-    event = AuditEvent(
+    event = built(AuditEvent, dict(
         occurred_at=coarse_time(clock.now()) if unlinkable else clock.now(),
         actor_type=actor.type, actor_id=actor.id, action=action, subject_type=subject_type,
         subject_id=None if subject_id is None else str(subject_id),
         source=None if unlinkable else actor.source,
         request_id=None if unlinkable else actor.request_id, details=details or {},
         # An id out of the sequence (random, below zero, where the sequence never goes).
-        **({"id": -1 - secrets.randbits(62)} if unlinkable else {}))
+        **({"id": -1 - secrets.randbits(62)} if unlinkable else {})))
     writer.add_event(db_session, event, unlinkable)
     return event
 
