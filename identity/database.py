@@ -133,6 +133,20 @@ def paginate(db_session: Session, query: sa.Select[Any], *, page: int,
     return list(rows), int(total)
 
 
+_CURSOR = "vnid_statement_cursor"
+
+
+def _cursor(pooled: Any) -> Any:
+    """The cursor :class:`Statement` runs on, kept with its DBAPI connection (whose pool
+    record's ``info`` lives as long as it does): a psycopg cursor used again keeps its
+    adapters, about 12 µs a statement less than a new one. A connection serves one request
+    at a time, and every statement's rows are fetched before the next one is sent."""
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not pooled.dbapi_connection:
+        cursor = pooled.info[_CURSOR] = pooled.dbapi_connection.cursor()
+    return cursor
+
+
 class Statement:
     """A statement of a hot path, run straight on the DBAPI cursor of a session's connection.
 
@@ -203,7 +217,7 @@ class Statement:
         if self._literals:
             params = {**self._literals, **(params or {})}
         events = connection.dispatch
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(connection.connection)
         try:
             if events.before_cursor_execute:
                 events.before_cursor_execute(connection, cursor, sql, params, None, False)
@@ -213,8 +227,6 @@ class Statement:
                 events.after_cursor_execute(connection, cursor, sql, params, None, False)
         except Exception as error:  # SQLAlchemy's handling: invalidation, DBAPIError
             connection._handle_dbapi_exception(error, sql, params, cursor, None)
-        finally:
-            cursor.close()
         if make is None:
             return []
         if self._convert:

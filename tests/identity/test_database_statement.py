@@ -94,3 +94,30 @@ def test_values_written_in_the_statement_are_sent(db_session: Session) -> None:
 def test_a_statement_whose_only_values_are_its_own(db_session: Session) -> None:
     # No parameters from the caller, one value written in the statement.
     assert Statement(sa.select(sa.literal(5).label("five"))).first(db_session).five == 5
+
+
+def test_statements_of_a_connection_share_one_cursor_until_an_error_closes_it(
+        db_session: Session) -> None:
+    cursors: list[Any] = []
+    engine = db_session.get_bind()
+
+    def listener(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if "citizens" in statement or "no_such_table" in statement:
+            cursors.append(cursor)
+
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        _BY_ID.first(db_session, {"citizen_id": 1})
+        _BY_ID.first(db_session, {"citizen_id": 2})
+        db_session.begin_nested()
+        with pytest.raises(sa.exc.DBAPIError):
+            Statement(sa.select(sa.literal_column("1")).select_from(
+                sa.table("no_such_table"))).rows(db_session)
+        db_session.rollback()  # the savepoint
+        assert _BY_ID.first(db_session, {"citizen_id": -1}) is None  # on a new cursor
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    if db_session.get_bind().dialect.name == "postgresql":
+        first, second, failed, after = cursors
+        assert first is second is failed and failed.closed  # SQLAlchemy closed it on the error
+        assert after is not failed and not after.closed
