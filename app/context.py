@@ -77,8 +77,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def reads_then_one_write(view: F) -> F:
     """Serve the route in autocommit on PostgreSQL (:func:`identity.database.autocommit_reads`).
 
-    For a hot route that reads (its caller's row included) and then writes one audited
-    act: no ``BEGIN`` and no ``COMMIT``, the act's statement durable when it returns.
+    For a hot route that reads (its caller's row included) and then writes one statement
+    (an audited act, an idempotency key's claim): no ``BEGIN`` and no ``COMMIT``, the
+    statement durable when it returns. A transaction after that commit is an ordinary one.
     Put it above the route's authentication, whose look-up is the request's first read.
     """
     @wraps(view)

@@ -159,6 +159,7 @@ def get_order(order_id: int) -> Any:
 
 
 @blp.post("/<int:order_id>/attempts")
+@ctx.reads_then_one_write  # authentication's read and the key's claim; the payment after
 @citizen_required(Act.PAYMENT_PAY)
 @_require_key
 @blp.arguments(AttemptCreate)

@@ -1,12 +1,14 @@
-"""The hot routes that read and then write one audited act run in autocommit on PostgreSQL.
+"""The hot routes that read and then write one statement run in autocommit on PostgreSQL.
 
 An officer's online verification, a party's identity match, SIM check and online
 verification: every statement of the request (the caller's row, the looked-up row, the
 access-log write) runs on a connection in autocommit, so no ``BEGIN`` and no ``COMMIT``
 go to the server, and the act's row is committed by its own statement before the answer.
 A one-time credential's first use is the exception: its ``UPDATE`` and its row commit
-together in one transaction. The suite's other tests share one rolled-back transaction and
-never take this way; these run on a database of their own (``own_database_app``).
+together in one transaction. A payment's first step (the key's claim) and last steps (the
+bank's answer, the stored answer) are such statements too, the payment between them one
+transaction. The suite's other tests share one rolled-back transaction and never take
+this way; these run on a database of their own (``own_database_app``).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from identity.audit.models import AuditEvent
 from tests import flows
 from tests.factories import add_issuer_key
 from tests.faults.helpers import new_person, registered
+from tests.utilities.payments.live import live
 
 pytestmark = pytest.mark.skipif(
     not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
@@ -135,3 +138,24 @@ def test_a_partys_match_sim_check_and_verification_run_in_autocommit(own_databas
         assert answer.get_json().get("match", answer.get_json().get("valid")) is True
         assert seen and all(autocommit for _text, autocommit in seen), (path, seen)
         assert len(_writes(seen)) == 1, (path, seen)
+
+
+def test_a_payments_claim_answer_and_stored_answer_are_autocommitted_statements(
+        own_database_app):
+    """Authentication's read and the key's claim, then the payment in a transaction (order,
+    passcode, attempt, audit), then the bank's answer and the stored answer: one statement
+    each, in autocommit (11 round trips where 17 were sent)."""
+    made = live(own_database_app, mode="never")
+    try:
+        with _statements(own_database_app) as seen:
+            answer = made.client().post(f"/api/v1/payments/{made.order_id}/attempts",
+                                        headers={**made.headers, "Idempotency-Key": "ac-1"},
+                                        json={"bank": "VCB", "passcode": flows.PASSCODE})
+        assert answer.status_code == 201, answer.get_json()
+        claim = [auto for text, auto in seen if text.startswith("INSERT INTO idempotency_keys")]
+        attempt = [auto for text, auto in seen if text.startswith("WITH attempt AS")]
+        answered = [auto for text, auto in seen if text.startswith("UPDATE payment_attempts")]
+        stored = [auto for text, auto in seen if text.startswith("UPDATE idempotency_keys")]
+        assert (claim, attempt, answered, stored) == ([True], [False], [True], [True]), seen
+    finally:
+        made.close()

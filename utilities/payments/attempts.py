@@ -34,7 +34,7 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
-from identity.database import Statement
+from identity.database import Statement, autocommit_reads
 from utilities.commits import commit_keeping_state
 from utilities.payments import gateway
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
@@ -88,6 +88,7 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
         log.warning("provider unavailable at create",
                     extra={"provider": provider.name, "attempt": reference, "error": str(error)})
     else:
+        autocommit_reads(db_session)  # PostgreSQL: the answer's one statement, no BEGIN
         recorded = _record_provider_answer(db_session, reference=reference,
                                            provider_reference=answer.provider_reference,
                                            redirect_url=answer.redirect_url)
