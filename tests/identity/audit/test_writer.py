@@ -6,6 +6,8 @@ import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -185,7 +187,13 @@ def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> N
 
 # --- a request in autocommit (identity.database.autocommit_reads) ---------------------------------
 
-def _autocommit_session(app: Any) -> tuple[sa.Engine, Session, list[tuple[str, bool, bool]]]:
+ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
+                                   reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+
+
+@contextmanager
+def _autocommit_session(app: Any) -> Iterator[tuple[sa.Engine, Session,
+                                                    list[tuple[str, bool, bool]]]]:
     """A session in autocommit on an engine of its own, and what each statement met: its
     text, whether the connection was in autocommit, whether a transaction was open."""
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
@@ -198,8 +206,12 @@ def _autocommit_session(app: Any) -> tuple[sa.Engine, Session, list[tuple[str, b
 
     sa.event.listen(engine, "before_cursor_execute", statement)
     session = Session(bind=engine)
-    assert autocommit_reads(session)
-    return engine, session, seen
+    try:
+        assert autocommit_reads(session)
+        yield engine, session, seen
+    finally:
+        session.close()
+        engine.dispose()
 
 
 def _events_of(app: Any, action: str) -> list[AuditEvent]:
@@ -211,12 +223,11 @@ def _events_of(app: Any, action: str) -> list[AuditEvent]:
         engine.dispose()
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+@ONLY_POSTGRES
 def test_in_autocommit_an_event_and_its_counter_are_one_statement_committed_alone(
         own_database_app):
     app = own_database_app
-    engine, session, seen = _autocommit_session(app)
-    try:
+    with _autocommit_session(app) as (engine, session, seen):
         before = _events_of(app, "test.autocommit_one")
         record_event(db_session=session, actor=PARTY, action="test.autocommit_one",
                      subject_type="citizen", subject_id=4242)
@@ -230,16 +241,12 @@ def test_in_autocommit_an_event_and_its_counter_are_one_statement_committed_alon
         with Session(bind=engine) as other:
             assert total(other, metric="test.autocommit_one") >= 1
             assert verify_chain(db_session=other).events >= 1
-    finally:
-        session.close()
-        engine.dispose()
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+@ONLY_POSTGRES
 def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_database_app):
     app = own_database_app
-    engine, session, _seen = _autocommit_session(app)
-    try:
+    with _autocommit_session(app) as (_engine, session, _seen):
         record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
         record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
         with pytest.raises(RuntimeError, match="one statement"):
@@ -262,16 +269,12 @@ def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_da
         with pytest.raises(RuntimeError, match="one statement"):
             session.flush()  # a row of the unit of work
         session.rollback()
-    finally:
-        session.close()
-        engine.dispose()
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
+@ONLY_POSTGRES
 def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_app):
     app = own_database_app
-    engine, session, seen = _autocommit_session(app)
-    try:
+    with _autocommit_session(app) as (_engine, session, seen):
         session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))  # a read
         leave_autocommit(session)
         record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
@@ -280,49 +283,44 @@ def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_a
         assert seen[-1][1] is False  # the writes ran in a transaction
         session.rollback()
         assert _events_of(app, "test.left_autocommit") == []  # and went with it
-    finally:
-        session.close()
-        engine.dispose()
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: SQLite serialises every writer")
+@ONLY_POSTGRES
 def test_in_autocommit_a_writer_waits_for_a_held_shard_in_its_one_statement(
         own_database_app: Any) -> None:
     """Every head locked elsewhere: the one statement finds none free, then the same
     statement waits for one (no lock held between statements); written once, chained."""
     app = own_database_app
-    engine, writer, seen = _autocommit_session(app)
-    holder = Session(bind=engine)
-    written: dict[str, Any] = {}
-    try:
-        held = holder.scalars(sa.select(AuditChainHead.shard).where(AuditChainHead.shard >= 0)
-                              .with_for_update()).all()
-        assert held
+    with _autocommit_session(app) as (engine, writer, seen):
+        holder = Session(bind=engine)
+        written: dict[str, Any] = {}
+        try:
+            held = holder.scalars(sa.select(AuditChainHead.shard)
+                                  .where(AuditChainHead.shard >= 0).with_for_update()).all()
+            assert held
 
-        def write() -> None:
-            try:
-                written["event"] = record_event(db_session=writer, actor=PARTY,
-                                                action="test.autocommit_held")
-                writer.commit()
-            except BaseException as error:  # reported below
-                written["error"] = error
+            def write() -> None:
+                try:
+                    written["event"] = record_event(db_session=writer, actor=PARTY,
+                                                    action="test.autocommit_held")
+                    writer.commit()
+                except BaseException as error:  # reported below
+                    written["error"] = error
 
-        thread = threading.Thread(target=write)
-        thread.start()
-        time.sleep(0.5)
-        assert thread.is_alive()  # waiting for a head
-        holder.rollback()
-        thread.join(timeout=30)
-        assert "error" not in written, written
-        event = written["event"]
-        assert event.shard in held and event.id is not None
-        assert [e.id for e in _events_of(app, "test.autocommit_held")] == [event.id]
-        writes = [text for text, autocommit, _open in seen if "audit_events" in text]
-        assert len(writes) == 2 and "SKIP LOCKED" in writes[0] and "SKIP" not in writes[1]
-        with Session(bind=engine) as other:
-            assert verify_chain(db_session=other).events >= 1
-    finally:
-        holder.rollback()
-        holder.close()
-        writer.close()
-        engine.dispose()
+            thread = threading.Thread(target=write)
+            thread.start()
+            time.sleep(0.5)
+            assert thread.is_alive()  # waiting for a head
+            holder.rollback()
+            thread.join(timeout=30)
+            assert "error" not in written, written
+            event = written["event"]
+            assert event.shard in held and event.id is not None
+            assert [e.id for e in _events_of(app, "test.autocommit_held")] == [event.id]
+            writes = [text for text, _autocommit, _open in seen if "audit_events" in text]
+            assert len(writes) == 2 and "SKIP LOCKED" in writes[0] and "SKIP" not in writes[1]
+            with Session(bind=engine) as other:
+                assert verify_chain(db_session=other).events >= 1
+        finally:
+            holder.rollback()
+            holder.close()
