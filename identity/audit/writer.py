@@ -365,7 +365,7 @@ def _write_alone(session: Session, connection: sa.Connection,
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     write_pending(session)
-    if (session.new or session.dirty or session.deleted) and in_autocommit(session.connection()):
+    if in_autocommit(session.connection()) and (session.new or session.dirty or session.deleted):
         # Rows of the unit of work would commit one statement at a time: refused.
         raise RuntimeError("a request in autocommit writes one statement: "
                            "leave_autocommit() before changing rows")
