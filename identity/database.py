@@ -271,7 +271,10 @@ def in_autocommit(connection: sa.Connection) -> bool:
 
 
 def leave_autocommit(db_session: Session) -> None:
-    """End :func:`autocommit_reads`'s mode (nothing was written yet): the next statement
-    begins a transaction of its own, which commits or rolls back as a whole."""
+    """End :func:`autocommit_reads`'s mode before anything is written or recorded: the next
+    statement begins a transaction of its own, which commits or rolls back as a whole.
+    Rows already recorded in the session would be lost with the mode: ``RuntimeError``."""
     if db_session.in_transaction() and in_autocommit(db_session.connection()):
+        if db_session.new or db_session.dirty or db_session.deleted:
+            raise RuntimeError("leave_autocommit() before recording anything")
         db_session.rollback()  # the connection back to the pool, its isolation level reset

@@ -276,6 +276,11 @@ def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_a
     app = own_database_app
     with _autocommit_session(app) as (_engine, session, seen):
         session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))  # a read
+        record_event(db_session=session, actor=PARTY, action="test.left_too_late")
+        with pytest.raises(RuntimeError, match="before recording"):
+            leave_autocommit(session)  # the event would be lost with the mode
+        session.rollback()
+        assert autocommit_reads(session)
         leave_autocommit(session)
         record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
         record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
