@@ -81,6 +81,9 @@ def reads_then_one_write(view: F) -> F:
     (an audited act, an idempotency key's claim): no ``BEGIN`` and no ``COMMIT``, the
     statement durable when it returns. A transaction after that commit is an ordinary one.
     Put it above the route's authentication, whose look-up is the request's first read.
+    So a request refused for its token has checked a pooled connection out (no statement
+    sent, unless the connection sat idle and is pinged): the price of not sending
+    ``BEGIN``, bounded by the pool and the in-flight limit like any other request.
     """
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
