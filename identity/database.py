@@ -204,7 +204,7 @@ class Statement:
     def rows(self, db_session: Session, params: Any = None) -> list[Any]:
         """The statement's rows (attribute access by column name), in the session's
         transaction. ``params``: a dict for a Core statement, a tuple for SQL text."""
-        return self.rows_on(db_session.connection(), params)
+        return self.rows_on(autocommit_connection(db_session) or db_session.connection(), params)
 
     def rows_on(self, connection: sa.Connection, params: Any = None) -> list[Any]:
         """:meth:`rows` on a connection (SQL text: PostgreSQL's only)."""
@@ -260,8 +260,29 @@ def autocommit_reads(db_session: Session) -> bool:
     if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
             and not db_session.in_transaction()):
         return False
-    db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    db_session.info[_AUTOCOMMIT] = db_session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"})
     return True
+
+
+#: ``Session.info`` key of the connection of the session's transaction in autocommit.
+_AUTOCOMMIT = "vnid_autocommit_connection"
+#: ``Session.info`` key of what :mod:`identity.audit.writer` holds for the transaction's
+#: commit (an object whose ``events`` and ``counters`` are empty when nothing is held).
+PENDING_WRITES = "vnid_pending_writes"
+
+
+def autocommit_connection(db_session: Session) -> sa.Connection | None:
+    """The connection of the session's transaction when :func:`autocommit_reads` began it,
+    else None. A dictionary look-up: what a hot path asks instead of ``Session.connection()``
+    (a few µs of SQLAlchemy's state machine per call)."""
+    return db_session.info.get(_AUTOCOMMIT)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_autocommit(db_session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the mode ends with the session's own transaction
+        db_session.info.pop(_AUTOCOMMIT, None)
 
 
 def in_autocommit(connection: sa.Connection) -> bool:
@@ -274,7 +295,9 @@ def leave_autocommit(db_session: Session) -> None:
     """End :func:`autocommit_reads`'s mode before anything is written or recorded: the next
     statement begins a transaction of its own, which commits or rolls back as a whole.
     Rows already recorded in the session would be lost with the mode: ``RuntimeError``."""
-    if db_session.in_transaction() and in_autocommit(db_session.connection()):
-        if db_session.new or db_session.dirty or db_session.deleted:
+    if autocommit_connection(db_session) is not None:
+        pending = db_session.info.get(PENDING_WRITES)
+        if db_session.new or db_session.dirty or db_session.deleted or (
+                pending is not None and (pending.events or pending.counters)):
             raise RuntimeError("leave_autocommit() before recording anything")
         db_session.rollback()  # the connection back to the pool, its isolation level reset

@@ -50,10 +50,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditChainHead, AuditEvent
-from identity.database import Statement, in_autocommit
+from identity.database import PENDING_WRITES, Statement, autocommit_connection
 from identity.monitoring.models import COUNTER_SLOTS, UsageCounter
 
-_PENDING = "vnid_pending_writes"
+_PENDING = PENDING_WRITES
 _HEAD = "vnid_audit_head"
 _ALONE = "vnid_autocommit_write"
 #: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
@@ -101,9 +101,11 @@ def _pending(session: Session) -> _Pending:
 
 
 def add_event(session: Session, event: AuditEvent, unlinkable: bool) -> None:
-    """Queue ``event`` (no chain fields yet) for the transaction's next flush or commit."""
+    """Queue ``event`` (no chain fields yet) for the transaction's next flush or commit (in
+    autocommit, for its commit only: the event stays out of the session's unit of work)."""
     _pending(session).events.append((event, unlinkable))
-    session.add(event)  # the session is no longer clean: flush() and autoflush write it
+    if autocommit_connection(session) is None:
+        session.add(event)  # the session is no longer clean: flush() and autoflush write it
 
 
 def add_counter(session: Session, key: tuple[dt.date, str, str, str], amount: int) -> None:
@@ -314,17 +316,16 @@ def write_pending(session: Session) -> None:
     pending: _Pending | None = session.info.get(_PENDING)
     if pending is None or not (pending.events or pending.counters):
         return
+    if (alone := autocommit_connection(session)) is not None:
+        recorded, counters = pending.events, pending.counters
+        pending.events, pending.counters = [], {}
+        return _write_alone(session, alone, recorded, counters)
     # Events added inside a savepoint that was rolled back have left the session: not written.
     chains = {False: [e for e, u in pending.events if not u and e in session],
               True: [e for e, u in pending.events if u and e in session]}
     counters, pending.counters = pending.counters, {}
     pending.events.clear()
     connection = session.connection()
-    if in_autocommit(connection):
-        _write_alone(session, connection,
-                     [(event, unlinkable) for unlinkable, events in chains.items()
-                      for event in events], counters)
-        return
     for unlinkable, events in chains.items():
         if events:
             _write_chain(session, connection, events, unlinkable, counters)
@@ -357,7 +358,6 @@ def _write_alone(session: Session, connection: sa.Connection,
             raise RuntimeError("the audit log has no shards: run the database migrations")
         event.id, event.shard, event.seq = row.id, row.shard, row.seq
         event.prev_hash, event.hash = bytes(row.prev_hash), bytes(row.hash)
-        session.expunge(event)
     elif counters:
         sql, params = _counters_sql(counters)
         Statement.of_sql(sql).rows_on(connection, tuple(params))
@@ -365,8 +365,8 @@ def _write_alone(session: Session, connection: sa.Connection,
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     write_pending(session)
-    if in_autocommit(session.connection()) and (session.new or session.dirty or session.deleted):
-        # Rows of the unit of work would commit one statement at a time: refused.
+    if autocommit_connection(session) is not None and (session.new or session.dirty
+                                                       or session.deleted):  # piece by piece
         raise RuntimeError("a request in autocommit writes one statement: "
                            "leave_autocommit() before changing rows")
 

@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, event_hash, record_event, verify_chain
+from identity.audit.writer import write_pending
 from identity.database import autocommit_reads, leave_autocommit
 from identity.monitoring.counters import bump, total
 from identity.monitoring.models import UsageCounter
@@ -256,7 +257,10 @@ def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_da
 
         assert autocommit_reads(session)
         record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
-        session.flush()  # the one write, committed
+        session.flush()  # the event is not in the unit of work: nothing written yet
+        assert _events_of(app, "test.autocommit_then") == []
+        write_pending(session)  # what the commit does first: the one write, committed
+        assert len(_events_of(app, "test.autocommit_then")) == 1
         record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
         with pytest.raises(RuntimeError, match="one statement"):
             session.commit()  # a second write of the same request
@@ -279,6 +283,11 @@ def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_a
         record_event(db_session=session, actor=PARTY, action="test.left_too_late")
         with pytest.raises(RuntimeError, match="before recording"):
             leave_autocommit(session)  # the event would be lost with the mode
+        session.rollback()
+        assert autocommit_reads(session)
+        bump(session, metric="test.left_too_late", province_code="01", commune_code="00004")
+        with pytest.raises(RuntimeError, match="before recording"):
+            leave_autocommit(session)  # so would a count
         session.rollback()
         assert autocommit_reads(session)
         leave_autocommit(session)
