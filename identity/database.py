@@ -194,6 +194,9 @@ class Statement:
                                 for column in compiled._result_columns]
         self._row: Any = collections.namedtuple("Row", columns, rename=True) if columns else None
         self._convert = any(self._processors)
+        # psycopg encodes a str query on every run and hashes it anew for its cache of
+        # converted queries; bytes made once are used as they are and keep their hash.
+        self._sql_bytes = self._sql.encode()
 
     @staticmethod
     @functools.lru_cache(maxsize=256)
@@ -221,7 +224,7 @@ class Statement:
         try:
             if events.before_cursor_execute:
                 events.before_cursor_execute(connection, cursor, sql, params, None, False)
-            cursor.execute(sql, params)
+            cursor.execute(self._sql_bytes, params)
             values = cursor.fetchall() if make is not None else []
             if events.after_cursor_execute:
                 events.after_cursor_execute(connection, cursor, sql, params, None, False)

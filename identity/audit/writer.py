@@ -11,11 +11,9 @@ commits, so the rows still commit or vanish with the act they record:
   and wrapping around, never ``ORDER BY random()``), computes the event's hash in SQL from
   the head's (``sha256(prev || canonical text)``, byte for byte what
   :func:`identity.audit.service.event_hash` computes), inserts the event, moves the head
-  and upserts the transaction's counters. A verification's whole durable write is this
-  statement and the ``COMMIT``; the statement is hand-shaped SQL sent through
-  :class:`identity.database.Statement` straight on the driver's cursor (no ORM unit of
-  work, no SQL compilation, no SQLAlchemy result) and psycopg prepares it
-  after a few uses.
+  and upserts the transaction's counters: hand-shaped SQL, built once per shape, sent
+  through :class:`identity.database.Statement` (no ORM unit of work, no SQLAlchemy result)
+  and prepared by psycopg after a few uses.
 - When every shard is locked by other transactions (no row comes back), or for later
   events of a transaction that already holds its head, or several events flushed
   together, the hashes are computed in Python from the held head and the rows go in one
@@ -38,6 +36,7 @@ is acknowledged before it returns: a crash before it loses the act and its rows 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import random
 import time
@@ -152,34 +151,55 @@ def _lock_head(connection: sa.Connection, unlinkable: bool, start: int) -> tuple
 
 # --- the statements ------------------------------------------------------------------------------
 
-def _counter_rows(counters: dict[tuple[dt.date, str, str, str], int]) -> tuple[str, list[Any]]:
-    values = ", ".join(["(%s::date, %s::text, %s::text, %s::text, %s::bigint)"] * len(counters))
-    params = [part for key, amount in counters.items() for part in (*key, amount)]
-    return values, params
-
-
-def _counters_sql(counters: dict[tuple[dt.date, str, str, str], int],
-                  condition: str = "") -> tuple[str, list[Any]]:
-    values, params = _counter_rows(counters)
-    # Into this connection's slot (UsageCounter): concurrent bumps of one count take
-    # different rows. ``%%`` is the SQL text's ``%`` (the statement has parameters).
+@functools.lru_cache(maxsize=64)
+def _counters_text(count: int, condition: str = "") -> str:
+    """The upsert of ``count`` counter rows, each into this connection's slot (UsageCounter):
+    concurrent bumps of one count take different rows. ``%%`` is the SQL's ``%``."""
+    values = ", ".join(["(%s::date, %s::text, %s::text, %s::text, %s::bigint)"] * count)
     return (f"INSERT INTO usage_counters (day, metric, province_code, commune_code, slot, "
             f"count) SELECT v.day, v.metric, v.province_code, v.commune_code, "
             f"pg_backend_pid() %% {COUNTER_SLOTS}, v.count "
             f"FROM (VALUES {values}) AS v(day, metric, province_code, commune_code, "
             f"count) {condition} "
             f"ON CONFLICT (day, metric, province_code, commune_code, slot) "
-            f"DO UPDATE SET count = usage_counters.count + EXCLUDED.count"), params
+            f"DO UPDATE SET count = usage_counters.count + EXCLUDED.count")
+
+
+def _counters_sql(counters: dict[tuple[dt.date, str, str, str], int]) -> tuple[str, list[Any]]:
+    return _counters_text(len(counters)), [part for key, amount in counters.items()
+                                           for part in (*key, amount)]
 
 
 def _event_params(event: AuditEvent) -> list[Any]:
-    return [event.occurred_at, event.actor_type, event.actor_id, event.action,
-            event.subject_type, event.subject_id, event.source, event.request_id,
-            json.dumps(event.details)]
+    values = event.__dict__  # record_event set every field (no attribute descriptor per read)
+    return [*(values[name] for name in _HASHED[:-1]), json.dumps(values["details"])]
 
 
 #: What the one statement gives back of the event it wrote.
 _RETURNED = ("id", "shard", "seq", "prev_hash", "hash")
+
+
+@functools.lru_cache(maxsize=64)
+def _one_statement_of(unlinkable: bool, wait: bool, counters: int) -> Statement:
+    """:func:`_one_statement`'s SQL for its shape, built once."""
+    sql = (
+        "WITH head AS (SELECT shard, seq + 1 AS seq, head_hash FROM audit_chain_heads "
+        f"WHERE shard {'<' if unlinkable else '>='} 0 ORDER BY shard < %s, shard "
+        f"LIMIT 1 FOR UPDATE{'' if wait else ' SKIP LOCKED'}), "
+        "ev AS (SELECT shard, seq, head_hash AS prev_hash, sha256(head_hash || convert_to("
+        "'[' || shard::text || ',' || seq::text || ',' || %s::text, 'UTF8')) AS hash "
+        "FROM head), "
+        "ins AS (INSERT INTO audit_events (shard, seq, occurred_at, actor_type, actor_id, "
+        "action, subject_type, subject_id, source, request_id, details, prev_hash, hash"
+        f"{', id' if unlinkable else ''}) "  # an unlinkable event brings its random id
+        "SELECT shard, seq, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text, "
+        f"%s::text, %s::text, %s::json, prev_hash, hash{', %s::bigint' if unlinkable else ''} "
+        "FROM ev RETURNING id, shard, seq, prev_hash, hash), "
+        "upd AS (UPDATE audit_chain_heads AS h SET seq = ev.seq, head_hash = ev.hash FROM ev "
+        "WHERE h.shard = ev.shard)")
+    if counters:
+        sql += f", uc AS ({_counters_text(counters, 'WHERE EXISTS (SELECT 1 FROM ev)')})"
+    return Statement(sql + f" SELECT {', '.join(_RETURNED)} FROM ins", _RETURNED)
 
 
 def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: bool,
@@ -191,33 +211,14 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
     ``wait``, it waits for its first shard instead (``READ COMMITTED`` then reads the head
     again: the newest one).
     """
-    fields = {name: getattr(event, name) for name in _HASHED}
-    with_id = unlinkable  # an unlinkable event brings its random id
-    params: list[Any] = [_start(connection, unlinkable), canonical_rest(fields),
+    params: list[Any] = [_start(connection, unlinkable),
+                         canonical_rest({name: event.__dict__[name] for name in _HASHED}),
                          *_event_params(event)]
-    if with_id:
+    if unlinkable:
         params.append(event.id)
-    sql = (
-        "WITH head AS (SELECT shard, seq + 1 AS seq, head_hash FROM audit_chain_heads "
-        f"WHERE shard {'<' if unlinkable else '>='} 0 ORDER BY shard < %s, shard "
-        f"LIMIT 1 FOR UPDATE{'' if wait else ' SKIP LOCKED'}), "
-        "ev AS (SELECT shard, seq, head_hash AS prev_hash, sha256(head_hash || convert_to("
-        "'[' || shard::text || ',' || seq::text || ',' || %s::text, 'UTF8')) AS hash "
-        "FROM head), "
-        "ins AS (INSERT INTO audit_events (shard, seq, occurred_at, actor_type, actor_id, "
-        "action, subject_type, subject_id, source, request_id, details, prev_hash, hash"
-        f"{', id' if with_id else ''}) "
-        "SELECT shard, seq, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text, "
-        f"%s::text, %s::text, %s::json, prev_hash, hash{', %s::bigint' if with_id else ''} "
-        "FROM ev RETURNING id, shard, seq, prev_hash, hash), "
-        "upd AS (UPDATE audit_chain_heads AS h SET seq = ev.seq, head_hash = ev.hash FROM ev "
-        "WHERE h.shard = ev.shard)")
     if counters:
-        counted, counter_params = _counters_sql(counters, "WHERE EXISTS (SELECT 1 FROM ev)")
-        sql += f", uc AS ({counted})"
-        params += counter_params
-    sql += f" SELECT {', '.join(_RETURNED)} FROM ins"
-    rows = Statement.of_sql(sql, _RETURNED).rows_on(connection, tuple(params))
+        params += _counters_sql(counters)[1]
+    rows = _one_statement_of(unlinkable, wait, len(counters)).rows_on(connection, tuple(params))
     return rows[0] if rows else None
 
 
@@ -371,8 +372,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
                            "leave_autocommit() before changing rows")
 
 
-def _before_execute(state: Any) -> None:
-    # The transaction's later reads see its counters, as autoflush shows its new rows.
+def _before_execute(state: Any) -> None:  # later reads see the counters (as autoflush)
     pending: _Pending | None = state.session.info.get(_PENDING)
     if pending is not None and pending.counters and state.session.autoflush:
         write_pending(state.session)
