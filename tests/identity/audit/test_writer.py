@@ -19,7 +19,8 @@ from sqlalchemy.pool import NullPool
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, event_hash, record_event, verify_chain
 from identity.audit.writer import write_pending
-from identity.database import autocommit_reads, leave_autocommit
+from identity.database import (autocommit_connection, autocommit_reads, in_autocommit,
+                               leave_autocommit)
 from identity.monitoring.counters import bump, total
 from identity.monitoring.models import UsageCounter
 
@@ -273,6 +274,29 @@ def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_da
         with pytest.raises(RuntimeError, match="one statement"):
             session.flush()  # a row of the unit of work
         session.rollback()
+
+
+@ONLY_POSTGRES
+@pytest.mark.parametrize("end", ["commit", "rollback", "close"])
+def test_the_autocommit_connection_is_the_sessions_until_its_transaction_ends(own_database_app,
+                                                                              end):
+    engine = sa.create_engine(own_database_app.config["SQLALCHEMY_DATABASE_URI"])
+    session = Session(bind=engine)
+    try:
+        assert autocommit_reads(session)
+        mode = autocommit_connection(session)
+        assert mode is not None and in_autocommit(mode)
+        assert engine.pool.checkedout() == 1  # the mode's connection, beside the session's
+        session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))  # the ORM's
+        assert engine.pool.checkedout() == 2 and not in_autocommit(session.connection())
+        getattr(session, end)()
+        assert mode.closed and engine.pool.checkedout() == 0  # both back in the pool
+        assert autocommit_reads(session) and engine.pool.checkedout() == 1  # the next one
+        session.close()
+        assert engine.pool.checkedout() == 0
+    finally:
+        session.close()
+        engine.dispose()
 
 
 @ONLY_POSTGRES
