@@ -52,9 +52,7 @@ from identity.audit.models import AuditChainHead, AuditEvent
 from identity.database import PENDING_WRITES, Statement, autocommit_connection
 from identity.monitoring.models import COUNTER_SLOTS, UsageCounter
 
-_PENDING = PENDING_WRITES
-_HEAD = "vnid_audit_head"
-_ALONE = "vnid_autocommit_write"
+_PENDING, _HEAD, _ALONE = PENDING_WRITES, "vnid_audit_head", "vnid_autocommit_write"
 #: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
 SHARD_COUNT_TTL = 300.0
 #: The chains of unlinkable events (created by migration 0013); ordinary events never take
@@ -84,9 +82,8 @@ class _HeldHead:
 
 def canonical_rest(fields: dict[str, Any]) -> str:
     """The canonical JSON of an event after ``[shard,seq,``: the part that needs no head."""
-    occurred_at = fields["occurred_at"].astimezone(dt.timezone.utc)
-    values = [occurred_at.isoformat(timespec="microseconds")]
-    values += [fields[name] for name in _HASHED[1:]]
+    values = [fields["occurred_at"].astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+              *(fields[name] for name in _HASHED[1:])]
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)[1:]
 
 
@@ -222,6 +219,12 @@ def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: boo
     return rows[0] if rows else None
 
 
+def _written(event: AuditEvent, row: Any) -> None:
+    """The chain fields the statement gave the event, set as loading sets them (no history)."""
+    event.__dict__.update(id=row.id, shard=row.shard, seq=row.seq,
+                          prev_hash=bytes(row.prev_hash), hash=bytes(row.hash))
+
+
 def _chain(events: list[AuditEvent], held: _HeldHead) -> None:
     """Give each event its place after ``held`` and its hash; move ``held`` to the last."""
     from identity.audit.service import event_hash
@@ -296,10 +299,8 @@ def _write_chain(session: Session, connection: sa.Connection, events: list[Audit
         if postgres and len(events) == 1:
             row = _one_statement(connection, events[0], unlinkable, counters)
             if row is not None:
-                event = events[0]
-                event.id, event.shard, event.seq = row.id, row.shard, row.seq
-                event.prev_hash, event.hash = bytes(row.prev_hash), bytes(row.hash)
-                session.info[key] = _HeldHead(transaction, row.shard, row.seq, event.hash)
+                _written(events[0], row)
+                session.info[key] = _HeldHead(transaction, row.shard, row.seq, events[0].hash)
                 return
         shard, seq, head_hash = _lock_head(connection, unlinkable,
                                            _start(connection, unlinkable))
@@ -357,8 +358,7 @@ def _write_alone(session: Session, connection: sa.Connection,
                or _one_statement(connection, event, unlinkable, counters, wait=True))
         if row is None:
             raise RuntimeError("the audit log has no shards: run the database migrations")
-        event.id, event.shard, event.seq = row.id, row.shard, row.seq
-        event.prev_hash, event.hash = bytes(row.prev_hash), bytes(row.hash)
+        _written(event, row)
     elif counters:
         sql, params = _counters_sql(counters)
         Statement.of_sql(sql).rows_on(connection, tuple(params))
