@@ -1,0 +1,24 @@
+"""tools/instructions.py counts the instructions of the requests it serves, not of its setup."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import scratch_database
+from tools.instructions import count
+
+pytestmark = pytest.mark.skipif(
+    not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+    reason="the tool serves on PostgreSQL only (it drops and migrates the schema)")
+
+
+def test_a_requests_count_does_not_include_the_setup(tmp_path, monkeypatch):
+    with scratch_database(tmp_path, postgres=True) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.delenv("REDIS_URL", raising=False)  # the in-process stand-in, not flushed
+        few, more = count("hello", 3), count("hello", 12)
+    # Starting Python and migrating cost billions: counted, they would swamp a request's.
+    # Switching the count on and off costs about 500,000 instructions, shared by the requests.
+    assert 200_000 < few < 20_000_000
+    assert abs(more - few) / few < 0.15
