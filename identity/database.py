@@ -259,26 +259,18 @@ def autocommit_reads(db_session: Session) -> bool:
     IMMEDIATE``), on a session bound to a connection (a test's transaction), or once the
     session's transaction has begun.
 
-    The mode's connection is checked out of the pool beside the session, not into it: the
-    session's transaction is begun with no connection, and the mode ends with it (commit,
-    rollback or close give the connection back). :class:`Statement` runs on it, and so does
-    the writer's one statement; SQLAlchemy's unit of work and its per-connection transaction
-    bookkeeping are not run at all (about 6 % of an online verification's instructions). An
-    ORM query made meanwhile takes a connection of its own into the session's transaction,
-    an ordinary one.
+    The mode's connection is the session's own (every statement of the request, ORM
+    queries included, runs on it: one pooled connection per request, so concurrent
+    requests cannot hold one each while waiting for a second). The hot path's statements
+    find it by a dictionary look-up (:func:`autocommit_connection`), not through
+    ``Session.connection()``, and the writer keeps the act's event out of the unit of work.
     """
     bind = db_session.get_bind()
     if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
             and not db_session.in_transaction()):
         return False
-    connection = bind.connect()
-    try:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-    except BaseException:
-        connection.close()
-        raise
-    db_session.begin()
-    db_session.info[_AUTOCOMMIT] = connection
+    db_session.info[_AUTOCOMMIT] = db_session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"})
     return True
 
 
@@ -298,10 +290,8 @@ def autocommit_connection(db_session: Session) -> sa.Connection | None:
 
 @sa.event.listens_for(Session, "after_transaction_end")
 def _end_autocommit(db_session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the mode ends with the session's own transaction
-        connection = db_session.info.pop(_AUTOCOMMIT, None)
-        if connection is not None:
-            connection.close()  # back to the pool, its isolation level reset
+    if transaction.parent is None:  # the mode ends with the session's own transaction,
+        db_session.info.pop(_AUTOCOMMIT, None)  # which gives its connection back
 
 
 def in_autocommit(connection: sa.Connection) -> bool:
@@ -319,4 +309,4 @@ def leave_autocommit(db_session: Session) -> None:
         if db_session.new or db_session.dirty or db_session.deleted or (
                 pending is not None and (pending.events or pending.counters)):
             raise RuntimeError("leave_autocommit() before recording anything")
-        db_session.rollback()  # the mode's connection back to the pool (_end_autocommit)
+        db_session.rollback()  # the connection back to the pool, its isolation level reset
