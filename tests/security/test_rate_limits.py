@@ -322,3 +322,27 @@ def test_a_dead_redis_elsewhere_does_not_stop_our_logins(app, client, db_session
     phone = flows.Phone()
     flows.register(client, citizen, phone)
     assert flows.login_answer(client, citizen.personal_id, phone).status_code == 200
+
+
+def test_flask_limiters_after_request_work_runs_only_where_a_limit_ran(app, client,
+                                                                         monkeypatch):
+    """Its hooks skip an answer no limit counted (app.auth.AppLimiter); a limited one keeps
+    them, and its limit still refuses."""
+    from flask_limiter import Limiter
+    ran: list[int] = []
+    original = Limiter._Limiter__check_conditional_deductions  # type: ignore[attr-defined]
+
+    def deductions(self: Any, response: Any) -> None:
+        ran.append(response.status_code)
+        original(self, response)
+
+    monkeypatch.setattr(Limiter, "_Limiter__check_conditional_deductions", deductions)
+    assert client.get("/.well-known/vnid-keys.json").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert ran == []
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", "2 per minute")
+    token = "/api/v1/oauth/token"
+    answers = [client.post(token, data={"grant_type": "client_credentials"}) for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [401, 401], answers[0].get_json()
+    assert_rate_limited(answers[2])
+    assert len(ran) == 3
