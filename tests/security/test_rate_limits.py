@@ -324,8 +324,8 @@ def test_a_dead_redis_elsewhere_does_not_stop_our_logins(app, client, db_session
     assert flows.login_answer(client, citizen.personal_id, phone).status_code == 200
 
 
-def test_flask_limiters_after_request_work_runs_only_where_a_limit_ran(app, client,
-                                                                         monkeypatch):
+def test_flask_limiters_after_request_work_runs_only_where_a_limit_ran(
+        app, client, monkeypatch):
     """Its hooks skip an answer no limit counted (app.auth.AppLimiter); a limited one keeps
     them, and its limit still refuses."""
     from flask_limiter import Limiter
