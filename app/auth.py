@@ -216,7 +216,7 @@ def _when_limited(hook: Callable[[Response], Response]) -> Callable[[Response], 
 
 def _limited() -> bool:
     """Whether a limit ran in the current request (its limiter context exists)."""
-    return _LIMITER_CONTEXT in vars(request_ctx._get_current_object())
+    return _LIMITER_CONTEXT in vars(request_ctx._get_current_object())  # type: ignore[attr-defined]
 
 
 class AppLimiter(Limiter):
