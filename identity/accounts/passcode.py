@@ -25,12 +25,24 @@ from identity.database import Statement
 MAX_WRONG_PASSCODES = 5
 
 _ACCOUNTS = cast(sa.Table, Account.__table__)
-#: A try, counted before the passcode is compared: its place in the row, the status, the hash.
-_COUNT_TRY = Statement(
+#: A try cleared rather than counted: right against the hash the request read, which is still
+#: the stored one, within the limit, on an account not locked (``:right_hash`` is NULL when the
+#: passcode was not found right beforehand: never cleared). Column values are the row's before
+#: the statement, as in every ``UPDATE``.
+_CLEARED = sa.and_(_ACCOUNTS.c.passcode_hash == sa.bindparam("right_hash"),
+                   _ACCOUNTS.c.status != LOCKED,
+                   _ACCOUNTS.c.failed_passcodes < sa.bindparam("most"))
+#: One try, in one statement that takes the account's row lock: counted
+#: (``failed_passcodes + 1``), or cleared (0, the hash re-keyed) when :data:`_CLEARED`; the
+#: count, the status and the hash as they are now.
+_TRY = Statement(
     sa.update(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("account_id"))
-    .values(failed_passcodes=_ACCOUNTS.c.failed_passcodes + 1, updated_at=sa.bindparam("now"))
+    .values(failed_passcodes=sa.case((_CLEARED, 0), else_=_ACCOUNTS.c.failed_passcodes + 1),
+            passcode_hash=sa.case((_CLEARED, sa.bindparam("rekeyed")),
+                                  else_=_ACCOUNTS.c.passcode_hash),
+            updated_at=sa.bindparam("now"))
     .returning(_ACCOUNTS.c.failed_passcodes, _ACCOUNTS.c.status, _ACCOUNTS.c.passcode_hash))
-#: A right passcode: the count cleared, the hash kept (or re-keyed), in the act's transaction.
+#: A right passcode found only after the count: the count cleared, the hash kept (or re-keyed).
 _RIGHT_TRY = Statement(
     sa.update(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("account_id"))
     .values(failed_passcodes=0, passcode_hash=sa.bindparam("hash"),
@@ -46,46 +58,57 @@ def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
     made by argon2id or under an older key version is re-keyed under the
     active key when the passcode is right, in the act's transaction.
 
-    The try is counted before the passcode is compared, in one statement
-    (``UPDATE ... SET failed_passcodes = failed_passcodes + 1 RETURNING``):
-    the number it returns is this try's place in the row, so of any number of
-    concurrent tries only the first :data:`MAX_WRONG_PASSCODES` are compared
-    and the rest are refused unread. On PostgreSQL the statement also takes
-    the account's row lock until the act's transaction ends, so concurrent
-    tries of one account run one after the other, each seeing the count the
-    one before left.
+    Each try is checked and counted in ONE statement (:data:`_TRY`), which also
+    takes the account's row lock until the act's transaction ends, so that
+    concurrent tries of one account run one after the other, each seeing the
+    count the one before left. The keyed hash the request's authentication read
+    is compared first, in microseconds; the statement then clears the count
+    only if that hash is still the stored one, the account is not locked and
+    fewer than :data:`MAX_WRONG_PASSCODES` tries were counted before; anything
+    else counts the try (``failed_passcodes + 1``) and the number it returns
+    is this try's place in the row: of any number of concurrent tries, only
+    the first :data:`MAX_WRONG_PASSCODES` can succeed, and a right passcode
+    past them is refused as a wrong one is. An argon2id hash (from before the
+    keyed scheme) costs tens of milliseconds to compare, so it is compared
+    only after its try is counted, and tries past the limit are refused
+    unread; so is a hash changed since the request read it.
 
-    A right passcode clears the counter in the act's transaction (committed
-    with the act, under that lock). A wrong one is committed at once with its
-    audit event, and :class:`WrongPasscode` says how many tries are left; the
-    fifth in a row locks the account (:class:`AccountLocked`).
+    A right passcode leaves the count cleared in the act's transaction
+    (committed with the act, under that lock). A wrong one is committed at
+    once with its audit event, and :class:`WrongPasscode` says how many tries
+    are left; the fifth in a row locks the account (:class:`AccountLocked`).
     """
     check_passcode(passcode)
     if account.status == LOCKED:
         raise AccountLocked()
     keys = passcode_keys()
-    counted = _COUNT_TRY.first(db_session, {"account_id": account.id, "now": clock.now()})
+    seen, right_hash = account.passcode_hash, None
+    rekeyed = seen
+    if seen and not seen.startswith("$argon2"):
+        # Keyed: compared now (raises PasscodeKeyUnavailable, the operator's error, before
+        # anything is counted); the statement decides whether it counts. The re-keyed hash
+        # is made whether the passcode is right or not: the time taken tells nothing.
+        if keys.verify(seen, passcode, citizen_id=account.citizen_id):
+            right_hash = seen
+        if keys.needs_rekey(seen):
+            rekeyed = keys.hash(passcode, citizen_id=account.citizen_id)
+    counted = _TRY.first(db_session, {"account_id": account.id, "now": clock.now(),
+                                      "right_hash": right_hash, "rekeyed": rekeyed,
+                                      "most": MAX_WRONG_PASSCODES})
     if counted is None:  # the account is gone
         db_session.rollback()
         raise AccountLocked()
     failed, status, stored = counted
+    if failed == 0:  # cleared: right, within the limit (a counted try is never 0)
+        set_committed_value(account, "failed_passcodes", 0)
+        set_committed_value(account, "passcode_hash", stored)
+        return
     if status == LOCKED or failed > MAX_WRONG_PASSCODES:
         _refuse_passcode(db_session, actor, account, failed)
-    try:
-        right = keys.verify(stored, passcode, citizen_id=account.citizen_id)
-    except PasscodeKeyUnavailable:  # the operator's error, not the citizen's: no try counted
-        db_session.rollback()
-        raise
-    if right:
-        # A statement, not the attribute: the ORM would skip a write of 0 over a 0 it read
-        # before. A hash of argon2id or of an older key is re-keyed here, with the act's commit.
-        rekeyed = (keys.hash(passcode, citizen_id=account.citizen_id)
-                   if keys.needs_rekey(stored) else stored)
-        _RIGHT_TRY.rows(db_session, {"account_id": account.id, "hash": rekeyed,
-                                     "now": clock.now()})
-        set_committed_value(account, "failed_passcodes", 0)
-        set_committed_value(account, "passcode_hash", rekeyed)
-        return
+    if not seen or seen.startswith("$argon2") or stored != seen:
+        # Not compared before its count: an argon2id hash, or one changed since it was read.
+        if _right_after_count(db_session, account, stored, passcode):
+            return
     db_session.refresh(account)
     audit_citizen(db_session, actor, "passcode.wrong", account.citizen_id, failures=failed)
     if failed >= MAX_WRONG_PASSCODES:
@@ -96,6 +119,27 @@ def confirm_passcode(*, db_session: Session, actor: Actor, account: Account,
     raise WrongPasscode(f"The passcode is not right; {MAX_WRONG_PASSCODES - failed} tries left "
                         "before the account is locked.", field="passcode",
                         remaining=MAX_WRONG_PASSCODES - failed)
+
+
+def _right_after_count(db_session: Session, account: Account, stored: str,
+                       passcode: str) -> bool:
+    """Compare a try already counted with the hash stored now; when right, clear the count
+    (and re-key the hash) in the act's transaction."""
+    keys = passcode_keys()
+    try:
+        right = keys.verify(stored, passcode, citizen_id=account.citizen_id)
+    except PasscodeKeyUnavailable:  # the operator's error, not the citizen's: no try counted
+        db_session.rollback()
+        raise
+    if not right:
+        return False
+    # A statement, not the attribute: the ORM would skip a write of 0 over a 0 it read before.
+    rekeyed = (keys.hash(passcode, citizen_id=account.citizen_id)
+               if keys.needs_rekey(stored) else stored)
+    _RIGHT_TRY.rows(db_session, {"account_id": account.id, "hash": rekeyed, "now": clock.now()})
+    set_committed_value(account, "failed_passcodes", 0)
+    set_committed_value(account, "passcode_hash", rekeyed)
+    return True
 
 
 def _refuse_passcode(db_session: Session, actor: Actor, account: Account, failed: int) -> None:

@@ -1,4 +1,10 @@
-"""The passcode's lock cannot be raced: tries are counted before the passcode is compared.
+"""The passcode's lock cannot be raced: each try is checked and counted in one statement.
+
+A keyed hash (microseconds) is compared before the statement, which clears the
+count only for a right passcode within the limit and counts every other try: the
+places it returns show every try counted once, and where a right one got in. An
+argon2id hash (from before the keyed scheme, tens of milliseconds) is compared only
+after its try is counted: past the limit, unread.
 
 Each try runs in its own thread on a session of its own, on a database whose
 commits are real (``own_database_app``), all released at once by a barrier.
@@ -21,7 +27,7 @@ from app.extensions import db, get_protector
 from identity.accounts import passcode as passcode_module
 from identity.accounts.errors import AccountLocked, WrongPasscode
 from identity.accounts.models import Account
-from identity.accounts.secrets import PasscodeKeys
+from identity.accounts.secrets import PasscodeKeys, hash_secret
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from tests.factories import add_active_account
@@ -37,12 +43,16 @@ WRONG = [f"{n:06d}" for n in range(100000, 100000 + WIDTH)]
 class Race:
     """An account on the app's own database, and a race of passcode tries against it."""
 
-    def __init__(self, app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, app: Any, monkeypatch: pytest.MonkeyPatch,
+                 argon2: bool = False) -> None:
         self.app = app
         #: Every passcode compared, in the order compared, with the result.
         self.compared: list[tuple[str, bool]] = []
+        #: The count each try's statement left: its place in the row, 0 when it cleared it.
+        self.places: list[int] = []
         guard = threading.Lock()
         real = PasscodeKeys.verify
+        statement = passcode_module._TRY
 
         def counting_verify(keys: PasscodeKeys, stored_hash: str, secret: str, *,
                             citizen_id: int) -> bool:
@@ -51,9 +61,21 @@ class Race:
                 self.compared.append((secret, right))
             return right
 
+        class Recording:
+            def first(self_, *args: Any) -> Any:
+                row = statement.first(*args)
+                with guard:
+                    self.places.append(row.failed_passcodes)
+                return row
+
         monkeypatch.setattr(PasscodeKeys, "verify", counting_verify)
+        monkeypatch.setattr(passcode_module, "_TRY", Recording())
         with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
-            self.account_id = add_active_account(session, get_protector()).id
+            account = add_active_account(session, get_protector())
+            if argon2:  # hashed as before the keyed scheme
+                account.passcode_hash = hash_secret(PASSCODE)
+                session.commit()
+            self.account_id = account.id
 
     def run(self, passcodes: list[str]) -> list[str]:
         """One thread per passcode, released together; each one's outcome."""
@@ -93,52 +115,79 @@ class Race:
                                       .where(AuditEvent.action == action)))
 
 
-def test_a_race_of_wrong_passcodes_is_counted_whole_and_compares_only_five(own_database_app,
-                                                                           monkeypatch):
+def test_a_race_of_wrong_passcodes_is_counted_whole_one_place_each(
+        own_database_app, monkeypatch):
     race = Race(own_database_app, monkeypatch)
     outcomes = race.run(WRONG)
-    # Every try counted, the account locked, and only the first five ever compared.
+    # Every try counted, each at a place of its own (no count lost to another), the account
+    # locked; every comparison was wrong, and none past the limit changed an answer.
     assert race.state() == ("locked", WIDTH)
-    assert len(race.compared) == MAX
+    assert sorted(race.places) == list(range(1, WIDTH + 1))
+    assert not any(right for _secret, right in race.compared)
     assert sorted(outcomes) == ["locked"] * (WIDTH - MAX + 1) + ["wrong"] * (MAX - 1)
     assert race.events("passcode.wrong") == MAX
     assert race.events("passcode.refused") == WIDTH - MAX
     assert race.events("account.locked") == 1
 
 
+def test_an_argon2id_hash_in_a_race_is_compared_only_five_times(own_database_app,
+                                                                monkeypatch):
+    race = Race(own_database_app, monkeypatch, argon2=True)
+    outcomes = race.run(WRONG)
+    # Counted first, compared after: the tries past the limit were refused unread.
+    assert race.state() == ("locked", WIDTH)
+    assert sorted(race.places) == list(range(1, WIDTH + 1))
+    assert len(race.compared) == MAX
+    assert sorted(outcomes) == ["locked"] * (WIDTH - MAX + 1) + ["wrong"] * (MAX - 1)
+
+
 def test_the_right_passcode_in_a_race_wins_only_before_the_limit(own_database_app,
                                                                  monkeypatch):
     race = Race(own_database_app, monkeypatch)
     outcomes = race.run([*WRONG[:-1], PASSCODE])
-    right_at = [i for i, (secret, _right) in enumerate(race.compared) if secret == PASSCODE]
-    if right_at:
-        # Compared at all only among the first five tries, and then it was a success.
-        assert right_at[0] < MAX and race.compared[right_at[0]][1] is True
-        assert outcomes.count("confirmed") == 1
+    places = sorted(race.places)
+    assert len(places) == WIDTH
+    if outcomes.count("confirmed") == 1:
+        # It cleared the count (place 0) when fewer than five tries had been counted; the
+        # tries before it and after it were each counted once, from 1.
+        assert places[0] == 0 and places[1] != 0
+        counted = places[1:]
+        before = len(counted) - len(set(counted))  # the places 1..before appear twice
+        assert before < MAX
+        assert counted == sorted([*range(1, before + 1), *range(1, WIDTH - before)])
     else:
-        assert "confirmed" not in outcomes and len(race.compared) == MAX
-    # However the threads were ordered: never more than five wrong tries compared in a row,
-    # so the right one among them never bought more than the five tries the rule allows.
-    run = longest = 0
-    for _secret, right in race.compared:
-        run = 0 if right else run + 1
-        longest = max(longest, run)
-    assert longest <= MAX
+        # It came at or past the limit: counted like any wrong try, refused.
+        assert "confirmed" not in outcomes
+        assert places == list(range(1, WIDTH + 1))
     status, _failures = race.state()
     assert status == "locked"  # at least five wrong tries were left after any success
 
 
-def test_a_try_read_before_the_lock_is_refused_without_comparing(own_database_app,
-                                                                 monkeypatch):
+def test_a_try_read_before_the_lock_is_refused(own_database_app, monkeypatch):
     race = Race(own_database_app, monkeypatch)
     with own_database_app.app_context(), Session(db.engine, expire_on_commit=False) as late:
         account = late.get(Account, race.account_id)  # a request that read it still active
         late.commit()
         race.run(WRONG[:MAX])
-        assert race.state() == ("locked", MAX) and len(race.compared) == MAX
+        assert race.state() == ("locked", MAX)
         with pytest.raises(AccountLocked):
             passcode_module.confirm_passcode(db_session=late, actor=ACTOR, account=account,
                                              passcode=PASSCODE)
-    # Counted, refused, and the right passcode was never compared.
+    # The right passcode, compared, was counted past the limit and refused.
+    assert race.state() == ("locked", MAX + 1) and sorted(race.places) == [1, 2, 3, 4, 5, 6]
+    assert race.compared[-1] == (PASSCODE, True)
+    assert race.events("passcode.refused") == 1
+
+
+def test_an_argon2id_try_read_before_the_lock_is_refused_without_comparing(
+        own_database_app, monkeypatch):
+    race = Race(own_database_app, monkeypatch, argon2=True)
+    with own_database_app.app_context(), Session(db.engine, expire_on_commit=False) as late:
+        account = late.get(Account, race.account_id)
+        late.commit()
+        race.run(WRONG[:MAX])
+        with pytest.raises(AccountLocked):
+            passcode_module.confirm_passcode(db_session=late, actor=ACTOR, account=account,
+                                             passcode=PASSCODE)
     assert race.state() == ("locked", MAX + 1) and len(race.compared) == MAX
     assert race.events("passcode.refused") == 1
