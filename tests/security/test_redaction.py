@@ -133,3 +133,31 @@ def test_the_json_line_is_the_whole_line_redacted(message, fields):
                                   "id5e218 0912345678", "%2B%2B84912345678"])
 def test_a_number_after_other_digits_of_its_run_is_redacted(text):
     assert "[phone]" in redact(text), redact(text)
+
+
+@pytest.mark.parametrize("request_id", ["4f1c2a9be3d94f0a9c1e2b3a4d5e6f70", "a-0912-345",
+                                        "run-2026-12-05T07-45-03"])
+@pytest.mark.parametrize("route", ["/api/v1/credentials/verify", "<unmatched>",
+                                   "/api/v1/credentials/<string(length=32):credential_id>/qr.svg"])
+def test_a_checked_request_line_is_the_line_read_whole(route, request_id):
+    """The request log skips the second reading (app.logging_setup.CHECKED) only where it
+    would change nothing: the values app.metrics.observe writes, ids it accepts."""
+    from app.context import acceptable_request_id
+    from app.logging_setup import CHECKED
+    assert acceptable_request_id(request_id)
+    fields = {"request_id": request_id, "method": "POST", "route": route, "status": 201,
+              "duration_ms": 1234.57, "actor": "officer"}
+    checked = logging.LogRecord("vnid.request", logging.INFO, __file__, 1, "request", None, None)
+    checked.fields, unchecked = fields, logging.LogRecord("vnid.request", logging.INFO, __file__,
+                                                          1, "request", None, None)
+    setattr(checked, CHECKED, True)
+    unchecked.fields, unchecked.created = fields, checked.created
+    assert JsonFormatter().format(checked) == JsonFormatter().format(unchecked)
+
+
+def test_an_unchecked_line_is_still_read():
+    from app.logging_setup import CHECKED
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "to %s", ("0912345678",), None)
+    setattr(record, CHECKED, True)  # arguments: the shortcut does not apply
+    record.fields = {}
+    assert "0912345678" not in JsonFormatter().format(record)
