@@ -580,6 +580,17 @@ def _counted(view: F, budgets: tuple[_Budget, ...]) -> F:
     return cast(F, wrapper)
 
 
+def limited(setting: str, *, scope: str, key: Callable[[], str]) -> Callable[[F], F]:
+    """A rate limit of a view per ``key()`` (``setting``: the name of its limit in
+    flask-limiter's notation, read at each request), counted like the authentication budgets:
+    one Redis script, one round trip, flask-limiter's keys (:func:`_count`)."""
+    budgets = (_Budget(setting, scope, key),)
+
+    def decorate(view: F) -> F:
+        return _counted(view, budgets)
+    return decorate
+
+
 def auth_limits(*, personal_id: bool = True, device: bool = False,
                 username: bool = False) -> Callable[[F], F]:
     """Rate limits of an authentication endpoint: per IP, and per personal id, device, username.

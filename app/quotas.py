@@ -4,7 +4,8 @@ An endpoint that takes many personal ids (a lodging notice lists up to 50)
 must not let one account walk the registry. Two bounds, both counted in Redis
 (when it is down the request is refused with 503, never let through uncounted):
 
-- a rate limit per account (flask-limiter, key ``account:<id>`` or
+- a rate limit per account (:func:`app.auth.limited`: flask-limiter's counters in one Redis
+  round trip, key ``account:<id>`` or
   ``officer:<id>``: no personal data in the key), read from the configuration
   at each request; a ``per day`` part of it is the daily bound of endpoints
   that take one personal id a request (a stay's host, a fine);
@@ -15,11 +16,11 @@ must not let one account walk the registry. Two bounds, both counted in Redis
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from flask import current_app, g
 
-from app.auth import config_limit, limiter
+from app.auth import limited
 from app.extensions import get_redis
 from identity import clock
 from identity.errors import TooManyAttempts
@@ -45,10 +46,7 @@ def account_rate_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
     """A per-account rate limit (``config_name``: flask-limiter notation, e.g. ``5 per
     minute;20 per day``), for a view that runs after ``citizen_required`` or
     ``officer_required`` (it reads ``g.account`` or ``g.officer_row``)."""
-    def decorate(view: F) -> F:
-        return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
-                                            key_func=_account_key)(view))
-    return decorate
+    return limited(config_name, scope=scope, key=_account_key)
 
 
 def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int = 1) -> int:

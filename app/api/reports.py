@@ -27,8 +27,8 @@ from marshmallow import Schema
 
 from app import context as ctx
 from app.api.pages import page
-from app.auth import (BEARER, citizen_required, config_limit, current_account, current_officer,
-                      limiter, officer_required)
+from app.auth import (BEARER, citizen_required, current_account, current_officer, limited,
+                      officer_required)
 from app.extensions import get_protector
 from app.parsing import Blueprint
 from app.quotas import consume_daily_quota
@@ -90,10 +90,7 @@ def _quota_subject() -> str:
 
 def account_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
     """A per-account rate limit (under :func:`_quota_subject`); after ``citizen_required``."""
-    def decorate(view: F) -> F:
-        return cast(F, limiter.shared_limit(config_limit(config_name), scope=scope,
-                                            key_func=_quota_subject)(view))
-    return decorate
+    return limited(config_name, scope=scope, key=_quota_subject)
 
 
 def evidence_upload_limit(view: F) -> F:
