@@ -428,6 +428,58 @@ def officer_required(view: F) -> F:
     return cast(F, wrapper)
 
 
+def officer_token_required(view: F) -> F:
+    """:func:`officer_required` for a route whose use case reads the officer's row with its
+    own first statement (the online verification: :mod:`identity.credentials.online`): the
+    token's signature, type and claims are checked now, the row (active, token version)
+    by that statement, before anything is recorded or answered (``current_officer_token()``,
+    then :func:`officer_checked` with the row).
+
+    Whatever stops the route before that statement (an unreadable body: 422) or lets it end
+    without it, the row is read here instead, before the answer: a token that is no longer
+    current hears 401 first, as on every other route, and nothing is answered unchecked.
+    """
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verify_bearer()
+        token = g.officer_token = officers.OfficerToken(officer_id=_subject("officer"),
+                                                        token_version=_token_version())
+        g.pop("officer", None)  # an app context (and its g) may outlive one request
+        g.pop("officer_row", None)
+        try:
+            answer = view(*args, **kwargs)
+        except Exception as error:
+            if "officer_row" not in g:
+                try:
+                    _check_officer_token(token)
+                except InvalidToken:
+                    raise  # 401 first
+                except Exception:  # e.g. the database gone: the route's own error stands
+                    raise error from None
+            raise
+        if "officer_row" not in g:  # fails closed: no answer before the row is checked
+            _check_officer_token(token)
+        return answer
+    return cast(F, wrapper)
+
+
+def _check_officer_token(token: officers.OfficerToken) -> None:
+    """Read and check the officer's row now (:class:`InvalidToken` if not current)."""
+    g.officer_row = officers.officer_row_for_token(
+        db_session=db.session(), officer_id=token.officer_id,
+        token_version=token.token_version)
+
+
+def current_officer_token() -> officers.OfficerToken:
+    """The officer's token of an :func:`officer_token_required` route, its row not yet read."""
+    return cast(officers.OfficerToken, g.officer_token)
+
+
+def officer_checked(row: officers.OfficerView) -> None:
+    """The officer's row, as the use case read and checked it: ``current_officer_row()``."""
+    g.officer_row = row
+
+
 def current_account() -> Account:
     """The account of the citizen making the request."""
     return cast(Account, g.account)

@@ -10,14 +10,14 @@ from flask import Response, current_app, request
 from app import context as ctx
 from app.api.pages import page
 from app.auth import (BEARER, citizen_required, current_account, current_officer,
-                      current_officer_row, officer_required)
+                      current_officer_token, officer_checked, officer_required,
+                      officer_token_required)
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
 from identity.accounts.account import citizen_actor
-from identity.accounts.officers import officer_actor, unit_name
 from identity.schema_fields import PageArgs
-from identity.credentials import keys, service
+from identity.credentials import keys, online, service
 from identity.credentials.keys import KeyRing
 from identity.credentials.schemas import (CredentialCreate, CredentialIssued, CredentialPage,
                                           CredentialStatus, TrustListRead, VerificationRead,
@@ -119,7 +119,7 @@ def revoke(credential_id: str) -> Any:
 
 @blp.post("/verify")
 @ctx.reads_then_one_write
-@officer_required
+@officer_token_required  # the officer's row is read with the credential's (online.py)
 @blp.arguments(VerifyRequest)
 @blp.response(200, VerificationRead)
 @blp.doc(security=BEARER)
@@ -130,11 +130,11 @@ def verify(payload: dict[str, Any]) -> Any:
     when not valid. The check is recorded in the holder's access log with
     the verifier's name.
     """
-    officer = current_officer_row()
-    result = service.verify_online(
-        db_session=ctx.db_session(), key_ring=key_ring(),
-        actor=officer_actor(officer, ctx.actor()), verifier=unit_name(officer),
+    officer = online.OfficerVerifier(current_officer_token(), ctx.actor())
+    result = online.verify_online(
+        db_session=ctx.db_session(), key_ring=key_ring(), officer=officer,
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
+    officer_checked(officer.row)
     CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
     return result
 

@@ -15,7 +15,7 @@ from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
 from app.rp_auth import RP_BEARER, current_party, current_party_row, party_required, per_item
 from identity.accounts.capabilities import Act
-from identity.credentials import service as credentials
+from identity.credentials import online
 from identity.credentials.schemas import VerificationRead, VerifyRequest
 from identity.relying_parties import consents, matching, sharing
 from identity.relying_parties.access_log import party_actor
@@ -159,7 +159,7 @@ def acknowledge_erasure(share_id: int) -> Any:
 def verify_credential(payload: dict[str, Any]) -> Any:
     """Scope `credentials.verify`: the online verifier, logged with the party's name."""
     party = current_party_row()
-    result = credentials.verify_online(
+    result = online.verify_online(
         db_session=ctx.db_session(), key_ring=key_ring(), actor=_party_actor(), verifier=party.name,
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
     CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()

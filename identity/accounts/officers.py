@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import pyotp
 import sqlalchemy as sa
@@ -209,6 +210,23 @@ _OFFICER_ROW = Statement(sa.select(Officer.__table__).where(
     Officer.__table__.c.id == sa.bindparam("officer_id")))
 
 
+@dataclass(frozen=True)
+class OfficerToken:
+    """An officer's access token whose signature, type and claims were checked; the officer's
+    row is still to be read and checked (:func:`checked_officer_row`)."""
+
+    officer_id: int
+    token_version: int
+
+
+def checked_officer_row(officer: Any, token_version: int) -> Any:
+    """``officer`` (a row of the officers' table, or None), if it is the row of an active
+    officer whose token version is ``token_version``; else :class:`InvalidToken`."""
+    if officer is None or not officer.active or officer.token_version != token_version:
+        raise InvalidToken()
+    return officer
+
+
 def officer_row_for_token(*, db_session: Session, officer_id: int,
                           token_version: int) -> sa.Row[Any]:
     """The row of the officer an access token speaks for, if current and the officer active.
@@ -217,10 +235,8 @@ def officer_row_for_token(*, db_session: Session, officer_id: int,
     an officer or logging them out moves their token version, so their tokens
     are refused on the next request.
     """
-    officer = _OFFICER_ROW.first(db_session, {"officer_id": officer_id})
-    if officer is None or not officer.active or officer.token_version != token_version:
-        raise InvalidToken()
-    return officer
+    return cast(sa.Row[Any], checked_officer_row(
+        _OFFICER_ROW.first(db_session, {"officer_id": officer_id}), token_version))
 
 
 # --- Jurisdiction ------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ class KeyRing:
     reloaded; a key it does not know makes it reload at once (a key rotated
     in by another process). Revocation does not wait for the reload: the
     online verifier reads the signing key's status with the credential's row
-    (:func:`identity.credentials.service.verify_online`). Likewise the active
+    (:func:`identity.credentials.online.verify_online`). Likewise the active
     kid is reused for the same time, and issuing writes a credential's row
     only while its key is still active (:data:`INSERT_IF_ACTIVE`).
     """

@@ -1,4 +1,4 @@
-"""Issuing, showing, verifying online and revoking VN1 credentials.
+"""Issuing, showing and revoking VN1 credentials (verifying online: :mod:`.online`).
 
 Issuing is a sensitive act: the passcode confirms it. The signed text is kept
 (encrypted) in Redis only for the credential's life, so its QR image can be
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts.passcode import confirm_passcode
-from identity.accounts.models import ACTIVE, Account, Officer
+from identity.accounts.models import Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.accounts.errors import OutsideJurisdiction
 from identity.audit.service import Actor, record_event
@@ -33,15 +33,14 @@ from identity.credentials import keys, types, vn1
 from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
-from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.database import Statement, leave_autocommit, paginate
+from identity.credentials.models import Credential
+from identity.database import paginate
 from identity.errors import Conflict
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
 from identity.registry.models import Citizen
 
 IMAGE_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
-_CREDENTIALS = cast(sa.Table, Credential.__table__)
 _TEXT_CONTEXT = b"credential/text/"
 _IMAGE_CONTEXT = b"credential/image/"
 
@@ -242,131 +241,3 @@ def revoke_by_officer(*, db_session: Session, actor: Actor, officer: Officer,
         raise OutsideJurisdiction()
     return _revoke(db_session, acting, credential, f"officer:{officer.id}",
                    by=unit_name(officer))
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The answer of the online verifier."""
-
-    valid: bool
-    reason: str | None
-    type: str | None = None
-    claims: dict[str, Any] | None = None
-    expires_at: dt.datetime | None = None
-    credential_id: str | None = None
-
-
-def verify_online(*, db_session: Session, key_ring: KeyRing, actor: Actor, verifier: str,
-                  qr: str, audience: str | None = None, nonce: str | None = None,
-                  leeway: int = vn1.MAX_LEEWAY) -> Verification:
-    """The offline checks, then the credential's status; recorded in the holder's access log.
-
-    ``verifier`` is the name the citizen reads in their access log (a police
-    unit, a bank). A text that fails before its signature verifies names no
-    citizen; it is audited without a subject. The credential's row comes
-    with its key's current status and its holder's place in one query, so a
-    key revoked a moment ago is refused even by a process whose cached trust
-    list still calls it active. The holder's account comes with it too: a
-    credential speaks for its account only while that account is ``active``,
-    so one shown from a phone its owner has since locked (lost), or from an
-    account since closed or superseded, answers ``revoked`` online (offline
-    verifiers rely on the short lifetime).
-    """
-    now = clock.now()
-    try:
-        try:
-            verified = vn1.verify(qr, key_ring.trust_list(db_session), now=now.timestamp(),
-                                  audience=audience, nonce=nonce, leeway=leeway)
-        except vn1.VerificationError as error:
-            if error.reason != "unknown_key":
-                raise
-            # A key rotated in by another process since this one read the trust list.
-            verified = vn1.verify(qr, key_ring.trust_list(db_session, reload=True),
-                                  now=now.timestamp(), audience=audience, nonce=nonce,
-                                  leeway=leeway)
-    except vn1.VerificationError as error:
-        return _failed(db_session, actor, verifier, error)
-    found = _credential_row(db_session, verified.credential_id)
-    if found is None:
-        return _record(db_session, actor, verifier, None, "revoked", verified)
-    if found.key_status == REVOKED:
-        return _record(db_session, actor, verifier, found, "key_revoked", verified)
-    if found.revoked_at is not None or found.account_status != ACTIVE:
-        return _record(db_session, actor, verifier, found, "revoked", verified)
-    kind = types.credential_types().get(found.type)
-    if kind is not None and kind.one_time:
-        leave_autocommit(db_session)  # its first use and its access-log row commit together
-        if not _USE_ONCE.rows(db_session, {"credential_id": found.id, "now": now}):
-            return _record(db_session, actor, verifier, found, "already_used", verified)
-    return _record(db_session, actor, verifier, found, None, verified)
-
-
-_KEYS, _ACCOUNTS, _CITIZENS = IssuerKey.__table__, Account.__table__, Citizen.__table__
-
-#: A credential's row with its key's status, its account's status and its holder's place: one
-#: Core statement, built once (no ORM entity, no statement rebuilt per request).
-_FOUND = Statement(
-    sa.select(_CREDENTIALS.c.id, _CREDENTIALS.c.citizen_id, _CREDENTIALS.c.type,
-              _CREDENTIALS.c.revoked_at, _KEYS.c.status.label("key_status"),
-              _ACCOUNTS.c.status.label("account_status"), _CITIZENS.c.province_code,
-              _CITIZENS.c.commune_code)
-    .select_from(_CREDENTIALS.join(_KEYS, _KEYS.c.kid == _CREDENTIALS.c.kid)
-                 .join(_ACCOUNTS, _ACCOUNTS.c.id == _CREDENTIALS.c.account_id)
-                 .join(_CITIZENS, _CITIZENS.c.id == _CREDENTIALS.c.citizen_id))
-    .where(_CREDENTIALS.c.id == sa.bindparam("credential_id")))
-
-#: A one-time credential's first use: only one verification can set ``used_at``.
-_USE_ONCE = Statement(sa.update(_CREDENTIALS)
-                      .where(_CREDENTIALS.c.id == sa.bindparam("credential_id"),
-                             _CREDENTIALS.c.used_at.is_(None))
-                      .values(used_at=sa.bindparam("now")).returning(_CREDENTIALS.c.id))
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A credential's id, holder, type and revocation, its key's and account's status, and
-    its holder's place (the columns of :data:`_FOUND`)."""
-
-    id: str
-    citizen_id: int
-    type: str
-    revoked_at: dt.datetime | None
-    key_status: str
-    account_status: str
-    province_code: str
-    commune_code: str
-
-
-def _credential_row(db_session: Session, credential_id: bytes) -> _Found | None:
-    row = _FOUND.first(db_session, {"credential_id": credential_id.hex()})
-    return None if row is None else _Found(*row)
-
-
-def _failed(db_session: Session, actor: Actor, verifier: str,
-            error: vn1.VerificationError) -> Verification:
-    """A failed check; when the signature itself verified, the holder is known and told."""
-    found = (_credential_row(db_session, error.credential_id)
-             if error.credential_id is not None else None)
-    return _record(db_session, actor, verifier, found, error.reason, None)
-
-
-def _record(db_session: Session, actor: Actor, verifier: str, found: _Found | None,
-            reason: str | None, verified: vn1.Verified | None) -> Verification:
-    details = {"by": verifier, "result": reason or "valid"}
-    if found is not None:
-        details.update(credential_id=found.id, type=found.type)
-        record_event(db_session=db_session, actor=actor, action="credential.verified",
-                     subject_type="citizen", subject_id=found.citizen_id, details=details)
-        bump(db_session, metric="credentials.verified", province_code=found.province_code,
-             commune_code=found.commune_code)
-    else:
-        record_event(db_session=db_session, actor=actor, action="credential.verified",
-                     details=details)
-    db_session.commit()
-    if reason is not None or verified is None:
-        return Verification(valid=False, reason=reason)
-    return Verification(valid=True, reason=None, type=verified.credential_type,
-                        claims=verified.claims,
-                        expires_at=dt.datetime.fromtimestamp(verified.expires_at,
-                                                             dt.timezone.utc),
-                        credential_id=verified.credential_id.hex())

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
 from app.extensions import get_protector
+from identity.accounts import officers
 from identity.audit.service import Actor
 from identity.credentials import keys, vn1
 from identity.credentials.keys import KeyRing
@@ -305,6 +306,24 @@ def test_verifying_needs_an_officer(client, holder):
     answer = client.post("/api/v1/credentials/verify", headers=bearer(holder.token),
                          json={"qr": holder.issued()["qr"]})
     assert_error(answer, 403, "auth.officer_only")
+
+
+@pytest.mark.parametrize("qr", ["the holder's", "VN1:" + "A" * 40], ids=["valid", "garbage"])
+def test_a_deactivated_officers_verification_is_refused_and_not_recorded(
+        client, db_session, protector, holder, qr):
+    """The officer's row is read with the credential's (identity.credentials.online): a token
+    whose officer was deactivated since hears 401, valid QR or not, and leaves no trace in the
+    holder's access log."""
+    officer = logged_in_officer(client, db_session, protector, username="officer.gone")
+    text = holder.issued()["qr"] if qr == "the holder's" else qr
+    assert verify(client, officer.token, text)["valid"] is (qr == "the holder's")
+    checks = len([e for e in holder.access_log() if e["action"] == "credential.verified"])
+    officers.deactivate_officer(db_session=db_session, actor=OPERATOR, username=officer.username)
+    for body in ({"qr": text}, {"qr": 42}):  # readable or not: 401 before anything else
+        assert_error(client.post("/api/v1/credentials/verify", headers=bearer(officer.token),
+                                 json=body), 401, "auth.invalid_token")
+    assert len([e for e in holder.access_log()
+                if e["action"] == "credential.verified"]) == checks
 
 
 # --- Keys: rotation and revocation -------------------------------------------------------------

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
 from identity.audit.service import Actor
-from identity.credentials import service
+from identity.credentials import online, service
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import Credential
 from tests.factories import add_active_account, add_issuer_key
@@ -34,8 +34,8 @@ def test_a_one_time_credential_is_used_once_under_concurrency(own_database_app):
         def check(go: Callable[[], object]) -> str | None:
             with app.app_context(), Session(db.engine) as own:
                 go()
-                return service.verify_online(db_session=own, key_ring=ring, actor=ACTOR,
-                                             verifier="test", qr=issued.qr).reason
+                return online.verify_online(db_session=own, key_ring=ring, actor=ACTOR,
+                                            verifier="test", qr=issued.qr).reason
 
         reasons = at_once(check, check)
         assert sorted(reasons, key=str) == [None, "already_used"]
