@@ -6,21 +6,36 @@ works on the whole text as one integer instead (see its docstring).
 """
 from __future__ import annotations
 
+import functools
+import sys
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 #: Maps an ASCII byte to its Base45 value, and every other byte to 255.
 _VALUES = bytes(ALPHABET.index(chr(b)) if chr(b) in ALPHABET else 255 for b in range(256))
 
 
+@functools.cache
+def _pairs() -> list[str]:
+    """The three characters of every pair of bytes, by the pair read as a native ``H``
+    (built once per process: 65,536 strings, about 3.5 MB)."""
+    table = [""] * 65536
+    for first in range(256):
+        for second in range(256):
+            n = first * 256 + second
+            index = first | second << 8 if sys.byteorder == "little" else n
+            table[index] = ALPHABET[n % 45] + ALPHABET[n // 45 % 45] + ALPHABET[n // 2025]
+    return table
+
+
 def b45encode(data: bytes) -> str:
-    """Base45-encode ``data`` (RFC 9285)."""
-    out = []
-    for i in range(0, len(data) - 1, 2):
-        n = data[i] * 256 + data[i + 1]
-        out.append(ALPHABET[n % 45] + ALPHABET[n // 45 % 45] + ALPHABET[n // 2025])
-    if len(data) % 2:
-        n = data[-1]
-        out.append(ALPHABET[n % 45] + ALPHABET[n // 45])
-    return "".join(out)
+    """Base45-encode ``data`` (RFC 9285): each pair of bytes looked up whole, in C (a Python
+    loop over the pairs cost 28 µs for a credential, the table 5)."""
+    even = len(data) - len(data) % 2
+    text = "".join(map(_pairs().__getitem__, memoryview(data)[:even].cast("H")))
+    if even == len(data):
+        return text
+    n = data[-1]
+    return text + ALPHABET[n % 45] + ALPHABET[n // 45]
 
 
 #: The lane masks of :func:`b45decode`, per number of 3-character groups.

@@ -40,6 +40,16 @@ def test_base45_refuses_what_the_rfc_refuses(text):
         vn1.b45decode(text)
 
 
+def test_base45_encodes_every_pair_of_bytes_as_the_rfc_says():
+    """The encoder's table (one lookup per pair) against RFC 9285's arithmetic, for all 65,536
+    pairs and an odd byte after them."""
+    from identity.credentials.base45 import ALPHABET as alphabet
+    data = bytes(b for n in range(65536) for b in divmod(n, 256)) + b"\xfe"
+    expected = "".join(alphabet[n % 45] + alphabet[n // 45 % 45] + alphabet[n // 2025]
+                       for n in range(65536)) + alphabet[254 % 45] + alphabet[254 // 45]
+    assert vn1.b45encode(data) == expected
+
+
 def test_base45_round_trips_every_length():
     import os
     for size in range(0, 600, 7):
