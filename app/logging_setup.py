@@ -165,16 +165,16 @@ class JsonFormatter(RedactingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
             timespec="milliseconds")
-        if getattr(record, CHECKED, False) and not record.exc_info and not record.args:
+        fields = getattr(record, "fields", None)
+        if (getattr(record, CHECKED, False) and isinstance(fields, dict)
+                and not record.exc_info and not record.args):
             # Every value of the line was checked by its writer (the request log, app.metrics):
             # read once more, it would come out the same (half the line's cost).
-            fields = record.fields  # type: ignore[attr-defined]
             return json.dumps({"ts": stamp, "level": record.levelname, "logger": record.name,
                                "message": record.msg, **fields}, ensure_ascii=False, default=str)
         line: dict[str, Any] = {
             "ts": stamp, "level": record.levelname, "logger": record.name,
             "message": record.getMessage()}
-        fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
         if record.exc_info:

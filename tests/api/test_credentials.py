@@ -396,3 +396,27 @@ def test_an_officer_revokes_only_inside_the_jurisdiction(client, db_session, pro
     assert verify(client, officer, issued["qr"])["reason"] == "revoked"
     assert_error(client.post("/api/v1/police/credentials/" + "0" * 32 + "/revoke",
                              headers=bearer(officer)), 404, "credential.not_found")
+
+
+def test_a_route_that_never_reads_the_officers_row_does_not_answer_unchecked(
+        app, client, db_session, protector):
+    """officer_token_required reads the row itself when the route ends, or fails, without it:
+    a deactivated officer hears 401, a current one is served with the row checked."""
+    from flask import g
+
+    from app.auth import officer_token_required
+    from identity.accounts.errors import InvalidToken
+
+    officer = logged_in_officer(client, db_session, protector, username="officer.forgets")
+    served = officer_token_required(lambda: "served")  # a route that forgot the row
+
+    def failing() -> str:
+        raise ValueError("the route's own error")
+
+    with app.test_request_context(headers=bearer(officer.token)):
+        assert served() == "served" and g.officer_row.username == "officer.forgets"
+    officers.deactivate_officer(db_session=db_session, actor=OPERATOR, username=officer.username)
+    for route in (served, officer_token_required(failing)):
+        with app.test_request_context(headers=bearer(officer.token)):
+            with pytest.raises(InvalidToken):
+                route()
