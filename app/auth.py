@@ -1,12 +1,14 @@
 """Authentication of API callers: signed tokens, the principal of a request, rate limits.
 
-Tokens are JWTs signed with ES256 (flask-jwt-extended over PyJWT). The
+Access tokens are JWTs signed with ES256 (flask-jwt-extended over PyJWT). The
 signing keys come from ``TOKEN_SIGNING_KEYS`` (``kid:key,kid:key``): the
 first signs, every one verifies, so a key is rotated by putting a new one
 first and removing the old one once its tokens have expired (10 minutes for
 access tokens, the refresh lifetime for refresh tokens). Only ES256 is
 accepted; a token with ``alg: none``, an HMAC algorithm, or a ``kid`` that is
-not ours is refused before any claim is read.
+not ours is refused before any claim is read. Refresh tokens, which only this
+service reads, carry an HMAC tag under a key derived from the same entry
+(:mod:`identity.accounts.refresh_tokens`), and rotate with it.
 
 Each request's principal is read from the database: a token whose version
 is older than the account's (after a logout, a lock, a level change or a
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from flask import Flask, Response, current_app, g, has_app_context, request
 from flask.globals import request_ctx
-from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, get_jwt
+from flask_jwt_extended import JWTManager, create_access_token, get_jwt
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.internal_utils import (custom_verification_for_token,
                                                verify_token_not_blocklisted, verify_token_type)
@@ -47,7 +49,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
 from app.extensions import db, get_protector
-from identity.accounts import capabilities, officers, sessions
+from identity.accounts import capabilities, officers, refresh_tokens, sessions
 from identity.accounts.account import account_for_token
 from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
@@ -161,7 +163,7 @@ def _remembered(encoded_token: str) -> tuple[dict[str, Any], dict[str, Any]] | N
 
 def _remember(encoded_token: str, header: dict[str, Any], claims: dict[str, Any]) -> None:
     if claims.get("type") != "access" or not isinstance(claims.get("exp"), (int, float)):
-        return  # a refresh token is used once; no expiry to check again: never remembered
+        return  # only an access token with an expiry to check again is remembered
     verified = current_app.extensions["verified_tokens"]
     if len(verified) >= VERIFIED_TOKENS:
         verified.clear()
@@ -172,23 +174,22 @@ def _remember(encoded_token: str, header: dict[str, Any], claims: dict[str, Any]
 jwt = AppJWTManager()
 
 
-def verify_bearer(*, refresh: bool = False) -> dict[str, Any]:
-    """The claims of the request's bearer token, verified: flask-jwt-extended's
-    ``verify_jwt_in_request(refresh=...)`` for the one place tokens are read from here (the
+def verify_bearer() -> dict[str, Any]:
+    """The claims of the request's bearer access token, verified: flask-jwt-extended's
+    ``verify_jwt_in_request()`` for the one place tokens are read from here (the
     ``Authorization`` header, ``JWT_TOKEN_LOCATION``), reading the token once.
 
     The same steps and errors as the library's: the header parsed by its own function (401
     ``auth.required`` without one), the token decoded and verified
-    (:meth:`AppJWTManager.decode_with_header`), its type checked (an access token where a
-    refresh token is due, or the other way round, is refused), the blocklist, claims and user
-    loaders consulted; then ``get_jwt()`` reads the claims. Only the library's second reading
-    of the whole token, for its header, is left out: the header read to choose the key is
-    kept. Every request method is checked (the library lets its exempt ones, ``OPTIONS``,
+    (:meth:`AppJWTManager.decode_with_header`), its type checked (``access``), the blocklist,
+    claims and user loaders consulted; then ``get_jwt()`` reads the claims. Only the library's
+    second reading of the whole token, for its header, is left out: the header read to choose
+    the key is kept. Every request method is checked (the library lets its exempt ones, ``OPTIONS``,
     through unverified).
     """
     encoded_token, _csrf = _decode_jwt_from_headers()
     header, claims = jwt.decode_with_header(encoded_token)
-    verify_token_type(claims, refresh)
+    verify_token_type(claims, False)  # a refresh-typed JWT (none is made since) is refused
     verify_token_not_blocklisted(header, claims)
     custom_verification_for_token(header, claims)
     g._jwt_extended_jwt_user = _load_user(header, claims)
@@ -306,11 +307,11 @@ def init_auth(app: Flask) -> None:
     """Configure token signing, token errors, the rate limiter and the proxy count."""
     keys = parse_signing_keys(app.config["TOKEN_SIGNING_KEYS"])
     app.extensions["token_keys"] = keys
+    app.extensions["refresh_keys"] = refresh_tokens.derive_keys(keys)
     app.extensions["verified_tokens"] = {}
     app.config.update(
         JWT_ALGORITHM="ES256", JWT_DECODE_ALGORITHMS=["ES256"], JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=dt.timedelta(seconds=app.config["ACCESS_TOKEN_SECONDS"]),
-        JWT_REFRESH_TOKEN_EXPIRES=sessions.REFRESH_LIFETIME,
         JWT_ENCODE_ISSUER=ISSUER, JWT_DECODE_ISSUER=ISSUER,
         JWT_ENCODE_AUDIENCE=AUDIENCE, JWT_DECODE_AUDIENCE=AUDIENCE,
         JWT_DECODE_LEEWAY=5, JWT_ERROR_MESSAGE_KEY="message")
@@ -362,9 +363,8 @@ def issue_tokens(grant: sessions.Grant) -> dict[str, Any]:
         claims["dev"] = grant.device_id
     access = create_access_token(grant.subject, additional_claims=claims,
                                  additional_headers={"kid": kid})
-    refresh = create_refresh_token(grant.subject, additional_headers={"kid": kid},
-                                   additional_claims={"sid": grant.session_id,
-                                                      "gen": grant.generation})
+    refresh = refresh_tokens.make(current_app.extensions["refresh_keys"], grant.session_id,
+                                  grant.generation)
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
             "expires_in": current_app.config["ACCESS_TOKEN_SECONDS"]}
 
@@ -498,12 +498,14 @@ def current_officer() -> Officer:
 
 
 def refresh_claims() -> tuple[str, int]:
-    """The session and generation of the refresh token presented as bearer."""
-    claims = verify_bearer(refresh=True)
-    session_id, generation = claims.get("sid"), claims.get("gen")
-    if not isinstance(session_id, str) or not isinstance(generation, int):
+    """The session and generation of the refresh token presented as bearer (401
+    ``auth.required`` without one, ``auth.invalid_token`` for anything that is not a refresh
+    token of ours: an access token included)."""
+    encoded_token, _csrf = _decode_jwt_from_headers()
+    found = refresh_tokens.read(current_app.extensions["refresh_keys"], encoded_token)
+    if found is None:
         raise InvalidToken()
-    return session_id, generation
+    return found
 
 
 def session_id() -> str:

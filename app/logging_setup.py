@@ -115,6 +115,7 @@ _REDACTIONS = (
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"), "[token]"),
     (re.compile(r"([bB](?<!\w.)(?i:earer|asic))\s+[\w.~+/=-]+"), r"\1 [credential]"),
     (re.compile(r"vnidop_[\w-]+"), "[admin-token]"),
+    (re.compile(r"vnidrt_[\w.-]+"), "[refresh-token]"),
     (re.compile(r"vnidrp_[\w-]+"), "[client-secret]"),
 )
 

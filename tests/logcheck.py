@@ -45,10 +45,11 @@ WRITTEN_PATTERNS = {
     "bearer credential": re.compile(r"(?i)\b(?:bearer|basic)\s+(?!\[credential\])[\w.~+/=-]+"),
     "admin token": re.compile(r"vnidop_[\w-]{8,}"),
     "client secret": re.compile(r"vnidrp_[\w-]{8,}"),
+    "refresh token": re.compile(r"vnidrt_[\w.-]{8,}"),
     "6-digit code": re.compile(r"(?<!\w)\d{6}(?!\w)"),
 }
 #: Shapes that must not even reach the formatter.
-RAW_PATTERNS = {key: WRITTEN_PATTERNS[key] for key in ("JWT", "admin token")}
+RAW_PATTERNS = {key: WRITTEN_PATTERNS[key] for key in ("JWT", "admin token", "refresh token")}
 
 #: Secret values the suite used (passwords, passcodes, SMS and TOTP codes), filled as it runs.
 SECRETS: set[str] = set()

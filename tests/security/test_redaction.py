@@ -17,6 +17,8 @@ from app.logging_setup import JsonFormatter, RedactingFormatter, redact
     ("sms to +84912345678 failed", "+84912345678"),
     ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
     ("token eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "eyJhbGciOiJFUzI1NiJ9"),
+    ("refresh with vnidrt_t1.Ab-c_d.7.Q2xvc2UgZW5vdWdoIHRvIGEgdGFnIG9mIDQzIGNoYXJz no",
+     "Ab-c_d.7"),
 ])
 def test_redact_masks_personal_data(text, hidden):
     assert hidden not in redact(text)

@@ -3,6 +3,8 @@
 Every forged token is built from the claims of a token the service really
 issued, and the same claims re-signed by hand with the real key and ``kid``
 are accepted: so each refusal is for the forgery, not for a claim we got wrong.
+Refresh tokens are tagged, not signed (:mod:`identity.accounts.refresh_tokens`): the same
+holds for them, a token re-tagged by hand with the real key being accepted.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from app import create_app
 from app.auth import parse_signing_keys
 from app.extensions import db
 from config import TEST_KEYS, load_config, token_signing_key
-from identity.accounts import officers
+from identity.accounts import officers, refresh_tokens
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from tests import flows
@@ -55,6 +57,22 @@ def older_kid() -> str:
 def claims_of(token: str) -> dict[str, Any]:
     """A token's claims, read without checking anything."""
     return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def refresh_parts(token: str) -> tuple[str, str, int]:
+    """A refresh token's kid, session id and generation, read without checking its tag."""
+    assert token.startswith(refresh_tokens.PREFIX), token
+    kid, sid, generation, _tag = token[len(refresh_tokens.PREFIX):].split(".")
+    return kid, sid, int(generation)
+
+
+def retag(sid: str, generation: int, *, kid: str | None = None,
+          key: ec.EllipticCurvePrivateKey | None = None) -> str:
+    """A refresh token of ``sid`` at ``generation``, tagged with the refresh key derived from the
+    real signing key of ``kid`` (the first unless given), or from ``key``."""
+    kid = kid or signing_kid()
+    derived = refresh_tokens.derive_keys({kid: key or signing_keys()[kid]})
+    return refresh_tokens.make(derived, sid, generation)
 
 
 def segment(data: dict[str, Any]) -> str:
@@ -255,19 +273,76 @@ def test_an_access_token_cannot_refresh(client, session):
 def test_an_access_token_relabelled_as_refresh_is_refused(client, session):
     _, _, tokens = session
     claims = claims_of(tokens["access_token"])
-    # A well-signed refresh-typed token without a session generation is still refused.
-    answer = client.post(REFRESH, headers=flows.bearer(sign({**claims, "type": "refresh"})))
-    assert_error(answer, 401, "auth.invalid_token")
+    # A well-signed refresh-typed JWT (the kind made before refresh tokens were tagged, with
+    # a session and generation even) is no refresh token.
+    relabelled = sign({**claims, "type": "refresh", "gen": 1})
+    assert_error(client.post(REFRESH, headers=flows.bearer(relabelled)), 401,
+                 "auth.invalid_token")
+
+
+# --- Forged refresh tokens -------------------------------------------------------------------
+
+def test_a_refresh_token_tagged_by_hand_with_the_real_key_is_the_one_issued(client, session):
+    _, _, tokens = session
+    kid, sid, generation = refresh_parts(tokens["refresh_token"])
+    assert retag(sid, generation, kid=kid) == tokens["refresh_token"]
+    assert client.post(REFRESH, headers=flows.bearer(retag(sid, generation))).status_code == 200
+
+
+def _forgeries(token: str) -> dict[str, str]:
+    kid, sid, generation = refresh_parts(token)
+    tag = token.rsplit(".", 1)[1]
+    body = token[:-len(tag) - 1]
+    flipped = tag[:10] + ("A" if tag[10] != "A" else "B") + tag[11:]
+    return {
+        "a later generation, the tag kept": f"{refresh_tokens.PREFIX}{kid}.{sid}."
+                                            f"{generation + 1}.{tag}",
+        "another session, the tag kept": f"{refresh_tokens.PREFIX}{kid}.{sid[:-1]}"
+                                         f"{'A' if sid[-1] != 'A' else 'B'}.{generation}.{tag}",
+        "one character of the tag changed": f"{body}.{flipped}",
+        "the tag cut short": token[:-1],
+        "the tag made longer": token + "A",
+        "a foreign key": retag(sid, generation, key=ec.generate_private_key(ec.SECP256R1())),
+        "an unknown kid, the real key": retag(sid, generation, kid="test-9",
+                                              key=signing_keys()[signing_kid()]),
+        "the older key's tag under the signing kid": body + "." + retag(
+            sid, generation, kid=signing_kid(), key=signing_keys()[older_kid()]).rsplit(".")[-1],
+        "a generation written with a zero first": f"{refresh_tokens.PREFIX}{kid}.{sid}."
+                                                  f"0{generation}.{tag}",
+        "no prefix": token[len(refresh_tokens.PREFIX):],
+        "a space inside": token.replace(".", ". ", 1),
+        "empty": "",
+    }
+
+
+def test_forged_refresh_tokens_are_refused_and_revoke_nothing(client, session):
+    _, _, tokens = session
+    for name, forged in _forgeries(tokens["refresh_token"]).items():
+        answer = client.post(REFRESH, headers={"Authorization": f"Bearer {forged}"})
+        assert answer.status_code == 401, name
+        assert answer.get_json()["code"] in {"auth.invalid_token", "auth.required"}, name
+    # None was taken for a reuse of the session: the real token still rotates, once.
+    assert client.post(REFRESH, headers=flows.bearer(tokens["refresh_token"])).status_code == 200
+
+
+def test_a_refresh_token_of_the_older_rotated_key_is_still_accepted(client, session):
+    _, _, tokens = session
+    _, sid, generation = refresh_parts(tokens["refresh_token"])
+    older = retag(sid, generation, kid=older_kid())
+    answer = client.post(REFRESH, headers=flows.bearer(older))
+    assert answer.status_code == 200, answer.get_json()
+    # What it gives back is made with the first key.
+    assert refresh_parts(answer.get_json()["refresh_token"])[0] == signing_kid()
 
 
 # --- Keys: pinned algorithm, kid, rotation ---------------------------------------------------
 
 def test_issued_tokens_are_es256_with_the_first_kid(session):
     _, _, tokens = session
-    for token in (tokens["access_token"], tokens["refresh_token"]):
-        header = jwt.get_unverified_header(token)
-        assert header["alg"] == "ES256"
-        assert header["kid"] == signing_kid() == "test-2"
+    header = jwt.get_unverified_header(tokens["access_token"])
+    assert header["alg"] == "ES256"
+    assert header["kid"] == signing_kid() == "test-2"
+    assert refresh_parts(tokens["refresh_token"])[0] == signing_kid()
 
 
 def test_a_token_of_the_older_rotated_key_is_still_accepted(client, session):
@@ -373,8 +448,9 @@ def test_refresh_rotates_the_pair(client, session):
     renewed = answer.get_json()
     assert renewed["refresh_token"] != tokens["refresh_token"]
     assert renewed["access_token"] != tokens["access_token"]
-    old, new = claims_of(tokens["refresh_token"]), claims_of(renewed["refresh_token"])
-    assert new["sid"] == old["sid"] and new["gen"] == old["gen"] + 1
+    (_, old_sid, old_gen), (_, new_sid, new_gen) = (refresh_parts(tokens["refresh_token"]),
+                                                    refresh_parts(renewed["refresh_token"]))
+    assert new_sid == old_sid and new_gen == old_gen + 1
     assert client.get(ME, headers=flows.bearer(renewed["access_token"])).status_code == 200
 
 
@@ -390,7 +466,7 @@ def test_reusing_a_refresh_token_revokes_the_whole_family(client, db_session, se
     # The thief or the citizen, whoever holds the newest token, must log in again.
     assert_error(client.post(REFRESH, headers=flows.bearer(newest)), 401, "auth.invalid_token")
 
-    sid = claims_of(tokens["refresh_token"])["sid"]
+    sid = refresh_parts(tokens["refresh_token"])[1]
     events = db_session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "auth.refresh_reuse", AuditEvent.subject_id == sid)).all()
     assert len(events) == 1
