@@ -24,28 +24,29 @@ back: only reconciliation finds out); ``twice`` (the same callback twice);
 ``GET /_sim/stats`` counts payments, charges (payments that took money), refunds
 and callbacks sent. The ``/_sim`` endpoints are the simulator's own: no real gateway has them.
 
-A development tool on werkzeug's server, so it lives in the Flask shell, not in ``utilities/``.
+A development tool, on the standard library's threaded HTTP server (HTTP/1.1, connections kept
+alive), so it lives in the Flask shell, not in ``utilities/``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import json
 import logging
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from utilities.payments.gateway import (BANKS, FAILED, PENDING, SIGNATURE_HEADER, SUCCEEDED,
-                                        TIMESTAMP_HEADER, sign, verify_signature)
+                                        TIMESTAMP_HEADER, PooledTransport, ProviderUnavailable,
+                                        sign, verify_signature)
 from utilities.payments.errors import BadSignature, StaleCallback
 
 log = logging.getLogger("vnid.payments.simulator")
@@ -90,6 +91,8 @@ class GatewaySimulator:
         #: Where to call back instead of each payment's ``callback_url`` (benches: the service's
         #: port is known only once it serves).
         self.callback_override: str | None = None
+        #: Callbacks go out over kept-alive connections, as a gateway's would.
+        self._callbacks = PooledTransport()
 
     # --- the merchant API ---------------------------------------------------------------------
 
@@ -238,24 +241,16 @@ class GatewaySimulator:
         for wait in (0.0, *self.callback_retries):
             time.sleep(wait)
             timestamp = str(int(time.time()))
-            request = urllib.request.Request(self.callback_override or payment.callback_url,
-                                             data=body, method="POST",
-                                             headers={"Content-Type": "application/json",
-                                                      TIMESTAMP_HEADER: timestamp,
-                                                      SIGNATURE_HEADER: sign(self._secret,
-                                                                             timestamp, body)})
             try:
-                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                    answer.read()
+                status, _answer = self._callbacks(
+                    "POST", self.callback_override or payment.callback_url,
+                    {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+                     SIGNATURE_HEADER: sign(self._secret, timestamp, body)}, body, 10.0)
+            except ProviderUnavailable:
+                continue
+            if status < 500:  # taken (2xx), or refused for good by the merchant (4xx)
                 self.callbacks_sent += 1
                 return event_id
-            except urllib.error.HTTPError as error:
-                error.close()
-                if error.code < 500:  # the merchant refused it for good (4xx)
-                    self.callbacks_sent += 1
-                    return event_id
-            except (urllib.error.URLError, OSError):
-                pass
         self.callbacks_failed += 1
         return event_id
 
@@ -297,17 +292,67 @@ def _json(data: Any, status: int) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request (tests and benches send thousands)."""
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with connections kept alive between requests, as a bank gateway keeps them
+    (werkzeug's development server closes each one), for the simulator's WSGI app: every
+    answer carries its ``Content-Length``, every request body is read whole. No access log
+    line per request (tests and benches send thousands)."""
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+    protocol_version = "HTTP/1.1"
+    app: Callable[..., Any]
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]  # type: ignore[index]
+        environ = {
+            "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+            "SERVER_NAME": str(host), "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": self.client_address[1], "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(), "wsgi.version": (1, 0),
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            **{"HTTP_" + name.upper().replace("-", "_"): value
+               for name, value in self.headers.items()
+               if name.lower() not in ("content-length", "content-type")}}
+        answer: list[Any] = []
+        chunks = self.app(environ, lambda status, headers, exc_info=None: answer.extend(
+            (status, headers)))
+        data = b"".join(chunks)
+        status, headers = answer
+        self.send_response(int(status.split(" ", 1)[0]), status.partition(" ")[2])
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         pass
 
 
+class SimulatorServer(ThreadingHTTPServer):
+    """The simulator's server: a thread per connection, kept alive between requests."""
+
+    daemon_threads = True
+
+
+def make_simulator_server(simulator: GatewaySimulator, host: str,
+                          port: int) -> SimulatorServer:
+    """The simulator on ``host:port`` (port 0: any free one), not yet serving."""
+    handler = type("SimulatorHandler", (_KeepAliveHandler,), {"app": simulator})
+    return SimulatorServer((host, port), handler)
+
+
 def serve(simulator: GatewaySimulator, host: str = "127.0.0.1",
-          port: int = 0) -> tuple[BaseWSGIServer, str]:
+          port: int = 0) -> tuple[SimulatorServer, str]:
     """Serve the simulator from a daemon thread; the server and its base URL (port 0: any)."""
-    server = make_server(host, port, simulator, threaded=True, request_handler=_QuietHandler)
+    server = make_simulator_server(simulator, host, port)
     base_url = f"http://{host}:{server.server_port}"
     if not simulator.public_url:
         simulator.public_url = base_url

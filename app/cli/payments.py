@@ -6,11 +6,10 @@ import datetime as dt
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
 
 from app.cli.common import OperatorGroup, console, operator_actor
 from app.extensions import db
-from app.gateway_simulator import MODES, GatewaySimulator
+from app.gateway_simulator import MODES, GatewaySimulator, make_simulator_server
 from utilities.payments import ledger, reconciliation
 
 group = OperatorGroup("payments", help="Payments: gateway simulator, reconciliation, ledger.")
@@ -37,7 +36,8 @@ def gateway_sim_command(host: str, port: int, mode: str, delay: float, late_dela
                                  public_url=f"http://{host}:{port}")
     console.print(f"[bold]Bank gateway simulator[/] on http://{host}:{port} (mode {mode}, "
                   f"callback after {delay:g} s)")
-    run_simple(host, port, simulator, threaded=True, use_reloader=False)
+    with make_simulator_server(simulator, host, port) as server:
+        server.serve_forever()
 
 
 @group.command("reconcile")

@@ -147,25 +147,23 @@ def test_waiting_elsewhere_without_a_slot_changes_nothing():
 
 
 def test_the_gateway_client_waits_for_the_bank_outside_its_slot(monkeypatch):
-    import io
+    from types import SimpleNamespace
 
     from identity import slots
     from utilities.payments import gateway
 
     held_during_call: list[object] = []
+    transport = gateway.PooledTransport()
 
-    def urlopen(request: Any, timeout: float) -> Any:
+    def request(*args: Any, **kwargs: Any) -> Any:
         held_during_call.append(getattr(slots._held, "slots", None))
-        answer = io.BytesIO(b"{}")
-        answer.status = 200  # type: ignore[attr-defined]
-        return answer
+        return SimpleNamespace(status=200, data=b"{}")
 
-    monkeypatch.setattr(gateway.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(transport._manager(), "request", request)
     work = slots.Slots(1)
     assert work.take(0)
     try:
-        assert gateway.urllib_transport("GET", "http://bank.test/api", {}, None, 1.0) == (
-            200, b"{}")
+        assert transport("GET", "http://bank.test/api", {}, None, 1.0) == (200, b"{}")
         assert held_during_call == [None]  # given back while the bank answered
         assert getattr(slots._held, "slots", None) is work  # and held again after
     finally:

@@ -20,23 +20,26 @@ requests (a signature cannot be moved to another endpoint). A timestamp more
 than :data:`MAX_SKEW_SECONDS` from now is refused, which bounds replays; the
 callback table's unique event id makes a replay inside that window harmless.
 
-The client uses ``urllib.request`` from the standard library (no extra
-dependency). Failures are typed: :class:`ProviderDeclined` when the gateway
-refused for good (the attempt failed), :class:`ProviderUnavailable` when the
-outcome is unknown (timeout, connection refused, 5xx): the attempt stays
-``pending`` and reconciliation asks again later.
+The client keeps its connections to a gateway open between calls (HTTP/1.1 keep-alive,
+urllib3's pool, :class:`PooledTransport`): a payment does not pay for a new TCP (and, in
+production, TLS) handshake with the bank each time. Failures are typed:
+:class:`ProviderDeclined` when the gateway refused for good (the attempt failed),
+:class:`ProviderUnavailable` when the outcome is unknown (timeout, connection refused, 5xx,
+a connection lost before the answer): the attempt stays ``pending`` and reconciliation asks
+again later.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import urllib3
 
 from identity.slots import waiting_elsewhere
 from utilities.payments.errors import BadSignature, StaleCallback
@@ -148,20 +151,54 @@ class PaymentProvider(Protocol):
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[int, bytes]]
 
 
-def urllib_transport(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                     timeout: float) -> tuple[int, bytes]:
-    """One HTTP exchange with ``urllib.request``; any failure to get an answer is unavailable."""
-    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
-    try:
-        # The request's work slot is another request's while the bank answers.
-        with waiting_elsewhere(), urllib.request.urlopen(  # noqa: S310 (config URL)
-                request, timeout=timeout) as answer:
-            return int(answer.status), answer.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return int(error.code), error.read()
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise ProviderUnavailable(type(error).__name__) from None
+class PooledTransport:
+    """HTTP/1.1 exchanges over connections kept open between calls (urllib3's pool per host).
+
+    A connection the gateway closed while idle is found before it is reused (urllib3 looks);
+    one that breaks during an exchange is an unknown outcome like a timeout: the exchange is
+    not sent again (``retries=False``), the caller hears :class:`ProviderUnavailable` and the
+    attempt is left to reconciliation, which asks the gateway by our reference. Redirects are
+    not followed. The pool is made on first use, in the process that uses it (a server's
+    worker, after the fork), and is safe across threads; at most ``per_host`` connections are
+    kept per gateway (more are opened under load, and closed after their exchange).
+    """
+
+    def __init__(self, *, per_host: int = 8) -> None:
+        self.per_host = per_host
+        self._pool: urllib3.PoolManager | None = None
+        self._lock = threading.Lock()
+
+    def _manager(self) -> urllib3.PoolManager:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = urllib3.PoolManager(num_pools=16, maxsize=self.per_host,
+                                                     block=False, retries=False)
+        return self._pool
+
+    def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                 timeout: float) -> tuple[int, bytes]:
+        """One exchange; any failure to get a whole answer is :class:`ProviderUnavailable`."""
+        manager = self._manager()
+        try:
+            # The request's work slot is another request's while the bank answers.
+            with waiting_elsewhere():
+                answer = manager.request(method, url, body=body, headers=dict(headers),
+                                         timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                                         retries=False, redirect=False)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            raise ProviderUnavailable(type(error).__name__) from None
+        return int(answer.status), answer.data
+
+    def close(self) -> None:
+        """Close every kept connection (tests; a process that ends closes them anyway)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.clear()
+
+
+#: The transport of every :class:`HttpProvider` made without one: one pool per process.
+http_transport = PooledTransport()
 
 
 class HttpProvider:
@@ -174,7 +211,7 @@ class HttpProvider:
         self._secret = secret
         self.merchant_id = merchant_id
         self.timeout = timeout
-        self.transport = transport or urllib_transport
+        self.transport = transport or http_transport
 
     def _call(self, method: str, path: str,
               payload: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:

@@ -96,9 +96,68 @@ def test_the_client_reads_states_and_refunds():
     assert (refund.provider_reference, refund.status) == ("RF1", "succeeded")
 
 
-def test_the_urllib_transport_says_unavailable_when_nobody_listens():
+def test_the_transport_says_unavailable_when_nobody_listens():
     with pytest.raises(ProviderUnavailable):
-        gateway.urllib_transport("GET", "http://127.0.0.1:9/x", {}, None, 2)
+        gateway.PooledTransport()("GET", "http://127.0.0.1:9/x", {}, None, 2)
+
+
+def test_the_transport_keeps_its_connection_to_the_gateway_between_calls(
+        simulator, monkeypatch):
+    """One TCP connection for many calls (HTTP/1.1 keep-alive), on both sides: the simulator
+    sees every request on the connection the first one opened."""
+    sim, provider = simulator
+    transport = gateway.PooledTransport()
+    seen: list[int] = []
+    route = sim._route
+
+    def remembering(request: Any) -> Any:
+        seen.append(request.environ["REMOTE_PORT"])
+        return route(request)
+
+    monkeypatch.setattr(sim, "_route", remembering)
+    try:
+        client = HttpProvider("banksim", base_url=provider.base_url, secret=SECRET,
+                              transport=transport)
+        for n in range(5):
+            client.create_payment(reference=f"pa_keep_{n}", amount=7000, bank="VCB",
+                                  description="x", return_url="vnid://p",
+                                  callback_url="http://us/cb")
+    finally:
+        transport.close()
+    assert len(seen) == 5 and len(set(seen)) == 1  # one client port: one connection
+
+
+def test_an_answer_lost_with_its_connection_is_unavailable_and_not_sent_again():
+    """A gateway that closes the connection before answering: the outcome is unknown, the
+    exchange is not repeated (reconciliation asks by our reference instead)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        for _ in range(2):
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.recv(65536)
+            connection.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProviderUnavailable):
+            gateway.PooledTransport()("POST", f"http://127.0.0.1:{listener.getsockname()[1]}/x",
+                                      {}, b"{}", 2)
+    finally:
+        listener.close()
+        thread.join(timeout=2)
+    assert accepted == [1]
 
 
 @pytest.fixture()
