@@ -305,7 +305,7 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         path, _, query = self.path.partition("?")
-        host, port = self.server.server_address[:2]  # type: ignore[index]
+        host, port = self.server.server_address[:2]  # type: ignore[index,str-unpack]
         environ = {
             "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
             "SERVER_NAME": str(host), "SERVER_PORT": str(port),
