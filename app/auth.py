@@ -8,7 +8,8 @@ access tokens, the refresh lifetime for refresh tokens). Only ES256 is
 accepted; a token with ``alg: none``, an HMAC algorithm, or a ``kid`` that is
 not ours is refused before any claim is read. Refresh tokens, which only this
 service reads, carry an HMAC tag under a key derived from the same entry
-(:mod:`identity.accounts.refresh_tokens`), and rotate with it.
+(:mod:`identity.accounts.refresh_tokens`), and rotate with it; those made before as
+ES256 JWTs are still taken until they expire.
 
 Each request's principal is read from the database: a token whose version
 is older than the account's (after a logout, a lock, a level change or a
@@ -189,7 +190,7 @@ def verify_bearer() -> dict[str, Any]:
     """
     encoded_token, _csrf = _decode_jwt_from_headers()
     header, claims = jwt.decode_with_header(encoded_token)
-    verify_token_type(claims, False)  # a refresh-typed JWT (none is made since) is refused
+    verify_token_type(claims, False)  # a refresh token made as a JWT (before) is refused
     verify_token_not_blocklisted(header, claims)
     custom_verification_for_token(header, claims)
     g._jwt_extended_jwt_user = _load_user(header, claims)
@@ -502,10 +503,25 @@ def refresh_claims() -> tuple[str, int]:
     ``auth.required`` without one, ``auth.invalid_token`` for anything that is not a refresh
     token of ours: an access token included)."""
     encoded_token, _csrf = _decode_jwt_from_headers()
+    if not encoded_token.startswith(refresh_tokens.PREFIX):
+        return _jwt_refresh_claims(encoded_token)
     found = refresh_tokens.read(current_app.extensions["refresh_keys"], encoded_token)
     if found is None:
         raise InvalidToken()
     return found
+
+
+def _jwt_refresh_claims(encoded_token: str) -> tuple[str, int]:
+    """The session and generation of a refresh token made as an ES256 JWT, as every one was
+    before the tagged ones (a release of 2026-12): accepted, verified as then, until the last
+    of them expires (their ``exp``, 30 days after they were made), so that no session ends at
+    the upgrade; its rotation gives a tagged token. To be removed 30 days after that release."""
+    header, claims = jwt.decode_with_header(encoded_token)
+    verify_token_type(claims, True)
+    session_id, generation = claims.get("sid"), claims.get("gen")
+    if not isinstance(session_id, str) or not isinstance(generation, int):
+        raise InvalidToken()
+    return session_id, generation
 
 
 def session_id() -> str:

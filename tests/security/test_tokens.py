@@ -273,10 +273,34 @@ def test_an_access_token_cannot_refresh(client, session):
 def test_an_access_token_relabelled_as_refresh_is_refused(client, session):
     _, _, tokens = session
     claims = claims_of(tokens["access_token"])
-    # A well-signed refresh-typed JWT (the kind made before refresh tokens were tagged, with
-    # a session and generation even) is no refresh token.
-    relabelled = sign({**claims, "type": "refresh", "gen": 1})
-    assert_error(client.post(REFRESH, headers=flows.bearer(relabelled)), 401,
+    # A well-signed refresh-typed token without a session generation is still refused.
+    answer = client.post(REFRESH, headers=flows.bearer(sign({**claims, "type": "refresh"})))
+    assert_error(answer, 401, "auth.invalid_token")
+
+
+def test_a_refresh_token_made_as_a_jwt_before_the_tagged_ones_still_rotates(client, session):
+    """Sessions survive the upgrade: a refresh JWT of the earlier kind (ES256, type refresh,
+    the session and its generation) rotates once into a tagged token; a forged one does not."""
+    _, _, tokens = session
+    claims = claims_of(tokens["access_token"])
+    _, sid, generation = refresh_parts(tokens["refresh_token"])
+    legacy = {**{k: v for k, v in claims.items() if k not in ("role", "tv", "lvl", "dev")},
+              "type": "refresh", "sid": sid, "gen": generation,
+              "jti": "legacy-" + sid[:8]}
+    for forged in (foreign_key(legacy), alg_none(legacy), hs256_with_public_key(legacy),
+                   sign({**legacy, "type": "access"})):
+        assert_error(client.post(REFRESH, headers=flows.bearer(forged)), 401,
+                     "auth.invalid_token")
+    expired = sign({**legacy, "exp": claims["iat"] - 60, "iat": claims["iat"] - 3600,
+                    "nbf": claims["iat"] - 3600})
+    assert_error(client.post(REFRESH, headers=flows.bearer(expired)), 401, "auth.token_expired")
+    # Nor is it an access token.
+    assert_error(client.get(ME, headers=flows.bearer(sign(legacy))), 401, "auth.invalid_token")
+    answer = client.post(REFRESH, headers=flows.bearer(sign(legacy)))
+    assert answer.status_code == 200, answer.get_json()
+    assert refresh_parts(answer.get_json()["refresh_token"])[1:] == (sid, generation + 1)
+    # It was that generation's token: presented again, it is a reuse.
+    assert_error(client.post(REFRESH, headers=flows.bearer(sign(legacy))), 401,
                  "auth.invalid_token")
 
 
