@@ -2,13 +2,17 @@
 
 Usage (PostgreSQL and Redis on this machine, as ``make bench`` uses them)::
 
-    .venv/bin/python -m tools.cpu_split verify [--seconds 4] [--max-in-flight N --wait-ms M]
+    .venv/bin/python -m tools.cpu_split verify|issue|refresh|pay [--seconds 4] \
+        [--max-in-flight N --wait-ms M]
 
 Serves the service as the benches do (:func:`bench.accounts.registered_service`,
 granian with :data:`bench.servers.WORKERS` workers, production configuration),
-puts the bench's load on ``verify`` (online verification by an officer) or
-``issue`` (a citizen's ``identity_basic`` QR), and reads ``/proc`` before and
-after a window in the middle of the load: the CPU each group of processes
+puts the bench's load on ``verify`` (online verification by an officer),
+``issue`` (a citizen's ``identity_basic`` QR), ``refresh`` (each client
+rotating its own chain of refresh tokens, as ``bench.accounts.run_refresh``
+does) or ``pay`` (payment attempts as ``bench.payments`` makes them, the gateway
+simulator in this process, counted as such, calling the service back), and
+reads ``/proc`` before and after a window in the middle of the load: the CPU each group of processes
 spent (granian's workers, PostgreSQL's backends and its other processes, the
 load generator, the rest), per answer and how much of it in the kernel. When
 PostgreSQL loads ``pg_stat_statements`` (``shared_preload_libraries``), the
@@ -26,15 +30,19 @@ import argparse
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from bench import payments
 from bench.accounts import (CONNECTIONS, PASSWORD, bearer_load, login_once, officer_login,
                             registered_service)
 from bench.credentials import ISSUE_PATH, PASSCODE, VERIFY_PATH, _issue, _prepare
+from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import serving
 
 #: What a ``/proc`` process is counted as, by the first word of its command line that says.
@@ -74,14 +82,58 @@ def _statements(connection: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
         "ORDER BY total_exec_time DESC LIMIT 8").fetchall()
 
 
+@dataclass
+class _Gateway:
+    simulator: Any
+    env: dict[str, str]
+
+
+@contextmanager
+def _gateway(wanted: bool) -> Iterator[_Gateway | None]:
+    """The payments bench's gateway simulator, served from this process (None if not wanted)."""
+    if not wanted:
+        yield None
+        return
+    from app.gateway_simulator import GatewaySimulator, serve
+    simulator = GatewaySimulator(payments.SECRET, mode="succeed", delay=payments.CALLBACK_DELAY,
+                                 callback_retries=(0.5, 1.0))
+    server, url = serve(simulator)
+    try:
+        yield _Gateway(simulator, {"PAYMENT_GATEWAY_URL": url,
+                                   "PAYMENT_GATEWAY_SECRET": payments.SECRET,
+                                   "PAYMENT_GATEWAY_TIMEOUT": "10"})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str, Any]:
     """Answers/s, and per answer the CPU µs of each group (total, system) under the load."""
-    with registered_service(f"cpu_split_{endpoint}", accounts=CONNECTIONS) as svc:
+    with registered_service(f"cpu_split_{endpoint}", accounts=CONNECTIONS) as svc, \
+            _gateway(endpoint == "pay") as gateway:
         ((username, secret),) = _prepare(svc.env, 1)
-        with serving("vnid", {**svc.env, **settings}) as port:
+        with serving("vnid", {**svc.env, **(gateway.env if gateway else {}), **settings}) as port:
             tokens = [login_once(port, holder)["access_token"] for holder in svc.holders]
             load: Callable[[float], dict[str, Any]]
-            if endpoint == "verify":
+            if gateway is not None:
+                gateway.simulator.callback_override = (
+                    f"http://{ALLOWED_HOST}:{port}/api/v1/payments/callbacks/banksim")
+
+                def load(d: float) -> dict[str, Any]:  # open fines enough for the window
+                    orders = payments._load_orders(svc.env["DATABASE_URL"],
+                                                   [h.personal_id for h in svc.holders],
+                                                   payments.ORDERS_PER_CITIZEN)
+                    return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                                    duration=d, warmup=0.5, flow="bench.payments:pay_flow",
+                                    flow_data={"tokens": tokens, "orders": orders})
+            elif endpoint == "refresh":
+                def load(d: float) -> dict[str, Any]:  # new chains: a token is used once
+                    chains = [login_once(port, holder)["refresh_token"]
+                              for holder in svc.holders]
+                    return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
+                                    duration=d, warmup=0.5, flow="bench.auth_flows:refresh_flow",
+                                    flow_data={"refresh_tokens": chains})
+            elif endpoint == "verify":
                 officer = officer_login(port, username, PASSWORD, secret)
                 bodies = [{"qr": _issue(port, token)} for token in tokens]
                 load = lambda d: bearer_load(port, d, "POST", VERIFY_PATH,  # noqa: E731
@@ -111,7 +163,10 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
     answers = done["rps"] * seconds
     hz = os.sysconf("SC_CLK_TCK")
     groups: dict[str, list[int]] = {}
+    me = str(os.getpid())
     for pid, (group, user, system) in after.items():
+        if pid == me:
+            group = "gateway simulator" if endpoint == "pay" else group
         _, user0, system0 = before.get(pid, (group, 0, 0))
         spent = groups.setdefault(group, [0, 0])
         spent[0] += user + system - user0 - system0
@@ -125,7 +180,7 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("endpoint", choices=("verify", "issue"))
+    parser.add_argument("endpoint", choices=("verify", "issue", "refresh", "pay"))
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-in-flight", type=int)
     parser.add_argument("--wait-ms", type=int)
