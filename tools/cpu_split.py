@@ -2,12 +2,13 @@
 
 Usage (PostgreSQL and Redis on this machine, as ``make bench`` uses them)::
 
-    .venv/bin/python -m tools.cpu_split verify|issue|refresh|pay [--seconds 4] \
+    .venv/bin/python -m tools.cpu_split verify|match|issue|refresh|pay [--seconds 4] \
         [--max-in-flight N --wait-ms M]
 
 Serves the service as the benches do (:func:`bench.accounts.registered_service`,
 granian with :data:`bench.servers.WORKERS` workers, production configuration),
 puts the bench's load on ``verify`` (online verification by an officer),
+``match`` (a bank's identity matches, as ``bench.relying_parties`` makes them),
 ``issue`` (a citizen's ``identity_basic`` QR), ``refresh`` (each client
 rotating its own chain of refresh tokens, as ``bench.accounts.run_refresh``
 does) or ``pay`` (payment attempts as ``bench.payments`` makes them, the gateway
@@ -38,9 +39,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import payments
-from bench.accounts import (CONNECTIONS, PASSWORD, bearer_load, login_once, officer_login,
-                            registered_service)
+from bench import payments, relying_parties
+from bench.accounts import (BENCH_LIMIT, CONNECTIONS, PASSWORD, bearer_load, login_once,
+                            officer_login, registered_service)
 from bench.credentials import ISSUE_PATH, PASSCODE, VERIFY_PATH, _issue, _prepare
 from bench.loadgen import ALLOWED_HOST, run_load
 from bench.servers import serving
@@ -112,7 +113,9 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
     with registered_service(f"cpu_split_{endpoint}", accounts=CONNECTIONS) as svc, \
             _gateway(endpoint == "pay") as gateway:
         ((username, secret),) = _prepare(svc.env, 1)
-        with serving("vnid", {**svc.env, **(gateway.env if gateway else {}), **settings}) as port:
+        own = {**(gateway.env if gateway else {}),
+               **({"RP_LIMIT_PER_PARTY": BENCH_LIMIT} if endpoint == "match" else {})}
+        with serving("vnid", {**svc.env, **own, **settings}) as port:
             tokens = [login_once(port, holder)["access_token"] for holder in svc.holders]
             load: Callable[[float], dict[str, Any]]
             if gateway is not None:
@@ -126,6 +129,11 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
                     return run_load(f"http://{ALLOWED_HOST}:{port}/", connections=CONNECTIONS,
                                     duration=d, warmup=0.5, flow="bench.payments:pay_flow",
                                     flow_data={"tokens": tokens, "orders": orders})
+            elif endpoint == "match":
+                client_id, party_secret, matches = relying_parties._prepare(svc.env)
+                party = relying_parties._token(port, client_id, party_secret)
+                load = lambda d: bearer_load(port, d, "POST",  # noqa: E731
+                                             relying_parties.MATCH_PATH, [party], matches)
             elif endpoint == "refresh":
                 def load(d: float) -> dict[str, Any]:  # new chains: a token is used once
                     chains = [login_once(port, holder)["refresh_token"]
@@ -180,7 +188,7 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("endpoint", choices=("verify", "issue", "refresh", "pay"))
+    parser.add_argument("endpoint", choices=("verify", "match", "issue", "refresh", "pay"))
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-in-flight", type=int)
     parser.add_argument("--wait-ms", type=int)
