@@ -302,7 +302,12 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
     app: Callable[..., Any]
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit() or int(declared) > 1_000_000:
+            self.close_connection = True  # the body's end is unknown: nothing after it is read
+            self.send_error(400, "Bad Content-Length")
+            return
+        length = int(declared)
         body = self.rfile.read(length) if length > 0 else b""
         path, _, query = self.path.partition("?")
         host, port = self.server.server_address[:2]  # type: ignore[index,str-unpack]

@@ -226,3 +226,22 @@ def test_the_simulator_controls_and_bank_page_over_http(simulator):
         assert b"7,000 VND" in page.read()
     time.sleep(0.5)  # failed after 0.1 s; its callback to an unreachable merchant is retried
     assert provider.get_status("pa_1").status == "failed"
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "99999999"])
+def test_the_simulator_answers_a_bad_content_length_with_400(simulator, length):
+    """A development tool answers what it cannot read, and closes the connection."""
+    import http.client
+
+    _sim, provider = simulator
+    host, port = provider.base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.putrequest("POST", "/api/payments")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        answer = connection.getresponse()
+        assert answer.status == 400
+        assert answer.getheader("Connection") == "close"
+    finally:
+        connection.close()
