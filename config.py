@@ -142,6 +142,18 @@ def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _bounded_ms(text: str, name: str, most: float) -> float:
+    """Milliseconds from 0 to ``most``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= most:
+        raise ConfigError(f"{name} must be a number of milliseconds from 0 to {most:g}, "
+                          f"not {text!r}")
+    return value
+
+
 def _common(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "API_TITLE": "VNID national digital identity",
@@ -237,6 +249,11 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         "MAX_IN_FLIGHT": int(env.get("MAX_IN_FLIGHT", 2)),
         "IN_FLIGHT_WAIT_MS": int(env.get("IN_FLIGHT_WAIT_MS", 1000)),
         "SHED_RETRY_AFTER": int(env.get("SHED_RETRY_AFTER", 2)),
+        # Group commit (identity/audit/group_commit.py): how long, at most, the request that
+        # writes first waits for the one-event writes of the other requests in flight of its
+        # process, to send them all as one statement (0: never; 0..50).
+        "GROUP_COMMIT_WAIT_MS": _bounded_ms(env.get("GROUP_COMMIT_WAIT_MS", "2"),
+                                            "GROUP_COMMIT_WAIT_MS", 50),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
         # Payments (utilities/payments): the bank gateway (by default the simulator of

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from flask import Flask, Response
 
 from app.errors import error_response, handle_unexpected
+from identity.audit import group_commit
 from identity.slots import Slots
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,10 @@ def handle_database_error(error: sa.exc.DBAPIError) -> Response:
 
 
 def register_load_shedding(app: Flask) -> None:
-    """Bound the requests in flight (``MAX_IN_FLIGHT``) and answer database outages with 503."""
+    """Bound the requests in flight (``MAX_IN_FLIGHT``), answer database outages with 503, and
+    set the group commit's wait (``GROUP_COMMIT_WAIT_MS``: the requests in flight it groups)."""
     app.register_error_handler(sa.exc.DBAPIError, handle_database_error)
+    group_commit.WAIT_SECONDS = float(app.config.get("GROUP_COMMIT_WAIT_MS", 0)) / 1000
     limit = int(app.config.get("MAX_IN_FLIGHT", 0))
     if limit > 0:
         middleware = InFlightLimit(app.wsgi_app, limit=limit,

@@ -8,7 +8,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import threading
 import time
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -271,7 +273,46 @@ def autocommit_reads(db_session: Session) -> bool:
         return False
     db_session.info[_AUTOCOMMIT] = db_session.connection(
         execution_options={"isolation_level": "AUTOCOMMIT"})
+    db_session.info[_UNWRITTEN] = bind
+    UNWRITTEN.add(bind, db_session)
     return True
+
+
+class Unwritten:
+    """The sessions of this process in :func:`autocommit_reads`'s mode on each engine that
+    have not handed their one write yet: the requests whose write a group commit
+    (:mod:`identity.audit.group_commit`) may still wait for. ``changed`` is notified each
+    time one hands its write or ends without one. Weak references: a session dropped
+    without ending its transaction leaves the count by itself."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self._sessions: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakSet[Session]] = (
+            weakref.WeakKeyDictionary())
+
+    def add(self, engine: sa.Engine, db_session: Session) -> None:
+        with self.changed:
+            self._sessions.setdefault(engine, weakref.WeakSet()).add(db_session)
+
+    def discard(self, engine: sa.Engine, db_session: Session) -> None:
+        with self.changed:
+            self._sessions[engine].discard(db_session)
+            self.changed.notify_all()
+
+    def of(self, engine: sa.Engine) -> int:
+        return len(self._sessions.get(engine, ()))
+
+
+UNWRITTEN = Unwritten()
+_UNWRITTEN = "vnid_autocommit_unwritten"
+
+
+def handed_write(db_session: Session) -> None:
+    """The session in autocommit has handed its one write (or will write none): it leaves
+    :data:`UNWRITTEN`'s count (once; its transaction's end does it otherwise)."""
+    engine = db_session.info.pop(_UNWRITTEN, None)
+    if engine is not None:
+        UNWRITTEN.discard(engine, db_session)
 
 
 #: ``Session.info`` key of the connection of the session's transaction in autocommit.
@@ -292,6 +333,7 @@ def autocommit_connection(db_session: Session) -> sa.Connection | None:
 def _end_autocommit(db_session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the mode ends with the session's own transaction,
         db_session.info.pop(_AUTOCOMMIT, None)  # which gives its connection back
+        handed_write(db_session)
 
 
 def in_autocommit(connection: sa.Connection) -> bool:

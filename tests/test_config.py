@@ -106,3 +106,18 @@ def test_load_shedding_runs_two_requests_per_worker_in_production_and_more_elsew
     for name in ("development", "testing"):
         assert load_config(name, {})["MAX_IN_FLIGHT"] == 64
     assert load_config("production", {**PRODUCTION, "MAX_IN_FLIGHT": "8"})["MAX_IN_FLIGHT"] == 8
+
+
+def test_the_group_commit_waits_two_milliseconds_at_most_and_is_set_on_the_app():
+    from identity.audit import group_commit
+    assert load_config("production", PRODUCTION)["GROUP_COMMIT_WAIT_MS"] == 2
+    assert load_config("testing", {"GROUP_COMMIT_WAIT_MS": "0.5"})["GROUP_COMMIT_WAIT_MS"] == 0.5
+    for bad in ("-1", "51", "soon", "nan"):
+        with pytest.raises(ConfigError, match="GROUP_COMMIT_WAIT_MS"):
+            load_config("testing", {"GROUP_COMMIT_WAIT_MS": bad})
+    before = group_commit.WAIT_SECONDS
+    try:
+        create_app(load_config("testing", {"GROUP_COMMIT_WAIT_MS": "7"}))
+        assert group_commit.WAIT_SECONDS == 0.007
+    finally:
+        group_commit.WAIT_SECONDS = before

@@ -19,7 +19,9 @@ commits, so the rows still commit or vanish with the act they record:
   together, the hashes are computed in Python from the held head and the rows go in one
   multi-row statement with the head's update and the counters.
 - A request in autocommit (:func:`identity.database.autocommit_reads`) writes its one
-  event by the one statement alone, which is then its commit (:func:`_write_alone`).
+  event by the one statement, which is then its commit (:func:`_write_alone`); the events
+  of concurrent such requests of one process share that statement
+  (:mod:`identity.audit.group_commit`: a batch chained after one head).
 - SQLite (the embedded default) takes the same steps as separate Core statements; its
   ``BEGIN IMMEDIATE`` already serialises writers.
 
@@ -29,14 +31,14 @@ written in ``after_flush``. An event recorded from inside a flush would reach th
 work without its chain fields and be refused by the table's ``NOT NULL`` columns (fails
 closed); nothing records one there.
 
-The commit is the caller's, one per request; concurrent commits share PostgreSQL's WAL flush
+The commit is the caller's, one per request (or per batch of autocommit requests); concurrent
+commits share PostgreSQL's WAL flush
 (its group commit: ``python -m bench.audit_write`` shows it with ``pg_stat_wal``). Nothing
 is acknowledged before it returns: a crash before it loses the act and its rows together.
 """
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import random
 import time
@@ -48,9 +50,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from identity.audit.group_commit import counters_params, counters_text, group_for, write_chained
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.database import PENDING_WRITES, Statement, autocommit_connection
-from identity.monitoring.models import COUNTER_SLOTS, UsageCounter
+from identity.monitoring.models import UsageCounter
 
 _PENDING, _HEAD, _ALONE = PENDING_WRITES, "vnid_audit_head", "vnid_autocommit_write"
 #: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
@@ -148,23 +151,8 @@ def _lock_head(connection: sa.Connection, unlinkable: bool, start: int) -> tuple
 
 # --- the statements ------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=64)
-def _counters_text(count: int, condition: str = "") -> str:
-    """The upsert of ``count`` counter rows, each into this connection's slot (UsageCounter):
-    concurrent bumps of one count take different rows. ``%%`` is the SQL's ``%``."""
-    values = ", ".join(["(%s::date, %s::text, %s::text, %s::text, %s::bigint)"] * count)
-    return (f"INSERT INTO usage_counters (day, metric, province_code, commune_code, slot, "
-            f"count) SELECT v.day, v.metric, v.province_code, v.commune_code, "
-            f"pg_backend_pid() %% {COUNTER_SLOTS}, v.count "
-            f"FROM (VALUES {values}) AS v(day, metric, province_code, commune_code, "
-            f"count) {condition} "
-            f"ON CONFLICT (day, metric, province_code, commune_code, slot) "
-            f"DO UPDATE SET count = usage_counters.count + EXCLUDED.count")
-
-
 def _counters_sql(counters: dict[tuple[dt.date, str, str, str], int]) -> tuple[str, list[Any]]:
-    return _counters_text(len(counters)), [part for key, amount in counters.items()
-                                           for part in (*key, amount)]
+    return counters_text(len(counters)), counters_params(counters)
 
 
 def _event_params(event: AuditEvent) -> list[Any]:
@@ -172,51 +160,30 @@ def _event_params(event: AuditEvent) -> list[Any]:
     return [*(values[name] for name in _HASHED[:-1]), json.dumps(values["details"])]
 
 
-#: What the one statement gives back of the event it wrote.
-_RETURNED = ("id", "shard", "seq", "prev_hash", "hash")
-
-
-@functools.lru_cache(maxsize=64)
-def _one_statement_of(unlinkable: bool, wait: bool, counters: int) -> Statement:
-    """:func:`_one_statement`'s SQL for its shape, built once."""
-    sql = (
-        "WITH head AS (SELECT shard, seq + 1 AS seq, head_hash FROM audit_chain_heads "
-        f"WHERE shard {'<' if unlinkable else '>='} 0 ORDER BY shard < %s, shard "
-        f"LIMIT 1 FOR UPDATE{'' if wait else ' SKIP LOCKED'}), "
-        "ev AS (SELECT shard, seq, head_hash AS prev_hash, sha256(head_hash || convert_to("
-        "'[' || shard::text || ',' || seq::text || ',' || %s::text, 'UTF8')) AS hash "
-        "FROM head), "
-        "ins AS (INSERT INTO audit_events (shard, seq, occurred_at, actor_type, actor_id, "
-        "action, subject_type, subject_id, source, request_id, details, prev_hash, hash"
-        f"{', id' if unlinkable else ''}) "  # an unlinkable event brings its random id
-        "SELECT shard, seq, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text, "
-        f"%s::text, %s::text, %s::json, prev_hash, hash{', %s::bigint' if unlinkable else ''} "
-        "FROM ev RETURNING id, shard, seq, prev_hash, hash), "
-        "upd AS (UPDATE audit_chain_heads AS h SET seq = ev.seq, head_hash = ev.hash FROM ev "
-        "WHERE h.shard = ev.shard)")
-    if counters:
-        sql += f", uc AS ({_counters_text(counters, 'WHERE EXISTS (SELECT 1 FROM ev)')})"
-    return Statement(sql + f" SELECT {', '.join(_RETURNED)} FROM ins", _RETURNED)
-
-
-def _one_statement(connection: sa.Connection, event: AuditEvent, unlinkable: bool,
+def _one_statement(connection: sa.Connection, events: list[AuditEvent], unlinkable: bool,
                    counters: dict[tuple[dt.date, str, str, str], int],
-                   wait: bool = False) -> Any:
-    """PostgreSQL: lock a free head, hash, insert, move the head, count: one round trip.
+                   wait: bool = False) -> list[Any]:
+    """PostgreSQL: lock a free head, chain, insert, move the head, count: one round trip
+    (:func:`identity.audit.group_commit.chain_statement`). The events' rows in their order;
+    [] when every shard was locked by another transaction (nothing was written); with
+    ``wait``, it waits for its first shard instead."""
+    rests = [canonical_rest({name: event.__dict__[name] for name in _HASHED})
+             for event in events]
+    values = [[*_event_params(event), *([event.id] if unlinkable else [])] for event in events]
+    return write_chained(connection, _start(connection, unlinkable), rests, values,
+                         unlinkable, counters, wait)
 
-    None when every shard was locked by another transaction (nothing was written); with
-    ``wait``, it waits for its first shard instead (``READ COMMITTED`` then reads the head
-    again: the newest one).
-    """
-    params: list[Any] = [_start(connection, unlinkable),
-                         canonical_rest({name: event.__dict__[name] for name in _HASHED}),
-                         *_event_params(event)]
-    if unlinkable:
-        params.append(event.id)
-    if counters:
-        params += _counters_sql(counters)[1]
-    rows = _one_statement_of(unlinkable, wait, len(counters)).rows_on(connection, tuple(params))
-    return rows[0] if rows else None
+
+def write_batch(connection: sa.Connection, events: list[AuditEvent], unlinkable: bool,
+                counters: dict[tuple[dt.date, str, str, str], int]) -> list[Any]:
+    """In autocommit: ``events`` and ``counters`` by ONE statement, its own commit, waiting
+    for a shard when all are held; the events' rows in their order (what
+    :class:`identity.audit.group_commit.GroupCommit` sends for a batch of requests)."""
+    rows = (_one_statement(connection, events, unlinkable, counters)
+            or _one_statement(connection, events, unlinkable, counters, wait=True))
+    if not rows:
+        raise RuntimeError("the audit log has no shards: run the database migrations")
+    return rows
 
 
 def _written(event: AuditEvent, row: Any) -> None:
@@ -252,9 +219,8 @@ def _insert_chained_postgres(connection: sa.Connection, events: list[AuditEvent]
            "upd AS (UPDATE audit_chain_heads SET seq = %s, head_hash = %s WHERE shard = %s)")
     params += [held.seq, held.head_hash, held.shard]
     if counters:
-        counted, counter_params = _counters_sql(counters)
-        sql += f", uc AS ({counted})"
-        params += counter_params
+        sql += f", uc AS ({counters_text(len(counters))})"
+        params += counters_params(counters)
     returned = Statement.of_sql(sql + " SELECT seq, id FROM ins", ("seq", "id")).rows_on(
         connection, tuple(params))
     ids: dict[int, int] = {row.seq: row.id for row in returned}
@@ -297,10 +263,11 @@ def _write_chain(session: Session, connection: sa.Connection, events: list[Audit
     if held is None or held.transaction is not transaction:
         held = None
         if postgres and len(events) == 1:
-            row = _one_statement(connection, events[0], unlinkable, counters)
-            if row is not None:
-                _written(events[0], row)
-                session.info[key] = _HeldHead(transaction, row.shard, row.seq, events[0].hash)
+            rows = _one_statement(connection, events, unlinkable, counters)
+            if rows:
+                _written(events[0], rows[0])
+                session.info[key] = _HeldHead(transaction, rows[0].shard, rows[0].seq,
+                                              events[0].hash)
                 return
         shard, seq, head_hash = _lock_head(connection, unlinkable,
                                            _start(connection, unlinkable))
@@ -354,11 +321,8 @@ def _write_alone(session: Session, connection: sa.Connection,
     session.info[_ALONE] = session.get_transaction()
     if events:
         ((event, unlinkable),) = events
-        row = (_one_statement(connection, event, unlinkable, counters)
-               or _one_statement(connection, event, unlinkable, counters, wait=True))
-        if row is None:
-            raise RuntimeError("the audit log has no shards: run the database migrations")
-        _written(event, row)
+        _written(event, group_for(connection.engine, write_batch).write(
+            session, connection, event, unlinkable, counters))
     elif counters:
         sql, params = _counters_sql(counters)
         Statement.of_sql(sql).rows_on(connection, tuple(params))
