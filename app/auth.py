@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from flask import Flask, Response, current_app, g, has_app_context, request
 from flask.globals import request_ctx
-from flask_jwt_extended import JWTManager, create_access_token, get_jwt
+from flask_jwt_extended import JWTManager, get_jwt
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.internal_utils import (custom_verification_for_token,
                                                verify_token_not_blocklisted, verify_token_type)
@@ -50,7 +50,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import error_response
 from app.extensions import db, get_protector
-from identity.accounts import capabilities, officers, refresh_tokens, sessions
+from identity.accounts import access_tokens, capabilities, officers, refresh_tokens, sessions
 from identity.accounts.account import account_for_token
 from identity.accounts.capabilities import Act
 from identity.accounts.errors import InvalidToken
@@ -342,6 +342,15 @@ def init_auth(app: Flask) -> None:
                                 x_for=app.config["TRUSTED_PROXY_COUNT"])
 
 
+def sign_access_token(subject: str, lifetime: int, claims: dict[str, Any]) -> str:
+    """An access token of the current app for ``subject`` (:mod:`identity.accounts.access_tokens`:
+    what flask-jwt-extended's ``create_access_token`` makes, at a third of its cost), signed
+    by the first of its TOKEN_SIGNING_KEYS."""
+    kid, key = next(iter(current_app.extensions["token_keys"].items()))
+    return access_tokens.sign(key, kid, access_tokens.access_claims(
+        subject, lifetime=lifetime, issuer=ISSUER, audience=AUDIENCE, extra=claims))
+
+
 def _signing_key() -> ec.EllipticCurvePrivateKey:
     """The key that signs the current app's tokens: the first of its TOKEN_SIGNING_KEYS."""
     return next(iter(current_app.extensions["token_keys"].values()))
@@ -356,14 +365,13 @@ def _verification_key(header: dict[str, Any], payload: dict[str, Any]) -> ec.Ell
 
 def issue_tokens(grant: sessions.Grant) -> dict[str, Any]:
     """Signed access and refresh tokens for a grant, as the login answer gives them."""
-    kid = next(iter(current_app.extensions["token_keys"]))
-    claims = {"role": grant.role, "tv": grant.token_version, "sid": grant.session_id}
+    claims: dict[str, Any] = {"role": grant.role, "tv": grant.token_version,
+                              "sid": grant.session_id}
     if grant.level is not None:
         claims["lvl"] = grant.level
     if grant.device_id is not None:
         claims["dev"] = grant.device_id
-    access = create_access_token(grant.subject, additional_claims=claims,
-                                 additional_headers={"kid": kid})
+    access = sign_access_token(grant.subject, current_app.config["ACCESS_TOKEN_SECONDS"], claims)
     refresh = refresh_tokens.make(current_app.extensions["refresh_keys"], grant.session_id,
                                   grant.generation)
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",

@@ -10,17 +10,16 @@ same row when a use case needs one.
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
-from flask_jwt_extended import create_access_token, get_jwt
+from flask_jwt_extended import get_jwt
 from limits import parse_many
 
-from app.auth import _subject, _token_version, verify_bearer
+from app.auth import _subject, _token_version, sign_access_token, verify_bearer
 from app.extensions import db, get_redis
 from identity.entities import attach
 from identity.relying_parties import parties
@@ -37,12 +36,9 @@ RP_BEARER: list[dict[str, list[str]]] = [{"rpToken": []}]
 def issue_party_token(party: RelyingParty, scopes: list[str]) -> dict[str, Any]:
     """The token endpoint's answer for an authenticated party (RFC 6749 section 4.4.3)."""
     seconds = current_app.config["RP_TOKEN_SECONDS"]
-    kid = next(iter(current_app.extensions["token_keys"]))
-    token = create_access_token(f"rp:{party.id}", expires_delta=dt.timedelta(seconds=seconds),
-                                additional_claims={"role": "rp", "tv": party.token_version,
-                                                   "scope": " ".join(scopes),
-                                                   "cid": party.client_id},
-                                additional_headers={"kid": kid})
+    token = sign_access_token(f"rp:{party.id}", seconds,
+                              {"role": "rp", "tv": party.token_version,
+                               "scope": " ".join(scopes), "cid": party.client_id})
     return {"access_token": token, "token_type": "Bearer", "expires_in": seconds,
             "scope": " ".join(scopes)}
 
