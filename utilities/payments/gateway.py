@@ -160,10 +160,15 @@ class PooledTransport:
     attempt is left to reconciliation, which asks the gateway by our reference. Redirects are
     not followed. The pool is made on first use, in the process that uses it (a server's
     worker, after the fork), and is safe across threads; at most ``per_host`` connections are
-    kept per gateway (more are opened under load, and closed after their exchange).
+    kept per gateway. More are opened when more requests wait on one gateway at once, and
+    closed after their exchange with a warning of urllib3's ("Connection pool is full"): 64,
+    because a request waiting on a bank gives its work slot to another
+    (:func:`identity.slots.waiting_elsewhere`), so a worker's waits on a bank are not bounded by
+    ``MAX_IN_FLIGHT``; with 8, the payments bench's 16 clients logged that warning every few
+    milliseconds.
     """
 
-    def __init__(self, *, per_host: int = 8) -> None:
+    def __init__(self, *, per_host: int = 64) -> None:
         self.per_host = per_host
         self._pool: urllib3.PoolManager | None = None
         self._lock = threading.Lock()
