@@ -2,6 +2,7 @@
 order, each answered only once that statement has committed, all refused if it fails."""
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import os
 import threading
@@ -318,3 +319,38 @@ def _queued_statement(statements: list[str], marker: str) -> None:
         assert time.monotonic() < deadline, "the first request never waited for a head"
         time.sleep(0.001)
     time.sleep(0.05)  # it is inside the statement now
+
+
+@ONLY_POSTGRES
+@pytest.mark.parametrize("unlinkable", [False, True])
+def test_one_statement_writes_a_batch_chained_after_one_head(own_database_app, unlinkable):
+    """write_batch, as a leader sends it: every event on one chain, back to back, each hash
+    what verification recomputes; an unlinkable batch keeps the events' own random ids."""
+    engine = sa.create_engine(own_database_app.config["SQLALCHEMY_DATABASE_URI"],
+                              poolclass=NullPool)
+    try:
+        with Session(bind=engine) as session:
+            events = [record_event(db_session=session, actor=PARTY, action="test.batch",
+                                   subject_type="citizen", subject_id=8000 + n,
+                                   details={"n": n, "tên": "Nguyễn"}, unlinkable=unlinkable)
+                      for n in range(4)]
+            session.rollback()  # only the objects are wanted: the batch writes them
+        ids = [event.id for event in events]
+        with engine.connect() as connection:
+            autocommitted = connection.execution_options(isolation_level="AUTOCOMMIT")
+            day = dt.date(2026, 12, 6)
+            rows = write_batch(autocommitted, events, unlinkable,
+                               {(day, "test.batch", "01", "00004"): 3,
+                                (day, "test.batch", "79", "26734"): 1})
+        assert [row.seq for row in rows] == list(range(rows[0].seq, rows[0].seq + 4))
+        assert len({row.shard for row in rows}) == 1 and (rows[0].shard < 0) is unlinkable
+        assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+        if unlinkable:
+            assert [row.id for row in rows] == ids  # their own random ids, in order
+        with Session(bind=engine) as other:
+            assert total(other, metric="test.batch") == 4
+            assert verify_chain(db_session=other).events >= 4
+            head = other.get(AuditChainHead, rows[0].shard)
+            assert (head.seq, head.head_hash) == (rows[-1].seq, bytes(rows[-1].hash))
+    finally:
+        engine.dispose()
