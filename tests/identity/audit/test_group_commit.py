@@ -94,6 +94,23 @@ def _queued(group: GroupCommit, count: int) -> None:
         time.sleep(0.001)
 
 
+def _busy(fail_on: int | None = None) -> tuple[_Writes, GroupCommit, threading.Thread,
+                                               dict[str, Any]]:
+    """A group whose first writer ("first") is inside its statement, held there."""
+    writes = _Writes(fail_on)
+    group = GroupCommit(writes)
+    (first,), results = _writers(group, ["first"])
+    first.start()
+    assert writes.entered.wait(10)
+    return writes, group, first, results
+
+
+def _release(writes: _Writes, *threads: threading.Thread) -> None:
+    writes.release.set()
+    for thread in threads:
+        thread.join(10)
+
+
 def test_an_idle_writer_writes_at_once_alone():
     writes = _Writes()
     writes.release.set()
@@ -104,11 +121,7 @@ def test_an_idle_writer_writes_at_once_alone():
 
 
 def test_writes_that_arrive_during_a_statement_go_out_together_in_their_order():
-    writes = _Writes()
-    group = GroupCommit(writes)
-    first, results = _writers(group, ["first"])
-    first[0].start()
-    assert writes.entered.wait(10)
+    writes, group, first, results = _busy()
     names = [f"w{n}" for n in range(5)]
     others, more = _writers(group, names, counters=lambda name: {("d", "m", "01", ""): 1,
                                                                  ("d", name, "", ""): 2})
@@ -116,9 +129,7 @@ def test_writes_that_arrive_during_a_statement_go_out_together_in_their_order():
         thread.start()
         _queued(group, names.index(thread._args[0]) + 1)  # type: ignore[attr-defined]
     assert not more  # nobody is answered before their statement has returned
-    writes.release.set()
-    for thread in (*first, *others):
-        thread.join(10)
+    _release(writes, first, *others)
     assert writes.batches == [["first"], names]  # one statement for the five, in order
     assert writes.counters[1] == {("d", "m", "01", ""): 5,
                                   **{("d", name, "", ""): 2 for name in names}}
@@ -128,18 +139,12 @@ def test_writes_that_arrive_during_a_statement_go_out_together_in_their_order():
 
 
 def test_a_failed_statement_refuses_its_whole_batch_and_nobody_else():
-    writes = _Writes(fail_on=1)
-    group = GroupCommit(writes)
-    first, results = _writers(group, ["first"])
-    first[0].start()
-    assert writes.entered.wait(10)
+    writes, group, first, results = _busy(fail_on=1)
     others, more = _writers(group, ["a", "b", "c"])
     for thread in others:
         thread.start()
     _queued(group, 3)
-    writes.release.set()
-    for thread in (*first, *others):
-        thread.join(10)
+    _release(writes, first, *others)
     assert results == {"first": ("row", "first")}
     assert set(more) == {"a", "b", "c"}
     assert all(isinstance(error, ConnectionError) for error in more.values())
@@ -149,38 +154,26 @@ def test_a_failed_statement_refuses_its_whole_batch_and_nobody_else():
 
 
 def test_unlinkable_events_go_in_a_statement_of_their_own():
-    writes = _Writes()
-    group = GroupCommit(writes)
-    first, _results = _writers(group, ["first"])
-    first[0].start()
-    assert writes.entered.wait(10)
+    writes, group, first, _results = _busy()
     linked, answers = _writers(group, ["a", "b"])
     unlinked, hidden = _writers(group, ["x", "y"], unlinkable=True)
     for count, thread in enumerate((linked[0], unlinked[0], linked[1], unlinked[1]), 1):
         thread.start()
         _queued(group, count)
-    writes.release.set()
-    for thread in (*first, *linked, *unlinked):
-        thread.join(10)
+    _release(writes, first, *linked, *unlinked)
     assert writes.batches == [["first"], ["a", "b"], ["x", "y"]]
     assert answers == {"a": ("row", "a"), "b": ("row", "b")}
     assert hidden == {"x": ("row", "x"), "y": ("row", "y")}
 
 
 def test_a_batch_is_at_most_max_batch_events_the_rest_goes_next():
-    writes = _Writes()
-    group = GroupCommit(writes)
-    first, _results = _writers(group, ["first"])
-    first[0].start()
-    assert writes.entered.wait(10)
+    writes, group, first, _results = _busy()
     names = [f"w{n}" for n in range(MAX_BATCH + 3)]
     others, more = _writers(group, names)
     for thread in others:
         thread.start()
     _queued(group, len(names))
-    writes.release.set()
-    for thread in (*first, *others):
-        thread.join(10)
+    _release(writes, first, *others)
     assert [len(batch) for batch in writes.batches] == [1, MAX_BATCH, 3]
     assert more == {name: ("row", name) for name in names}
 
