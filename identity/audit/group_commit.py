@@ -18,9 +18,11 @@ share (the leader and followers of a classic group commit, no timer):
 - Each request is answered only after the statement that carries its event has returned,
   committed: the promise of the access log (the citizen never sees an answer that the log
   does not show) and of durability (nothing acknowledged is lost) is the same as when it
-  wrote alone. If that statement fails (the database gone, the backend killed), every
-  request of the batch gets the same error (a ``DBAPIError``: ``503``) and nothing of the
-  batch was written: one statement is atomic.
+  wrote alone. If that statement fails because the connection broke (the database gone,
+  the backend killed), every request of the batch gets the same error (a ``DBAPIError``:
+  ``503``) and nothing is sent again (an answer lost may hide a commit). If the database
+  refused the statement itself (a value or a constraint), nothing of it was written, and
+  the batch is written again request by request: one request's bad row fails only its own.
 - A request waits for at most the statement in flight and then its own batch's: each is
   bounded by what bounds any statement (the connection's and the database's time-outs).
   The leader signals its followers in a ``finally``, whatever it raised.
@@ -216,12 +218,25 @@ class GroupCommit:
             rows = self._write_batch(connection, [job.event for job in jobs], unlinkable,
                                      counters)
             self.statements += 1
-        except BaseException as error:  # nothing of the batch was written: all hear it
-            for job in jobs:
+        except BaseException as error:  # nothing of the batch was written
+            if len(jobs) > 1 and _refused_statement(error):
+                for job in jobs:  # one request's bad row must not fail the others'
+                    self._write(connection, [job], unlinkable)
+                return
+            for job in jobs:  # the database is gone, or the answer lost: all hear it
                 job.error = error
             return
         for job, row in zip(jobs, rows, strict=True):
             job.row = row
+
+
+def _refused_statement(error: BaseException) -> bool:
+    """Whether the database refused the statement itself (a value it would not take, a
+    constraint), so that nothing of it was written and the connection still serves: the
+    batch is then written request by request. Not when the connection broke: a statement
+    whose answer was lost may have committed, and must not be sent again."""
+    return (isinstance(error, sa.exc.DBAPIError) and not error.connection_invalidated
+            and not isinstance(error, sa.exc.OperationalError))
 
 
 _groups: weakref.WeakKeyDictionary[sa.Engine, GroupCommit] = weakref.WeakKeyDictionary()

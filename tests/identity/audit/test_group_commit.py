@@ -53,12 +53,13 @@ def _write(group: GroupCommit, request: _Request, event: str, unlinkable: bool =
 class _Writes:
     """A fake ``write_batch``: the first call blocks until released; each call's events."""
 
-    def __init__(self, fail_on: int | None = None) -> None:
+    def __init__(self, fail_on: int | None = None, refuse: str | None = None) -> None:
         self.batches: list[list[Any]] = []
         self.counters: list[dict[Any, int]] = []
         self.entered = threading.Event()
         self.release = threading.Event()
-        self.fail_on = fail_on
+        self.fail_on = fail_on  # this call's connection breaks
+        self.refuse = refuse  # a statement carrying this event is refused by the database
 
     def __call__(self, connection: Any, events: list[Any], unlinkable: bool,
                  counters: dict[Any, int]) -> list[Any]:
@@ -69,7 +70,9 @@ class _Writes:
             self.entered.set()
             assert self.release.wait(10)
         if number == self.fail_on:
-            raise ConnectionError("the database went away")
+            raise sa.exc.OperationalError("INSERT", None, ConnectionError("server closed"))
+        if self.refuse in events:
+            raise sa.exc.DataError("INSERT", None, ValueError("invalid byte sequence"))
         return [("row", event) for event in events]
 
 
@@ -94,10 +97,10 @@ def _queued(group: GroupCommit, count: int) -> None:
         time.sleep(0.001)
 
 
-def _busy(fail_on: int | None = None) -> tuple[_Writes, GroupCommit, threading.Thread,
-                                               dict[str, Any]]:
+def _busy(fail_on: int | None = None, refuse: str | None = None) -> tuple[
+        _Writes, GroupCommit, threading.Thread, dict[str, Any]]:
     """A group whose first writer ("first") is inside its statement, held there."""
-    writes = _Writes(fail_on)
+    writes = _Writes(fail_on, refuse)
     group = GroupCommit(writes)
     (first,), results = _writers(group, ["first"])
     first.start()
@@ -147,10 +150,27 @@ def test_a_failed_statement_refuses_its_whole_batch_and_nobody_else():
     _release(writes, first, *others)
     assert results == {"first": ("row", "first")}
     assert set(more) == {"a", "b", "c"}
-    assert all(isinstance(error, ConnectionError) for error in more.values())
+    assert all(isinstance(error, sa.exc.OperationalError) for error in more.values())
+    assert writes.batches == [["first"], ["a", "b", "c"]]  # not sent again: it may have committed
     assert not group._busy and group._queue == []
     # The next writer leads again: the failure left nothing held.
     assert _write(group, _Request(), "after") == ("row", "after")
+
+
+def test_a_row_the_database_refuses_fails_its_own_request_only():
+    writes, group, first, results = _busy(refuse="bad")
+    names = ["a", "bad", "c"]
+    others, more = _writers(group, names, counters=lambda name: {("d", name, "", ""): 1})
+    for count, thread in enumerate(others, 1):
+        thread.start()
+        _queued(group, count)
+    _release(writes, first, *others)
+    # Refused whole (nothing written), then written request by request.
+    assert writes.batches == [["first"], names, ["a"], ["bad"], ["c"]]
+    assert writes.counters[2:] == [{("d", name, "", ""): 1} for name in names]
+    assert more["a"] == ("row", "a") and more["c"] == ("row", "c")
+    assert isinstance(more["bad"], sa.exc.DataError)
+    assert results == {"first": ("row", "first")} and not group._busy
 
 
 def test_unlinkable_events_go_in_a_statement_of_their_own():
