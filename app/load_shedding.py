@@ -41,6 +41,7 @@ from flask import Flask, Response
 
 from app.errors import error_response, handle_unexpected
 from identity.audit import group_commit
+from identity.database import connection_lost
 from identity.slots import Slots
 
 log = logging.getLogger(__name__)
@@ -89,14 +90,9 @@ class InFlightLimit:
             self._slots.give_back()
 
 
-def is_database_outage(error: sa.exc.DBAPIError) -> bool:
-    """Whether the error says the database is unreachable, not that a statement was wrong."""
-    return bool(error.connection_invalidated) or isinstance(error, sa.exc.OperationalError)
-
-
 def handle_database_error(error: sa.exc.DBAPIError) -> Response:
     """A database outage is 503 with Retry-After; any other database error stays a 500."""
-    if not is_database_outage(error):
+    if not connection_lost(error):
         return handle_unexpected(error)
     log.error("database unavailable: %s", type(error.orig).__name__)
     return error_response(503, "service.unavailable",

@@ -278,6 +278,14 @@ def autocommit_reads(db_session: Session) -> bool:
     return True
 
 
+def connection_lost(error: BaseException) -> bool:
+    """Whether a database error says the connection broke or the database is unreachable
+    (an outage: the app answers 503; a statement whose answer was lost may have committed),
+    not that the database refused a statement (a value, a constraint: nothing written)."""
+    return isinstance(error, sa.exc.DBAPIError) and (
+        bool(error.connection_invalidated) or isinstance(error, sa.exc.OperationalError))
+
+
 class Unwritten:
     """The sessions of this process in :func:`autocommit_reads`'s mode on each engine that
     have not handed their one write yet: the requests whose write a group commit

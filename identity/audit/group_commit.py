@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditEvent
-from identity.database import UNWRITTEN, Statement, handed_write
+from identity.database import UNWRITTEN, Statement, connection_lost, handed_write
 from identity.monitoring.models import COUNTER_SLOTS
 
 #: The most events one statement carries (its text is built once per count).
@@ -235,8 +235,7 @@ def _refused_statement(error: BaseException) -> bool:
     constraint), so that nothing of it was written and the connection still serves: the
     batch is then written request by request. Not when the connection broke: a statement
     whose answer was lost may have committed, and must not be sent again."""
-    return (isinstance(error, sa.exc.DBAPIError) and not error.connection_invalidated
-            and not isinstance(error, sa.exc.OperationalError))
+    return isinstance(error, sa.exc.DBAPIError) and not connection_lost(error)
 
 
 _groups: weakref.WeakKeyDictionary[sa.Engine, GroupCommit] = weakref.WeakKeyDictionary()
