@@ -13,7 +13,7 @@ into numbers again, a second random id (a CSRF value for cookies, which this API
 read tokens from), the header and claims checked and serialised by PyJWT's generic code.
 Here the header's encoding is made once per key id, the claims are plain numbers and
 strings, and the one costly step left is the signature. Tokens of either kind verify the
-same way (``tests/security/test_tokens.py``).
+same way (``tests/identity/accounts/test_access_tokens.py`` compares the two).
 """
 from __future__ import annotations
 
