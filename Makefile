@@ -46,8 +46,11 @@ run: migrate
 	@echo
 	$(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload
 
-## make test: the whole suite on SQLite, then on PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set
-test: lint test-sqlite test-backends
+## make test: lint, then the whole suite on SQLite; when DATABASE_URL/REDIS_URL are set, the
+## suite on PostgreSQL and Redis at the same time, on the other core (tools/both_passes.sh)
+test: lint
+	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then bash tools/both_passes.sh; \
+	else $(MAKE) --no-print-directory test-sqlite; fi
 
 # The SQLite pass fuzzes lighter (10 requests per operation); the pass on PostgreSQL and
 # Redis sends 70 examples per operation and phase, over 10,000 requests (tests/security/test_fuzz.py).
@@ -57,7 +60,7 @@ test-sqlite: $(STAMP)
 
 test-backends: $(STAMP)
 	@if [ -n "$$DATABASE_URL" ] || [ -n "$$REDIS_URL" ]; then \
-	  echo "== again on DATABASE_URL / REDIS_URL =="; \
+	  echo "== the suite on DATABASE_URL / REDIS_URL =="; \
 	  $(BIN)/python -m pytest; \
 	else echo "DATABASE_URL/REDIS_URL not set: the suite ran on SQLite and the in-process Redis only"; fi
 
