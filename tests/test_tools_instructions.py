@@ -22,3 +22,15 @@ def test_a_requests_count_does_not_include_the_setup(tmp_path, monkeypatch):
     # Switching the count on and off costs about 500,000 instructions, shared by the requests.
     assert 200_000 < few < 20_000_000
     assert abs(more - few) / few < 0.15
+
+
+def test_the_ways_around_one_statement_and_a_hook_taken_out_count_apart(tmp_path, monkeypatch):
+    with scratch_database(tmp_path, postgres=True) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        bare, session = count("statement", 20), count("session", 20)
+        hello, without = count("hello", 10), count("hello", 10, ("_observe",))
+    # The ORM session around one statement costs several times the statement (about 7x here).
+    assert 20_000 < bare < session / 3
+    # The request's metrics and log line are a tenth or more of the hello route.
+    assert without < hello * 0.95

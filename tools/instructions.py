@@ -4,7 +4,13 @@ noise does not blur.
 Usage (valgrind, a database and a Redis db of your own; the schema is dropped and migrated)::
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/vnid_hN REDIS_URL=redis://127.0.0.1:6379/N \\
-        .venv/bin/python -m tools.instructions verify [refresh ...] [--requests 100]
+        .venv/bin/python -m tools.instructions verify [refresh ...] [--requests 100] \
+        [--without HOOK ...]
+
+``statement pooled session`` count what one statement costs bare, with a pooled connection
+around it, and through the ORM session as the hot routes run it (:data:`ENDPOINTS`);
+``--without _observe`` (a hook's function name) counts an endpoint with that request hook of
+the app taken out.
 
 Timed runs of the same code on this machine differ by 5-15 % from one to the next (another
 tenant's load, the CPU's clock), more than most single changes to a hot path save. The
@@ -33,29 +39,73 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-#: Endpoint -> the profiling module that serves it in-process.
+#: Endpoint -> the profiling module that serves it in-process; ``statement``, ``pooled`` and
+#: ``session`` are no endpoint but what a request pays around ONE statement (``SELECT 1``): on a
+#: connection in hand, on a connection checked out of an autocommit pool and given back, and
+#: through the ORM session in :func:`identity.database.autocommit_reads`'s mode (the session
+#: made, begun, its connection set to autocommit, committed and closed), as the hot routes run.
 ENDPOINTS = {"hello": "hot", "verify": "hot", "match": "hot", "issue": "hot",
              "provinces": "hot", "refresh": "account", "passcode": "account",
-             "report": "account", "pay": "account"}
+             "report": "account", "pay": "account",
+             "statement": "session", "pooled": "session", "session": "session"}
 _COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
 
 
-def _calls(kind: str, requests: int) -> dict[str, Callable[[], Any]]:
-    """The prepared service's requests of the ``kind`` module, by endpoint."""
+def _without(app: Any, hooks: list[str]) -> None:
+    """Take the app's request hooks of these names (a function's name, as
+    ``_observe`` or ``set_security_headers``) out, to count what each costs."""
+    for table in (app.before_request_funcs, app.after_request_funcs,
+                  app.teardown_request_funcs):
+        for key, functions in table.items():
+            table[key] = [f for f in functions if f.__name__ not in hooks]
+
+
+def _calls(kind: str, requests: int, without: list[str]) -> dict[str, Callable[[], Any]]:
+    """The prepared service's requests of the ``kind`` module, by endpoint (the app's
+    hooks named in ``without`` taken out)."""
     from tools import profile_account_paths, profile_hot_paths
+    if kind == "session":
+        return _one_statement_ways()
     if kind == "hot":
         app, _counter = profile_hot_paths.profiled_app({"RP_LIMIT_PER_PARTY":
                                                         "1000000 per minute"})
         app.config["RP_LIMIT_PER_PARTY"] = "1000000 per minute"
+        _without(app, without)
         return profile_hot_paths._requests(app, profile_hot_paths._prepare(app))
     app, _counter = profile_hot_paths.profiled_app(profile_account_paths.LIMITS)
+    _without(app, without)
     facts = profile_account_paths._prepare(app, orders=requests + 40)
     return profile_account_paths._requests(app, facts)
 
 
-def _serve(endpoint: str, requests: int) -> None:
+def _one_statement_ways() -> dict[str, Callable[[], Any]]:
+    """``SELECT 1`` on ``DATABASE_URL`` three ways (see :data:`ENDPOINTS`)."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from identity.database import Statement, autocommit_reads
+    url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    autocommit = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    one = Statement(sa.text("SELECT 1").columns(sa.column("one")))
+    in_hand = autocommit.connect()
+
+    def pooled() -> Any:
+        with autocommit.connect() as connection:
+            return one.rows_on(connection)
+
+    def session() -> Any:
+        with Session(engine) as db_session:
+            autocommit_reads(db_session)
+            found = one.first(db_session)
+            db_session.commit()
+        return found
+    return {"statement": lambda: one.rows_on(in_hand), "pooled": pooled, "session": session}
+
+
+def _serve(endpoint: str, requests: int, without: list[str]) -> None:
     """Inside valgrind: warm up, then count ``requests`` requests of ``endpoint`` only."""
-    call = _calls(ENDPOINTS[endpoint], requests)[endpoint]
+    call = _calls(ENDPOINTS[endpoint], requests, without)[endpoint]
     for _ in range(30):
         call()
     pid = str(os.getpid())
@@ -65,14 +115,15 @@ def _serve(endpoint: str, requests: int) -> None:
     subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
 
 
-def count(endpoint: str, requests: int) -> int:
-    """Instructions per request of ``endpoint`` (``requests`` of them, under callgrind)."""
+def count(endpoint: str, requests: int, without: tuple[str, ...] = ()) -> int:
+    """Instructions per request of ``endpoint`` (``requests`` of them, under callgrind), the
+    app's hooks named in ``without`` taken out."""
     with tempfile.TemporaryDirectory(prefix="vnid-instructions-") as tmp:
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no",
              f"--callgrind-out-file={tmp}/callgrind.out.%p",
              sys.executable, "-m", "tools.instructions", "--serve", endpoint,
-             "--requests", str(requests)],
+             "--requests", str(requests), *(f"--without={hook}" for hook in without)],
             capture_output=True, text=True, check=False)
     found = _COLLECTED.findall(done.stderr)
     if done.returncode != 0 or not found:
@@ -86,15 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("endpoints", nargs="+", choices=sorted(ENDPOINTS), metavar="ENDPOINT",
                         help=f"one or more of: {', '.join(ENDPOINTS)}")
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--without", action="append", default=[], metavar="HOOK",
+                        help="take the app's request hook of this function name out "
+                             "(e.g. _observe): what it costs is the difference")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
         parser.error("DATABASE_URL must name a PostgreSQL database of your own")
     if args.serve:
-        _serve(args.endpoints[0], args.requests)
+        _serve(args.endpoints[0], args.requests, args.without)
         return 0
     for endpoint in args.endpoints:
-        print(f"{endpoint:10s} {count(endpoint, args.requests):>12,} instructions per request")
+        found = count(endpoint, args.requests, tuple(args.without))
+        print(f"{endpoint:10s} {found:>12,} instructions per request")
     return 0
 
 
