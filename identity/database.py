@@ -6,11 +6,13 @@ so the tables are plain SQLAlchemy and the identity core stays free of Flask.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import functools
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -276,6 +278,33 @@ def autocommit_reads(db_session: Session) -> bool:
     db_session.info[_UNWRITTEN] = bind
     UNWRITTEN.add(bind, db_session)
     return True
+
+
+@contextlib.contextmanager
+def statement_alone(db_session: Session) -> Iterator[sa.Connection | None]:
+    """A pooled connection in autocommit for a request's ONE statement that needs nothing of
+    its session: no rows read or pending in it, no event to write (a refresh's rotation). The
+    session is left out altogether: made, begun, set to autocommit, committed and closed around
+    one statement, it costs five times the statement (``tools.instructions statement pooled
+    session``). None where the session's way must be taken: SQLite, a session bound to a
+    connection (a test's transaction), or a session whose transaction has begun (it may hold a
+    connection already: a second one from the same pool could wait forever once the pool is
+    exhausted). The connection is the engine's pool's, checked out in autocommit and given back
+    with its isolation level reset, so the engine's listeners see its statement."""
+    bind = db_session.get_bind()
+    if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
+            and not db_session.in_transaction()):
+        yield None
+        return
+    engine = bind.__dict__.get(_AUTOCOMMIT_ENGINE)
+    if engine is None:  # one per engine: execution_options() makes a new one each call
+        engine = bind.__dict__[_AUTOCOMMIT_ENGINE] = bind.execution_options(
+            isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        yield connection
+
+
+_AUTOCOMMIT_ENGINE = "_vnid_autocommit_engine"
 
 
 def connection_lost(error: BaseException) -> bool:

@@ -3,11 +3,13 @@ receipts verified offline, refunds, and the ledger after each."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.audit.models import AuditEvent
@@ -630,6 +632,41 @@ def _reconcile(app: Any) -> None:
 
 #: What a concurrent request may be refused with: the key or the order is busy.
 BUSY = {"idempotency.in_progress", "payment.attempt_pending", "payment.order_paid"}
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="SQLite writes both in the session's transactions (BEGIN IMMEDIATE)")
+def test_the_banks_answer_and_the_keys_answer_are_each_one_statement_on_its_own(wired):
+    """After the bank answered, what an attempt writes (the provider's reference on the
+    attempt, then the answer kept with its key) is two statements, each committed on its own:
+    no BEGIN, no COMMIT, no session around them (identity.database.statement_alone)."""
+    from app.extensions import db
+    seen: list[tuple[str, bool]] = []
+
+    def statement(conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        seen.append((" ".join(text.split()[:2]), bool(conn.connection.dbapi_connection.autocommit)))
+
+    with wired.app.app_context():
+        engine = db.engine
+
+    def session_begins(*_args: Any) -> None:
+        seen.append(("a session's transaction begins", False))
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(Session, "after_begin", session_begins)
+    try:
+        answer = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                     headers={**wired.headers, "Idempotency-Key": "alone"},
+                                     json={"bank": "VCB", "passcode": PASSCODE})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(Session, "after_begin", session_begins)
+    assert answer.status_code == 201, answer.get_json()
+    assert seen[-2:] == [("UPDATE payment_attempts", True), ("UPDATE idempotency_keys", True)]
+    again = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                headers={**wired.headers, "Idempotency-Key": "alone"},
+                                json={"bank": "VCB", "passcode": PASSCODE})
+    assert (again.status_code, again.get_json()) == (201, answer.get_json())  # kept, committed
 
 
 def test_fifty_concurrent_requests_with_one_key_charge_once(wired):

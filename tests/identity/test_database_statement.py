@@ -8,6 +8,7 @@ it, and a driver error is SQLAlchemy's ``DBAPIError`` (which the app answers wit
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.database import Statement
+from app.extensions import db
+from identity.database import Statement, in_autocommit, statement_alone
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from tests.factories import add_citizen
@@ -121,3 +123,21 @@ def test_statements_of_a_connection_share_one_cursor_until_an_error_closes_it(
         first, second, failed, after = cursors
         assert first is second is failed and failed.closed  # SQLAlchemy closed it on the error
         assert after is not failed and not after.closed
+
+
+def test_statement_alone_gives_no_connection_where_the_session_must_be_used(app, db_session):
+    # A session bound to the test's transaction (a connection, not an engine): the session's
+    # way, on PostgreSQL as on SQLite.
+    with statement_alone(db_session) as alone:
+        assert alone is None
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="SQLite has no autocommit mode: the session's way")
+def test_statement_alone_is_not_given_once_the_session_holds_a_transaction(app):
+    with app.app_context(), Session(db.engine) as own:
+        with statement_alone(own) as alone:
+            assert alone is not None and in_autocommit(alone)
+        own.execute(sa.text("SELECT 1"))  # the session's transaction begins: it holds one
+        with statement_alone(own) as alone:
+            assert alone is None  # a second connection of the same pool could wait forever

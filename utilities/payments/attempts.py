@@ -34,7 +34,7 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
-from identity.database import Statement, autocommit_reads
+from identity.database import Statement, statement_alone
 from utilities.commits import commit_keeping_state
 from utilities.payments import gateway
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
@@ -88,12 +88,12 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
         log.warning("provider unavailable at create",
                     extra={"provider": provider.name, "attempt": reference, "error": str(error)})
     else:
-        autocommit_reads(db_session)  # PostgreSQL: the answer's one statement, no BEGIN
         recorded = _record_provider_answer(db_session, reference=reference,
                                            provider_reference=answer.provider_reference,
                                            redirect_url=answer.redirect_url)
         if recorded is not None:
-            commit_keeping_state(db_session)  # the attempt as just written and committed
+            if db_session.in_transaction():  # SQLite's: PostgreSQL's statement committed alone
+                commit_keeping_state(db_session)  # the attempt as just written and committed
             return recorded
     db_session.commit()
     return _attempt(db_session, reference)
@@ -187,12 +187,17 @@ def _record_provider_answer(db_session: Session, *, reference: str, provider_ref
     One ``UPDATE ... WHERE provider_reference IS NULL RETURNING`` the attempt:
     the first answer recorded wins, and the row read back is the attempt as it
     is now (a callback may have settled it meanwhile). None when an answer was
-    recorded before.
+    recorded before. On PostgreSQL the statement commits on its own, the session left
+    out (:func:`identity.database.statement_alone`); elsewhere it is the session's.
     """
-    row = _ANSWERED.first(db_session, {"attempt_reference": reference,
-                                       "answer_reference": provider_reference[:64],
-                                       "answer_url": redirect_url[:500]})
-    return None if row is None else PaymentAttempt(**row._asdict())
+    params = {"attempt_reference": reference, "answer_reference": provider_reference[:64],
+              "answer_url": redirect_url[:500]}
+    with statement_alone(db_session) as alone:
+        if alone is not None:
+            rows = _ANSWERED.rows_on(alone, params)
+    if alone is None:
+        rows = _ANSWERED.rows(db_session, params)
+    return PaymentAttempt(**rows[0]._asdict()) if rows else None
 
 
 #: The provider's answer kept on the attempt, which comes back as it is now.

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.database import Statement, autocommit_reads
+from identity.database import Statement, statement_alone
 from identity.protection import Protector
 from utilities.commits import commit_keeping_state
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
@@ -133,12 +133,13 @@ def begin(db_session: Session, *, account_id: int, key: str,
 def finish(db_session: Session, *, account_id: int, key: str, status: int, body: Any) -> None:
     """Store the answer of the request holding ``key`` (a 5xx releases the key instead)."""
     db_session.rollback()  # whatever the request left unfinished is not ours to commit
-    if status < 500 and db_session.get_bind().dialect.name == "postgresql":
-        autocommit_reads(db_session)  # one statement: no BEGIN and no COMMIT to send
-        _ANSWER.rows(db_session, {"account_id": account_id, "key": key, "state": IN_PROGRESS,
-                                  "done": DONE, "status": status, "body": json.dumps(body)})
-        db_session.commit()
-        return
+    if status < 500:
+        with statement_alone(db_session) as alone:  # PostgreSQL: one statement on its own
+            if alone is not None:
+                _ANSWER.rows_on(alone, {"account_id": account_id, "key": key,
+                                        "state": IN_PROGRESS, "done": DONE, "status": status,
+                                        "body": json.dumps(body)})
+                return
     where = (IdempotencyKey.account_id == account_id, IdempotencyKey.key == key,
              IdempotencyKey.state == IN_PROGRESS)
     if status >= 500:

@@ -90,3 +90,32 @@ def test_of_one_token_presented_at_once_a_single_refresh_wins_and_the_rest_revok
     assert all(isinstance(o, InvalidToken) for o in outcomes if o not in grants), outcomes
     # The losers saw the generation moved: a reuse, recorded once, the holder's tokens ended.
     assert _state(app, session_id, account_id) == ("reuse", version + 1, 1)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite takes the session's way (BEGIN IMMEDIATE)")
+def test_a_refresh_sends_one_statement_in_autocommit_and_leaves_its_session_out(
+        own_database_app):
+    app = own_database_app
+    session_id, _account_id = _family(app)
+    seen: list[tuple[str, bool]] = []
+
+    def statement(conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        seen.append((text.split()[0], bool(conn.connection.dbapi_connection.autocommit)))
+
+    def session_begins(*_args: Any) -> None:
+        seen.append(("a session's transaction begins", False))
+
+    with app.app_context(), Session(db.engine) as own:
+        sa.event.listen(db.engine, "before_cursor_execute", statement)
+        sa.event.listen(own, "after_begin", session_begins)
+        try:
+            grant = sessions.refresh_session(db_session=own, actor=ACTOR,
+                                             session_id=session_id, generation=1)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", statement)
+        assert grant.generation == 2
+        # The rotation, committed on its own (no BEGIN), and no transaction of the session.
+        assert seen == [("UPDATE", True)]
+        # The connection went back to the pool in a transaction's mode, not in autocommit.
+        with db.engine.connect() as connection:
+            assert not connection.connection.dbapi_connection.autocommit
