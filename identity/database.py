@@ -208,9 +208,18 @@ class Statement:
         """The statement of SQL text built at run time (one per distinct text, kept)."""
         return Statement(sql, columns)
 
-    def rows(self, db_session: Session, params: Any = None) -> list[Any]:
+    def rows(self, db_session: Session, params: Any = None, *, alone: bool = False) -> list[Any]:
         """The statement's rows (attribute access by column name), in the session's
-        transaction. ``params``: a dict for a Core statement, a tuple for SQL text."""
+        transaction. ``params``: a dict for a Core statement, a tuple for SQL text.
+
+        ``alone``: a statement that needs nothing of the session runs on its own in
+        autocommit where it can (:func:`statement_alone`), committed when it returns, the
+        session left without a transaction; elsewhere in the session's, which the caller
+        commits (``db_session.in_transaction()`` tells which way it went)."""
+        if alone:
+            with statement_alone(db_session) as connection:
+                if connection is not None:
+                    return self.rows_on(connection, params)
         return self.rows_on(autocommit_connection(db_session) or db_session.connection(), params)
 
     def rows_on(self, connection: sa.Connection, params: Any = None) -> list[Any]:
@@ -242,9 +251,9 @@ class Statement:
                                for value, process in zip(row, processors)) for row in values]
         return [make._make(row) for row in values]
 
-    def first(self, db_session: Session, params: Any = None) -> Any:
-        """The first row, or None."""
-        found = self.rows(db_session, params)
+    def first(self, db_session: Session, params: Any = None, *, alone: bool = False) -> Any:
+        """The first row, or None (``alone``: as :meth:`rows`)."""
+        found = self.rows(db_session, params, alone=alone)
         return found[0] if found else None
 
 

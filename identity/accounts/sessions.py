@@ -32,8 +32,7 @@ from identity.accounts.models import (CLOSED, LOCKED, REJECTED, Account, Device,
 from identity.accounts.secrets import burn_verification, hash_secret, needs_rehash, verify_secret
 from identity.audit.service import Actor, record_event
 from identity.credentials.vn1 import b64url, unb64url
-from identity.database import (Statement, autocommit_reads, leave_autocommit,
-                               statement_alone)
+from identity.database import Statement, leave_autocommit
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
@@ -301,24 +300,19 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
     or a deactivated officer moves nothing; anything that did not move is
     told apart by :func:`_refuse_refresh`.
 
-    On PostgreSQL, a refresh that opens its session's first transaction runs its
-    statement in autocommit on a pooled connection of its own, the session left out
-    (:func:`identity.database.statement_alone`): one statement is atomic on its own, so
-    one round trip instead of three (``BEGIN``, the statement, ``COMMIT``), and none of
-    the session's work around it. A refused one is told apart by :func:`_refuse_refresh`,
-    which reads the family again in a transaction of the session (its row lock held
-    until its commit).
+    On PostgreSQL, a refresh whose session holds no transaction runs its statement on its
+    own in autocommit, the session left out (``alone``,
+    :func:`identity.database.statement_alone`): one statement is atomic on its own, so one
+    round trip instead of three (``BEGIN``, the statement, ``COMMIT``), and none of the
+    session's work around it. A refused one is told apart by :func:`_refuse_refresh`, which
+    reads the family again in a transaction of the session (its row lock held until its
+    commit).
     """
-    params = {"sid": session_id, "presented": generation, "now": clock.now(),
-              "locked": LOCKED, "rejected": REJECTED}
-    with statement_alone(db_session) as alone:
-        if alone is not None:
-            moved = next(iter(_ROTATION.rows_on(alone, params)), None)
-    if alone is None:
-        autocommit_reads(db_session)
-        moved = _ROTATION.first(db_session, params)
+    moved = _ROTATION.first(db_session, {"sid": session_id, "presented": generation,
+                                         "now": clock.now(), "locked": LOCKED,
+                                         "rejected": REJECTED}, alone=True)
     if moved is None:
-        leave_autocommit(db_session)
+        leave_autocommit(db_session)  # a caller's autocommit mode, if any, ends here
         _refuse_refresh(db_session, actor, session_id, generation)
     assert moved is not None
     if moved.account_id is not None:
@@ -329,7 +323,7 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
         grant = Grant(subject=f"officer:{moved.officer_id}", role=moved.role, level=None,
                       token_version=moved.token_version, session_id=session_id,
                       generation=moved.generation)
-    if alone is None:  # the statement alone committed on its own, the session saw nothing
+    if db_session.in_transaction():  # the session's way (else committed on its own)
         db_session.commit()
     return grant
 

@@ -34,7 +34,7 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
-from identity.database import Statement, statement_alone
+from identity.database import Statement
 from utilities.commits import commit_keeping_state
 from utilities.payments import gateway
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
@@ -188,16 +188,12 @@ def _record_provider_answer(db_session: Session, *, reference: str, provider_ref
     the first answer recorded wins, and the row read back is the attempt as it
     is now (a callback may have settled it meanwhile). None when an answer was
     recorded before. On PostgreSQL the statement commits on its own, the session left
-    out (:func:`identity.database.statement_alone`); elsewhere it is the session's.
+    out (``alone``); elsewhere it is the session's, which the caller commits.
     """
-    params = {"attempt_reference": reference, "answer_reference": provider_reference[:64],
-              "answer_url": redirect_url[:500]}
-    with statement_alone(db_session) as alone:
-        if alone is not None:
-            rows = _ANSWERED.rows_on(alone, params)
-    if alone is None:
-        rows = _ANSWERED.rows(db_session, params)
-    return PaymentAttempt(**rows[0]._asdict()) if rows else None
+    row = _ANSWERED.first(db_session, {"attempt_reference": reference,
+                                       "answer_reference": provider_reference[:64],
+                                       "answer_url": redirect_url[:500]}, alone=True)
+    return None if row is None else PaymentAttempt(**row._asdict())
 
 
 #: The provider's answer kept on the attempt, which comes back as it is now.

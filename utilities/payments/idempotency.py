@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.database import Statement, statement_alone
+from identity.database import Statement
 from identity.protection import Protector
 from utilities.commits import commit_keeping_state
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
@@ -133,13 +133,13 @@ def begin(db_session: Session, *, account_id: int, key: str,
 def finish(db_session: Session, *, account_id: int, key: str, status: int, body: Any) -> None:
     """Store the answer of the request holding ``key`` (a 5xx releases the key instead)."""
     db_session.rollback()  # whatever the request left unfinished is not ours to commit
-    if status < 500:
-        with statement_alone(db_session) as alone:  # PostgreSQL: one statement on its own
-            if alone is not None:
-                _ANSWER.rows_on(alone, {"account_id": account_id, "key": key,
-                                        "state": IN_PROGRESS, "done": DONE, "status": status,
-                                        "body": json.dumps(body)})
-                return
+    if status < 500 and db_session.get_bind().dialect.name == "postgresql":
+        _ANSWER.rows(db_session, {"account_id": account_id, "key": key, "state": IN_PROGRESS,
+                                  "done": DONE, "status": status, "body": json.dumps(body)},
+                     alone=True)  # committed on its own, or in the session's transaction:
+        if db_session.in_transaction():
+            db_session.commit()
+        return
     where = (IdempotencyKey.account_id == account_id, IdempotencyKey.key == key,
              IdempotencyKey.state == IN_PROGRESS)
     if status >= 500:
