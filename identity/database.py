@@ -292,14 +292,13 @@ def autocommit_reads(db_session: Session) -> bool:
 @contextlib.contextmanager
 def statement_alone(db_session: Session) -> Iterator[sa.Connection | None]:
     """A pooled connection in autocommit for a request's ONE statement that needs nothing of
-    its session: no rows read or pending in it, no event to write (a refresh's rotation). The
-    session is left out altogether: made, begun, set to autocommit, committed and closed around
-    one statement, it costs five times the statement (``tools.instructions statement pooled
-    session``). None where the session's way must be taken: SQLite, a session bound to a
-    connection (a test's transaction), or a session whose transaction has begun (it may hold a
-    connection already: a second one from the same pool could wait forever once the pool is
-    exhausted). The connection is the engine's pool's, checked out in autocommit and given back
-    with its isolation level reset, so the engine's listeners see its statement."""
+    its session (no rows read or pending in it, no event to write), the session left out: its
+    way costs half as much again (``tools.instructions statement pooled session``). None where
+    the session's way must be taken: SQLite, a session bound to a connection (a test's
+    transaction), or a session whose transaction has begun (it may hold a connection already:
+    a second one from the same pool could wait forever once the pool is exhausted). The
+    connection is the engine's pool's, checked out in autocommit and given back with its
+    isolation level reset, so the engine's listeners see its statement."""
     bind = db_session.get_bind()
     if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
             and not db_session.in_transaction()):

@@ -7,8 +7,8 @@ Usage (valgrind, a database and a Redis db of your own; the schema is dropped an
         .venv/bin/python -m tools.instructions verify [refresh ...] [--requests 100] \
         [--without HOOK ...]
 
-``statement pooled session`` count what one statement costs bare, with a pooled connection
-around it, and through the ORM session as the hot routes run it (:data:`ENDPOINTS`);
+``statement pooled session`` count what one statement costs bare, alone on a pooled connection
+(``alone=True``), and through the ORM session's autocommit mode (:data:`ENDPOINTS`);
 ``--without _observe`` (a hook's function name) counts an endpoint with that request hook of
 the app taken out.
 
@@ -41,9 +41,10 @@ from typing import Any
 
 #: Endpoint -> the profiling module that serves it in-process; ``statement``, ``pooled`` and
 #: ``session`` are no endpoint but what a request pays around ONE statement (``SELECT 1``): on a
-#: connection in hand, on a connection checked out of an autocommit pool and given back, and
-#: through the ORM session in :func:`identity.database.autocommit_reads`'s mode (the session
-#: made, begun, its connection set to autocommit, committed and closed), as the hot routes run.
+#: connection in hand, alone (``Statement.first(..., alone=True)``: a connection checked out of
+#: the pool in autocommit and given back, the session left out), and through the ORM session
+#: in :func:`identity.database.autocommit_reads`'s mode (the session made, begun, its connection
+#: set to autocommit, committed and closed), as the verification and the match run.
 ENDPOINTS = {"hello": "hot", "verify": "hot", "match": "hot", "issue": "hot",
              "provinces": "hot", "refresh": "account", "passcode": "account",
              "report": "account", "pay": "account",
@@ -86,13 +87,12 @@ def _one_statement_ways() -> dict[str, Callable[[], Any]]:
     from identity.database import Statement, autocommit_reads
     url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     engine = sa.create_engine(url)
-    autocommit = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     one = Statement(sa.text("SELECT 1").columns(sa.column("one")))
-    in_hand = autocommit.connect()
+    in_hand = engine.connect()
 
-    def pooled() -> Any:
-        with autocommit.connect() as connection:
-            return one.rows_on(connection)
+    def pooled() -> Any:  # what `alone=True` does (identity.database.statement_alone)
+        with Session(engine) as db_session:
+            return one.first(db_session, alone=True)
 
     def session() -> Any:
         with Session(engine) as db_session:
