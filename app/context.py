@@ -16,7 +16,7 @@ from app.logging_setup import redact
 from identity.accounts.secrets import PasscodeKeys, use_passcode_keys
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
-from identity.database import autocommit_reads
+from identity.autocommit import autocommit_reads, autocommit_statements
 from identity.protection import Protector
 
 #: A caller's request id: 8-64 letters, digits and dashes, at least one letter.
@@ -75,7 +75,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reads_then_one_write(view: F) -> F:
-    """Serve the route in autocommit on PostgreSQL (:func:`identity.database.autocommit_reads`).
+    """Serve the route in autocommit on PostgreSQL (:func:`identity.autocommit.autocommit_reads`).
 
     For a hot route that reads (its caller's row included) and then writes one statement
     (an audited act, an idempotency key's claim): no ``BEGIN`` and no ``COMMIT``, the
@@ -89,6 +89,23 @@ def reads_then_one_write(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         autocommit_reads(db_session())
         return view(*args, **kwargs)
+    return cast(F, wrapper)
+
+
+def statements_then_one_act(view: F) -> F:
+    """Serve the route on one pooled connection in autocommit on PostgreSQL, the ORM session's
+    transaction never begun (:func:`identity.autocommit.autocommit_statements`).
+
+    For a hot route whose reads are Core statements (the caller's row, the credential, the
+    citizen) and whose one write is its audited act, committed by
+    :func:`identity.audit.writer.commit_recorded`. Put it above the route's authentication,
+    as :func:`reads_then_one_write`. The connection goes back to the pool when the view
+    returns or raises, before the answer's hooks run.
+    """
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with autocommit_statements(db_session()):
+            return view(*args, **kwargs)
     return cast(F, wrapper)
 
 

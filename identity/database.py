@@ -6,19 +6,17 @@ so the tables are plain SQLAlchemy and the identity core stays free of Flask.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import functools
-import threading
 import time
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from identity.autocommit import autocommit_connection, statement_alone
 
 #: Constraint names that Alembic can diff and drop on every backend.
 NAMING_CONVENTION = {
@@ -213,9 +211,10 @@ class Statement:
         transaction. ``params``: a dict for a Core statement, a tuple for SQL text.
 
         ``alone``: a statement that needs nothing of the session runs on its own in
-        autocommit where it can (:func:`statement_alone`), committed when it returns, the
-        session left without a transaction; elsewhere in the session's, which the caller
-        commits (``db_session.in_transaction()`` tells which way it went)."""
+        autocommit where it can (:func:`identity.autocommit.statement_alone`), committed
+        when it returns, the session left without a transaction; elsewhere in the
+        session's, which the caller commits (``db_session.in_transaction()`` tells which
+        way it went)."""
         if alone:
             with statement_alone(db_session) as connection:
                 if connection is not None:
@@ -257,143 +256,9 @@ class Statement:
         return found[0] if found else None
 
 
-def autocommit_reads(db_session: Session) -> bool:
-    """Run the session's next transaction in autocommit on PostgreSQL, where its one write is
-    one statement; True when it does.
-
-    For a request that reads and then writes once (an online verification, an identity
-    match, a refresh): each statement commits on its own, so there is no ``BEGIN`` and no
-    ``COMMIT`` to send (two round trips of five), and the write is as durable as a commit
-    when its statement returns (``synchronous_commit``). Its reads see what was committed,
-    as they would in a ``READ COMMITTED`` transaction. What the request writes must be ONE
-    statement: :mod:`identity.audit.writer` writes an event and its counters so, and refuses
-    anything more (see :func:`in_autocommit`); :func:`leave_autocommit` ends the mode for a
-    request that turns out to write more. Nothing changes on SQLite (its ``BEGIN
-    IMMEDIATE``), on a session bound to a connection (a test's transaction), or once the
-    session's transaction has begun.
-
-    The mode's connection is the session's own (every statement of the request, ORM
-    queries included, runs on it: one pooled connection per request, so concurrent
-    requests cannot hold one each while waiting for a second). The hot path's statements
-    find it by a dictionary look-up (:func:`autocommit_connection`), not through
-    ``Session.connection()``, and the writer keeps the act's event out of the unit of work.
-    """
-    bind = db_session.get_bind()
-    if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
-            and not db_session.in_transaction()):
-        return False
-    db_session.info[_AUTOCOMMIT] = db_session.connection(
-        execution_options={"isolation_level": "AUTOCOMMIT"})
-    db_session.info[_UNWRITTEN] = bind
-    UNWRITTEN.add(bind, db_session)
-    return True
-
-
-@contextlib.contextmanager
-def statement_alone(db_session: Session) -> Iterator[sa.Connection | None]:
-    """A pooled connection in autocommit for a request's ONE statement that needs nothing of
-    its session (no rows read or pending in it, no event to write), the session left out: its
-    way costs half as much again (``tools.instructions statement pooled session``). None where
-    the session's way must be taken: SQLite, a session bound to a connection (a test's
-    transaction), or a session whose transaction has begun (it may hold a connection already:
-    a second one from the same pool could wait forever once the pool is exhausted). The
-    connection is the engine's pool's, checked out in autocommit and given back with its
-    isolation level reset, so the engine's listeners see its statement."""
-    bind = db_session.get_bind()
-    if not (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
-            and not db_session.in_transaction()):
-        yield None
-        return
-    engine = bind.__dict__.get(_AUTOCOMMIT_ENGINE)
-    if engine is None:  # one per engine: execution_options() makes a new one each call
-        engine = bind.__dict__[_AUTOCOMMIT_ENGINE] = bind.execution_options(
-            isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        yield connection
-
-
-_AUTOCOMMIT_ENGINE = "_vnid_autocommit_engine"
-
-
 def connection_lost(error: BaseException) -> bool:
     """Whether a database error says the connection broke or the database is unreachable
     (an outage: the app answers 503; a statement whose answer was lost may have committed),
     not that the database refused a statement (a value, a constraint: nothing written)."""
     return isinstance(error, sa.exc.DBAPIError) and (
         bool(error.connection_invalidated) or isinstance(error, sa.exc.OperationalError))
-
-
-class Unwritten:
-    """The sessions of this process in :func:`autocommit_reads`'s mode on each engine that
-    have not handed their one write yet: the requests whose write a group commit
-    (:mod:`identity.audit.group_commit`) may still wait for. ``changed`` is notified each
-    time one hands its write or ends without one. Weak references: a session dropped
-    without ending its transaction leaves the count by itself."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self._sessions: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakSet[Session]] = (
-            weakref.WeakKeyDictionary())
-
-    def add(self, engine: sa.Engine, db_session: Session) -> None:
-        with self.changed:
-            self._sessions.setdefault(engine, weakref.WeakSet()).add(db_session)
-
-    def discard(self, engine: sa.Engine, db_session: Session) -> None:
-        with self.changed:
-            self._sessions[engine].discard(db_session)
-            self.changed.notify_all()
-
-    def of(self, engine: sa.Engine) -> int:
-        return len(self._sessions.get(engine, ()))
-
-
-UNWRITTEN = Unwritten()
-_UNWRITTEN = "vnid_autocommit_unwritten"
-
-
-def handed_write(db_session: Session) -> None:
-    """The session in autocommit has handed its one write (or will write none): it leaves
-    :data:`UNWRITTEN`'s count (once; its transaction's end does it otherwise)."""
-    engine = db_session.info.pop(_UNWRITTEN, None)
-    if engine is not None:
-        UNWRITTEN.discard(engine, db_session)
-
-
-#: ``Session.info`` key of the connection of the session's transaction in autocommit.
-_AUTOCOMMIT = "vnid_autocommit_connection"
-#: ``Session.info`` key of what :mod:`identity.audit.writer` holds for the transaction's
-#: commit (an object whose ``events`` and ``counters`` are empty when nothing is held).
-PENDING_WRITES = "vnid_pending_writes"
-
-
-def autocommit_connection(db_session: Session) -> sa.Connection | None:
-    """The connection of the session's transaction when :func:`autocommit_reads` began it,
-    else None. A dictionary look-up: what a hot path asks instead of ``Session.connection()``
-    (a few µs of SQLAlchemy's state machine per call)."""
-    return db_session.info.get(_AUTOCOMMIT)
-
-
-@sa.event.listens_for(Session, "after_transaction_end")
-def _end_autocommit(db_session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the mode ends with the session's own transaction,
-        db_session.info.pop(_AUTOCOMMIT, None)  # which gives its connection back
-        handed_write(db_session)
-
-
-def in_autocommit(connection: sa.Connection) -> bool:
-    """Whether each statement on ``connection`` commits on its own (PostgreSQL only)."""
-    return (connection.dialect.name == "postgresql"
-            and bool(connection.connection.dbapi_connection.autocommit))  # type: ignore[union-attr]
-
-
-def leave_autocommit(db_session: Session) -> None:
-    """End :func:`autocommit_reads`'s mode before anything is written or recorded: the next
-    statement begins a transaction of its own, which commits or rolls back as a whole.
-    Rows already recorded in the session would be lost with the mode: ``RuntimeError``."""
-    if autocommit_connection(db_session) is not None:
-        pending = db_session.info.get(PENDING_WRITES)
-        if db_session.new or db_session.dirty or db_session.deleted or (
-                pending is not None and (pending.events or pending.counters)):
-            raise RuntimeError("leave_autocommit() before recording anything")
-        db_session.rollback()  # the connection back to the pool, its isolation level reset

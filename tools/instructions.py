@@ -7,8 +7,9 @@ Usage (valgrind, a database and a Redis db of your own; the schema is dropped an
         .venv/bin/python -m tools.instructions verify [refresh ...] [--requests 100] \
         [--without HOOK ...]
 
-``statement pooled session`` count what one statement costs bare, alone on a pooled connection
-(``alone=True``), and through the ORM session's autocommit mode (:data:`ENDPOINTS`);
+``statement pooled held session`` count what one statement costs bare, alone on a pooled
+connection (``alone=True``), on a held connection without a session transaction, and through
+the ORM session's autocommit mode (:data:`ENDPOINTS`);
 ``--without _observe`` (a hook's function name) counts an endpoint with that request hook of
 the app taken out.
 
@@ -39,16 +40,18 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-#: Endpoint -> the profiling module that serves it in-process; ``statement``, ``pooled`` and
-#: ``session`` are no endpoint but what a request pays around ONE statement (``SELECT 1``): on a
-#: connection in hand, alone (``Statement.first(..., alone=True)``: a connection checked out of
-#: the pool in autocommit and given back, the session left out), and through the ORM session
-#: in :func:`identity.database.autocommit_reads`'s mode (the session made, begun, its connection
-#: set to autocommit, committed and closed), as the verification and the match run.
+#: Endpoint -> the profiling module that serves it in-process; ``statement``, ``pooled``,
+#: ``held`` and ``session`` are no endpoint but what a request pays around ONE statement
+#: (``SELECT 1``): on a connection in hand; alone (``Statement.first(..., alone=True)``: a
+#: connection checked out of the pool in autocommit and given back, the session left out);
+#: on the connection :func:`identity.autocommit.autocommit_statements` holds, the session's
+#: transaction never begun (as the verification and the matches run); and through the ORM
+#: session in :func:`identity.autocommit.autocommit_reads`' mode (the session made, begun,
+#: its connection set to autocommit, committed and closed: the refresh's and the payment's).
 ENDPOINTS = {"hello": "hot", "verify": "hot", "match": "hot", "issue": "hot",
              "provinces": "hot", "refresh": "account", "passcode": "account",
-             "report": "account", "pay": "account",
-             "statement": "session", "pooled": "session", "session": "session"}
+             "report": "account", "pay": "account", "statement": "session",
+             "pooled": "session", "held": "session", "session": "session"}
 _COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
 
 
@@ -84,15 +87,20 @@ def _one_statement_ways() -> dict[str, Callable[[], Any]]:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from identity.database import Statement, autocommit_reads
+    from identity.autocommit import autocommit_reads, autocommit_statements
+    from identity.database import Statement
     url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     engine = sa.create_engine(url)
     one = Statement(sa.text("SELECT 1").columns(sa.column("one")))
     in_hand = engine.connect()
 
-    def pooled() -> Any:  # what `alone=True` does (identity.database.statement_alone)
+    def pooled() -> Any:  # what `alone=True` does (identity.autocommit.statement_alone)
         with Session(engine) as db_session:
             return one.first(db_session, alone=True)
+
+    def held() -> Any:
+        with Session(engine) as db_session, autocommit_statements(db_session):
+            return one.first(db_session)
 
     def session() -> Any:
         with Session(engine) as db_session:
@@ -100,7 +108,8 @@ def _one_statement_ways() -> dict[str, Callable[[], Any]]:
             found = one.first(db_session)
             db_session.commit()
         return found
-    return {"statement": lambda: one.rows_on(in_hand), "pooled": pooled, "session": session}
+    return {"statement": lambda: one.rows_on(in_hand), "pooled": pooled, "held": held,
+            "session": session}
 
 
 def _serve(endpoint: str, requests: int, without: list[str]) -> None:

@@ -38,7 +38,7 @@ from identity.accounts import officers
 from identity.accounts.sessions import Grant
 from identity.audit.service import Actor
 from identity.credentials import keys, service
-from identity.database import in_autocommit
+from identity.autocommit import in_autocommit
 from identity.relying_parties import parties
 
 OPERATOR = Actor(type="system", id="profile", source="cli")
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", default=[])
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--lines", type=int, default=40)
+    parser.add_argument("--dump", metavar="PREFIX",
+                        help="also write each profile to PREFIX<name>.pstats (for pstats or snakeviz)")
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
         parser.error("DATABASE_URL must name a PostgreSQL database of your own")
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(20):  # warm up
             call()
         counter.reset()
-        profile = cProfile.Profile() if name in args.profile else None
+        profile = cProfile.Profile(time.process_time) if name in args.profile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profile is not None:
             profile.enable()
@@ -208,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{trips / args.requests:5.2f} round trips per request")
         if profile is not None:
             stats = pstats.Stats(profile)
+            if args.dump:
+                stats.dump_stats(f"{args.dump}{name}.pstats")
             stats.sort_stats("tottime").print_stats(args.lines)
             stats.sort_stats("cumulative").print_stats(args.lines)
     return 0

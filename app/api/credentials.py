@@ -118,7 +118,7 @@ def revoke(credential_id: str) -> Any:
 
 
 @blp.post("/verify")
-@ctx.reads_then_one_write
+@ctx.statements_then_one_act
 @officer_token_required  # the officer's row is read with the credential's (online.py)
 @blp.arguments(VerifyRequest)
 @blp.response(200, VerificationRead)

@@ -53,7 +53,7 @@ def _citizen_actor() -> Any:
 # --- Matching without disclosure ---------------------------------------------------------------
 
 @blp.post("/identity-match")
-@ctx.reads_then_one_write
+@ctx.statements_then_one_act
 @party_required("identity.match")
 @blp.arguments(IdentityMatchRequest)
 @blp.response(200, IdentityMatchRead)
@@ -69,7 +69,7 @@ def identity_match(payload: dict[str, Any]) -> Any:
 
 
 @blp.post("/sim-ownership")
-@ctx.reads_then_one_write
+@ctx.statements_then_one_act
 @party_required("sim.verify")
 @blp.arguments(SimOwnershipRequest)
 @blp.response(200, SimOwnershipRead)
@@ -151,7 +151,7 @@ def acknowledge_erasure(share_id: int) -> Any:
 # --- Credentials and lodging -----------------------------------------------------------------
 
 @blp.post("/credentials/verify")
-@ctx.reads_then_one_write
+@ctx.statements_then_one_act
 @party_required("credentials.verify")
 @blp.arguments(VerifyRequest)
 @blp.response(200, VerificationRead)

@@ -32,7 +32,8 @@ from identity.accounts.models import (CLOSED, LOCKED, REJECTED, Account, Device,
 from identity.accounts.secrets import burn_verification, hash_secret, needs_rehash, verify_secret
 from identity.audit.service import Actor, record_event
 from identity.credentials.vn1 import b64url, unb64url
-from identity.database import Statement, leave_autocommit
+from identity.autocommit import leave_autocommit
+from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.service import get_citizen
@@ -302,7 +303,7 @@ def refresh_session(*, db_session: Session, actor: Actor, session_id: str,
 
     On PostgreSQL, a refresh whose session holds no transaction runs its statement on its
     own in autocommit, the session left out (``alone``,
-    :func:`identity.database.statement_alone`): one statement is atomic on its own, so one
+    :func:`identity.autocommit.statement_alone`): one statement is atomic on its own, so one
     round trip instead of three (``BEGIN``, the statement, ``COMMIT``), and none of the
     session's work around it. A refused one is told apart by :func:`_refuse_refresh`, which
     reads the family again in a transaction of the session (its row lock held until its

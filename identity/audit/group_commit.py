@@ -1,6 +1,6 @@
 """Group commit: the one-event writes of concurrent requests share one statement and one commit.
 
-A request in autocommit (:func:`identity.database.autocommit_reads`: an online verification,
+A request in autocommit (:func:`identity.autocommit.autocommit_reads`: an online verification,
 an identity match) writes its access-log event and its counters with ONE statement, which
 is its commit. Alone, each such request pays a statement and a commit of its own: the
 backend's protocol round, its executor start, its commit record and a WAL flush it waits
@@ -43,13 +43,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditEvent
-from identity.database import UNWRITTEN, Statement, connection_lost, handed_write
+from identity.autocommit import UNWRITTEN, engine_of, handed_write
+from identity.database import Statement, connection_lost
 from identity.monitoring.models import COUNTER_SLOTS
 
 #: The most events one statement carries (its text is built once per count).
 MAX_BATCH = 32
 #: How long a leader waits at most for the writes of the other requests in flight of its
-#: process (:data:`identity.database.UNWRITTEN`) before it sends its batch; set from
+#: process (:data:`identity.autocommit.UNWRITTEN`) before it sends its batch; set from
 #: ``GROUP_COMMIT_WAIT_MS`` by the app. 0: it never waits.
 WAIT_SECONDS = 0.002
 #: What the statement returns of each event it wrote.
@@ -175,7 +176,7 @@ class GroupCommit:
 
     def _lead(self, connection: sa.Connection) -> None:
         if WAIT_SECONDS > 0:
-            self._gather(connection.engine, time.monotonic() + WAIT_SECONDS)
+            self._gather(engine_of(connection), time.monotonic() + WAIT_SECONDS)
         with self._lock:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
         try:

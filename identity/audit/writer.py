@@ -18,7 +18,7 @@ commits, so the rows still commit or vanish with the act they record:
   events of a transaction that already holds its head, or several events flushed
   together, the hashes are computed in Python from the held head and the rows go in one
   multi-row statement with the head's update and the counters.
-- A request in autocommit (:func:`identity.database.autocommit_reads`) writes its one
+- A request in autocommit (:func:`identity.autocommit.autocommit_reads`) writes its one
   event by the one statement, which is then its commit (:func:`_write_alone`); the events
   of concurrent such requests of one process share that statement
   (:mod:`identity.audit.group_commit`: a batch chained after one head).
@@ -52,10 +52,12 @@ from sqlalchemy.orm import Session
 
 from identity.audit.group_commit import counters_params, counters_text, group_for, write_chained
 from identity.audit.models import AuditChainHead, AuditEvent
-from identity.database import PENDING_WRITES, Statement, autocommit_connection
+from identity.autocommit import (PENDING_WRITES, WROTE, autocommit_connection, engine_of,
+                                 holds_connection)
+from identity.database import Statement
 from identity.monitoring.models import UsageCounter
 
-_PENDING, _HEAD, _ALONE = PENDING_WRITES, "vnid_audit_head", "vnid_autocommit_write"
+_PENDING, _HEAD = PENDING_WRITES, "vnid_audit_head"
 #: How long a process trusts its count of shards (``flask audit add-shards`` adds some).
 SHARD_COUNT_TTL = 300.0
 #: The chains of unlinkable events (created by migration 0013); ordinary events never take
@@ -91,7 +93,7 @@ def canonical_rest(fields: dict[str, Any]) -> str:
 
 
 def _pending(session: Session) -> _Pending:
-    if not session.in_transaction():
+    if not session.in_transaction() and not holds_connection(session):
         session.begin()  # what is pending belongs to a transaction: its rollback forgets it
     pending: _Pending | None = session.info.get(_PENDING)
     if pending is None:
@@ -315,13 +317,14 @@ def _write_alone(session: Session, connection: sa.Connection,
     """In autocommit, ONE statement commits one event and its counters (waiting for a shard
     when all are held), or counters alone. More events, or a second write, would commit
     piece by piece: ``RuntimeError`` (fails closed, nothing of it written)."""
-    if len(events) > 1 or session.info.get(_ALONE) is session.get_transaction():
+    wrote = session.get_transaction() or connection  # the mode's transaction, or its hold
+    if len(events) > 1 or session.info.get(WROTE) is wrote:
         raise RuntimeError("a request in autocommit writes one statement: "
                            "leave_autocommit() before recording more")
-    session.info[_ALONE] = session.get_transaction()
+    session.info[WROTE] = wrote
     if events:
         ((event, unlinkable),) = events
-        _written(event, group_for(connection.engine, write_batch).write(
+        _written(event, group_for(engine_of(connection), write_batch).write(
             session, connection, event, unlinkable, counters))
     elif counters:
         sql, params = _counters_sql(counters)
@@ -351,10 +354,20 @@ def _before_commit(session: Session) -> None:
     write_pending(session)
 
 
+def commit_recorded(session: Session) -> None:
+    """Commit the request: the session's commit, or in
+    :func:`identity.autocommit.autocommit_statements`' mode (the session has no transaction)
+    the one write of what it recorded, by the group commit, committed when this returns."""
+    if holds_connection(session) and not session.in_transaction():
+        write_pending(session)
+    else:
+        session.commit()
+
+
 def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the session's own transaction ended: commit or rollback
         session.info.pop(_PENDING, None)
-        session.info.pop(_ALONE, None)
+        session.info.pop(WROTE, None)
 
 
 sa.event.listen(Session, "before_flush", _before_flush)

@@ -24,10 +24,12 @@ from identity.accounts.models import ACTIVE, Account, Officer
 from identity.accounts.officers import (OfficerToken, checked_officer_row, officer_actor,
                                         unit_name)
 from identity.audit.service import Actor, record_event
+from identity.audit.writer import commit_recorded
 from identity.credentials import types, vn1
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.database import Statement, leave_autocommit
+from identity.autocommit import leave_autocommit
+from identity.database import Statement
 from identity.monitoring.counters import bump
 from identity.registry.models import Citizen
 
@@ -190,7 +192,7 @@ def _record(db_session: Session, who: tuple[Actor, str], found: _Found | None,
     else:
         record_event(db_session=db_session, actor=actor, action="credential.verified",
                      details=details)
-    db_session.commit()
+    commit_recorded(db_session)
     if reason is not None or verified is None:
         return Verification(valid=False, reason=reason)
     return Verification(valid=True, reason=None, type=verified.credential_type,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor
+from identity.audit.writer import commit_recorded
 from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
@@ -79,7 +80,7 @@ def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
     match = all(fields.values())
     looked_up(db_session, actor, party, citizen, "rp.identity_match",
               {"result": "match" if match else "no_match", "fields": sorted(fields)})
-    db_session.commit()
+    commit_recorded(db_session)
     return {"match": match, "fields": fields}
 
 
@@ -90,5 +91,5 @@ def sim_ownership(*, db_session: Session, protector: Protector, actor: Actor,
     match = citizen is not None and _phone_matches(protector, citizen, phone)
     looked_up(db_session, actor, party, citizen, "rp.sim_ownership",
               {"result": "match" if match else "no_match"})
-    db_session.commit()
+    commit_recorded(db_session)
     return {"match": match}

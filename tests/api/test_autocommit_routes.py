@@ -3,7 +3,8 @@
 An officer's online verification, a party's identity match, SIM check and online
 verification: every statement of the request (the caller's row, the looked-up row, the
 access-log write) runs on a connection in autocommit, so no ``BEGIN`` and no ``COMMIT``
-go to the server, and the act's row is committed by its own statement before the answer.
+go to the server, no ORM session transaction begins, and the act's row is committed by its
+own statement before the answer.
 A one-time credential's first use is the exception: its ``UPDATE`` and its row commit
 together in one transaction. A payment's first step (the key's claim) and last steps (the
 bank's answer, the stored answer) are such statements too, the payment between them one
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
@@ -34,20 +36,27 @@ pytestmark = pytest.mark.skipif(
 
 @contextmanager
 def _statements(app: Any) -> Iterator[list[tuple[str, bool]]]:
-    """Each statement sent meanwhile: its first words and whether it ran in autocommit."""
+    """Each statement sent meanwhile: its first words and whether it ran in autocommit; and
+    each ORM session transaction begun, as ``("session transaction", False)``."""
     seen: list[tuple[str, bool]] = []
 
     def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
         seen.append((" ".join(text.split()[:4]),
                      bool(conn.connection.dbapi_connection.autocommit)))
 
+    def begun(_session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            seen.append(("session transaction", False))
+
     with app.app_context():
         engine = db.engine
     sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(Session, "after_transaction_create", begun)
     try:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(Session, "after_transaction_create", begun)
 
 
 def _logged(app: Any, action: str) -> int:
@@ -91,6 +100,7 @@ def test_an_officers_verification_is_reads_and_one_autocommitted_write(own_datab
         answer = client.post("/api/v1/credentials/verify", json={"qr": qr},
                              headers=flows.bearer(token))
     assert answer.status_code == 200 and answer.get_json()["valid"] is True, answer.get_json()
+    # No session transaction either (identity.autocommit.autocommit_statements).
     assert all(autocommit for _text, autocommit in seen), seen
     # Two statements: the officer's row with the credential's (identity.credentials.online),
     # then the access-log row with its chain head and its counter.

@@ -639,7 +639,7 @@ BUSY = {"idempotency.in_progress", "payment.attempt_pending", "payment.order_pai
 def test_the_banks_answer_and_the_keys_answer_are_each_one_statement_on_its_own(wired):
     """After the bank answered, what an attempt writes (the provider's reference on the
     attempt, then the answer kept with its key) is two statements, each committed on its own:
-    no BEGIN, no COMMIT, no session around them (identity.database.statement_alone)."""
+    no BEGIN, no COMMIT, no session around them (identity.autocommit.statement_alone)."""
     from app.extensions import db
     seen: list[tuple[str, bool]] = []
 

@@ -3,7 +3,7 @@
 An online verification writes its access-log row, its chain head and its usage counter
 with one statement (``identity/audit/writer.py``) and is answered only once that row is
 durable. On SQLite the statement runs in a transaction and the ``COMMIT`` makes it durable;
-on PostgreSQL the request runs in autocommit (``identity.database.autocommit_reads``) and
+on PostgreSQL the request runs in autocommit (``identity.autocommit.autocommit_reads``) and
 the statement is its own commit. These tests kill the database connection at the last
 moment before the row becomes durable: before the ``COMMIT`` (an engine ``commit``
 listener: the session has sent everything, the DBAPI commit is next), or before the
@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from app.context import acceptable_request_id
 from app.extensions import db, get_protector
 from identity.audit.models import AuditEvent
-from identity.database import in_autocommit
+from identity.autocommit import in_autocommit
 from identity.monitoring.counters import total
 from tests import flows
 from tests.faults.conftest import DATABASE_URL, ON_POSTGRES

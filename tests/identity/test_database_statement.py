@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from app.extensions import db
-from identity.database import Statement, in_autocommit, statement_alone
+from identity.autocommit import in_autocommit, statement_alone
+from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from tests.factories import add_citizen

@@ -2,6 +2,7 @@
 order, each answered only once that statement has committed, all refused if it fails."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import os
@@ -18,8 +19,9 @@ from identity.audit import group_commit
 from identity.audit.group_commit import MAX_BATCH, GroupCommit, group_for
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, record_event, verify_chain
-from identity.audit.writer import write_batch
-from identity.database import UNWRITTEN, autocommit_reads, handed_write
+from identity.audit.writer import commit_recorded, write_batch
+from identity.autocommit import (UNWRITTEN, autocommit_reads, autocommit_statements,
+                                 handed_write)
 from identity.monitoring.counters import bump, total
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
@@ -264,10 +266,13 @@ ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
 
 
 @ONLY_POSTGRES
-def test_concurrent_requests_share_one_statement_chained_and_counted(own_database_app):
+@pytest.mark.parametrize("mode", ["session", "held"])
+def test_concurrent_requests_share_one_statement_chained_and_counted(own_database_app, mode):
     """Every head held elsewhere: the first request waits in its statement, the others
     queue; released, they are written by ONE statement, back to back in one chain, their
-    counters summed, every row committed before any of them is answered."""
+    counters summed, every row committed before any of them is answered. Either way into
+    autocommit (the session's transaction, or a held connection without one) writes
+    through the engine's one group commit."""
     engine = sa.create_engine(own_database_app.config["SQLALCHEMY_DATABASE_URI"],
                               poolclass=NullPool)
     group = group_for(engine, write_batch)
@@ -281,13 +286,15 @@ def test_concurrent_requests_share_one_statement_chained_and_counted(own_databas
     def request(n: int) -> None:
         with Session(bind=engine) as session:
             try:
-                assert autocommit_reads(session)
-                events[n] = record_event(db_session=session, actor=PARTY,
-                                         action="test.grouped", subject_type="citizen",
-                                         subject_id=7000 + n, details={"n": n})
-                bump(session, metric="test.grouped", province_code="01",
-                     commune_code=f"0000{n % 2}")
-                session.commit()
+                with (autocommit_statements(session) if mode == "held"
+                      else contextlib.nullcontext(autocommit_reads(session))) as in_mode:
+                    assert in_mode
+                    events[n] = record_event(db_session=session, actor=PARTY,
+                                             action="test.grouped", subject_type="citizen",
+                                             subject_id=7000 + n, details={"n": n})
+                    bump(session, metric="test.grouped", province_code="01",
+                         commune_code=f"0000{n % 2}")
+                    commit_recorded(session)
             except BaseException as error:  # read by the test
                 errors.append(error)
 

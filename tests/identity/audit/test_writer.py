@@ -19,8 +19,8 @@ from sqlalchemy.pool import NullPool
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, event_hash, record_event, verify_chain
 from identity.audit.writer import write_pending
-from identity.database import (autocommit_connection, autocommit_reads, in_autocommit,
-                               leave_autocommit)
+from identity.autocommit import (autocommit_connection, autocommit_reads, in_autocommit,
+                                 leave_autocommit)
 from identity.monitoring.counters import bump, total
 from identity.monitoring.models import UsageCounter
 
@@ -187,7 +187,7 @@ def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> N
         engine.dispose()
 
 
-# --- a request in autocommit (identity.database.autocommit_reads) ---------------------------------
+# --- a request in autocommit (identity.autocommit.autocommit_reads) ---------------------------------
 
 ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
                                    reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")

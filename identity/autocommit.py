@@ -1,0 +1,235 @@
+"""Requests in autocommit on PostgreSQL: reads, then ONE write that is its own commit.
+
+A hot request that reads and then writes once (an online verification, an identity match, a
+refresh, a payment's idempotency claim) sends no ``BEGIN`` and no ``COMMIT``: each statement
+commits on its own, and the write (an audited act: its event and counters, by one statement
+of :mod:`identity.audit.writer`) is as durable when it returns as a commit
+(``synchronous_commit``). Its reads see what was committed, as in a ``READ COMMITTED``
+transaction. Two ways in:
+
+- :func:`autocommit_statements` (the verification, the matches): the route's reads are Core
+  statements (:class:`identity.database.Statement`) and its one write the audited act. The
+  request holds one pooled connection in autocommit, and the ORM session never begins a
+  transaction at all (its begin, commit and close cost about as much as the statements
+  themselves: ``tools.instructions statement held session``). The act is written by
+  :func:`identity.audit.writer.commit_recorded`. Should anything of the ORM begin a
+  transaction, the held connection is given back first and the mode ends
+  (:func:`leave_autocommit`): the rest of the request is an ordinary transaction on a
+  connection of its own, never a second one held beside the first.
+- :func:`autocommit_reads` (the refresh, the payment): the session's own transaction, its
+  connection set to autocommit; ORM queries run on it too.
+
+What the request writes must be ONE statement: the writer refuses anything more
+(``RuntimeError``, nothing of it written), and :func:`leave_autocommit` ends either mode for a
+request that turns out to write more. Nothing changes on SQLite (its ``BEGIN IMMEDIATE``), on
+a session bound to a connection (a test's transaction), or once the session's transaction has
+begun. :data:`UNWRITTEN` counts the requests in either mode that have not handed their write
+yet: a group commit (:mod:`identity.audit.group_commit`) waits a moment for them.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+#: ``Session.info`` keys: the connection of the mode; the one :func:`autocommit_statements`
+#: holds (besides); the engine while the write is not handed (:data:`UNWRITTEN`).
+_AUTOCOMMIT, _HELD, _UNWRITTEN = ("vnid_autocommit_connection", "vnid_autocommit_held",
+                                  "vnid_autocommit_unwritten")
+#: ``Session.info`` key of what :mod:`identity.audit.writer` holds for the transaction's
+#: commit (an object whose ``events`` and ``counters`` are empty when nothing is held).
+PENDING_WRITES = "vnid_pending_writes"
+#: ``Session.info`` key by which :mod:`identity.audit.writer` knows the mode's one write went.
+WROTE = "vnid_autocommit_write"
+_AUTOCOMMIT_ENGINE, _POOL_ENGINE = "_vnid_autocommit_engine", "_vnid_pool_engine"
+
+
+def _postgres_engine(db_session: Session) -> sa.Engine | None:
+    """The session's engine where a mode may begin: PostgreSQL, no transaction yet."""
+    bind = db_session.get_bind()
+    if (isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql"
+            and not db_session.in_transaction()):
+        return bind
+    return None
+
+
+def _autocommit_engine(bind: sa.Engine) -> sa.Engine:
+    """``bind`` in autocommit, sharing its pool: each checkout is set to autocommit and given
+    back with its isolation level reset. One per engine (``execution_options()`` makes a new
+    one each call)."""
+    engine = bind.__dict__.get(_AUTOCOMMIT_ENGINE)
+    if engine is None:
+        engine = bind.execution_options(isolation_level="AUTOCOMMIT")
+        engine.__dict__[_POOL_ENGINE] = bind
+        bind.__dict__[_AUTOCOMMIT_ENGINE] = engine
+    return engine
+
+
+def engine_of(connection: sa.Connection) -> sa.Engine:
+    """The engine whose pool ``connection`` is of: for the autocommit engine's, its bind.
+    What :data:`UNWRITTEN` and the group commits are keyed by, whichever way a request took."""
+    engine = connection.engine
+    return engine.__dict__.get(_POOL_ENGINE, engine)
+
+
+def autocommit_reads(db_session: Session) -> bool:
+    """Run the session's next transaction in autocommit on PostgreSQL (the module's second
+    way); True when it does. The mode's connection is the session's own: every statement of
+    the request, ORM queries included, runs on it, so concurrent requests cannot hold one
+    each while waiting for a second. The hot path's statements find it by a dictionary
+    look-up (:func:`autocommit_connection`), not through ``Session.connection()``."""
+    bind = _postgres_engine(db_session)
+    if bind is None:
+        return False
+    db_session.info[_AUTOCOMMIT] = db_session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"})
+    _unwritten(db_session, bind)
+    return True
+
+
+@contextlib.contextmanager
+def autocommit_statements(db_session: Session) -> Iterator[bool]:
+    """Serve the block on one pooled connection in autocommit, the session's transaction never
+    begun (the module's first way); True when it does. When the block ends, whatever it
+    recorded and did not write is forgotten (as a rollback would) and the connection goes
+    back to the pool."""
+    bind = _postgres_engine(db_session)
+    if bind is None:
+        yield False
+        return
+    connection = _autocommit_engine(bind).connect()
+    db_session.info[_AUTOCOMMIT] = db_session.info[_HELD] = connection
+    _unwritten(db_session, bind)
+    try:
+        yield True
+    finally:
+        _give_back(db_session)
+
+
+def _give_back(db_session: Session) -> None:
+    """End :func:`autocommit_statements`' mode: its connection back to the pool."""
+    info = db_session.info
+    connection = info.pop(_HELD, None)
+    if connection is None:
+        return
+    if info.get(_AUTOCOMMIT) is connection:
+        del info[_AUTOCOMMIT]
+    for key in (PENDING_WRITES, WROTE):
+        info.pop(key, None)
+    handed_write(db_session)
+    connection.close()
+
+
+@contextlib.contextmanager
+def statement_alone(db_session: Session) -> Iterator[sa.Connection | None]:
+    """A connection in autocommit for a request's ONE statement that needs nothing of its
+    session (no rows read or pending in it, no event to write), the session left out: the
+    one :func:`autocommit_statements` holds, else one checked out of the engine's pool for
+    the statement and given back (``tools.instructions statement pooled session``). None
+    where the session's way must be taken: SQLite, a session bound to a connection (a test's
+    transaction), or a session whose transaction has begun (it may hold a connection already:
+    a second one from the same pool could wait forever once the pool is exhausted)."""
+    held = db_session.info.get(_HELD)
+    if held is not None:
+        yield held
+        return
+    bind = _postgres_engine(db_session)
+    if bind is None:
+        yield None
+        return
+    with _autocommit_engine(bind).connect() as connection:
+        yield connection
+
+
+class Unwritten:
+    """The sessions of this process in autocommit on each engine that have not handed their
+    one write yet: the requests whose write a group commit may still wait for. ``changed`` is
+    notified each time one hands its write or ends without one. Weak references: a session
+    dropped without ending its mode leaves the count by itself."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self._sessions: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakSet[Session]] = (
+            weakref.WeakKeyDictionary())
+
+    def add(self, engine: sa.Engine, db_session: Session) -> None:
+        with self.changed:
+            self._sessions.setdefault(engine, weakref.WeakSet()).add(db_session)
+
+    def discard(self, engine: sa.Engine, db_session: Session) -> None:
+        with self.changed:
+            self._sessions[engine].discard(db_session)
+            self.changed.notify_all()
+
+    def of(self, engine: sa.Engine) -> int:
+        return len(self._sessions.get(engine, ()))
+
+
+UNWRITTEN = Unwritten()
+
+
+def _unwritten(db_session: Session, engine: sa.Engine) -> None:
+    db_session.info[_UNWRITTEN] = engine
+    UNWRITTEN.add(engine, db_session)
+
+
+def handed_write(db_session: Session) -> None:
+    """The session in autocommit has handed its one write (or will write none): it leaves
+    :data:`UNWRITTEN`'s count (once; the mode's end does it otherwise)."""
+    engine = db_session.info.pop(_UNWRITTEN, None)
+    if engine is not None:
+        UNWRITTEN.discard(engine, db_session)
+
+
+def autocommit_connection(db_session: Session) -> sa.Connection | None:
+    """The connection of either mode, else None. A dictionary look-up: what a hot path asks
+    instead of ``Session.connection()`` (a few µs of SQLAlchemy's state machine per call)."""
+    return db_session.info.get(_AUTOCOMMIT)
+
+
+def holds_connection(db_session: Session) -> bool:
+    """Whether :func:`autocommit_statements`' mode holds the session's connection (and the
+    session has no transaction: its one write is :func:`identity.audit.writer.commit_recorded`'s)."""
+    return _HELD in db_session.info
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _end_autocommit(db_session: Session, transaction: Any) -> None:
+    if transaction.parent is None and _HELD not in db_session.info:
+        db_session.info.pop(_AUTOCOMMIT, None)  # autocommit_reads' mode ends with the
+        handed_write(db_session)  # session's own transaction, which gives its connection back
+
+
+@sa.event.listens_for(Session, "after_transaction_create")
+def _held_gives_way(db_session: Session, transaction: Any) -> None:
+    # The ORM begins a transaction in autocommit_statements' mode: the held connection goes
+    # back first, so that the request never holds two (RuntimeError if recorded rows would be
+    # lost with the mode: fails closed, nothing of them written).
+    if transaction.parent is None and _HELD in db_session.info:
+        leave_autocommit(db_session)
+
+
+def in_autocommit(connection: sa.Connection) -> bool:
+    """Whether each statement on ``connection`` commits on its own (PostgreSQL only)."""
+    return (connection.dialect.name == "postgresql"
+            and bool(connection.connection.dbapi_connection.autocommit))  # type: ignore[union-attr]
+
+
+def leave_autocommit(db_session: Session) -> None:
+    """End either mode before anything is written or recorded: the next statement begins a
+    transaction of its own, which commits or rolls back as a whole. Rows already recorded in
+    the session would be lost with the mode: ``RuntimeError``."""
+    if autocommit_connection(db_session) is not None:
+        pending = db_session.info.get(PENDING_WRITES)
+        if db_session.new or db_session.dirty or db_session.deleted or (
+                pending is not None and (pending.events or pending.counters)):
+            raise RuntimeError("leave_autocommit() before recording anything")
+        if _HELD in db_session.info:
+            _give_back(db_session)
+        else:
+            db_session.rollback()  # the connection back to the pool, its isolation level reset
