@@ -95,9 +95,10 @@ def autocommit_reads(db_session: Session) -> bool:
 @contextlib.contextmanager
 def autocommit_statements(db_session: Session) -> Iterator[bool]:
     """Serve the block on one pooled connection in autocommit, the session's transaction never
-    begun (the module's first way); True when it does. When the block ends, whatever it
-    recorded and did not write is forgotten (as a rollback would) and the connection goes
-    back to the pool."""
+    begun (the module's first way); True when it does. When the block ends, the connection
+    goes back to the pool. What it recorded and did not write is forgotten, as a rollback
+    would; if the block ended without raising, that is a request about to answer with an act
+    missing from the log: ``RuntimeError`` (fails closed: a 500, never the answer)."""
     bind = _postgres_engine(db_session)
     if bind is None:
         yield False
@@ -107,8 +108,14 @@ def autocommit_statements(db_session: Session) -> Iterator[bool]:
     _unwritten(db_session, bind)
     try:
         yield True
-    finally:
+    except BaseException:
         _give_back(db_session)
+        raise
+    pending = db_session.info.get(PENDING_WRITES) if _HELD in db_session.info else None
+    _give_back(db_session)
+    if pending is not None and (pending.events or pending.counters):
+        raise RuntimeError("a request in autocommit recorded an act and did not write it: "
+                           "commit_recorded() before answering")
 
 
 def _give_back(db_session: Session) -> None:

@@ -143,9 +143,9 @@ def test_recorded_rows_are_never_lost_to_an_orm_query(own_database_app):
     of it written; the block ends with its connection back."""
     app = own_database_app
     with _engine(app) as (engine, _sent, _begun), Session(bind=engine) as session:
-        with autocommit_statements(session):
-            record_event(db_session=session, actor=PARTY, action="test.held_lost")
-            with pytest.raises(RuntimeError, match="before recording"):
+        with pytest.raises(RuntimeError, match="before recording"):
+            with autocommit_statements(session):
+                record_event(db_session=session, actor=PARTY, action="test.held_lost")
                 session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))
         session.rollback()
         assert _events_of(app, "test.held_lost") == 0
@@ -166,6 +166,24 @@ def test_what_the_block_recorded_and_did_not_write_is_forgotten(own_database_app
         assert _events_of(app, "test.held_failed") == 0
         assert _events_of(app, "test.held_next") == 1
         assert begun == []
+
+
+def test_a_block_that_ends_with_an_act_unwritten_fails_closed(own_database_app):
+    """A view that recorded its act and returned without committing it would answer with
+    the act missing from the citizen's access log: refused (RuntimeError: a 500)."""
+    app = own_database_app
+    with _engine(app) as (engine, _sent, _begun), Session(bind=engine) as session:
+        with pytest.raises(RuntimeError, match="did not write it"):
+            with autocommit_statements(session):
+                record_event(db_session=session, actor=PARTY, action="test.held_unwritten")
+        with pytest.raises(RuntimeError, match="did not write it"):
+            with autocommit_statements(session):
+                bump(session, metric="test.held_unwritten", province_code="01",
+                     commune_code="00004")
+        assert engine.pool.checkedout() == 0 and UNWRITTEN.of(engine) == 0
+        assert _events_of(app, "test.held_unwritten") == 0
+        with autocommit_statements(session):  # nothing recorded: nothing to refuse
+            assert ONE.first(session).one == 1
 
 
 def test_no_mode_where_the_sessions_way_must_be_taken(own_database_app):
