@@ -201,7 +201,8 @@ def autocommit_connection(db_session: Session) -> sa.Connection | None:
 
 def holds_connection(db_session: Session) -> bool:
     """Whether :func:`autocommit_statements`' mode holds the session's connection (and the
-    session has no transaction: its one write is :func:`identity.audit.writer.commit_recorded`'s)."""
+    session has no transaction: its one write is
+    :func:`identity.audit.writer.commit_recorded`'s)."""
     return _HELD in db_session.info
 
 

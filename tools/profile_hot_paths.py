@@ -10,7 +10,9 @@ provinces list) it prints the CPU µs per request (process time of this
 process, which serves the requests through the Flask test client), the SQL
 statements per request and the round trips per request (statements, plus
 ``BEGIN``/``COMMIT``/``ROLLBACK`` and pool pre-pings). ``--profile NAME``
-prints a cProfile of that endpoint's requests, sorted by own time.
+prints a cProfile of that endpoint's requests in CPU time (``time.process_time``: a
+wait on the database costs nothing in it), sorted by own time; ``--dump PREFIX`` also
+writes it to ``PREFIX<name>.pstats``.
 """
 from __future__ import annotations
 
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--lines", type=int, default=40)
     parser.add_argument("--dump", metavar="PREFIX",
-                        help="also write each profile to PREFIX<name>.pstats (for pstats or snakeviz)")
+                        help="also write each profile to PREFIX<name>.pstats (pstats, snakeviz)")
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
         parser.error("DATABASE_URL must name a PostgreSQL database of your own")

@@ -187,7 +187,7 @@ def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> N
         engine.dispose()
 
 
-# --- a request in autocommit (identity.autocommit.autocommit_reads) ---------------------------------
+# --- a request in autocommit (identity.autocommit.autocommit_reads) -----------------------------
 
 ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
                                    reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
