@@ -93,9 +93,16 @@ def test_an_officers_verification_is_reads_and_one_autocommitted_write(own_datab
     client = app.test_client()
     qr = _issued(app, client, "identity_basic")
     token = _officer_token(app, client)
-    client.post("/api/v1/credentials/verify", json={"qr": qr},  # reads the trust list once
-                headers=flows.bearer(token))
     before = _logged(app, "credential.verified")
+    with _statements(app) as seen:  # the QR's key is new to this process: the trust list is
+        first = client.post("/api/v1/credentials/verify", json={"qr": qr},  # read again
+                            headers=flows.bearer(token))
+    assert first.status_code == 200 and first.get_json()["valid"] is True, first.get_json()
+    # on the held connection too: every statement in autocommit, no session transaction.
+    assert seen[0][0].startswith("SELECT issuer_keys"), seen
+    assert all(autocommit for _text, autocommit in seen) and len(_writes(seen)) == 1, seen
+    assert _logged(app, "credential.verified") == before + 1
+    before += 1
     with _statements(app) as seen:
         answer = client.post("/api/v1/credentials/verify", json={"qr": qr},
                              headers=flows.bearer(token))
