@@ -25,7 +25,8 @@ def rotate_command() -> None:
                   "/.well-known/vnid-keys.json.")
 
 
-@group.command("revoke")
+# A kid is base64url: one in 64 begins with "-", which is a kid here, never an option.
+@group.command("revoke", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 @with_appcontext
 def revoke_command(kid: str) -> None:

@@ -98,3 +98,19 @@ def test_flask_keys_rotate_list_and_revoke(app, db_session):
     again = runner.invoke(keys_cli.revoke_command, [first.kid])
     assert again.exit_code == 1 and "issuer_key.already_revoked" in again.output
     assert runner.invoke(keys_cli.revoke_command, ["nope"]).exit_code == 1
+
+
+def test_flask_keys_revoke_takes_a_kid_that_begins_with_a_dash(app, db_session):
+    """One kid in 64 begins with "-" (base64url): a kid, not an unknown option (exit 2)."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(keys_cli.rotate_command).exit_code == 0
+    assert runner.invoke(keys_cli.rotate_command).exit_code == 0
+    first = min(db_session.query(IssuerKey).all(), key=lambda k: k.id)
+    first.kid = "-" + first.kid[1:]
+    db_session.flush()
+    revoked = runner.invoke(keys_cli.revoke_command, [first.kid])
+    assert revoked.exit_code == 0, revoked.output
+    db_session.refresh(first)
+    assert first.status == "revoked"
+    unknown = runner.invoke(keys_cli.revoke_command, ["-dX5nKxMIgE"])
+    assert unknown.exit_code == 1 and "No such option" not in unknown.output, unknown.output
