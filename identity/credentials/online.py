@@ -25,10 +25,10 @@ from identity.accounts.officers import (OfficerToken, checked_officer_row, offic
                                         unit_name)
 from identity.audit.service import Actor, record_event
 from identity.audit.writer import commit_recorded
+from identity.autocommit import leave_autocommit
 from identity.credentials import types, vn1
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.autocommit import leave_autocommit
 from identity.database import Statement
 from identity.monitoring.counters import bump
 from identity.registry.models import Citizen
