@@ -11,7 +11,10 @@ import functools
 import time
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import pq
+from psycopg.abc import PQGen
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -90,6 +93,7 @@ def configure_engine(engine: Engine) -> None:
     engine._vnid_configured = True  # type: ignore[attr-defined]
     if engine.dialect.name == "postgresql":
         _ping_idle_connections(engine)
+        sa.event.listen(engine, "do_connect", _connect_keeping_prepared)
     if engine.dialect.name != "sqlite":
         return
 
@@ -106,6 +110,38 @@ def configure_engine(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class KeepPreparedConnection(psycopg.Connection[Any]):
+    """psycopg's connection, except that a ``ROLLBACK`` keeps the statements it prepared.
+
+    psycopg prepares a statement on a connection after its fifth execution there
+    (``prepare_threshold``), and PostgreSQL then plans it once. But at every rollback
+    psycopg forgets them all and sends ``DEALLOCATE ALL``, in case the transaction created
+    objects that a prepared statement names and the rollback took them away. Every request
+    whose session read in a transaction ends it with a rollback (the session closed), so
+    each such request cost its connection every prepared statement: the next requests there
+    sent each statement unprepared again, PostgreSQL parsed and planned it every time.
+    Under the payment bench's load, half of PostgreSQL's time went to planning
+    (``pg_stat_statements.track_planning``: 1,719 plans for 1,938 calls of a statement).
+
+    PostgreSQL keeps prepared statements across a rollback (they are not transactional),
+    and no request of the service runs DDL (migrations run apart, in their own process), so
+    here a rollback is only a rollback. psycopg's own rule stays for everything else: a
+    ``DROP``, ``ALTER`` or ``DISCARD ALL`` run on the connection still clears them.
+    Tested in ``tests/identity/test_database.py``: if psycopg changes what this relies on,
+    the test fails.
+    """
+
+    def _rollback_gen(self) -> PQGen[None]:
+        if (self._num_transactions or self._tpc or self._pipeline
+                or self.pgconn.transaction_status == pq.TransactionStatus.IDLE):
+            return (yield from super()._rollback_gen())
+        yield from self._exec_command(b"ROLLBACK")
+
+
+def _connect_keeping_prepared(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    return KeepPreparedConnection.connect(*cargs, **cparams)
 
 
 def _ping_idle_connections(engine: Engine) -> None:
