@@ -113,7 +113,7 @@ def configure_engine(engine: Engine) -> None:
 
 
 class KeepPreparedConnection(psycopg.Connection[Any]):
-    """psycopg's connection, except that a ``ROLLBACK`` keeps the statements it prepared.
+    """psycopg's connection, except that a ``ROLLBACK`` keeps the statements already prepared.
 
     psycopg prepares a statement on a connection after its fifth execution there
     (``prepare_threshold``), and PostgreSQL then plans it once. But at every rollback
@@ -121,14 +121,20 @@ class KeepPreparedConnection(psycopg.Connection[Any]):
     objects that a prepared statement names and the rollback took them away. Every request
     whose session read in a transaction ends it with a rollback (the session closed), so
     each such request cost its connection every prepared statement: the next requests there
-    sent each statement unprepared again, PostgreSQL parsed and planned it every time.
+    sent each statement unprepared again, and PostgreSQL parsed and planned it every time.
     Under the payment bench's load, half of PostgreSQL's time went to planning
     (``pg_stat_statements.track_planning``: 1,719 plans for 1,938 calls of a statement).
 
     PostgreSQL keeps prepared statements across a rollback (they are not transactional),
     and no request of the service runs DDL (migrations run apart, in their own process), so
-    here a rollback is only a rollback. psycopg's own rule stays for everything else: a
-    ``DROP``, ``ALTER`` or ``DISCARD ALL`` run on the connection still clears them.
+    here a rollback keeps what is prepared. It still forgets the executions counted towards
+    preparing a statement, as psycopg does: a statement that only read-only requests run
+    (each ending with a rollback) is never prepared, so it keeps the plan PostgreSQL makes for
+    its values each time. A generic plan would serve a queue page of a small province with
+    the plan made for a big one's (a sequential scan through the big one's rows: the report
+    queue bench's page at 1,000 reports fell from 400 to 289 a second, with ``503``s, when
+    these were prepared too). psycopg's own rule stays for everything else: a ``DROP``,
+    ``ALTER`` or ``DISCARD ALL`` run on the connection still clears them all.
     Tested in ``tests/identity/test_database.py``: if psycopg changes what this relies on,
     the test fails.
     """
@@ -138,6 +144,7 @@ class KeepPreparedConnection(psycopg.Connection[Any]):
                 or self.pgconn.transaction_status == pq.TransactionStatus.IDLE):
             return (yield from super()._rollback_gen())
         yield from self._exec_command(b"ROLLBACK")
+        self._prepared._counts.clear()
 
 
 def _connect_keeping_prepared(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

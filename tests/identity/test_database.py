@@ -97,3 +97,17 @@ def test_discard_all_still_clears_them(engine: sa.Engine) -> None:
         assert connection.execute(PREPARED).scalar_one() == -1
         for shard in range(3):  # unprepared again, and working
             assert connection.execute(PROBE, {"shard": shard}).scalar_one() >= 0
+
+
+def test_a_rollback_forgets_the_statements_on_their_way_to_being_prepared(
+        engine: sa.Engine) -> None:
+    """A statement that only read-only requests run (each ending with a rollback) is never
+    prepared: PostgreSQL plans it for its values each time, never with a generic plan."""
+    with engine.connect() as connection:
+        for _ in range(4):  # four executions in each of three "requests"
+            for shard in range(4):
+                connection.execute(PROBE, {"shard": shard}).scalar_one()
+            connection.rollback()
+        assert connection.execute(PREPARED).scalar_one() == -1
+        driver: Any = connection.connection.dbapi_connection
+        assert not driver._prepared._names
