@@ -27,8 +27,8 @@ from utilities.commits import commit_keeping_state
 from utilities.reports.access import check_place, unit_of
 from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import InvalidReport
-from utilities.reports.indicators import (IndicatorCount, indicator_counts, link_indicators,
-                                          normalise_link, normalise_scam_phone)
+from utilities.reports.indicators import (IndicatorCount, count_cap, indicator_counts,
+                                          link_indicators, normalise_link, normalise_scam_phone)
 from utilities.reports.models import RECEIVED, Report
 from utilities.reports.reporter import (anonymous_reporter_hash, audit, new_reporter_key,
                                         recorded, reporter_actor, reporter_hash, seal_reporter)
@@ -153,8 +153,9 @@ def _notice(report: Report) -> str:
 #: no row back when the number is taken), its first history row, its links to the
 #: indicators it names (which :data:`_ADD_INDICATORS` has just made sure exist) and the named
 #: reporter's notification; back come the report's and the history row's ids and, per
-#: indicator, how many reports name it (this one's link is not visible to the statement
-#: that writes it, hence ``+ 1``).
+#: indicator, how many reports name it, up to the cap (this one's link is not visible to the
+#: statement that writes it, hence ``+ 1``: the others are counted up to the cap, so that one
+#: more than the cap says "more").
 _FILE = Statement(sa.text("""
 WITH report AS (
     INSERT INTO reports (case_number, category, description, province_code, commune_code,
@@ -187,8 +188,9 @@ notified AS (
     SELECT :account_id, 'report.filed', CAST(:notice AS text), :created_at
     FROM report WHERE CAST(:notice AS text) IS NOT NULL)
 SELECT report.id, event.id AS event_id, named.id AS indicator_id, named.kind, named.value,
-       (SELECT count(*) FROM report_indicators
-        WHERE report_indicators.indicator_id = named.id) + 1 AS reports
+       (SELECT count(*) FROM (SELECT FROM report_indicators
+                              WHERE report_indicators.indicator_id = named.id
+                              LIMIT :count_cap) AS links) + 1 AS reports
 FROM report CROSS JOIN event LEFT JOIN named ON true
 ORDER BY named.id""").columns(*(sa.column(name) for name in (
     "id", "event_id", "indicator_id", "kind", "value", "reports"))))
@@ -217,6 +219,7 @@ def _insert_postgres(db_session: Session, report: Report, *, account_id: int,
         **{column: getattr(report, column) for column in _REPORT_COLUMNS},
         "workflow": REPORTS.name, "role": CITIZEN, "details": json.dumps(details),
         "kinds": kinds, "values": values, "account_id": account_id,
+        "count_cap": count_cap(),
         "notice": None if report.anonymous else _notice(report)})
     if not rows:
         return None
@@ -227,8 +230,8 @@ def _insert_postgres(db_session: Session, report: Report, *, account_id: int,
                             action="create", from_state=None, to_state=report.status,
                             role=CITIZEN, by=None, note=None, details=details,
                             occurred_at=report.created_at)
-    return created, [IndicatorCount(id=row.indicator_id, kind=row.kind, value=row.value,
-                                    reports=int(row.reports))
+    return created, [IndicatorCount.counted(id=row.indicator_id, kind=row.kind, value=row.value,
+                                            found=int(row.reports))
                      for row in rows if row.indicator_id is not None]
 
 

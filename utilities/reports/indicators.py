@@ -3,8 +3,9 @@
 A report of a scam names the numbers that called and the links that were
 sent; each is kept once (:class:`~utilities.reports.models.ScamIndicator`,
 normalised so that two spellings are one) and linked to every case naming
-it. An officer sees beside a case how many reports name each of its
-indicators, and looks a number or link up (:func:`look_up_indicator`).
+it. The reporter and the officers see beside a case how many reports name each of its
+indicators, counted up to :data:`REPORTS_COUNT_CAP`; an officer looks a number or link up
+for the exact count (:func:`look_up_indicator`).
 """
 from __future__ import annotations
 
@@ -26,17 +27,43 @@ from utilities.reports.reporter import case_time
 
 #: Phone numbers, and links, one report may name.
 MAX_INDICATORS = 10
+#: Beside a case, the reports naming each indicator are counted up to here (``reports_exact``
+#: false beyond it). A scam number that thousands report must cost each filing, and each
+#: view of a case, what one reported twice does: counting every link made a filing's
+#: statement grow with the number's reports (0.8 ms of PostgreSQL per filing after 5,000).
+REPORTS_COUNT_CAP = 100
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 @dataclass(frozen=True)
 class IndicatorCount:
-    """A scam phone number or link of a case, and how many reports (nationwide) name it."""
+    """A scam phone number or link of a case, and how many reports (nationwide) name it, up
+    to :data:`REPORTS_COUNT_CAP` (``reports_exact`` false: more than that)."""
 
     id: int
     kind: str
     value: str
     reports: int
+    reports_exact: bool
+
+    @classmethod
+    def counted(cls, *, id: int, kind: str, value: str, found: int) -> IndicatorCount:
+        """``found``: the reports counted, which may pass the cap by one."""
+        return cls(id=id, kind=kind, value=value, reports=min(found, REPORTS_COUNT_CAP),
+                   reports_exact=found <= REPORTS_COUNT_CAP)
+
+
+def count_cap() -> int:
+    """:data:`REPORTS_COUNT_CAP` as it is now (tests lower it)."""
+    return REPORTS_COUNT_CAP
+
+
+def capped_links(indicator_id: Any) -> Any:
+    """How many reports name the indicator, counted up to one past the cap (a scalar
+    subquery)."""
+    links = (sa.select(sa.literal(1)).where(ReportIndicator.indicator_id == indicator_id)
+             .limit(REPORTS_COUNT_CAP + 1).subquery())
+    return sa.select(sa.func.count()).select_from(links).scalar_subquery()
 
 
 def normalise_scam_phone(value: str, *, field: str = "scam_phones") -> str:
@@ -104,16 +131,13 @@ def link_indicators(db_session: Session, report: Report,
 def indicator_counts(db_session: Session, report: Report,
                      named: list[ScamIndicator] | None = None) -> list[IndicatorCount]:
     """The case's indicators (``named`` when the caller has them), each with how many reports
-    name it (one GROUP BY)."""
+    name it up to the cap (one statement)."""
     named = report.indicators if named is None else named
     if not named:
         return []
-    counts: dict[int, int] = {row[0]: row[1] for row in db_session.execute(
-        sa.select(ReportIndicator.indicator_id, sa.func.count())
-        .where(ReportIndicator.indicator_id.in_([i.id for i in named]))
-        .group_by(ReportIndicator.indicator_id))}
-    return [IndicatorCount(id=i.id, kind=i.kind, value=i.value, reports=int(counts.get(i.id, 0)))
-            for i in named]
+    found = db_session.execute(sa.select(*(capped_links(i.id) for i in named))).one()
+    return [IndicatorCount.counted(id=i.id, kind=i.kind, value=i.value, found=int(count))
+            for i, count in zip(named, found)]
 
 
 def look_up_indicator(*, db_session: Session, officer: Officer, phone: str | None,

@@ -18,7 +18,7 @@ from identity import clock
 from identity.errors import CodedMessage
 from identity.schema_fields import BoundedAwareDateTime, BoundedDate, Page, PageArgs
 from utilities.reports.models import CATEGORIES, STATUSES
-from utilities.reports.indicators import MAX_INDICATORS
+from utilities.reports.indicators import MAX_INDICATORS, REPORTS_COUNT_CAP
 from utilities.reports.rules import STATUS_ACTIONS
 
 _VN = dt.timezone(dt.timedelta(hours=7))
@@ -126,7 +126,11 @@ class IndicatorRead(Schema):
 
     kind = fields.String(metadata={"example": "phone"})
     value = fields.String(metadata={"example": "+84912345678"})
-    reports = fields.Integer(metadata={"description": "Reports nationwide naming it"})
+    reports = fields.Integer(metadata={
+        "description": f"Reports nationwide naming it, counted up to {REPORTS_COUNT_CAP}"})
+    reports_exact = fields.Boolean(metadata={
+        "description": f"False when more than {REPORTS_COUNT_CAP} reports name it (the "
+                       "officers' look-up gives the exact count)"})
 
 
 class CitizenEventRead(Schema):

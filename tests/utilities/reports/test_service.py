@@ -394,3 +394,18 @@ def test_the_queue_count_stops_at_its_cap(db_session: Any, protector: Any, accou
     page = police_queue.queue(db_session=db_session, officer=cop, page=1, per_page=2)
     assert (len(page.items), page.total, page.total_exact) == (2, 2, False)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Report)) == 3
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_indicator_counts_stop_at_the_cap(db_session: Any, protector: Any, account: Any,
+                                          monkeypatch: Any, cap: int) -> None:
+    """A number that thousands report costs a filing what one reported twice does: counted up
+    to the cap, ``reports_exact`` false beyond it; the officers' look-up counts them all."""
+    monkeypatch.setattr(indicators, "REPORTS_COUNT_CAP", cap)
+    seen = []
+    for _ in range(cap + 2):
+        filed = file_view(db_session, protector, account, scam_phones=["0912345678"])
+        seen.append([(c.reports, c.reports_exact) for c in filed.indicators])
+    assert seen == [[(n, True)] for n in range(1, cap + 1)] + [[(cap, False)]] * 2
+    counts = indicators.indicator_counts(db_session, db_session.get(Report, filed.report.id))
+    assert [(c.reports, c.reports_exact) for c in counts] == [(cap, False)]
