@@ -135,9 +135,13 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                                            [officer[BIG_PROVINCE]], [None]),
                 "small": lambda: bearer_load(port, duration, "GET", QUEUE_PATH,
                                              [officer[SMALL_PROVINCE]], [None])})
-    valid = all(load["non_2xx"] == 0 and load["errors"] == 0
-                for name in ("file", "big", "small") for load in loads[name])
-    filing = table_entry(ratios(loads["file"], loads["hello"], "rps"), FILE_GOAL, valid=valid)
+    # Each figure stands on its own loads' answers: a queue page shed with 503 says nothing of
+    # the filings measured in another window, and the reverse.
+    clean = {name: all(load["non_2xx"] == 0 and load["errors"] == 0 for load in loads[name])
+             for name in ("file", "big", "small")}
+    valid = all(clean.values())
+    filing = table_entry(ratios(loads["file"], loads["hello"], "rps"), FILE_GOAL,
+                         valid=clean["file"])
     return {
         "rows": [{"endpoint": "POST /api/v1/reports (filed/s)", **summarise(loads["file"])},
                  {"endpoint": f"GET /api/v1/police/reports, province of {big:,}",
@@ -149,9 +153,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "table": {"report_filing": filing},
         "file_vs_hello": filing,
         "queue_vs_hello": table_entry(ratios(loads["big"], loads["hello"], "rps"), QUEUE_GOAL,
-                                      valid=valid),
+                                      valid=clean["big"]),
         "queue_small_over_big": table_entry(ratios(loads["small"], loads["big"], "rps"),
-                                            SCALING_GOAL, at_most=True, valid=valid),
+                                            SCALING_GOAL, at_most=True,
+                                            valid=clean["big"] and clean["small"]),
         "all_answers_2xx": valid,
         "settings": {"server": f"{SERVICE_SERVER}, {WORKERS} workers", "connections": CONNECTIONS,
                      "rounds": ROUNDS, "duration_s": duration, "warmup_s": WARMUP_S,
