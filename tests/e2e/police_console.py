@@ -257,14 +257,15 @@ def _case(driver: Any) -> dict[str, Any]:
                         for item in _all(driver, "#case-history li")],
             "history_text": [item.text for item in _all(driver, "#case-history li")],
             "acts": [button.get_attribute("data-act")
-                     for button in _all(driver, "#case-acts button")]}
+                     for button in _all(driver, "#case-acts button")],
+            "indicators": [item.text for item in _all(driver, "#case-indicators li")]}
 
 
 def open_case(driver: Any, case_number: str) -> dict[str, Any]:
     """Open a report from its queue row (the link), or by its address if not on the page.
 
-    Returns ``case``, ``status``, ``history`` (the acts, oldest first), ``history_text``
-    and ``acts`` (the status buttons offered).
+    Returns ``case``, ``status``, ``history`` (the acts, oldest first), ``history_text``,
+    ``acts`` (the status buttons offered) and ``indicators`` (each scam number's line).
     """
     links = _all(driver, f"#reports-table tr[data-case='{case_number}'] a")
     if links:

@@ -180,6 +180,7 @@ def test_a_report_of_the_commune_is_queued_questioned_and_closed(
     opened = console.open_case(driver, case)
     assert opened["status"] == "received" and opened["history"] == ["create"]
     assert opened["acts"] == ["verify", "reject", "assign"]
+    assert opened["indicators"] == ["+84987654321 — 1 tin báo trên cả nước"]
     asked = console.ask_question(driver, "What time did they call?")
     assert asked["history"] == ["create", "ask"]
     assert "What time did they call?" in asked["history_text"][-1]

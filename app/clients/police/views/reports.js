@@ -277,7 +277,8 @@ export async function reportView(ctx, { params }) {
         h("h2", {}, t("case.indicators")),
         h("ul", { id: "case-indicators" }, report.indicators.map((item) => h("li", {},
           h("span", { class: "mono" }, item.value), " — ",
-          t("case.indicator_reports", { count: item.reports }))))) : null,
+          t(item.reports_exact === false ? "case.indicator_reports_more"
+            : "case.indicator_reports", { count: item.reports }))))) : null,
       h("section", { class: "card" }, h("h2", {}, t("case.evidence")), evidenceList(ctx, report)),
       h("section", { class: "card", "aria-labelledby": "history-heading" },
         h("h2", { id: "history-heading" }, t("common.history")), timeline(ctx, report.history))),
