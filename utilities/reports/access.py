@@ -57,6 +57,27 @@ def jurisdiction(officer: Officer) -> list[Any]:
     return where
 
 
+def jurisdiction_range(officer: Officer) -> tuple[list[Any], Any]:
+    """:func:`jurisdiction` with its narrowest column as a range of one value (the same rows),
+    and that column: a queue page ordered by it, then by id, is in the order only that
+    column's queue index (``ix_reports_province_queue`` or ``ix_reports_commune_queue``)
+    gives.
+
+    With the column as an equality, PostgreSQL knows it is constant, orders by id alone and
+    may read the primary key backwards, filtering on the unit: cheap by its statistics when
+    the unit holds many cases, but it reads every newer case of other units first. A unit
+    whose last case is older than the country's last thousands (a quiet province, the bench's
+    big one after the filings) then costs a scan of all of them per page: 2.0 ms instead of
+    0.17 (``EXPLAIN ANALYZE``, 20,000 cases in the unit, 9,000 newer elsewhere).
+    """
+    if officer.commune_code is None:
+        return [Report.province_code >= officer.province_code,
+                Report.province_code <= officer.province_code], Report.province_code
+    return [Report.province_code == officer.province_code,
+            Report.commune_code >= officer.commune_code,
+            Report.commune_code <= officer.commune_code], Report.commune_code
+
+
 def officer_report(db_session: Session, actor: Actor, officer: Officer, case_number: str,
                    *, details: bool = False) -> Report:
     """The case, if it is in the officer's jurisdiction; else :class:`ReportNotFound`.

@@ -1,6 +1,7 @@
 """The officers' queue: the cases of their jurisdiction, newest first, filtered.
 
-One index range scan per page whatever the queue's size (:func:`_unit_range`): the count
+One index range scan per page whatever the queue's size
+(:func:`~utilities.reports.access.jurisdiction_range`): the count
 stops at :data:`QUEUE_COUNT_CAP`. No reporter data is in it.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from identity import clock
 from identity.accounts.models import Officer
-from utilities.reports.access import jurisdiction
+from utilities.reports.access import jurisdiction, jurisdiction_range
 from utilities.reports.errors import InvalidReport
 from utilities.reports.models import OPEN_STATUSES, Report
 
@@ -55,33 +56,12 @@ def queue(*, db_session: Session, officer: Officer, page: int, per_page: int,
     query = sa.select(Report).where(*jurisdiction(officer), *where)
     total = int(db_session.scalar(sa.select(sa.func.count()).select_from(
         query.with_only_columns(Report.id).limit(QUEUE_COUNT_CAP + 1).subquery())) or 0)
-    unit, key = _unit_range(officer)
+    unit, key = jurisdiction_range(officer)
     items = list(db_session.scalars(sa.select(Report).where(*unit, *where)
                                     .order_by(key.desc(), Report.id.desc())
                                     .offset((page - 1) * per_page).limit(per_page)))
     return QueuePage(items=items, total=min(total, QUEUE_COUNT_CAP),
                      total_exact=total <= QUEUE_COUNT_CAP)
-
-
-def _unit_range(officer: Officer) -> tuple[list[Any], Any]:
-    """The officer's jurisdiction (:func:`~utilities.reports.access.jurisdiction`) with its
-    narrowest column as a range of one value, and that column: the page is ordered by it and
-    then by id, which only that column's queue index (``ix_reports_province_queue`` or
-    ``ix_reports_commune_queue``) gives in order.
-
-    With the column as an equality, PostgreSQL knows it is constant, orders by id alone and
-    may read the primary key backwards, filtering on the unit: cheap by its statistics when
-    the unit holds many cases, but it reads every newer case of other units first. A unit
-    whose last case is older than the country's last thousands (a quiet province, the bench's
-    big one after the filings) then costs a scan of all of them per page: 2.0 ms instead of
-    0.17 (``EXPLAIN ANALYZE``, 20,000 cases in the unit, 9,000 newer elsewhere).
-    """
-    if officer.commune_code is None:
-        return [Report.province_code >= officer.province_code,
-                Report.province_code <= officer.province_code], Report.province_code
-    return [Report.province_code == officer.province_code,
-            Report.commune_code >= officer.commune_code,
-            Report.commune_code <= officer.commune_code], Report.commune_code
 
 
 def _day_start(day: dt.date, field: str, *, days_after: int = 0) -> dt.datetime:

@@ -17,7 +17,7 @@ from identity.monitoring import counters, queues
 from identity.protection import KeyMaterialError
 from tests.factories import add_account
 from tests.utilities.reports.helpers import HANOI, HCM, HOAN_KIEM, make_officer
-from utilities.reports import cases, filing, indicators, own_cases, reporter, rules, views
+from utilities.reports import access, cases, filing, indicators, own_cases, reporter, rules, views
 from utilities.reports import queue as police_queue
 from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import (CaseAlreadyAssigned, InvalidReport, ReporterAnonymous,
@@ -154,6 +154,23 @@ def test_jurisdiction_decides_who_acts(db_session: Any, protector: Any, account:
         with pytest.raises(ReportNotFound):
             move(db_session, protector, worker, report, "verify")
         assert db_session.get(Report, report.id).status == RECEIVED
+
+
+@pytest.mark.parametrize("province, commune", [
+    (HANOI, HOAN_KIEM), (HANOI, None), (HANOI, "00004"), (HCM, None)])
+def test_the_queue_page_holds_exactly_the_cases_the_officer_sees(
+        db_session: Any, protector: Any, account: Any, province: str,
+        commune: str | None) -> None:
+    """The page names the unit as a range (``jurisdiction_range``, for the order only the
+    unit's index gives): the same cases as ``sees``, newest first."""
+    filed = [file(db_session, protector, account),
+             file(db_session, protector, account, commune_code="00004"),
+             file(db_session, protector, account, commune_code=HOAN_KIEM)]
+    worker = make_officer(db_session, protector, province_code=province, commune_code=commune)
+    page = police_queue.queue(db_session=db_session, officer=worker, page=1, per_page=50)
+    mine = [report.id for report in page.items if report.id in {r.id for r in filed}]
+    assert mine == [r.id for r in reversed(filed) if access.sees(worker, r)]
+    assert page.total >= len(mine)
 
 
 def test_an_officer_may_not_assign_someone_else(db_session: Any, protector: Any,
