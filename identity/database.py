@@ -132,8 +132,8 @@ class KeepPreparedConnection(psycopg.Connection[Any]):
     (each ending with a rollback) is never prepared, so it keeps the plan PostgreSQL makes for
     its values each time. A generic plan would serve a queue page of a small province with
     the plan made for a big one's (a sequential scan through the big one's rows: the report
-    queue bench's page at 1,000 reports fell from 400 to 289 a second, with ``503``s, when
-    these were prepared too). psycopg's own rule stays for everything else: a ``DROP``,
+    queue bench's page at 1,000 reports, 536 a second unprepared, fell to 289, with ``503``s,
+    when these were prepared too). psycopg's own rule stays for everything else: a ``DROP``,
     ``ALTER`` or ``DISCARD ALL`` run on the connection still clears them all.
     Tested in ``tests/identity/test_database.py``: if psycopg changes what this relies on,
     the test fails.
