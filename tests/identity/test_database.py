@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from app.extensions import db
 from identity.database import KeepPreparedConnection, configure_engine
 
 pytestmark = pytest.mark.skipif(
@@ -44,8 +45,10 @@ def _prepare(connection: sa.Connection) -> int:
     return int(connection.execute(PREPARED).scalar_one())
 
 
-def test_connections_are_the_keeping_kind(engine: sa.Engine) -> None:
+def test_connections_are_the_keeping_kind(app: Flask, engine: sa.Engine) -> None:
     with engine.connect() as connection:
+        assert isinstance(connection.connection.dbapi_connection, KeepPreparedConnection)
+    with app.app_context(), db.engine.connect() as connection:  # the app's own pool
         assert isinstance(connection.connection.dbapi_connection, KeepPreparedConnection)
 
 
