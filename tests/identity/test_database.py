@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
-from identity.database import KeepPreparedConnection, configure_engine
+from identity.database import KeepPreparedConnection, Statement, configure_engine
 
 pytestmark = pytest.mark.skipif(
     not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
@@ -114,3 +114,20 @@ def test_a_rollback_forgets_the_statements_on_their_way_to_being_prepared(
         assert connection.execute(PREPARED).scalar_one() == -1
         driver: Any = connection.connection.dbapi_connection
         assert not driver._prepared._names
+
+
+def test_a_hot_statement_is_prepared_at_its_first_run_and_stays(engine: sa.Engine) -> None:
+    """A :class:`Statement` is prepared at once (a mix of read-only requests, each ending
+    with a rollback, would keep psycopg's count of five runs from ever being reached), and
+    kept across rollbacks; a text built at run time (``of_sql``) waits for the count."""
+    hot = Statement(sa.text("SELECT count(*) AS n FROM audit_chain_heads WHERE shard >= :shard"))
+    built = Statement.of_sql("SELECT count(*) FROM audit_chain_heads WHERE shard < %s", ("n",))
+    with engine.connect() as connection:
+        hot.rows_on(connection, {"shard": 0})
+        built.rows_on(connection, (0,))
+        connection.rollback()
+        hot.rows_on(connection, {"shard": 1})
+        prepared = connection.execute(sa.text(
+            "SELECT statement FROM pg_prepared_statements")).scalars().all()
+        assert any("shard >= $1" in text for text in prepared), prepared
+        assert not any("shard < $1" in text for text in prepared), prepared
