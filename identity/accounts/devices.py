@@ -27,16 +27,26 @@ from identity.accounts.sessions import authenticate_by_password
 from identity.accounts.sms import SmsGateway
 from identity.audit.service import Actor
 from identity.credentials.vn1 import b64url, unb64url
+from identity.database import Statement
+from identity.entities import attach
 from identity.errors import Conflict
 from identity.protection import Protector
 from identity.registry.normalise import mask_phone
 from identity.registry.service import PHONE_PURPOSE
 
 
+#: The account's active device (``uq_devices_one_active``: at most one), by a prepared
+#: statement: ``GET /me`` reads it on every call, and through the ORM PostgreSQL planned it
+#: afresh each time (a read-only request's statements are never prepared by psycopg's count).
+_ACTIVE = Statement(sa.select(Device.__table__).where(
+    Device.__table__.c.account_id == sa.bindparam("account_id"),
+    Device.__table__.c.revoked_at.is_(None)))
+
+
 def active_device(*, db_session: Session, account_id: int) -> Device | None:
-    """The device bound to the account now, if any."""
-    return db_session.scalars(sa.select(Device).where(Device.account_id == account_id,
-                                                      Device.revoked_at.is_(None))).first()
+    """The device bound to the account now, if any (the session's entity when it has it)."""
+    row = _ACTIVE.first(db_session, {"account_id": account_id})
+    return None if row is None else attach(db_session, Device, row)
 
 
 def bind_device(*, db_session: Session, account: Account, device_id: str, public_key: bytes,
