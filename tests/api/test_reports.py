@@ -14,6 +14,7 @@ import time_machine
 
 from identity import clock
 from identity.registry import admin_units
+from utilities.reports import indicators
 from tests.flows import assert_error
 from tests.utilities.reports.helpers import (GIF, HANOI, HCM, HOAN_KIEM, JPEG, MP4, PDF, PNG,
                                              Cop, Person, citizen, file_report, officer,
@@ -598,6 +599,24 @@ def test_reports_naming_the_same_number_or_link_are_linked(
     assert nothing["reports"] == 0
     assert_error(client.post("/api/v1/police/reports/indicators/lookup", headers=cop.headers,
                              json={}), 422, "indicator.one_required")
+
+
+def test_beside_a_case_the_count_stops_at_the_cap_the_look_up_does_not(
+        client: Any, db_session: Any, protector: Any, reporter: Person, cop: Cop,
+        monkeypatch: Any) -> None:
+    """Past ``REPORTS_COUNT_CAP`` the case (the reporter's and the police's view) says
+    ``reports_exact: false`` with the cap as its count; the officers' look-up counts them all."""
+    monkeypatch.setattr(indicators, "REPORTS_COUNT_CAP", 2)
+    filed = [file_report(client, reporter, scam_phones=["0912345678"], scam_links=[])
+             for _ in range(2)]
+    assert [(i["reports"], i["reports_exact"]) for i in filed[-1]["indicators"]] == [(2, True)]
+    last = file_report(client, reporter, scam_phones=["0912345678"], scam_links=[])
+    assert [(i["reports"], i["reports_exact"]) for i in last["indicators"]] == [(2, False)]
+    seen = police(client, cop, "GET", filed[0]["case_number"]).get_json()
+    assert [(i["reports"], i["reports_exact"]) for i in seen["indicators"]] == [(2, False)]
+    looked = client.post("/api/v1/police/reports/indicators/lookup", headers=cop.headers,
+                         json={"phone": "0912345678"}).get_json()
+    assert looked["reports"] == 3
 
 
 # --- Documentation -----------------------------------------------------------------------------
