@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 import pytest
 
-from app.gateway_simulator import GatewaySimulator, serve
+from app.gateway_simulator import GatewaySimulator, Scheduler, serve
 from utilities.payments import gateway
 from utilities.payments.errors import BadSignature, StaleCallback
 from utilities.payments.gateway import HttpProvider, ProviderDeclined, ProviderUnavailable
@@ -245,3 +246,25 @@ def test_the_simulator_answers_a_bad_content_length_with_400(simulator, length):
         assert answer.getheader("Connection") == "close"
     finally:
         connection.close()
+
+
+def test_the_simulator_s_scheduler_runs_jobs_in_time_order_on_its_own_threads():
+    """Completions and callbacks run at their time on the scheduler's few threads, the earliest
+    first whatever the order they were asked in; a job that fails leaves the others to run."""
+    scheduler, ran, done = Scheduler(workers=1), [], threading.Event()
+
+    def fails() -> None:
+        raise RuntimeError("a job that fails")
+
+    scheduler.after(0.3, lambda: (ran.append(("late", threading.current_thread().name)),
+                                  done.set()))
+    scheduler.after(0.1, lambda: ran.append(("soon", threading.current_thread().name)))
+    scheduler.after(0.0, fails)
+    scheduler.after(0.1, lambda: ran.append(("soon too", threading.current_thread().name)))
+    assert done.wait(5)
+    assert [what for what, _ in ran] == ["soon", "soon too", "late"]
+    assert {thread for _, thread in ran} == {"gateway-sim-0"}
+    before = threading.active_count()
+    for _ in range(20):
+        scheduler.after(0.0, lambda: None)
+    assert threading.active_count() == before  # no thread per job
