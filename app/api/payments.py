@@ -41,7 +41,7 @@ from utilities.payments.gateway import PaymentProvider
 from utilities.payments.schemas import (AttemptCreate, AttemptRead, BankList, CallbackAnswer,
                                         FineCreate, OfficerOrderRead, OrderArgs, OrderDetail,
                                         OrderPage, ReceiptCredentialCreate, ReceiptRead,
-                                        RefundCreate, RefundRead, dump_attempt)
+                                        RefundCreate, RefundRead)
 
 log = logging.getLogger("vnid.payments")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,36 +78,35 @@ def _json_answer(status: int, body: Any) -> Response:
 
 def idempotent(view: F) -> F:
     """Run the view once per ``Idempotency-Key`` of the account (see
-    :mod:`utilities.payments.idempotency`); the view returns ``(status, body)``."""
+    :mod:`utilities.payments.idempotency`); the view returns ``(status, body)``. It is given
+    the key's ``claim``, with which its use case may store that answer itself."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         db_session = db.session()
-        account_id = current_account().id
-        key = idempotency.check_key(request.headers.get("Idempotency-Key"))
+        claim = idempotency.Claim(current_account().id,
+                                  idempotency.check_key(request.headers.get("Idempotency-Key")))
         body = request.get_json(silent=True)
         fingerprint = idempotency.fingerprint(get_protector(), method=request.method,
                                               path=request.path, body=body)
-        stored = idempotency.begin(db_session, account_id=account_id, key=key,
+        stored = idempotency.begin(db_session, account_id=claim.account_id, key=claim.key,
                                    request_fingerprint=fingerprint)
         if stored is not None:
             answer = _json_answer(stored.status, stored.body)
             answer.headers["Idempotent-Replayed"] = "true"
             return answer
         try:
-            status, result = view(*args, **kwargs)
+            status, result = view(*args, claim=claim, **kwargs)
             answer = _json_answer(status, result)
         except DomainError as error:
             answer = handle_domain_error(error)  # with its headers (Retry-After)
             status, result = answer.status_code, answer.get_json()
         except Exception:
             try:
-                idempotency.finish(db_session, account_id=account_id, key=key, status=500,
-                                   body=None)
+                idempotency.finish(db_session, claim, status=500, body=None)
             except Exception:  # noqa: BLE001 - the database may be what failed
                 log.warning("idempotency key not released", exc_info=True)
             raise
-        idempotency.finish(db_session, account_id=account_id, key=key, status=status,
-                           body=result)
+        idempotency.finish(db_session, claim, status=status, body=result)
         return answer
     return cast(F, wrapper)
 
@@ -174,7 +173,8 @@ def get_order(order_id: int) -> Any:
     "description": "One per intended payment (a UUID). The same key and body give back the "
                    "first answer, errors included; a replay carries `Idempotent-Replayed`."}])
 @idempotent
-def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
+def pay(payload: dict[str, Any], order_id: int,
+        claim: idempotency.Claim) -> tuple[int, Any]:
     """Pay an order with the chosen bank, confirmed with the passcode.
 
     The answer is the attempt, `pending` with the bank's `redirect_url` (the app
@@ -189,8 +189,8 @@ def pay(payload: dict[str, Any], order_id: int) -> tuple[int, Any]:
         **_citizen(), provider=provider, order_id=order_id, bank=payload["bank"],
         passcode=payload["passcode"],
         return_url=payload["return_url"] or f"vnid://payments/{order_id}",
-        callback_url=callback_url(provider.name))
-    return 201, dump_attempt(attempt)
+        callback_url=callback_url(provider.name), claim=claim)
+    return attempts.answer(attempt)
 
 
 @blp.get("/<int:order_id>/receipt")

@@ -634,12 +634,23 @@ def _reconcile(app: Any) -> None:
 BUSY = {"idempotency.in_progress", "payment.attempt_pending", "payment.order_paid"}
 
 
+def _stored_answer(app: Any, key: str) -> tuple[str, int | None, Any]:
+    from app.extensions import db
+    with app.app_context():
+        row = db.session.execute(sa.select(IdempotencyKey.state, IdempotencyKey.response_status,
+                                           IdempotencyKey.response_body)
+                                 .where(IdempotencyKey.key == key)).one()
+        db.session.remove()
+    return row.state, row.response_status, row.response_body
+
+
 @pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
                     reason="SQLite writes both in the session's transactions (BEGIN IMMEDIATE)")
-def test_the_banks_answer_and_the_keys_answer_are_each_one_statement_on_its_own(wired):
+def test_the_banks_answer_and_the_keys_answer_are_one_statement_on_its_own(wired):
     """After the bank answered, what an attempt writes (the provider's reference on the
-    attempt, then the answer kept with its key) is two statements, each committed on its own:
-    no BEGIN, no COMMIT, no session around them (identity.autocommit.statement_alone)."""
+    attempt and the answer kept with its key) is ONE statement, committed on its own: no
+    BEGIN, no COMMIT, no session around it (identity.autocommit.statement_alone); the answer
+    kept is the one given."""
     from app.extensions import db
     seen: list[tuple[str, bool]] = []
 
@@ -662,11 +673,62 @@ def test_the_banks_answer_and_the_keys_answer_are_each_one_statement_on_its_own(
         sa.event.remove(engine, "before_cursor_execute", statement)
         sa.event.remove(Session, "after_begin", session_begins)
     assert answer.status_code == 201, answer.get_json()
-    assert seen[-2:] == [("UPDATE payment_attempts", True), ("UPDATE idempotency_keys", True)]
+    assert seen[-1] == ("WITH answered", True), seen
+    assert ("UPDATE idempotency_keys", True) not in seen
+    assert seen[-2][0] != "UPDATE payment_attempts"
+    assert _stored_answer(wired.app, "alone") == ("done", 201, answer.get_json())
     again = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
                                 headers={**wired.headers, "Idempotency-Key": "alone"},
                                 json={"bank": "VCB", "passcode": PASSCODE})
     assert (again.status_code, again.get_json()) == (201, answer.get_json())  # kept, committed
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("names_its_reference", [True, False])
+def test_a_callback_that_settles_the_attempt_before_the_banks_answer_is_what_the_key_keeps(
+        wired, monkeypatch, caplog, names_its_reference):
+    """The bank's callback can settle an attempt before its answer to the payment is recorded:
+    the answer (given, and kept with the key) is then the attempt as the callback left it, on
+    both databases (on PostgreSQL the one-statement way writes nothing and steps aside, also
+    when the callback did not name the bank's reference, which the bank's answer then adds)."""
+    import urllib3
+
+    from tests.utilities.payments.live import SIM_SECRET
+    real = wired.app.extensions["payment_providers"]["banksim"]
+
+    class CallsBackFirst:
+        name = real.name
+
+        def create_payment(self, **kwargs: Any) -> Any:
+            made = real.create_payment(**kwargs)
+            body = callback_body(kwargs["reference"], amount=kwargs["amount"],
+                                 provider_reference=made.provider_reference)
+            if not names_its_reference:
+                body = callback_body(kwargs["reference"], amount=kwargs["amount"])
+                body = body.replace(b'"provider_reference": "FAKE0001", ', b"")
+            settled = urllib3.request("POST", f"{wired.url}{CALLBACKS}", body=body,
+                                      headers=signed_headers(body, secret=SIM_SECRET))
+            assert settled.status == 200, settled.data  # over HTTP, before we go on
+            return made
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setitem(wired.app.extensions["payment_providers"], "banksim", CallsBackFirst())
+    answer = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                 headers={**wired.headers, "Idempotency-Key": "settled-first"},
+                                 json={"bank": "VCB", "passcode": PASSCODE})
+    body = answer.get_json()
+    assert answer.status_code == 201, body
+    assert body["status"] == "succeeded" and body["completed_at"]
+    assert bool(body["redirect_url"]) is not names_its_reference  # the first to name it wins
+    assert _stored_answer(wired.app, "settled-first") == ("done", 201, body)
+    assert not [r for r in caplog.records if "differs" in r.getMessage()]
+    assert wired.order()["status"] == "paid"
+    again = wired.client().post(f"{PAYMENTS}/{wired.order_id}/attempts",
+                                headers={**wired.headers, "Idempotency-Key": "settled-first"},
+                                json={"bank": "VCB", "passcode": PASSCODE})
+    assert (again.status_code, again.get_json()) == (201, body)
 
 
 def test_fifty_concurrent_requests_with_one_key_charge_once(wired):

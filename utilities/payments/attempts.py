@@ -12,7 +12,11 @@ Behind an idempotency key (:mod:`utilities.payments.idempotency`), in three step
    the attempt's reference (idempotent on it at the provider).
 3. one transaction: the provider's reference and redirect URL are stored on
    the attempt (never its state, which a callback may have moved meanwhile),
-   or the attempt is failed when the provider refused at once. Commit.
+   or the attempt is failed when the provider refused at once. Commit. On
+   PostgreSQL, given the request's idempotency claim, the same statement stores
+   the request's answer (:func:`answer`) with its key, while the attempt is
+   still pending: the answer is then what was committed with it, and the
+   request's last commit is this one.
 
 If the process dies between 2 and 3, the attempt is still ``pending`` with no
 provider reference: reconciliation (:mod:`utilities.payments.reconciliation`)
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -36,25 +40,33 @@ from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
 from identity.database import Statement
 from utilities.commits import commit_keeping_state
-from utilities.payments import gateway
+from utilities.payments import gateway, idempotency
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
                                        OrderNotFound, OrderPaid, OrderRefunded)
 from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_order, move_order_params,
                                      move_order_sql, new_reference)
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
 from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
+from utilities.payments.schemas import dump_attempt
 from utilities.payments.settlement import settle_attempt
 from utilities.workflow import CaseChanged
 
 log = logging.getLogger("vnid.payments")
 
 
+def answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
+    """The answer to the request that started ``attempt``: its status and body."""
+    return 201, dump_attempt(attempt)
+
+
 def start_attempt(*, db_session: Session, actor: Actor, account: Account,
                   provider: PaymentProvider, order_id: int, bank: str, passcode: str,
-                  return_url: str, callback_url: str) -> PaymentAttempt:
+                  return_url: str, callback_url: str,
+                  claim: idempotency.Claim | None = None) -> PaymentAttempt:
     """Pay one of the citizen's orders through ``provider`` with the chosen bank (see the
     module's doc for the three steps); the attempt, ``pending`` (or ``failed`` when the
-    provider refused at once)."""
+    provider refused at once). With the request's idempotency ``claim``, the provider's
+    answer and :func:`answer` may be stored in one statement (``claim.answered``)."""
     if bank not in gateway.BANKS:
         raise InvalidPaymentInput("Unknown bank code.", code="payment.bank_unknown", field="bank")
     # The citizen's order, locked first (only one of theirs is), then the passcode: no try is
@@ -77,9 +89,9 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     description = f"VNID order {order}"
     commit_keeping_state(db_session)  # what the provider is told was read before
     try:
-        answer = provider.create_payment(reference=reference, amount=amount, bank=bank,
-                                         description=description,
-                                         return_url=return_url, callback_url=callback_url)
+        created = provider.create_payment(reference=reference, amount=amount, bank=bank,
+                                          description=description,
+                                          return_url=return_url, callback_url=callback_url)
     except ProviderDeclined as declined:
         settle_attempt(db_session=db_session, actor=actor, reference=reference, status=FAILED,
                        amount=None, source="create", failure_code=declined.code)
@@ -88,9 +100,18 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
         log.warning("provider unavailable at create",
                     extra={"provider": provider.name, "attempt": reference, "error": str(error)})
     else:
-        recorded = _record_provider_answer(db_session, reference=reference,
-                                           provider_reference=answer.provider_reference,
-                                           redirect_url=answer.redirect_url)
+        recorded = None
+        if claim is not None and db_session.get_bind().dialect.name == "postgresql":
+            recorded = _record_answers(db_session, claim, PaymentAttempt(
+                reference=reference, order_id=order, account_id=account.id,
+                provider=provider.name, bank=bank, amount=amount, status=PENDING,
+                provider_reference=created.provider_reference[:64],
+                redirect_url=created.redirect_url[:500], failure_code=None, created_at=now,
+                completed_at=None))
+        if recorded is None:
+            recorded = _record_provider_answer(db_session, reference=reference,
+                                               provider_reference=created.provider_reference,
+                                               redirect_url=created.redirect_url)
         if recorded is not None:
             if db_session.in_transaction():  # SQLite's: PostgreSQL's statement committed alone
                 commit_keeping_state(db_session)  # the attempt as just written and committed
@@ -203,6 +224,44 @@ _ANSWERED = Statement(
     .values(provider_reference=sa.bindparam("answer_reference"),
             redirect_url=sa.bindparam("answer_url"))
     .returning(*_ATTEMPTS.c))
+
+
+_COLUMNS = ", ".join(column.name for column in _ATTEMPTS.c)
+#: The provider's answer kept on an attempt still pending and not answered before, and the
+#: request's answer kept with its idempotency key: one statement, one commit. No row when the
+#: attempt moved meanwhile (a callback, reconciliation) or had its answer: nothing written.
+_ANSWERS = Statement(sa.text(f"""
+WITH answered AS (
+    UPDATE payment_attempts SET provider_reference = :answer_reference, redirect_url = :answer_url
+    WHERE reference = :attempt_reference AND provider_reference IS NULL AND status = :pending
+    RETURNING {_COLUMNS}),
+{idempotency.answer_sql(" AND EXISTS (SELECT FROM answered)")}
+SELECT {_COLUMNS}, (SELECT count(*) FROM kept) AS kept FROM answered""").columns(
+    *_ATTEMPTS.c, sa.column("kept")))
+
+
+def _record_answers(db_session: Session, claim: idempotency.Claim,
+                    expected: PaymentAttempt) -> PaymentAttempt | None:
+    """The provider's answer kept on the attempt and :func:`answer` with the claimed key, in
+    one statement committed alone, the answer made from ``expected`` (the attempt as started,
+    with the provider's answer): what the statement leaves, since it writes only while the
+    attempt is pending and unanswered. The attempt, or None when it had moved (nothing
+    written: the caller records the provider's answer alone, and the key's answer after)."""
+    status, body = answer(expected)
+    row = _ANSWERS.first(db_session, {
+        "attempt_reference": expected.reference, "answer_reference": expected.provider_reference,
+        "answer_url": expected.redirect_url, "pending": PENDING,
+        **idempotency.answer_params(claim, status=status, body=body)}, alone=True)
+    if row is None:
+        return None
+    fields = row._asdict()
+    claim.answered = fields.pop("kept") == 1
+    recorded = PaymentAttempt(**fields)
+    if claim.answered and answer(recorded) != (status, body):  # a column this did not foresee
+        log.error("payment answer kept with its key differs from the attempt",
+                  extra={"attempt": expected.reference})
+        idempotency.correct_answer(db_session, claim, *answer(recorded))
+    return recorded
 
 
 def _attempt(db_session: Session, reference: str) -> PaymentAttempt:

@@ -59,11 +59,42 @@ _CLAIM = Statement(
         fingerprint=sa.bindparam("fingerprint"), state=sa.bindparam("state"),
         created_at=sa.bindparam("now"), locked_at=sa.bindparam("now"))
     .on_conflict_do_nothing(index_elements=["account_id", "key"]).returning(_KEYS.c.id))
-#: The answer kept with its key (PostgreSQL: the body as JSON text).
-_ANSWER = Statement(sa.text(
-    "UPDATE idempotency_keys SET state = :done, response_status = :status, "
-    "response_body = CAST(:body AS json) "
-    "WHERE account_id = :account_id AND key = :key AND state = :state"))
+
+
+def answer_sql(condition: str = "") -> str:
+    """A CTE ``kept`` of a PostgreSQL statement: the answer stored with the claimed key (the
+    body as JSON text), when ``condition`` (more of the ``WHERE``) holds. Its parameters:
+    :func:`answer_params`. A use case whose last statement writes its answer this way saves
+    the commit of its own (:class:`Claim`)."""
+    return f"""kept AS (
+    UPDATE idempotency_keys SET state = :key_done, response_status = :key_status,
+        response_body = CAST(:key_body AS json)
+    WHERE account_id = :key_account_id AND key = :key AND state = :key_state{condition}
+    RETURNING id)"""
+
+
+#: The answer kept with its key, alone (:func:`finish`).
+_ANSWER = Statement(sa.text(f"WITH {answer_sql()} SELECT count(*) FROM kept"))
+
+
+@dataclass
+class Claim:
+    """The key the running request holds (:func:`begin` said go ahead).
+
+    A use case that can write the request's answer with its own last statement does so
+    (:func:`answer_sql`, :func:`answer_params`) and sets ``answered``: :func:`finish` then writes
+    nothing. The answer must be the one the request gives; the caller sees to it.
+    """
+
+    account_id: int
+    key: str
+    answered: bool = False
+
+
+def answer_params(claim: Claim, *, status: int, body: Any) -> dict[str, Any]:
+    """The parameters of :func:`answer_sql` for ``claim``'s answer."""
+    return {"key_account_id": claim.account_id, "key": claim.key, "key_state": IN_PROGRESS,
+            "key_done": DONE, "key_status": status, "key_body": json.dumps(body)}
 
 
 @dataclass(frozen=True)
@@ -130,17 +161,19 @@ def begin(db_session: Session, *, account_id: int, key: str,
     raise IdempotencyInProgress()
 
 
-def finish(db_session: Session, *, account_id: int, key: str, status: int, body: Any) -> None:
-    """Store the answer of the request holding ``key`` (a 5xx releases the key instead)."""
+def finish(db_session: Session, claim: Claim, *, status: int, body: Any) -> None:
+    """Store the answer of the request holding ``claim`` (a 5xx releases the key instead);
+    nothing when the use case stored it already (``claim.answered``)."""
+    if claim.answered:
+        return
     db_session.rollback()  # whatever the request left unfinished is not ours to commit
     if status < 500 and db_session.get_bind().dialect.name == "postgresql":
-        _ANSWER.rows(db_session, {"account_id": account_id, "key": key, "state": IN_PROGRESS,
-                                  "done": DONE, "status": status, "body": json.dumps(body)},
+        _ANSWER.rows(db_session, answer_params(claim, status=status, body=body),
                      alone=True)  # committed on its own, or in the session's transaction:
         if db_session.in_transaction():
             db_session.commit()
         return
-    where = (IdempotencyKey.account_id == account_id, IdempotencyKey.key == key,
+    where = (IdempotencyKey.account_id == claim.account_id, IdempotencyKey.key == claim.key,
              IdempotencyKey.state == IN_PROGRESS)
     if status >= 500:
         db_session.execute(sa.delete(IdempotencyKey).where(*where)
@@ -150,6 +183,13 @@ def finish(db_session: Session, *, account_id: int, key: str, status: int, body:
                            .values(state=DONE, response_status=status, response_body=body)
                            .execution_options(synchronize_session=False))
     db_session.commit()
+
+
+def correct_answer(db_session: Session, claim: Claim, status: int, body: Any) -> None:
+    """Replace the answer stored with ``claim``'s key by this one (PostgreSQL, committed
+    alone): for a use case that stored its answer and then found it other than the request's."""
+    _ANSWER.rows(db_session, {**answer_params(claim, status=status, body=body),
+                              "key_state": DONE}, alone=True)
 
 
 def purge(db_session: Session, *, older_than: dt.timedelta = KEEP_FOR) -> int:
