@@ -205,11 +205,13 @@ def _record_provider_answer(db_session: Session, *, reference: str, provider_ref
                             redirect_url: str) -> PaymentAttempt | None:
     """Keep the provider's reference and redirect URL on the attempt (never its state).
 
-    One ``UPDATE ... WHERE provider_reference IS NULL RETURNING`` the attempt:
-    the first answer recorded wins, and the row read back is the attempt as it
-    is now (a callback may have settled it meanwhile). None when an answer was
-    recorded before. On PostgreSQL the statement commits on its own, the session left
-    out (``alone``); elsewhere it is the session's, which the caller commits.
+    One ``UPDATE ... WHERE redirect_url IS NULL RETURNING`` the attempt: the first
+    answer recorded wins, and the row read back is the attempt as it is now (a
+    callback may have settled it meanwhile, or named the provider's reference first:
+    that one is kept, the redirect URL is still stored, which the app opens). None
+    when an answer was recorded before. On PostgreSQL the statement commits on its own,
+    the session left out (``alone``); elsewhere it is the session's, which the caller
+    commits.
     """
     row = _ANSWERED.first(db_session, {"attempt_reference": reference,
                                        "answer_reference": provider_reference[:64],
@@ -220,8 +222,9 @@ def _record_provider_answer(db_session: Session, *, reference: str, provider_ref
 #: The provider's answer kept on the attempt, which comes back as it is now.
 _ANSWERED = Statement(
     sa.update(_ATTEMPTS).where(_ATTEMPTS.c.reference == sa.bindparam("attempt_reference"),
-                               _ATTEMPTS.c.provider_reference.is_(None))
-    .values(provider_reference=sa.bindparam("answer_reference"),
+                               _ATTEMPTS.c.redirect_url.is_(None))
+    .values(provider_reference=sa.func.coalesce(_ATTEMPTS.c.provider_reference,
+                                                sa.bindparam("answer_reference")),
             redirect_url=sa.bindparam("answer_url"))
     .returning(*_ATTEMPTS.c))
 
@@ -232,8 +235,10 @@ _COLUMNS = ", ".join(column.name for column in _ATTEMPTS.c)
 #: attempt moved meanwhile (a callback, reconciliation) or had its answer: nothing written.
 _ANSWERS = Statement(sa.text(f"""
 WITH answered AS (
-    UPDATE payment_attempts SET provider_reference = :answer_reference, redirect_url = :answer_url
-    WHERE reference = :attempt_reference AND provider_reference IS NULL AND status = :pending
+    UPDATE payment_attempts
+    SET provider_reference = COALESCE(provider_reference, CAST(:answer_reference AS text)),
+        redirect_url = :answer_url
+    WHERE reference = :attempt_reference AND redirect_url IS NULL AND status = :pending
     RETURNING {_COLUMNS}),
 {idempotency.answer_sql(" AND EXISTS (SELECT FROM answered)")}
 SELECT {_COLUMNS}, (SELECT count(*) FROM kept) AS kept FROM answered""").columns(
