@@ -61,8 +61,8 @@ MISMATCH_EXTRA = 1000
 
 class Scheduler:
     """Runs jobs a given time from now on a few threads kept for it, as a gateway's job queue
-    would (the simulator used to start a thread per payment: about a sixth of its CPU in the
-    payments bench, ``py-spy`` under ``tools.cpu_split pay``).
+    would (the simulator used to start a thread per payment: 14 % of its CPU in the payments
+    bench, ``py-spy`` under ``tools.cpu_split pay``).
 
     One thread waits for the earliest job's time and hands due jobs to ``workers`` threads; a
     job that blocks (a callback's HTTP exchange and its retries) holds one worker, not the
