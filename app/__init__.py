@@ -32,6 +32,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     register_clients(app)
     register_cli(app)
     register_static_answers(app)
+    register_hot_lane(app, HOT_ROUTES)
     register_load_shedding(app)
     return app
 
@@ -52,7 +53,7 @@ def register_extensions(app: Flask) -> None:
 # Imported after create_app's definition reads well; no import cycles either way.
 from app import parsing as _parsing  # noqa: E402,F401  (before any route: strict parsing)
 from app.parsing import register_query_check  # noqa: E402
-from app.api import register_api  # noqa: E402
+from app.api import HOT_ROUTES, register_api  # noqa: E402
 from app.auth import init_auth  # noqa: E402
 from app.cli import register_cli  # noqa: E402
 from app.clients import register_clients  # noqa: E402
@@ -63,6 +64,7 @@ from app.extensions import (CookieSessions, db, init_key_ring, init_protector,  
                             init_redis, migrate)
 from app.jobs import init_jobs  # noqa: E402
 from app.health import register_health  # noqa: E402
+from app.hot_lane import register_hot_lane  # noqa: E402
 from app.load_shedding import register_load_shedding  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402

@@ -175,10 +175,12 @@ def _remember(encoded_token: str, header: dict[str, Any], claims: dict[str, Any]
 jwt = AppJWTManager()
 
 
-def verify_bearer() -> dict[str, Any]:
+def verify_bearer(encoded_token: str | None = None) -> dict[str, Any]:
     """The claims of the request's bearer access token, verified: flask-jwt-extended's
     ``verify_jwt_in_request()`` for the one place tokens are read from here (the
     ``Authorization`` header, ``JWT_TOKEN_LOCATION``), reading the token once.
+    ``encoded_token``: the header's token as read already (:mod:`app.hot_lane`, which has no
+    request context), else read from the request's header.
 
     The same steps and errors as the library's: the header parsed by its own function (401
     ``auth.required`` without one), the token decoded and verified
@@ -188,7 +190,8 @@ def verify_bearer() -> dict[str, Any]:
     the key is kept. Every request method is checked (the library lets its exempt ones, ``OPTIONS``,
     through unverified).
     """
-    encoded_token, _csrf = _decode_jwt_from_headers()
+    if encoded_token is None:
+        encoded_token, _csrf = _decode_jwt_from_headers()
     header, claims = jwt.decode_with_header(encoded_token)
     verify_token_type(claims, False)  # a refresh token made as a JWT (before) is refused
     verify_token_not_blocklisted(header, claims)
@@ -440,36 +443,51 @@ def officer_required(view: F) -> F:
 def officer_token_required(view: F) -> F:
     """:func:`officer_required` for a route whose use case reads the officer's row with its
     own first statement (the online verification: :mod:`identity.credentials.online`): the
-    token's signature, type and claims are checked now, the row (active, token version)
-    by that statement, before anything is recorded or answered (``current_officer_token()``,
-    then :func:`officer_checked` with the row).
-
-    Whatever stops the route before that statement (an unreadable body: 422) or lets it end
-    without it, the row is read here instead, before the answer: a token that is no longer
-    current hears 401 first, as on every other route, and nothing is answered unchecked.
+    token's signature, type and claims are checked now (:func:`officer_token`), the row
+    (active, token version) by that statement, before anything is recorded or answered
+    (``current_officer_token()``, then :func:`officer_checked` with the row):
+    :func:`answer_checked`.
     """
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verify_bearer()
-        token = g.officer_token = officers.OfficerToken(officer_id=_subject("officer"),
-                                                        token_version=_token_version())
-        g.pop("officer", None)  # an app context (and its g) may outlive one request
-        g.pop("officer_row", None)
-        try:
-            answer = view(*args, **kwargs)
-        except Exception as error:
-            if "officer_row" not in g:
-                try:
-                    _check_officer_token(token)
-                except InvalidToken:
-                    raise  # 401 first
-                except Exception:  # e.g. the database gone: the route's own error stands
-                    raise error from None
-            raise
-        if "officer_row" not in g:  # fails closed: no answer before the row is checked
-            _check_officer_token(token)
-        return answer
+        token = officer_token()
+        return answer_checked(token, lambda: view(*args, **kwargs))
     return cast(F, wrapper)
+
+
+def officer_token() -> officers.OfficerToken:
+    """The officer's token of the request's verified claims (:func:`verify_bearer`), its row
+    not yet read: ``current_officer_token()`` from now on."""
+    token = g.officer_token = officers.OfficerToken(officer_id=_subject("officer"),
+                                                    token_version=_token_version())
+    g.pop("officer", None)  # an app context (and its g) may outlive one request
+    g.pop("officer_row", None)
+    return token
+
+
+def answer_checked(token: officers.OfficerToken, call: Callable[[], Any]) -> Any:
+    """``call()``'s answer, given only once the officer's row was read and checked.
+
+    Whatever stops the use case before its statement read the row (an unreadable body: 422)
+    or lets it end without it, the row is read here instead, before the answer: a token
+    that is no longer current hears 401 first, as on every other route, and nothing is
+    answered unchecked.
+    """
+    try:
+        answer = call()
+    except Exception as error:
+        if "officer_row" not in g:
+            try:
+                _check_officer_token(token)
+            except InvalidToken:
+                raise  # 401 first
+            except Exception:  # e.g. the database gone: the route's own error stands
+                raise error from None
+        raise
+    if "officer_row" not in g:  # fails closed: no answer before the row is checked
+        _check_officer_token(token)
+    return answer
 
 
 def _check_officer_token(token: officers.OfficerToken) -> None:

@@ -56,8 +56,12 @@ def fresh_request_id() -> str:
 
 def request_id() -> str:
     """The request's id: the caller's ``X-Request-Id`` when acceptable, else a fresh one."""
+    return request_id_of(request.environ)
+
+
+def request_id_of(environ: dict[str, Any]) -> str:
+    """:func:`request_id` of a WSGI environ (:mod:`app.hot_lane` has no request context)."""
     # Kept on the request itself: an app context (and its ``g``) may outlive one request.
-    environ = request.environ
     found = environ.get("vnid.request_id")
     if found is None:
         given = environ.get("HTTP_X_REQUEST_ID", "")  # the X-Request-Id header
@@ -126,8 +130,14 @@ def sms() -> SmsGateway:
 
 def actor() -> Actor:
     """The (not yet authenticated) party behind the request, for the audit log."""
-    return Actor(type="anonymous", id=None, source=(request.remote_addr or "")[:64],
-                 request_id=request_id())
+    return actor_of(request.environ)
+
+
+def actor_of(environ: dict[str, Any]) -> Actor:
+    """:func:`actor` of a WSGI environ: its address is ``REMOTE_ADDR`` (``request.remote_addr``,
+    which the proxy fix of ``TRUSTED_PROXY_COUNT`` sets from ``X-Forwarded-For``)."""
+    return Actor(type="anonymous", id=None, source=(environ.get("REMOTE_ADDR") or "")[:64],
+                 request_id=request_id_of(environ))
 
 
 def _load_gateway(app: Flask) -> SmsGateway:

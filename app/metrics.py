@@ -65,7 +65,8 @@ RATE_LIMITED = Counter("vnid_rate_limited_total", "Answers 429 (rate limit refus
 CREDENTIAL_VERIFICATIONS = Counter("vnid_credential_verifications_total",
                                    "Credential verifications by result", ["result"])
 
-_STARTED = "vnid.started"
+#: Where a request's start (``time.perf_counter()``) is kept in its WSGI environ.
+STARTED = "vnid.started"
 UNMATCHED = "<unmatched>"
 #: Routes whose log line carries no request id (the citizen's side of incident reports).
 UNLINKED_ROUTES = ("/api/v1/reports",)
@@ -155,7 +156,8 @@ _ACTOR_KINDS = (("account", "citizen"), ("officer_row", "officer"), ("operator",
                 ("party_row", "relying_party"))
 
 
-def _actor_type() -> str:
+def actor_type() -> str:
+    """The kind of actor the current app context's ``g`` holds (the log line's ``actor``)."""
     found = g._get_current_object()  # one look-up of the proxy, not one per attribute
     for attribute, kind in _ACTOR_KINDS:
         if getattr(found, attribute, None) is not None:
@@ -164,7 +166,7 @@ def _actor_type() -> str:
 
 
 def _start_timer() -> None:
-    request.environ[_STARTED] = time.perf_counter()
+    request.environ[STARTED] = time.perf_counter()
 
 
 #: (endpoint, method, status) -> the labelled counters and histogram that answer counts in.
@@ -216,12 +218,12 @@ def observe(*, endpoint: str, method: str, status: int, duration: float, request
 def _observe(response: Response) -> Response:
     # The request behind the proxy, looked up once rather than at each attribute.
     answered = request._get_current_object()  # type: ignore[attr-defined]
-    started = answered.environ.get(_STARTED)
+    started = answered.environ.get(STARTED)
     rule = answered.url_rule
     observe(endpoint=rule.rule if rule is not None else UNMATCHED,
             method=answered.method, status=response.status_code,
             duration=time.perf_counter() - started if started is not None else 0.0,
-            request_id=request_id(), actor=_actor_type())
+            request_id=request_id(), actor=actor_type())
     return response
 
 

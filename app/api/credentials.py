@@ -9,13 +9,16 @@ from flask import Response, current_app, request
 
 from app import context as ctx
 from app.api.pages import page
-from app.auth import (BEARER, citizen_required, current_account, current_officer,
-                      current_officer_token, officer_checked, officer_required,
-                      officer_token_required)
+from app.auth import (BEARER, answer_checked, citizen_required, current_account,
+                      current_officer, current_officer_token, officer_checked, officer_required,
+                      officer_token, officer_token_required)
+from app.hot_lane import HotRoute
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
 from identity.accounts.account import citizen_actor
+from identity.audit.service import Actor
+from identity.autocommit import autocommit_statements
 from identity.schema_fields import PageArgs
 from identity.credentials import keys, online, service
 from identity.credentials.keys import KeyRing
@@ -130,13 +133,32 @@ def verify(payload: dict[str, Any]) -> Any:
     when not valid. The check is recorded in the holder's access log with
     the verifier's name.
     """
-    officer = online.OfficerVerifier(current_officer_token(), ctx.actor())
+    return verify_as_officer(payload, ctx.actor())
+
+
+def verify_as_officer(payload: dict[str, Any], base: Actor) -> online.Verification:
+    """The route's work once its token is checked (``current_officer_token()``): the route's
+    and the hot lane's (:data:`HOT_VERIFY`). ``base``: the request's actor."""
+    officer = online.OfficerVerifier(current_officer_token(), base)
     result = online.verify_online(
         db_session=ctx.db_session(), key_ring=key_ring(), officer=officer,
         leeway=current_app.config["CREDENTIAL_LEEWAY_SECONDS"], **payload)
     officer_checked(officer.row)
     CREDENTIAL_VERIFICATIONS.labels(result=result.reason or "valid").inc()
     return result
+
+
+def _verify_in_lane(payload: dict[str, Any], token: Any, base: Actor) -> online.Verification:
+    """The route's decorators in the hot lane: its connection, then the officer's row checked
+    before the answer (:func:`app.auth.answer_checked`)."""
+    with autocommit_statements(ctx.db_session()):
+        return answer_checked(token, lambda: verify_as_officer(payload, base))
+
+
+#: The online verification at the checkpoints, served in front of Flask (:mod:`app.hot_lane`).
+HOT_VERIFY = HotRoute(endpoint="credentials.verify", view=verify, arguments=VerifyRequest,
+                      response=VerificationRead, authenticate=officer_token,
+                      serve=_verify_in_lane)
 
 
 @police_blp.post("/<string(length=32):credential_id>/revoke")

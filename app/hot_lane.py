@@ -1,0 +1,244 @@
+"""The hot lane: a route a country calls at once, answered in front of Flask's request pipeline.
+
+An online verification at a checkpoint spends its CPU, on the 2 cores of the benches, about
+as much in Flask's and flask-smorest's layers (the request context and its objects, routing,
+webargs, the answer's ``Response`` and its hooks) as in its own work (`docs/benchmarks.md`,
+run U: served here, 0.7 times the CPU and 1.5 times the answers a second). This WSGI
+middleware serves such a route's requests itself, when and only when it can answer exactly
+as the route would, and hands every other request to the application untouched:
+
+- **Taken**: a ``POST`` of the route's path with no query string, a body of
+  ``application/json`` whose ``Content-Length`` is within ``MAX_CONTENT_LENGTH``, an
+  ``Authorization: Bearer <token>`` header in its plain form; the body read by the same strict
+  parser (:func:`app.parsing.parse_strict_json`) and loaded by the route's own arguments
+  schema, the token verified by the same function (:func:`app.auth.verify_bearer`) and
+  authenticated by the route's own step (:attr:`HotRoute.authenticate`). Anything unusual
+  up to there (a missing or malformed token, a field out of place, a query parameter, another
+  content type, a chunked body) goes to the application, which answers it with its own
+  error: nothing has been done yet but reading.
+- **Served**: :attr:`HotRoute.serve` runs the route's use case as the route runs it (the same
+  function, its connection and its checks), and the answer is dumped by the route's
+  response schema and the app's JSON provider, with the headers the app's hooks put on such
+  an answer: the security headers (:func:`app.security_headers.api_headers`), the request id
+  (:func:`app.context.request_id_of`), counted, timed and logged by
+  :func:`app.metrics.observe`. An error raised by the use case is answered by the
+  application's own error handlers and answer hooks, in a request context made for it (the
+  uniform error body, its status, its headers).
+- **Not installed** (the route goes through Flask as any other) when ``HOT_LANE`` is off, when
+  the app runs in debug mode, or when the app has a request hook this module does not know
+  (:data:`KNOWN_HOOKS`) or a rate limit that could apply to the route: the lane would skip
+  what they do. A test checks that the service's own configuration installs it.
+
+It sits inside the load-shedding bound (:mod:`app.load_shedding` wraps it) and outside the
+proxy fix of ``TRUSTED_PROXY_COUNT``, whose client address it reads the same way for the
+audit rows. ``tests/api/test_hot_lane.py`` compares its answers with Flask's for the same
+requests, successes and refusals alike.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.globals import _cv_app
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import metrics
+from app.auth import verify_bearer
+from app.context import actor_of, request_id_of
+from app.load_shedding import StartResponse, WsgiApp
+from app.parsing import Blueprint, parse_strict_json
+from app.security_headers import api_headers
+from identity.audit.service import Actor
+
+log = logging.getLogger(__name__)
+
+#: The request hooks whose work the lane does for its answers, or that have none to do there:
+#: the rate limiter's (refused below when a limit could apply), the start of the timer, the
+#: query check (a query string is never taken), the request id, the security headers and the
+#: log line. An app with another hook serves every request through Flask.
+KNOWN_HOOKS = frozenset({
+    "app.auth.AppLimiter._check_request_limit", "app.metrics._start_timer",
+    "app.parsing.refuse_unknown_query_parameters",
+    "app.context.register_context.<locals>.echo_request_id",
+    "app.security_headers.set_security_headers",
+    "functools._when_limited.<locals>.after",  # app.auth's wrapper of flask-limiter's hook
+    "app.metrics._observe", "app.auth.AppLimiter._Limiter__release_context"})
+_BEARER = "Bearer "
+_JSON = frozenset({"application/json", "application/json; charset=utf-8",
+                   "application/json;charset=utf-8"})
+
+
+@dataclass(frozen=True)
+class HotRoute:
+    """A route the lane may serve, declared next to it.
+
+    ``endpoint``: the Flask endpoint it serves (its rule gives the path); ``view``: the route's
+    view (a rate limit declared on it keeps the lane off); ``arguments`` and ``response``: the
+    route's schemas; ``authenticate()``: the route's step after the token's signature checked
+    (:func:`app.auth.verify_bearer`), its principal (e.g. :func:`app.auth.officer_token`);
+    ``serve(payload, principal, actor)``: the route's work, its result for ``response``.
+    """
+
+    endpoint: str
+    view: Callable[..., Any]
+    arguments: type
+    response: type
+    authenticate: Callable[[], Any]
+    serve: Callable[[dict[str, Any], Any, Actor], Any]
+
+
+class _Installed:
+    """A route as the lane serves it: its schemas made once, its rule the metrics' label."""
+
+    def __init__(self, route: HotRoute, rule: str) -> None:
+        self.route, self.rule = route, rule
+        self.arguments, self.response = route.arguments(), route.response()
+
+
+class HotLane:
+    """WSGI middleware: the requests of ``routes`` it can answer exactly, answered in front of
+    ``wsgi_app`` (see the module's text)."""
+
+    def __init__(self, wsgi_app: WsgiApp, app: Flask, routes: dict[str, _Installed]) -> None:
+        self.wsgi_app, self.app, self.routes = wsgi_app, app, routes
+        self.headers = api_headers(app.config["ENV_NAME"] == "production")
+        self.max_length = app.config.get("MAX_CONTENT_LENGTH")
+        self.trusted_proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+        self._proxy_fix = ProxyFix(wsgi_app, x_for=self.trusted_proxies)
+        # The app's JSON provider as its ``response`` dumps (compact: never in debug mode).
+        self._dump_args = ({"indent": 2} if app.json.compact is False  # type: ignore[attr-defined]
+                           else {"separators": (",", ":")})
+        #: Requests answered here, successes and errors (the tests read it).
+        self.served = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = self.routes.get(environ.get("PATH_INFO", ""))
+        if (route is None or environ.get("REQUEST_METHOD") != "POST"
+                or environ.get("QUERY_STRING")
+                or environ.get("CONTENT_TYPE", "").lower() not in _JSON):
+            return self.wsgi_app(environ, start_response)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        token = authorization[len(_BEARER):]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            length = -1
+        if (not authorization.startswith(_BEARER) or not token or not token.isprintable()
+                or " " in token or "," in token or length < 0
+                or (self.max_length is not None and length > self.max_length)):
+            return self.wsgi_app(environ, start_response)
+        body = environ["wsgi.input"].read(length)
+        started = time.perf_counter()
+        # As Flask's request context does: the app's context already pushed (a test's, a
+        # CLI's) is the request's; else one of its own, popped (its session removed) after.
+        pushed = _cv_app.get(None)
+        context = None if pushed is not None and pushed.app is self.app \
+            else self.app.app_context()
+        if context is not None:
+            context.push()
+        try:
+            try:
+                payload = route.arguments.load(parse_strict_json(body))
+                verify_bearer(token)
+                principal = route.route.authenticate()
+            except Exception:  # noqa: BLE001  (the application answers it: nothing done yet)
+                pass
+            else:
+                return self._serve(route, payload, principal, environ, start_response, started)
+        finally:
+            if context is not None:
+                context.pop()
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self.wsgi_app(environ, start_response)
+
+    def _serve(self, route: _Installed, payload: dict[str, Any], principal: Any,
+               environ: dict[str, Any], start_response: StartResponse,
+               started: float) -> Iterable[bytes]:
+        request_id = request_id_of(environ)
+        self.served += 1
+        try:
+            result = route.route.serve(payload, principal, actor_of(self._client(environ)))
+            body = (self.app.json.dumps(Blueprint._prepare_response_content(
+                route.response.dump(result)), **self._dump_args) + "\n").encode()
+        except Exception as error:  # noqa: BLE001  (answered by the app's own handlers)
+            return self._failed(environ, start_response, error, started)
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body))), *self.headers,
+                                  ("X-Request-Id", request_id)])
+        metrics.observe(endpoint=route.rule, method="POST", status=200,
+                        duration=time.perf_counter() - started, request_id=request_id,
+                        actor=metrics.actor_type())
+        return [body]
+
+    def _client(self, environ: dict[str, Any]) -> dict[str, Any]:
+        """The environ whose ``REMOTE_ADDR`` is the client's, as werkzeug's ``ProxyFix`` of
+        ``TRUSTED_PROXY_COUNT`` sets it (by its own reading of ``X-Forwarded-For``)."""
+        if not self.trusted_proxies:
+            return environ
+        found = ProxyFix._get_real_value(self._proxy_fix, self.trusted_proxies,
+                                         environ.get("HTTP_X_FORWARDED_FOR"))
+        return {**environ, "REMOTE_ADDR": found} if found else environ
+
+    def _failed(self, environ: dict[str, Any], start_response: StartResponse,
+                error: Exception, started: float) -> Iterable[bytes]:
+        """The application's answer to ``error``: its handlers and its answer hooks."""
+        environ[metrics.STARTED] = started
+        with self.app.request_context(environ):  # the app context pushed already (its g)
+            try:
+                response = self.app.finalize_request(self.app.handle_user_exception(error))
+            except Exception as unhandled:  # noqa: BLE001
+                response = self.app.handle_exception(unhandled)
+            return response(environ, start_response)
+
+
+def _hook_names(app: Flask) -> set[str]:
+    hooks: list[Iterable[Any]] = [
+        *app.before_request_funcs.values(), *app.after_request_funcs.values(),
+        *app.teardown_request_funcs.values(), *app.url_value_preprocessors.values()]
+    return {f"{hook.__module__}.{hook.__qualname__}" for group in hooks for hook in group}
+
+
+def _limited(app: Flask, route: HotRoute) -> bool:
+    """Whether a rate limit of the app could apply to the route's requests."""
+    limiter = app.extensions.get("limiter")
+    if not limiter:
+        return False
+    for found in limiter if isinstance(limiter, (set, list, tuple)) else [limiter]:
+        manager = found.limit_manager
+        if (manager._application_limits or manager._default_limits
+                or manager._blueprint_limits or found._meta_limits
+                or manager.decorated_limits(f"{route.view.__module__}.{route.view.__name__}")):
+            return True
+    return False
+
+
+def register_hot_lane(app: Flask, routes: Iterable[HotRoute]) -> HotLane | None:
+    """Serve ``routes`` in front of the application, when it may (see the module's text); the
+    middleware installed, if any."""
+    unknown = _hook_names(app) - KNOWN_HOOKS
+    refused = ("HOT_LANE is off" if not app.config.get("HOT_LANE", True)
+               else "debug mode" if app.debug
+               else f"request hooks it does not know: {sorted(unknown)}" if unknown else None)
+    if refused is not None:
+        log.warning("hot lane not installed: %s", refused)
+        return None
+    installed: dict[str, _Installed] = {}
+    for route in routes:
+        rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint == route.endpoint]
+        if (len(rules) != 1 or rules[0].arguments or "POST" not in (rules[0].methods or ())
+                or _limited(app, route)):
+            log.warning("hot lane: %s served by Flask (a rate limit or its rule)",
+                        route.endpoint)
+            continue
+        installed[rules[0].rule] = _Installed(route, rules[0].rule)
+    if not installed:
+        return None
+    middleware = HotLane(app.wsgi_app, app, installed)
+    app.extensions["hot_lane"] = middleware
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+    return middleware

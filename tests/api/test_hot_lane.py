@@ -1,0 +1,257 @@
+"""The hot lane (app/hot_lane.py): the online verification answered in front of Flask, exactly
+as the route answers it, and every request it cannot answer so handed to the route."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import create_app
+from app.api import HOT_ROUTES, credentials
+from app.hot_lane import HotLane, register_hot_lane
+from app.security_headers import api_headers, set_security_headers
+from config import load_config
+from identity.accounts import officers
+from identity.audit.models import AuditEvent
+from identity.audit.service import Actor
+from identity.errors import Unavailable
+from tests import flows
+from tests.flows import assert_error, bearer, logged_in_officer
+
+PATH = "/api/v1/credentials/verify"
+OPERATOR = Actor(type="operator", id="test")
+
+
+@pytest.fixture()
+def lane(app: Flask) -> Iterator[HotLane]:
+    """The app's lane, its routes restored after the test (:func:`both` takes them away)."""
+    found: HotLane = app.extensions["hot_lane"]
+    routes = found.routes
+    yield found
+    found.routes = routes
+
+
+@pytest.fixture()
+def officer(client, db_session, protector):
+    return logged_in_officer(client, db_session, protector, username="officer.lane")
+
+
+@pytest.fixture()
+def holder(client, db_session, protector, issuer_key):
+    return flows.Holder.make(client, db_session, protector)
+
+
+def _issued(holder: flows.Holder) -> dict[str, Any]:
+    answer = holder.client.post("/api/v1/credentials", headers=bearer(holder.token),
+                                json={"type": "identity_basic", "passcode": flows.PASSCODE})
+    assert answer.status_code == 201, answer.get_json()
+    return dict(answer.get_json())
+
+
+def _events(db_session: Any, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` verification events, without what differs between two writes."""
+    rows = db_session.execute(
+        sa.select(AuditEvent).where(AuditEvent.action == "credential.verified")
+        .order_by(AuditEvent.id.desc()).limit(count)).scalars().all()
+    return [{"actor": (row.actor_type, row.actor_id), "source": row.source,
+             "request_id": row.request_id, "subject": (row.subject_type, row.subject_id),
+             "details": row.details} for row in reversed(rows)]
+
+
+def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str],
+         served: bool, path: str = PATH, **request: Any) -> Any:
+    """Send the request through the lane, then through Flask alone (the lane's routes taken
+    away); assert the two answers, and the access-log rows they left, are the same; whether
+    the lane ``served`` the first. The answer."""
+    headers = {"X-Request-Id": "lane-parity-0001", **headers}
+    before = lane.served
+    events = db_session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar()
+    through_lane = client.post(path, headers=headers, **request)
+    assert lane.served - before == (1 if served else 0)
+    routes, lane.routes = lane.routes, {}
+    try:
+        through_flask = client.post(path, headers=headers, **request)
+    finally:
+        lane.routes = routes
+    assert lane.served - before == (1 if served else 0)
+    assert (through_lane.status_code, through_lane.get_json()) == \
+        (through_flask.status_code, through_flask.get_json())
+    assert through_lane.data == through_flask.data  # the same bytes, key order and newline
+    assert sorted(through_lane.headers.items()) == sorted(through_flask.headers.items())
+    written = db_session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar()
+    if written > events:  # one row for each answer, the same but for their place in the chain
+        assert written - events == 2
+        first, second = _events(db_session, 2)
+        assert first == second
+    return through_lane
+
+
+def test_the_service_installs_the_lane_for_the_verification(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH}
+    production = create_app(load_config("testing", {"VNID_CONFIG": "testing"}))
+    assert set(production.extensions["hot_lane"].routes) == {PATH}
+
+
+def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
+                                                                    holder, officer):
+    qr = _issued(holder)["qr"]
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=True,
+                  json={"qr": qr})
+    assert answer.get_json()["valid"] is True
+    assert answer.headers["X-Request-Id"] == "lane-parity-0001"
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert answer.headers["Cache-Control"] == "no-store"
+    log = [entry for entry in holder.access_log() if entry["action"] == "credential.verified"]
+    assert len(log) == 2  # one row for each of the two answers, the lane's and the route's
+
+
+@pytest.mark.parametrize("qr", ["VN1:AAAA", "hello"])
+def test_an_unreadable_credential_is_answered_by_the_lane_too(client, lane, db_session,
+                                                              officer, issuer_key, qr):
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=True,
+                  json={"qr": qr})
+    assert answer.get_json() == {"valid": False, "reason": "malformed", "type": None,
+                                 "claims": None, "expires_at": None, "credential_id": None}
+
+
+def test_a_revoked_credential_is_refused_by_the_lane_as_by_the_route(client, lane, db_session,
+                                                                     holder, officer):
+    issued = _issued(holder)
+    revoked = client.post(f"/api/v1/credentials/{issued['credential_id']}/revoke",
+                          headers=bearer(holder.token))
+    assert revoked.status_code == 200, revoked.get_json()
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=True,
+                  json={"qr": issued["qr"]})
+    assert answer.get_json()["reason"] == "revoked"
+
+
+@pytest.mark.parametrize("request_", [
+    {"json": {"qr": "VN1:AAAA", "extra": 1}},  # a field the schema does not know: 422
+    {"json": {"qr": "x" * 9000}},  # too long: 422
+    {"json": {"qr": 42}},
+    {"json": ["VN1:AAAA"]},
+    {"data": '{"qr": "VN1:AAAA", "qr": "VN1:BBBB"}', "content_type": "application/json"},
+    {"data": '{"qr": NaN}', "content_type": "application/json"},
+    {"data": "not json", "content_type": "application/json"},
+    {"data": '{"qr": "VN1:AAAA"}', "content_type": "text/plain"},
+    {"data": b'{"qr": "\xff"}', "content_type": "application/json"},
+    {"json": {}},
+], ids=["unknown-field", "too-long", "not-a-string", "a-list", "duplicate-key", "nan",
+        "not-json", "text-plain", "not-utf8", "empty-object"])
+def test_a_body_the_route_refuses_goes_to_the_route(client, lane, db_session, officer,
+                                                    issuer_key, request_):
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=False,
+                  **request_)
+    assert 400 <= answer.status_code < 500 and set(answer.get_json()) == {
+        "status", "code", "message", "errors"}
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "", "Bearer", "Bearer ", "bearer {token}", "Bearer  {token}", "Bearer {token} x",
+    "Bearer {token},", "Basic {token}", "Bearer not.a.token", "Bearer {token}\t"])
+def test_a_token_the_route_refuses_or_reads_otherwise_goes_to_the_route(
+        client, lane, db_session, officer, issuer_key, authorization):
+    headers = {} if authorization is None else {
+        "Authorization": authorization.format(token=officer.token)}
+    answer = both(client, lane, db_session, headers=headers, served=False,
+                  json={"qr": "VN1:AAAA"})
+    assert answer.status_code in (200, 401, 422), answer.get_json()
+
+
+def test_a_citizens_token_goes_to_the_route_and_hears_403(client, lane, db_session, holder):
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=False,
+                  json={"qr": _issued(holder)["qr"]})
+    assert_error(answer, 403, "auth.officer_only")
+
+
+def test_a_query_string_goes_to_the_route(client, lane, db_session, officer, issuer_key):
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=False,
+                  path=f"{PATH}?personal_id=1", json={"qr": "VN1:AAAA"})
+    assert_error(answer, 422, "request.invalid")
+
+
+def test_a_deactivated_officer_hears_the_routes_401_from_the_lane_and_nothing_is_recorded(
+        client, lane, db_session, protector, holder):
+    officer = logged_in_officer(client, db_session, protector, username="officer.lane.gone")
+    qr = _issued(holder)["qr"]
+    checks = len(_events(db_session, 100))
+    officers.deactivate_officer(db_session=db_session, actor=OPERATOR, username=officer.username)
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=True,
+                  json={"qr": qr})
+    assert_error(answer, 401, "auth.invalid_token")
+    assert len(_events(db_session, 100)) == checks
+
+
+@pytest.mark.parametrize("raised, status, code", [
+    (Unavailable("The database is away.", code="service.unavailable"), 503,
+     "service.unavailable"),
+    (RuntimeError("a bug"), 500, "server.error")])
+def test_an_error_of_the_use_case_is_the_apps_own_answer(client, lane, db_session, officer,
+                                                         issuer_key, monkeypatch, raised,
+                                                         status, code):
+    def failing(**_kwargs: Any) -> Any:
+        raise raised
+
+    monkeypatch.setattr(credentials.online, "verify_online", failing)
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=True,
+                  json={"qr": "VN1:AAAA"})
+    assert_error(answer, status, code)
+
+
+def test_the_lanes_headers_are_the_security_hook_s_of_an_api_answer(app):
+    for production in (False, True):
+        with app.test_request_context(PATH, method="POST"):
+            app.config["ENV_NAME"] = "production" if production else "testing"
+            try:
+                response = set_security_headers(app.response_class("{}",
+                                                                   mimetype="application/json"))
+            finally:
+                app.config["ENV_NAME"] = "testing"
+        expected = dict(api_headers(production))
+        assert {name: response.headers[name] for name in expected} == expected
+        assert {name for name, _ in response.headers} - set(expected) == {"Content-Type",
+                                                                          "Content-Length"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(trusted=st.integers(1, 3),
+       forwarded=st.none() | st.lists(st.sampled_from(
+           ["203.0.113.7", "198.51.100.2", " 192.0.2.1", "", "unknown", "2001:db8::1"]),
+           max_size=5).map(",".join))
+def test_the_lane_reads_the_client_address_as_the_proxy_fix_does(trusted, forwarded):
+    environ = {"REMOTE_ADDR": "10.0.0.1"}
+    if forwarded is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded
+    seen: dict[str, Any] = {}
+    ProxyFix(lambda env, _start: seen.update(env) or [], x_for=trusted)(dict(environ), None)
+    lane = HotLane.__new__(HotLane)
+    lane.trusted_proxies, lane._proxy_fix = trusted, ProxyFix(None, x_for=trusted)
+    assert lane._client(environ)["REMOTE_ADDR"] == seen["REMOTE_ADDR"]
+
+
+def _fresh_app(**settings_: str) -> Flask:
+    return create_app(load_config("testing", dict(settings_)))
+
+
+def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
+    assert "hot_lane" not in _fresh_app(HOT_LANE="0").extensions
+    fresh = _fresh_app()
+    assert register_hot_lane(fresh, HOT_ROUTES) is not None
+    fresh.before_request(lambda: None)  # a hook the lane does not know
+    assert register_hot_lane(fresh, HOT_ROUTES) is None
+    limited = _fresh_app()
+    manager = next(iter(limited.extensions["limiter"])).limit_manager  # shared by every app
+    for limits in ("_default_limits", "_application_limits"):  # a limit that may apply
+        with monkeypatch.context() as patch:
+            patch.setattr(manager, limits, [object()])
+            assert register_hot_lane(limited, HOT_ROUTES) is None
+    name = f"{credentials.verify.__module__}.{credentials.verify.__name__}"  # the limiter's
+    monkeypatch.setattr(manager, "decorated_limits", lambda callable_name: (
+        [object()] if callable_name == name else []))  # a limit declared on the route
+    assert register_hot_lane(limited, HOT_ROUTES) is None
