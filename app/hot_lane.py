@@ -1,11 +1,11 @@
-"""The hot lane: a route a country calls at once, answered in front of Flask's request pipeline.
+"""The hot lane: the routes a country calls at once, answered in front of Flask's request pipeline.
 
-An online verification at a checkpoint spends its CPU, on the 2 cores of the benches, about
-as much in Flask's and flask-smorest's layers (the request context and its objects, routing,
-webargs, the answer's ``Response`` and its hooks) as in its own work (`docs/benchmarks.md`,
-run U: served here, 0.7 times the CPU and 1.5 times the answers a second). This WSGI
-middleware serves such a route's requests itself, when and only when it can answer exactly
-as the route would, and hands every other request to the application untouched:
+An online verification at a checkpoint, or a bank's identity match, spends about as much of
+its CPU in Flask's and flask-smorest's layers (the request context and its objects,
+routing, webargs, the answer's ``Response`` and its hooks) as in its own work
+(``docs/benchmarks.md``, run U). This WSGI middleware serves such a route's requests
+itself, when and only when it can answer exactly as the route would, and hands every other
+request to the application untouched:
 
 - **Taken**: a ``POST`` of the route's path with no query string, a body of
   ``application/json`` whose ``Content-Length`` is within ``MAX_CONTENT_LENGTH``, an

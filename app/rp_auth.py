@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -75,22 +76,46 @@ def party_required(scope: str, *, metered: bool = True,
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_bearer()  # the library's checks, the token read once
-            party = parties.party_row_for_token(db_session=db.session(),
-                                                party_id=_subject("rp"),
-                                                token_version=_token_version())
-            granted = str(get_jwt().get("scope", "")).split()
-            if scope not in granted or scope not in parties.scope_set(party):
-                raise ScopeMissing(errors={"scope": [scope]})
-            g.party_row = party
-            g.pop("party", None)  # an app context (and its g) may outlive one request
-            parties.meter_request(
-                redis_client=get_redis(), party=party, endpoint=str(request.endpoint),
-                windows=_windows(current_app.config["RP_LIMIT_PER_PARTY"]),
-                scope=scope if metered else None, defaults=current_app.config["RP_DAILY_QUOTAS"],
-                cost=cost() if metered and cost is not None else 1)
+            party_admitted(party_token(), scope, endpoint=str(request.endpoint),
+                           metered=metered,
+                           cost=cost() if metered and cost is not None else 1)
             return view(*args, **kwargs)
         return cast(F, wrapper)
     return decorate
+
+
+@dataclass(frozen=True)
+class PartyToken:
+    """A party's access token whose signature, type and claims were checked; the party's row
+    is still to be read (:func:`party_admitted`)."""
+
+    party_id: int
+    token_version: int
+
+
+def party_token() -> PartyToken:
+    """The party's token of the request's verified claims (:func:`app.auth.verify_bearer`)."""
+    return PartyToken(party_id=_subject("rp"), token_version=_token_version())
+
+
+def party_admitted(token: PartyToken, scope: str, *, endpoint: str, metered: bool = True,
+                   cost: int = 1) -> parties.PartyView:
+    """The party's row, if it is active, its token current and ``scope`` granted in both;
+    then the request counted in its rate windows and, when ``metered``, ``cost`` units of
+    its quota (:func:`party_required`'s steps: ``current_party_row()`` from now on)."""
+    party = parties.party_row_for_token(db_session=db.session(), party_id=token.party_id,
+                                        token_version=token.token_version)
+    granted = str(get_jwt().get("scope", "")).split()
+    if scope not in granted or scope not in parties.scope_set(party):
+        raise ScopeMissing(errors={"scope": [scope]})
+    g.party_row = party
+    g.pop("party", None)  # an app context (and its g) may outlive one request
+    parties.meter_request(
+        redis_client=get_redis(), party=party, endpoint=endpoint,
+        windows=_windows(current_app.config["RP_LIMIT_PER_PARTY"]),
+        scope=scope if metered else None, defaults=current_app.config["RP_DAILY_QUOTAS"],
+        cost=cost)
+    return party
 
 
 @functools.lru_cache(maxsize=16)

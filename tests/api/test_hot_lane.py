@@ -22,9 +22,11 @@ from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.errors import Unavailable
 from tests import flows
+from tests.api.helpers import Bank, Citizen
 from tests.flows import assert_error, bearer, logged_in_officer
 
 PATH = "/api/v1/credentials/verify"
+MATCH = "/api/v1/rp/identity-match"
 OPERATOR = Actor(type="operator", id="test")
 
 
@@ -54,10 +56,10 @@ def _issued(holder: flows.Holder) -> dict[str, Any]:
     return dict(answer.get_json())
 
 
-def _events(db_session: Any, count: int) -> list[dict[str, Any]]:
-    """The last ``count`` verification events, without what differs between two writes."""
+def _events(db_session: Any, count: int, action: str = "credential.verified") -> list[Any]:
+    """The last ``count`` events of ``action``, without what differs between two writes."""
     rows = db_session.execute(
-        sa.select(AuditEvent).where(AuditEvent.action == "credential.verified")
+        sa.select(AuditEvent).where(AuditEvent.action == action)
         .order_by(AuditEvent.id.desc()).limit(count)).scalars().all()
     return [{"actor": (row.actor_type, row.actor_id), "source": row.source,
              "request_id": row.request_id, "subject": (row.subject_type, row.subject_id),
@@ -87,15 +89,15 @@ def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str]
     written = db_session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar()
     if written > events:  # one row for each answer, the same but for their place in the chain
         assert written - events == 2
-        first, second = _events(db_session, 2)
+        action = db_session.execute(sa.select(AuditEvent.action)
+                                    .order_by(AuditEvent.id.desc()).limit(1)).scalar()
+        first, second = _events(db_session, 2, action)
         assert first == second
     return through_lane
 
 
-def test_the_service_installs_the_lane_for_the_verification(app):
-    assert set(app.extensions["hot_lane"].routes) == {PATH}
-    production = create_app(load_config("testing", {"VNID_CONFIG": "testing"}))
-    assert set(production.extensions["hot_lane"].routes) == {PATH}
+def test_the_service_installs_the_lane_for_the_verification_and_the_match(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH}
 
 
 def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
@@ -254,4 +256,64 @@ def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
     name = f"{credentials.verify.__module__}.{credentials.verify.__name__}"  # the limiter's
     monkeypatch.setattr(manager, "decorated_limits", lambda callable_name: (
         [object()] if callable_name == name else []))  # a limit declared on the route
-    assert register_hot_lane(limited, HOT_ROUTES) is None
+    served = register_hot_lane(limited, HOT_ROUTES)
+    assert served is not None and set(served.routes) == {MATCH}  # the other route still is
+
+
+# --- The identity match -----------------------------------------------------------------------
+
+def _match_body(citizen: Any, **overrides: Any) -> dict[str, Any]:
+    return {"personal_id": citizen.record.personal_id, "full_name": citizen.record.full_name,
+            "date_of_birth": citizen.record.date_of_birth.isoformat(), **overrides}
+
+
+@pytest.fixture()
+def citizen(client, db_session, protector):
+    return Citizen.make(client, db_session, protector)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({}, True), ({"full_name": "Trần Thị Khác"}, False),
+    ({"personal_id": "001099000999"}, False)], ids=["match", "another-name", "unknown-id"])
+def test_an_identity_match_is_answered_by_the_lane_as_by_the_route(client, lane, db_session, bank,
+                                                                   citizen, overrides, match):
+    answer = both(client, lane, db_session, headers=bearer(bank.token), served=True,
+                  path=MATCH, json=_match_body(citizen, **overrides))
+    assert answer.get_json()["match"] is match
+
+
+def test_a_party_without_the_scope_hears_the_routes_403_from_the_lane(
+        client, lane, db_session, protector, citizen):
+    hotel = Bank(client, db_session, protector, name="Khách sạn Lane", kind="hotel",
+                 scopes=("lodging.notify",))
+    answer = both(client, lane, db_session, headers=bearer(hotel.token), served=True,
+                  path=MATCH, json=_match_body(citizen))
+    assert_error(answer, 403, "rp.scope_missing")
+
+
+def test_the_lane_meters_the_party_as_the_route_does(client, lane, db_session, protector,
+                                                     citizen):
+    """Each answer counts one unit of the day's quota, through the lane or the route: two
+    pairs of requests against a quota of 2 answer 200, 200, then 429, 429."""
+    bank = Bank(client, db_session, protector, name="Ngân hàng Lane",
+                quotas={"identity.match": 2})
+    for status in (200, 429):
+        answer = both(client, lane, db_session, headers=bearer(bank.token), served=True,
+                      path=MATCH, json=_match_body(citizen))
+        assert answer.status_code == status
+    assert_error(answer, 429, "rp.quota_exhausted")
+
+
+@pytest.mark.parametrize("body", [{"personal_id": "123"}, {"full_name": 7}],
+                         ids=["short-id", "not-a-name"])
+def test_a_match_the_route_refuses_for_its_body_goes_to_the_route(client, lane, db_session,
+                                                                  bank, citizen, body):
+    answer = both(client, lane, db_session, headers=bearer(bank.token), served=False,
+                  path=MATCH, json=_match_body(citizen, **body))
+    assert answer.status_code == 422
+
+
+def test_a_citizens_token_on_the_match_goes_to_the_route(client, lane, db_session, citizen):
+    answer = both(client, lane, db_session, headers=bearer(citizen.token), served=False,
+                  path=MATCH, json=_match_body(citizen))
+    assert_error(answer, 403, "auth.rp_only")
