@@ -132,8 +132,8 @@ class HotLane:
                 or " " in token or "," in token or length < 0
                 or (self.max_length is not None and length > self.max_length)):
             return self.wsgi_app(environ, start_response)
-        body = environ["wsgi.input"].read(length)
         started = time.perf_counter()
+        body = environ["wsgi.input"].read(length)
         # As Flask's request context does: the app's context already pushed (a test's, a
         # CLI's) is the request's; else one of its own, popped (its session removed) after.
         pushed = _cv_app.get(None)
@@ -180,13 +180,15 @@ class HotLane:
         ``TRUSTED_PROXY_COUNT`` sets it (by its own reading of ``X-Forwarded-For``)."""
         if not self.trusted_proxies:
             return environ
-        found = ProxyFix._get_real_value(self._proxy_fix, self.trusted_proxies,
-                                         environ.get("HTTP_X_FORWARDED_FOR"))
+        found = self._proxy_fix._get_real_value(self.trusted_proxies,
+                                                environ.get("HTTP_X_FORWARDED_FOR"))
         return {**environ, "REMOTE_ADDR": found} if found else environ
 
     def _failed(self, environ: dict[str, Any], start_response: StartResponse,
                 error: Exception, started: float) -> Iterable[bytes]:
-        """The application's answer to ``error``: its handlers and its answer hooks."""
+        """The application's answer to ``error``: its handlers and its answer hooks, in a
+        request context of the request as the proxy fix leaves it."""
+        environ = self._client(environ)
         environ[metrics.STARTED] = started
         with self.app.request_context(environ):  # the app context pushed already (its g)
             try:
