@@ -244,8 +244,8 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         # Link-local (cloud metadata), multicast, reserved and unspecified are always refused.
         "RP_CALLBACKS_HTTPS_ONLY": _flag(env.get("RP_CALLBACKS_HTTPS_ONLY", "0")),
         "RP_CALLBACKS_ALLOW_PRIVATE": _flag(env.get("RP_CALLBACKS_ALLOW_PRIVATE", "0")),
-        # The hot lane (app/hot_lane.py): the online verification and the identity match
-        # answered in front of Flask's request pipeline; 0 serves them through Flask.
+        # The hot lane (app/hot_lane.py): the online verification, the identity match and the
+        # token refresh answered in front of Flask's request pipeline; 0: through Flask.
         "HOT_LANE": _flag(env.get("HOT_LANE", "1")),
         # Load shedding (app/load_shedding.py): requests in flight per worker process (0: no
         # bound), how long one may wait for a slot before 503 service.overloaded, Retry-After.

@@ -524,11 +524,13 @@ def current_officer() -> Officer:
     return cast(Officer, g.officer)
 
 
-def refresh_claims() -> tuple[str, int]:
+def refresh_claims(encoded_token: str | None = None) -> tuple[str, int]:
     """The session and generation of the refresh token presented as bearer (401
     ``auth.required`` without one, ``auth.invalid_token`` for anything that is not a refresh
-    token of ours: an access token included)."""
-    encoded_token, _csrf = _decode_jwt_from_headers()
+    token of ours: an access token included). ``encoded_token``: the header's token as read
+    already (:mod:`app.hot_lane`), else read from the request's header."""
+    if encoded_token is None:
+        encoded_token, _csrf = _decode_jwt_from_headers()
     if not encoded_token.startswith(refresh_tokens.PREFIX):
         return _jwt_refresh_claims(encoded_token)
     found = refresh_tokens.read(current_app.extensions["refresh_keys"], encoded_token)
@@ -588,7 +590,7 @@ def own_id_limits(view: F) -> F:
     """
     def key() -> str:
         return _hashed_key("personal_id", current_account().citizen.personal_id)
-    return _counted(view, (_PER_IP, _Budget("AUTH_LIMIT_PER_ID", "auth:id", key)))
+    return Limits((_PER_IP, _Budget("AUTH_LIMIT_PER_ID", "auth:id", key)))(view)
 
 
 def config_limit(name: str) -> Callable[[], str]:
@@ -646,10 +648,26 @@ def _count(budgets: tuple[_Budget, ...]) -> None:
     store of the tests, flask-limiter's strategy counts each window. Redis down:
     the call fails and the request is refused with 503, never let through.
     """
-    config, endpoint = current_app.config, request.endpoint or ""
-    windows = sorted(((item, budget.key(),
+    _count_keyed([(budget, budget.key()) for budget in budgets], request.endpoint or "")
+
+
+def count_from_environ(budgets: tuple[_Budget, ...], *, endpoint: str,
+                       environ: dict[str, Any]) -> None:
+    """:func:`_count` of a request known by its WSGI environ as the proxy fix leaves it
+    (:mod:`app.hot_lane`, which has no request context), as the view of ``endpoint`` counts it.
+    Only budgets keyed by the client's address can be counted so (``TypeError`` otherwise)."""
+    if any(budget.key is not _client_address for budget in budgets):
+        raise TypeError("a budget keyed by the request's body needs the request")
+    address = environ.get("REMOTE_ADDR") or "unknown"  # _client_address()'s reading
+    _count_keyed([(budget, address) for budget in budgets], endpoint)
+
+
+def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:
+    """:func:`_count` of ``(budget, the request's key in it)``, for the view of ``endpoint``."""
+    config = current_app.config
+    windows = sorted(((item, key,
                        f"{endpoint}:{budget.scope}" if budget.per_endpoint else budget.scope)
-                      for budget in budgets for item in _windows(config[budget.setting])),
+                      for budget, key in keyed for item in _windows(config[budget.setting])),
                      key=lambda window: window[0])  # by window length, else in order
     storage, strategy = current_app.extensions["ratelimit_backend"]
     script = current_app.extensions["ratelimit_script"]
@@ -667,28 +685,30 @@ def _count(budgets: tuple[_Budget, ...]) -> None:
                               retry_after=past.get_expiry())
 
 
-def _counted(view: F, budgets: tuple[_Budget, ...]) -> F:
-    """``view``, its request counted in ``budgets`` before it runs."""
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _count(budgets)
-        return view(*args, **kwargs)
-    return cast(F, wrapper)
+class Limits:
+    """Rate limits of a view: a decorator counting its request in ``budgets`` before it runs
+    (:func:`_count`); the hot lane counts a request of the same view in the same budgets."""
+
+    def __init__(self, budgets: tuple[_Budget, ...]) -> None:
+        self.budgets = budgets
+
+    def __call__(self, view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _count(self.budgets)
+            return view(*args, **kwargs)
+        return cast(F, wrapper)
 
 
-def limited(setting: str, *, scope: str, key: Callable[[], str]) -> Callable[[F], F]:
+def limited(setting: str, *, scope: str, key: Callable[[], str]) -> Limits:
     """A rate limit of a view per ``key()`` (``setting``: the name of its limit in
     flask-limiter's notation, read at each request), counted like the authentication budgets:
     one Redis script, one round trip, flask-limiter's keys (:func:`_count`)."""
-    budgets = (_Budget(setting, scope, key),)
-
-    def decorate(view: F) -> F:
-        return _counted(view, budgets)
-    return decorate
+    return Limits((_Budget(setting, scope, key),))
 
 
 def auth_limits(*, personal_id: bool = True, device: bool = False,
-                username: bool = False) -> Callable[[F], F]:
+                username: bool = False) -> Limits:
     """Rate limits of an authentication endpoint: per IP, and per personal id, device, username.
 
     The per-IP limit counts each endpoint apart; the per-id and per-device
@@ -704,7 +724,4 @@ def auth_limits(*, personal_id: bool = True, device: bool = False,
                  if username else []),
                *([_Budget("AUTH_LIMIT_PER_DEVICE", "auth:device", _body_key("device_id"))]
                  if device else []))
-
-    def decorate(view: F) -> F:
-        return _counted(view, budgets)
-    return decorate
+    return Limits(budgets)

@@ -1,21 +1,22 @@
 """The hot lane: the routes a country calls at once, answered in front of Flask's request pipeline.
 
-An online verification at a checkpoint, or a bank's identity match, spends about as much of
-its CPU in Flask's and flask-smorest's layers (the request context and its objects,
+An online verification at a checkpoint, a bank's identity match or a token refresh spends
+about as much of its CPU in Flask's and flask-smorest's layers (the request context and its objects,
 routing, webargs, the answer's ``Response`` and its hooks) as in its own work
 (``docs/benchmarks.md``, run U). This WSGI middleware serves such a route's requests
 itself, when and only when it can answer exactly as the route would, and hands every other
 request to the application untouched:
 
-- **Taken**: a ``POST`` of the route's path with no query string, a body of
-  ``application/json`` whose ``Content-Length`` is within ``MAX_CONTENT_LENGTH``, an
-  ``Authorization: Bearer <token>`` header in its plain form; the body read by the same strict
-  parser (:func:`app.parsing.parse_strict_json`) and loaded by the route's own arguments
-  schema, the token verified by the same function (:func:`app.auth.verify_bearer`) and
-  authenticated by the route's own step (:attr:`HotRoute.authenticate`). Anything unusual
-  up to there (a missing or malformed token, a field out of place, a query parameter, another
-  content type, a chunked body) goes to the application, which answers it with its own
-  error: nothing has been done yet but reading.
+- **Taken**: a ``POST`` of the route's path with no query string and an ``Authorization:
+  Bearer <token>`` header in its plain form, the token read by the route's own step
+  (:attr:`HotRoute.authenticate`: an access token verified by the same function as every
+  route's, :func:`app.auth.verify_bearer`; a refresh token by :func:`app.auth.refresh_claims`);
+  for a route that reads a JSON body, a body of ``application/json`` whose ``Content-Length``
+  is within ``MAX_CONTENT_LENGTH``, read by the same strict parser
+  (:func:`app.parsing.parse_strict_json`) and loaded by the route's own arguments schema.
+  Anything unusual up to there (a missing or malformed token, a field out of place, a query
+  parameter, another content type, a chunked body) goes to the application, which answers
+  it with its own error: nothing has been done yet but reading.
 - **Served**: :attr:`HotRoute.serve` runs the route's use case as the route runs it (the same
   function, its connection and its checks), and the answer is dumped by the route's
   response schema and the app's JSON provider, with the headers the app's hooks put on such
@@ -49,11 +50,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import metrics
 from app.auth import verify_bearer
-from app.context import actor_of, request_id_of
+from app.context import request_id_of
 from app.load_shedding import StartResponse, WsgiApp
 from app.parsing import Blueprint, parse_strict_json
 from app.security_headers import api_headers
-from identity.audit.service import Actor
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,30 @@ class HotRoute:
     """A route the lane may serve, declared next to it.
 
     ``endpoint``: the Flask endpoint it serves (its rule gives the path); ``view``: the route's
-    view (a rate limit declared on it keeps the lane off); ``arguments`` and ``response``: the
-    route's schemas; ``authenticate()``: the route's step after the token's signature checked
-    (:func:`app.auth.verify_bearer`), its principal (e.g. :func:`app.auth.officer_token`);
-    ``serve(payload, principal, actor)``: the route's work, its result for ``response``.
+    view (a rate limit of flask-limiter declared on it keeps the lane off); ``arguments``: the
+    route's JSON body schema (None: the route reads no body, and the lane none either);
+    ``response``: its answer's schema; ``authenticate(token)``: the route's reading of the
+    bearer token, its principal, raising for any token the route refuses (e.g.
+    :func:`after_access_token`); ``serve(payload, principal, environ)``: the route's work
+    (``environ``: the request's, as the proxy fix leaves it), its result for ``response``.
     """
 
     endpoint: str
     view: Callable[..., Any]
-    arguments: type
+    arguments: type | None
     response: type
-    authenticate: Callable[[], Any]
-    serve: Callable[[dict[str, Any], Any, Actor], Any]
+    authenticate: Callable[[str], Any]
+    serve: Callable[[Any, Any, dict[str, Any]], Any]
+
+
+def after_access_token(step: Callable[[], Any]) -> Callable[[str], Any]:
+    """A :attr:`HotRoute.authenticate` of an access token: verified as every route verifies
+    it (:func:`app.auth.verify_bearer`), then the route's ``step()`` (e.g.
+    :func:`app.auth.officer_token`)."""
+    def authenticate(token: str) -> Any:
+        verify_bearer(token)
+        return step()
+    return authenticate
 
 
 class _Installed:
@@ -97,7 +109,8 @@ class _Installed:
 
     def __init__(self, route: HotRoute, rule: str) -> None:
         self.route, self.rule = route, rule
-        self.arguments, self.response = route.arguments(), route.response()
+        self.arguments = None if route.arguments is None else route.arguments()
+        self.response = route.response()
 
 
 class HotLane:
@@ -119,21 +132,24 @@ class HotLane:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", ""))
         if (route is None or environ.get("REQUEST_METHOD") != "POST"
-                or environ.get("QUERY_STRING")
-                or environ.get("CONTENT_TYPE", "").lower() not in _JSON):
+                or environ.get("QUERY_STRING")):
             return self.wsgi_app(environ, start_response)
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         token = authorization[len(_BEARER):]
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            length = -1
         if (not authorization.startswith(_BEARER) or not token or not token.isprintable()
-                or " " in token or "," in token or length < 0
-                or (self.max_length is not None and length > self.max_length)):
+                or " " in token or "," in token):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        body = environ["wsgi.input"].read(length)
+        body = None
+        if route.arguments is not None:  # a JSON body of a length given, within the bound
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or "")
+            except ValueError:
+                length = -1
+            if (environ.get("CONTENT_TYPE", "").lower() not in _JSON or length < 0
+                    or (self.max_length is not None and length > self.max_length)):
+                return self.wsgi_app(environ, start_response)
+            body = environ["wsgi.input"].read(length)
         # As Flask's request context does: the app's context already pushed (a test's, a
         # CLI's) is the request's; else one of its own, popped (its session removed) after.
         pushed = _cv_app.get(None)
@@ -143,9 +159,9 @@ class HotLane:
             context.push()
         try:
             try:
-                payload = route.arguments.load(parse_strict_json(body))
-                verify_bearer(token)
-                principal = route.route.authenticate()
+                payload = None if route.arguments is None or body is None \
+                    else route.arguments.load(parse_strict_json(body))
+                principal = route.route.authenticate(token)
             except Exception:  # noqa: BLE001  (the application answers it: nothing done yet)
                 pass
             else:
@@ -153,16 +169,17 @@ class HotLane:
         finally:
             if context is not None:
                 context.pop()
-        environ["wsgi.input"] = io.BytesIO(body)
+        if body is not None:
+            environ["wsgi.input"] = io.BytesIO(body)
         return self.wsgi_app(environ, start_response)
 
-    def _serve(self, route: _Installed, payload: dict[str, Any], principal: Any,
+    def _serve(self, route: _Installed, payload: dict[str, Any] | None, principal: Any,
                environ: dict[str, Any], start_response: StartResponse,
                started: float) -> Iterable[bytes]:
         request_id = request_id_of(environ)
         self.served += 1
         try:
-            result = route.route.serve(payload, principal, actor_of(self._client(environ)))
+            result = route.route.serve(payload, principal, self._client(environ))
             body = (self.app.json.dumps(Blueprint._prepare_response_content(
                 route.response.dump(result)), **self._dump_args) + "\n").encode()
         except Exception as error:  # noqa: BLE001  (answered by the app's own handlers)

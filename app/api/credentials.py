@@ -12,7 +12,7 @@ from app.api.pages import page
 from app.auth import (BEARER, answer_checked, citizen_required, current_account,
                       current_officer, current_officer_token, officer_checked, officer_required,
                       officer_token, officer_token_required)
-from app.hot_lane import HotRoute
+from app.hot_lane import HotRoute, after_access_token
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
@@ -148,17 +148,18 @@ def verify_as_officer(payload: dict[str, Any], base: Actor) -> online.Verificati
     return result
 
 
-def _verify_in_lane(payload: dict[str, Any], token: Any, base: Actor) -> online.Verification:
+def _verify_in_lane(payload: dict[str, Any], token: Any,
+                    environ: dict[str, Any]) -> online.Verification:
     """The route's decorators in the hot lane: its connection, then the officer's row checked
     before the answer (:func:`app.auth.answer_checked`)."""
     with autocommit_statements(ctx.db_session()):
-        return answer_checked(token, lambda: verify_as_officer(payload, base))
+        return answer_checked(token, lambda: verify_as_officer(payload, ctx.actor_of(environ)))
 
 
 #: The online verification at the checkpoints, served in front of Flask (:mod:`app.hot_lane`).
 HOT_VERIFY = HotRoute(endpoint="credentials.verify", view=verify, arguments=VerifyRequest,
-                      response=VerificationRead, authenticate=officer_token,
-                      serve=_verify_in_lane)
+                      response=VerificationRead,
+                      authenticate=after_access_token(officer_token), serve=_verify_in_lane)
 
 
 @police_blp.post("/<string(length=32):credential_id>/revoke")

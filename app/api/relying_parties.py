@@ -13,7 +13,7 @@ from app.auth import BEARER, citizen_required, current_account
 from app.jobs import enqueue
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
-from app.hot_lane import HotRoute
+from app.hot_lane import HotRoute, after_access_token
 from app.rp_auth import (RP_BEARER, PartyToken, current_party, current_party_row, party_admitted,
                          party_required, party_token, per_item)
 from identity.accounts.capabilities import Act
@@ -81,18 +81,19 @@ def _match(payload: dict[str, Any], base: Actor) -> dict[str, Any]:
                                    actor=base, party=current_party_row(), **payload)
 
 
-def _match_in_lane(payload: dict[str, Any], token: PartyToken, base: Actor) -> dict[str, Any]:
+def _match_in_lane(payload: dict[str, Any], token: PartyToken,
+                   environ: dict[str, Any]) -> dict[str, Any]:
     """The route's decorators in the hot lane: its connection, then the party admitted and
     metered (:func:`app.rp_auth.party_admitted`) before the work."""
     with autocommit_statements(ctx.db_session()):
         party_admitted(token, MATCH_SCOPE, endpoint=HOT_MATCH.endpoint)
-        return _match(payload, base)
+        return _match(payload, ctx.actor_of(environ))
 
 
 #: A bank's identity match, served in front of Flask (:mod:`app.hot_lane`).
 HOT_MATCH = HotRoute(endpoint="relying_parties.identity_match", view=identity_match,
                      arguments=IdentityMatchRequest, response=IdentityMatchRead,
-                     authenticate=party_token, serve=_match_in_lane)
+                     authenticate=after_access_token(party_token), serve=_match_in_lane)
 
 
 @blp.post("/sim-ownership")

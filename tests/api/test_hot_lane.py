@@ -27,6 +27,7 @@ from tests.flows import assert_error, bearer, logged_in_officer
 
 PATH = "/api/v1/credentials/verify"
 MATCH = "/api/v1/rp/identity-match"
+REFRESH = "/api/v1/auth/refresh"
 OPERATOR = Actor(type="operator", id="test")
 
 
@@ -96,8 +97,8 @@ def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str]
     return through_lane
 
 
-def test_the_service_installs_the_lane_for_the_verification_and_the_match(app):
-    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH}
+def test_the_service_installs_the_lane_for_the_verification_the_match_and_the_refresh(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH}
 
 
 def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
@@ -257,7 +258,7 @@ def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
     monkeypatch.setattr(manager, "decorated_limits", lambda callable_name: (
         [object()] if callable_name == name else []))  # a limit declared on the route
     served = register_hot_lane(limited, HOT_ROUTES)
-    assert served is not None and set(served.routes) == {MATCH}  # the other route still is
+    assert served is not None and set(served.routes) == {MATCH, REFRESH}  # the others still are
 
 
 # --- The identity match -----------------------------------------------------------------------
@@ -317,3 +318,71 @@ def test_a_citizens_token_on_the_match_goes_to_the_route(client, lane, db_sessio
     answer = both(client, lane, db_session, headers=bearer(citizen.token), served=False,
                   path=MATCH, json=_match_body(citizen))
     assert_error(answer, 403, "auth.rp_only")
+
+
+# --- The refresh -------------------------------------------------------------------------------
+
+def _refreshed(client: Any, lane: HotLane, token: str, *, through_lane: bool) -> Any:
+    headers = {**bearer(token), "X-Request-Id": "lane-parity-0002"}
+    before, routes = lane.served, lane.routes
+    if not through_lane:
+        lane.routes = {}
+    try:
+        answer = client.post(REFRESH, headers=headers)
+    finally:
+        lane.routes = routes
+    assert lane.served - before == (1 if through_lane else 0)
+    return answer
+
+
+def test_a_refresh_is_answered_by_the_lane_as_by_the_route(client, lane, holder):
+    """Two sessions of one citizen, one refreshed through the lane and one through the route:
+    the same answer but for the tokens, each of which works."""
+    first, second = holder.tokens["refresh_token"], holder.log_in()["refresh_token"]
+    answers = [_refreshed(client, lane, first, through_lane=True),
+               _refreshed(client, lane, second, through_lane=False)]
+    bodies = [answer.get_json() for answer in answers]
+    assert [answer.status_code for answer in answers] == [200, 200], bodies
+    assert {key: value for key, value in bodies[0].items() if not key.endswith("_token")} == \
+        {key: value for key, value in bodies[1].items() if not key.endswith("_token")}
+    assert [sorted((name, value) for name, value in answer.headers.items()
+                   if name != "Content-Length") for answer in answers][0] == \
+        sorted((name, value) for name, value in answers[1].headers.items()
+               if name != "Content-Length")
+    for body in bodies:
+        assert client.get("/api/v1/me", headers=bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("through_lane", [True, False], ids=["lane", "route"])
+def test_a_reused_refresh_token_ends_its_session_through_the_lane_as_through_the_route(
+        client, lane, holder, through_lane):
+    old = holder.tokens["refresh_token"]
+    renewed = _refreshed(client, lane, old, through_lane=True).get_json()
+    assert_error(_refreshed(client, lane, old, through_lane=through_lane), 401,
+                 "auth.invalid_token")
+    # The whole family is revoked: the token the rotation gave no longer refreshes.
+    assert_error(_refreshed(client, lane, renewed["refresh_token"], through_lane=True), 401,
+                 "auth.invalid_token")
+
+
+def test_the_lane_counts_a_refresh_in_the_routes_rate_limit(app, client, lane, holder,
+                                                            monkeypatch):
+    """Per IP, ``AUTH_LIMIT_PER_IP``: one count per request, through the lane or the route,
+    in the same counter (the route's endpoint)."""
+    monkeypatch.setitem(app.config, "AUTH_LIMIT_PER_IP", "3 per minute")
+    statuses, token = [], holder.tokens["refresh_token"]
+    for through_lane in (True, False, True, False, True):
+        answer = _refreshed(client, lane, token, through_lane=through_lane)
+        statuses.append(answer.status_code)
+        if answer.status_code == 200:
+            token = answer.get_json()["refresh_token"]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert_error(answer, 429, "rate_limited")
+
+
+@pytest.mark.parametrize("token", ["vnidrt_not.a.token", "not-a-token", "{officer}"])
+def test_a_token_the_refresh_refuses_goes_to_the_route(client, lane, db_session, officer,
+                                                       token):
+    answer = both(client, lane, db_session, served=False, path=REFRESH,
+                  headers=bearer(token.format(officer=officer.token)))
+    assert_error(answer, 401, "auth.invalid_token")
