@@ -204,7 +204,13 @@ def verify_bearer(encoded_token: str | None = None) -> dict[str, Any]:
 
 
 def _client_address() -> str:
-    return request.remote_addr or "unknown"
+    return _address_of(request.environ)
+
+
+def _address_of(environ: dict[str, Any]) -> str:
+    """The client's address as the rate limits key it (``request.remote_addr``, after the
+    proxy fix), or ``unknown``."""
+    return environ.get("REMOTE_ADDR") or "unknown"
 
 
 #: Where flask-limiter keeps a request's limiter context, once a limit has run.
@@ -658,8 +664,7 @@ def count_from_environ(budgets: tuple[_Budget, ...], *, endpoint: str,
     Only budgets keyed by the client's address can be counted so (``TypeError`` otherwise)."""
     if any(budget.key is not _client_address for budget in budgets):
         raise TypeError("a budget keyed by the request's body needs the request")
-    address = environ.get("REMOTE_ADDR") or "unknown"  # _client_address()'s reading
-    _count_keyed([(budget, address) for budget in budgets], endpoint)
+    _count_keyed([(budget, _address_of(environ)) for budget in budgets], endpoint)
 
 
 def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:

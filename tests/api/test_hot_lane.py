@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import create_app
 from app.api import HOT_ROUTES, credentials
+from app.auth import auth_limits, count_from_environ
 from app.hot_lane import HotLane, register_hot_lane
 from app.security_headers import api_headers, set_security_headers
 from config import load_config
@@ -386,3 +387,32 @@ def test_a_token_the_refresh_refuses_goes_to_the_route(client, lane, db_session,
     answer = both(client, lane, db_session, served=False, path=REFRESH,
                   headers=bearer(token.format(officer=officer.token)))
     assert_error(answer, 401, "auth.invalid_token")
+
+
+def test_only_budgets_keyed_by_the_address_can_be_counted_without_the_request(app):
+    with app.app_context():
+        with pytest.raises(TypeError):
+            count_from_environ(auth_limits(device=True).budgets, endpoint="auth.login",
+                               environ={"REMOTE_ADDR": "203.0.113.7"})
+
+
+def test_behind_a_proxy_the_lane_records_the_address_the_proxy_fix_reads(
+        app, db_session, officer, issuer_key):
+    """With ``TRUSTED_PROXY_COUNT=1``, the access-log row of a verification answered by the
+    lane, and of one answered by Flask (its ProxyFix), carry the forwarded client address."""
+    proxied = _fresh_app(TRUSTED_PROXY_COUNT="1")
+    lane: HotLane = proxied.extensions["hot_lane"]
+    client = proxied.test_client()
+    headers = {**bearer(officer.token), "X-Forwarded-For": "198.51.100.9, 203.0.113.7"}
+    answers = []
+    for through_lane in (True, False):
+        routes = lane.routes
+        if not through_lane:
+            lane.routes = {}
+        try:
+            answers.append(client.post(PATH, headers=headers, json={"qr": "VN1:AAAA"}))
+        finally:
+            lane.routes = routes
+    assert lane.served == 1
+    assert [answer.get_json()["reason"] for answer in answers] == ["malformed", "malformed"]
+    assert [event["source"] for event in _events(db_session, 2)] == ["203.0.113.7"] * 2
