@@ -416,3 +416,75 @@ def test_behind_a_proxy_the_lane_records_the_address_the_proxy_fix_reads(
     assert lane.served == 1
     assert [answer.get_json()["reason"] for answer in answers] == ["malformed", "malformed"]
     assert [event["source"] for event in _events(db_session, 2)] == ["203.0.113.7"] * 2
+
+
+# --- Its session -------------------------------------------------------------------------------
+
+def test_a_threads_lane_requests_share_one_session_left_as_new_after_each(own_database_app):
+    """With no app context pushed (a server's thread), the lane serves the thread's requests on
+    one ORM session, which every ``db.session()`` of the request is: after a refresh (Core
+    statements only), after a reused token's refusal (entities loaded, a transaction committed)
+    and after the next refresh, it holds nothing (no entity, no transaction, an empty
+    ``info``) and is not counted as a request about to write."""
+    from app.extensions import db
+    from identity.autocommit import UNWRITTEN
+    from tests.faults.helpers import registered
+
+    app = own_database_app
+    lane: HotLane = app.extensions["hot_lane"]
+    client = app.test_client()
+    holder = registered(app, client)
+    first = holder.log_in()["refresh_token"]
+    sessions: list[Any] = []
+    seen_in_request: list[Any] = []
+
+    def refresh(token: str) -> Any:
+        before = lane.served
+        answer = client.post(REFRESH, headers=bearer(token))
+        assert lane.served == before + 1  # the lane's, not the route's
+        session = lane._sessions.session
+        sessions.append(session)
+        assert not session.identity_map and not session.in_transaction()
+        assert not session.new and not session.deleted and session.info == {}
+        with app.app_context():
+            assert UNWRITTEN.of(db.engine) == 0
+        return answer
+
+    def seen(*args: Any, **kwargs: Any) -> Any:
+        seen_in_request.append(db.session())
+        return rotate(*args, **kwargs)
+
+    from app.api import auth as auth_api
+    rotate = auth_api.sessions.refresh_session
+    auth_api.sessions.refresh_session = seen
+    try:
+        answer = refresh(first)
+        assert answer.status_code == 200, answer.get_json()
+        reused = refresh(first)  # the old token again: its family revoked, through the ORM
+        assert_error(reused, 401, "auth.invalid_token")
+        again = refresh(holder.log_in()["refresh_token"])
+        assert again.status_code == 200, again.get_json()
+    finally:
+        auth_api.sessions.refresh_session = rotate
+    assert len({id(session) for session in sessions}) == 1  # one session for the thread
+    assert [id(session) for session in seen_in_request] == [id(sessions[0])] * 3
+
+
+def test_a_session_left_holding_something_is_closed_before_the_threads_next_request(
+        own_database_app):
+    """A request that ended with a transaction open or an entity pending (an error mid-way)
+    leaves nothing to the next one: the session is closed, as the app context's teardown
+    closes its own."""
+    from app.extensions import db
+    from identity.accounts.models import Officer
+
+    with own_database_app.app_context():
+        session = db.session.session_factory()
+        session.execute(sa.text("SELECT 1"))
+        pending = Officer(username="officer.pending")
+        session.add(pending)
+        session.info["vnid_autocommit_write"] = object()
+        assert session.in_transaction() and session.new
+        HotLane._reset(session)
+        assert not session.in_transaction() and not session.new and session.info == {}
+        assert pending not in session
