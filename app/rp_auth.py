@@ -98,13 +98,19 @@ def party_token() -> PartyToken:
     return PartyToken(party_id=_subject("rp"), token_version=_token_version())
 
 
+#: :func:`party_admitted`'s ``row`` when the caller has not read it.
+_UNREAD: Any = object()
+
+
 def party_admitted(token: PartyToken, scope: str, *, endpoint: str, metered: bool = True,
-                   cost: int = 1) -> parties.PartyView:
+                   cost: int = 1, row: Any = _UNREAD) -> parties.PartyView:
     """The party's row, if it is active, its token current and ``scope`` granted in both;
     then the request counted in its rate windows and, when ``metered``, ``cost`` units of
-    its quota (:func:`party_required`'s steps: ``current_party_row()`` from now on)."""
-    party = parties.party_row_for_token(db_session=db.session(), party_id=token.party_id,
-                                        token_version=token.token_version)
+    its quota (:func:`party_required`'s steps: ``current_party_row()`` from now on).
+    ``row``: the party's row as the caller read it (None: no such party), else read here."""
+    party = (parties.party_row_for_token(db_session=db.session(), party_id=token.party_id,
+                                         token_version=token.token_version)
+             if row is _UNREAD else parties.checked_party_row(row, token.token_version))
     granted = str(get_jwt().get("scope", "")).split()
     if scope not in granted or scope not in parties.scope_set(party):
         raise ScopeMissing(errors={"scope": [scope]})

@@ -10,6 +10,7 @@ authenticated, metered and logged). Each look is in the citizen's access log
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hmac
 from typing import Any, Protocol, cast
@@ -26,13 +27,16 @@ from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
 from identity.registry.service import PHONE_PURPOSE
 from identity.relying_parties.access_log import looked_up
+from identity.relying_parties.models import RelyingParty
 from identity.relying_parties.parties import PartyView
 
 
 _CITIZENS = Citizen.__table__
 #: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
-_MATCHED = Statement(sa.select(_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
-                               _CITIZENS.c.phone_hash)
+#: The citizen's columns that a match compares.
+_MATCHED_COLUMNS = (_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
+                    _CITIZENS.c.phone_hash)
+_MATCHED = Statement(sa.select(*_MATCHED_COLUMNS)
                      .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
 
 
@@ -47,6 +51,37 @@ class _Compared(Protocol):
 
 def _compared(db_session: Session, personal_id: str) -> _Compared | None:
     return cast("_Compared | None", _MATCHED.first(db_session, {"personal_id": personal_id}))
+
+
+_PARTIES = RelyingParty.__table__
+#: The party's row, then the citizen's that a match compares (NULLs when there is none): one
+#: statement, as an online verification reads the officer's row with the credential's.
+_PARTY_AND_MATCHED = Statement(
+    sa.select(*(column.label(f"party_{column.name}") for column in _PARTIES.c),
+              *_MATCHED_COLUMNS)
+    .select_from(_PARTIES.outerjoin(_CITIZENS,
+                                    _CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+    .where(_PARTIES.c.id == sa.bindparam("party_id")))
+#: A party's row as :func:`identity.relying_parties.parties.party_row_for_token` gives it.
+_PartyRow = collections.namedtuple(  # type: ignore[misc]
+    "_PartyRow", [column.name for column in _PARTIES.c])
+_CitizenRow = collections.namedtuple(  # type: ignore[misc]
+    "_CitizenRow", [column.name for column in _MATCHED_COLUMNS])
+
+
+def party_and_citizen(db_session: Session, *, party_id: int,
+                      personal_id: str) -> tuple[Any, _Compared | None]:
+    """The party's row (None: no such party) and the row a match compares of the citizen of
+    ``personal_id`` (None: no such citizen), read in one statement. The party's row is for
+    its checks (:func:`identity.relying_parties.parties.checked_party_row`, its scope, its
+    quota), which come before anything of the citizen's is used or answered."""
+    row = _PARTY_AND_MATCHED.first(db_session, {"party_id": party_id,
+                                                "personal_id": personal_id})
+    if row is None:
+        return None, None
+    width = len(_PartyRow._fields)
+    citizen = None if row[width] is None else _CitizenRow._make(row[width:])
+    return _PartyRow._make(row[:width]), cast("_Compared | None", citizen)
 
 
 def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool:
@@ -64,11 +99,18 @@ def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool
     return hmac.compare_digest(citizen.phone_hash, digest)
 
 
+#: :func:`identity_match`'s citizen, when the caller has not read it.
+_UNREAD: Any = object()
+
+
 def identity_match(*, db_session: Session, protector: Protector, actor: Actor,
                    party: PartyView, personal_id: str, full_name: str,
-                   date_of_birth: dt.date, phone: str | None = None) -> dict[str, Any]:
-    """``match`` and which fields matched, nothing else; in the citizen's access log."""
-    citizen = _compared(db_session, personal_id)
+                   date_of_birth: dt.date, phone: str | None = None,
+                   citizen: Any = _UNREAD) -> dict[str, Any]:
+    """``match`` and which fields matched, nothing else; in the citizen's access log.
+    ``citizen``: the row of ``personal_id`` already read (:func:`party_and_citizen`)."""
+    if citizen is _UNREAD:
+        citizen = _compared(db_session, personal_id)
     fields: dict[str, bool] = {"full_name": False, "date_of_birth": False}
     if phone is not None:
         fields["phone"] = False

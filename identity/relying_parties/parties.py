@@ -301,6 +301,14 @@ _PARTY_ROW = Statement(sa.select(RelyingParty.__table__).where(
     RelyingParty.__table__.c.id == sa.bindparam("party_id")))
 
 
+def checked_party_row(party: Any, token_version: int) -> Any:
+    """``party`` (a row of the parties' table, or None), if it is the row of an active party
+    whose token version is ``token_version``; else :class:`PartyTokenInvalid`."""
+    if party is None or not party.active or party.token_version != token_version:
+        raise PartyTokenInvalid()
+    return party
+
+
 def party_row_for_token(*, db_session: Session, party_id: int,
                         token_version: int) -> sa.Row[Any]:
     """The row of an access token's party, if still active and its token version current.
@@ -308,12 +316,11 @@ def party_row_for_token(*, db_session: Session, party_id: int,
     Read from the database on every request, in one statement: disabling a
     party or rotating its secret moves its token version, so its tokens are
     refused on their next request. (A per-process copy would save nothing:
-    knowing that it is current takes this same round trip.)
+    knowing that it is current takes this same round trip; the identity match reads it
+    with the citizen's row instead, :func:`identity.relying_parties.matching.party_and_citizen`.)
     """
-    party = _PARTY_ROW.first(db_session, {"party_id": party_id})
-    if party is None or not party.active or party.token_version != token_version:
-        raise PartyTokenInvalid()
-    return party
+    return cast(sa.Row[Any], checked_party_row(
+        _PARTY_ROW.first(db_session, {"party_id": party_id}), token_version))
 
 
 def party_for_token(*, db_session: Session, party_id: int, token_version: int) -> RelyingParty:

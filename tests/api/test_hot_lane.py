@@ -293,6 +293,27 @@ def test_a_party_without_the_scope_hears_the_routes_403_from_the_lane(
     assert_error(answer, 403, "rp.scope_missing")
 
 
+@pytest.mark.parametrize("change", ["disable_party", "rotate_secret"])
+def test_a_disabled_or_rotated_party_hears_the_routes_401_from_the_lane(
+        client, lane, db_session, protector, citizen, change):
+    """The lane reads the party's row with the citizen's (one statement) and refuses it, as
+    the route does, before anything of the citizen's is used: no access-log row."""
+    from identity.relying_parties import parties
+    bank = Bank(client, db_session, protector, name="Ngân hàng Đóng")
+
+    def looks() -> int:
+        return len([entry for entry in citizen.access_log()
+                    if entry["action"] == "rp.identity_match"])
+    assert client.post(MATCH, headers=bearer(bank.token),
+                       json=_match_body(citizen)).status_code == 200
+    assert looks() == 1
+    getattr(parties, change)(db_session=db_session, actor=OPERATOR, name=bank.party.name)
+    answer = both(client, lane, db_session, headers=bearer(bank.token), served=True,
+                  path=MATCH, json=_match_body(citizen))
+    assert_error(answer, 401, "auth.invalid_token")
+    assert looks() == 1
+
+
 def test_the_lane_meters_the_party_as_the_route_does(client, lane, db_session, protector,
                                                      citizen):
     """Each answer counts one unit of the day's quota, through the lane or the route: two

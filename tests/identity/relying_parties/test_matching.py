@@ -91,3 +91,33 @@ def test_sim_ownership_is_the_registry_phone_only(db_session, protector, party, 
     assert not owns("001099000999", citizen.test_phone)
     assert [e.details["result"] for e in events(db_session, "rp.sim_ownership")] == [
         "match", "no_match", "no_match"]
+
+
+def test_the_partys_row_and_the_citizens_come_in_one_statement(db_session, protector, party,
+                                                               citizen):
+    """What the hot lane's match reads (:func:`matching.party_and_citizen`): the party's row as
+    its checks read it (the same columns as ``party_row_for_token``), then the citizen's that
+    a match compares; None for a party or a citizen that is not there."""
+    from identity.relying_parties import parties
+    row, found = matching.party_and_citizen(db_session, party_id=party.id,
+                                            personal_id=citizen.personal_id)
+    expected = parties.party_row_for_token(db_session=db_session, party_id=party.id,
+                                           token_version=party.token_version)
+    assert tuple(row) == tuple(expected) and row._fields == tuple(expected._fields)
+    assert parties.checked_party_row(row, party.token_version) is row
+    assert (found.id, found.full_name, found.date_of_birth, found.phone_hash) == \
+        (citizen.id, citizen.full_name, citizen.date_of_birth, citizen.phone_hash)
+    answer = matching.identity_match(
+        db_session=db_session, protector=protector, actor=REQUEST, party=row, citizen=found,
+        personal_id=citizen.personal_id, full_name=citizen.full_name,
+        date_of_birth=citizen.date_of_birth)
+    assert answer["match"] is True
+    row, found = matching.party_and_citizen(db_session, party_id=party.id,
+                                            personal_id="001099000999")
+    assert tuple(row) == tuple(expected) and found is None
+    assert matching.party_and_citizen(db_session, party_id=party.id + 1000,
+                                      personal_id=citizen.personal_id) == (None, None)
+    with pytest.raises(parties.PartyTokenInvalid):
+        parties.checked_party_row(row, party.token_version + 1)
+    with pytest.raises(parties.PartyTokenInvalid):
+        parties.checked_party_row(None, party.token_version)
