@@ -125,12 +125,13 @@ def _start(connection: sa.Connection, unlinkable: bool) -> int:
     """A shard to try first, drawn in Python (the statement wraps around from it)."""
     if unlinkable:
         return random.choice(UNLINKABLE_SHARDS)
-    known = _shard_counts.get(connection.engine)
+    engine = engine_of(connection)  # one count for the engine, in autocommit or not
+    known = _shard_counts.get(engine)
     now = time.monotonic()
     if known is None or known[1] < now:
         count = int(connection.scalar(sa.select(sa.func.count()).select_from(AuditChainHead)
                                       .where(AuditChainHead.shard >= 0)) or 0)
-        known = _shard_counts[connection.engine] = (count, now + SHARD_COUNT_TTL)
+        known = _shard_counts[engine] = (count, now + SHARD_COUNT_TTL)
     return random.randrange(max(known[0], 1))
 
 
