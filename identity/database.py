@@ -312,6 +312,36 @@ class Statement:
         return found[0] if found else None
 
 
+class CallerWith:
+    """The caller's row (every column of ``table``, by its id) and another row read with it in
+    ONE statement, an outer join from the caller's row: an officer's row with the credential
+    they verify, a party's with the citizen it matches. The caller's row comes first, for its
+    checks (active, token version), before anything of the other is used or answered."""
+
+    def __init__(self, table: sa.Table, prefix: str, columns: tuple[Any, ...],
+                 joined: Any, on: Any) -> None:
+        """``prefix``: of the caller's columns' labels, and ``<prefix>_id`` the parameter of
+        its id; ``columns`` of ``joined``, joined ``on`` a condition that names its own
+        parameters."""
+        self.statement = Statement(
+            sa.select(*(column.label(f"{prefix}_{column.name}") for column in table.c),
+                      *columns)
+            .select_from(table.outerjoin(joined, on))
+            .where(table.c.id == sa.bindparam(f"{prefix}_id")))
+        self._row: Any = collections.namedtuple(  # type: ignore[misc]
+            f"{prefix.title()}Row", [column.name for column in table.c])
+        self._width = len(table.c)
+
+    def first(self, db_session: Session, params: dict[str, Any]) -> tuple[Any, Any]:
+        """The caller's row as a row of its table reads (None: no such caller), and the
+        other row's values in ``columns``' order (None: none joined)."""
+        row = self.statement.first(db_session, params)
+        if row is None:
+            return None, None
+        other = row[self._width:]
+        return self._row._make(row[:self._width]), (None if other[0] is None else other)
+
+
 def connection_lost(error: BaseException) -> bool:
     """Whether a database error says the connection broke or the database is unreachable
     (an outage: the app answers 503; a statement whose answer was lost may have committed),

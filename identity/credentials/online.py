@@ -11,7 +11,6 @@ round trip less on the checkpoints' hot path.
 """
 from __future__ import annotations
 
-import collections
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,7 +28,7 @@ from identity.autocommit import leave_autocommit
 from identity.credentials import types, vn1
 from identity.credentials.keys import KeyRing
 from identity.credentials.models import REVOKED, Credential, IssuerKey
-from identity.database import Statement
+from identity.database import CallerWith, Statement
 from identity.monitoring.counters import bump
 from identity.registry.models import Citizen
 
@@ -121,16 +120,10 @@ _WITH_KEY_AND_HOLDER = (_CREDENTIALS.join(_KEYS, _KEYS.c.kid == _CREDENTIALS.c.k
 #: The credential's row (:data:`_FOUND_COLUMNS`): one Core statement, built once.
 _FOUND = Statement(sa.select(*_FOUND_COLUMNS).select_from(_WITH_KEY_AND_HOLDER)
                    .where(_CREDENTIALS.c.id == sa.bindparam("credential_id")))
-#: The officer's row, then the credential's (NULLs when there is none): one statement.
-_FOUND_BY_OFFICER = Statement(
-    sa.select(*(column.label(f"officer_{column.name}") for column in _OFFICERS.c),
-              *_FOUND_COLUMNS)
-    .select_from(_OFFICERS.outerjoin(_WITH_KEY_AND_HOLDER,
-                                     _CREDENTIALS.c.id == sa.bindparam("credential_id")))
-    .where(_OFFICERS.c.id == sa.bindparam("officer_id")))
-#: An officer's row as :func:`identity.accounts.officers.officer_row_for_token` gives it.
-_OfficerRow = collections.namedtuple(  # type: ignore[misc]
-    "_OfficerRow", [column.name for column in _OFFICERS.c])
+#: The officer's row (as :func:`identity.accounts.officers.officer_row_for_token` gives it),
+#: then the credential's (None when there is none): one statement.
+_FOUND_BY_OFFICER = CallerWith(_OFFICERS, "officer", _FOUND_COLUMNS, _WITH_KEY_AND_HOLDER,
+                               _CREDENTIALS.c.id == sa.bindparam("credential_id"))
 
 #: A one-time credential's first use: only one verification can set ``used_at``.
 _USE_ONCE = Statement(sa.update(_CREDENTIALS)
@@ -161,12 +154,10 @@ def _lookup(db_session: Session, credential_id: bytes | None,
     if officer is None:
         row = None if wanted is None else _FOUND.first(db_session, {"credential_id": wanted})
         return None if row is None else _Found(*row)
-    row = _FOUND_BY_OFFICER.first(db_session, {"officer_id": officer.token.officer_id,
-                                               "credential_id": wanted})
-    width = len(_OfficerRow._fields)
-    officer.row = checked_officer_row(None if row is None else _OfficerRow._make(row[:width]),
-                                      officer.token.token_version)
-    return None if row is None or row[width] is None else _Found(*row[width:])
+    row, found = _FOUND_BY_OFFICER.first(db_session, {"officer_id": officer.token.officer_id,
+                                                      "credential_id": wanted})
+    officer.row = checked_officer_row(row, officer.token.token_version)
+    return None if found is None else _Found(*found)
 
 
 def _who(actor: Actor | None, verifier: str | None,

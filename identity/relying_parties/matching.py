@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor
 from identity.audit.writer import commit_recorded
-from identity.database import Statement
+from identity.database import CallerWith, Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
@@ -53,18 +53,12 @@ def _compared(db_session: Session, personal_id: str) -> _Compared | None:
     return cast("_Compared | None", _MATCHED.first(db_session, {"personal_id": personal_id}))
 
 
-_PARTIES = RelyingParty.__table__
-#: The party's row, then the citizen's that a match compares (NULLs when there is none): one
-#: statement, as an online verification reads the officer's row with the credential's.
-_PARTY_AND_MATCHED = Statement(
-    sa.select(*(column.label(f"party_{column.name}") for column in _PARTIES.c),
-              *_MATCHED_COLUMNS)
-    .select_from(_PARTIES.outerjoin(_CITIZENS,
-                                    _CITIZENS.c.personal_id == sa.bindparam("personal_id")))
-    .where(_PARTIES.c.id == sa.bindparam("party_id")))
-#: A party's row as :func:`identity.relying_parties.parties.party_row_for_token` gives it.
-_PartyRow = collections.namedtuple(  # type: ignore[misc]
-    "_PartyRow", [column.name for column in _PARTIES.c])
+_PARTIES = cast(sa.Table, RelyingParty.__table__)
+#: The party's row (as :func:`identity.relying_parties.parties.party_row_for_token` gives
+#: it), then the citizen's that a match compares (None when there is none): one statement, as
+#: an online verification reads the officer's row with the credential's.
+_PARTY_AND_MATCHED = CallerWith(_PARTIES, "party", _MATCHED_COLUMNS, _CITIZENS,
+                                _CITIZENS.c.personal_id == sa.bindparam("personal_id"))
 _CitizenRow = collections.namedtuple(  # type: ignore[misc]
     "_CitizenRow", [column.name for column in _MATCHED_COLUMNS])
 
@@ -75,13 +69,10 @@ def party_and_citizen(db_session: Session, *, party_id: int,
     ``personal_id`` (None: no such citizen), read in one statement. The party's row is for
     its checks (:func:`identity.relying_parties.parties.checked_party_row`, its scope, its
     quota), which come before anything of the citizen's is used or answered."""
-    row = _PARTY_AND_MATCHED.first(db_session, {"party_id": party_id,
-                                                "personal_id": personal_id})
-    if row is None:
-        return None, None
-    width = len(_PartyRow._fields)
-    citizen = None if row[width] is None else _CitizenRow._make(row[width:])
-    return _PartyRow._make(row[:width]), cast("_Compared | None", citizen)
+    party, citizen = _PARTY_AND_MATCHED.first(
+        db_session, {"party_id": party_id, "personal_id": personal_id})
+    compared = None if citizen is None else _CitizenRow._make(citizen)
+    return party, cast("_Compared | None", compared)
 
 
 def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool:
