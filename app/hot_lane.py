@@ -135,8 +135,9 @@ class HotLane:
 
     def _session(self) -> Any:
         """The ORM session of this thread's requests in the lane, made once: a session made
-        and closed per request cost a refresh a tenth of its interpreter's time (py-spy,
-        2026-12-06, about 23:25 UTC). :meth:`_reset` leaves it as a new one."""
+        and closed per request cost 51,000 to 55,000 instructions of a verification's, a
+        match's or a refresh's (``tools.instructions``, ``docs/benchmarks.md``, run X).
+        :meth:`_reset` leaves it as a new one."""
         session = getattr(self._sessions, "session", None)
         if session is None:
             session = self._sessions.session = db.session.session_factory()

@@ -245,7 +245,7 @@ def _give_back(db_session: Session) -> None:
     for key in (PENDING_WRITES, WROTE):
         info.pop(key, None)
     handed_write(db_session)
-    engine_of(connection).__dict__[_AUTOCOMMIT_ENGINE].__dict__[_RESERVE].give_back(connection)
+    reserve_of(engine_of(connection)).give_back(connection)
 
 
 @contextlib.contextmanager

@@ -330,16 +330,19 @@ class CallerWith:
             .where(table.c.id == sa.bindparam(f"{prefix}_id")))
         self._row: Any = collections.namedtuple(  # type: ignore[misc]
             f"{prefix.title()}Row", [column.name for column in table.c])
+        self._other: Any = collections.namedtuple(  # type: ignore[misc]
+            "Joined", [column.name for column in columns])
         self._width = len(table.c)
 
     def first(self, db_session: Session, params: dict[str, Any]) -> tuple[Any, Any]:
         """The caller's row as a row of its table reads (None: no such caller), and the
-        other row's values in ``columns``' order (None: none joined)."""
+        other row, by the names of ``columns`` (None: none joined)."""
         row = self.statement.first(db_session, params)
         if row is None:
             return None, None
         other = row[self._width:]
-        return self._row._make(row[:self._width]), (None if other[0] is None else other)
+        return (self._row._make(row[:self._width]),
+                None if other[0] is None else self._other._make(other))
 
 
 def connection_lost(error: BaseException) -> bool:

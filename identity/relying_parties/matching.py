@@ -10,7 +10,6 @@ authenticated, metered and logged). Each look is in the citizen's access log
 """
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import hmac
 from typing import Any, Protocol, cast
@@ -32,10 +31,10 @@ from identity.relying_parties.parties import PartyView
 
 
 _CITIZENS = Citizen.__table__
-#: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
 #: The citizen's columns that a match compares.
 _MATCHED_COLUMNS = (_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
                     _CITIZENS.c.phone_hash)
+#: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
 _MATCHED = Statement(sa.select(*_MATCHED_COLUMNS)
                      .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
 
@@ -59,8 +58,6 @@ _PARTIES = cast(sa.Table, RelyingParty.__table__)
 #: an online verification reads the officer's row with the credential's.
 _PARTY_AND_MATCHED = CallerWith(_PARTIES, "party", _MATCHED_COLUMNS, _CITIZENS,
                                 _CITIZENS.c.personal_id == sa.bindparam("personal_id"))
-_CitizenRow = collections.namedtuple(  # type: ignore[misc]
-    "_CitizenRow", [column.name for column in _MATCHED_COLUMNS])
 
 
 def party_and_citizen(db_session: Session, *, party_id: int,
@@ -71,8 +68,7 @@ def party_and_citizen(db_session: Session, *, party_id: int,
     quota), which come before anything of the citizen's is used or answered."""
     party, citizen = _PARTY_AND_MATCHED.first(
         db_session, {"party_id": party_id, "personal_id": personal_id})
-    compared = None if citizen is None else _CitizenRow._make(citizen)
-    return party, cast("_Compared | None", compared)
+    return party, cast("_Compared | None", citizen)
 
 
 def _phone_matches(protector: Protector, citizen: _Compared, phone: str) -> bool:

@@ -441,7 +441,8 @@ def test_behind_a_proxy_the_lane_records_the_address_the_proxy_fix_reads(
 
 # --- Its session -------------------------------------------------------------------------------
 
-def test_a_threads_lane_requests_share_one_session_left_as_new_after_each(own_database_app):
+def test_a_threads_lane_requests_share_one_session_left_as_new_after_each(
+        own_database_app, monkeypatch):
     """With no app context pushed (a server's thread), the lane serves the thread's requests on
     one ORM session, which every ``db.session()`` of the request is: after a refresh (Core
     statements only), after a reused token's refusal (entities loaded, a transaction committed)
@@ -477,16 +478,13 @@ def test_a_threads_lane_requests_share_one_session_left_as_new_after_each(own_da
 
     from app.api import auth as auth_api
     rotate = auth_api.sessions.refresh_session
-    auth_api.sessions.refresh_session = seen
-    try:
-        answer = refresh(first)
-        assert answer.status_code == 200, answer.get_json()
-        reused = refresh(first)  # the old token again: its family revoked, through the ORM
-        assert_error(reused, 401, "auth.invalid_token")
-        again = refresh(holder.log_in()["refresh_token"])
-        assert again.status_code == 200, again.get_json()
-    finally:
-        auth_api.sessions.refresh_session = rotate
+    monkeypatch.setattr(auth_api.sessions, "refresh_session", seen)
+    answer = refresh(first)
+    assert answer.status_code == 200, answer.get_json()
+    reused = refresh(first)  # the old token again: its family revoked, through the ORM
+    assert_error(reused, 401, "auth.invalid_token")
+    again = refresh(holder.log_in()["refresh_token"])
+    assert again.status_code == 200, again.get_json()
     assert len({id(session) for session in sessions}) == 1  # one session for the thread
     assert [id(session) for session in seen_in_request] == [id(sessions[0])] * 3
 
