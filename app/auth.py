@@ -422,15 +422,21 @@ def citizen_required(act: Act) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_bearer()
-            account = account_for_token(db_session=db.session(),
-                                        account_id=_subject("citizen"),
-                                        token_version=_token_version())
-            capabilities.require(account, act)
-            g.account = account
+            citizen_for_act(act)
             return view(*args, **kwargs)
         wrapper.citizen_act = act  # type: ignore[attr-defined]  # read by the security tests
         return cast(F, wrapper)
     return decorate
+
+
+def citizen_for_act(act: Act) -> Account:
+    """:func:`citizen_required`'s check once the token is verified (:func:`verify_bearer`):
+    the account of a current token, which may do ``act``; ``current_account()`` from now on."""
+    account = account_for_token(db_session=db.session(), account_id=_subject("citizen"),
+                                token_version=_token_version())
+    capabilities.require(account, act)
+    g.account = account
+    return account
 
 
 def officer_required(view: F) -> F:

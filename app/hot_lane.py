@@ -47,6 +47,7 @@ from typing import Any
 
 from flask import Flask
 from flask.globals import _cv_app
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import metrics
@@ -83,7 +84,8 @@ class HotRoute:
     ``endpoint``: the Flask endpoint it serves (its rule gives the path); ``view``: the route's
     view (a rate limit of flask-limiter declared on it keeps the lane off); ``arguments``: the
     route's JSON body schema (None: the route reads no body, and the lane none either);
-    ``response``: its answer's schema; ``authenticate(token)``: the route's reading of the
+    ``response``: its answer's schema, given with ``status`` (the route's
+    ``@blp.response``); ``authenticate(token)``: the route's reading of the
     bearer token, its principal, raising for any token the route refuses (e.g.
     :func:`after_access_token`); ``serve(payload, principal, environ)``: the route's work
     (``environ``: the request's, as the proxy fix leaves it), its result for ``response``.
@@ -95,6 +97,7 @@ class HotRoute:
     response: type
     authenticate: Callable[[str], Any]
     serve: Callable[[Any, Any, dict[str, Any]], Any]
+    status: int = 200
 
 
 def after_access_token(step: Callable[[], Any]) -> Callable[[str], Any]:
@@ -112,6 +115,7 @@ class _Installed:
 
     def __init__(self, route: HotRoute, rule: str) -> None:
         self.route, self.rule = route, rule
+        self.status = f"{route.status} {HTTP_STATUS_CODES[route.status].upper()}"  # werkzeug's
         self.arguments = None if route.arguments is None else route.arguments()
         self.response = route.response()
 
@@ -216,10 +220,10 @@ class HotLane:
                 route.response.dump(result)), **self._dump_args) + "\n").encode()
         except Exception as error:  # noqa: BLE001  (answered by the app's own handlers)
             return self._failed(environ, start_response, error, started)
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body))), *self.headers,
-                                  ("X-Request-Id", request_id)])
-        metrics.observe(endpoint=route.rule, method="POST", status=200,
+        start_response(route.status, [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body))), *self.headers,
+                                      ("X-Request-Id", request_id)])
+        metrics.observe(endpoint=route.rule, method="POST", status=route.route.status,
                         duration=time.perf_counter() - started, request_id=request_id,
                         actor=metrics.actor_type())
         return [body]

@@ -9,9 +9,9 @@ from flask import Response, current_app, request
 
 from app import context as ctx
 from app.api.pages import page
-from app.auth import (BEARER, answer_checked, citizen_required, current_account,
-                      current_officer, current_officer_token, officer_checked, officer_required,
-                      officer_token, officer_token_required)
+from app.auth import (BEARER, answer_checked, citizen_for_act, citizen_required,
+                      current_account, current_officer, current_officer_token, officer_checked,
+                      officer_required, officer_token, officer_token_required)
 from app.hot_lane import HotRoute, after_access_token
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
@@ -62,12 +62,29 @@ def issue(payload: dict[str, Any]) -> Any:
     account's level, `credential.type_unknown` (422), `passcode.wrong` (401),
     `credential.signing_unavailable` (503: never an unsigned credential).
     """
+    return _issued(payload, ctx.actor())
+
+
+def _issued(payload: dict[str, Any], base: Actor) -> service.Issued:
+    """The route's work once the citizen's token is checked (``current_account()``): the
+    route's and the hot lane's (:data:`HOT_ISSUE`). ``base``: the request's actor."""
+    account = current_account()
     return service.issue_credential(
         db_session=ctx.db_session(), redis_client=ctx.redis_client(), protector=ctx.protector(),
-        key_ring=key_ring(),
-        actor=_citizen_actor(), account=current_account(), credential_type=payload["type"],
-        passcode=payload["passcode"], audience=payload["audience"], nonce=payload["nonce"],
+        key_ring=key_ring(), actor=citizen_actor(account, base), account=account,
+        credential_type=payload["type"], passcode=payload["passcode"],
+        audience=payload["audience"], nonce=payload["nonce"],
         lifetimes=current_app.config["CREDENTIAL_LIFETIMES"])
+
+
+#: A citizen's QR, issued in front of Flask (:mod:`app.hot_lane`): the token and the account
+#: checked by the route's own step, then its work.
+HOT_ISSUE = HotRoute(endpoint="credentials.issue", view=issue, arguments=CredentialCreate,
+                     response=CredentialIssued, status=201,
+                     authenticate=after_access_token(lambda: citizen_for_act(
+                         Act.CREDENTIAL_ISSUE)),
+                     serve=lambda payload, _account, environ: _issued(
+                         payload, ctx.actor_of(environ)))
 
 
 @blp.get("")

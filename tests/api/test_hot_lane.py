@@ -29,6 +29,7 @@ from tests.flows import assert_error, bearer, logged_in_officer
 PATH = "/api/v1/credentials/verify"
 MATCH = "/api/v1/rp/identity-match"
 REFRESH = "/api/v1/auth/refresh"
+ISSUE = "/api/v1/credentials"
 OPERATOR = Actor(type="operator", id="test")
 
 
@@ -98,8 +99,8 @@ def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str]
     return through_lane
 
 
-def test_the_service_installs_the_lane_for_the_verification_the_match_and_the_refresh(app):
-    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH}
+def test_the_service_installs_the_lane_for_the_verification_the_match_the_refresh_the_qr(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH, ISSUE}
 
 
 def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
@@ -259,7 +260,8 @@ def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
     monkeypatch.setattr(manager, "decorated_limits", lambda callable_name: (
         [object()] if callable_name == name else []))  # a limit declared on the route
     served = register_hot_lane(limited, HOT_ROUTES)
-    assert served is not None and set(served.routes) == {MATCH, REFRESH}  # the others still are
+    assert served is not None
+    assert set(served.routes) == {MATCH, REFRESH, ISSUE}  # the others still are
 
 
 # --- The identity match -----------------------------------------------------------------------
@@ -437,6 +439,114 @@ def test_behind_a_proxy_the_lane_records_the_address_the_proxy_fix_reads(
     assert lane.served == 1
     assert [answer.get_json()["reason"] for answer in answers] == ["malformed", "malformed"]
     assert [event["source"] for event in _events(db_session, 2)] == ["203.0.113.7"] * 2
+
+
+# --- Issuing a QR --------------------------------------------------------------------------------
+
+_ISSUE = {"type": "identity_basic", "passcode": flows.PASSCODE}
+
+
+def _issue(client: Any, lane: HotLane, token: str, body: dict[str, Any], *,
+           through_lane: bool) -> Any:
+    """An issue through the lane (which must serve it) or through Flask alone."""
+    before, routes = lane.served, lane.routes
+    if not through_lane:
+        lane.routes = {}
+    try:
+        answer = client.post(ISSUE, headers={"X-Request-Id": "lane-issue-0001", **bearer(token)},
+                             json=body)
+    finally:
+        lane.routes = routes
+    assert lane.served - before == (1 if through_lane else 0)
+    return answer
+
+
+def test_a_qr_is_issued_by_the_lane_as_by_the_route(client, lane, db_session, holder, officer):
+    """The same answer but for what makes each credential itself (its id, its text, its expiry
+    to the second), the same headers, the same access-log row, and each QR verifies."""
+    answers = [_issue(client, lane, holder.token, _ISSUE, through_lane=through)
+               for through in (True, False)]
+    assert [answer.status_code for answer in answers] == [201, 201], answers[0].get_json()
+    bodies = [answer.get_json() for answer in answers]
+    assert [sorted(body) for body in bodies] == [["credential_id", "expires_at", "qr", "type"]] * 2
+    assert [body["type"] for body in bodies] == ["identity_basic"] * 2
+    assert bodies[0]["credential_id"] != bodies[1]["credential_id"]
+    assert [sorted((name, value) for name, value in answer.headers.items()
+                   if name != "Content-Length") for answer in answers][0] == \
+        sorted((name, value) for name, value in answers[1].headers.items()
+               if name != "Content-Length")
+    first, second = _events(db_session, 2, "credential.issued")
+    assert first["details"]["credential_id"] == bodies[0]["credential_id"]
+    assert second["details"]["credential_id"] == bodies[1]["credential_id"]
+    assert {**first, "details": None} == {**second, "details": None}
+    assert first["actor"] == ("citizen", f"account:{holder.account_id}")
+    for body in bodies:
+        verified = client.post(PATH, headers=bearer(officer.token), json={"qr": body["qr"]})
+        assert verified.get_json()["valid"] is True, verified.get_json()
+
+
+def test_a_wrong_passcode_through_the_lane_is_counted_as_through_the_route(
+        client, lane, db_session, holder):
+    """Tries through the lane and through the route count in the same row: the fifth wrong one
+    locks the account, whichever way it came, and nothing is issued."""
+    wrong = {**_ISSUE, "passcode": "000000" if flows.PASSCODE != "000000" else "111111"}
+    left = []
+    for through in (True, False, True, False):
+        answer = _issue(client, lane, holder.token, wrong, through_lane=through)
+        assert_error(answer, 401, "passcode.wrong")
+        left.append(answer.get_json()["message"])
+    assert [message.split(" tries left")[0][-1] for message in left] == ["4", "3", "2", "1"]
+    locked = _issue(client, lane, holder.token, wrong, through_lane=True)
+    assert_error(locked, 403, "account.locked")
+    assert _events(db_session, 1, "credential.issued") == []
+    # Locked: the token is refused by the lane's step, so the route answers it.
+    assert_error(_issue(client, lane, holder.token, _ISSUE, through_lane=False), 401,
+                 "auth.invalid_token")
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({**_ISSUE, "type": "identity"}, 403, "credential.level_too_low"),
+    ({**_ISSUE, "type": "no_such_type"}, 422, "credential.type_unknown")])
+def test_a_refusal_of_the_use_case_is_the_lanes_as_the_routes(client, lane, db_session, holder,
+                                                              body, status, code):
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=True,
+                  path=ISSUE, json=body)
+    assert_error(answer, status, code)
+
+
+@pytest.mark.parametrize("body", [{**_ISSUE, "extra": 1}, {"type": "identity_basic"},
+                                  {**_ISSUE, "passcode": 123456}])
+def test_an_issue_the_route_refuses_for_its_body_goes_to_the_route(client, lane, db_session,
+                                                                   holder, body):
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=False,
+                  path=ISSUE, json=body)
+    assert_error(answer, 422, "request.invalid")
+
+
+@pytest.mark.parametrize("state", ["pending_review", "locked"])
+def test_an_account_that_is_not_active_goes_to_the_route_and_is_refused(
+        client, lane, db_session, holder, state):
+    """The lane's step is the route's (:func:`app.auth.citizen_for_act`): an account that may
+    not issue is not served by the lane, and the route refuses it; nothing is issued."""
+    from identity.accounts.models import Account
+
+    db_session.expire_all()
+    account = db_session.get(Account, holder.account_id)
+    account.status = state
+    account.lock_reason = "officer" if state == "locked" else None
+    account.status_before_lock = "active" if state == "locked" else None
+    db_session.commit()
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=False,
+                  path=ISSUE, json=_ISSUE)
+    assert_error(answer, *{"pending_review": (403, "account.not_active"),
+                           "locked": (401, "auth.invalid_token")}[state])
+    assert _events(db_session, 1, "credential.issued") == []
+
+
+def test_an_officers_token_on_the_issue_goes_to_the_route(client, lane, db_session, officer):
+    answer = both(client, lane, db_session, headers=bearer(officer.token), served=False,
+                  path=ISSUE, json=_ISSUE)
+    assert_error(answer, 403, "auth.citizen_only")
 
 
 # --- Its session -------------------------------------------------------------------------------
