@@ -621,6 +621,8 @@ class _Budget:
     scope: str
     key: Callable[[], str]
     per_endpoint: bool = False
+    #: The key reads only the app context (``g``: the caller's account), never the request.
+    of_caller: bool = False
 
 
 _PER_IP = _Budget("AUTH_LIMIT_PER_IP", "auth:ip", _client_address, per_endpoint=True)
@@ -667,10 +669,12 @@ def count_from_environ(budgets: tuple[_Budget, ...], *, endpoint: str,
                        environ: dict[str, Any]) -> None:
     """:func:`_count` of a request known by its WSGI environ as the proxy fix leaves it
     (:mod:`app.hot_lane`, which has no request context), as the view of ``endpoint`` counts it.
-    Only budgets keyed by the client's address can be counted so (``TypeError`` otherwise)."""
-    if any(budget.key is not _client_address for budget in budgets):
+    Only budgets keyed by the client's address or by the caller (``of_caller``: after the
+    caller was checked, ``g`` holding it) can be counted so (``TypeError`` otherwise)."""
+    if any(budget.key is not _client_address and not budget.of_caller for budget in budgets):
         raise TypeError("a budget keyed by the request's body needs the request")
-    _count_keyed([(budget, _address_of(environ)) for budget in budgets], endpoint)
+    _count_keyed([(budget, _address_of(environ) if budget.key is _client_address
+                   else budget.key()) for budget in budgets], endpoint)
 
 
 def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:
@@ -714,8 +718,9 @@ class Limits:
 def limited(setting: str, *, scope: str, key: Callable[[], str]) -> Limits:
     """A rate limit of a view per ``key()`` (``setting``: the name of its limit in
     flask-limiter's notation, read at each request), counted like the authentication budgets:
-    one Redis script, one round trip, flask-limiter's keys (:func:`_count`)."""
-    return Limits((_Budget(setting, scope, key),))
+    one Redis script, one round trip, flask-limiter's keys (:func:`_count`). ``key()`` names
+    the caller from the app context only (``g``), never from the request (``of_caller``)."""
+    return Limits((_Budget(setting, scope, key, of_caller=True),))
 
 
 def auth_limits(*, personal_id: bool = True, device: bool = False,

@@ -2,14 +2,15 @@
 
 Usage (PostgreSQL and Redis on this machine, as ``make bench`` uses them)::
 
-    .venv/bin/python -m tools.cpu_split verify|match|issue|refresh|pay [--seconds 4] \
+    .venv/bin/python -m tools.cpu_split verify|match|issue|refresh|pay|file [--seconds 4] \
         [--max-in-flight N --wait-ms M]
 
 Serves the service as the benches do (:func:`bench.accounts.registered_service`,
 granian with :data:`bench.servers.WORKERS` workers, production configuration),
 puts the bench's load on ``verify`` (online verification by an officer),
 ``match`` (a bank's identity matches, as ``bench.relying_parties`` makes them),
-``issue`` (a citizen's ``identity_basic`` QR), ``refresh`` (each client
+``issue`` (a citizen's ``identity_basic`` QR), ``file`` (a citizen's report, as
+``bench.reports`` files it), ``refresh`` (each client
 rotating its own chain of refresh tokens, as ``bench.accounts.run_refresh``
 does) or ``pay`` (payment attempts as ``bench.payments`` makes them, the gateway
 simulator in this process, counted as such, calling the service back), and
@@ -39,7 +40,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import payments, relying_parties
+from bench import payments, relying_parties, reports
 from bench.accounts import (BENCH_LIMIT, CONNECTIONS, PASSWORD, bearer_load, login_once,
                             officer_login, registered_service)
 from bench.credentials import ISSUE_PATH, PASSCODE, VERIFY_PATH, _issue, _prepare
@@ -146,6 +147,9 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
                 bodies = [{"qr": _issue(port, token)} for token in tokens]
                 load = lambda d: bearer_load(port, d, "POST", VERIFY_PATH,  # noqa: E731
                                              [officer], bodies)
+            elif endpoint == "file":
+                load = lambda d: bearer_load(port, d, "POST", reports.FILE_PATH,  # noqa: E731
+                                             tokens, [reports._filing_body()])
             else:
                 load = lambda d: bearer_load(port, d, "POST", ISSUE_PATH, tokens,  # noqa: E731
                                              [{"type": "identity_basic",
@@ -188,7 +192,7 @@ def measure(endpoint: str, seconds: float, settings: dict[str, str]) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("endpoint", choices=("verify", "match", "issue", "refresh", "pay"))
+    parser.add_argument("endpoint", choices=("verify", "match", "issue", "refresh", "pay", "file"))
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-in-flight", type=int)
     parser.add_argument("--wait-ms", type=int)

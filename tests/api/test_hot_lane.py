@@ -25,11 +25,13 @@ from identity.errors import Unavailable
 from tests import flows
 from tests.api.helpers import Bank, Citizen
 from tests.flows import assert_error, bearer, logged_in_officer
+from tests.utilities.reports.helpers import report_body
 
 PATH = "/api/v1/credentials/verify"
 MATCH = "/api/v1/rp/identity-match"
 REFRESH = "/api/v1/auth/refresh"
 ISSUE = "/api/v1/credentials"
+FILE = "/api/v1/reports"
 OPERATOR = Actor(type="operator", id="test")
 
 
@@ -99,8 +101,8 @@ def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str]
     return through_lane
 
 
-def test_the_service_installs_the_lane_for_the_verification_the_match_the_refresh_the_qr(app):
-    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH, ISSUE}
+def test_the_service_installs_the_lane_for_its_five_routes(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH, ISSUE, FILE}
 
 
 def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
@@ -261,7 +263,7 @@ def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
         [object()] if callable_name == name else []))  # a limit declared on the route
     served = register_hot_lane(limited, HOT_ROUTES)
     assert served is not None
-    assert set(served.routes) == {MATCH, REFRESH, ISSUE}  # the others still are
+    assert set(served.routes) == {MATCH, REFRESH, ISSUE, FILE}  # the others still are
 
 
 # --- The identity match -----------------------------------------------------------------------
@@ -547,6 +549,108 @@ def test_an_officers_token_on_the_issue_goes_to_the_route(client, lane, db_sessi
     answer = both(client, lane, db_session, headers=bearer(officer.token), served=False,
                   path=ISSUE, json=_ISSUE)
     assert_error(answer, 403, "auth.citizen_only")
+
+
+# --- Filing a report ---------------------------------------------------------------------------
+
+def _file(client: Any, lane: HotLane, token: str, body: dict[str, Any], *,
+          through_lane: bool) -> Any:
+    """A report filed through the lane (which must serve it) or through Flask alone."""
+    before, routes = lane.served, lane.routes
+    if not through_lane:
+        lane.routes = {}
+    try:
+        answer = client.post(FILE, headers={"X-Request-Id": "lane-file-0001", **bearer(token)},
+                             json=body)
+    finally:
+        lane.routes = routes
+    assert lane.served - before == (1 if through_lane else 0)
+    return answer
+
+
+@pytest.mark.parametrize("anonymous", [False, True], ids=["named", "anonymous"])
+def test_a_report_is_filed_by_the_lane_as_by_the_route(client, lane, db_session, holder,
+                                                       anonymous):
+    """The same answer but for what makes each case itself (its number, its reporter key), the
+    same headers, and the same audit row but for the case it names."""
+    body = report_body(anonymous=anonymous)
+    answers = [_file(client, lane, holder.token, body, through_lane=through)
+               for through in (True, False)]
+    assert [answer.status_code for answer in answers] == [201, 201], answers[0].get_json()
+    bodies = [answer.get_json() for answer in answers]
+    assert bodies[0]["case_number"] != bodies[1]["case_number"]
+    assert [bool(body["reporter_key"]) for body in bodies] == [anonymous] * 2
+
+    def same(body: dict[str, Any]) -> dict[str, Any]:  # the second case counts the first
+        own = {"case_number", "reporter_key", "created_at", "updated_at", "due_at"}
+        return {**{key: value for key, value in body.items() if key not in own},
+                "indicators": [(found["kind"], found["value"]) for found in body["indicators"]],
+                "timeline": [entry["action"] for entry in body["timeline"]]}
+    assert same(bodies[0]) == same(bodies[1])
+    assert [sorted((name, value) for name, value in answer.headers.items()
+                   if name != "Content-Length") for answer in answers][0] == \
+        sorted((name, value) for name, value in answers[1].headers.items()
+               if name != "Content-Length")
+    first, second = _events(db_session, 2, "report.filed")
+    assert {**first, "subject": None, "details": None} == \
+        {**second, "subject": None, "details": None}
+
+
+def test_the_lane_counts_a_filing_in_the_routes_limit_and_the_days_quota(app, client, lane,
+                                                                         holder, monkeypatch):
+    """Per account, ``REPORT_LIMIT_PER_ACCOUNT``: one count per request, through the lane or the
+    route, in the same counter; then the day's quota, counted the same way."""
+    monkeypatch.setitem(app.config, "REPORT_LIMIT_PER_ACCOUNT", "3 per minute")
+    statuses = [_file(client, lane, holder.token, report_body(), through_lane=through)
+                for through in (True, False, True)]
+    limited = [_file(client, lane, holder.token, report_body(), through_lane=through)
+               for through in (True, False)]
+    assert [answer.status_code for answer in statuses] == [201] * 3
+    for answer in limited:
+        assert_error(answer, 429, "rate_limited")
+    assert limited[0].get_json() == limited[1].get_json()
+    assert sorted(limited[0].headers.items()) == sorted(limited[1].headers.items())
+    monkeypatch.setitem(app.config, "REPORT_LIMIT_PER_ACCOUNT", "100 per minute")
+    monkeypatch.setitem(app.config, "REPORT_DAILY_PER_ACCOUNT", 4)
+    assert _file(client, lane, holder.token, report_body(), through_lane=True).status_code == 201
+    for through in (True, False):
+        exhausted = _file(client, lane, holder.token, report_body(), through_lane=through)
+        assert_error(exhausted, 429, "quota.exhausted")
+        assert int(exhausted.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("overrides, code", [
+    ({"location_unknown": True}, "report.location_conflict"),
+    ({"commune_code": "99999"}, "commune.unknown"),
+    ({"address": None}, "report.address_required")])
+def test_a_report_the_use_case_refuses_is_the_lanes_answer_as_the_routes(
+        client, lane, db_session, holder, overrides, code):
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=True,
+                  path=FILE, json=report_body(**overrides))
+    assert_error(answer, 422, code)
+
+
+@pytest.mark.parametrize("body", [report_body(extra=1), {"category": "fraud"},
+                                  report_body(category="no-such-category")],
+                         ids=["unknown-field", "missing-fields", "unknown-category"])
+def test_a_report_the_route_refuses_for_its_body_goes_to_the_route(client, lane, db_session,
+                                                                   holder, body):
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=False,
+                  path=FILE, json=body)
+    assert_error(answer, 422, "request.invalid")
+
+
+def test_a_report_of_an_account_pending_review_goes_to_the_route_and_is_refused(
+        client, lane, db_session, holder):
+    from identity.accounts.models import Account
+
+    db_session.expire_all()
+    db_session.get(Account, holder.account_id).status = "pending_review"
+    db_session.commit()
+    answer = both(client, lane, db_session, headers=bearer(holder.token), served=False,
+                  path=FILE, json=report_body())
+    assert_error(answer, 403, "account.not_active")
+    assert _events(db_session, 1, "report.filed") == []
 
 
 # --- Its session -------------------------------------------------------------------------------
