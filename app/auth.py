@@ -57,6 +57,7 @@ from identity.accounts.errors import InvalidToken
 from identity.accounts.models import Account, Officer
 from identity.entities import attach
 from identity.errors import Forbidden, TooManyAttempts
+from identity.kept_redis import kept_for
 from config import MEMORY_REDIS_URL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -687,10 +688,11 @@ def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:
     storage, strategy = current_app.extensions["ratelimit_backend"]
     script = current_app.extensions["ratelimit_script"]
     if script is not None:
-        refused = int(script(keys=[storage.prefixed_key(item.key_for(key, scope))
-                                   for item, key, scope in windows],
-                             args=[value for item, _key, _scope in windows
-                                   for value in (item.get_expiry(), item.amount)]))
+        refused = int(kept_for(script.registered_client).script(
+            script, [storage.prefixed_key(item.key_for(key, scope))
+                     for item, key, scope in windows],
+            [value for item, _key, _scope in windows
+             for value in (item.get_expiry(), item.amount)]))
         past = windows[refused - 1][0] if refused else None
     else:
         past = next((item for item, key, scope in windows

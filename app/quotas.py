@@ -24,6 +24,7 @@ from app.auth import limited
 from app.extensions import get_redis
 from identity import clock
 from identity.errors import TooManyAttempts
+from identity.kept_redis import kept_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,12 +61,11 @@ def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int 
     now = clock.now()
     key = f"quota:{name}:{subject}:{now:%Y%m%d}"
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
-    pipe = get_redis().pipeline()
-    pipe.incrby(key, cost)
     # It ends at a fixed time (tomorrow's midnight), not a time counted from this call: the
     # key's TTL must not tell when the account last acted (an anonymous report, for one).
-    pipe.pexpire(key, int((midnight + 86_400 - now.timestamp()) * 1000))
-    used = int(pipe.execute()[0])
+    used = int(kept_for(get_redis()).transaction(
+        ("INCRBY", key, cost),
+        ("PEXPIRE", key, int((midnight + 86_400 - now.timestamp()) * 1000)))[0])
     if used > limit:
         raise DailyQuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
                                   errors={"quota": [limit]})

@@ -33,6 +33,7 @@ from identity.credentials import keys, types, vn1
 from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
+from identity.kept_redis import kept_for
 from identity.credentials.models import Credential
 from identity.database import paginate
 from identity.errors import Conflict
@@ -145,9 +146,10 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
     bump(db_session, metric="credentials.issued", province_code=citizen.province_code,
          commune_code=citizen.commune_code)
     # Kept for the image only, for the credential's life; sealed like other personal data.
-    redis_client.set(_text_key(credential_id),
-                     protector.encrypt(text, context=_TEXT_CONTEXT + credential_id.encode()),
-                     exat=int(expires_at.timestamp()))
+    kept_for(redis_client).command(
+        "SET", _text_key(credential_id),
+        protector.encrypt(text, context=_TEXT_CONTEXT + credential_id.encode()),
+        "EXAT", int(expires_at.timestamp()))
     return Issued(credential_id=credential_id, qr=text, expires_at=expires_at,
                   type=credential_type)
 
