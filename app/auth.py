@@ -43,6 +43,7 @@ from flask_jwt_extended.tokens import _decode_jwt
 from flask_jwt_extended.view_decorators import _decode_jwt_from_headers, _load_user
 from flask_limiter import Limiter
 import jwt as pyjwt
+import redis
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
@@ -628,21 +629,30 @@ class _Budget:
 
 _PER_IP = _Budget("AUTH_LIMIT_PER_IP", "auth:ip", _client_address, per_endpoint=True)
 
-#: Every window of a request counted in one atomic step: each key in turn is incremented
-#: (its expiry set when the increment created it, as flask-limiter's fixed window does) and
-#: compared with its amount; the first past its amount stops the count. Returns that
-#: window's 1-based index, or 0 when the request fits in every window.
+#: Every window of a request counted in one atomic step: each of the first ``ARGV[1]`` keys in
+#: turn is incremented (its expiry set when the increment created it, as flask-limiter's fixed
+#: window does) and compared with its amount; the first past its amount stops the count.
+#: Then, when one more key is given and every window had room, that count (a daily quota's,
+#: :func:`count_from_environ`'s ``then``) is incremented by its cost and set to expire in its
+#: time (ms). Returns ``{the refused window's 1-based index or 0, the last count's total or 0}``.
 _COUNT_WINDOWS = b"""
-for index, key in ipairs(KEYS) do
-    local count = redis.call('incrby', key, 1)
+local windows = tonumber(ARGV[1])
+for index = 1, windows do
+    local count = redis.call('incrby', KEYS[index], 1)
     if count == 1 then
-        redis.call('expire', key, ARGV[2 * index - 1])
+        redis.call('expire', KEYS[index], ARGV[2 * index])
     end
-    if count > tonumber(ARGV[2 * index]) then
-        return index
+    if count > tonumber(ARGV[2 * index + 1]) then
+        return {index, 0}
     end
 end
-return 0
+if #KEYS > windows then
+    local key = KEYS[windows + 1]
+    local used = redis.call('incrby', key, ARGV[2 * windows + 2])
+    redis.call('pexpire', key, ARGV[2 * windows + 3])
+    return {0, used}
+end
+return {0, 0}
 """
 
 
@@ -667,19 +677,27 @@ def _count(budgets: tuple[_Budget, ...]) -> None:
 
 
 def count_from_environ(budgets: tuple[_Budget, ...], *, endpoint: str,
-                       environ: dict[str, Any]) -> None:
+                       environ: dict[str, Any],
+                       then: tuple[str, int, int] | None = None) -> int | None:
     """:func:`_count` of a request known by its WSGI environ as the proxy fix leaves it
     (:mod:`app.hot_lane`, which has no request context), as the view of ``endpoint`` counts it.
     Only budgets keyed by the client's address or by the caller (``of_caller``: after the
-    caller was checked, ``g`` holding it) can be counted so (``TypeError`` otherwise)."""
+    caller was checked, ``g`` holding it) can be counted so (``TypeError`` otherwise).
+
+    ``then``: a count the view makes next in the app's Redis, ``(key, cost, ms until it
+    ends)`` (a daily quota's, :func:`app.quotas.count_then_consume`), made by the
+    same script in the same round trip when every budget had room and the rate limits count
+    in that Redis: its new total, or None when it was not made (the caller makes it)."""
     if any(budget.key is not _client_address and not budget.of_caller for budget in budgets):
         raise TypeError("a budget keyed by the request's body needs the request")
-    _count_keyed([(budget, _address_of(environ) if budget.key is _client_address
-                   else budget.key()) for budget in budgets], endpoint)
+    return _count_keyed([(budget, _address_of(environ) if budget.key is _client_address
+                          else budget.key()) for budget in budgets], endpoint, then)
 
 
-def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:
-    """:func:`_count` of ``(budget, the request's key in it)``, for the view of ``endpoint``."""
+def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str,
+                 then: tuple[str, int, int] | None = None) -> int | None:
+    """:func:`_count` of ``(budget, the request's key in it)``, for the view of ``endpoint``;
+    ``then`` as :func:`count_from_environ` takes it."""
     config = current_app.config
     windows = sorted(((item, key,
                        f"{endpoint}:{budget.scope}" if budget.per_endpoint else budget.scope)
@@ -687,19 +705,41 @@ def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str) -> None:
                      key=lambda window: window[0])  # by window length, else in order
     storage, strategy = current_app.extensions["ratelimit_backend"]
     script = current_app.extensions["ratelimit_script"]
+    used = None
     if script is not None:
-        refused = int(kept_for(script.registered_client).script(
-            script, [storage.prefixed_key(item.key_for(key, scope))
-                     for item, key, scope in windows],
-            [value for item, _key, _scope in windows
-             for value in (item.get_expiry(), item.amount)]))
-        past = windows[refused - 1][0] if refused else None
+        keys = [storage.prefixed_key(item.key_for(key, scope)) for item, key, scope in windows]
+        args = [len(windows), *(value for item, _key, _scope in windows
+                                for value in (item.get_expiry(), item.amount))]
+        if then is not None and _limits_in_app_redis(script.registered_client):
+            keys.append(then[0])
+            args.extend(then[1:])
+        refused, total = kept_for(script.registered_client).script(script, keys, args)
+        past = windows[int(refused) - 1][0] if refused else None
+        used = int(total) if len(keys) > len(windows) and not refused else None
     else:
         past = next((item for item, key, scope in windows
                      if not strategy.hit(item, key, scope)), None)
     if past is not None:
         raise TooManyAttempts(f"Too many attempts ({past}); try again later.",
                               retry_after=past.get_expiry())
+    return used
+
+
+def _limits_in_app_redis(client: Any) -> bool:
+    """Whether the rate limits' Redis ``client`` is the app's Redis (the same server and
+    database): whether a count of the app's Redis may be made by the rate limits' script."""
+    found = current_app.extensions.get("ratelimit_in_app_redis")
+    if found is None:
+        def where(of: Any) -> tuple[Any, ...]:
+            kwargs = of.connection_pool.connection_kwargs
+            return tuple(kwargs.get(name) for name in ("host", "port", "path", "db",
+                                                       "username"))
+        app_redis = current_app.extensions.get("redis")
+        found = current_app.extensions["ratelimit_in_app_redis"] = (
+            isinstance(app_redis, redis.Redis) and type(app_redis) is type(client)
+            and type(app_redis.connection_pool) is type(client.connection_pool)
+            and where(app_redis) == where(client))
+    return bool(found)
 
 
 class Limits:

@@ -16,11 +16,12 @@ must not let one account walk the registry. Two bounds, both counted in Redis
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, g
 
-from app.auth import limited
+from app.auth import count_from_environ, limited
 from app.extensions import get_redis
 from identity import clock
 from identity.errors import TooManyAttempts
@@ -50,6 +51,37 @@ def account_rate_limit(config_name: str, *, scope: str) -> Callable[[F], F]:
     return limited(config_name, scope=scope, key=_account_key)
 
 
+@dataclass(frozen=True)
+class DailyQuota:
+    """Today's count of one endpoint's units for one account: its key, the units this request
+    costs, the day's limit, in how many ms the key ends (a time relative to Redis's clock, so
+    that a skewed clock of a server cannot end it early) and when the day renews."""
+
+    key: str
+    cost: int
+    limit: int
+    expire_ms: int
+    retry_after: int
+
+    def check(self, used: int) -> int:
+        """What is left once ``used`` units are counted; :class:`DailyQuotaExhausted` past it."""
+        if used > self.limit:
+            raise DailyQuotaExhausted(retry_after=self.retry_after, errors={"quota": [self.limit]})
+        return self.limit - used
+
+
+def daily_quota(*, name: str, subject: str, config_name: str, cost: int = 1) -> DailyQuota:
+    """``cost`` units of ``name`` today for ``subject`` (``account:12``), not yet counted."""
+    now = clock.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
+    # It ends at a fixed time (tomorrow's midnight), not a time counted from this call: the
+    # key's TTL must not tell when the account last acted (an anonymous report, for one).
+    return DailyQuota(key=f"quota:{name}:{subject}:{now:%Y%m%d}", cost=cost,
+                      limit=int(current_app.config[config_name]),
+                      expire_ms=int((midnight + 86_400 - now.timestamp()) * 1000),
+                      retry_after=max(1, int(midnight - now.timestamp())))
+
+
 def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int = 1) -> int:
     """Count ``cost`` units of ``name`` today for ``subject`` (``account:12``); what is left.
 
@@ -57,16 +89,22 @@ def consume_daily_quota(*, name: str, subject: str, config_name: str, cost: int 
     configured quota (the refused units are counted too: hammering does not
     buy anything back).
     """
-    limit = int(current_app.config[config_name])
-    now = clock.now()
-    key = f"quota:{name}:{subject}:{now:%Y%m%d}"
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
-    # It ends at a fixed time (tomorrow's midnight), not a time counted from this call: the
-    # key's TTL must not tell when the account last acted (an anonymous report, for one).
-    used = int(kept_for(get_redis()).transaction(
-        ("INCRBY", key, cost),
-        ("PEXPIRE", key, int((midnight + 86_400 - now.timestamp()) * 1000)))[0])
-    if used > limit:
-        raise DailyQuotaExhausted(retry_after=max(1, int(midnight - now.timestamp())),
-                                  errors={"quota": [limit]})
-    return limit - used
+    return _consume(daily_quota(name=name, subject=subject, config_name=config_name, cost=cost))
+
+
+def _consume(quota: DailyQuota) -> int:
+    used = kept_for(get_redis()).transaction(("INCRBY", quota.key, quota.cost),
+                                             ("PEXPIRE", quota.key, quota.expire_ms))[0]
+    return quota.check(int(used))
+
+
+def count_then_consume(budgets: tuple[Any, ...], quota: DailyQuota, *, endpoint: str,
+                       environ: dict[str, Any]) -> int:
+    """The hot lane's count of a request in its view's rate-limit ``budgets``
+    (:func:`app.auth.count_from_environ`), then its ``quota`` consumed, as the route counts
+    the one before it runs and consumes the other in its view: a request refused by a
+    limit consumes nothing. In one Redis round trip when the limits count in the app's Redis;
+    what is left of the quota."""
+    used = count_from_environ(budgets, endpoint=endpoint, environ=environ,
+                              then=(quota.key, quota.cost, quota.expire_ms))
+    return _consume(quota) if used is None else quota.check(used)

@@ -27,12 +27,12 @@ from marshmallow import Schema
 
 from app import context as ctx
 from app.api.pages import page
-from app.auth import (BEARER, citizen_for_act, citizen_required, count_from_environ,
-                      current_account, current_officer, limited, Limits, officer_required)
+from app.auth import (BEARER, citizen_for_act, citizen_required, current_account,
+                      current_officer, limited, Limits, officer_required)
 from app.extensions import get_protector
 from app.hot_lane import HotRoute, after_access_token
 from app.parsing import Blueprint
-from app.quotas import consume_daily_quota
+from app.quotas import consume_daily_quota, count_then_consume, daily_quota
 from identity.accounts.capabilities import Act
 from identity.audit.service import Actor
 from utilities.reports import cases, evidence, filing, indicators, own_cases
@@ -148,22 +148,27 @@ def file_report(payload: dict[str, Any]) -> Any:
     (header `X-Reporter-Key`); the app keeps it, the service does not. At most
     `REPORT_DAILY_PER_ACCOUNT` reports a day (429 `quota.exhausted`).
     """
+    consume_daily_quota(name="reports", subject=_quota_subject(),
+                        config_name="REPORT_DAILY_PER_ACCOUNT")
     return _filed(payload, ctx.actor())
 
 
 def _filed(payload: dict[str, Any], base: Actor) -> Any:
-    """The route's work once the account is checked and its request counted: the route's and
-    the hot lane's (:data:`HOT_FILE`). ``base``: the request's actor."""
-    consume_daily_quota(name="reports", subject=_quota_subject(),
-                        config_name="REPORT_DAILY_PER_ACCOUNT")
+    """The route's work once the account is checked, its request counted and the day's quota
+    consumed: the route's and the hot lane's (:data:`HOT_FILE`). ``base``: the request's
+    actor."""
     return filing.file_report(db_session=ctx.db_session(), protector=ctx.protector(),
                               actor=base, account=current_account(), deadlines=_deadlines(),
                               **payload)
 
 
 def _file_in_lane(payload: dict[str, Any], _account: Any, environ: dict[str, Any]) -> Any:
-    """The route in the hot lane: the request counted in the route's limit, then its work."""
-    count_from_environ(FILING_LIMIT.budgets, endpoint=HOT_FILE.endpoint, environ=environ)
+    """The route in the hot lane: the request counted in the route's limit and the day's
+    quota consumed (one Redis round trip: :func:`app.quotas.count_then_consume`), then its
+    work."""
+    count_then_consume(FILING_LIMIT.budgets, daily_quota(
+        name="reports", subject=_quota_subject(), config_name="REPORT_DAILY_PER_ACCOUNT"),
+        endpoint=HOT_FILE.endpoint, environ=environ)
     return _filed(payload, ctx.actor_of(environ))
 
 

@@ -2,6 +2,7 @@
 as the route answers it, and every request it cannot answer so handed to the route."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -617,6 +618,36 @@ def test_the_lane_counts_a_filing_in_the_routes_limit_and_the_days_quota(app, cl
         exhausted = _file(client, lane, holder.token, report_body(), through_lane=through)
         assert_error(exhausted, 429, "quota.exhausted")
         assert int(exhausted.headers["Retry-After"]) > 0
+
+
+@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
+                    reason="the in-process store counts window by window; Redis in one script")
+def test_on_redis_the_lane_counts_a_filings_limit_and_quota_in_one_round_trip(
+        app, client, lane, holder, monkeypatch):
+    """The route counts its limit (one script) and then the day's quota (one transaction); the
+    lane both in one script, the quota only when the limit had room: the same counters."""
+    from identity.kept_redis import KeptRedis
+
+    sent: list[list[str]] = []
+    real = KeptRedis._exchange
+
+    def counting(self: KeptRedis, commands: Any) -> Any:
+        sent.append([str(command[0]) for command in commands])
+        return real(self, commands)
+
+    monkeypatch.setattr(KeptRedis, "_exchange", counting)
+    monkeypatch.setitem(app.config, "REPORT_LIMIT_PER_ACCOUNT", "2 per minute")
+    assert _file(client, lane, holder.token, report_body(), through_lane=True).status_code == 201
+    assert sent in ([["EVALSHA"]], [["EVALSHA"], ["EVAL"]])
+    sent.clear()
+    assert _file(client, lane, holder.token, report_body(), through_lane=False).status_code == 201
+    assert sent == [["EVALSHA"], ["MULTI", "INCRBY", "PEXPIRE", "EXEC"]]
+    quota = [key for key in app.extensions["redis"].scan_iter("quota:reports:*")]
+    assert len(quota) == 1 and int(app.extensions["redis"].get(quota[0])) == 2
+    assert 86_400 < app.extensions["redis"].ttl(quota[0]) <= 2 * 86_400
+    assert_error(_file(client, lane, holder.token, report_body(), through_lane=True), 429,
+                 "rate_limited")
+    assert int(app.extensions["redis"].get(quota[0])) == 2  # refused by the limit: not charged
 
 
 @pytest.mark.parametrize("overrides, code", [
