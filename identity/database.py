@@ -169,6 +169,23 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise sa.exc.DisconnectionError("idle connection failed its ping") from error
 
 
+def commit_keeping_state(db_session: Session) -> None:
+    """Commit without expiring the session's objects: their state is what was committed.
+
+    A commit expires every object of the session (``expire_on_commit``), so what reads one
+    afterwards (the answer's dump) loads it again (a ``BEGIN``, one ``SELECT`` per object and
+    relationship, a ``ROLLBACK`` at the end of the request), and the expiring itself costs
+    the objects' snapshots. A use case whose answer is what it wrote, under its own locks, in
+    the transaction just committed (or that reads nothing after it) commits so.
+    """
+    before = db_session.expire_on_commit
+    db_session.expire_on_commit = False
+    try:
+        db_session.commit()
+    finally:
+        db_session.expire_on_commit = before
+
+
 def paginate(db_session: Session, query: sa.Select[Any], *, page: int,
              per_page: int) -> tuple[list[Any], int]:
     """One page of an ordered query's rows (1-based) and the total the query matches."""

@@ -35,7 +35,7 @@ from identity.credentials.errors import (CredentialExpired, CredentialNotFound, 
 from identity.credentials.keys import KeyRing
 from identity.kept_redis import kept_for
 from identity.credentials.models import Credential
-from identity.database import paginate
+from identity.database import commit_keeping_state, paginate
 from identity.errors import Conflict
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
@@ -102,7 +102,7 @@ def issue_credential(*, db_session: Session, redis_client: redis.Redis, protecto
                              claims=kind.claims(db_session, account),
                              lifetime=_lifetime(kind, lifetimes or {}),
                              audience=audience, nonce=nonce)
-    db_session.commit()
+    commit_keeping_state(db_session)  # the answer reads nothing of the session's objects
     return issued
 
 

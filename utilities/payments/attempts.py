@@ -38,8 +38,7 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.passcode import confirm_passcode
 from identity.audit.service import Actor
-from identity.database import Statement
-from utilities.commits import commit_keeping_state
+from identity.database import Statement, commit_keeping_state
 from utilities.payments import gateway, idempotency
 from utilities.payments.errors import (AttemptPending, ChargeHeld, InvalidPaymentInput,
                                        OrderNotFound, OrderPaid, OrderRefunded)

@@ -38,9 +38,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.database import Statement
+from identity.database import Statement, commit_keeping_state
 from identity.protection import Protector
-from utilities.commits import commit_keeping_state
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
                                        IdempotencyKeyReused)
 from utilities.payments.models import IdempotencyKey

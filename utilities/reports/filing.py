@@ -20,10 +20,9 @@ from identity import clock
 from identity.accounts.models import Account
 from identity.accounts.notifications import notify
 from identity.audit.service import Actor, coarse_time
-from identity.database import Statement
+from identity.database import Statement, commit_keeping_state
 from identity.monitoring.counters import bump
 from identity.protection import Protector
-from utilities.commits import commit_keeping_state
 from utilities.reports.access import check_place, unit_of
 from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import InvalidReport
