@@ -349,17 +349,24 @@ def test_a_citizens_token_on_the_match_goes_to_the_route(client, lane, db_sessio
 
 # --- The refresh -------------------------------------------------------------------------------
 
-def _refreshed(client: Any, lane: HotLane, token: str, *, through_lane: bool) -> Any:
-    headers = {**bearer(token), "X-Request-Id": "lane-parity-0002"}
+def _one_way(client: Any, lane: HotLane, path: str, token: str, *, through_lane: bool,
+             **request: Any) -> Any:
+    """A ``POST`` of ``path`` with ``token`` through the lane (which must serve it) or through
+    Flask alone (the lane's routes taken away); the answer."""
     before, routes = lane.served, lane.routes
     if not through_lane:
         lane.routes = {}
     try:
-        answer = client.post(REFRESH, headers=headers)
+        answer = client.post(path, headers={"X-Request-Id": "lane-parity-0002", **bearer(token)},
+                             **request)
     finally:
         lane.routes = routes
     assert lane.served - before == (1 if through_lane else 0)
     return answer
+
+
+def _refreshed(client: Any, lane: HotLane, token: str, *, through_lane: bool) -> Any:
+    return _one_way(client, lane, REFRESH, token, through_lane=through_lane)
 
 
 def test_a_refresh_is_answered_by_the_lane_as_by_the_route(client, lane, holder):
@@ -451,17 +458,7 @@ _ISSUE = {"type": "identity_basic", "passcode": flows.PASSCODE}
 
 def _issue(client: Any, lane: HotLane, token: str, body: dict[str, Any], *,
            through_lane: bool) -> Any:
-    """An issue through the lane (which must serve it) or through Flask alone."""
-    before, routes = lane.served, lane.routes
-    if not through_lane:
-        lane.routes = {}
-    try:
-        answer = client.post(ISSUE, headers={"X-Request-Id": "lane-issue-0001", **bearer(token)},
-                             json=body)
-    finally:
-        lane.routes = routes
-    assert lane.served - before == (1 if through_lane else 0)
-    return answer
+    return _one_way(client, lane, ISSUE, token, through_lane=through_lane, json=body)
 
 
 def test_a_qr_is_issued_by_the_lane_as_by_the_route(client, lane, db_session, holder, officer):
@@ -556,17 +553,7 @@ def test_an_officers_token_on_the_issue_goes_to_the_route(client, lane, db_sessi
 
 def _file(client: Any, lane: HotLane, token: str, body: dict[str, Any], *,
           through_lane: bool) -> Any:
-    """A report filed through the lane (which must serve it) or through Flask alone."""
-    before, routes = lane.served, lane.routes
-    if not through_lane:
-        lane.routes = {}
-    try:
-        answer = client.post(FILE, headers={"X-Request-Id": "lane-file-0001", **bearer(token)},
-                             json=body)
-    finally:
-        lane.routes = routes
-    assert lane.served - before == (1 if through_lane else 0)
-    return answer
+    return _one_way(client, lane, FILE, token, through_lane=through_lane, json=body)
 
 
 @pytest.mark.parametrize("anonymous", [False, True], ids=["named", "anonymous"])
