@@ -3,9 +3,9 @@
 An online verification at a checkpoint, a bank's identity match or a token refresh spends
 about as much of its CPU in Flask's and flask-smorest's layers (the request context and its objects,
 routing, webargs, the answer's ``Response`` and its hooks) as in its own work
-(``docs/benchmarks.md``, run U). This WSGI middleware serves such a route's requests
-itself, when and only when it can answer exactly as the route would, and hands every other
-request to the application untouched:
+(``docs/benchmarks.md``, run U); a citizen's QR or report a fifth of it (run Z). This WSGI
+middleware serves such a route's requests itself, when and only when it can answer exactly as
+the route would, and hands every other request to the application untouched:
 
 - **Taken**: a ``POST`` of the route's path with no query string and an ``Authorization:
   Bearer <token>`` header in its plain form, the token read by the route's own step

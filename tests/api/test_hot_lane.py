@@ -1,5 +1,6 @@
-"""The hot lane (app/hot_lane.py): the online verification answered in front of Flask, exactly
-as the route answers it, and every request it cannot answer so handed to the route."""
+"""The hot lane (app/hot_lane.py): the online verification, the match, the refresh, a citizen's
+QR and report answered in front of Flask, exactly as their routes answer them, and every
+request it cannot answer so handed to the route."""
 from __future__ import annotations
 
 import os
