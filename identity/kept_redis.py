@@ -121,22 +121,22 @@ class KeptRedis:
     def transaction(self, *commands: Sequence[Any]) -> list[Any]:
         """``commands`` in ``MULTI``/``EXEC``, sent in one write; their replies."""
         if not self.usable:
-            pipe = self.client.pipeline()
-            for command in commands:
-                pipe.execute_command(*command)
-            return list(pipe.execute())
-        wrapped = [("MULTI",), *commands, ("EXEC",)]
+            return self._client_transaction(commands)
         try:
-            replies = self._exchange(wrapped)[-1]
+            replies = self._exchange([("MULTI",), *commands, ("EXEC",)])[-1]
         except _FAILED:
-            pipe = self.client.pipeline()
-            for command in commands:
-                pipe.execute_command(*command)
-            return list(pipe.execute())
+            return self._client_transaction(commands)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return list(replies)
+
+    def _client_transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """:meth:`transaction` through the client's own pipeline (its retries, its callbacks)."""
+        pipe = self.client.pipeline()
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
 
 
 def kept_for(client: redis.Redis) -> KeptRedis:

@@ -33,10 +33,10 @@ from identity.credentials import keys, types, vn1
 from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
-from identity.kept_redis import kept_for
 from identity.credentials.models import Credential
 from identity.database import commit_keeping_state, paginate
 from identity.errors import Conflict
+from identity.kept_redis import kept_for
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
 from identity.registry.models import Citizen
