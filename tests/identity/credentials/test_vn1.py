@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import zlib
 
 import cbor2
@@ -51,10 +52,21 @@ def test_base45_encodes_every_pair_of_bytes_as_the_rfc_says():
 
 
 def test_base45_round_trips_every_length():
-    import os
     for size in range(0, 600, 7):
         data = os.urandom(size)
         assert vn1.b45decode(vn1.b45encode(data)) == data
+
+
+@pytest.mark.parametrize("size", [0, 1, 249, 250, 251, 761, 762, 763, 3000, 40_000])
+def test_zlib_writes_level_9_in_the_smallest_window_that_covers_the_data(size):
+    data = os.urandom(size // 2) + b"VN1" * (size // 6)
+    compressed = vn1._zlib(data)
+    assert zlib.decompress(compressed) == data
+    assert compressed[2:] == zlib.compress(data, 9)[2:]  # the stream of the default window
+    window = 8 + (compressed[0] >> 4)
+    assert 9 <= window <= 15 and compressed[1] >> 6 == 3
+    assert window == 15 or (1 << window) - 262 >= len(data)  # reaches back over all of it
+    assert window == 9 or (1 << (window - 1)) - 262 < len(data)  # and no larger than that
 
 
 # --- The format --------------------------------------------------------------------------------
@@ -64,7 +76,10 @@ def test_a_credential_is_laid_out_as_the_spec_says():
     assert text.startswith("VN1:") and set(text[4:]) <= set(base45.ALPHABET)
     compressed = vn1.b45decode(text[4:])
     raw = zlib.decompress(compressed)
-    assert zlib.compress(raw, 9) == compressed  # level 9
+    # Level 9 (the header's FLEVEL 3), the deflate stream zlib writes at level 9 with its default
+    # window, behind the header of the smallest window that covers the data.
+    assert compressed[1] >> 6 == 3 and compressed[0] == 0x08 | (9 - 8) << 4
+    assert compressed[2:] == zlib.compress(raw, 9)[2:]
     sign1 = cbor2.loads(raw)
     assert sign1.tag == 18 and len(sign1.value) == 4
     protected, unprotected, payload, signature = sign1.value
