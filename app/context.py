@@ -16,7 +16,7 @@ from app.logging_setup import redact
 from identity.accounts.secrets import PasscodeKeys, use_passcode_keys
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
-from identity.autocommit import autocommit_reads, autocommit_statements
+from identity.autocommit import autocommit_statements
 from identity.protection import Protector
 
 #: A caller's request id: 8-64 letters, digits and dashes, at least one letter.
@@ -78,24 +78,6 @@ def db_session() -> Session:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def reads_then_one_write(view: F) -> F:
-    """Serve the route in autocommit on PostgreSQL (:func:`identity.autocommit.autocommit_reads`).
-
-    For a hot route that reads (its caller's row included) and then writes one statement
-    (an audited act, an idempotency key's claim): no ``BEGIN`` and no ``COMMIT``, the
-    statement durable when it returns. A transaction after that commit is an ordinary one.
-    Put it above the route's authentication, whose look-up is the request's first read.
-    So a request refused for its token has checked a pooled connection out (no statement
-    sent, unless the connection sat idle and is pinged): the price of not sending
-    ``BEGIN``, bounded by the pool and the in-flight limit like any other request.
-    """
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        autocommit_reads(db_session())
-        return view(*args, **kwargs)
-    return cast(F, wrapper)
-
-
 def statements_then_one_act(view: F) -> F:
     """Serve the route on one pooled connection in autocommit on PostgreSQL, the ORM session's
     transaction never begun (:func:`identity.autocommit.autocommit_statements`).
@@ -103,7 +85,7 @@ def statements_then_one_act(view: F) -> F:
     For a hot route whose reads are Core statements (the caller's row, the credential, the
     citizen) and whose one write is its audited act, committed by
     :func:`identity.audit.writer.commit_recorded`. Put it above the route's authentication,
-    as :func:`reads_then_one_write`. The connection goes back to the pool when the view
+    whose look-up is the request's first read. The connection goes back to the pool when the view
     returns or raises, before the answer's hooks run.
     """
     @wraps(view)

@@ -1,7 +1,7 @@
 """Requests in autocommit on PostgreSQL: reads, then ONE write that is its own commit.
 
 A hot request that reads and then writes once (an online verification, an identity match, a
-refresh, a payment's idempotency claim) sends no ``BEGIN`` and no ``COMMIT``: each statement
+refresh) sends no ``BEGIN`` and no ``COMMIT``: each statement
 commits on its own, and the write (an audited act: its event and counters, by one statement
 of :mod:`identity.audit.writer`) is as durable when it returns as a commit
 (``synchronous_commit``). Its reads see what was committed, as in a ``READ COMMITTED``
@@ -18,8 +18,9 @@ transaction. Two ways in:
   of the ORM begin a transaction, the held connection is given back first and the mode ends
   (:func:`leave_autocommit`): the rest of the request is an ordinary transaction on a
   connection of its own, never a second one held beside the first.
-- :func:`autocommit_reads` (the refresh, the payment): the session's own transaction, its
-  connection set to autocommit; ORM queries run on it too.
+- :func:`autocommit_reads`: the session's own transaction, its connection set to
+  autocommit; ORM queries run on it too. No route takes it since the payment's idempotency
+  claim went into the payment's transaction (one commit less); the writer's tests do.
 
 What the request writes must be ONE statement: the writer refuses anything more
 (``RuntimeError``, nothing of it written), and :func:`leave_autocommit` ends either mode for a

@@ -83,13 +83,12 @@ def idempotent(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         db_session = db.session()
-        claim = idempotency.Claim(current_account().id,
-                                  idempotency.check_key(request.headers.get("Idempotency-Key")))
-        body = request.get_json(silent=True)
-        fingerprint = idempotency.fingerprint(get_protector(), method=request.method,
-                                              path=request.path, body=body)
+        claim = idempotency.Claim(
+            current_account().id, idempotency.check_key(request.headers.get("Idempotency-Key")),
+            idempotency.fingerprint(get_protector(), method=request.method, path=request.path,
+                                    body=request.get_json(silent=True)))
         stored = idempotency.begin(db_session, account_id=claim.account_id, key=claim.key,
-                                   request_fingerprint=fingerprint)
+                                   request_fingerprint=claim.fingerprint)
         if stored is not None:
             answer = _json_answer(stored.status, stored.body)
             answer.headers["Idempotent-Replayed"] = "true"
@@ -158,7 +157,6 @@ def get_order(order_id: int) -> Any:
 
 
 @blp.post("/<int:order_id>/attempts")
-@ctx.reads_then_one_write  # authentication's read and the key's claim; the payment after
 @citizen_required(Act.PAYMENT_PAY)
 @_require_key
 @blp.arguments(AttemptCreate)

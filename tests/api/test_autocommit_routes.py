@@ -6,9 +6,9 @@ access-log write) runs on a connection in autocommit, so no ``BEGIN`` and no ``C
 go to the server, no ORM session transaction begins, and the act's row is committed by its
 own statement before the answer.
 A one-time credential's first use is the exception: its ``UPDATE`` and its row commit
-together in one transaction. A payment's first step (the key's claim) and last steps (the
-bank's answer, the stored answer) are such statements too, the payment between them one
-transaction. The suite's other tests share one rolled-back transaction and never take
+together in one transaction. A payment's last steps (the bank's answer, the stored answer)
+are such a statement too; its key's claim and the payment are one transaction. The suite's
+other tests share one rolled-back transaction and never take
 this way; these run on a database of their own (``own_database_app``).
 """
 from __future__ import annotations
@@ -168,24 +168,38 @@ def test_a_partys_match_sim_check_and_verification_run_in_autocommit(own_databas
             assert sent[0].startswith("SELECT relying_parties.id AS"), seen
 
 
-def test_a_payments_claim_answer_and_stored_answer_are_autocommitted_statements(
+def test_a_payment_commits_twice_its_claim_with_the_attempt_and_its_answers_alone(
         own_database_app):
-    """Authentication's read and the key's claim, then the payment in a transaction (order,
-    passcode, attempt, audit), then the bank's answer with the stored answer: one statement
-    each, in autocommit (the last two were a statement each before: a round trip and a
-    commit more)."""
+    """Authentication's read, the key's claim and the payment (order, passcode, attempt,
+    audit) in one transaction; then the bank's answer with the stored answer, one statement
+    in autocommit: two commits (the claim was a commit of its own before, and the last two a
+    statement each: a round trip and a commit more)."""
     made = live(own_database_app, mode="never")
+    commits: list[str] = []
+
+    def committed(_conn: Any) -> None:
+        commits.append("COMMIT")
+
+    with own_database_app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "commit", committed)
     try:
         with _statements(own_database_app) as seen:
             answer = made.client().post(f"/api/v1/payments/{made.order_id}/attempts",
                                         headers={**made.headers, "Idempotency-Key": "ac-1"},
                                         json={"bank": "VCB", "passcode": flows.PASSCODE})
         assert answer.status_code == 201, answer.get_json()
+        texts = [text for text, _auto in seen]
         claim = [auto for text, auto in seen if text.startswith("INSERT INTO idempotency_keys")]
         attempt = [auto for text, auto in seen if text.startswith("WITH attempt AS")]
         answers = [auto for text, auto in seen if text.startswith("WITH answered AS")]
-        alone = [text for text, _ in seen
+        alone = [text for text in texts
                  if text.startswith(("UPDATE payment_attempts", "UPDATE idempotency_keys"))]
-        assert (claim, attempt, answers, alone) == ([True], [False], [True], []), seen
+        assert (claim, attempt, answers, alone) == ([False], [False], [True], []), seen
+        first = next(i for i, text in enumerate(texts) if text.startswith("INSERT INTO idem"))
+        last = next(i for i, text in enumerate(texts) if text.startswith("WITH attempt AS"))
+        assert first < last and "session transaction" not in texts[first:last], seen
+        assert commits == ["COMMIT"], seen  # the payment's; the answers' is autocommitted
     finally:
+        sa.event.remove(engine, "commit", committed)
         made.close()

@@ -243,6 +243,23 @@ def test_errors_are_stored_with_the_key(client, db_session, citizen, fine, provi
     assert citizen.pay(fine["id"], key="right-pass").status_code == 201
 
 
+def test_a_refusal_before_anything_was_committed_is_stored_with_the_key(
+        client, db_session, citizen, fine, provider):
+    """The claim is rolled back with the refused work (nothing was committed); the key's row
+    is then written with the answer, so the same key gives it back and another body is
+    refused as a reuse."""
+    missing = citizen.pay(fine["id"] + 1000, key="no-such-order")
+    assert_error(missing, 404, "payment.order_not_found")
+    again = citizen.pay(fine["id"] + 1000, key="no-such-order")
+    assert again.get_json() == missing.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    row = db_session.execute(sa.select(IdempotencyKey.state, IdempotencyKey.response_status)
+                             .where(IdempotencyKey.key == "no-such-order")).one()
+    assert tuple(row) == ("done", 404)
+    assert_error(citizen.pay(fine["id"] + 1000, key="no-such-order", bank="BIDV"), 422,
+                 "idempotency.key_reused")
+    assert provider.creates == 0
+
+
 def test_a_request_while_the_first_with_its_key_runs_is_a_409(db_session, citizen, fine,
                                                               provider):
     db_session.add(IdempotencyKey(account_id=_account_id(db_session, citizen), key="busy",

@@ -3,8 +3,11 @@
 A paying request carries an ``Idempotency-Key`` header chosen by the client
 (a UUID, say), one per intended payment. The key belongs to the account, and
 its row (:class:`~utilities.payments.models.IdempotencyKey`) is inserted
-*first* and committed before the work starts (with nothing but authentication's
-reads before it), with a unique constraint on ``(account, key)``:
+*first*, with nothing but authentication's reads before it, in the transaction
+the work goes on in, with a unique constraint on ``(account, key)``. It is
+committed with the work's first commit (a payment's: the attempt), not on its
+own: a concurrent request with the same key waits on the unique index until
+then, and then finds it. So:
 
 - the insert wins: the request runs, and its answer (status and body,
   including 4xx errors) is stored with the key: :func:`finish`;
@@ -21,6 +24,11 @@ The fingerprint is a *keyed* hash (the protector's lookup hash) of the method,
 the path and the canonical JSON body: the body holds the passcode, which an
 unkeyed hash of six digits would give away.
 
+A request refused before the work committed anything (the order is not the
+citizen's, or paid) has its claim rolled back with the work: :func:`finish`
+then writes the key's row with its answer in one statement, unless another
+request with the key wrote one meanwhile, which stands.
+
 Not stored: answers of 5xx (the outcome was not decided; retry with the same
 key), and requests refused before they ran (no token: 401; malformed body:
 400/422), which changed nothing.
@@ -35,10 +43,11 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.database import Statement, commit_keeping_state
+from identity.database import Statement
 from identity.protection import Protector
 from utilities.payments.errors import (IdempotencyInProgress, IdempotencyKeyMissing,
                                        IdempotencyKeyReused)
@@ -72,8 +81,21 @@ def answer_sql(condition: str = "") -> str:
     RETURNING id)"""
 
 
-#: The answer kept with its key, alone (:func:`finish`).
+#: The answer kept with its key, alone (:func:`correct_answer`).
 _ANSWER = Statement(sa.text(f"WITH {answer_sql()} SELECT count(*) FROM kept"))
+#: The answer kept with its key (:func:`finish`); when the claim was rolled back with the work
+#: (no row of the key), the key's row written done with it, unless another request with the
+#: key wrote one meanwhile (nothing written: that one stands).
+_FINISH = Statement(sa.text(f"""
+WITH {answer_sql()},
+added AS (
+    INSERT INTO idempotency_keys (account_id, key, fingerprint, state, response_status,
+                                  response_body, created_at, locked_at)
+    SELECT :key_account_id, :key, :key_fingerprint, :key_done, :key_status,
+           CAST(:key_body AS json), :key_now, :key_now
+    WHERE NOT EXISTS (SELECT FROM kept)
+    ON CONFLICT (account_id, key) DO NOTHING)
+SELECT count(*) FROM kept"""))
 
 
 @dataclass
@@ -87,6 +109,7 @@ class Claim:
 
     account_id: int
     key: str
+    fingerprint: str = ""
     answered: bool = False
 
 
@@ -122,11 +145,12 @@ def begin(db_session: Session, *, account_id: int, key: str,
           request_fingerprint: str) -> StoredAnswer | None:
     """Claim ``key`` for this request (``None``: go ahead), or the stored answer to give back.
 
-    Commits: the claim is visible to concurrent requests before the work starts.
     The claim is written in the transaction authentication read in (it read, wrote
-    nothing), and the commit keeps what authentication loaded (the account) as it was read
-    in this request, so the work does not read it again; the use case re-reads under its
-    lock what it must (the passcode counter, the order).
+    nothing) and left uncommitted: the work goes on in that transaction and commits the
+    claim with its own first commit (one commit less than a claim of its own; a concurrent
+    request with the key waits for it on the unique index). What authentication loaded (the
+    account) stays as it was read in this request, so the work does not read it again; the
+    use case re-reads under its lock what it must (the passcode counter, the order).
     """
     key = check_key(key)
     now = clock.now()
@@ -134,7 +158,6 @@ def begin(db_session: Session, *, account_id: int, key: str,
                                         "fingerprint": request_fingerprint,
                                         "state": IN_PROGRESS, "now": now})
     if claimed is not None:
-        commit_keeping_state(db_session)
         return None
     row = db_session.execute(
         sa.select(IdempotencyKey.id, IdempotencyKey.fingerprint, IdempotencyKey.state,
@@ -162,12 +185,15 @@ def begin(db_session: Session, *, account_id: int, key: str,
 
 def finish(db_session: Session, claim: Claim, *, status: int, body: Any) -> None:
     """Store the answer of the request holding ``claim`` (a 5xx releases the key instead);
-    nothing when the use case stored it already (``claim.answered``)."""
+    nothing when the use case stored it already (``claim.answered``). The claim may have
+    been rolled back with the work (it committed nothing): the key's row is then written
+    with the answer, unless another request with the key wrote one meanwhile."""
     if claim.answered:
         return
     db_session.rollback()  # whatever the request left unfinished is not ours to commit
     if status < 500 and db_session.get_bind().dialect.name == "postgresql":
-        _ANSWER.rows(db_session, answer_params(claim, status=status, body=body),
+        _FINISH.rows(db_session, {**answer_params(claim, status=status, body=body),
+                                  "key_fingerprint": claim.fingerprint, "key_now": clock.now()},
                      alone=True)  # committed on its own, or in the session's transaction:
         if db_session.in_transaction():
             db_session.commit()
@@ -177,11 +203,21 @@ def finish(db_session: Session, claim: Claim, *, status: int, body: Any) -> None
     if status >= 500:
         db_session.execute(sa.delete(IdempotencyKey).where(*where)
                            .execution_options(synchronize_session=False))
-    else:
-        db_session.execute(sa.update(IdempotencyKey).where(*where)
-                           .values(state=DONE, response_status=status, response_body=body)
-                           .execution_options(synchronize_session=False))
-    db_session.commit()
+        db_session.commit()
+        return
+    kept = db_session.execute(sa.update(IdempotencyKey).where(*where)
+                              .values(state=DONE, response_status=status, response_body=body)
+                              .execution_options(synchronize_session=False))
+    if kept.rowcount == 0:  # type: ignore[attr-defined]
+        now = clock.now()
+        db_session.add(IdempotencyKey(account_id=claim.account_id, key=claim.key,
+                                      fingerprint=claim.fingerprint, state=DONE,
+                                      response_status=status, response_body=body,
+                                      created_at=now, locked_at=now))
+    try:
+        db_session.commit()
+    except IntegrityError:  # another request with the key wrote its row meanwhile: it stands
+        db_session.rollback()
 
 
 def correct_answer(db_session: Session, claim: Claim, status: int, body: Any) -> None:
