@@ -46,7 +46,7 @@ from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_order, move_o
                                      move_order_sql, new_reference)
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
 from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
-from utilities.payments.schemas import dump_attempt
+from utilities.payments.schemas import AttemptRead, dump_attempt
 from utilities.payments.settlement import settle_attempt
 from utilities.workflow import CaseChanged
 
@@ -65,7 +65,7 @@ def start_attempt(*, db_session: Session, actor: Actor, account: Account,
     """Pay one of the citizen's orders through ``provider`` with the chosen bank (see the
     module's doc for the three steps); the attempt, ``pending`` (or ``failed`` when the
     provider refused at once). With the request's idempotency ``claim``, the provider's
-    answer and :func:`answer` may be stored in one statement (``claim.answered``)."""
+    answer and :func:`answer` may be stored in one statement (``claim.answer``)."""
     if bank not in gateway.BANKS:
         raise InvalidPaymentInput("Unknown bank code.", code="payment.bank_unknown", field="bank")
     # The citizen's order, locked first (only one of theirs is), then the passcode: no try is
@@ -259,13 +259,24 @@ def _record_answers(db_session: Session, claim: idempotency.Claim,
     if row is None:
         return None
     fields = row._asdict()
-    claim.answered = fields.pop("kept") == 1
+    kept = fields.pop("kept") == 1
     recorded = PaymentAttempt(**fields)
-    if claim.answered and answer(recorded) != (status, body):  # a column this did not foresee
-        log.error("payment answer kept with its key differs from the attempt",
-                  extra={"attempt": expected.reference})
-        idempotency.correct_answer(db_session, claim, *answer(recorded))
+    if kept:
+        claim.answer = status, body
+        if _answered_fields(recorded) != _answered_fields(expected):  # a column not foreseen
+            log.error("payment answer kept with its key differs from the attempt",
+                      extra={"attempt": expected.reference})
+            claim.answer = answer(recorded)
+            idempotency.correct_answer(db_session, claim, *claim.answer)
     return recorded
+
+
+#: What :func:`answer` reads of an attempt: two attempts alike in these answer alike.
+_ANSWER_FIELDS = tuple(AttemptRead().fields)
+
+
+def _answered_fields(attempt: PaymentAttempt) -> list[Any]:
+    return [getattr(attempt, name) for name in _ANSWER_FIELDS]
 
 
 def _attempt(db_session: Session, reference: str) -> PaymentAttempt:

@@ -103,14 +103,20 @@ class Claim:
     """The key the running request holds (:func:`begin` said go ahead).
 
     A use case that can write the request's answer with its own last statement does so
-    (:func:`answer_sql`, :func:`answer_params`) and sets ``answered``: :func:`finish` then writes
-    nothing. The answer must be the one the request gives; the caller sees to it.
+    (:func:`answer_sql`, :func:`answer_params`) and sets ``answer`` to it: :func:`finish` then
+    writes nothing, and the request gives that answer. The answer must be the one the request
+    gives; the use case sees to it.
     """
 
     account_id: int
     key: str
     fingerprint: str = ""
-    answered: bool = False
+    answer: tuple[int, Any] | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Whether the use case stored the request's answer (``answer``)."""
+        return self.answer is not None
 
 
 def answer_params(claim: Claim, *, status: int, body: Any) -> dict[str, Any]:
