@@ -5,28 +5,27 @@ refresh) sends no ``BEGIN`` and no ``COMMIT``: each statement
 commits on its own, and the write (an audited act: its event and counters, by one statement
 of :mod:`identity.audit.writer`) is as durable when it returns as a commit
 (``synchronous_commit``). Its reads see what was committed, as in a ``READ COMMITTED``
-transaction. Two ways in:
+transaction.
 
-- :func:`autocommit_statements` (the verification, the matches): the route's reads are Core
-  statements (:class:`identity.database.Statement`) and its one write the audited act. The
-  request holds one pooled connection in autocommit, and the ORM session never begins a
-  transaction at all (its begin, commit and close cost about as much as the statements
-  themselves: ``tools.instructions statement held session``). The act is written by
-  :func:`identity.audit.writer.commit_recorded`. Between requests the connection stays
-  checked out, in a small reserve of the process (:class:`Reserve`): the next request takes
-  it back without the pool's checkout, autocommit switch, reset and checkin. Should anything
-  of the ORM begin a transaction, the held connection is given back first and the mode ends
-  (:func:`leave_autocommit`): the rest of the request is an ordinary transaction on a
-  connection of its own, never a second one held beside the first.
-- :func:`autocommit_reads`: the session's own transaction, its connection set to
-  autocommit; ORM queries run on it too. No route takes it since the payment's idempotency
-  claim went into the payment's transaction (one commit less); the writer's tests do.
+:func:`autocommit_statements` serves such a request: its reads are Core statements
+(:class:`identity.database.Statement`) and its one write the audited act. The request holds
+one pooled connection in autocommit, and the ORM session never begins a transaction at all
+(its begin, commit and close cost about as much as the statements themselves:
+``tools.instructions statement held session``). The act is written by
+:func:`identity.audit.writer.commit_recorded`. Between requests the connection stays checked
+out, in a small reserve of the process (:class:`Reserve`): the next request takes it back
+without the pool's checkout, autocommit switch, reset and checkin. Should anything of the ORM
+begin a transaction, the held connection is given back first and the mode ends
+(:func:`leave_autocommit`): the rest of the request is an ordinary transaction on a
+connection of its own, never a second one held beside the first. (A second way, the ORM
+session's own transaction with its connection set to autocommit, served the refresh and a
+payment's idempotency claim; neither took it any more, and it went.)
 
 What the request writes must be ONE statement: the writer refuses anything more
-(``RuntimeError``, nothing of it written), and :func:`leave_autocommit` ends either mode for a
+(``RuntimeError``, nothing of it written), and :func:`leave_autocommit` ends the mode for a
 request that turns out to write more. Nothing changes on SQLite (its ``BEGIN IMMEDIATE``), on
 a session bound to a connection (a test's transaction), or once the session's transaction has
-begun. :data:`UNWRITTEN` counts the requests in either mode that have not handed their write
+begun. :data:`UNWRITTEN` counts the requests in the mode that have not handed their write
 yet: a group commit (:mod:`identity.audit.group_commit`) waits a moment for them.
 """
 from __future__ import annotations
@@ -43,10 +42,9 @@ import sqlalchemy as sa
 from psycopg import pq
 from sqlalchemy.orm import Session
 
-#: ``Session.info`` keys: the connection of the mode; the one :func:`autocommit_statements`
-#: holds (besides); the engine while the write is not handed (:data:`UNWRITTEN`).
-_AUTOCOMMIT, _HELD, _UNWRITTEN = ("vnid_autocommit_connection", "vnid_autocommit_held",
-                                  "vnid_autocommit_unwritten")
+#: ``Session.info`` keys: the connection the mode holds; the engine while the write is not
+#: handed (:data:`UNWRITTEN`).
+_AUTOCOMMIT, _UNWRITTEN = "vnid_autocommit_connection", "vnid_autocommit_unwritten"
 #: ``Session.info`` key of what :mod:`identity.audit.writer` holds for the transaction's
 #: commit (an object whose ``events`` and ``counters`` are empty when nothing is held).
 PENDING_WRITES = "vnid_pending_writes"
@@ -193,25 +191,10 @@ def engine_of(connection: sa.Connection) -> sa.Engine:
     return engine.__dict__.get(_POOL_ENGINE, engine)
 
 
-def autocommit_reads(db_session: Session) -> bool:
-    """Run the session's next transaction in autocommit on PostgreSQL (the module's second
-    way); True when it does. The mode's connection is the session's own: every statement of
-    the request, ORM queries included, runs on it, so concurrent requests cannot hold one
-    each while waiting for a second. The hot path's statements find it by a dictionary
-    look-up (:func:`autocommit_connection`), not through ``Session.connection()``."""
-    bind = _postgres_engine(db_session)
-    if bind is None:
-        return False
-    db_session.info[_AUTOCOMMIT] = db_session.connection(
-        execution_options={"isolation_level": "AUTOCOMMIT"})
-    _unwritten(db_session, bind)
-    return True
-
-
 @contextlib.contextmanager
 def autocommit_statements(db_session: Session) -> Iterator[bool]:
     """Serve the block on one pooled connection in autocommit, the session's transaction never
-    begun (the module's first way); True when it does. When the block ends, the connection
+    begun (see the module's text); True when it does. When the block ends, the connection
     goes back to the pool. What it recorded and did not write is forgotten, as a rollback
     would; if the block ended without raising, that is a request about to answer with an act
     missing from the log: ``RuntimeError`` (fails closed: a 500, never the answer)."""
@@ -220,14 +203,14 @@ def autocommit_statements(db_session: Session) -> Iterator[bool]:
         yield False
         return
     connection = reserve_of(bind).take()
-    db_session.info[_AUTOCOMMIT] = db_session.info[_HELD] = connection
+    db_session.info[_AUTOCOMMIT] = connection
     _unwritten(db_session, bind)
     try:
         yield True
     except BaseException:
         _give_back(db_session)
         raise
-    pending = db_session.info.get(PENDING_WRITES) if _HELD in db_session.info else None
+    pending = db_session.info.get(PENDING_WRITES) if _AUTOCOMMIT in db_session.info else None
     _give_back(db_session)
     if pending is not None and (pending.events or pending.counters):
         raise RuntimeError("a request in autocommit recorded an act and did not write it: "
@@ -238,11 +221,9 @@ def _give_back(db_session: Session) -> None:
     """End :func:`autocommit_statements`' mode: its connection back to the engine's
     :class:`Reserve` (or the pool)."""
     info = db_session.info
-    connection = info.pop(_HELD, None)
+    connection = info.pop(_AUTOCOMMIT, None)
     if connection is None:
         return
-    if info.get(_AUTOCOMMIT) is connection:
-        del info[_AUTOCOMMIT]
     for key in (PENDING_WRITES, WROTE):
         info.pop(key, None)
     handed_write(db_session)
@@ -259,7 +240,7 @@ def statement_alone(db_session: Session) -> Iterator[sa.Connection | None]:
     connection (a test's transaction), or a session whose transaction has begun (it may hold
     a connection already: a second one from the same pool could wait forever once the pool
     is exhausted)."""
-    held = db_session.info.get(_HELD)
+    held = db_session.info.get(_AUTOCOMMIT)
     if held is not None:
         yield held
         return
@@ -316,23 +297,11 @@ def handed_write(db_session: Session) -> None:
 
 
 def autocommit_connection(db_session: Session) -> sa.Connection | None:
-    """The connection of either mode, else None. A dictionary look-up: what a hot path asks
-    instead of ``Session.connection()`` (a few µs of SQLAlchemy's state machine per call)."""
+    """The connection :func:`autocommit_statements` holds for the session (which then has no
+    transaction: its one write is :func:`identity.audit.writer.commit_recorded`'s), else
+    None. A dictionary look-up: what a hot path asks instead of ``Session.connection()`` (a
+    few µs of SQLAlchemy's state machine per call)."""
     return db_session.info.get(_AUTOCOMMIT)
-
-
-def holds_connection(db_session: Session) -> bool:
-    """Whether :func:`autocommit_statements`' mode holds the session's connection (and the
-    session has no transaction: its one write is
-    :func:`identity.audit.writer.commit_recorded`'s)."""
-    return _HELD in db_session.info
-
-
-@sa.event.listens_for(Session, "after_transaction_end")
-def _end_autocommit(db_session: Session, transaction: Any) -> None:
-    if transaction.parent is None and _HELD not in db_session.info:
-        db_session.info.pop(_AUTOCOMMIT, None)  # autocommit_reads' mode ends with the
-        handed_write(db_session)  # session's own transaction, which gives its connection back
 
 
 @sa.event.listens_for(Session, "after_transaction_create")
@@ -340,7 +309,7 @@ def _held_gives_way(db_session: Session, transaction: Any) -> None:
     # The ORM begins a transaction in autocommit_statements' mode: the held connection goes
     # back first, so that the request never holds two (RuntimeError if recorded rows would be
     # lost with the mode: fails closed, nothing of them written).
-    if transaction.parent is None and _HELD in db_session.info:
+    if transaction.parent is None and _AUTOCOMMIT in db_session.info:
         leave_autocommit(db_session)
 
 
@@ -351,7 +320,7 @@ def in_autocommit(connection: sa.Connection) -> bool:
 
 
 def leave_autocommit(db_session: Session) -> None:
-    """End either mode before anything is written or recorded: the next statement begins a
+    """End the mode before anything is written or recorded: the next statement begins a
     transaction of its own, which commits or rolls back as a whole. Rows already recorded in
     the session would be lost with the mode: ``RuntimeError``."""
     if autocommit_connection(db_session) is not None:
@@ -359,7 +328,4 @@ def leave_autocommit(db_session: Session) -> None:
         if db_session.new or db_session.dirty or db_session.deleted or (
                 pending is not None and (pending.events or pending.counters)):
             raise RuntimeError("leave_autocommit() before recording anything")
-        if _HELD in db_session.info:
-            _give_back(db_session)
-        else:
-            db_session.rollback()  # the connection back to the pool, its isolation level reset
+        _give_back(db_session)

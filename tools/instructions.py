@@ -45,9 +45,8 @@ from typing import Any
 #: (``SELECT 1``): on a connection in hand; alone (``Statement.first(..., alone=True)``: a
 #: connection checked out of the pool in autocommit and given back, the session left out);
 #: on the connection :func:`identity.autocommit.autocommit_statements` holds, the session's
-#: transaction never begun (as the verification and the matches run); and through the ORM
-#: session in :func:`identity.autocommit.autocommit_reads`' mode (the session made, begun,
-#: its connection set to autocommit, committed and closed: the refresh's and the payment's).
+#: transaction never begun (as the verification and the matches run); and in the ORM
+#: session's own transaction (the session made, begun, committed and closed).
 ENDPOINTS = {"hello": "hot", "verify": "hot", "match": "hot", "issue": "hot",
              "provinces": "hot", "refresh": "account", "passcode": "account",
              "report": "account", "pay": "account", "statement": "session",
@@ -87,7 +86,7 @@ def _one_statement_ways() -> dict[str, Callable[[], Any]]:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from identity.autocommit import autocommit_reads, autocommit_statements
+    from identity.autocommit import autocommit_statements
     from identity.database import Statement
     url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     engine = sa.create_engine(url)
@@ -104,7 +103,6 @@ def _one_statement_ways() -> dict[str, Callable[[], Any]]:
 
     def session() -> Any:
         with Session(engine) as db_session:
-            autocommit_reads(db_session)
             found = one.first(db_session)
             db_session.commit()
         return found

@@ -1,6 +1,6 @@
 """Group commit: the one-event writes of concurrent requests share one statement and one commit.
 
-A request in autocommit (:func:`identity.autocommit.autocommit_reads`: an online verification,
+A request in autocommit (:func:`identity.autocommit.autocommit_statements`: an online verification,
 an identity match) writes its access-log event and its counters with ONE statement, which
 is its commit. Alone, each such request pays a statement and a commit of its own: the
 backend's protocol round, its executor start, its commit record and a WAL flush it waits

@@ -18,7 +18,7 @@ commits, so the rows still commit or vanish with the act they record:
   events of a transaction that already holds its head, or several events flushed
   together, the hashes are computed in Python from the held head and the rows go in one
   multi-row statement with the head's update and the counters.
-- A request in autocommit (:func:`identity.autocommit.autocommit_reads`) writes its one
+- A request in autocommit (:func:`identity.autocommit.autocommit_statements`) writes its one
   event by the one statement, which is then its commit (:func:`_write_alone`); the events
   of concurrent such requests of one process share that statement
   (:mod:`identity.audit.group_commit`: a batch chained after one head).
@@ -52,8 +52,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit.group_commit import counters_params, counters_text, group_for, write_chained
 from identity.audit.models import AuditChainHead, AuditEvent
-from identity.autocommit import (PENDING_WRITES, WROTE, autocommit_connection, engine_of,
-                                 holds_connection)
+from identity.autocommit import PENDING_WRITES, WROTE, autocommit_connection, engine_of
 from identity.database import Statement
 from identity.monitoring.models import UsageCounter
 
@@ -93,7 +92,7 @@ def canonical_rest(fields: dict[str, Any]) -> str:
 
 
 def _pending(session: Session) -> _Pending:
-    if not session.in_transaction() and not holds_connection(session):
+    if not session.in_transaction() and autocommit_connection(session) is None:
         session.begin()  # what is pending belongs to a transaction: its rollback forgets it
     pending: _Pending | None = session.info.get(_PENDING)
     if pending is None:
@@ -318,11 +317,10 @@ def _write_alone(session: Session, connection: sa.Connection,
     """In autocommit, ONE statement commits one event and its counters (waiting for a shard
     when all are held), or counters alone. More events, or a second write, would commit
     piece by piece: ``RuntimeError`` (fails closed, nothing of it written)."""
-    wrote = session.get_transaction() or connection  # the mode's transaction, or its hold
-    if len(events) > 1 or session.info.get(WROTE) is wrote:
+    if len(events) > 1 or session.info.get(WROTE) is connection:
         raise RuntimeError("a request in autocommit writes one statement: "
                            "leave_autocommit() before recording more")
-    session.info[WROTE] = wrote
+    session.info[WROTE] = connection
     if events:
         ((event, unlinkable),) = events
         _written(event, group_for(engine_of(connection), write_batch).write(
@@ -359,7 +357,7 @@ def commit_recorded(session: Session) -> None:
     """Commit the request: the session's commit, or in
     :func:`identity.autocommit.autocommit_statements`' mode (the session has no transaction)
     the one write of what it recorded, by the group commit, committed when this returns."""
-    if holds_connection(session) and not session.in_transaction():
+    if autocommit_connection(session) is not None and not session.in_transaction():
         write_pending(session)
     else:
         session.commit()

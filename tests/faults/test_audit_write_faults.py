@@ -3,7 +3,7 @@
 An online verification writes its access-log row, its chain head and its usage counter
 with one statement (``identity/audit/writer.py``) and is answered only once that row is
 durable. On SQLite the statement runs in a transaction and the ``COMMIT`` makes it durable;
-on PostgreSQL the request runs in autocommit (``identity.autocommit.autocommit_reads``) and
+on PostgreSQL the request runs in autocommit (``identity.autocommit.autocommit_statements``) and
 the statement is its own commit. These tests kill the database connection at the last
 moment before the row becomes durable: before the ``COMMIT`` (an engine ``commit``
 listener: the session has sent everything, the DBAPI commit is next), or before the

@@ -24,8 +24,7 @@ from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, record_event
 from identity.audit.writer import commit_recorded
 from identity.autocommit import (UNWRITTEN, autocommit_connection, autocommit_statements,
-                                 engine_of, holds_connection, in_autocommit, reserve_of,
-                                 statement_alone)
+                                 engine_of, in_autocommit, reserve_of, statement_alone)
 from identity.database import Statement
 from identity.monitoring.counters import bump, total
 
@@ -81,7 +80,7 @@ def test_reads_and_one_act_run_on_one_connection_and_no_session_transaction(own_
     app = own_database_app
     with _engine(app) as (engine, sent, begun), Session(bind=engine) as session:
         with autocommit_statements(session) as held:
-            assert held and holds_connection(session)
+            assert held and autocommit_connection(session) is not None
             connection = autocommit_connection(session)
             assert connection is not None and in_autocommit(connection)
             assert engine_of(connection) is engine  # its group commit and UNWRITTEN's count
@@ -98,7 +97,7 @@ def test_reads_and_one_act_run_on_one_connection_and_no_session_transaction(own_
             # Committed by its statement: another connection sees the event and its count.
             assert _events_of(app, "test.held_one") == 1
             assert _in_use(engine) == 1
-        assert _in_use(engine) == 0 and not holds_connection(session)
+        assert _in_use(engine) == 0 and autocommit_connection(session) is None
         assert autocommit_connection(session) is None
         assert begun == [] and not session.in_transaction()
         writes = [text for text in sent if "audit_events" in text]
@@ -137,7 +136,7 @@ def test_an_orm_query_gives_the_held_connection_back_before_it_takes_one(own_dat
             assert held is not None
             session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))
             assert _in_use(engine) == 1  # the session's own, only
-            assert not holds_connection(session) and autocommit_connection(session) is None
+            assert autocommit_connection(session) is None and autocommit_connection(session) is None
             assert UNWRITTEN.of(engine) == 0 and len(begun) == 1
             assert not in_autocommit(session.connection())
             record_event(db_session=session, actor=PARTY, action="test.held_left")
@@ -199,7 +198,7 @@ def test_no_mode_where_the_sessions_way_must_be_taken(own_database_app):
     with _engine(app) as (engine, _sent, _begun):
         with engine.connect() as connection, Session(bind=connection) as bound:
             with autocommit_statements(bound) as held:  # a test's transaction
-                assert not held and not holds_connection(bound)
+                assert not held and autocommit_connection(bound) is None
         with Session(bind=engine) as begun_session:
             begun_session.begin()
             with autocommit_statements(begun_session) as held:

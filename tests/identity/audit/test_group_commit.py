@@ -2,7 +2,6 @@
 order, each answered only once that statement has committed, all refused if it fails."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import os
@@ -20,8 +19,7 @@ from identity.audit.group_commit import MAX_BATCH, GroupCommit, group_for
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, record_event, verify_chain
 from identity.audit.writer import commit_recorded, write_batch
-from identity.autocommit import (UNWRITTEN, autocommit_reads, autocommit_statements,
-                                 handed_write)
+from identity.autocommit import UNWRITTEN, autocommit_statements, handed_write
 from identity.monitoring.counters import bump, total
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgres")
@@ -40,7 +38,7 @@ class _Request:
     def __init__(self, engine: sa.Engine | None = None) -> None:
         self.session = Session()
         self.connection: Any = type("Connection", (), {"engine": engine})()
-        if engine is not None:  # what autocommit_reads does
+        if engine is not None:  # what autocommit_statements does
             self.session.info["vnid_autocommit_unwritten"] = engine
             UNWRITTEN.add(engine, self.session)
 
@@ -266,13 +264,11 @@ ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
 
 
 @ONLY_POSTGRES
-@pytest.mark.parametrize("mode", ["session", "held"])
-def test_concurrent_requests_share_one_statement_chained_and_counted(own_database_app, mode):
+def test_concurrent_requests_share_one_statement_chained_and_counted(own_database_app):
     """Every head held elsewhere: the first request waits in its statement, the others
     queue; released, they are written by ONE statement, back to back in one chain, their
-    counters summed, every row committed before any of them is answered. Either way into
-    autocommit (the session's transaction, or a held connection without one) writes
-    through the engine's one group commit."""
+    counters summed, every row committed before any of them is answered, through the
+    engine's one group commit."""
     engine = sa.create_engine(own_database_app.config["SQLALCHEMY_DATABASE_URI"],
                               poolclass=NullPool)
     group = group_for(engine, write_batch)
@@ -286,8 +282,7 @@ def test_concurrent_requests_share_one_statement_chained_and_counted(own_databas
     def request(n: int) -> None:
         with Session(bind=engine) as session:
             try:
-                with (autocommit_statements(session) if mode == "held"
-                      else contextlib.nullcontext(autocommit_reads(session))) as in_mode:
+                with autocommit_statements(session) as in_mode:
                     assert in_mode
                     events[n] = record_event(db_session=session, actor=PARTY,
                                              action="test.grouped", subject_type="citizen",

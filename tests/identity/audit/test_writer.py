@@ -2,7 +2,6 @@
 flush or commit, are seen by the transaction's later reads, and vanish with its rollback."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import time
@@ -18,9 +17,8 @@ from sqlalchemy.pool import NullPool
 
 from identity.audit.models import AuditChainHead, AuditEvent
 from identity.audit.service import Actor, event_hash, record_event, verify_chain
-from identity.audit.writer import write_pending
-from identity.autocommit import (autocommit_connection, autocommit_reads, in_autocommit,
-                                 leave_autocommit)
+from identity.audit.writer import commit_recorded, write_pending
+from identity.autocommit import autocommit_connection, autocommit_statements, leave_autocommit
 from identity.monitoring.counters import bump, total
 from identity.monitoring.models import UsageCounter
 
@@ -187,7 +185,7 @@ def test_concurrent_bumps_of_one_count_do_not_wait_for_each_other(app: Any) -> N
         engine.dispose()
 
 
-# --- a request in autocommit (identity.autocommit.autocommit_reads) -----------------------------
+# --- a request in autocommit (identity.autocommit.autocommit_statements) ------------------------
 
 ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
                                    reason="autocommit is PostgreSQL's way; SQLite keeps BEGIN")
@@ -196,8 +194,9 @@ ONLY_POSTGRES = pytest.mark.skipif(not ON_POSTGRES,
 @contextmanager
 def _autocommit_session(app: Any) -> Iterator[tuple[sa.Engine, Session,
                                                     list[tuple[str, bool, bool]]]]:
-    """A session in autocommit on an engine of its own, and what each statement met: its
-    text, whether the connection was in autocommit, whether a transaction was open."""
+    """A session on an engine of its own, and what each statement met: its text, whether
+    the connection was in autocommit, whether a transaction was open. The test enters
+    :func:`autocommit_statements` itself, once or more."""
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
     seen: list[tuple[str, bool, bool]] = []
 
@@ -209,7 +208,6 @@ def _autocommit_session(app: Any) -> Iterator[tuple[sa.Engine, Session,
     sa.event.listen(engine, "before_cursor_execute", statement)
     session = Session(bind=engine)
     try:
-        assert autocommit_reads(session)
         yield engine, session, seen
     finally:
         session.close()
@@ -231,10 +229,13 @@ def test_in_autocommit_an_event_and_its_counter_are_one_statement_committed_alon
     app = own_database_app
     with _autocommit_session(app) as (engine, session, seen):
         before = _events_of(app, "test.autocommit_one")
-        record_event(db_session=session, actor=PARTY, action="test.autocommit_one",
-                     subject_type="citizen", subject_id=4242)
-        bump(session, metric="test.autocommit_one", province_code="01", commune_code="00004")
-        session.commit()
+        with autocommit_statements(session) as in_mode:
+            assert in_mode
+            record_event(db_session=session, actor=PARTY, action="test.autocommit_one",
+                         subject_type="citizen", subject_id=4242)
+            bump(session, metric="test.autocommit_one", province_code="01",
+                 commune_code="00004")
+            commit_recorded(session)
         writes = [s for s in seen if "audit_events" in s[0] or "usage_counters" in s[0]]
         assert len(writes) == 1 and "usage_counters" in writes[0][0]
         assert all(autocommit and not open_ for _text, autocommit, open_ in seen), seen
@@ -249,80 +250,48 @@ def test_in_autocommit_an_event_and_its_counter_are_one_statement_committed_alon
 def test_in_autocommit_more_than_one_statement_is_refused_and_not_written(own_database_app):
     app = own_database_app
     with _autocommit_session(app) as (_engine, session, _seen):
-        record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
-        record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
         with pytest.raises(RuntimeError, match="one statement"):
-            session.commit()  # two events would commit one by one
-        session.rollback()
+            with autocommit_statements(session):
+                record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
+                record_event(db_session=session, actor=PARTY, action="test.autocommit_two")
+                commit_recorded(session)  # two events would commit one by one
         assert _events_of(app, "test.autocommit_two") == []
 
-        assert autocommit_reads(session)
-        record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
-        session.flush()  # the event is not in the unit of work: nothing written yet
-        assert _events_of(app, "test.autocommit_then") == []
-        write_pending(session)  # what the commit does first: the one write, committed
-        assert len(_events_of(app, "test.autocommit_then")) == 1
-        record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
         with pytest.raises(RuntimeError, match="one statement"):
-            session.commit()  # a second write of the same request
-        session.rollback()
+            with autocommit_statements(session):
+                record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
+                session.flush()  # the event is not in the unit of work: nothing written yet
+                assert _events_of(app, "test.autocommit_then") == []
+                write_pending(session)  # the one write, committed
+                assert len(_events_of(app, "test.autocommit_then")) == 1
+                record_event(db_session=session, actor=PARTY, action="test.autocommit_then")
+                commit_recorded(session)  # a second write of the same request
         assert len(_events_of(app, "test.autocommit_then")) == 1
-
-        assert autocommit_reads(session)
-        session.add(UsageCounter(day=dt.date(2026, 1, 1), metric="test.autocommit_orm",
-                                 province_code="01", commune_code="00004", count=1))
-        with pytest.raises(RuntimeError, match="one statement"):
-            session.flush()  # a row of the unit of work
-        session.rollback()
-
-
-@ONLY_POSTGRES
-@pytest.mark.parametrize("end", ["commit", "rollback", "close"])
-def test_the_autocommit_connection_is_the_sessions_until_its_transaction_ends(own_database_app,
-                                                                              end):
-    engine = sa.create_engine(own_database_app.config["SQLALCHEMY_DATABASE_URI"])
-    session = Session(bind=engine)
-    try:
-        assert autocommit_reads(session)
-        mode = autocommit_connection(session)
-        assert mode is not None and in_autocommit(mode)
-        # An ORM query runs on it too: one connection a request, never a second one waited
-        # for while holding the first (fifty requests at once would empty the pool).
-        session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))
-        assert engine.pool.checkedout() == 1 and session.connection() is mode
-        getattr(session, end)()
-        assert mode.closed and engine.pool.checkedout() == 0  # back in the pool
-        assert autocommit_connection(session) is None
-        assert autocommit_reads(session) and engine.pool.checkedout() == 1  # the next one
-        session.close()
-        assert engine.pool.checkedout() == 0
-    finally:
-        session.close()
-        engine.dispose()
 
 
 @ONLY_POSTGRES
 def test_leaving_autocommit_makes_the_next_writes_one_transaction(own_database_app):
     app = own_database_app
     with _autocommit_session(app) as (_engine, session, seen):
-        session.scalar(sa.select(sa.func.count()).select_from(AuditChainHead))  # a read
-        record_event(db_session=session, actor=PARTY, action="test.left_too_late")
         with pytest.raises(RuntimeError, match="before recording"):
-            leave_autocommit(session)  # the event would be lost with the mode
-        session.rollback()
-        assert autocommit_reads(session)
-        bump(session, metric="test.left_too_late", province_code="01", commune_code="00004")
+            with autocommit_statements(session):
+                record_event(db_session=session, actor=PARTY, action="test.left_too_late")
+                leave_autocommit(session)  # the event would be lost with the mode
         with pytest.raises(RuntimeError, match="before recording"):
-            leave_autocommit(session)  # so would a count
-        session.rollback()
-        assert autocommit_reads(session)
-        leave_autocommit(session)
-        record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
-        record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
-        session.flush()
-        assert seen[-1][1] is False  # the writes ran in a transaction
-        session.rollback()
+            with autocommit_statements(session):
+                bump(session, metric="test.left_too_late", province_code="01",
+                     commune_code="00004")
+                leave_autocommit(session)  # so would a count
+        with autocommit_statements(session):
+            leave_autocommit(session)
+            assert autocommit_connection(session) is None
+            record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
+            record_event(db_session=session, actor=PARTY, action="test.left_autocommit")
+            session.flush()
+            assert seen[-1][1] is False  # the writes ran in a transaction
+            session.rollback()
         assert _events_of(app, "test.left_autocommit") == []  # and went with it
+        assert _events_of(app, "test.left_too_late") == []
 
 
 @ONLY_POSTGRES
@@ -341,9 +310,11 @@ def test_in_autocommit_a_writer_waits_for_a_held_shard_in_its_one_statement(
 
             def write() -> None:
                 try:
-                    written["event"] = record_event(db_session=writer, actor=PARTY,
-                                                    action="test.autocommit_held")
-                    writer.commit()
+                    with autocommit_statements(writer) as in_mode:
+                        assert in_mode
+                        written["event"] = record_event(db_session=writer, actor=PARTY,
+                                                        action="test.autocommit_held")
+                        commit_recorded(writer)
                 except BaseException as error:  # reported below
                     written["error"] = error
 
