@@ -54,7 +54,7 @@ from bench.servers import serving
 from bench.table import GOALS
 from identity.accounts import officers
 from identity.audit.service import Actor
-from identity.credentials import keys, vn1
+from identity.credentials import keys, vn1, vn1_signing
 from identity.protection import Protector
 
 OFFLINE_GOAL = GOALS["offline_vs_ecdsa"]
@@ -120,11 +120,11 @@ def run_offline(*, quick: bool = False) -> dict[str, Any]:
     seconds, rounds = (0.5, ROUNDS) if quick else (2.0, 5)
     key = ec.generate_private_key(ec.SECP256R1())
     now = int(time.time())
-    text = vn1.encode(private_key=key, issuer="VN", issued_at=now, expires_at=now + 3600,
-                      credential_id=os.urandom(16), credential_type="identity",
-                      claims={"id": "079312345678", "nm": "Tôn Nữ Thị Phương Quỳnh Trần Lê",
-                              "dob": "1990-12-31", "sx": "F", "lvl": 2},
-                      audience="rp:Zq8-xT3_kW9pL", nonce="Hb4._r7~Kd2Q")
+    text = vn1_signing.encode(private_key=key, issuer="VN", issued_at=now, expires_at=now + 3600,
+                              credential_id=os.urandom(16), credential_type="identity",
+                              claims={"id": "079312345678", "nm": "Tôn Nữ Thị Phương Quỳnh Trần Lê",
+                                      "dob": "1990-12-31", "sx": "F", "lvl": 2},
+                              audience="rp:Zq8-xT3_kW9pL", nonce="Hb4._r7~Kd2Q")
     trust = vn1.TrustList.from_json({"issuer": "VN", "keys": [vn1.jwk(
         key.public_key(), status="active", not_before=dt.datetime.fromtimestamp(
             now - 60, dt.timezone.utc), not_after=None)]})

@@ -29,7 +29,7 @@ from identity.accounts.models import Account, Officer
 from identity.accounts.officers import in_jurisdiction, officer_actor, unit_name
 from identity.accounts.errors import OutsideJurisdiction
 from identity.audit.service import Actor, record_event
-from identity.credentials import keys, types, vn1
+from identity.credentials import keys, types, vn1_signing
 from identity.credentials.errors import (CredentialExpired, CredentialNotFound, CredentialRevoked,
                                          LevelTooLow, SigningUnavailable, UnknownType)
 from identity.credentials.keys import KeyRing
@@ -124,10 +124,10 @@ def sign_credential(*, db_session: Session, redis_client: redis.Redis, protector
     credential_id = cti.hex()
     for _attempt in range(2):
         kid, private_key = key_ring.signing_key(db_session, protector)
-        text = vn1.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
-                          expires_at=int(expires_at.timestamp()), credential_id=cti,
-                          credential_type=credential_type, claims=dict(claims),
-                          audience=audience, nonce=nonce)
+        text = vn1_signing.encode(private_key=private_key, issuer=key_ring.issuer, issued_at=iat,
+                                  expires_at=int(expires_at.timestamp()), credential_id=cti,
+                                  credential_type=credential_type, claims=dict(claims),
+                                  audience=audience, nonce=nonce)
         # One INSERT, sent now, written only if the key is still the active one.
         written = keys.INSERT_IF_ACTIVE.rows(db_session, {
             "id": credential_id, "account_id": account.id, "citizen_id": account.citizen_id,

@@ -1,6 +1,7 @@
 """The VN1 format: ``VN1:`` + Base45(zlib(CBOR(COSE_Sign1(CWT)))), signed with ES256.
 
-This module is the whole offline verifier: no Flask, no database, no network.
+This module is the whole offline verifier: no Flask, no database, no network (the
+issuer's side, signing, is :mod:`identity.credentials.vn1_signing`).
 It follows ``docs/vn1.md`` to the byte, so a bank can
 check a citizen's QR with nothing but the published trust list.
 
@@ -23,9 +24,9 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from identity.credentials.base45 import b45decode, b45encode
+from identity.credentials.base45 import b45decode
 
 PREFIX = "VN1:"
 MAX_TEXT = 2000
@@ -46,7 +47,6 @@ REASONS = ("malformed", "unsupported_algorithm", "unknown_key", "key_revoked", "
            "not_yet_valid", "expired", "wrong_audience", "nonce_mismatch", "revoked",
            "already_used")
 
-_ECDSA = ec.ECDSA(hashes.SHA256())
 #: ES256 over a SHA-256 digest computed by :mod:`hashlib`: the same check, without the
 #: per-call digest set-up of ``cryptography``'s own hashing (about 0.4 µs).
 _ECDSA_DIGEST = ec.ECDSA(Prehashed(hashes.SHA256()))
@@ -152,55 +152,6 @@ def jwk(public_key: ec.EllipticCurvePublicKey, *, status: str, not_before: dt.da
             "y": b64url(numbers.y.to_bytes(32)), "kid": b64url(key_id(public_key)),
             "alg": "ES256", "use": "sig", "status": status,
             "not_before": rfc3339(not_before), "not_after": rfc3339(not_after)}
-
-
-# --- Signing -----------------------------------------------------------------------------------
-
-#: The protected header of each signing key (``alg`` and ``kid``), by the key object: the
-#: ``kid`` hashes the key's DER, 8 µs a credential when made each time.
-_PROTECTED: dict[ec.EllipticCurvePrivateKey, bytes] = {}
-
-
-def _protected(private_key: ec.EllipticCurvePrivateKey) -> bytes:
-    protected = _PROTECTED.get(private_key)
-    if protected is None:
-        if len(_PROTECTED) >= 64:
-            _PROTECTED.clear()
-        protected = _PROTECTED[private_key] = cbor2.dumps(
-            {ALG: ES256, KID: key_id(private_key.public_key())})
-    return protected
-
-
-def _zlib(data: bytes) -> bytes:
-    """zlib at level 9 (the spec's), with the smallest window that still reaches back over the
-    whole of ``data`` (deflate keeps 262 bytes of look-ahead out of it): the same deflate
-    stream as with the default 32 KB window, but zlib sets up and clears a 512-byte one for a
-    credential, 11 µs against 23 (``timeit``). Any zlib reader takes any window."""
-    wbits = min(15, max(9, (len(data) + 261).bit_length()))
-    deflater = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    return deflater.compress(data) + deflater.flush()
-
-
-def encode(*, private_key: ec.EllipticCurvePrivateKey, issuer: str, issued_at: int,
-           expires_at: int, credential_id: bytes, credential_type: str,
-           claims: Mapping[str, Any], audience: str | None = None,
-           nonce: str | None = None) -> str:
-    """Sign a credential and return its ``VN1:`` text."""
-    protected = _protected(private_key)
-    body: dict[str, Any] = {"t": credential_type, "v": BODY_VERSION}
-    if nonce is not None:
-        body["n"] = nonce
-    body["c"] = dict(claims)
-    cwt: dict[int, Any] = {ISS: issuer, IAT: issued_at, EXP: expires_at, CTI: credential_id}
-    if audience is not None:
-        cwt[AUD] = audience
-    cwt[VNID_BODY] = body
-    payload = cbor2.dumps(cwt)
-    der = private_key.sign(signed_bytes(protected, payload), _ECDSA)
-    r, s = decode_dss_signature(der)
-    signature = r.to_bytes(32) + s.to_bytes(32)
-    sign1 = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
-    return PREFIX + b45encode(_zlib(sign1))
 
 
 # --- Verification ------------------------------------------------------------------------------

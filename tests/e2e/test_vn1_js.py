@@ -22,7 +22,7 @@ import cbor2
 import pytest
 from flask import Flask
 
-from identity.credentials import vn1
+from identity.credentials import base45, vn1
 from tests.e2e.browser import browser_tests, chromium, console_errors
 from tests.e2e.inprocess import serving
 from tests.e2e.live import ROOT
@@ -43,7 +43,7 @@ KID = vn1.key_id(ACTIVE.public_key())
 
 
 def recode(raw: bytes, *, tail: bytes = b"") -> str:
-    return vn1.PREFIX + vn1.b45encode(zlib.compress(raw, 9) + tail)
+    return vn1.PREFIX + base45.b45encode(zlib.compress(raw, 9) + tail)
 
 
 def flip(text: str, part: int, byte: int) -> str:
@@ -110,9 +110,9 @@ def cases() -> list[dict[str, Any]]:
         ("a Base45 group above 65,535", "VN1:" + ":::" + valid[7:], at, "malformed"),
         ("a Base45 length of 1 mod 3", valid + "0", at, "malformed"),
         # 2: zlib and the COSE envelope
-        ("not zlib", "VN1:" + vn1.b45encode(b"not a zlib stream at all"), at, "malformed"),
-        ("truncated zlib", "VN1:" + vn1.b45encode(zlib.compress(raw, 9)[:-6]), at, "malformed"),
-        ("a bad Adler-32", "VN1:" + vn1.b45encode(
+        ("not zlib", "VN1:" + base45.b45encode(b"not a zlib stream at all"), at, "malformed"),
+        ("truncated zlib", "VN1:" + base45.b45encode(zlib.compress(raw, 9)[:-6]), at, "malformed"),
+        ("a bad Adler-32", "VN1:" + base45.b45encode(
             zlib.compress(raw, 9)[:-1] + bytes([zlib.compress(raw, 9)[-1] ^ 1])), at, "malformed"),
         ("bytes after the zlib stream", recode(raw, tail=b"\0\0"), at, "malformed"),
         ("a zlib bomb", recode(bytes(4097)), at, "malformed"),

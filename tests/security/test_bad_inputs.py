@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from app.auth import limiter
 from identity import clock
 from identity.audit.service import Actor
-from identity.credentials import keys, vn1
+from identity.credentials import base45, keys
 from identity.database import Base
 from tests.factories import add_citizen
 from tests.flows import (Phone, bearer, create_officer, create_party, login, officer_login,
@@ -180,7 +180,7 @@ CORPUS = [
 def _zlib_bomb() -> str:
     """A VN1 text whose payload inflates to 5 MB, a thousand times its own size."""
     compressed = zlib.compress(b"\x00" * 5_000_000, 9)
-    return "VN1:" + vn1.b45encode(compressed)
+    return "VN1:" + base45.b45encode(compressed)
 
 
 @pytest.fixture()

@@ -49,7 +49,7 @@ def test_only_own_errors_fails_when_a_mutation_verifies():
 
 
 def recode(raw: bytes) -> str:
-    return "VN1:" + vn1.b45encode(zlib.compress(raw, 9))
+    return "VN1:" + base45.b45encode(zlib.compress(raw, 9))
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -81,7 +81,7 @@ def test_wrong_prefixes(prefix):
 @given(st.integers(4_097, 5_000_000), st.sampled_from([b"\x00", b"\xa0", b"\x9f"]))
 def test_zlib_bombs_are_refused_without_inflating_them(size, filler):
     bomb = zlib.compress(filler * size, 9)
-    text = "VN1:" + vn1.b45encode(bomb)
+    text = "VN1:" + base45.b45encode(bomb)
     if len(text) <= vn1.MAX_TEXT:
         only_own_errors(text)
     try:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from identity.credentials import vn1
+from identity.credentials import base45, vn1, vn1_signing
 
 NOW = 1_800_000_000
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -31,23 +31,23 @@ def trust(*entries: tuple[ec.EllipticCurvePrivateKey, str], not_after: dt.dateti
 def make(key: ec.EllipticCurvePrivateKey, *, claims: dict[str, Any] | None = None,
          credential_type: str = "identity", issued_at: int = NOW, lifetime: int = 120,
          audience: str | None = None, nonce: str | None = None) -> str:
-    return vn1.encode(private_key=key, issuer="VN", issued_at=issued_at,
-                      expires_at=issued_at + lifetime, credential_id=os.urandom(16),
-                      credential_type=credential_type,
-                      claims=claims or {"id": "001090012345", "nm": "Nguyễn Văn An",
-                                        "dob": "1990-05-12", "sx": "M", "lvl": 2},
-                      audience=audience, nonce=nonce)
+    return vn1_signing.encode(private_key=key, issuer="VN", issued_at=issued_at,
+                              expires_at=issued_at + lifetime, credential_id=os.urandom(16),
+                              credential_type=credential_type,
+                              claims=claims or {"id": "001090012345", "nm": "Nguyễn Văn An",
+                                                "dob": "1990-05-12", "sx": "M", "lvl": 2},
+                              audience=audience, nonce=nonce)
 
 
 def sign1_parts(text: str) -> list[Any]:
     """[protected, unprotected, payload, signature] of a VN1 text."""
-    sign1 = cbor2.loads(zlib.decompress(vn1.b45decode(text[len(vn1.PREFIX):])))
+    sign1 = cbor2.loads(zlib.decompress(base45.b45decode(text[len(vn1.PREFIX):])))
     return list(sign1.value)
 
 
 def pack(parts: list[Any], *, tag: int = 18) -> str:
     """A VN1 text from COSE_Sign1 parts, as given (no re-signing)."""
-    return vn1.PREFIX + vn1.b45encode(zlib.compress(cbor2.dumps(cbor2.CBORTag(tag, parts)), 9))
+    return vn1.PREFIX + base45.b45encode(zlib.compress(cbor2.dumps(cbor2.CBORTag(tag, parts)), 9))
 
 
 def forge(key: ec.EllipticCurvePrivateKey, *, header: dict[int, Any] | None = None,
