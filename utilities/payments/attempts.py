@@ -46,7 +46,7 @@ from utilities.payments.flow import (HELD, ORDER_FLOW, audit, lock_order, move_o
                                      move_order_sql, new_reference)
 from utilities.payments.gateway import PaymentProvider, ProviderDeclined, ProviderUnavailable
 from utilities.payments.models import FAILED, PENDING, PaymentAttempt, PaymentOrder
-from utilities.payments.schemas import AttemptRead, dump_attempt
+from utilities.payments.schemas import attempt_answer_fields, dump_attempt
 from utilities.payments.settlement import settle_attempt
 from utilities.workflow import CaseChanged
 
@@ -263,20 +263,13 @@ def _record_answers(db_session: Session, claim: idempotency.Claim,
     recorded = PaymentAttempt(**fields)
     if kept:
         claim.answer = status, body
-        if _answered_fields(recorded) != _answered_fields(expected):  # a column not foreseen
+        # A column the prediction did not foresee: the answer made from what was written.
+        if attempt_answer_fields(recorded) != attempt_answer_fields(expected):
             log.error("payment answer kept with its key differs from the attempt",
                       extra={"attempt": expected.reference})
             claim.answer = answer(recorded)
             idempotency.correct_answer(db_session, claim, *claim.answer)
     return recorded
-
-
-#: What :func:`answer` reads of an attempt: two attempts alike in these answer alike.
-_ANSWER_FIELDS = tuple(AttemptRead().fields)
-
-
-def _answered_fields(attempt: PaymentAttempt) -> list[Any]:
-    return [getattr(attempt, name) for name in _ANSWER_FIELDS]
 
 
 def _attempt(db_session: Session, reference: str) -> PaymentAttempt:
