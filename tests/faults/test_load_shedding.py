@@ -147,19 +147,17 @@ def test_waiting_elsewhere_without_a_slot_changes_nothing():
 
 
 def test_the_gateway_client_waits_for_the_bank_outside_its_slot(monkeypatch):
-    from types import SimpleNamespace
-
     from identity import slots
     from utilities.payments import gateway
 
     held_during_call: list[object] = []
     transport = gateway.PooledTransport()
 
-    def request(*args: Any, **kwargs: Any) -> Any:
+    def exchange(*args: Any, **kwargs: Any) -> Any:
         held_during_call.append(getattr(slots._held, "slots", None))
-        return SimpleNamespace(status=200, data=b"{}")
+        return 200, b"{}"
 
-    monkeypatch.setattr(transport._manager(), "request", request)
+    monkeypatch.setattr(transport, "_exchange", exchange)
     work = slots.Slots(1)
     assert work.take(0)
     try:

@@ -20,8 +20,8 @@ requests (a signature cannot be moved to another endpoint). A timestamp more
 than :data:`MAX_SKEW_SECONDS` from now is refused, which bounds replays; the
 callback table's unique event id makes a replay inside that window harmless.
 
-The client keeps its connections to a gateway open between calls (HTTP/1.1 keep-alive,
-urllib3's pool, :class:`PooledTransport`): a payment does not pay for a new TCP (and, in
+The client keeps its connections to a gateway open between calls (HTTP/1.1 keep-alive, one
+per thread, :class:`PooledTransport`): a payment does not pay for a new TCP (and, in
 production, TLS) handshake with the bank each time. Failures are typed:
 :class:`ProviderDeclined` when the gateway refused for good (the attempt failed),
 :class:`ProviderUnavailable` when the outcome is unknown (timeout, connection refused, 5xx,
@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import urllib3
+from urllib.parse import urlsplit
 
 from identity.slots import waiting_elsewhere
 from utilities.payments.errors import BadSignature, StaleCallback
@@ -152,54 +155,85 @@ Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[i
 
 
 class PooledTransport:
-    """HTTP/1.1 exchanges over connections kept open between calls (urllib3's pool per host).
+    """HTTP/1.1 exchanges over connections kept open between calls: one per thread and gateway
+    (the standard library's ``http.client``), which a request's thread reuses for its next call.
 
-    A connection the gateway closed while idle is found before it is reused (urllib3 looks);
-    one that breaks during an exchange is an unknown outcome like a timeout: the exchange is
-    not sent again (``retries=False``), the caller hears :class:`ProviderUnavailable` and the
-    attempt is left to reconciliation, which asks the gateway by our reference. Redirects are
-    not followed. The pool is made on first use, in the process that uses it (a server's
-    worker, after the fork), and is safe across threads; at most ``per_host`` connections are
-    kept per gateway. More are opened when more requests wait on one gateway at once, and
-    closed after their exchange with a warning of urllib3's ("Connection pool is full"): 64,
-    because a request waiting on a bank gives its work slot to another
-    (:func:`identity.slots.waiting_elsewhere`), so a worker's waits on a bank are not bounded by
-    ``MAX_IN_FLIGHT``; with 8, the payments bench's 16 clients logged that warning every few
-    milliseconds.
+    A connection the gateway closed while idle is found before it is reused (a poll of its
+    socket: readable means closed, or bytes nobody asked for) and opened again; one that breaks
+    during an exchange is an unknown outcome like a timeout: the exchange is not sent again,
+    the caller hears :class:`ProviderUnavailable` and the attempt is left to reconciliation,
+    which asks the gateway by our reference. Redirects are not followed. Connections are
+    opened in the process and thread that use them (never one inherited across a fork), as
+    many as threads call a gateway, and closed when their thread's next call finds them
+    dropped, or by :meth:`close`.
+
+    urllib3's pool did the same at about twice the CPU of an exchange (its pool, its retry and
+    timeout objects, its response wrapper around ``http.client``'s): 14.8 % of a granian
+    worker's samples under the payments bench against 6.2 % for ``http.client``'s own request
+    and response (``py-spy record --gil``, ``docs/benchmarks.md``, run AC).
     """
 
-    def __init__(self, *, per_host: int = 64) -> None:
-        self.per_host = per_host
-        self._pool: urllib3.PoolManager | None = None
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
-    def _manager(self) -> urllib3.PoolManager:
-        if self._pool is None:
+    def _connection(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+        kept: tuple[int, dict[tuple[str, str], http.client.HTTPConnection]] | None = getattr(
+            self._local, "kept", None)
+        if kept is None or kept[0] != os.getpid():
+            kept = self._local.kept = (os.getpid(), {})
+        connection = kept[1].get((scheme, netloc))
+        if connection is not None and connection.sock is not None and _dropped(connection.sock):
+            connection.close()  # opened again by its next request
+        if connection is None:
+            kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            connection = kept[1][(scheme, netloc)] = kind(netloc, timeout=timeout)
             with self._lock:
-                if self._pool is None:
-                    self._pool = urllib3.PoolManager(num_pools=16, maxsize=self.per_host,
-                                                     block=False, retries=False)
-        return self._pool
+                self._opened.append(connection)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection
 
     def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                  timeout: float) -> tuple[int, bytes]:
         """One exchange; any failure to get a whole answer is :class:`ProviderUnavailable`."""
-        manager = self._manager()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ProviderUnavailable("ValueError")
+        connection = self._connection(parts.scheme, parts.netloc, timeout)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             # The request's work slot is another request's while the bank answers.
             with waiting_elsewhere():
-                answer = manager.request(method, url, body=body, headers=dict(headers),
-                                         timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                                         retries=False, redirect=False)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                return self._exchange(connection, method, target, headers, body)
+        except (http.client.HTTPException, OSError, ValueError) as error:
+            connection.close()
             raise ProviderUnavailable(type(error).__name__) from None
-        return int(answer.status), answer.data
+
+    @staticmethod
+    def _exchange(connection: http.client.HTTPConnection, method: str, target: str,
+                  headers: Mapping[str, str], body: bytes | None) -> tuple[int, bytes]:
+        """The request sent and its whole answer read, on ``connection``."""
+        connection.request(method, target, body=body, headers=dict(headers))
+        answer = connection.getresponse()
+        return int(answer.status), answer.read()
 
     def close(self) -> None:
-        """Close every kept connection (tests; a process that ends closes them anyway)."""
+        """Close every connection opened (tests; a process that ends closes them anyway)."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.clear()
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle kept connection's socket is readable: the gateway closed it (or sent
+    what nobody asked for), so it must not carry the next exchange."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 #: The transport of every :class:`HttpProvider` made without one: one pool per process.

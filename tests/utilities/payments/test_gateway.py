@@ -161,6 +161,76 @@ def test_an_answer_lost_with_its_connection_is_unavailable_and_not_sent_again():
     assert accepted == [1]
 
 
+def test_a_connection_the_gateway_closed_while_idle_is_opened_again():
+    """A gateway that answers once and closes the kept connection: the next call finds it
+    closed before sending, and goes out on a new one, answered."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
+    accepted: list[int] = []
+
+    def answer_once_each() -> None:
+        for _ in range(2):
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.recv(65536)
+            connection.sendall(answer)
+            connection.close()  # idle from the client's side: it must not reuse it
+
+    thread = threading.Thread(target=answer_once_each, daemon=True)
+    thread.start()
+    transport = gateway.PooledTransport()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    try:
+        assert transport("GET", url, {}, None, 2) == (200, b"{}")
+        thread.join(timeout=0.5)  # the close reaches the client's socket
+        assert transport("GET", url, {}, None, 2) == (200, b"{}")
+    finally:
+        transport.close()
+        listener.close()
+        thread.join(timeout=2)
+    assert accepted == [1, 1]
+
+
+def test_each_thread_keeps_its_own_connection(simulator, monkeypatch):
+    """Two threads calling one gateway: two connections, each reused by its own thread."""
+    import threading
+
+    sim, provider = simulator
+    transport = gateway.PooledTransport()
+    seen: list[int] = []
+    route = sim._route
+
+    def remembering(request: Any) -> Any:
+        seen.append(request.environ["REMOTE_PORT"])
+        return route(request)
+
+    monkeypatch.setattr(sim, "_route", remembering)
+    client = HttpProvider("banksim", base_url=provider.base_url, secret=SECRET,
+                          transport=transport)
+
+    def pay(prefix: str) -> None:
+        for n in range(3):
+            client.get_status(f"{prefix}_{n}")
+
+    try:
+        threads = [threading.Thread(target=pay, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        transport.close()
+    assert len(seen) == 6 and len(set(seen)) == 2
+
+
 @pytest.fixture()
 def simulator() -> Any:
     sim = GatewaySimulator(SECRET, mode="hold")
