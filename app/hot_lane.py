@@ -25,6 +25,19 @@ the route would, and hands every other request to the application untouched:
   :func:`app.metrics.observe`. An error raised by the use case is answered by the
   application's own error handlers and answer hooks, in a request context made for it (the
   uniform error body, its status, its headers).
+- **Paths with arguments**: a rule's ``<int:...>`` argument is taken as ``[1-9][0-9]{0,17}``
+  and a ``<string:...>`` one as ``[A-Za-z0-9_.~-]{1,64}``, each a part of what werkzeug's
+  converter takes, and given to :attr:`HotRoute.serve` by name; any other path of the rule
+  (a leading zero, a long number, another character) goes to the application. A rule with
+  another converter is not installed.
+- **Not a bearer token**: a route whose authentication is its body's (a bank gateway's
+  signed callback: :attr:`HotRoute.bearer` false) is taken with or without an
+  ``Authorization`` header, which it does not read; with :attr:`HotRoute.raw_body`, its body
+  is given to :attr:`HotRoute.serve` as the bytes received (still ``application/json`` of a
+  given length within the bound).
+- **An answer of its own**: a route whose answer is not its schema's dump (a payment's, given
+  once per ``Idempotency-Key`` and given back on a replay) returns an :class:`Answer`: its
+  status, its body (dumped as ``jsonify`` dumps it) and its headers.
 - **Not installed** (the route goes through Flask as any other) when ``HOT_LANE`` is off, when
   the app runs in debug mode, or when the app has a request hook this module does not know
   (:data:`KNOWN_HOOKS`) or a rate limit that could apply to the route: the lane would skip
@@ -39,6 +52,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -75,6 +89,12 @@ KNOWN_HOOKS = frozenset({
 _BEARER = "Bearer "
 _JSON = frozenset({"application/json", "application/json; charset=utf-8",
                    "application/json;charset=utf-8"})
+#: Where the lane leaves a JSON body as parsed, before its schema loads it (the request's
+#: ``get_json()``), for a route that reads it as sent (an idempotency key's fingerprint).
+JSON_BODY = "vnid.hot_lane.json"
+#: What the lane takes of a rule's arguments, by converter (see the module's text).
+_ARGUMENTS = {"int": ("[1-9][0-9]{0,17}", int), "string": ("[A-Za-z0-9_.~-]{1,64}", str)}
+_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
 @dataclass(frozen=True)
@@ -83,12 +103,14 @@ class HotRoute:
 
     ``endpoint``: the Flask endpoint it serves (its rule gives the path); ``view``: the route's
     view (a rate limit of flask-limiter declared on it keeps the lane off); ``arguments``: the
-    route's JSON body schema (None: the route reads no body, and the lane none either);
-    ``response``: its answer's schema, given with ``status`` (the route's
-    ``@blp.response``); ``authenticate(token)``: the route's reading of the
-    bearer token, its principal, raising for any token the route refuses (e.g.
-    :func:`after_access_token`); ``serve(payload, principal, environ)``: the route's work
-    (``environ``: the request's, as the proxy fix leaves it), its result for ``response``.
+    route's JSON body schema (None: the route reads no body, and the lane none either, unless
+    ``raw_body``: the body's bytes are the payload); ``response``: its answer's schema, given
+    with ``status`` (the route's ``@blp.response``); ``authenticate(token)``: the route's
+    reading of the bearer token, its principal, raising for any token the route refuses (e.g.
+    :func:`after_access_token`); with ``bearer`` false, no token is read and the principal is
+    None; ``serve(payload, principal, environ, **arguments)``: the route's work (``environ``:
+    the request's, as the proxy fix leaves it; ``arguments``: the path's), its result for
+    ``response``, or an :class:`Answer` of its own.
     """
 
     endpoint: str
@@ -96,8 +118,25 @@ class HotRoute:
     arguments: type | None
     response: type
     authenticate: Callable[[str], Any]
-    serve: Callable[[Any, Any, dict[str, Any]], Any]
+    serve: Callable[..., Any]
     status: int = 200
+    bearer: bool = True
+    raw_body: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer a route makes itself rather than its response schema: its status, its JSON
+    body (dumped as the app's ``jsonify`` dumps it) and its headers beyond those every API
+    answer carries."""
+
+    status: int
+    body: Any
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES[status].upper()}"  # werkzeug's
 
 
 def after_access_token(step: Callable[[], Any]) -> Callable[[str], Any]:
@@ -111,13 +150,43 @@ def after_access_token(step: Callable[[], Any]) -> Callable[[str], Any]:
 
 
 class _Installed:
-    """A route as the lane serves it: its schemas made once, its rule the metrics' label."""
+    """A route as the lane serves it: its schemas made once, its rule the metrics' label, the
+    pattern of its path when the rule has arguments (:func:`_pattern`)."""
 
-    def __init__(self, route: HotRoute, rule: str) -> None:
-        self.route, self.rule = route, rule
-        self.status = f"{route.status} {HTTP_STATUS_CODES[route.status].upper()}"  # werkzeug's
+    def __init__(self, route: HotRoute, rule: str,
+                 pattern: tuple[re.Pattern[str], dict[str, Callable[[str], Any]]] | None = None
+                 ) -> None:
+        self.route, self.rule, self.pattern = route, rule, pattern
+        self.status = _status_line(route.status)
         self.arguments = None if route.arguments is None else route.arguments()
         self.response = route.response()
+        self.reads_body = route.arguments is not None or route.raw_body
+
+    def arguments_of(self, path: str) -> dict[str, Any] | None:
+        """The path's arguments, converted, when the lane takes ``path`` for this route."""
+        if self.pattern is None:
+            return {} if path == self.rule else None
+        regex, converters = self.pattern
+        found = regex.fullmatch(path)
+        return None if found is None else {
+            name: converters[name](value) for name, value in found.groupdict().items()}
+
+
+def _pattern(rule: str) -> tuple[re.Pattern[str], dict[str, Callable[[str], Any]]] | None:
+    """The regular expression of the paths the lane takes for ``rule`` and each argument's
+    conversion; None when the rule has a converter the lane does not take (see the module's
+    text)."""
+    parts: list[str] = []
+    converters: dict[str, Callable[[str], Any]] = {}
+    end = 0
+    for found in _ARGUMENT.finditer(rule):
+        taken = _ARGUMENTS.get(found.group(1) or "string")
+        if taken is None:
+            return None
+        parts += [re.escape(rule[end:found.start()]), f"(?P<{found.group(2)}>{taken[0]})"]
+        converters[found.group(2)] = taken[1]
+        end = found.end()
+    return re.compile("".join(parts) + re.escape(rule[end:])), converters
 
 
 class HotLane:
@@ -125,7 +194,8 @@ class HotLane:
     ``wsgi_app`` (see the module's text)."""
 
     def __init__(self, wsgi_app: WsgiApp, app: Flask, routes: dict[str, _Installed]) -> None:
-        self.wsgi_app, self.app, self.routes = wsgi_app, app, routes
+        self.wsgi_app, self.app = wsgi_app, app
+        self.routes = routes
         self.headers = api_headers(app.config["ENV_NAME"] == "production")
         self.max_length = app.config.get("MAX_CONTENT_LENGTH")
         self.trusted_proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
@@ -136,6 +206,28 @@ class HotLane:
         #: Requests answered here, successes and errors (the tests read it).
         self.served = 0
         self._sessions = threading.local()
+
+    @property
+    def routes(self) -> dict[str, _Installed]:
+        """The routes served, by rule (the tests take them away to compare with Flask's)."""
+        return self._routes
+
+    @routes.setter
+    def routes(self, routes: dict[str, _Installed]) -> None:
+        self._routes = routes
+        self._exact = {rule: route for rule, route in routes.items() if route.pattern is None}
+        self._patterned = tuple(route for route in routes.values() if route.pattern is not None)
+
+    def _route(self, path: str) -> tuple[_Installed, dict[str, Any]] | tuple[None, None]:
+        """The route the lane takes ``path`` for, and the path's arguments."""
+        route = self._exact.get(path)
+        if route is not None:
+            return route, {}
+        for route in self._patterned:
+            arguments = route.arguments_of(path)
+            if arguments is not None:
+                return route, arguments
+        return None, None
 
     def _session(self) -> Any:
         """The ORM session of this thread's requests in the lane, made once: a session made
@@ -160,18 +252,21 @@ class HotLane:
         session.info.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        route = self.routes.get(environ.get("PATH_INFO", ""))
-        if (route is None or environ.get("REQUEST_METHOD") != "POST"
-                or environ.get("QUERY_STRING")):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
             return self.wsgi_app(environ, start_response)
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        token = authorization[len(_BEARER):]
-        if (not authorization.startswith(_BEARER) or not token or not token.isprintable()
-                or " " in token or "," in token):
+        route, path_arguments = self._route(environ.get("PATH_INFO", ""))
+        if route is None or path_arguments is None:
             return self.wsgi_app(environ, start_response)
+        token = None
+        if route.route.bearer:
+            authorization = environ.get("HTTP_AUTHORIZATION", "")
+            token = authorization[len(_BEARER):]
+            if (not authorization.startswith(_BEARER) or not token or not token.isprintable()
+                    or " " in token or "," in token):
+                return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
         body = None
-        if route.arguments is not None:  # a JSON body of a length given, within the bound
+        if route.reads_body:  # a JSON body of a length given, within the bound
             try:
                 length = int(environ.get("CONTENT_LENGTH") or "")
             except ValueError:
@@ -193,13 +288,16 @@ class HotLane:
             db.session.registry.set(session)
         try:
             try:
-                payload = None if route.arguments is None or body is None \
-                    else route.arguments.load(parse_strict_json(body))
-                principal = route.route.authenticate(token)
+                payload: Any = body
+                if route.arguments is not None and body is not None:
+                    environ[JSON_BODY] = parse_strict_json(body)
+                    payload = route.arguments.load(environ[JSON_BODY])
+                principal = None if token is None else route.route.authenticate(token)
             except Exception:  # noqa: BLE001  (the application answers it: nothing done yet)
-                pass
+                environ.pop(JSON_BODY, None)
             else:
-                return self._serve(route, payload, principal, environ, start_response, started)
+                return self._serve(route, payload, principal, path_arguments, environ,
+                                   start_response, started)
         finally:
             if context is not None:
                 db.session.registry.clear()  # so the context's teardown has none to remove
@@ -209,21 +307,27 @@ class HotLane:
             environ["wsgi.input"] = io.BytesIO(body)
         return self.wsgi_app(environ, start_response)
 
-    def _serve(self, route: _Installed, payload: dict[str, Any] | None, principal: Any,
-               environ: dict[str, Any], start_response: StartResponse,
-               started: float) -> Iterable[bytes]:
+    def _serve(self, route: _Installed, payload: Any, principal: Any,
+               path_arguments: dict[str, Any], environ: dict[str, Any],
+               start_response: StartResponse, started: float) -> Iterable[bytes]:
         request_id = request_id_of(environ)
         self.served += 1
         try:
-            result = route.route.serve(payload, principal, self._client(environ))
-            body = (self.app.json.dumps(Blueprint._prepare_response_content(
-                route.response.dump(result)), **self._dump_args) + "\n").encode()
+            result = route.route.serve(payload, principal, self._client(environ),
+                                       **path_arguments)
+            if isinstance(result, Answer):
+                status, line, extra = result.status, _status_line(result.status), result.headers
+                content = result.body
+            else:
+                status, line, extra = route.route.status, route.status, ()
+                content = Blueprint._prepare_response_content(route.response.dump(result))
+            body = (self.app.json.dumps(content, **self._dump_args) + "\n").encode()
         except Exception as error:  # noqa: BLE001  (answered by the app's own handlers)
             return self._failed(environ, start_response, error, started)
-        start_response(route.status, [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body))), *self.headers,
-                                      ("X-Request-Id", request_id)])
-        metrics.observe(endpoint=route.rule, method="POST", status=route.route.status,
+        start_response(line, [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body))), *extra, *self.headers,
+                              ("X-Request-Id", request_id)])
+        metrics.observe(endpoint=route.rule, method="POST", status=status,
                         duration=time.perf_counter() - started, request_id=request_id,
                         actor=metrics.actor_type())
         return [body]
@@ -285,12 +389,13 @@ def register_hot_lane(app: Flask, routes: Iterable[HotRoute]) -> HotLane | None:
     installed: dict[str, _Installed] = {}
     for route in routes:
         rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint == route.endpoint]
-        if (len(rules) != 1 or rules[0].arguments or "POST" not in (rules[0].methods or ())
-                or _limited(app, route)):
+        pattern = _pattern(rules[0].rule) if len(rules) == 1 and rules[0].arguments else None
+        if (len(rules) != 1 or (rules[0].arguments and pattern is None)
+                or "POST" not in (rules[0].methods or ()) or _limited(app, route)):
             log.warning("hot lane: %s served by Flask (a rate limit or its rule)",
                         route.endpoint)
             continue
-        installed[rules[0].rule] = _Installed(route, rules[0].rule)
+        installed[rules[0].rule] = _Installed(route, rules[0].rule, pattern)
     if not installed:
         return None
     middleware = HotLane(app.wsgi_app, app, installed)

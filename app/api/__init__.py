@@ -26,7 +26,7 @@ BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp,
 
 #: The routes :mod:`app.hot_lane` serves in front of Flask.
 HOT_ROUTES = (credentials.HOT_VERIFY, relying_parties.HOT_MATCH, auth.HOT_REFRESH,
-              credentials.HOT_ISSUE, reports.HOT_FILE)
+              credentials.HOT_ISSUE, reports.HOT_FILE, payments.HOT_PAY, payments.HOT_CALLBACK)
 
 #: The Swagger UI files of ``/docs``, served from the swagger-ui-bundle package (no CDN).
 docs_static = Blueprint("docs_static", __name__, static_folder=str(swagger_ui_path),

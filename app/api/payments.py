@@ -22,9 +22,11 @@ from flask import Response, current_app, jsonify, request
 from app import context as ctx
 from app.api.pages import page
 from app.api.credentials import key_ring
-from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
+from app.auth import (BEARER, citizen_for_act, citizen_required, current_account,
+                      current_officer, officer_required)
 from app.errors import handle_domain_error
 from app.extensions import db, get_protector
+from app.hot_lane import JSON_BODY, Answer, HotRoute, after_access_token
 from app.parsing import Blueprint
 from app.payment_providers import providers
 from app.quotas import account_rate_limit
@@ -76,36 +78,54 @@ def _json_answer(status: int, body: Any) -> Response:
     return response
 
 
+def _once(claim: idempotency.Claim,
+          run: Callable[[], tuple[int, Any]]) -> tuple[int, Any, tuple[tuple[str, str], ...]]:
+    """``run()`` once per ``Idempotency-Key`` of the account (see
+    :mod:`utilities.payments.idempotency`): its status and body (a domain error's too), or the
+    ones stored for the key; with the headers of that answer (``Idempotent-Replayed`` on a
+    replay, ``Retry-After`` of an error that says when to come back). ``run`` may store its
+    answer with the ``claim`` itself."""
+    db_session = db.session()
+    stored = idempotency.begin(db_session, account_id=claim.account_id, key=claim.key,
+                               request_fingerprint=claim.fingerprint)
+    if stored is not None:
+        return stored.status, stored.body, (("Idempotent-Replayed", "true"),)
+    headers: tuple[tuple[str, str], ...] = ()
+    try:
+        status, result = run()
+    except DomainError as error:
+        refused = handle_domain_error(error)  # with its headers (Retry-After)
+        status, result = refused.status_code, refused.get_json()
+        headers = tuple((name, value) for name, value in refused.headers.items()
+                        if name not in ("Content-Type", "Content-Length"))
+    except Exception:
+        try:
+            idempotency.finish(db_session, claim, status=500, body=None)
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.warning("idempotency key not released", exc_info=True)
+        raise
+    idempotency.finish(db_session, claim, status=status, body=result)
+    return status, result, headers
+
+
+def _claim(account_id: int, key: str | None, method: str, path: str,
+           body: Any) -> idempotency.Claim:
+    """The request's claim on its key: the account's, the key checked, its fingerprint."""
+    return idempotency.Claim(account_id, idempotency.check_key(key), idempotency.fingerprint(
+        get_protector(), method=method, path=path, body=body))
+
+
 def idempotent(view: F) -> F:
-    """Run the view once per ``Idempotency-Key`` of the account (see
-    :mod:`utilities.payments.idempotency`); the view returns ``(status, body)``. It is given
-    the key's ``claim``, with which its use case may store that answer itself."""
+    """Run the view once per ``Idempotency-Key`` of the account (:func:`_once`); the view
+    returns ``(status, body)``. It is given the key's ``claim``, with which its use case may
+    store that answer itself."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        db_session = db.session()
-        claim = idempotency.Claim(
-            current_account().id, idempotency.check_key(request.headers.get("Idempotency-Key")),
-            idempotency.fingerprint(get_protector(), method=request.method, path=request.path,
-                                    body=request.get_json(silent=True)))
-        stored = idempotency.begin(db_session, account_id=claim.account_id, key=claim.key,
-                                   request_fingerprint=claim.fingerprint)
-        if stored is not None:
-            answer = _json_answer(stored.status, stored.body)
-            answer.headers["Idempotent-Replayed"] = "true"
-            return answer
-        try:
-            status, result = view(*args, claim=claim, **kwargs)
-            answer = _json_answer(status, result)
-        except DomainError as error:
-            answer = handle_domain_error(error)  # with its headers (Retry-After)
-            status, result = answer.status_code, answer.get_json()
-        except Exception:
-            try:
-                idempotency.finish(db_session, claim, status=500, body=None)
-            except Exception:  # noqa: BLE001 - the database may be what failed
-                log.warning("idempotency key not released", exc_info=True)
-            raise
-        idempotency.finish(db_session, claim, status=status, body=result)
+        claim = _claim(current_account().id, request.headers.get("Idempotency-Key"),
+                       request.method, request.path, request.get_json(silent=True))
+        status, body, headers = _once(claim, lambda: view(*args, claim=claim, **kwargs))
+        answer = _json_answer(status, body)
+        answer.headers.extend(headers)
         return answer
     return cast(F, wrapper)
 
@@ -117,12 +137,6 @@ def _require_key(view: F) -> F:
         idempotency.check_key(request.headers.get("Idempotency-Key"))
         return view(*args, **kwargs)
     return cast(F, wrapper)
-
-
-def _citizen() -> dict[str, Any]:
-    account = current_account()
-    return {"db_session": ctx.db_session(), "account": account,
-            "actor": citizen_actor(account, ctx.actor())}
 
 
 # --- The citizen -------------------------------------------------------------------------------
@@ -179,16 +193,43 @@ def pay(payload: dict[str, Any], order_id: int,
     opens it); the bank's callback settles it, and the order shows `paid`. An
     order is paid once, whatever the attempts, devices or keys.
     """
+    return _paid(payload, order_id, claim, ctx.actor())
+
+
+def _paid(payload: dict[str, Any], order_id: int, claim: idempotency.Claim,
+          base: Actor) -> tuple[int, Any]:
+    """The route's work once the account is checked and its key claimed: the route's and the
+    hot lane's (:data:`HOT_PAY`). ``base``: the request's actor."""
     provider = providers().get(current_app.config["PAYMENT_PROVIDER"])
     if provider is None:
         raise Unavailable("Payments are not configured on this server.",
                           code="payment.unconfigured")
+    account = current_account()
     attempt = attempts.start_attempt(
-        **_citizen(), provider=provider, order_id=order_id, bank=payload["bank"],
+        db_session=ctx.db_session(), account=account, actor=citizen_actor(account, base),
+        provider=provider, order_id=order_id, bank=payload["bank"],
         passcode=payload["passcode"],
         return_url=payload["return_url"] or f"vnid://payments/{order_id}",
         callback_url=callback_url(provider.name), claim=claim)
     return claim.answer or attempts.answer(attempt)  # the answer stored with the key, if it was
+
+
+def _pay_in_lane(payload: dict[str, Any], account: Any, environ: dict[str, Any], *,
+                 order_id: int) -> Answer:
+    """The route in the hot lane: the key claimed (a missing one is the route's 400), the
+    work done once, the answer given or given back."""
+    claim = _claim(account.id, environ.get("HTTP_IDEMPOTENCY_KEY"), "POST",
+                   environ["PATH_INFO"], environ[JSON_BODY])
+    status, body, headers = _once(claim, lambda: _paid(payload, order_id, claim,
+                                                       ctx.actor_of(environ)))
+    return Answer(status, body, headers)
+
+
+#: Paying an order, in front of Flask (:mod:`app.hot_lane`): the token and the account checked
+#: by the route's own step, then the key and the work, as the route does them.
+HOT_PAY = HotRoute(endpoint="payments.pay", view=pay, arguments=AttemptCreate,
+                   response=AttemptRead, status=201, serve=_pay_in_lane,
+                   authenticate=after_access_token(lambda: citizen_for_act(Act.PAYMENT_PAY)))
 
 
 @blp.get("/<int:order_id>/receipt")
@@ -226,14 +267,29 @@ def issue_receipt(payload: dict[str, Any], order_id: int) -> Any:
 def provider_callback(provider_name: str) -> Any:
     """A bank gateway's callback: signed (`X-Signature`: hex HMAC-SHA256 over
     `<X-Timestamp>.<body>`), applied once (the same event again changes nothing)."""
+    return _called_back(provider_name, request.get_data(), request.environ)
+
+
+def _called_back(provider_name: str, body: bytes, environ: dict[str, Any]) -> Any:
+    """The callback applied: the route's and the hot lane's (:data:`HOT_CALLBACK`)."""
     provider = _provider(provider_name)
-    actor = ctx.actor()
+    actor = ctx.actor_of(environ)
     return callbacks.handle_callback(
         db_session=ctx.db_session(), provider=provider,
         actor=Actor(type="provider", id=f"provider:{provider.name}", source=actor.source,
                     request_id=actor.request_id),
-        timestamp=request.headers.get(gateway.TIMESTAMP_HEADER),
-        signature=request.headers.get(gateway.SIGNATURE_HEADER), body=request.get_data())
+        timestamp=environ.get(f"HTTP_{gateway.TIMESTAMP_HEADER.upper().replace('-', '_')}"),
+        signature=environ.get(f"HTTP_{gateway.SIGNATURE_HEADER.upper().replace('-', '_')}"),
+        body=body)
+
+
+#: A bank gateway's callback, in front of Flask (:mod:`app.hot_lane`): no bearer token (the
+#: body's signature is its authentication, checked by the use case), the body as received.
+HOT_CALLBACK = HotRoute(
+    endpoint="payments.provider_callback", view=provider_callback, arguments=None,
+    response=CallbackAnswer, bearer=False, raw_body=True, authenticate=lambda _token: None,
+    serve=lambda body, _principal, environ, *, provider_name: _called_back(
+        provider_name, body, environ))
 
 
 # --- The police --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The hot lane (app/hot_lane.py): the online verification, the match, the refresh, a citizen's
 QR and report answered in front of Flask, exactly as their routes answer them, and every
-request it cannot answer so handed to the route."""
+request it cannot answer so handed to the route (payments: test_hot_lane_payments.py)."""
 from __future__ import annotations
 
 import os
@@ -34,6 +34,8 @@ MATCH = "/api/v1/rp/identity-match"
 REFRESH = "/api/v1/auth/refresh"
 ISSUE = "/api/v1/credentials"
 FILE = "/api/v1/reports"
+PAY = "/api/v1/payments/<int:order_id>/attempts"
+CALLBACK = "/api/v1/payments/callbacks/<string:provider_name>"
 OPERATOR = Actor(type="operator", id="test")
 
 
@@ -103,8 +105,9 @@ def both(client: Any, lane: HotLane, db_session: Any, *, headers: dict[str, str]
     return through_lane
 
 
-def test_the_service_installs_the_lane_for_its_five_routes(app):
-    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH, ISSUE, FILE}
+def test_the_service_installs_the_lane_for_its_seven_routes(app):
+    assert set(app.extensions["hot_lane"].routes) == {PATH, MATCH, REFRESH, ISSUE, FILE, PAY,
+                                                      CALLBACK}
 
 
 def test_a_valid_credential_is_answered_by_the_lane_as_by_the_route(client, lane, db_session,
@@ -265,7 +268,7 @@ def test_the_lane_stays_off_where_it_would_skip_something(app, monkeypatch):
         [object()] if callable_name == name else []))  # a limit declared on the route
     served = register_hot_lane(limited, HOT_ROUTES)
     assert served is not None
-    assert set(served.routes) == {MATCH, REFRESH, ISSUE, FILE}  # the others still are
+    assert set(served.routes) == {MATCH, REFRESH, ISSUE, FILE, PAY, CALLBACK}  # the others are
 
 
 # --- The identity match -----------------------------------------------------------------------
