@@ -118,22 +118,33 @@ class KeptRedis:
         except NoScriptError:
             return self.command("EVAL", script.script, len(keys), *keys, *args)
 
+    def pipeline(self, *commands: Sequence[Any]) -> list[Any]:
+        """``commands`` sent in one write, not as a transaction; their replies."""
+        if not self.usable:
+            return self._client_pipeline(commands, transaction=False)
+        try:
+            return self._exchange(commands)
+        except _FAILED:
+            return self._client_pipeline(commands, transaction=False)
+
     def transaction(self, *commands: Sequence[Any]) -> list[Any]:
         """``commands`` in ``MULTI``/``EXEC``, sent in one write; their replies."""
         if not self.usable:
-            return self._client_transaction(commands)
+            return self._client_pipeline(commands)
         try:
             replies = self._exchange([("MULTI",), *commands, ("EXEC",)])[-1]
         except _FAILED:
-            return self._client_transaction(commands)
+            return self._client_pipeline(commands)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return list(replies)
 
-    def _client_transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """:meth:`transaction` through the client's own pipeline (its retries, its callbacks)."""
-        pipe = self.client.pipeline()
+    def _client_pipeline(self, commands: Sequence[Sequence[Any]], *,
+                         transaction: bool = True) -> list[Any]:
+        """:meth:`transaction` (or :meth:`pipeline`) through the client's own pipeline (its
+        retries, its callbacks)."""
+        pipe = self.client.pipeline(transaction=transaction)
         for command in commands:
             pipe.execute_command(*command)
         return list(pipe.execute())

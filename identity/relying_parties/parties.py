@@ -37,6 +37,7 @@ from identity.database import Statement
 from identity.audit.service import Actor, record_event
 from identity.errors import TooManyAttempts
 from identity.entities import attach
+from identity.kept_redis import kept_for
 from identity.protection import Protector
 from identity.relying_parties import callbacks
 from identity.relying_parties.callbacks import CallbackPolicy
@@ -339,7 +340,8 @@ def meter_request(*, redis_client: redis.Redis, party: PartyView, endpoint: str,
     ``windows``: ``(amount, seconds)`` fixed windows per party and endpoint
     (``RP_LIMIT_PER_PARTY``); past one, :class:`TooManyAttempts` (429
     ``rate_limited``) with ``Retry-After`` until the window ends. The windows
-    and the day's quota are counted in one Redis round trip. A request
+    and the day's quota are counted in one Redis round trip, on a connection the process
+    keeps (:meth:`identity.kept_redis.KeptRedis.pipeline`). A request
     refused, by a window or by the quota, gives its quota units back (one
     more round trip, on refusal only), so a refusal costs the party nothing of
     its quota and a large batch refused near the limit leaves the rest of the
@@ -350,15 +352,13 @@ def meter_request(*, redis_client: redis.Redis, party: PartyView, endpoint: str,
     now = clock.now()
     moment = now.timestamp()
     quota_key = f"rp:quota:{party.id}:{scope}:{now:%Y%m%d}"
-    pipe = redis_client.pipeline(transaction=False)
+    commands: list[tuple[Any, ...]] = []
     for _amount, seconds in windows:
         key = f"rp:rate:{party.id}:{endpoint}:{seconds}:{int(moment // seconds)}"
-        pipe.incr(key)
-        pipe.expire(key, seconds + 1)
+        commands += [("INCR", key), ("EXPIRE", key, seconds + 1)]
     if scope is not None:
-        pipe.incrby(quota_key, cost)
-        pipe.expire(quota_key, 2 * 86_400)
-    counted = pipe.execute()
+        commands += [("INCRBY", quota_key, cost), ("EXPIRE", quota_key, 2 * 86_400)]
+    counted = kept_for(redis_client).pipeline(*commands)
     for index, (amount, seconds) in enumerate(windows):
         if int(counted[2 * index]) > amount:
             if scope is not None:

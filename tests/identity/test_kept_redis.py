@@ -104,6 +104,21 @@ def test_a_transaction_answers_every_reply_and_raises_a_failed_one(client, key):
 
 
 @real
+def test_a_pipeline_answers_every_reply_in_one_write_and_raises_a_failed_one(
+        client, key, monkeypatch):
+    kept = KeptRedis(client)
+    checkouts = _checkouts(monkeypatch, client)
+    assert kept.pipeline(("INCR", key), ("EXPIRE", key, 60), ("INCRBY", key, 4)) == [1, 1, 5]
+    assert len(checkouts) == 1 and kept.kept() == 1
+    assert 0 < client.ttl(key) <= 60
+    client.set(key, "not a number")
+    with pytest.raises(redis.ResponseError):  # not a transaction: the others ran
+        kept.pipeline(("INCR", key), ("EXPIRE", key, 30))
+    assert 0 < client.ttl(key) <= 30
+    assert kept.command("GET", key) == b"not a number"  # the connection read clean
+
+
+@real
 def test_a_connection_the_server_closed_is_replaced_and_the_command_answered(client, key):
     kept = KeptRedis(client)
     kept.command("CLIENT", "SETNAME", "kept-to-kill")
@@ -125,6 +140,8 @@ def test_redis_down_is_the_clients_error(monkeypatch):
         kept.command("GET", "anything")
     with pytest.raises(redis.ConnectionError):
         kept.transaction(("INCRBY", "anything", 1), ("PEXPIRE", "anything", 1000))
+    with pytest.raises(redis.ConnectionError):
+        kept.pipeline(("INCR", "anything"), ("EXPIRE", "anything", 1))
     assert kept.kept() == 0
 
 
@@ -145,6 +162,7 @@ def test_the_in_process_stand_in_goes_through_its_client():
     assert kept.command("SET", "k", "v", "EXAT", 4_000_000_000) is True
     assert kept.transaction(("INCRBY", "n", 2), ("PEXPIRE", "n", 60_000)) == [2, True]
     assert kept.command("INCRBY", "n", 3) == 5
+    assert kept.pipeline(("INCR", "n"), ("EXPIRE", "n", 60)) == [6, True]
     assert kept.kept() == 0
 
 
