@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -102,12 +105,8 @@ def test_the_transport_says_unavailable_when_nobody_listens():
         gateway.PooledTransport()("GET", "http://127.0.0.1:9/x", {}, None, 2)
 
 
-def test_the_transport_keeps_its_connection_to_the_gateway_between_calls(
-        simulator, monkeypatch):
-    """One TCP connection for many calls (HTTP/1.1 keep-alive), on both sides: the simulator
-    sees every request on the connection the first one opened."""
-    sim, provider = simulator
-    transport = gateway.PooledTransport()
+def _client_ports(sim: Any, monkeypatch: Any) -> list[int]:
+    """The client port of each request the simulator serves from now on."""
     seen: list[int] = []
     route = sim._route
 
@@ -116,6 +115,16 @@ def test_the_transport_keeps_its_connection_to_the_gateway_between_calls(
         return route(request)
 
     monkeypatch.setattr(sim, "_route", remembering)
+    return seen
+
+
+def test_the_transport_keeps_its_connection_to_the_gateway_between_calls(
+        simulator, monkeypatch):
+    """One TCP connection for many calls (HTTP/1.1 keep-alive), on both sides: the simulator
+    sees every request on the connection the first one opened."""
+    sim, provider = simulator
+    transport = gateway.PooledTransport()
+    seen = _client_ports(sim, monkeypatch)
     try:
         client = HttpProvider("banksim", base_url=provider.base_url, secret=SECRET,
                               transport=transport)
@@ -128,18 +137,17 @@ def test_the_transport_keeps_its_connection_to_the_gateway_between_calls(
     assert len(seen) == 5 and len(set(seen)) == 1  # one client port: one connection
 
 
-def test_an_answer_lost_with_its_connection_is_unavailable_and_not_sent_again():
-    """A gateway that closes the connection before answering: the outcome is unknown, the
-    exchange is not repeated (reconciliation asks by our reference instead)."""
-    import socket
-    import threading
-
+@contextmanager
+def _closing_gateway(answer: bytes | None) -> Iterator[tuple[str, list[int], threading.Thread]]:
+    """A gateway on a socket of its own that takes up to two connections, reads a request on
+    each, sends ``answer`` (None: nothing) and closes it: its URL, the connections it took
+    and its thread."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     accepted: list[int] = []
 
-    def hang_up() -> None:
+    def serve() -> None:
         for _ in range(2):
             try:
                 connection, _ = listener.accept()
@@ -147,72 +155,48 @@ def test_an_answer_lost_with_its_connection_is_unavailable_and_not_sent_again():
                 return
             accepted.append(1)
             connection.recv(65536)
+            if answer is not None:
+                connection.sendall(answer)
             connection.close()
 
-    thread = threading.Thread(target=hang_up, daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        with pytest.raises(ProviderUnavailable):
-            gateway.PooledTransport()("POST", f"http://127.0.0.1:{listener.getsockname()[1]}/x",
-                                      {}, b"{}", 2)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/x", accepted, thread
     finally:
         listener.close()
         thread.join(timeout=2)
+
+
+def test_an_answer_lost_with_its_connection_is_unavailable_and_not_sent_again():
+    """A gateway that closes the connection before answering: the outcome is unknown, the
+    exchange is not repeated (reconciliation asks by our reference instead)."""
+    with _closing_gateway(None) as (url, accepted, _thread):
+        with pytest.raises(ProviderUnavailable):
+            gateway.PooledTransport()("POST", url, {}, b"{}", 2)
     assert accepted == [1]
 
 
 def test_a_connection_the_gateway_closed_while_idle_is_opened_again():
     """A gateway that answers once and closes the kept connection: the next call finds it
     closed before sending, and goes out on a new one, answered."""
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
-    accepted: list[int] = []
-
-    def answer_once_each() -> None:
-        for _ in range(2):
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(1)
-            connection.recv(65536)
-            connection.sendall(answer)
-            connection.close()  # idle from the client's side: it must not reuse it
-
-    thread = threading.Thread(target=answer_once_each, daemon=True)
-    thread.start()
     transport = gateway.PooledTransport()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
-    try:
-        assert transport("GET", url, {}, None, 2) == (200, b"{}")
-        thread.join(timeout=0.5)  # the close reaches the client's socket
-        assert transport("GET", url, {}, None, 2) == (200, b"{}")
-    finally:
-        transport.close()
-        listener.close()
-        thread.join(timeout=2)
+    with _closing_gateway(answer) as (url, accepted, thread):
+        try:
+            assert transport("GET", url, {}, None, 2) == (200, b"{}")
+            thread.join(timeout=0.5)  # the close reaches the client's socket
+            assert transport("GET", url, {}, None, 2) == (200, b"{}")
+        finally:
+            transport.close()
     assert accepted == [1, 1]
 
 
 def test_each_thread_keeps_its_own_connection(simulator, monkeypatch):
     """Two threads calling one gateway: two connections, each reused by its own thread."""
-    import threading
-
     sim, provider = simulator
     transport = gateway.PooledTransport()
-    seen: list[int] = []
-    route = sim._route
-
-    def remembering(request: Any) -> Any:
-        seen.append(request.environ["REMOTE_PORT"])
-        return route(request)
-
-    monkeypatch.setattr(sim, "_route", remembering)
+    seen = _client_ports(sim, monkeypatch)
     client = HttpProvider("banksim", base_url=provider.base_url, secret=SECRET,
                           transport=transport)
 
