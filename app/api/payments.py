@@ -270,6 +270,11 @@ def provider_callback(provider_name: str) -> Any:
     return _called_back(provider_name, request.get_data(), request.environ)
 
 
+#: The gateway's signature headers as a WSGI environ names them.
+_TIMESTAMP, _SIGNATURE = (f"HTTP_{name.upper().replace('-', '_')}"
+                          for name in (gateway.TIMESTAMP_HEADER, gateway.SIGNATURE_HEADER))
+
+
 def _called_back(provider_name: str, body: bytes, environ: dict[str, Any]) -> Any:
     """The callback applied: the route's and the hot lane's (:data:`HOT_CALLBACK`)."""
     provider = _provider(provider_name)
@@ -278,9 +283,7 @@ def _called_back(provider_name: str, body: bytes, environ: dict[str, Any]) -> An
         db_session=ctx.db_session(), provider=provider,
         actor=Actor(type="provider", id=f"provider:{provider.name}", source=actor.source,
                     request_id=actor.request_id),
-        timestamp=environ.get(f"HTTP_{gateway.TIMESTAMP_HEADER.upper().replace('-', '_')}"),
-        signature=environ.get(f"HTTP_{gateway.SIGNATURE_HEADER.upper().replace('-', '_')}"),
-        body=body)
+        timestamp=environ.get(_TIMESTAMP), signature=environ.get(_SIGNATURE), body=body)
 
 
 #: A bank gateway's callback, in front of Flask (:mod:`app.hot_lane`): no bearer token (the
