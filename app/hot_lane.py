@@ -94,7 +94,7 @@ _JSON = frozenset({"application/json", "application/json; charset=utf-8",
 JSON_BODY = "vnid.hot_lane.json"
 #: What the lane takes of a rule's arguments, by converter (see the module's text).
 _ARGUMENTS = {"int": ("[1-9][0-9]{0,17}", int), "string": ("[A-Za-z0-9_.~-]{1,64}", str)}
-_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
+_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?(\w+)>")  # a converter with its arguments
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,9 @@ class _Installed:
         self.reads_body = route.arguments is not None or route.raw_body
 
     def arguments_of(self, path: str) -> dict[str, Any] | None:
-        """The path's arguments, converted, when the lane takes ``path`` for this route."""
-        if self.pattern is None:
-            return {} if path == self.rule else None
+        """The path's arguments, converted, when the lane takes ``path`` for this route (one
+        whose rule has arguments; the others are found by their rule: :meth:`HotLane._route`)."""
+        assert self.pattern is not None
         regex, converters = self.pattern
         found = regex.fullmatch(path)
         return None if found is None else {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.hot_lane import HotLane
+from app.hot_lane import HotLane, _pattern
 from tests.api.test_hot_lane import both
 from tests.api.test_payments import Citizen, fine_json, officer_headers
 from tests.flows import PASSCODE, assert_error
@@ -117,6 +117,32 @@ def test_a_payment_and_its_replays_are_answered_by_the_lane_as_by_the_route(
     assert provider.creates == 2  # the replays ran nothing
 
 
+def test_a_locked_account_is_refused_by_the_route_and_claims_no_key(db_session, lane, provider,
+                                                                    citizen, fines):
+    """An account that is not active pays nothing through the lane: its token is the route's
+    to refuse, before any key is claimed or any passcode counted."""
+    citizen.lock()
+    key = str(uuid.uuid4())
+    answer = _pay(citizen, lane, fines[0], key=key, through_lane=True, served=False)
+    assert answer.status_code in (401, 403), answer.get_json()
+    assert db_session.execute(sa.text("SELECT count(*) FROM idempotency_keys WHERE key = :k"),
+                              {"k": key}).scalar() == 0
+    assert provider.creates == 0
+
+
+def test_another_citizens_order_is_answered_as_an_unknown_one(client, db_session, protector,
+                                                              lane, provider, citizen, fines):
+    """Through the lane, a stranger's order and an order that does not exist give the same
+    bytes: no oracle of which order ids exist."""
+    other = Citizen.make(client, db_session, protector)
+    answers = [_pay(other, lane, order, key=str(uuid.uuid4()), through_lane=True)
+               for order in (fines[0], 9_999_999)]
+    assert_error(answers[0], 404, "payment.order_not_found")
+    assert answers[0].data == answers[1].data
+    assert _headers(answers[0]) == _headers(answers[1])
+    assert provider.creates == 0
+
+
 @pytest.mark.parametrize("case, status, code", [
     ("no-key", 400, "idempotency.key_missing"),
     ("bad-key", 400, "idempotency.key_missing"),
@@ -179,6 +205,23 @@ def test_a_path_the_lane_does_not_take_goes_to_the_route(lane, provider, citizen
                    served=False, headers={**citizen.headers, "Idempotency-Key": "k-1"},
                    json={"bank": "VCB", "passcode": PASSCODE})
     assert answer.status_code in (201, 308, 404, 422), answer.get_json()
+
+
+@pytest.mark.parametrize("rule, taken, refused", [
+    ("/p/<int:n>/a", ["/p/1/a", "/p/999999999999999999/a"],
+     ["/p/0/a", "/p/01/a", "/p/1234567890123456789/a", "/p/x/a", "/p/1/a/"]),
+    ("/c/<string:name>", ["/c/banksim", "/c/a.b-c_d~e"], ["/c/", "/c/a b", "/c/a/b", "/c/é"]),
+    ("/c/<name>", ["/c/banksim"], ["/c/a%2Fb"]),
+])
+def test_the_lane_takes_a_narrower_form_of_a_rules_arguments(rule, taken, refused):
+    regex, _converters = _pattern(rule)
+    assert all(regex.fullmatch(path) for path in taken)
+    assert not any(regex.fullmatch(path) for path in refused)
+
+
+@pytest.mark.parametrize("rule", ["/f/<path:rest>", "/u/<uuid:id>", "/n/<int(signed=True):n>"])
+def test_a_rule_with_another_converter_is_not_taken(rule):
+    assert _pattern(rule) is None
 
 
 def test_the_lanes_paths_are_the_routes_paths(app):
