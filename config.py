@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -109,6 +110,15 @@ def _database_url(url: str) -> str:
     return url
 
 
+def _replica_urls(spec: str) -> list[str]:
+    """``postgresql://...,postgresql://...`` -> the replicas' URLs, for psycopg 3."""
+    urls = [_database_url(part.strip()) for part in spec.split(",") if part.strip()]
+    for url in urls:
+        if not url.startswith("postgresql+psycopg://"):
+            raise ConfigError("DATABASE_REPLICA_URLS: each replica is a PostgreSQL URL")
+    return urls
+
+
 def _lifetimes(spec: str) -> dict[str, int]:
     """``identity=120,age_over_18=60`` -> seconds per credential type (5 s to 1 day)."""
     lifetimes = {}
@@ -144,12 +154,17 @@ def _flag(text: str) -> bool:
 
 def _bounded_ms(text: str, name: str, most: float) -> float:
     """Milliseconds from 0 to ``most``."""
+    return _bounded(text, name, 0, most, "milliseconds")
+
+
+def _bounded(text: str, name: str, low: float, high: float, unit: str) -> float:
+    """A number from ``low`` to ``high`` (of ``unit``), or a :class:`ConfigError` naming it."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= most:
-        raise ConfigError(f"{name} must be a number of milliseconds from 0 to {most:g}, "
+        value = math.nan
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a number of {unit} from {low:g} to {high:g}, "
                           f"not {text!r}")
     return value
 
@@ -257,6 +272,15 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
         # process, to send them all as one statement (0: never; 0..50).
         "GROUP_COMMIT_WAIT_MS": _bounded_ms(env.get("GROUP_COMMIT_WAIT_MS", "2"),
                                             "GROUP_COMMIT_WAIT_MS", 50),
+        # Read replicas (identity/replicas.py, app/replica_reads.py): PostgreSQL streaming
+        # replicas of DATABASE_URL, comma-separated, for the reads that tolerate lag (the
+        # police queues); the most lag such a read may see, in seconds, before it goes to the
+        # primary; how often a process checks each replica's lag (seconds).
+        "DATABASE_REPLICA_URLS": _replica_urls(env.get("DATABASE_REPLICA_URLS", "")),
+        "REPLICA_MAX_LAG_SECONDS": _bounded(env.get("REPLICA_MAX_LAG_SECONDS", "5"),
+                                            "REPLICA_MAX_LAG_SECONDS", 0, 300, "seconds"),
+        "REPLICA_CHECK_SECONDS": _bounded(env.get("REPLICA_CHECK_SECONDS", "1"),
+                                          "REPLICA_CHECK_SECONDS", 0.1, 60, "seconds"),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
         # Payments (utilities/payments): the bank gateway (by default the simulator of

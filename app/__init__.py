@@ -38,12 +38,14 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, Redis, the personal-data protector and the cookie sessions."""
+    """Database and its read replicas, migrations, Redis, the personal-data protector and the
+    cookie sessions."""
     app.session_interface = CookieSessions()
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():
         configure_engine(db.engine)
+    init_replicas(app)
     init_redis(app)
     init_protector(app)
     init_key_ring(app)
@@ -69,6 +71,7 @@ from app.load_shedding import register_load_shedding  # noqa: E402
 from app.logging_setup import register_logging  # noqa: E402
 from app.metrics import register_metrics  # noqa: E402
 from app.payment_providers import register_payment_providers  # noqa: E402
+from app.replica_reads import init_replicas  # noqa: E402
 from app.security_headers import register_security_headers  # noqa: E402
 from app.static_answers import register_static_answers  # noqa: E402
 from identity.database import configure_engine  # noqa: E402

@@ -77,15 +77,18 @@ log = logging.getLogger(__name__)
 
 #: The request hooks whose work the lane does for its answers, or that have none to do there:
 #: the rate limiter's (refused below when a limit could apply), the start of the timer, the
-#: query check (a query string is never taken), the request id, the security headers and the
-#: log line. An app with another hook serves every request through Flask.
+#: query check (a query string is never taken), the request id, the security headers, the
+#: log line, and the officers' writes remembered for the read replicas (:mod:`app.replica_reads`:
+#: no lane route changes what a replica serves, a police queue). An app with another hook
+#: serves every request through Flask.
 KNOWN_HOOKS = frozenset({
     "app.auth.AppLimiter._check_request_limit", "app.metrics._start_timer",
     "app.parsing.refuse_unknown_query_parameters",
     "app.context.register_context.<locals>.echo_request_id",
     "app.security_headers.set_security_headers",
     "functools._when_limited.<locals>.after",  # app.auth's wrapper of flask-limiter's hook
-    "app.metrics._observe", "app.auth.AppLimiter._Limiter__release_context"})
+    "app.metrics._observe", "app.auth.AppLimiter._Limiter__release_context",
+    "app.replica_reads._remember_officer_write"})
 _BEARER = "Bearer "
 _JSON = frozenset({"application/json", "application/json; charset=utf-8",
                    "application/json;charset=utf-8"})

@@ -121,3 +121,24 @@ def test_the_group_commit_waits_two_milliseconds_at_most_and_is_set_on_the_app()
         assert group_commit.WAIT_SECONDS == 0.007
     finally:
         group_commit.WAIT_SECONDS = before
+
+
+def test_read_replicas_are_postgresql_urls_with_bounded_lag_and_checks():
+    """No replica by default; each one a PostgreSQL URL (for psycopg 3); the lag bound and
+    the check's period in range; a SQLite primary takes no replica."""
+    settings = load_config("production", PRODUCTION)
+    assert settings["DATABASE_REPLICA_URLS"] == []
+    assert (settings["REPLICA_MAX_LAG_SECONDS"], settings["REPLICA_CHECK_SECONDS"]) == (5, 1)
+    two = load_config("testing", {"DATABASE_REPLICA_URLS":
+                                  "postgresql://r1/vnid, postgres://r2:5433/vnid"})
+    assert two["DATABASE_REPLICA_URLS"] == ["postgresql+psycopg://r1/vnid",
+                                            "postgresql+psycopg://r2:5433/vnid"]
+    with pytest.raises(ConfigError, match="DATABASE_REPLICA_URLS"):
+        load_config("testing", {"DATABASE_REPLICA_URLS": "sqlite:///replica.db"})
+    for name, bad in (("REPLICA_MAX_LAG_SECONDS", "-1"), ("REPLICA_MAX_LAG_SECONDS", "301"),
+                      ("REPLICA_CHECK_SECONDS", "0"), ("REPLICA_CHECK_SECONDS", "soon")):
+        with pytest.raises(ConfigError, match=name):
+            load_config("testing", {name: bad})
+    with pytest.raises(ConfigError, match="needs DATABASE_URL to be PostgreSQL"):
+        create_app(load_config("testing", {"DATABASE_URL": "sqlite://",
+                                           "DATABASE_REPLICA_URLS": "postgresql://r1/vnid"}))

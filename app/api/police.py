@@ -7,6 +7,7 @@ from app import context as ctx
 from app.api.pages import page
 from app.auth import BEARER, current_officer, officer_required
 from app.parsing import Blueprint
+from app.replica_reads import lag_tolerant, read_session
 from identity.accounts import devices, levels, officers, reclaim, registration
 from identity.accounts.schemas import (AccountStatus, CitizenLookup, CitizenRead, InPersonRebind,
                                        Level2Request, PendingAccountPage, ReclaimRequest,
@@ -20,13 +21,14 @@ blp = Blueprint("police", __name__, url_prefix="/police",
 
 @blp.get("/accounts/pending")
 @officer_required
+@lag_tolerant
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, PendingAccountPage)
 @blp.doc(security=BEARER)
 def pending_accounts(args: dict[str, Any]) -> Any:
     """Registrations waiting for review in the officer's jurisdiction, oldest first."""
     items, total = registration.review_queue(
-        db_session=ctx.db_session(), officer=current_officer(), **args)
+        db_session=read_session(), officer=current_officer(), **args)
     return page(items, total, args)
 
 

@@ -32,6 +32,7 @@ from app.auth import (BEARER, citizen_for_act, citizen_required, current_account
 from app.extensions import get_protector
 from app.hot_lane import HotRoute, after_access_token
 from app.parsing import Blueprint
+from app.replica_reads import lag_tolerant, read_session
 from app.quotas import consume_daily_quota, count_then_consume, daily_quota
 from identity.accounts.capabilities import Act
 from identity.audit.service import Actor
@@ -269,12 +270,13 @@ def my_evidence(case_number: str, evidence_id: int) -> Response:
 
 @police_blp.get("")
 @officer_required
+@lag_tolerant
 @police_blp.arguments(QueueArgs, location="query")
 @police_blp.response(200, QueuePage)
 @police_blp.doc(security=BEARER)
 def queue(args: dict[str, Any]) -> Any:
     """The jurisdiction's cases, newest first, by category, status, filing date, overdue."""
-    found = police_queue.queue(db_session=ctx.db_session(), officer=current_officer(), **args)
+    found = police_queue.queue(db_session=read_session(), officer=current_officer(), **args)
     return page(found.items, found.total, args, total_exact=found.total_exact)
 
 

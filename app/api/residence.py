@@ -14,6 +14,7 @@ from app import context as ctx
 from app.api.pages import page
 from app.auth import BEARER, citizen_required, current_account, current_officer, officer_required
 from app.parsing import Blueprint
+from app.replica_reads import lag_tolerant, read_session
 from app.quotas import account_rate_limit, consume_daily_quota
 from identity.accounts.capabilities import Act
 from identity.schema_fields import PageArgs
@@ -242,7 +243,7 @@ def notify_lodging(payload: dict[str, Any]) -> Any:
 
 def _queue(cases: Callable[..., tuple[Any, int]], args: dict[str, Any]) -> dict[str, Any]:
     """One page of a police queue (``cases``: the service's list), filtered as ``args`` say."""
-    items, total = cases(db_session=ctx.db_session(), officer=current_officer(),
+    items, total = cases(db_session=read_session(), officer=current_officer(),
                          statuses=[args["status"]] if args["status"] else None,
                          commune_code=args["commune_code"], overdue=args["overdue"],
                          page=args["page"], per_page=args["per_page"])
@@ -251,6 +252,7 @@ def _queue(cases: Callable[..., tuple[Any, int]], args: dict[str, Any]) -> dict[
 
 @police_blp.get("/stays")
 @officer_required
+@lag_tolerant
 @police_blp.arguments(QueueArgs, location="query")
 @police_blp.response(200, StayQueuePage)
 @police_blp.doc(security=BEARER)
@@ -286,6 +288,7 @@ def act_on_stay(payload: dict[str, Any], stay_id: int) -> Any:
 
 @police_blp.get("/absences")
 @officer_required
+@lag_tolerant
 @police_blp.arguments(QueueArgs, location="query")
 @police_blp.response(200, AbsenceQueuePage)
 @police_blp.doc(security=BEARER)
@@ -316,13 +319,14 @@ def act_on_absence(payload: dict[str, Any], absence_id: int) -> Any:
 
 @police_blp.get("/overdue")
 @officer_required
+@lag_tolerant
 @police_blp.arguments(OverdueArgs, location="query")
 @police_blp.response(200, OverduePage)
 @police_blp.doc(security=BEARER)
 def overdue(args: dict[str, Any]) -> Any:
     """Supervisors: the cases past their deadline across the province, most overdue first."""
     items, total = backlog.overdue_cases(
-        db_session=ctx.db_session(), officer=current_officer(), **args)
+        db_session=read_session(), officer=current_officer(), **args)
     return page(items, total, args, kind=args["kind"])
 
 
