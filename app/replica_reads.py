@@ -2,9 +2,12 @@
 
 A route whose reads may be up to ``REPLICA_MAX_LAG_SECONDS`` old says so with
 :func:`lag_tolerant` and reads through :func:`read_session`; everything else, and every
-write, uses the request's ordinary session on the primary. The routes that do are the police
-queues (registrations to review, reports, stays, absences, overdue cases): lists an officer
-pages through, where a case changed a second ago may show its state of a second ago.
+write, uses the request's ordinary session on the primary. The routes that do: the police
+queues (registrations to review, reports, stays, absences, overdue cases), lists an officer
+pages through, where a case changed a second ago may show its state of a second ago; an
+officer's registry look-up (its audit event written on the primary); the trust list. A
+:func:`lag_tolerant` view reads from the replica before it writes anything: should the
+replica fail, the view runs again, and nothing it did may have been committed.
 
 Where the read goes, in this order:
 

@@ -16,6 +16,7 @@ from app.hot_lane import HotRoute, after_access_token
 from identity.accounts.capabilities import Act
 from app.metrics import CREDENTIAL_VERIFICATIONS
 from app.parsing import Blueprint
+from app.replica_reads import lag_tolerant, read_session
 from identity.accounts.account import citizen_actor
 from identity.audit.service import Actor
 from identity.autocommit import autocommit_statements
@@ -191,10 +192,11 @@ def revoke_by_officer(credential_id: str) -> Any:
 
 
 @wellknown.get("/.well-known/vnid-keys.json")
+@lag_tolerant
 @wellknown.response(200, TrustListRead)
 def trust_list() -> Response:
     """The issuer's keys (active, retired, revoked), as the VN1 spec lays out. Cacheable."""
-    document = keys.trust_list_document(db_session=ctx.db_session(),
+    document = keys.trust_list_document(db_session=read_session(),
                                         issuer=current_app.config["CREDENTIAL_ISSUER"])
     body = json.dumps(document, separators=(",", ":"), sort_keys=True)
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]

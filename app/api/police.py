@@ -95,11 +95,13 @@ def reclaim_identity(payload: dict[str, Any]) -> Any:
 
 @blp.post("/citizens/lookup")
 @officer_required
+@lag_tolerant
 @blp.arguments(CitizenLookup)
 @blp.response(200, CitizenRead)
 @blp.doc(security=BEARER)
 def look_up_citizen(payload: dict[str, Any]) -> Any:
     """A citizen of the officer's jurisdiction (the id goes in the body, never in the URL)."""
     citizen, account = officers.look_up_citizen(db_session=ctx.db_session(), actor=ctx.actor(),
-                                                officer=current_officer(), **payload)
+                                                officer=current_officer(),
+                                                read_session=read_session(), **payload)
     return {**registry_data(citizen), "household_id": citizen.household_id, "account": account}

@@ -311,17 +311,23 @@ def record_officer_act(db_session: Session, officer: Officer, actor: Actor, acti
 # --- Looking up a citizen ---------------------------------------------------------------------
 
 def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
-                    personal_id: str) -> tuple[Citizen, Account | None]:
+                    personal_id: str, read_session: Session | None = None
+                    ) -> tuple[Citizen, Account | None]:
     """A citizen of the officer's jurisdiction, with their account; the read is audited.
 
     An unknown personal id and one of another jurisdiction get the same
     ``404 citizen.not_found`` (the refused read is audited all the same).
+    ``read_session`` (default ``db_session``) reads the citizen and the account, both before
+    anything is written: a read replica's (:mod:`app.replica_reads`); the audit is written
+    and committed on ``db_session``.
     """
-    citizen = get_citizen(db_session=db_session, personal_id=personal_id)
+    reads = read_session or db_session
+    citizen = get_citizen(db_session=reads, personal_id=personal_id)
     if citizen is None:
         _refuse_unknown(db_session, officer, actor, "citizen.read", _no_citizen)
     assert citizen is not None
+    account = get_account_of(db_session=reads, citizen_id=citizen.id)
     _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
     record_officer_act(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()
-    return citizen, get_account_of(db_session=db_session, citizen_id=citizen.id)
+    return citizen, account

@@ -32,7 +32,8 @@ from app.extensions import db, get_protector
 from config import load_config
 from identity.replicas import Replicas
 from tests.conftest import scratch_database
-from tests.factories import add_account
+from identity.audit.models import AuditEvent
+from tests.factories import add_account, add_issuer_key
 from tests.faults.proxy import TcpProxy
 from tests.flows import bearer, create_officer
 
@@ -230,6 +231,58 @@ def test_an_officer_reads_their_own_write_from_the_primary(
         assert service.pending_ids(acting) == []
         assert reads("primary", replica_reads.OWN_WRITE) == before + 1
         assert service.pending_ids(other) == [made]
+
+
+def test_an_officers_look_up_reads_the_replica_and_is_audited_on_the_primary(
+        replicated: Callable[..., Replicated]) -> None:
+    """The citizen and their account come from the replica (an account locked on the primary a
+    moment ago still shows active); the look-up's audit event is written on the primary."""
+    service = replicated()
+    with service.app.app_context(), service.session() as session:
+        account = add_account(session, get_protector(), commit=True, province_code="01")
+        personal_id, account_id = account.citizen.personal_id, account.id
+    officer = service.officer("officer.lookup")
+    wait_replayed(service.primary)
+
+    def look_up() -> str:
+        answer = service.client.post("/api/v1/police/citizens/lookup",
+                                     headers=bearer(officer.token),
+                                     json={"personal_id": personal_id})
+        assert answer.status_code == 200, answer.get_json()
+        return str(answer.get_json()["account"]["status"])
+
+    def audited() -> int:
+        with service.session() as session:
+            return int(session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "citizen.read")))
+
+    with replay_paused():
+        with service.primary.begin() as connection:  # as another officer's lock would
+            connection.execute(sa.text("UPDATE accounts SET status = 'locked' WHERE id = :id"),
+                               {"id": account_id})
+        assert look_up() == "active"
+        assert audited() == 1
+    wait_replayed(service.primary)
+    assert look_up() == "locked"
+    assert audited() == 2
+
+
+def test_the_trust_list_is_read_from_the_replica(replicated: Callable[..., Replicated]) -> None:
+    """A key rotated in on the primary shows in the trust list once the replica has it."""
+    service = replicated()
+
+    def kids() -> set[str]:
+        answer = service.client.get("/.well-known/vnid-keys.json")
+        assert answer.status_code == 200
+        return {key["kid"] for key in answer.get_json()["keys"]}
+
+    assert kids() == set()
+    with replay_paused():
+        with service.app.app_context(), service.session() as session:
+            add_issuer_key(session, get_protector())
+        assert kids() == set()
+    wait_replayed(service.primary)
+    assert len(kids()) == 1
 
 
 def test_a_primary_named_as_a_replica_is_never_read_from(tmp_path: Path) -> None:
