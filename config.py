@@ -392,6 +392,9 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
                           "(redis://, rediss:// or unix://), not the in-process stand-in")
     if len(env["SECRET_KEY"]) < 32:
         raise ConfigError("production configuration needs SECRET_KEY of at least 32 characters")
+    if env.get("METRICS_TOKEN") and len(env["METRICS_TOKEN"]) < 32:
+        raise ConfigError("production configuration needs METRICS_TOKEN, when set, of at least "
+                          "32 characters (a bearer token guessed is a scrape anyone can make)")
     if not env.get("METRICS_TOKEN") and not env.get("METRICS_ALLOWED_NETWORKS"):
         raise ConfigError("production configuration needs METRICS_TOKEN or "
                           "METRICS_ALLOWED_NETWORKS: who may scrape /metrics")

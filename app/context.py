@@ -1,6 +1,8 @@
 """What a request brings to the services: its id, its actor, the shared collaborators."""
 from __future__ import annotations
 
+import importlib
+
 import re
 import secrets
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector, get_redis
 from app.logging_setup import redact
+from config import ConfigError
 from identity.accounts.secrets import PasscodeKeys, use_passcode_keys
 from identity.accounts.sms import OutboxGateway, SmsGateway
 from identity.audit.service import Actor
@@ -127,8 +130,12 @@ def _load_gateway(app: Flask) -> SmsGateway:
     if backend == "outbox":
         return OutboxGateway(get_protector())
     module_name, _, class_name = backend.partition(":")
-    module = __import__(module_name, fromlist=[class_name])
-    return getattr(module, class_name)(app.config)
+    try:
+        gateway_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"SMS_BACKEND must name an SMS gateway class as module:Class, "
+                          f"not {backend!r}") from None
+    return gateway_class(app.config)
 
 
 def _passcode_keys() -> PasscodeKeys:

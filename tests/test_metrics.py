@@ -130,6 +130,8 @@ def test_production_refuses_to_start_with_nobody_allowed_to_scrape():
     with pytest.raises(ConfigError, match="METRICS_TOKEN or METRICS_ALLOWED_NETWORKS"):
         load_config("production", env)
     assert load_config("production", {**env, "METRICS_TOKEN": "t" * 32})["METRICS_TOKEN"]
+    with pytest.raises(ConfigError, match="METRICS_TOKEN, when set, of at least 32"):
+        load_config("production", {**env, "METRICS_TOKEN": "CHANGE_ME"})
 
 
 def test_a_malformed_network_list_fails_fast():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from unittest.mock import patch
 from typing import Any
 
 import pytest
@@ -916,6 +917,9 @@ def test_production_pays_through_no_gateway_with_the_development_secret():
     assert build_providers(app) == {}
     app.config["PAYMENT_GATEWAY_SECRET"] = "s" * 40
     assert list(build_providers(app)) == ["banksim"]
+    for name in ("PAYMENT_GATEWAY_URL", "PAYMENT_CALLBACK_BASE_URL"):  # a placeholder left in
+        with patch.dict(app.config, {name: "CHANGE_ME"}):
+            assert build_providers(app) == {}
 
 
 def test_without_a_gateway_paying_is_a_503_and_the_key_is_released(app, monkeypatch, citizen,
