@@ -10,10 +10,15 @@ import http.server
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from sqlalchemy.orm import Session
+
+from app.extensions import db, get_protector
 
 from identity.audit.service import Actor
 from identity.errors import InvalidInput
@@ -23,7 +28,7 @@ from identity.relying_parties.errors import CallbackFailed
 from identity.relying_parties.models import ConsentRequest
 from tests.api.helpers import Receiver
 from tests.factories import RelyingPartyFactory, add_active_account
-from tests.flows import PASSCODE
+from tests.flows import PASSCODE, at_once
 
 ACTOR = Actor(type="test", id="callbacks")
 PUBLIC = "93.184.215.14"
@@ -263,3 +268,46 @@ def test_https_callbacks_verify_the_certificate_of_the_host_name(tmp_path, dns, 
         server.shutdown()
         server.server_close()
     assert made == [(PUBLIC, port)]
+
+
+class _SlowReceiver(Receiver):
+    """A receiver that takes a moment to answer, so that a second send would overlap."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+        answer = self.server.RequestHandlerClass.do_POST
+
+        def slow(handler: Any) -> None:
+            time.sleep(0.3)
+            answer(handler)
+        self.server.RequestHandlerClass.do_POST = slow  # type: ignore[method-assign]
+
+
+def test_two_deliveries_of_one_decision_at_once_send_it_once(own_database_app, dns):
+    """A retry and the sweep (or two workers) deliver the same decision at the same moment:
+    one sends, the other waits for its outcome and finds it delivered."""
+    app, receiver = own_database_app, _SlowReceiver()
+    try:
+        with app.app_context():
+            protector = get_protector()
+            with Session(db.engine, expire_on_commit=False) as session:
+                consent_id = _owed_callback(session, protector, receiver.server.server_port)
+                session.commit()
+
+            def deliver(go: Callable[[], object]) -> str:
+                with app.app_context(), Session(db.engine) as own:
+                    go()
+                    return callbacks.deliver_callback(db_session=own, protector=protector,
+                                                      consent_id=consent_id, policy=STRICT_HTTP)
+
+            def to_receiver(address: tuple[str, int], timeout: float | None) -> socket.socket:
+                return socket.create_connection(("127.0.0.1", receiver.server.server_port),
+                                                timeout)
+            with patch.object(callbacks, "connect", to_receiver):
+                assert at_once(deliver, deliver) == ["delivered", "delivered"]
+            assert len(receiver.calls) == 1
+            with Session(db.engine) as session:
+                request = session.get(ConsentRequest, consent_id)
+                assert (request.callback_state, request.callback_attempts) == ("delivered", 1)
+    finally:
+        receiver.close()
