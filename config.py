@@ -283,6 +283,11 @@ def _common(env: Mapping[str, str]) -> dict[str, Any]:
                                           "REPLICA_CHECK_SECONDS", 0.1, 60, "seconds"),
         # Background jobs (app/jobs.py): rq, thread or inline, and the RQ queue's name.
         "JOB_QUEUE_NAME": env.get("JOB_QUEUE_NAME", "vnid"),
+        # How long a job may run before RQ stops it (a consent callback's send is 5 s at
+        # most); a job whose worker died is taken as abandoned this long plus the worker's TTL
+        # after it started, and retried.
+        "JOB_TIMEOUT_SECONDS": int(_bounded(env.get("JOB_TIMEOUT_SECONDS", "120"),
+                                            "JOB_TIMEOUT_SECONDS", 1, 3600, "seconds")),
         # Payments (utilities/payments): the bank gateway (by default the simulator of
         # `flask payments gateway-sim`), the HMAC secret it shares with us (in production,
         # payments stay off, 503, with the development default: app/api/payments.py), the base

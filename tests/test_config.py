@@ -142,3 +142,11 @@ def test_read_replicas_are_postgresql_urls_with_bounded_lag_and_checks():
     with pytest.raises(ConfigError, match="needs DATABASE_URL to be PostgreSQL"):
         create_app(load_config("testing", {"DATABASE_URL": "sqlite://",
                                            "DATABASE_REPLICA_URLS": "postgresql://r1/vnid"}))
+
+
+def test_a_job_may_run_two_minutes_by_default_and_one_hour_at_most():
+    assert load_config("production", PRODUCTION)["JOB_TIMEOUT_SECONDS"] == 120
+    assert load_config("testing", {"JOB_TIMEOUT_SECONDS": "5"})["JOB_TIMEOUT_SECONDS"] == 5
+    for bad in ("0", "3601", "soon"):
+        with pytest.raises(ConfigError, match="JOB_TIMEOUT_SECONDS"):
+            load_config("testing", {"JOB_TIMEOUT_SECONDS": bad})

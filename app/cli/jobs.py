@@ -21,10 +21,17 @@ def _rq() -> RQJobs:
 
 @group.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--worker-ttl", type=click.IntRange(16, 3600), default=None,
+              help="Seconds the worker's registration lives without a heartbeat (RQ: 420).")
+@click.option("--maintenance-interval", type=click.IntRange(1, 3600), default=None,
+              help="Seconds between its care of the queue's registries, e.g. retrying the "
+                   "jobs of a worker that died (RQ: 600).")
 @with_appcontext
-def worker_command(burst: bool) -> None:
+def worker_command(burst: bool, worker_ttl: int | None,
+                   maintenance_interval: int | None) -> None:
     """Run jobs from the queue (with RQ's scheduler, which runs the delayed retries)."""
-    _rq().worker().work(burst=burst, with_scheduler=True)
+    _rq().worker(worker_ttl=worker_ttl, maintenance_interval=maintenance_interval).work(
+        burst=burst, with_scheduler=True)
 
 
 @group.command("cron")

@@ -107,22 +107,35 @@ class JobQueue(Protocol):
 class RQJobs:
     """Jobs on RQ: durable in Redis, run by ``flask jobs worker`` processes."""
 
-    def __init__(self, connection: redis.Redis, queue_name: str) -> None:
+    def __init__(self, connection: redis.Redis, queue_name: str, *,
+                 job_timeout: int = 120) -> None:
         import rq
         self.connection = connection
         self.queue = rq.Queue(queue_name, connection=connection)
+        self.job_timeout = job_timeout
 
     def enqueue(self, name: str, *, retries: Sequence[int] = DEFAULT_RETRIES,
                 **kwargs: Any) -> None:
         import rq
         retry = rq.Retry(max=len(retries), interval=list(retries)) if retries else None
-        self.queue.enqueue(perform, name, kwargs, retry=retry, job_timeout=120,
+        self.queue.enqueue(perform, name, kwargs, retry=retry, job_timeout=self.job_timeout,
                            result_ttl=3600, failure_ttl=7 * 86400)
 
-    def worker(self) -> Any:
-        """A worker of this queue (no fork per job: the app and its pools stay warm)."""
-        import rq
-        return rq.SimpleWorker([self.queue], connection=self.connection)
+    def worker(self, *, worker_ttl: int | None = None,
+               maintenance_interval: int | None = None) -> Any:
+        """A worker of this queue (no fork per job: the app and its pools stay warm).
+
+        ``worker_ttl``: how long the worker's registration lives without a heartbeat, and how
+        long it blocks waiting for a job before it looks after the queue's registries (RQ's
+        default, 420 s, unless given); ``maintenance_interval``: how often, at most, it does
+        (RQ's default, 600 s). Among that care, a job whose worker died is found abandoned
+        once its timeout plus the worker TTL (at most 60 s) has passed since it started, and
+        retried (RQ counts that as one of its retries).
+        """
+        options = {key: value for key, value in (("worker_ttl", worker_ttl),
+                                                 ("maintenance_interval", maintenance_interval))
+                   if value is not None}
+        return _worker_class()([self.queue], connection=self.connection, **options)
 
     def run_pending(self) -> int:
         before = self.queue.count
@@ -137,6 +150,22 @@ class RQJobs:
             scheduler.register(perform, self.queue.name, args=(periodic.name, {}),
                                interval=periodic.interval, name=periodic.name)
         return scheduler
+
+
+def _worker_class() -> type:
+    import rq
+    from rq.defaults import DEFAULT_WORKER_TTL
+
+    class Worker(rq.SimpleWorker):
+        """RQ's worker that runs jobs in its own process, whose running job is taken as
+        abandoned once its timeout plus the worker's TTL (RQ: plus 60 s) has passed."""
+
+        def get_heartbeat_ttl(self, job: Any) -> int:
+            if job.timeout == -1:
+                return int(DEFAULT_WORKER_TTL)
+            return int(job.timeout or DEFAULT_WORKER_TTL) + min(60, int(self.worker_ttl))
+
+    return Worker
 
 
 class InlineJobs:
@@ -215,7 +244,8 @@ def init_jobs(app: Flask) -> None:
     queue: JobQueue
     if kind == "rq":
         queue = RQJobs(redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2),
-                       app.config["JOB_QUEUE_NAME"])
+                       app.config["JOB_QUEUE_NAME"],
+                       job_timeout=int(app.config.get("JOB_TIMEOUT_SECONDS", 120)))
     elif kind == "thread":
         queue = ThreadJobs(app)
         queue.start_periodic()
