@@ -1,11 +1,15 @@
 """Job workers as processes of their own: one killed in the middle of a job, the job done once.
 
 Two ``flask jobs worker`` processes serve one RQ queue on the suite's Redis, over a scratch
-PostgreSQL database. A citizen approves a consent whose party has a callback; the job that
-delivers it starts on one worker, which is killed (``SIGKILL``) while the party's endpoint holds
-its request. RQ finds the job abandoned once its timeout (``JOB_TIMEOUT_SECONDS``) and the
-worker's TTL have passed, and the other worker runs it again: the decision is delivered and
-recorded once (the killed send's attempt was never committed), with one audit event.
+PostgreSQL database. A job starts on one worker, which is killed (``SIGKILL``) while the remote
+side (a party's callback endpoint, the bank gateway) holds its request. RQ finds the job
+abandoned once its timeout (``JOB_TIMEOUT_SECONDS``) and the worker's TTL have passed, and the
+other worker runs it again:
+
+- a consent callback: the decision is delivered and recorded once (the killed send's attempt
+  was never committed), with one audit event;
+- a payment reconciliation: the attempt the gateway says succeeded is settled once: the order
+  paid, one posting in the journal, one ``payment.paid`` audit event.
 
 Needs ``REDIS_URL`` and a PostgreSQL ``DATABASE_URL`` (CI's PostgreSQL pass).
 """
@@ -19,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from app.extensions import db, get_protector
+from app.gateway_simulator import GatewaySimulator, SimPayment, serve
 from app.jobs import enqueue
 from config import load_config
 from identity.audit.models import AuditEvent
@@ -41,8 +46,12 @@ from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import ConsentRequest
 from tests.conftest import scratch_database
 from tests.e2e.live import ROOT
-from tests.factories import RelyingPartyFactory, add_active_account
+from tests.factories import OrderFactory, RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
+from utilities.payments import ledger
+from utilities.payments.flow import ORDER_FLOW
+from utilities.payments.gateway import SUCCEEDED
+from utilities.payments.models import PaymentAttempt, PaymentOrder
 
 pytestmark = pytest.mark.skipif(
     not (os.environ.get("REDIS_URL")
@@ -50,6 +59,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs REDIS_URL and a PostgreSQL DATABASE_URL")
 
 ACTOR = Actor(type="test", id="workers")
+SIM_SECRET = "sim-secret-of-the-workers-test"
 JOB_TIMEOUT = 5
 WORKER_TTL = 16  # RQ's least: a worker blocks 1 s for a job, then looks after its registries
 
@@ -88,17 +98,70 @@ class HoldingReceiver:
         self.server.server_close()
 
 
+class Workers:
+    """The app (this process's node) and the worker processes of its queue."""
+
+    def __init__(self, app: Any, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+        self.app, self.processes, self.logs = app, processes, logs
+        self.queue = rq.Queue(app.config["JOB_QUEUE_NAME"],
+                              connection=redis.Redis.from_url(app.config["REDIS_URL"]))
+
+    def log(self) -> str:
+        return self.logs.read_text(errors="replace")
+
+    def kill_the_busy_one(self) -> subprocess.Popen[bytes]:
+        """SIGKILL the worker running a job (there must be exactly one); the process."""
+        busy = [worker for worker in rq.Worker.all(queue=self.queue)
+                if worker.get_current_job_id()]
+        assert len(busy) == 1, self.log()
+        killed = next(process for process in self.processes if process.pid == busy[0].pid)
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(10)
+        return killed
+
+    def wait_for(self, done: Callable[[], bool]) -> None:
+        """Until ``done()``: at most the time RQ takes to retry a dead worker's job, and more."""
+        deadline = time.monotonic() + JOB_TIMEOUT + WORKER_TTL + 30
+        while not done():
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.5)
+
+    def survivors(self) -> int:
+        return sum(process.poll() is None for process in self.processes)
+
+
+class HoldingSimulator(GatewaySimulator):
+    """The bank gateway simulator, holding its first answer about a payment until released."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self.status_calls = 0
+
+    def _status(self, reference: str) -> Any:
+        self.status_calls += 1
+        if self.status_calls == 1:
+            self.arrived.set()
+            self.release.wait(60)
+        return super()._status(reference)
+
+
 @pytest.fixture()
-def workers(tmp_path: Path) -> Iterator[tuple[Any, list[subprocess.Popen[bytes]], str]]:
-    """An app on a scratch database, and two worker processes of its queue."""
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    """An app on a scratch database with the gateway simulator, and two worker processes."""
     redis_url = os.environ["REDIS_URL"]
     shared = redis.Redis.from_url(redis_url)
     shared.flushdb()  # the suite's own Redis database number only
     started: list[subprocess.Popen[bytes]] = []
+    simulator = HoldingSimulator(SIM_SECRET, mode="never")
+    sim_server, sim_url = serve(simulator)
     with scratch_database(tmp_path, postgres=True) as url:
         settings = {"DATABASE_URL": url, "REDIS_URL": redis_url,
-                    "RP_CALLBACKS_ALLOW_PRIVATE": "1", "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT)}
+                    "RP_CALLBACKS_ALLOW_PRIVATE": "1", "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
+                    "PAYMENT_GATEWAY_URL": sim_url, "PAYMENT_GATEWAY_SECRET": SIM_SECRET,
+                    "PAYMENT_RECONCILE_AFTER_SECONDS": "0"}
         app = create_app(load_config("testing", settings))
+        app.extensions["simulator"] = simulator
         with app.app_context():
             upgrade()
         env = {**os.environ, **settings, "VNID_CONFIG": "testing", "FLASK_APP": "wsgi"}
@@ -111,26 +174,28 @@ def workers(tmp_path: Path) -> Iterator[tuple[Any, list[subprocess.Popen[bytes]]
                          str(WORKER_TTL), "--maintenance-interval", "1"],
                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                         start_new_session=True))
-            queue = rq.Queue(app.config["JOB_QUEUE_NAME"], connection=shared)
+            made = Workers(app, started, logs)
             deadline = time.monotonic() + 60
-            while len(rq.Worker.all(queue=queue)) < 2:
-                assert time.monotonic() < deadline, logs.read_text(errors="replace")
+            while len(rq.Worker.all(queue=made.queue)) < 2:
+                assert time.monotonic() < deadline, made.log()
                 time.sleep(0.2)
-            yield app, started, logs.read_text
+            yield made
         finally:
+            simulator.release.set()
             for process in started:
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(30)
             with app.app_context():
                 db.engine.dispose()
+            sim_server.shutdown()
+            sim_server.server_close()
             shared.flushdb()
             shared.close()
 
 
-def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Any) -> None:
-    app, processes, log = workers
-    receiver = HoldingReceiver()
+def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Workers) -> None:
+    app, receiver = workers.app, HoldingReceiver()
     try:
         with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
             protector = get_protector()
@@ -148,14 +213,8 @@ def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Any
             consent_id = request.id
             enqueue("rp.consent_callback", consent_id=consent_id)  # as the decision's route does
 
-        assert receiver.arrived.wait(30), log()
-        queue = rq.Queue(app.config["JOB_QUEUE_NAME"], connection=redis.Redis.from_url(
-            app.config["REDIS_URL"]))
-        busy = [worker for worker in rq.Worker.all(queue=queue) if worker.get_current_job_id()]
-        assert len(busy) == 1, log()
-        killed = next(process for process in processes if process.pid == busy[0].pid)
-        os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait(10)
+        assert receiver.arrived.wait(30), workers.log()
+        workers.kill_the_busy_one()
         receiver.release.set()
 
         def state() -> tuple[str, int]:
@@ -164,17 +223,58 @@ def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Any
                 return row.callback_state, row.callback_attempts
 
         with app.app_context():
-            deadline = time.monotonic() + JOB_TIMEOUT + WORKER_TTL + 30
-            while state()[0] != "delivered":
-                assert time.monotonic() < deadline, log()
-                time.sleep(0.5)
+            workers.wait_for(lambda: state()[0] == "delivered")
             assert state() == ("delivered", 1)  # the killed send's attempt never committed
-            with Session(db.engine) as session:
-                delivered = session.scalars(sa.select(AuditEvent.details).where(
-                    AuditEvent.action == "rp.callback_delivered")).all()
-            assert [event["consent_id"] for event in delivered] == [consent_id]
-        survivor = next(process for process in processes if process is not killed)
-        assert survivor.poll() is None
+            assert [event["consent_id"] for event in audited("rp.callback_delivered")] == [
+                consent_id]
+        assert workers.survivors() == 1
         assert [body["consent_request_id"] for body in receiver.bodies] == [consent_id] * 2
     finally:
         receiver.close()
+
+
+def test_a_worker_killed_during_a_reconciliation_leaves_the_payment_settled_once(
+        workers: Workers) -> None:
+    """The gateway took the money and never called back; the reconciliation asking it dies
+    with its worker while the gateway holds the answer; the other worker's run settles it."""
+    app, simulator = workers.app, workers.app.extensions["simulator"]
+    with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
+        protector = get_protector()
+        account = add_active_account(session, protector)
+        order = OrderFactory(db_session=session, protector=protector, citizen=account.citizen)
+        session.add(PaymentAttempt(reference="pa_killed", order_id=order.id,
+                                   account_id=account.id, provider="banksim", bank="VCB",
+                                   amount=order.amount, status="pending"))
+        ORDER_FLOW.apply(session, order, "start_payment", role="citizen", by="test")
+        session.commit()
+        simulator.payments["pa_killed"] = SimPayment(
+            merchant_reference="pa_killed", provider_reference="SIMKILLED", amount=order.amount,
+            bank="VCB", callback_url="http://127.0.0.1:9/never", mode="never",
+            status=SUCCEEDED, charged=order.amount)
+        enqueue("payments.reconcile")  # as the scheduler does every 5 minutes
+
+    assert simulator.arrived.wait(30), workers.log()
+    workers.kill_the_busy_one()
+    simulator.release.set()
+
+    def status() -> str:
+        with Session(db.engine) as session:
+            return str(session.get(PaymentOrder, order.id).status)
+
+    with app.app_context():
+        workers.wait_for(lambda: status() == "paid")
+        with Session(db.engine) as session:
+            report = ledger.verify_ledger(session)
+            assert (report.balanced, report.postings) == (True, 1)
+            assert session.scalar(sa.select(PaymentAttempt.status).where(
+                PaymentAttempt.reference == "pa_killed")) == SUCCEEDED
+        assert len(audited("payment.paid")) == 1
+    assert simulator.status_calls == 2  # the killed run's question, the other's
+    assert workers.survivors() == 1
+
+
+def audited(action: str) -> list[dict[str, Any]]:
+    """The details of the audit events of ``action`` (in an app context)."""
+    with Session(db.engine) as session:
+        return list(session.scalars(sa.select(AuditEvent.details).where(
+            AuditEvent.action == action)).all())
