@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from typing import Any
 
 from identity.relying_parties.callbacks import CallbackPolicy
@@ -56,19 +57,32 @@ class Bank:
 
 
 class Receiver:
-    """A party's callback endpoint on 127.0.0.1 that fails its first ``failures`` calls."""
+    """A party's callback endpoint on 127.0.0.1 that fails its first ``failures`` calls.
 
-    def __init__(self, failures: int) -> None:
+    ``delay``: seconds each answer takes. ``hold_first``: the first call, once received
+    (``arrived`` set), waits for ``release`` before it is answered (a sender that died
+    meanwhile gets nothing)."""
+
+    def __init__(self, failures: int, *, delay: float = 0.0, hold_first: bool = False) -> None:
         self.failures = failures
         self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.arrived, self.release = threading.Event(), threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(500 if len(receiver.calls) <= receiver.failures else 204)
-                self.end_headers()
+                status = 500 if len(receiver.calls) <= receiver.failures else 204
+                if hold_first and len(receiver.calls) == 1:
+                    receiver.arrived.set()
+                    receiver.release.wait(60)
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                except OSError:  # the sender is gone
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -78,6 +92,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        """Stop listening."""
+        """Stop listening (a held call is released)."""
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()

@@ -15,7 +15,6 @@ Needs ``REDIS_URL`` and a PostgreSQL ``DATABASE_URL`` (CI's PostgreSQL pass).
 """
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
@@ -44,6 +43,7 @@ from identity.audit.service import Actor
 from identity.relying_parties import consents
 from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import ConsentRequest
+from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
 from tests.e2e.live import ROOT
 from tests.factories import OrderFactory, RelyingPartyFactory, add_active_account
@@ -62,40 +62,6 @@ ACTOR = Actor(type="test", id="workers")
 SIM_SECRET = "sim-secret-of-the-workers-test"
 JOB_TIMEOUT = 5
 WORKER_TTL = 16  # RQ's least: a worker blocks 1 s for a job, then looks after its registries
-
-
-class HoldingReceiver:
-    """A party's callback endpoint that holds its first request until released."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.arrived, self.release = threading.Event(), threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.bodies.append(body)
-                if len(receiver.bodies) == 1:
-                    receiver.arrived.set()
-                    receiver.release.wait(60)
-                try:
-                    self.send_response(204)
-                    self.end_headers()
-                except OSError:  # the sender is gone
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/vnid/consents"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Workers:
@@ -195,7 +161,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 
 def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Workers) -> None:
-    app, receiver = workers.app, HoldingReceiver()
+    app, receiver = workers.app, Receiver(failures=0, hold_first=True)
     try:
         with app.app_context(), Session(db.engine, expire_on_commit=False) as session:
             protector = get_protector()
@@ -228,7 +194,8 @@ def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Wor
             assert [event["consent_id"] for event in audited("rp.callback_delivered")] == [
                 consent_id]
         assert workers.survivors() == 1
-        assert [body["consent_request_id"] for body in receiver.bodies] == [consent_id] * 2
+        assert [json.loads(body)["consent_request_id"] for _headers, body in receiver.calls] == [
+            consent_id] * 2
     finally:
         receiver.close()
 

@@ -10,7 +10,6 @@ import http.server
 import ipaddress
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest.mock import patch
@@ -270,23 +269,10 @@ def test_https_callbacks_verify_the_certificate_of_the_host_name(tmp_path, dns, 
     assert made == [(PUBLIC, port)]
 
 
-class _SlowReceiver(Receiver):
-    """A receiver that takes a moment to answer, so that a second send would overlap."""
-
-    def __init__(self) -> None:
-        super().__init__(failures=0)
-        answer = self.server.RequestHandlerClass.do_POST
-
-        def slow(handler: Any) -> None:
-            time.sleep(0.3)
-            answer(handler)
-        self.server.RequestHandlerClass.do_POST = slow  # type: ignore[method-assign]
-
-
 def test_two_deliveries_of_one_decision_at_once_send_it_once(own_database_app, dns):
     """A retry and the sweep (or two workers) deliver the same decision at the same moment:
     one sends, the other waits for its outcome and finds it delivered."""
-    app, receiver = own_database_app, _SlowReceiver()
+    app, receiver = own_database_app, Receiver(failures=0, delay=0.3)
     try:
         with app.app_context():
             protector = get_protector()
