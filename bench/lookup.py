@@ -1,4 +1,5 @@
-"""Citizen look-up by personal id: does it stay as fast at a million citizens as at 10,000?
+"""Citizen look-up by personal id: does it stay as fast at a million citizens (or ten: ``--large``)
+as at 10,000?
 
 For each size, a scratch database gets a generated registry, imported with
 :func:`identity.registry.importer.import_citizens` and then ``ANALYZE``d (as
@@ -124,13 +125,15 @@ def _registry(rows: int, *, lookups: int, workdir: Path, rng: random.Random) -> 
             engine.dispose()
 
 
-def run(*, quick: bool = False, lookups: int = LOOKUPS, seed: int = 7) -> dict[str, Any]:
-    """Measure look-ups at 10,000 citizens and at 1,000,000 (100,000 with ``quick``).
+def run(*, quick: bool = False, lookups: int = LOOKUPS, seed: int = 7,
+        large: int | None = None) -> dict[str, Any]:
+    """Measure look-ups at 10,000 citizens and at 1,000,000 (100,000 with ``quick``; ``large``
+    citizens when given: ``python -m bench.lookup --large 10000000``).
 
     Both registries exist at once and are queried in alternating rounds, so a
     drift of the machine (another process, the CPU's clock) weighs on both alike.
     """
-    large = QUICK_LARGE if quick else LARGE
+    large = large or (QUICK_LARGE if quick else LARGE)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="vnid-bench-lookup-") as tmp, ExitStack() as stack:
         registries = [stack.enter_context(_registry(size, lookups=WARMUP_LOOKUPS + lookups,
@@ -157,3 +160,16 @@ def run(*, quick: bool = False, lookups: int = LOOKUPS, seed: int = 7) -> dict[s
                         "p99_ratio": round(big["p99_us"] / small["p99_us"], 2),
                         "goal_median_ratio": GOAL_RATIO, "meets_goal": median_ratio <= GOAL_RATIO,
                         "sizes": f"{large:,} vs {SMALL:,}"}}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="The look-up bench at one large size.")
+    parser.add_argument("--large", type=int, default=LARGE, help="citizens of the large registry")
+    parser.add_argument("--lookups", type=int, default=LOOKUPS)
+    arguments = parser.parse_args()
+    started = time.monotonic()
+    print(json.dumps(run(large=arguments.large, lookups=arguments.lookups), indent=1))
+    print(f"lookup: {time.monotonic() - started:.1f} s")
