@@ -35,6 +35,7 @@ from tests.conftest import scratch_database
 from identity.audit.models import AuditEvent
 from tests.factories import add_account, add_issuer_key
 from tests.faults.proxy import TcpProxy
+from tests import replica
 from tests.flows import bearer, create_officer
 
 REPLICA = os.environ.get("VNID_TEST_REPLICA_URL", "")
@@ -55,26 +56,16 @@ def reads(target: str, reason: str) -> float:
 
 
 def _replica_admin() -> sa.Engine:
-    url = sa.engine.make_url(REPLICA).set(drivername="postgresql+psycopg", database="postgres")
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    server = sa.engine.make_url(REPLICA).set(database="postgres")
+    return replica.engine(server.render_as_string(hide_password=False),
+                          isolation_level="AUTOCOMMIT")
 
 
-def wait_replayed(primary: sa.Engine, timeout: float = 30.0) -> None:
+def wait_replayed(primary: sa.Engine) -> None:
     """Until the replica has replayed everything the primary has written so far."""
-    with primary.connect() as connection:
-        position = connection.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one()
     admin = _replica_admin()
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            with admin.connect() as connection:
-                behind = connection.execute(sa.text(
-                    "SELECT pg_wal_lsn_diff(CAST(:p AS pg_lsn), pg_last_wal_replay_lsn())"),
-                    {"p": str(position)}).scalar_one()
-            if behind is not None and behind <= 0:
-                return
-            assert time.monotonic() < deadline, "the replica did not catch up"
-            time.sleep(0.05)
+        replica.wait_replayed(primary, admin)
     finally:
         admin.dispose()
 

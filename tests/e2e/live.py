@@ -184,3 +184,17 @@ def officer_token(server: LiveServer, username: str, password: str, *, province:
     answer = api(server.url, "POST", "/api/v1/auth/officer-login", {
         "username": username, "password": password, "totp": pyotp.TOTP(found.group(1)).now()})
     return str(answer["access_token"])
+
+
+def kill_the_busy_worker(queue: Any, workers: list[subprocess.Popen[bytes]],
+                         log: Any) -> subprocess.Popen[bytes]:
+    """SIGKILL the one worker process of ``queue`` (an RQ queue) that runs a job now; the
+    process. ``log()`` is shown when there is not exactly one."""
+    import rq
+
+    busy = [worker for worker in rq.Worker.all(queue=queue) if worker.get_current_job_id()]
+    assert len(busy) == 1, log()
+    killed = next(process for process in workers if process.pid == busy[0].pid)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(10)
+    return killed

@@ -77,6 +77,20 @@ def login(node: LiveServer, phone: Phone) -> tuple[int, Any]:
         "signature": phone.sign(held["nonce"])})
 
 
+def register(one: LiveServer, two: LiveServer) -> Phone:
+    """The walkthrough citizen registered: started on ``one``, its SMS read and confirmed on
+    ``two``; the phone."""
+    phone = Phone()
+    status, started = call(one, "POST", "/api/v1/accounts/registrations", {
+        **CITIZEN, "device_id": phone.device_id, "device_public_key": phone.public_key})
+    assert status == 202, started
+    status, body = call(two, "POST",
+                        f"/api/v1/accounts/registrations/{started['registration_id']}/confirm",
+                        {"otp": latest_code(two), "password": PASSWORD, "passcode": PASSCODE})
+    assert status == 201, body
+    return phone
+
+
 def me(node: LiveServer, token: str) -> int:
     return call(node, "GET", "/api/v1/me", token=token)[0]
 
@@ -124,15 +138,7 @@ def nodes(tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
 
 def test_two_nodes_share_sessions_limits_and_one_time_codes(nodes):
     one, two = nodes
-    phone = Phone()
-    # Registration started on node 1, its SMS read and confirmed on node 2.
-    status, started = call(one, "POST", "/api/v1/accounts/registrations", {
-        **CITIZEN, "device_id": phone.device_id, "device_public_key": phone.public_key})
-    assert status == 202, started
-    status, body = call(two, "POST",
-                        f"/api/v1/accounts/registrations/{started['registration_id']}/confirm",
-                        {"otp": latest_code(two), "password": PASSWORD, "passcode": PASSCODE})
-    assert status == 201, body
+    phone = register(one, two)
 
     # A challenge issued by node 1 is used once, on node 2; node 1 then refuses it.
     status, held = call(one, "POST", "/api/v1/auth/challenge", {

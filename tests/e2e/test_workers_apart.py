@@ -45,7 +45,7 @@ from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import ConsentRequest
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
-from tests.e2e.live import ROOT
+from tests.e2e.live import ROOT, kill_the_busy_worker
 from tests.factories import OrderFactory, RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
 from utilities.payments import ledger
@@ -77,13 +77,7 @@ class Workers:
 
     def kill_the_busy_one(self) -> subprocess.Popen[bytes]:
         """SIGKILL the worker running a job (there must be exactly one); the process."""
-        busy = [worker for worker in rq.Worker.all(queue=self.queue)
-                if worker.get_current_job_id()]
-        assert len(busy) == 1, self.log()
-        killed = next(process for process in self.processes if process.pid == busy[0].pid)
-        os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait(10)
-        return killed
+        return kill_the_busy_worker(self.queue, self.processes, self.log)
 
     def wait_for(self, done: Callable[[], bool]) -> None:
         """Until ``done()``: at most the time RQ takes to retry a dead worker's job, and more."""
