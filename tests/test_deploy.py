@@ -27,6 +27,8 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 ENV_EXAMPLE = DEPLOY / "vnid.env.example"
 IMAGE_SERVICES = ("migrate", "app", "worker", "cron")
+#: How the Compose file asks for the database's password: it will not start without one.
+POSTGRES_PASSWORD = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
 
 
 def compose() -> dict[str, Any]:
@@ -41,19 +43,28 @@ def example_env() -> dict[str, str]:
 
 def container_env(service: str, overrides: dict[str, str]) -> dict[str, str]:
     """What a container of ``service`` gets: the env file, then its ``environment``."""
-    environment = {name: str(value).replace("${POSTGRES_PASSWORD:-CHANGE_ME}", "pw")
+    environment = {name: str(value).replace(POSTGRES_PASSWORD, "pw")
                    for name, value in compose()["services"][service]["environment"].items()}
     return {**example_env(), **overrides, **environment}
 
 
-def test_docker_compose_accepts_the_file() -> None:
-    if shutil.which("docker-compose") is None:
-        if os.environ.get("VNID_REQUIRE_COMPOSE") == "1":
-            pytest.fail("VNID_REQUIRE_COMPOSE=1 but docker-compose is not installed")
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
-    done = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"],
-                          capture_output=True, text=True, timeout=60, check=False)
+COMPOSE_COMMAND = shutil.which("docker-compose")
+
+
+@pytest.mark.skipif(COMPOSE_COMMAND is None and os.environ.get("VNID_REQUIRE_COMPOSE") != "1",
+                    reason="docker-compose is not installed (apt-get install docker-compose)")
+def test_docker_compose_accepts_the_file_given_the_passwords() -> None:
+    assert COMPOSE_COMMAND is not None, "VNID_REQUIRE_COMPOSE=1 but docker-compose is missing"
+    passwords = {"POSTGRES_PASSWORD": "p" * 24, "REPLICATION_PASSWORD": "r" * 24}
+    done = subprocess.run([COMPOSE_COMMAND, "-f", str(COMPOSE), "config", "-q"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, **passwords})
     assert done.returncode == 0, done.stderr
+    without = {k: v for k, v in os.environ.items() if k not in passwords}
+    refused = subprocess.run([COMPOSE_COMMAND, "-f", str(COMPOSE), "config", "-q"],
+                             capture_output=True, text=True, timeout=60, check=False,
+                             env=without)
+    assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr
 
 
 FILLED = {**generate_keys(), "SMS_BACKEND": "identity.accounts.sms:OutboxGateway",

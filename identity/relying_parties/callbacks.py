@@ -268,25 +268,33 @@ def callback_signature(key: bytes, timestamp: str, body: bytes) -> str:
                                 hashlib.sha256).hexdigest()
 
 
+#: The lock of one consent request's delivery, held until the transaction ends: the first
+#: key names the kind of lock (callbacks), the second the request.
+_DELIVERY_LOCK = sa.text("SELECT pg_advisory_xact_lock(7311, hashtext(:consent_id))")
+
+
 def deliver_callback(*, db_session: Session, protector: Protector, consent_id: str,
                      timeout: float = 5.0, policy: CallbackPolicy = STRICT) -> str:
     """POST the decision to the party's registered callback, signed; the state afterwards.
 
     Idempotent: a request whose callback is not owed any more is left alone. One send at a
-    time per request: its row stays locked from the read to the commit of the outcome
-    (``FOR UPDATE`` on PostgreSQL; SQLite's transaction holds its write lock), so a retry, the
-    sweep or another worker that takes it meanwhile waits, then finds it delivered. A worker
-    that dies during the send releases the lock with its connection, and the job's retry sends
-    again: the party may receive a decision twice, never two at once, and tells them apart by
-    ``consent_request_id``. The URL is checked again under ``policy`` just before the send (its host
-    resolved, every address checked, the connection made to the checked
-    address, no redirect followed: :func:`post`). A failure (refused
+    time per request: a lock of its delivery is held from before the read to the commit of the
+    outcome (a transaction-level advisory lock on PostgreSQL, :data:`_DELIVERY_LOCK`; SQLite's
+    transaction holds its write lock), so a retry, the sweep or another worker that takes it
+    meanwhile waits, then finds it delivered. The row itself is not locked: a party that
+    fetches the consent from inside its callback handler is not kept waiting on the send it is
+    answering. A worker that dies during the send releases the lock with its connection, and
+    the job's retry sends again: the party may receive a decision twice, never two at once,
+    and tells them apart by ``consent_request_id``. The URL is checked again under
+    ``policy`` just before the send (its host resolved, every address checked, the connection
+    made to the checked address, no redirect followed: :func:`post`). A failure (refused
     address, network, non-2xx) is counted and raised (:class:`CallbackFailed`),
     so the job queue retries it; after :data:`CALLBACK_TRIES` the callback is
     marked failed and the party learns the decision by polling.
     """
-    lock = {"of": ConsentRequest} if db_session.get_bind().dialect.name == "postgresql" else None
-    request = db_session.get(ConsentRequest, consent_id, with_for_update=lock)
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(_DELIVERY_LOCK, {"consent_id": consent_id})
+    request = db_session.get(ConsentRequest, consent_id, populate_existing=True)
     if request is None or request.callback_state != "pending":
         return "none" if request is None else request.callback_state
     party = request.party

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.extensions import db, get_protector
@@ -295,5 +297,46 @@ def test_two_deliveries_of_one_decision_at_once_send_it_once(own_database_app, d
             with Session(db.engine) as session:
                 request = session.get(ConsentRequest, consent_id)
                 assert (request.callback_state, request.callback_attempts) == ("delivered", 1)
+    finally:
+        receiver.close()
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="SQLite's transaction holds the database's write lock for the send")
+def test_a_party_that_fetches_from_its_callback_handler_is_not_kept_waiting(own_database_app,
+                                                                            dns):
+    """While a send is under way, the consent request's row stays free: the party's fetch
+    (which locks it) from inside its handler does not wait for the send it is answering."""
+    app, receiver = own_database_app, Receiver(failures=0, hold_first=True)
+    try:
+        with app.app_context():
+            protector = get_protector()
+            with Session(db.engine, expire_on_commit=False) as session:
+                consent_id = _owed_callback(session, protector, receiver.server.server_port)
+                session.commit()
+            outcome: list[str] = []
+
+            def deliver() -> None:
+                with app.app_context(), Session(db.engine) as own:
+                    outcome.append(callbacks.deliver_callback(
+                        db_session=own, protector=protector, consent_id=consent_id,
+                        policy=STRICT_HTTP))
+
+            def to_receiver(address: tuple[str, int], timeout: float | None) -> socket.socket:
+                return socket.create_connection(("127.0.0.1", receiver.server.server_port),
+                                                timeout)
+            with patch.object(callbacks, "connect", to_receiver):
+                sending = threading.Thread(target=deliver)
+                sending.start()
+                assert receiver.arrived.wait(10)
+                with Session(db.engine) as session:  # what consents.fetch does first
+                    session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+                    locked = session.scalar(sa.select(ConsentRequest).where(
+                        ConsentRequest.id == consent_id).with_for_update(of=ConsentRequest))
+                    assert locked is not None and locked.callback_state == "pending"
+                    session.commit()
+                receiver.release.set()
+                sending.join(10)
+            assert outcome == ["delivered"]
     finally:
         receiver.close()
