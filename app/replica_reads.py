@@ -22,11 +22,14 @@ Where the read goes, in this order:
 
 A replica that fails during the read (its connection lost) is passed over until it is
 checked again, and the route runs once more on the primary: a stopped replica changes
-nothing an officer sees. Citizens' routes never read from a replica: what a citizen reads
+nothing an officer sees. A read the replica cancels because replaying the primary's changes
+conflicts with it (a hot standby's ``conflict with recovery``) runs once more on the
+primary too, the replica kept. Citizens' routes never read from a replica: what a citizen reads
 right after their own write is on the primary by construction.
 
 Metrics: ``vnid_db_reads_total{target, reason}`` counts the lag-tolerant reads by where they
-went and why; ``vnid_replica_lag_seconds{replica}`` is each replica's lag as last checked
+went and why (``replica``, ``lag``, ``down``, ``conflict``, ``own_write``);
+``vnid_replica_lag_seconds{replica}`` is each replica's lag as last checked
 (-1 when it could not be measured).
 """
 from __future__ import annotations
@@ -56,6 +59,10 @@ LAG = Gauge("vnid_replica_lag_seconds", "A read replica's lag as last checked (-
 
 #: Where a read goes when an officer wrote recently (the reason label).
 OWN_WRITE = "own_write"
+#: What a hot standby answers when replaying the primary's changes must cancel a query
+#: ("canceling statement due to conflict with recovery", serialization_failure) or when a
+#: statement was cancelled: the replica is up, this read goes to the primary once.
+_RECOVERY_CONFLICTS = frozenset({"40001", "57014"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: ``g`` keys: the request's read session; the index of its replica (none: the primary's).
 _SESSION, _INDEX = "vnid_read_session", "vnid_read_replica"
@@ -117,14 +124,17 @@ def lag_tolerant(view: F) -> F:
             return view(*args, **kwargs)
         except sa.exc.DBAPIError as error:
             index = g.pop(_INDEX, None)
-            if index is None or not connection_lost(error):
+            conflict = getattr(error.orig, "sqlstate", None) in _RECOVERY_CONFLICTS
+            lost = not conflict and connection_lost(error)
+            if index is None or not (lost or conflict):
                 raise
-            log.warning("replica lost during a read: the primary answers",
-                        extra={"replica": index})
-            current_app.extensions["replicas"].mark_down(index)
+            log.warning("replica read failed: the primary answers",
+                        extra={"replica": index, "reason": "down" if lost else "conflict"})
+            if lost:
+                current_app.extensions["replicas"].mark_down(index)
             g.pop(_SESSION).close()
             db.session.rollback()
-            READS.labels(target="primary", reason="down").inc()
+            READS.labels(target="primary", reason="down" if lost else "conflict").inc()
             setattr(g, _SESSION, db.session())
             return view(*args, **kwargs)
 

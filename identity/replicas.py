@@ -138,7 +138,7 @@ class Replicas:
     def mark_down(self, index: int) -> None:
         """A read on the replica lost its connection: pass it over until it is checked again
         (after :data:`DOWN_RETRY_SECONDS`); its pooled connections are dropped."""
-        self.engines[index].dispose(close=False)
+        self.engines[index].dispose()
         self._record(index, Health(False, DOWN, None, time.monotonic()))
 
     def dispose(self) -> None:
@@ -158,7 +158,7 @@ class Replicas:
         except sa.exc.SQLAlchemyError as error:
             log.warning("replica unreachable", extra={"replica": index,
                                                       "error": type(error).__name__})
-            self.engines[index].dispose(close=False)
+            self.engines[index].dispose()
             health = Health(False, DOWN, None, time.monotonic())
         else:
             if math.isinf(lag):

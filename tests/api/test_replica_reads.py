@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from psycopg.errors import SerializationFailure
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from app.extensions import db, get_protector
 from config import load_config
 from identity.replicas import Replicas
 from tests.conftest import scratch_database
+from identity.accounts import registration
 from identity.audit.models import AuditEvent
 from tests.factories import add_account, add_issuer_key
 from tests.faults.proxy import TcpProxy
@@ -204,6 +206,29 @@ def test_a_stopped_replica_changes_nothing_an_officer_sees(
         assert reads("primary", "down") == before + 2
     finally:
         service.proxy.resume()
+
+
+def test_a_read_the_replica_cancels_in_a_recovery_conflict_is_answered_by_the_primary(
+        replicated: Callable[..., Replicated], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hot standby cancels a query whose snapshot its replay must overrun (SQLSTATE 40001,
+    "conflict with recovery"): the queue is answered by the primary, the replica kept."""
+    service = replicated()
+    officer = service.officer("officer.conflict")
+    wait_replayed(service.primary)
+    with replay_paused():
+        made = service.pending_account()
+        queue = registration.review_queue
+
+        def cancelled_on_the_replica(*, db_session: Session, **options: Any) -> Any:
+            if db_session.get_bind() is not service.primary:
+                raise sa.exc.OperationalError("SELECT ...", {}, SerializationFailure(
+                    "canceling statement due to conflict with recovery"))
+            return queue(db_session=db_session, **options)
+        monkeypatch.setattr(registration, "review_queue", cancelled_on_the_replica)
+        before = reads("primary", "conflict")
+        assert service.pending_ids(officer) == [made]
+        assert reads("primary", "conflict") == before + 1
+        assert service.replicas.health(0).usable
 
 
 def test_an_officer_reads_their_own_write_from_the_primary(
