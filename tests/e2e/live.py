@@ -97,18 +97,23 @@ class LiveServer:
         """End the server and whatever it started (make's children), by its process group."""
         if self._process is None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self._process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self._process.wait(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self._process.wait()
+        stop_group(self._process)
         self._process = None
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """End ``process`` and its process group: SIGTERM, then SIGKILL after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from app.jobs import _PERIODIC, payments, relying_parties  # noqa: F401 (the per
 from tests import replica
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
-from tests.e2e.live import ROOT, LiveServer, kill_the_busy_worker
+from tests.e2e.live import ROOT, LiveServer, kill_the_busy_worker, stop_group
 from tests.e2e.test_multinode import CITIZEN, PASSCODE, call, login, register
 
 REPLICA = os.environ.get("VNID_TEST_REPLICA_URL", "")
@@ -119,9 +118,7 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
             yield Topology(one, two, workers, cron, database, queue, logs)
         finally:
             for process in processes:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(30)
+                stop_group(process)
             one.stop()
             two.stop()
             database.dispose()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -45,7 +44,7 @@ from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import ConsentRequest
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
-from tests.e2e.live import ROOT, kill_the_busy_worker
+from tests.e2e.live import ROOT, kill_the_busy_worker, stop_group
 from tests.factories import OrderFactory, RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
 from utilities.payments import ledger
@@ -143,9 +142,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         finally:
             simulator.release.set()
             for process in started:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(30)
+                stop_group(process)
             with app.app_context():
                 db.engine.dispose()
             sim_server.shutdown()
