@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from unittest.mock import patch
 
@@ -271,28 +272,38 @@ def test_https_callbacks_verify_the_certificate_of_the_host_name(tmp_path, dns, 
     assert made == [(PUBLIC, port)]
 
 
+@contextmanager
+def _owed_to(app: Any, receiver: Receiver) -> Iterator[str]:
+    """A decision whose callback is owed, committed, every send of it going to ``receiver``;
+    its consent id (inside the app's context)."""
+    with app.app_context():
+        with Session(db.engine, expire_on_commit=False) as session:
+            consent_id = _owed_callback(session, get_protector(), receiver.server.server_port)
+            session.commit()
+
+        def to_receiver(address: tuple[str, int], timeout: float | None) -> socket.socket:
+            return socket.create_connection(("127.0.0.1", receiver.server.server_port), timeout)
+        with patch.object(callbacks, "connect", to_receiver):
+            yield consent_id
+
+
+def _deliver(app: Any, consent_id: str) -> str:
+    """One delivery of the decision, on a session of its own (as a job's)."""
+    with app.app_context(), Session(db.engine) as own:
+        return callbacks.deliver_callback(db_session=own, protector=get_protector(),
+                                          consent_id=consent_id, policy=STRICT_HTTP)
+
+
 def test_two_deliveries_of_one_decision_at_once_send_it_once(own_database_app, dns):
     """A retry and the sweep (or two workers) deliver the same decision at the same moment:
     one sends, the other waits for its outcome and finds it delivered."""
     app, receiver = own_database_app, Receiver(failures=0, delay=0.3)
     try:
-        with app.app_context():
-            protector = get_protector()
-            with Session(db.engine, expire_on_commit=False) as session:
-                consent_id = _owed_callback(session, protector, receiver.server.server_port)
-                session.commit()
-
+        with _owed_to(app, receiver) as consent_id:
             def deliver(go: Callable[[], object]) -> str:
-                with app.app_context(), Session(db.engine) as own:
-                    go()
-                    return callbacks.deliver_callback(db_session=own, protector=protector,
-                                                      consent_id=consent_id, policy=STRICT_HTTP)
-
-            def to_receiver(address: tuple[str, int], timeout: float | None) -> socket.socket:
-                return socket.create_connection(("127.0.0.1", receiver.server.server_port),
-                                                timeout)
-            with patch.object(callbacks, "connect", to_receiver):
-                assert at_once(deliver, deliver) == ["delivered", "delivered"]
+                go()
+                return _deliver(app, consent_id)
+            assert at_once(deliver, deliver) == ["delivered", "delivered"]
             assert len(receiver.calls) == 1
             with Session(db.engine) as session:
                 request = session.get(ConsentRequest, consent_id)
@@ -309,34 +320,19 @@ def test_a_party_that_fetches_from_its_callback_handler_is_not_kept_waiting(own_
     (which locks it) from inside its handler does not wait for the send it is answering."""
     app, receiver = own_database_app, Receiver(failures=0, hold_first=True)
     try:
-        with app.app_context():
-            protector = get_protector()
-            with Session(db.engine, expire_on_commit=False) as session:
-                consent_id = _owed_callback(session, protector, receiver.server.server_port)
-                session.commit()
+        with _owed_to(app, receiver) as consent_id:
             outcome: list[str] = []
-
-            def deliver() -> None:
-                with app.app_context(), Session(db.engine) as own:
-                    outcome.append(callbacks.deliver_callback(
-                        db_session=own, protector=protector, consent_id=consent_id,
-                        policy=STRICT_HTTP))
-
-            def to_receiver(address: tuple[str, int], timeout: float | None) -> socket.socket:
-                return socket.create_connection(("127.0.0.1", receiver.server.server_port),
-                                                timeout)
-            with patch.object(callbacks, "connect", to_receiver):
-                sending = threading.Thread(target=deliver)
-                sending.start()
-                assert receiver.arrived.wait(10)
-                with Session(db.engine) as session:  # what consents.fetch does first
-                    session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
-                    locked = session.scalar(sa.select(ConsentRequest).where(
-                        ConsentRequest.id == consent_id).with_for_update(of=ConsentRequest))
-                    assert locked is not None and locked.callback_state == "pending"
-                    session.commit()
-                receiver.release.set()
-                sending.join(10)
+            sending = threading.Thread(target=lambda: outcome.append(_deliver(app, consent_id)))
+            sending.start()
+            assert receiver.arrived.wait(10)
+            with Session(db.engine) as session:  # what consents.fetch does first
+                session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+                locked = session.scalar(sa.select(ConsentRequest).where(
+                    ConsentRequest.id == consent_id).with_for_update(of=ConsentRequest))
+                assert locked is not None and locked.callback_state == "pending"
+                session.commit()
+            receiver.release.set()
+            sending.join(10)
             assert outcome == ["delivered"]
     finally:
         receiver.close()
