@@ -13,7 +13,8 @@ Where the read goes, in this order:
 
 - no replica configured: the primary (nothing counted);
 - **the officer's own writes**: an officer whose request changed something (any method but
-  ``GET``, ``HEAD`` and ``OPTIONS`` answered below 400) reads from the primary for the next
+  ``GET``, ``HEAD`` and ``OPTIONS`` answered below 400, but for a :func:`lag_tolerant` route's,
+  such as a look-up, which writes only its audit event) reads from the primary for the next
   ``REPLICA_MAX_LAG_SECONDS + REPLICA_CHECK_SECONDS + 1`` seconds, on every node (a Redis key
   with that life): the queue they reload after acting shows what they did. Redis down: the
   primary;
@@ -64,8 +65,9 @@ OWN_WRITE = "own_write"
 #: statement was cancelled: the replica is up, this read goes to the primary once.
 _RECOVERY_CONFLICTS = frozenset({"40001", "57014"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: ``g`` keys: the request's read session; the index of its replica (none: the primary's).
-_SESSION, _INDEX = "vnid_read_session", "vnid_read_replica"
+#: ``g`` keys: the request's read session; the index of its replica (none: the primary's);
+#: set by :func:`lag_tolerant` (the request changes nothing a replica serves).
+_SESSION, _INDEX, _READS_ONLY = "vnid_read_session", "vnid_read_replica", "vnid_reads_only"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,6 +122,7 @@ def lag_tolerant(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        setattr(g, _READS_ONLY, True)  # what it writes (an audit event) no replica serves
         try:
             return view(*args, **kwargs)
         except sa.exc.DBAPIError as error:
@@ -153,7 +156,8 @@ def _officer_wrote_recently() -> bool:
 
 def _remember_officer_write(response: Response) -> Response:
     row = g.get("officer_row")
-    if row is not None and request.method not in _SAFE_METHODS and response.status_code < 400:
+    if (row is not None and request.method not in _SAFE_METHODS and response.status_code < 400
+            and not g.get(_READS_ONLY)):
         seconds = math.ceil(float(current_app.config["REPLICA_MAX_LAG_SECONDS"])
                             + float(current_app.config["REPLICA_CHECK_SECONDS"])) + 1
         try:

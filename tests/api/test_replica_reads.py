@@ -301,6 +301,27 @@ def test_the_trust_list_is_read_from_the_replica(replicated: Callable[..., Repli
     assert len(kids()) == 1
 
 
+def test_a_look_up_is_no_write_that_sends_the_officers_reads_to_the_primary(
+        replicated: Callable[..., Replicated]) -> None:
+    """A look-up is a POST (the id in the body) that writes only its audit event: the queue
+    the officer reads next still comes from the replica."""
+    service = replicated()
+    with service.app.app_context(), service.session() as session:
+        account = add_account(session, get_protector(), commit=True, province_code="01")
+        personal_id = account.citizen.personal_id
+    officer = service.officer("officer.reader")
+    wait_replayed(service.primary)
+    with replay_paused():
+        made = service.pending_account()
+        answer = service.client.post("/api/v1/police/citizens/lookup",
+                                     headers=bearer(officer.token),
+                                     json={"personal_id": personal_id})
+        assert answer.status_code == 200, answer.get_json()
+        assert service.pending_ids(officer) == []  # the replica's: not yet the new one
+    wait_replayed(service.primary)
+    assert service.pending_ids(officer) == [made]
+
+
 def test_a_primary_named_as_a_replica_is_never_read_from(tmp_path: Path) -> None:
     """A server that is not in recovery (a promoted replica, or the primary by mistake) is
     passed over as ``down``: nothing reads from it as from a replica."""
