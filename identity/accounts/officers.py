@@ -319,15 +319,16 @@ def look_up_citizen(*, db_session: Session, actor: Actor, officer: Officer,
     ``404 citizen.not_found`` (the refused read is audited all the same).
     ``read_session`` (default ``db_session``) reads the citizen and the account, both before
     anything is written: a read replica's (:mod:`app.replica_reads`); the audit is written
-    and committed on ``db_session``.
+    and committed on ``db_session``. The account is read only once the citizen is in the
+    jurisdiction, so both refusals send the same statements.
     """
     reads = read_session or db_session
     citizen = get_citizen(db_session=reads, personal_id=personal_id)
     if citizen is None:
         _refuse_unknown(db_session, officer, actor, "citizen.read", _no_citizen)
     assert citizen is not None
-    account = get_account_of(db_session=reads, citizen_id=citizen.id)
     _require_jurisdiction(db_session, officer, actor, citizen, "citizen.read")
+    account = get_account_of(db_session=reads, citizen_id=citizen.id)
     record_officer_act(db_session, officer, actor, "citizen.read", citizen.id)
     db_session.commit()
     return citizen, account

@@ -300,10 +300,24 @@ def test_an_officer_cannot_tell_a_citizen_elsewhere_from_an_unknown_id(
     db_session.delete(unknown)
     db_session.flush()
     token = officer.log_in(client)
-    out_of_scope = look_up(client, token, elsewhere)
-    nobody = client.post("/api/v1/police/citizens/lookup", headers=bearer(token),
-                         json={"personal_id": personal_id})
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:  # the statements of the request (not the test's savepoints)
+        verb = str(args[2]).split(None, 1)[0].upper()
+        if verb not in ("SAVEPOINT", "RELEASE"):
+            sent.append(verb)
+    elsewhere_id = elsewhere.personal_id  # read now: the test's own reload is not counted
+    sa.event.listen(db_session.get_bind(), "before_cursor_execute", count)
+    try:
+        out_of_scope = client.post("/api/v1/police/citizens/lookup", headers=bearer(token),
+                                   json={"personal_id": elsewhere_id})
+        elsewhere_sent, sent[:] = list(sent), []
+        nobody = client.post("/api/v1/police/citizens/lookup", headers=bearer(token),
+                             json={"personal_id": personal_id})
+    finally:
+        sa.event.remove(db_session.get_bind(), "before_cursor_execute", count)
     assert_error(nobody, 404, "citizen.not_found")
+    assert elsewhere_sent == sent  # the same statements: no read more for one than the other
     assert (out_of_scope.status_code, out_of_scope.get_json()) == \
         (nobody.status_code, nobody.get_json())
     # Both refusals are audited (one row each), so neither the time taken nor the log differs.
