@@ -727,19 +727,22 @@ def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str,
 
 def _limits_in_app_redis(client: Any) -> bool:
     """Whether the rate limits' Redis ``client`` is the app's Redis (the same server and
-    database): whether a count of the app's Redis may be made by the rate limits' script."""
-    found = current_app.extensions.get("ratelimit_in_app_redis")
-    if found is None:
+    database): whether a count of the app's Redis may be made by the rate limits' script.
+    Kept for the pair of clients it was decided for: an app whose Redis client is replaced
+    (a test's broken one) decides again, and again when the client is put back."""
+    app_redis = current_app.extensions.get("redis")
+    decided = current_app.extensions.get("ratelimit_in_app_redis")
+    if decided is None or decided[0] is not app_redis or decided[1] is not client:
         def where(of: Any) -> tuple[Any, ...]:
             kwargs = of.connection_pool.connection_kwargs
             return tuple(kwargs.get(name) for name in ("host", "port", "path", "db",
                                                        "username"))
-        app_redis = current_app.extensions.get("redis")
-        found = current_app.extensions["ratelimit_in_app_redis"] = (
+        decided = current_app.extensions["ratelimit_in_app_redis"] = (
+            app_redis, client,
             isinstance(app_redis, redis.Redis) and type(app_redis) is type(client)
             and type(app_redis.connection_pool) is type(client.connection_pool)
             and where(app_redis) == where(client))
-    return bool(found)
+    return bool(decided[2])
 
 
 class Limits:

@@ -641,6 +641,25 @@ def test_on_redis_the_lane_counts_a_filings_limit_and_quota_in_one_round_trip(
     assert int(app.extensions["redis"].get(quota[0])) == 2  # refused by the limit: not charged
 
 
+@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
+                    reason="the in-process store has no script to share with the app's Redis")
+def test_whether_the_limits_share_the_apps_redis_is_decided_again_for_another_client(
+        app, monkeypatch):
+    """A test that swaps in a broken Redis first (the quota failing closed) must not leave the
+    decision "not the app's Redis" behind for the rest of the session."""
+    import redis as redis_lib
+
+    from app.auth import _limits_in_app_redis
+    client = app.extensions["ratelimit_script"].registered_client
+    with app.app_context():
+        app.extensions.pop("ratelimit_in_app_redis", None)
+        monkeypatch.setitem(app.extensions, "redis",
+                            redis_lib.Redis.from_url("redis://127.0.0.1:1/0"))
+        assert _limits_in_app_redis(client) is False
+        monkeypatch.undo()
+        assert _limits_in_app_redis(client) is True
+
+
 @pytest.mark.parametrize("overrides, code", [
     ({"location_unknown": True}, "report.location_conflict"),
     ({"commune_code": "99999"}, "commune.unknown"),
