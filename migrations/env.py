@@ -8,6 +8,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from identity.audit import partitions
+
 config = context.config
 logger = logging.getLogger("alembic.env")
 target_db = current_app.extensions["migrate"].db
@@ -42,6 +44,8 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    # The audit log's monthly partitions are made at run time, not by the models.
+    conf_args.setdefault("include_name", partitions.include_name)
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata,
                           **conf_args)

@@ -158,3 +158,50 @@ def test_an_unmigrated_database_is_named_in_one_line_with_the_fix(unmigrated_app
     assert len(said) == 1, result.output
     assert said[0].startswith("database.not_migrated: ")
     assert ".venv/bin/flask db upgrade" in said[0] and "make migrate" in said[0]
+
+
+def test_audit_partitions_and_detach_on_sqlite_say_the_log_is_one_table(cli_app):
+    runner = cli_app.test_cli_runner()
+    listed = runner.invoke(args=["audit", "partitions"])
+    assert listed.exit_code == 0 and "one table here" in listed.output
+    refused = runner.invoke(args=["audit", "detach", "--before", "2020-01"])
+    assert refused.exit_code == 2 and "PostgreSQL only" in refused.output
+    assert runner.invoke(args=["audit", "detach", "--before", "January"]).exit_code == 2
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="the audit log is partitioned on PostgreSQL only")
+def test_audit_detach_takes_old_months_out_and_the_rest_still_verifies(tmp_path):
+    import datetime as dt
+
+    import time_machine
+    from flask_migrate import upgrade
+
+    with scratch_database(tmp_path, postgres=True) as url:
+        application = create_app(load_config("testing", {"DATABASE_URL": url}))
+        try:
+            with application.app_context():
+                upgrade()
+            runner = application.test_cli_runner()
+            assert runner.invoke(args=["demo", "seed", "--count", "30"]).exit_code == 0
+            later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=190)
+            with time_machine.travel(later, tick=False):
+                listed = runner.invoke(args=["audit", "partitions"])
+                assert listed.exit_code == 0, listed.output
+                assert "Made audit_events_y" in listed.output and "(default)" in listed.output
+                assert "audit_events_legacy" in listed.output
+                before = (later - dt.timedelta(days=62)).strftime("%Y-%m")
+                detached = runner.invoke(args=["audit", "detach", "--before", before])
+                assert detached.exit_code == 0, detached.output
+                assert "Detached audit_events_legacy" in detached.output
+                assert "DROP TABLE audit_events_legacy" in detached.output
+                again = runner.invoke(args=["audit", "detach", "--before", before])
+                assert "No month to detach" in again.output
+                this_month = later.strftime("%Y-%m")
+                stays = runner.invoke(args=["audit", "detach", "--before", this_month])
+                assert stays.exit_code == 2 and "stay in the log" in stays.output
+            verified = runner.invoke(args=["audit", "verify"])
+            assert verified.exit_code == 0 and "detached with old months" in verified.output
+        finally:
+            with application.app_context():
+                db.engine.dispose()

@@ -1,6 +1,9 @@
 """Migrations: an empty database upgrades to head, and the models match the migrations."""
 from __future__ import annotations
 
+import os
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,11 +12,16 @@ from flask_migrate import downgrade, upgrade
 from app import create_app
 from app.extensions import db
 from config import load_config
+from identity.audit.partitions import include_name
+from tests.conftest import scratch_database
+
+#: The audit log's monthly partitions are made at run time, not by the models.
+COMPARE = {"compare_type": True, "include_name": include_name}
 
 
 def test_models_and_migrations_do_not_differ(app):
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts=COMPARE)
         assert compare_metadata(context, db.metadata) == []
 
 
@@ -34,7 +42,7 @@ def test_empty_sqlite_database_upgrades_downgrades_and_upgrades_again(tmp_path):
         assert set(sa.inspect(db.engine).get_table_names()) == {"alembic_version"}
         upgrade()
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(connection, opts=COMPARE)
             assert compare_metadata(context, db.metadata) == []
         db.engine.dispose()
 
@@ -61,3 +69,45 @@ def test_usage_counts_keep_their_sums_through_the_slots_migration_and_back(tmp_p
                 "SELECT metric, slot, count FROM usage_counters ORDER BY metric")).all() == [
                 ("a", 0, 12), ("b", 0, 3)]
         db.engine.dispose()
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgres"),
+                    reason="the audit log is partitioned on PostgreSQL only")
+def test_an_existing_audit_log_upgrades_into_partitions_and_back_with_every_row(tmp_path):
+    """0017 keeps the rows where they are (the legacy partition), and its downgrade puts
+    them back in one table: the chain verifies on each side, and new rows keep their ids."""
+    from identity.audit.service import SYSTEM, record_event, verify_chain
+
+    def write(count: int) -> None:
+        for n in range(count):
+            record_event(db_session=db.session(), actor=SYSTEM, action="test.migrated",
+                         details={"n": n})
+            db.session.commit()
+
+    with scratch_database(tmp_path, postgres=True) as url:
+        app = create_app(load_config("testing", {"DATABASE_URL": url}))
+        with app.app_context():
+            upgrade(revision="0016")
+            write(5)
+            upgrade()
+            assert db.session.scalar(sa.text(
+                "SELECT count(*) FROM audit_events_legacy")) == 5
+            write(2)
+            assert verify_chain(db_session=db.session).events == 7
+            ids = db.session.scalars(sa.text("SELECT id FROM audit_events ORDER BY id")).all()
+            assert ids == list(range(1, 8))
+            db.session.commit()
+            downgrade(revision="0016")
+            assert not partitions_of(db.session)
+            assert db.session.scalars(sa.text("SELECT id FROM audit_events ORDER BY id")).all() \
+                == ids
+            write(1)
+            assert db.session.scalar(sa.text("SELECT max(id) FROM audit_events")) == 8
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+
+
+def partitions_of(session) -> list[str]:
+    return session.scalars(sa.text("SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c "
+                                   "ON c.oid = i.inhrelid")).all()

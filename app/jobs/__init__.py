@@ -236,7 +236,7 @@ def init_jobs(app: Flask) -> None:
     """The app's job queue, by ``JOB_QUEUE`` (see the module's doc), and the domains' jobs."""
     # The handlers of each domain, one module each; imported here, not at the top, because
     # they use this module's ``job``.
-    from app.jobs import payments, relying_parties  # noqa: F401
+    from app.jobs import audit, payments, relying_parties  # noqa: F401
     kind = app.config["JOB_QUEUE"]
     if kind == "rq" and app.config["REDIS_URL"] == MEMORY_REDIS_URL:
         # An app given the in-process stand-in (tests, tools) has no Redis for RQ to use.

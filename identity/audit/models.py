@@ -35,7 +35,10 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        sa.UniqueConstraint("shard", "seq", name="uq_audit_events_shard_seq"),
+        # With the month: a partitioned table's unique keys hold its partition key
+        # (:mod:`identity.audit.partitions`); the shard's head lock hands out each seq once,
+        # and verify_chain names a seq found twice.
+        sa.UniqueConstraint("shard", "seq", "occurred_at", name="uq_audit_events_shard_seq"),
         sa.Index("ix_audit_events_subject", "subject_type", "subject_id", "occurred_at"),
     )
 
@@ -54,3 +57,18 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     prev_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+
+
+class AuditDetachedRun(Base):
+    """Rows of one shard with consecutive sequence numbers that left the log with a detached
+    month (:mod:`identity.audit.partitions`): the ends the remaining chain links to."""
+
+    __tablename__ = "audit_detached_runs"
+
+    partition_name: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    shard: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    first_seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    first_prev_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    last_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    detached_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -39,9 +39,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity import clock
-from identity.audit import writer
+from identity.audit import partitions, writer
 from identity.audit.errors import AuditChainBroken
-from identity.audit.models import AuditChainHead, AuditEvent
+from identity.audit.models import AuditChainHead, AuditDetachedRun, AuditEvent
 from identity.audit.writer import UNLINKABLE_SHARDS, canonical_rest  # noqa: F401 (re-exported)
 from identity.entities import built
 
@@ -128,10 +128,21 @@ def add_shards(*, db_session: Session, count: int) -> int:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """What :func:`verify_chain` checked."""
+    """What :func:`verify_chain` checked: the events in the log, and those that left it with
+    a detached month (:mod:`identity.audit.partitions`) whose runs the chain steps over."""
 
     shards: int
     events: int
+    detached: int = 0
+
+
+def row_hash(row: Any) -> bytes:
+    """The hash a stored event (a model or a row with the same attributes) must have."""
+    return event_hash(
+        row.prev_hash, shard=row.shard, seq=row.seq, occurred_at=row.occurred_at,
+        actor_type=row.actor_type, actor_id=row.actor_id, action=row.action,
+        subject_type=row.subject_type, subject_id=row.subject_id, source=row.source,
+        request_id=row.request_id, details=row.details)
 
 
 def _events_of(db_session: Session, shard: int, batch: int) -> Iterator[AuditEvent]:
@@ -147,41 +158,88 @@ def _events_of(db_session: Session, shard: int, batch: int) -> Iterator[AuditEve
         db_session.expunge_all()
 
 
+class _Walk:
+    """One shard's chain as :func:`verify_chain` walks it: the seq and previous hash the next
+    row must have, stepping over the detached runs that continue it."""
+
+    def __init__(self, shard: int, runs: dict[int, AuditDetachedRun]) -> None:
+        self.shard, self.runs = shard, runs
+        self.seq, self.prev, self.detached = 1, genesis_hash(shard), 0
+
+    def over_detached(self) -> None:
+        while (run := self.runs.get(self.seq)) is not None:
+            if run.first_prev_hash != self.prev:
+                raise AuditChainBroken(shard=self.shard, seq=self.seq, event_id=None,
+                                       reason=f"the run detached with {run.partition_name} "
+                                              f"does not link to the row before it")
+            self.detached += run.last_seq - run.first_seq + 1
+            self.seq, self.prev = run.last_seq + 1, run.last_hash
+
+    def take(self, event: AuditEvent) -> None:
+        self.over_detached()
+        if event.seq != self.seq:
+            raise AuditChainBroken(shard=self.shard, seq=self.seq, event_id=event.id,
+                                   reason=f"row with seq {self.seq} is missing")
+        if event.prev_hash != self.prev:
+            raise AuditChainBroken(shard=self.shard, seq=event.seq, event_id=event.id,
+                                   reason="previous-hash link does not match")
+        if row_hash(event) != event.hash:
+            raise AuditChainBroken(shard=self.shard, seq=event.seq, event_id=event.id,
+                                   reason="row content does not match its hash")
+        self.seq, self.prev = self.seq + 1, event.hash
+
+
 def verify_chain(*, db_session: Session, progress: Callable[[int], None] | None = None,
                  batch: int = 5_000) -> ChainReport:
     """Check every shard's chain; raise :class:`AuditChainBroken` at the first broken row."""
     heads = db_session.execute(
         sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
         .order_by(AuditChainHead.shard)).all()
-    total = 0
+    runs: dict[int, dict[int, AuditDetachedRun]] = {}
+    for run in db_session.scalars(sa.select(AuditDetachedRun)):
+        runs.setdefault(run.shard, {})[run.first_seq] = run
+    total = detached = 0
     for shard, head_seq, head_hash in heads:
-        expected_prev, expected_seq = genesis_hash(shard), 1
+        walk = _Walk(shard, runs.get(shard, {}))
         for event in _events_of(db_session, shard, batch):
-            if event.seq != expected_seq:
-                raise AuditChainBroken(shard=shard, seq=expected_seq, event_id=event.id,
-                                       reason=f"row with seq {expected_seq} is missing")
-            if event.prev_hash != expected_prev:
-                raise AuditChainBroken(shard=shard, seq=event.seq, event_id=event.id,
-                                       reason="previous-hash link does not match")
-            recomputed = event_hash(
-                event.prev_hash, shard=event.shard, seq=event.seq, occurred_at=event.occurred_at,
-                actor_type=event.actor_type, actor_id=event.actor_id, action=event.action,
-                subject_type=event.subject_type, subject_id=event.subject_id,
-                source=event.source, request_id=event.request_id, details=event.details)
-            if recomputed != event.hash:
-                raise AuditChainBroken(shard=shard, seq=event.seq, event_id=event.id,
-                                       reason="row content does not match its hash")
-            expected_prev, expected_seq = event.hash, expected_seq + 1
+            walk.take(event)
             total += 1
             if progress is not None:
                 progress(1)
-        if head_seq != expected_seq - 1 or head_hash != expected_prev:
-            raise AuditChainBroken(shard=shard, seq=expected_seq, event_id=None,
+        walk.over_detached()
+        detached += walk.detached
+        if head_seq != walk.seq - 1 or head_hash != walk.prev:
+            raise AuditChainBroken(shard=shard, seq=walk.seq, event_id=None,
                                    reason=f"chain head says seq {head_seq} but the rows end at "
-                                          f"{expected_seq - 1} (rows deleted or head altered)")
-    return ChainReport(shards=len(heads), events=total)
+                                          f"{walk.seq - 1} (rows deleted or head altered)")
+    return ChainReport(shards=len(heads), events=total, detached=detached)
 
 
 def count_events(*, db_session: Session) -> int:
     """How many events the log holds (for progress bars)."""
     return int(db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0)
+
+
+def ensure_partitions(*, db_session: Session, actor: Actor = SYSTEM) -> list[str]:
+    """Make the audit log's monthly partitions ahead (:func:`partitions.ensure_months`),
+    recorded as an event when one was made; the names made (none on SQLite)."""
+    made = partitions.ensure_months(db_session.connection(), now=clock.now())
+    if made:
+        record_event(db_session=db_session, actor=actor, action="audit.partitions_made",
+                     details={"partitions": made})
+    db_session.commit()
+    return made
+
+
+def detach_months(*, db_session: Session, before: dt.datetime,
+                  actor: Actor) -> list[tuple[str, int]]:
+    """Take the months before ``before`` out of the log (:func:`partitions.detach_before`),
+    in one transaction with the event that says so; ``(partition, rows)`` of each."""
+    taken = partitions.detach_before(db_session.connection(), month=before, now=clock.now(),
+                                     check=row_hash)
+    if taken:
+        record_event(db_session=db_session, actor=actor, action="audit.months_detached",
+                     details={"partitions": [name for name, _rows in taken],
+                              "rows": sum(rows for _name, rows in taken)})
+    db_session.commit()
+    return taken
