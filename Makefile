@@ -60,7 +60,7 @@ test: lint
 # The SQLite pass fuzzes lighter (10 requests per operation); the pass on PostgreSQL and
 # Redis sends 70 examples per operation and phase, over 10,000 requests (tests/security/test_fuzz.py).
 test-sqlite: $(STAMP)
-	env -u DATABASE_URL -u REDIS_URL VNID_FUZZ_EXAMPLES=10 VNID_FUZZ_MIN_REQUESTS=2000 \
+	env -u DATABASE_URL -u REDIS_URL -u JOB_REDIS_URL VNID_FUZZ_EXAMPLES=10 VNID_FUZZ_MIN_REQUESTS=2000 \
 	  $(BIN)/python -m pytest
 
 test-backends: $(STAMP)
@@ -68,6 +68,14 @@ test-backends: $(STAMP)
 	  echo "== the suite on DATABASE_URL / REDIS_URL =="; \
 	  $(BIN)/python -m pytest; \
 	else echo "DATABASE_URL/REDIS_URL not set: the suite ran on SQLite and the in-process Redis only"; fi
+
+## make test-redis-server: the tests of one Redis server's connections, round trips and network
+## link (marked redis_server, tests/redis_kinds.py), on REDIS_URL (redis://); CI runs them after
+## the pass on a Redis Cluster, which skips them
+test-redis-server: $(STAMP)
+	@case "$$REDIS_URL" in redis://*|rediss://*|unix://*) ;; \
+	  *) echo "make test-redis-server needs REDIS_URL naming one Redis server"; exit 2;; esac
+	$(BIN)/python -m pytest -m redis_server
 
 ## make serve: production serving (granian, chosen by make bench); needs the production environment
 serve: $(STAMP)

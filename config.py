@@ -34,6 +34,9 @@ INSTANCE_DIR = Path(os.environ.get("VNID_INSTANCE_DIR", BASE_DIR / "instance"))
 #: How long a served process answers statistics from the protected tables it checked last.
 STATS_FRESH_SECONDS_SERVED = 5.0
 MEMORY_REDIS_URL = "memory://"
+#: ``REDIS_URL`` naming a Redis Cluster: ``redis+cluster://[:password@]host:port[,host:port]``
+#: (the scheme flask-limiter's storage takes; any node is enough, the others are found).
+REDIS_CLUSTER_SCHEME = "redis+cluster://"
 #: The key material every configuration needs.
 #: ``PASSCODE_HMAC_KEYS`` (``VERSION:BASE64URL-32-BYTES[,...]``, the highest hashes) keys the
 #: passcode hashes: the database holds no key, so a dump of it alone checks no passcode.
@@ -322,6 +325,18 @@ def _job_queue(env: Mapping[str, str], redis_url: str, embedded: str) -> str:
     return env.get("JOB_QUEUE") or ("rq" if redis_url != MEMORY_REDIS_URL else embedded)
 
 
+def _job_redis_url(env: Mapping[str, str], redis_url: str) -> str:
+    """The Redis of the job queue: ``JOB_REDIS_URL``, else ``REDIS_URL``. RQ keeps a job, its
+    queue and its registries in one ``MULTI`` and has no cluster support, so a cluster's
+    ``REDIS_URL`` needs a plain Redis server named here."""
+    url = env.get("JOB_REDIS_URL") or redis_url
+    if url.startswith(REDIS_CLUSTER_SCHEME):
+        raise ConfigError("JOB_REDIS_URL must name one Redis server (redis://...) when "
+                          "REDIS_URL names a Redis Cluster: RQ, the job queue, runs on one "
+                          "server")
+    return url
+
+
 def development(env: Mapping[str, str]) -> dict[str, Any]:
     """The embedded default: SQLite under instance/, in-process Redis."""
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
@@ -333,6 +348,7 @@ def development(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL", MEMORY_REDIS_URL),
+        "JOB_REDIS_URL": _job_redis_url(env, env.get("REDIS_URL", MEMORY_REDIS_URL)),
         "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL", MEMORY_REDIS_URL), "thread"),
         # `make run` serves on 127.0.0.1:5000 (the testing default is the test client's).
         "OAUTH_TOKEN_URL": env.get("OAUTH_TOKEN_URL",
@@ -368,6 +384,7 @@ def testing(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env.get("REDIS_URL") or MEMORY_REDIS_URL,
+        "JOB_REDIS_URL": _job_redis_url(env, env.get("REDIS_URL") or MEMORY_REDIS_URL),
         "JOB_QUEUE": _job_queue(env, env.get("REDIS_URL") or MEMORY_REDIS_URL, "inline"),
         "JOB_QUEUE_NAME": "vnid-test",
         "JOB_RETRY_SCALE": 0.0,
@@ -392,9 +409,11 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
     if not url.startswith("postgresql"):
         raise ConfigError("production configuration needs DATABASE_URL to be a PostgreSQL URL, "
                           "not the embedded SQLite default")
-    if not env["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+    if not env["REDIS_URL"].startswith(("redis://", "rediss://", "unix://",
+                                        REDIS_CLUSTER_SCHEME)):
         raise ConfigError("production configuration needs REDIS_URL to be a real Redis "
-                          "(redis://, rediss:// or unix://), not the in-process stand-in")
+                          "(redis://, rediss://, unix:// or redis+cluster://), not the "
+                          "in-process stand-in")
     if len(env["SECRET_KEY"]) < 32:
         raise ConfigError("production configuration needs SECRET_KEY of at least 32 characters")
     if env.get("METRICS_TOKEN") and len(env["METRICS_TOKEN"]) < 32:
@@ -421,6 +440,7 @@ def production(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "REDIS_URL": env["REDIS_URL"],
+        "JOB_REDIS_URL": _job_redis_url(env, env["REDIS_URL"]),
         "JOB_QUEUE": "rq",
         "SECRET_KEY": env["SECRET_KEY"],
         "PERSONAL_DATA_KEYS": env["PERSONAL_DATA_KEYS"],

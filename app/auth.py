@@ -44,6 +44,8 @@ from flask_jwt_extended.view_decorators import _decode_jwt_from_headers, _load_u
 from flask_limiter import Limiter
 import jwt as pyjwt
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
@@ -694,28 +696,43 @@ def count_from_environ(budgets: tuple[_Budget, ...], *, endpoint: str,
                           else budget.key()) for budget in budgets], endpoint, then)
 
 
+def hash_tagged(key: str) -> str:
+    """A budget's key as its counters' keys hold it: a Redis Cluster hash tag, so that every
+    window of one key (and the quota of the same caller, :mod:`app.quotas`) sits in one slot,
+    where one script may count them together. Braces inside would end the tag early."""
+    return "{" + key.replace("{", "(").replace("}", ")") + "}"
+
+
 def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str,
                  then: tuple[str, int, int] | None = None) -> int | None:
     """:func:`_count` of ``(budget, the request's key in it)``, for the view of ``endpoint``;
     ``then`` as :func:`count_from_environ` takes it."""
     config = current_app.config
-    windows = sorted(((item, key,
+    windows = sorted(((item, hash_tagged(key),
                        f"{endpoint}:{budget.scope}" if budget.per_endpoint else budget.scope)
                       for budget, key in keyed for item in _windows(config[budget.setting])),
                      key=lambda window: window[0])  # by window length, else in order
     storage, strategy = current_app.extensions["ratelimit_backend"]
     script = current_app.extensions["ratelimit_script"]
-    used = None
+    used = past = None
     if script is not None:
         keys = [storage.prefixed_key(item.key_for(key, scope)) for item, key, scope in windows]
-        args = [len(windows), *(value for item, _key, _scope in windows
+        if then is not None and not _limits_in_app_redis(script.registered_client):
+            then = None
+        counted = 0
+        cluster = isinstance(script.registered_client, RedisCluster)
+        for run, counts_then in slot_runs(keys, then, cluster=cluster):
+            part = windows[counted:counted + len(run)]
+            args = [len(run), *(value for item, _key, _scope in part
                                 for value in (item.get_expiry(), item.amount))]
-        if then is not None and _limits_in_app_redis(script.registered_client):
-            keys.append(then[0])
-            args.extend(then[1:])
-        refused, total = kept_for(script.registered_client).script(script, keys, args)
-        past = windows[int(refused) - 1][0] if refused else None
-        used = int(total) if len(keys) > len(windows) and not refused else None
+            if counts_then and then is not None:
+                run, args = [*run, then[0]], [*args, *then[1:]]
+            refused, total = kept_for(script.registered_client).script(script, run, args)
+            if refused:
+                past = part[int(refused) - 1][0]
+                break
+            used = int(total) if counts_then else None
+            counted += len(part)
     else:
         past = next((item for item, key, scope in windows
                      if not strategy.hit(item, key, scope)), None)
@@ -723,6 +740,28 @@ def _count_keyed(keyed: list[tuple[_Budget, str]], endpoint: str,
         raise TooManyAttempts(f"Too many attempts ({past}); try again later.",
                               retry_after=past.get_expiry())
     return used
+
+
+def slot_runs(keys: list[str], then: tuple[str, int, int] | None, *,
+              cluster: bool) -> list[tuple[list[str], bool]]:
+    """``keys`` (in counting order) as the script calls that count them: one on a Redis
+    server; on a Redis Cluster, one per run of consecutive keys in the same slot (a script's
+    keys must share one), the order kept, so the count still stops at the first window past
+    its amount. Each run says whether ``then`` is counted with it: with the last run, when
+    there is a ``then`` in the same slot (else the caller counts it)."""
+    if not cluster:
+        return [(keys, then is not None)]
+    runs: list[tuple[list[str], bool]] = []
+    slot = None
+    for key in keys:
+        if runs and key_slot(key.encode()) == slot:
+            runs[-1][0].append(key)
+        else:
+            slot = key_slot(key.encode())
+            runs.append(([key], False))
+    if runs and then is not None and key_slot(then[0].encode()) == slot:
+        runs[-1] = (runs[-1][0], True)
+    return runs
 
 
 def _limits_in_app_redis(client: Any) -> bool:
@@ -733,16 +772,20 @@ def _limits_in_app_redis(client: Any) -> bool:
     app_redis = current_app.extensions.get("redis")
     decided = current_app.extensions.get("ratelimit_in_app_redis")
     if decided is None or decided[0] is not app_redis or decided[1] is not client:
-        def where(of: Any) -> tuple[Any, ...]:
-            kwargs = of.connection_pool.connection_kwargs
-            return tuple(kwargs.get(name) for name in ("host", "port", "path", "db",
-                                                       "username"))
         decided = current_app.extensions["ratelimit_in_app_redis"] = (
-            app_redis, client,
-            isinstance(app_redis, redis.Redis) and type(app_redis) is type(client)
-            and type(app_redis.connection_pool) is type(client.connection_pool)
-            and where(app_redis) == where(client))
+            app_redis, client, type(app_redis) is type(client)
+            and isinstance(client, (redis.Redis, RedisCluster))
+            and _where(app_redis) == _where(client))
     return bool(decided[2])
+
+
+def _where(client: Any) -> tuple[Any, ...]:
+    """The server and database a Redis client talks to; a cluster's client, its nodes."""
+    if isinstance(client, RedisCluster):
+        return ("cluster", frozenset(client.nodes_manager.startup_nodes))
+    kwargs = client.connection_pool.connection_kwargs
+    return (type(client.connection_pool),
+            *(kwargs.get(name) for name in ("host", "port", "path", "db", "username")))
 
 
 class Limits:

@@ -170,8 +170,12 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers for domain errors and unknown exceptions."""
     app.register_error_handler(DomainError, handle_domain_error)
-    app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
-    app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
+    # Redis unreachable, or a cluster that cannot serve a slot now (no node answers, a master
+    # down, slots moving): 503, never a request let through uncounted.
+    for unavailable in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                        redis.exceptions.RedisClusterUnreachableError,
+                        redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError):
+        app.register_error_handler(unavailable, handle_redis_down)
     app.register_error_handler(OverflowError, handle_out_of_range)
     app.register_error_handler(ValueError, handle_out_of_range)
     app.register_error_handler(Exception, handle_unexpected)

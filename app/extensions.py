@@ -12,6 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
 from app.errors import ServiceApi
+from app.redis_cluster import redis_for
 from config import MEMORY_REDIS_URL
 from identity import models  # noqa: F401  (registers every table on Base.metadata)
 from utilities import models as utility_models  # noqa: F401  (and the utilities' tables)
@@ -54,14 +55,11 @@ class CookieSessions(SecureCookieSessionInterface):
 
 
 def init_redis(app: Flask) -> None:
-    """A real Redis client, or the in-process stand-in for ``memory://`` (one process only)."""
+    """A real Redis client (:func:`redis_for`), or the in-process stand-in for ``memory://``
+    (one process only)."""
     url = app.config["REDIS_URL"]
-    if url == MEMORY_REDIS_URL:
-        client: redis.Redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    else:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2,
-                                      health_check_interval=30)
-    app.extensions["redis"] = client
+    app.extensions["redis"] = (fakeredis.FakeRedis(server=fakeredis.FakeServer())
+                               if url == MEMORY_REDIS_URL else redis_for(url))
 
 
 def get_redis() -> redis.Redis:

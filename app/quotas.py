@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g
 
-from app.auth import count_from_environ, limited
+from app.auth import count_from_environ, hash_tagged, limited
 from app.extensions import get_redis
 from identity import clock
 from identity.errors import TooManyAttempts
@@ -76,7 +76,9 @@ def daily_quota(*, name: str, subject: str, config_name: str, cost: int = 1) -> 
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86_400
     # It ends at a fixed time (tomorrow's midnight), not a time counted from this call: the
     # key's TTL must not tell when the account last acted (an anonymous report, for one).
-    return DailyQuota(key=f"quota:{name}:{subject}:{now:%Y%m%d}", cost=cost,
+    # The subject as a hash tag: in the slot of the caller's own rate-limit counters
+    # (app.auth.hash_tagged), so that on a Redis Cluster one script counts both.
+    return DailyQuota(key=f"quota:{name}:{hash_tagged(subject)}:{now:%Y%m%d}", cost=cost,
                       limit=int(current_app.config[config_name]),
                       expire_ms=int((midnight + 86_400 - now.timestamp()) * 1000),
                       retry_after=max(1, int(midnight - now.timestamp())))

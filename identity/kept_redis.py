@@ -21,8 +21,9 @@ at once, so :func:`kept_for` gives them :class:`KeptRedis`, which:
   retry policy then applies (as it did before); Redis down is the client's error, which the
   service answers with 503;
 - **is not used** where the client is not a plain ``redis.Redis`` on a TCP or Unix socket
-  connection pool (the in-process stand-in of ``make run`` and of the tests): every call
-  then goes through the client, with the same replies.
+  connection pool (the in-process stand-in of ``make run`` and of the tests, a Redis
+  Cluster's client, which routes each command to its slot's node): every call then goes
+  through the client, with the same replies.
 
 Replies are Redis's own (``b"OK"``, integers, lists), without the client's callbacks.
 """
@@ -48,7 +49,7 @@ class KeptRedis:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        pool = client.connection_pool
+        pool = getattr(client, "connection_pool", None)  # a cluster's client has none
         self.usable = (type(pool) is redis.ConnectionPool and pool.connection_class in _PLAIN
                        and client.connection is None)  # not a single-connection client
         self._pid = os.getpid()

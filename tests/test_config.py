@@ -8,6 +8,7 @@ import pytest
 import config
 from app import create_app
 from config import ConfigError, load_config
+from tests.flows import assert_error
 
 PRODUCTION = {
     "DATABASE_URL": "postgresql://vnid@db.internal/vnid",
@@ -150,3 +151,48 @@ def test_a_job_may_run_two_minutes_by_default_and_one_hour_at_most():
     for bad in ("0", "3601", "soon"):
         with pytest.raises(ConfigError, match="JOB_TIMEOUT_SECONDS"):
             load_config("testing", {"JOB_TIMEOUT_SECONDS": bad})
+
+
+def test_a_redis_cluster_takes_a_plain_redis_for_the_job_queue():
+    cluster = "redis+cluster://:s%40cret@10.0.0.5:7001,10.0.0.6:7001"
+    settings = load_config("production", {**PRODUCTION, "REDIS_URL": cluster,
+                                          "JOB_REDIS_URL": "redis://queue.internal:6379/0"})
+    assert settings["REDIS_URL"] == cluster
+    assert settings["JOB_REDIS_URL"] == "redis://queue.internal:6379/0"
+    assert load_config("production", PRODUCTION)["JOB_REDIS_URL"] == PRODUCTION["REDIS_URL"]
+    for name in ("production", "testing", "development"):
+        with pytest.raises(ConfigError, match="JOB_REDIS_URL must name one Redis server"):
+            load_config(name, {**PRODUCTION, "REDIS_URL": cluster})
+        with pytest.raises(ConfigError, match="JOB_REDIS_URL must name one Redis server"):
+            load_config(name, {**PRODUCTION, "REDIS_URL": cluster, "JOB_REDIS_URL": cluster})
+
+
+def test_a_cluster_url_names_its_nodes_and_credentials():
+    from app.redis_cluster import cluster_parts
+
+    assert cluster_parts("redis+cluster://vnid:s%40cret@10.0.0.5:7001,10.0.0.6:7002/0") == (
+        [("10.0.0.5", 7001), ("10.0.0.6", 7002)], "vnid", "s@cret")
+    assert cluster_parts("redis+cluster://127.0.0.1:7001") == ([("127.0.0.1", 7001)], None, None)
+
+
+def test_an_app_on_an_unreachable_cluster_starts_and_answers_503_until_it_answers(tmp_path):
+    """The cluster's clients read its slot map on first use, not when made: the app (and
+    `flask db upgrade`) starts without Redis, and what needs Redis answers 503 meanwhile."""
+    from redis.exceptions import RedisClusterUnreachableError
+
+    from app.redis_cluster import LazyRedisCluster, redis_for
+
+    client = redis_for("redis+cluster://127.0.0.1:1,127.0.0.1:2")
+    assert isinstance(client, LazyRedisCluster)
+    for _ in range(2):  # a failed first use leaves it ready to try again
+        with pytest.raises(RedisClusterUnreachableError):
+            client.ping()
+    app = create_app(load_config("testing", {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cluster.db'}",
+        "REDIS_URL": "redis+cluster://127.0.0.1:1", "JOB_REDIS_URL": "redis://127.0.0.1:1/0"}))
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503 and "redis" in answer.get_data(as_text=True)
+    challenge = app.test_client().post("/api/v1/auth/challenge", json={
+        "personal_id": "001090000001", "device_id": "0f8fad5b-d9cb-469f-a165-70867728950e"})
+    assert_error(challenge, 503, "service.unavailable")
+    assert challenge.headers["Retry-After"] == "5"

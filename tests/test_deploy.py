@@ -100,7 +100,9 @@ def test_the_containers_settings_with_real_keys_start_the_production_configurati
             "postgresql+psycopg://vnid:pw@postgres:5432/vnid")
         assert settings["DATABASE_REPLICA_URLS"] == [
             "postgresql+psycopg://vnid:pw@postgres-replica:5432/vnid"]
-        assert settings["REDIS_URL"] == "redis://redis:6379/0"
+        assert settings["REDIS_URL"] == ("redis+cluster://redis-cluster-1:6379,"
+                                         "redis-cluster-2:6379,redis-cluster-3:6379")
+        assert settings["JOB_REDIS_URL"] == "redis://redis:6379/0"
 
 
 def test_every_variable_of_the_example_is_a_setting_of_the_service() -> None:

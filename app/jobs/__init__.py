@@ -232,18 +232,29 @@ class ThreadJobs:
         return 0
 
 
-def init_jobs(app: Flask) -> None:
-    """The app's job queue, by ``JOB_QUEUE`` (see the module's doc), and the domains' jobs."""
+def periodic_jobs() -> list[str]:
+    """The names of every domain's periodic jobs (what ``flask jobs cron`` schedules)."""
+    _import_domains()
+    return sorted(_PERIODIC)
+
+
+def _import_domains() -> None:
     # The handlers of each domain, one module each; imported here, not at the top, because
     # they use this module's ``job``.
     from app.jobs import audit, payments, relying_parties  # noqa: F401
+
+
+def init_jobs(app: Flask) -> None:
+    """The app's job queue, by ``JOB_QUEUE`` (see the module's doc), and the domains' jobs."""
+    _import_domains()
     kind = app.config["JOB_QUEUE"]
-    if kind == "rq" and app.config["REDIS_URL"] == MEMORY_REDIS_URL:
+    if kind == "rq" and app.config["JOB_REDIS_URL"] == MEMORY_REDIS_URL:
         # An app given the in-process stand-in (tests, tools) has no Redis for RQ to use.
         kind = "inline" if app.testing else "thread"
     queue: JobQueue
     if kind == "rq":
-        queue = RQJobs(redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2),
+        queue = RQJobs(redis.Redis.from_url(app.config["JOB_REDIS_URL"],
+                                            socket_connect_timeout=2),
                        app.config["JOB_QUEUE_NAME"],
                        job_timeout=int(app.config.get("JOB_TIMEOUT_SECONDS", 120)))
     elif kind == "thread":

@@ -3,7 +3,6 @@ QR and report answered in front of Flask, exactly as their routes answer them, a
 request it cannot answer so handed to the route (payments: test_hot_lane_payments.py)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from identity.accounts import officers
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
 from identity.errors import Unavailable
+from tests.redis_kinds import CLUSTER, ONE_SERVER, one_redis_server, redis_cluster
 from tests import flows
 from tests.api.helpers import Bank, Citizen
 from tests.flows import assert_error, bearer, logged_in_officer
@@ -611,8 +611,7 @@ def test_the_lane_counts_a_filing_in_the_routes_limit_and_the_days_quota(app, cl
         assert int(exhausted.headers["Retry-After"]) > 0
 
 
-@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
-                    reason="the in-process store counts window by window; Redis in one script")
+@one_redis_server
 def test_on_redis_the_lane_counts_a_filings_limit_and_quota_in_one_round_trip(
         app, client, lane, holder, monkeypatch):
     """The route counts its limit (one script) and then the day's quota (one transaction); the
@@ -641,7 +640,36 @@ def test_on_redis_the_lane_counts_a_filings_limit_and_quota_in_one_round_trip(
     assert int(app.extensions["redis"].get(quota[0])) == 2  # refused by the limit: not charged
 
 
-@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
+@redis_cluster
+def test_on_a_cluster_the_lane_counts_a_filings_limit_and_quota_in_one_script_call(
+        app, client, lane, holder, monkeypatch):
+    """The caller's windows and the day's quota share the caller's hash tag, so one slot: one
+    script counts them on a Redis Cluster too."""
+    from redis.crc import key_slot
+
+    from identity.kept_redis import KeptRedis
+
+    calls: list[list[str]] = []
+    real = KeptRedis.script
+
+    def recording(self: KeptRedis, script: Any, keys: Any, args: Any) -> Any:
+        calls.append([key.decode() if isinstance(key, bytes) else key for key in keys])
+        return real(self, script, keys, args)
+
+    monkeypatch.setattr(KeptRedis, "script", recording)
+    monkeypatch.setitem(app.config, "REPORT_LIMIT_PER_ACCOUNT", "2 per minute;5 per hour")
+    assert _file(client, lane, holder.token, report_body(), through_lane=True).status_code == 201
+    [keys] = calls
+    assert len(keys) == 3 and keys[-1].startswith("quota:reports:{")
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    assert _file(client, lane, holder.token, report_body(), through_lane=False).status_code == 201
+    assert_error(_file(client, lane, holder.token, report_body(), through_lane=True), 429,
+                 "rate_limited")
+    [quota] = app.extensions["redis"].scan_iter("quota:reports:*")
+    assert int(app.extensions["redis"].get(quota)) == 2  # refused by the limit: not charged
+
+
+@pytest.mark.skipif(not (ONE_SERVER or CLUSTER),
                     reason="the in-process store has no script to share with the app's Redis")
 def test_whether_the_limits_share_the_apps_redis_is_decided_again_for_another_client(
         app, monkeypatch):

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import sqlalchemy as sa
 
+from app.redis_cluster import redis_for
 from tests.e2e.live import LiveServer
 from tests.flows import Phone
 
@@ -110,8 +110,8 @@ def nodes(tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
     else:
         shared_db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     redis_url = os.environ["REDIS_URL"]
-    shared_redis = redis.Redis.from_url(redis_url)
-    shared_redis.flushdb()  # the suite's own Redis database number only
+    shared_redis = redis_for(redis_url)
+    shared_redis.flushdb()  # the suite's own Redis database number (a cluster: its nodes)
     one, two = LiveServer(tmp_path), LiveServer(tmp_path)
     two.log_path = tmp_path / "server2.log"
     for node in (one, two):

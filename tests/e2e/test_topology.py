@@ -33,7 +33,8 @@ import rq
 import sqlalchemy as sa
 from rq.cron import CronScheduler
 
-from app.jobs import _PERIODIC, payments, relying_parties  # noqa: F401 (the periodic jobs)
+from app.redis_cluster import redis_for
+from app.jobs import periodic_jobs
 from tests import replica
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
@@ -82,14 +83,18 @@ def _wait_replayed(url: str, replica_url: str) -> None:
 @pytest.fixture()
 def topology(tmp_path: Path) -> Iterator[Topology]:
     redis_url = os.environ["REDIS_URL"]
-    shared = redis.Redis.from_url(redis_url)
-    shared.flushdb()  # the suite's own Redis database number only
+    shared = redis_for(redis_url)
+    shared.flushdb()  # the suite's own Redis database number (a cluster: its nodes)
+    # RQ's Redis: JOB_REDIS_URL beside a cluster (RQ runs on one server), else the same.
+    jobs = redis.Redis.from_url(os.environ.get("JOB_REDIS_URL") or redis_url)
+    jobs.flushdb()
     one, two = LiveServer(tmp_path), LiveServer(tmp_path)
     two.log_path = tmp_path / "server2.log"
     logs = tmp_path / "jobs.log"
     processes: list[subprocess.Popen[bytes]] = []
     with scratch_database(tmp_path, postgres=True) as url:
         settings = {"DATABASE_URL": url, "REDIS_URL": redis_url,
+                    "JOB_REDIS_URL": os.environ.get("JOB_REDIS_URL", ""),
                     "JOB_QUEUE_NAME": f"vnid-topology-{uuid.uuid4().hex[:8]}",
                     "JOB_RETRY_SCALE": "0", "JOB_TIMEOUT_SECONDS": "5",
                     "RP_CALLBACKS_ALLOW_PRIVATE": "1"}
@@ -110,9 +115,9 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
                               "--maintenance-interval", "1") for _ in range(2)]
             cron = _spawn(two, logs, "jobs", "cron")
             processes += [*workers, cron]
-            queue = rq.Queue(settings["JOB_QUEUE_NAME"], connection=shared)
+            queue = rq.Queue(settings["JOB_QUEUE_NAME"], connection=jobs)
             deadline = time.monotonic() + 60
-            while len(rq.Worker.all(queue=queue)) < 2 or not CronScheduler.all(shared):
+            while len(rq.Worker.all(queue=queue)) < 2 or not CronScheduler.all(jobs):
                 assert time.monotonic() < deadline, logs.read_text(errors="replace")
                 time.sleep(0.2)
             yield Topology(one, two, workers, cron, database, queue, logs)
@@ -122,8 +127,9 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
             one.stop()
             two.stop()
             database.dispose()
-            shared.flushdb()
-            shared.close()
+            for client in (shared, jobs):
+                client.flushdb()
+                client.close()
 
 
 def _party_token(node: LiveServer, party: dict[str, Any]) -> str:
@@ -182,7 +188,7 @@ def test_a_consent_decided_across_the_nodes_is_called_back_once_though_a_worker_
         schedulers = CronScheduler.all(shared)
         assert len(schedulers) == 1 and schedulers[0].pid == topology.cron.pid
         scheduled = json.loads(shared.hget(schedulers[0].key, "cron_jobs"))
-        assert {job["name"] for job in scheduled} == set(_PERIODIC)
+        assert sorted(job["name"] for job in scheduled) == periodic_jobs()
 
         if REPLICA:  # the nodes read the trust list from the replica
             assert call(two, "GET", "/.well-known/vnid-keys.json")[0] == 200

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
+from app.redis_cluster import redis_for
 from app import create_app
 from app.extensions import db, get_protector
 from app.gateway_simulator import GatewaySimulator, SimPayment, serve
@@ -69,7 +70,7 @@ class Workers:
     def __init__(self, app: Any, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
         self.app, self.processes, self.logs = app, processes, logs
         self.queue = rq.Queue(app.config["JOB_QUEUE_NAME"],
-                              connection=redis.Redis.from_url(app.config["REDIS_URL"]))
+                              connection=redis.Redis.from_url(app.config["JOB_REDIS_URL"]))
 
     def log(self) -> str:
         return self.logs.read_text(errors="replace")
@@ -109,13 +110,17 @@ class HoldingSimulator(GatewaySimulator):
 def workers(tmp_path: Path) -> Iterator[Workers]:
     """An app on a scratch database with the gateway simulator, and two worker processes."""
     redis_url = os.environ["REDIS_URL"]
-    shared = redis.Redis.from_url(redis_url)
-    shared.flushdb()  # the suite's own Redis database number only
+    shared = redis_for(redis_url)
+    shared.flushdb()  # the suite's own Redis database number (a cluster: its nodes)
+    # RQ's Redis: JOB_REDIS_URL beside a cluster (RQ runs on one server), else the same.
+    jobs = redis.Redis.from_url(os.environ.get("JOB_REDIS_URL") or redis_url)
+    jobs.flushdb()
     started: list[subprocess.Popen[bytes]] = []
     simulator = HoldingSimulator(SIM_SECRET, mode="never")
     sim_server, sim_url = serve(simulator)
     with scratch_database(tmp_path, postgres=True) as url:
         settings = {"DATABASE_URL": url, "REDIS_URL": redis_url,
+                    "JOB_REDIS_URL": os.environ.get("JOB_REDIS_URL", ""),
                     "RP_CALLBACKS_ALLOW_PRIVATE": "1", "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
                     "PAYMENT_GATEWAY_URL": sim_url, "PAYMENT_GATEWAY_SECRET": SIM_SECRET,
                     "PAYMENT_RECONCILE_AFTER_SECONDS": "0"}
@@ -147,8 +152,9 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
                 db.engine.dispose()
             sim_server.shutdown()
             sim_server.server_close()
-            shared.flushdb()
-            shared.close()
+            for client in (shared, jobs):
+                client.flushdb()
+                client.close()
 
 
 def test_a_worker_killed_during_a_callback_leaves_it_delivered_once(workers: Workers) -> None:

@@ -36,9 +36,13 @@ from app.extensions import db
 from config import load_config
 from identity.audit.service import verify_chain
 from tests.faults.proxy import TcpProxy
+from tests.redis_kinds import ONE_SERVER
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
-REDIS_URL = os.environ.get("REDIS_URL") or ""
+#: One Redis server, whose link a TCP proxy cuts. On a Redis Cluster (CI's PostgreSQL pass) the
+#: service's Redis here is the in-process stand-in, switched off and on in the process; the
+#: Redis-server pass (``make test-redis-server``) runs these tests on one real server.
+REDIS_URL = (os.environ.get("REDIS_URL") or "") if ONE_SERVER else ""
 ON_POSTGRES = DATABASE_URL.startswith("postgres")
 
 
@@ -140,6 +144,14 @@ class Backends:
             return verify_chain(db_session=db.session()).events
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every fault test is one of the Redis-server pass's (tests/redis_kinds.py)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.redis_server)
+
+
 def _upstream(url: str, default_port: int) -> tuple[str, int]:
     parsed = sa.engine.make_url(url) if "://" in url else None
     assert parsed is not None
@@ -150,7 +162,7 @@ def _upstream(url: str, default_port: int) -> tuple[str, int]:
 def faulty(tmp_path: Path) -> Iterator[Backends]:
     """The service on a database of its own, behind switchable Redis and database links."""
     env: dict[str, str] = {k: v for k, v in os.environ.items()
-                           if k not in ("DATABASE_URL", "REDIS_URL")}
+                           if k not in ("DATABASE_URL", "REDIS_URL", "JOB_REDIS_URL")}
     redis_proxy = db_proxy = None
     scratch = admin = None
     if REDIS_URL:

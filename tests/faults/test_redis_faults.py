@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from identity.accounts import sessions as login_sessions
 from identity.accounts.models import Account, SessionFamily
+from tests.redis_kinds import one_redis_server
 from tests import flows
-from tests.faults.conftest import REDIS_URL
 from tests.faults.helpers import (assert_unavailable, events, locked_out, registered,
                                   signed_login_body)
 
@@ -158,7 +158,7 @@ def test_officer_login_while_redis_is_down_spends_no_totp_step(faulty):
     assert faulty.audit_chain_events() > 0
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL: a hanging Redis needs a network link")
+@one_redis_server  # a hanging Redis needs a network link
 def test_a_hanging_redis_answers_503_within_the_client_timeout(faulty):
     """Redis accepts connections and never answers: 503 after the 2 s socket timeout."""
     client = faulty.app.test_client()

@@ -14,10 +14,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from identity.kept_redis import KEEP, KeptRedis, kept_for
+from tests.redis_kinds import one_redis_server
 
 REDIS_URL = os.environ.get("REDIS_URL") or ""
-real = pytest.mark.skipif(not REDIS_URL.startswith("redis://"),
-                          reason="needs REDIS_URL: a real Redis's connections")
+real = one_redis_server
 
 
 @pytest.fixture()

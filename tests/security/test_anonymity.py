@@ -315,14 +315,14 @@ def test_the_reporter_key_is_stored_nowhere_and_no_redis_key_names_the_case(
     key, case = scene.anonymous["reporter_key"], scene.anonymous["case_number"]
     for row in dump(db_session.connection()):
         assert key not in repr(row.values) and key.encode() not in repr(row.values).encode()
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in redis.keys("*")]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in redis.scan_iter("*")]
     quota_prefixes = ("quota:reports:", "quota:evidence-")
     limit_prefixes = ("LIMITER/reports:", "LIMITER/evidence:")
     quotas = [n.split(":")[2] for n in names if n.startswith(quota_prefixes)]
     limits = [n.split("/")[2] for n in names if n.startswith(limit_prefixes)]
     assert len(quotas) == 3  # reports, evidence files, evidence bytes: one day's key each
-    # Each names the account by a keyed hash, never by its id.
-    assert all(re.fullmatch("[0-9a-f]{32}", subject) for subject in quotas + limits)
+    # Each names the account by a keyed hash, never by its id (a hash tag: {hash}).
+    assert all(re.fullmatch(r"\{[0-9a-f]{32}\}", subject) for subject in quotas + limits)
     for name in names:
         assert case not in name and key not in name
         kind = redis.type(name)

@@ -20,9 +20,10 @@ from limits import parse_many
 
 from app import create_app
 from identity.kept_redis import KeptRedis
-from app.auth import _hashed_key, limiter
+from app.auth import _hashed_key, hash_tagged, limiter
 from app.extensions import db
 from config import load_config
+from tests.redis_kinds import one_redis_server
 from tests import flows
 from tests.factories import add_citizen, personal_id_for
 
@@ -155,7 +156,7 @@ def _remaining(app: Flask, setting: str, key: str, scope: str) -> list[int]:
     """What is left in each window of ``setting`` for ``key`` in ``scope``."""
     _storage, strategy = app.extensions["ratelimit_backend"]
     with app.test_request_context():
-        return [strategy.get_window_stats(item, key, scope).remaining
+        return [strategy.get_window_stats(item, hash_tagged(key), scope).remaining
                 for item in parse_many(app.config[setting])]
 
 
@@ -176,8 +177,7 @@ def test_a_refused_request_is_not_charged_to_the_windows_after_the_one_that_refu
     assert _remaining(app, "AUTH_LIMIT_PER_ID", id_key, "auth:id") == [19, 99]
 
 
-@pytest.mark.skipif(not (os.environ.get("REDIS_URL") or "").startswith("redis://"),
-                    reason="the in-process store counts window by window; Redis in one script")
+@one_redis_server
 def test_on_redis_every_window_of_a_request_is_counted_in_one_round_trip(app, client,
                                                                          monkeypatch):
     storage, _strategy = app.extensions["ratelimit_backend"]
@@ -347,3 +347,27 @@ def test_flask_limiters_after_request_work_runs_only_where_a_limit_ran(
     assert [a.status_code for a in answers[:2]] == [401, 401], answers[0].get_json()
     assert_rate_limited(answers[2])
     assert len(ran) == 3
+
+
+def test_on_a_cluster_a_requests_windows_are_counted_in_runs_of_one_slot_in_their_order():
+    """A script's keys must share a slot: consecutive windows of one key (one hash tag) go in
+    one call, the order kept (the count stops at the first window past its amount); a quota
+    in the last run's slot is counted with it, else apart."""
+    from redis.crc import key_slot
+
+    from app.auth import slot_runs
+
+    def key(subject: str, window: str) -> str:
+        return f"LIMITS:LIMITER/{hash_tagged(subject)}/auth:id/{window}"
+
+    address, caller = "203.0.113.7", "account:12"
+    keys = [key(address, "1/1/minute"), key(caller, "1/1/minute"), key(caller, "1/1/hour")]
+    assert key_slot(keys[0].encode()) != key_slot(keys[1].encode())  # else the test says less
+    quota = (f"quota:reports:{hash_tagged(caller)}:20261207", 1, 1000)
+    assert slot_runs(keys, quota, cluster=True) == [([keys[0]], False), (keys[1:], True)]
+    elsewhere = (f"quota:reports:{hash_tagged('account:13')}:20261207", 1, 1000)
+    if key_slot(elsewhere[0].encode()) != key_slot(keys[1].encode()):
+        assert slot_runs(keys, elsewhere, cluster=True)[-1] == (keys[1:], False)
+    assert slot_runs(keys, quota, cluster=False) == [(keys, True)]
+    assert slot_runs(keys, None, cluster=False) == [(keys, False)]
+    assert hash_tagged("a{b}c") == "{a(b)c}"
