@@ -35,6 +35,10 @@ from identity.audit.errors import AuditChainBroken
 
 #: How many months after the current one have their partition made in advance.
 MONTHS_AHEAD = 3
+#: How long a change of the partitions waits for the log's lock before it gives up (ms). The
+#: change needs a lock that makes the service's audit writes queue behind it: rather fail (the
+#: daily job tries again, with months in hand) than hold them behind a long transaction.
+LOCK_TIMEOUT_MS = 5_000
 
 TABLE = "audit_events"
 LEGACY = "audit_events_legacy"
@@ -117,6 +121,13 @@ def partitions(connection: sa.Connection) -> list[Partition]:
         tzinfo=dt.timezone.utc)))
 
 
+def _changing(connection: sa.Connection, lock_timeout_ms: int) -> None:
+    """One change of the partitions at a time (the daily job and an operator), each waiting
+    at most ``lock_timeout_ms`` for a lock on the log, for the rest of its transaction."""
+    connection.execute(sa.text("SELECT pg_advisory_xact_lock(7312, 1)"))
+    connection.execute(sa.text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+
+
 def _create_month(connection: sa.Connection, month: dt.datetime) -> str:
     name = month_name(month)
     connection.execute(sa.text(
@@ -125,13 +136,14 @@ def _create_month(connection: sa.Connection, month: dt.datetime) -> str:
     return name
 
 
-def ensure_months(connection: sa.Connection, *, now: dt.datetime,
-                  ahead: int = MONTHS_AHEAD) -> list[str]:
+def ensure_months(connection: sa.Connection, *, now: dt.datetime, ahead: int = MONTHS_AHEAD,
+                  lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> list[str]:
     """Make the monthly partitions from the newest one up to ``ahead`` months after ``now``'s;
     the names made. Rows the default partition caught (a month made too late) move into their
     month in the same transaction. Nothing to do where the log is not partitioned."""
     if not partitioned(connection):
         return []
+    _changing(connection, lock_timeout_ms)
     ranged = [p for p in partitions(connection) if not p.is_default]
     newest = max((p.upper for p in ranged if p.upper is not None), default=month_of(now))
     target = month_of(now)
@@ -202,7 +214,8 @@ def _runs_of(connection: sa.Connection, name: str,
 
 
 def detach_before(connection: sa.Connection, *, month: dt.datetime, now: dt.datetime,
-                  check: Callable[[sa.Row[tuple[object, ...]]], bytes]) -> list[tuple[str, int]]:
+                  check: Callable[[sa.Row[tuple[object, ...]]], bytes],
+                  lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> list[tuple[str, int]]:
     """Detach every partition that ends at or before ``month`` (not the current month's or a
     later one), once its rows' links are checked and its runs written; ``(name, rows)`` of each.
     The detached tables stay in the database, outside the log, for the operator to dump to
@@ -213,6 +226,7 @@ def detach_before(connection: sa.Connection, *, month: dt.datetime, now: dt.date
         raise PartitionError("give the first day of a month")
     if month > month_of(month_of(now) - dt.timedelta(days=1)):
         raise PartitionError("the current month and the one before stay in the log")
+    _changing(connection, lock_timeout_ms)
     taken = []
     for part in partitions(connection):
         if part.is_default or part.upper is None or part.upper > month:

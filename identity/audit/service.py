@@ -231,12 +231,12 @@ def ensure_partitions(*, db_session: Session, actor: Actor = SYSTEM) -> list[str
     return made
 
 
-def detach_months(*, db_session: Session, before: dt.datetime,
-                  actor: Actor) -> list[tuple[str, int]]:
+def detach_months(*, db_session: Session, before: dt.datetime, actor: Actor,
+                  lock_timeout_ms: int = partitions.LOCK_TIMEOUT_MS) -> list[tuple[str, int]]:
     """Take the months before ``before`` out of the log (:func:`partitions.detach_before`),
     in one transaction with the event that says so; ``(partition, rows)`` of each."""
     taken = partitions.detach_before(db_session.connection(), month=before, now=clock.now(),
-                                     check=row_hash)
+                                     check=row_hash, lock_timeout_ms=lock_timeout_ms)
     if taken:
         record_event(db_session=db_session, actor=actor, action="audit.months_detached",
                      details={"partitions": [name for name, _rows in taken],

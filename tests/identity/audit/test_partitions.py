@@ -202,3 +202,29 @@ def test_on_sqlite_the_log_is_one_table_and_nothing_detaches(db_session):
     with pytest.raises(partitions.PartitionError, match="PostgreSQL only"):
         detach_months(db_session=db_session, before=partitions.month_of(dt.date(2020, 1, 1)),
                       actor=OPERATOR)
+
+
+@postgres_only
+def test_a_detach_that_waits_for_the_logs_lock_gives_up_instead_of_holding_writes(
+        app, db_session, monkeypatch):
+    """DETACH queues every audit write behind it: behind a long transaction it gives up at its
+    lock timeout (the service's writes are not held), and nothing is detached."""
+    from app.extensions import db
+
+    first, _events = _straddled_months(db_session, monkeypatch)
+    second = partitions.next_month(first)
+    # Without the detach's own timeout, this one ends the wait (and fails the match below).
+    db_session.execute(sa.text("SET LOCAL statement_timeout = '10s'"))
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(sa.text("SET lock_timeout = '2s'"))  # never a test waiting on itself
+        # A long reader of the oldest month (the parent is this test's: it made partitions).
+        other.execute(sa.text(f"LOCK TABLE {partitions.LEGACY} IN ACCESS SHARE MODE"))
+        with time_machine.travel(partitions.next_month(partitions.next_month(second)),
+                                 tick=False), pytest.raises(sa.exc.OperationalError,
+                                                            match="lock timeout"):
+            detach_months(db_session=db_session, before=second, actor=OPERATOR,
+                          lock_timeout_ms=200)
+        other.rollback()
+    db_session.rollback()
+    names = {part.name for part in partitions.partitions(db_session.connection())}
+    assert partitions.LEGACY in names
