@@ -101,6 +101,20 @@ class LiveServer:
         self._process = None
 
 
+def emptied_redis() -> tuple[Any, Any]:
+    """The suite's Redis (``REDIS_URL``: one server or a cluster) and RQ's (``JOB_REDIS_URL``
+    beside a cluster, RQ running on one server; else the same), both emptied: the suite's own
+    database numbers only (a cluster: its nodes)."""
+    import redis
+
+    from app.redis_cluster import redis_for
+    url = os.environ["REDIS_URL"]
+    shared, jobs = redis_for(url), redis.Redis.from_url(os.environ.get("JOB_REDIS_URL") or url)
+    for client in (shared, jobs):
+        client.flushdb()
+    return shared, jobs
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """End ``process`` and its process group: SIGTERM, then SIGKILL after 10 s."""
     for sig in (signal.SIGTERM, signal.SIGKILL):

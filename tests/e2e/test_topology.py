@@ -28,17 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import rq
 import sqlalchemy as sa
 from rq.cron import CronScheduler
 
-from app.redis_cluster import redis_for
 from app.jobs import periodic_jobs
 from tests import replica
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
-from tests.e2e.live import ROOT, LiveServer, kill_the_busy_worker, stop_group
+from tests.e2e.live import ROOT, LiveServer, emptied_redis, kill_the_busy_worker, stop_group
 from tests.e2e.test_multinode import CITIZEN, PASSCODE, call, login, register
 
 REPLICA = os.environ.get("VNID_TEST_REPLICA_URL", "")
@@ -83,11 +81,7 @@ def _wait_replayed(url: str, replica_url: str) -> None:
 @pytest.fixture()
 def topology(tmp_path: Path) -> Iterator[Topology]:
     redis_url = os.environ["REDIS_URL"]
-    shared = redis_for(redis_url)
-    shared.flushdb()  # the suite's own Redis database number (a cluster: its nodes)
-    # RQ's Redis: JOB_REDIS_URL beside a cluster (RQ runs on one server), else the same.
-    jobs = redis.Redis.from_url(os.environ.get("JOB_REDIS_URL") or redis_url)
-    jobs.flushdb()
+    shared, jobs = emptied_redis()
     one, two = LiveServer(tmp_path), LiveServer(tmp_path)
     two.log_path = tmp_path / "server2.log"
     logs = tmp_path / "jobs.log"

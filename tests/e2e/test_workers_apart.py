@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
-from app.redis_cluster import redis_for
 from app import create_app
 from app.extensions import db, get_protector
 from app.gateway_simulator import GatewaySimulator, SimPayment, serve
@@ -45,7 +44,7 @@ from identity.relying_parties.callbacks import CallbackPolicy
 from identity.relying_parties.models import ConsentRequest
 from tests.api.helpers import Receiver
 from tests.conftest import scratch_database
-from tests.e2e.live import ROOT, kill_the_busy_worker, stop_group
+from tests.e2e.live import ROOT, emptied_redis, kill_the_busy_worker, stop_group
 from tests.factories import OrderFactory, RelyingPartyFactory, add_active_account
 from tests.flows import PASSCODE
 from utilities.payments import ledger
@@ -110,11 +109,7 @@ class HoldingSimulator(GatewaySimulator):
 def workers(tmp_path: Path) -> Iterator[Workers]:
     """An app on a scratch database with the gateway simulator, and two worker processes."""
     redis_url = os.environ["REDIS_URL"]
-    shared = redis_for(redis_url)
-    shared.flushdb()  # the suite's own Redis database number (a cluster: its nodes)
-    # RQ's Redis: JOB_REDIS_URL beside a cluster (RQ runs on one server), else the same.
-    jobs = redis.Redis.from_url(os.environ.get("JOB_REDIS_URL") or redis_url)
-    jobs.flushdb()
+    shared, jobs = emptied_redis()
     started: list[subprocess.Popen[bytes]] = []
     simulator = HoldingSimulator(SIM_SECRET, mode="never")
     sim_server, sim_url = serve(simulator)
