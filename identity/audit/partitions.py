@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -168,6 +169,24 @@ def ensure_months(connection: sa.Connection, *, now: dt.datetime, ahead: int = M
         connection.execute(sa.text(f"INSERT INTO {TABLE} SELECT * FROM {DEFAULT}_moving"))
         connection.execute(sa.text(f"DROP TABLE {DEFAULT}_moving"))
     return made
+
+
+def runs_digest(runs: Iterable[tuple[str, int, int, int, bytes, bytes]]) -> str:
+    """SHA-256 over every detached run ``(partition, shard, first_seq, last_seq,
+    first_prev_hash, last_hash)``, in that order: what each detach records in its own chained
+    event, so that a run written into ``audit_detached_runs`` by anyone else (to cover rows
+    deleted from the log) does not verify."""
+    digest = hashlib.sha256()
+    for name, shard, first, last, prev, last_hash in sorted(runs):
+        digest.update(f"{name}|{shard}|{first}|{last}|{bytes(prev).hex()}|"
+                      f"{bytes(last_hash).hex()}\n".encode())
+    return digest.hexdigest()
+
+
+def all_runs(connection: sa.Connection) -> list[tuple[str, int, int, int, bytes, bytes]]:
+    return [tuple(row) for row in connection.execute(sa.text(
+        "SELECT partition_name, shard, first_seq, last_seq, first_prev_hash, last_hash "
+        "FROM audit_detached_runs"))]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,9 @@ from identity.entities import built
 
 #: Shards created by the first migration; ``flask audit add-shards`` adds more.
 DEFAULT_SHARDS = 32
+
+#: The event of a detach, holding the digest of every run detached so far.
+DETACHED = "audit.months_detached"
 
 #: The precision of an unlinkable event's time.
 UNLINKABLE_GRAIN = dt.timedelta(hours=1)
@@ -189,6 +192,22 @@ class _Walk:
         self.seq, self.prev = self.seq + 1, event.hash
 
 
+def _check_runs_recorded(db_session: Session, every_run: Sequence[AuditDetachedRun]) -> None:
+    """The detached runs are those the last detach recorded in its chained event (their
+    digest), or :class:`AuditChainBroken`: a run added, changed or removed by anyone else."""
+    last = db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == DETACHED)
+                              .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+                              .limit(1)).first()
+    digest = partitions.runs_digest(
+        (run.partition_name, run.shard, run.first_seq, run.last_seq, run.first_prev_hash,
+         run.last_hash) for run in every_run)
+    if last is None or last.details.get("runs_sha256") != digest:
+        raise AuditChainBroken(shard=every_run[0].shard, seq=every_run[0].first_seq,
+                               event_id=None if last is None else last.id,
+                               reason="the detached runs are not those the last detach "
+                                      "recorded (audit_detached_runs altered)")
+
+
 def verify_chain(*, db_session: Session, progress: Callable[[int], None] | None = None,
                  batch: int = 5_000) -> ChainReport:
     """Check every shard's chain; raise :class:`AuditChainBroken` at the first broken row."""
@@ -196,8 +215,11 @@ def verify_chain(*, db_session: Session, progress: Callable[[int], None] | None 
         sa.select(AuditChainHead.shard, AuditChainHead.seq, AuditChainHead.head_hash)
         .order_by(AuditChainHead.shard)).all()
     runs: dict[int, dict[int, AuditDetachedRun]] = {}
-    for run in db_session.scalars(sa.select(AuditDetachedRun)):
+    every_run = db_session.scalars(sa.select(AuditDetachedRun)).all()
+    for run in every_run:
         runs.setdefault(run.shard, {})[run.first_seq] = run
+    if every_run:
+        _check_runs_recorded(db_session, every_run)
     total = detached = 0
     for shard, head_seq, head_hash in heads:
         walk = _Walk(shard, runs.get(shard, {}))
@@ -237,9 +259,10 @@ def detach_months(*, db_session: Session, before: dt.datetime, actor: Actor,
     in one transaction with the event that says so; ``(partition, rows)`` of each."""
     taken = partitions.detach_before(db_session.connection(), month=before, now=clock.now(),
                                      check=row_hash, lock_timeout_ms=lock_timeout_ms)
-    if taken:
-        record_event(db_session=db_session, actor=actor, action="audit.months_detached",
-                     details={"partitions": [name for name, _rows in taken],
-                              "rows": sum(rows for _name, rows in taken)})
+    if taken:  # the digest of every run detached so far: verify_chain checks the runs by it
+        record_event(db_session=db_session, actor=actor, action=DETACHED, details={
+            "partitions": [name for name, _rows in taken],
+            "rows": sum(rows for _name, rows in taken),
+            "runs_sha256": partitions.runs_digest(partitions.all_runs(db_session.connection()))})
     db_session.commit()
     return taken

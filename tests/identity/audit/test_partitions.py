@@ -156,18 +156,34 @@ def test_a_detached_month_leaves_runs_the_rest_of_the_chain_steps_over(db_sessio
 
 
 @postgres_only
-def test_a_detached_run_that_does_not_link_breaks_the_chain(db_session, monkeypatch):
+def test_a_detached_run_altered_or_added_breaks_the_chain(db_session, monkeypatch):
+    """The runs are checked against the digest the detach wrote into its own chained event:
+    a run changed afterwards, or one added to cover rows deleted from the log, is named."""
     first, events = _straddled_months(db_session, monkeypatch)
     second = partitions.next_month(first)
     with time_machine.travel(partitions.next_month(partitions.next_month(second)), tick=False):
         detach_months(db_session=db_session, before=second, actor=OPERATOR)
+    assert verify_chain(db_session=db_session).detached >= 4
+    db_session.begin_nested()
     db_session.execute(sa.update(AuditDetachedRun).where(
         AuditDetachedRun.first_seq == events[3].seq, AuditDetachedRun.shard == events[3].shard)
         .values(last_hash=b"\0" * 32))
     with pytest.raises(AuditChainBroken) as broken:
         verify_chain(db_session=db_session)
-    assert broken.value.shard == events[0].shard
-    assert broken.value.reason == "previous-hash link does not match"
+    assert "not those the last detach recorded" in broken.value.reason
+    db_session.rollback()
+    # Rows after the detached month deleted, and a run written to explain them away.
+    later = events[4:]
+    db_session.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    db_session.execute(sa.delete(AuditEvent).where(AuditEvent.id.in_([e.id for e in later])))
+    db_session.add(AuditDetachedRun(
+        partition_name=partitions.month_name(second), shard=later[0].shard,
+        first_seq=later[0].seq, last_seq=later[-1].seq, first_prev_hash=later[0].prev_hash,
+        last_hash=later[-1].hash, detached_at=FAR))
+    db_session.flush()
+    with pytest.raises(AuditChainBroken) as broken:
+        verify_chain(db_session=db_session)
+    assert "not those the last detach recorded" in broken.value.reason
 
 
 @postgres_only
