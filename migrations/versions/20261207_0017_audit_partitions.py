@@ -17,7 +17,6 @@ from alembic import op
 import sqlalchemy as sa
 
 import identity.database
-from identity.audit import partitions
 
 
 revision = '0017'
@@ -35,6 +34,16 @@ SQLITE_TRIGGERS = [
 
 TRIGGER = ("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()")
+
+
+#: Months made after the legacy partition's (the daily job ``audit.partitions`` keeps this many
+#: ahead from then on). The migration makes them with its own statements: a migration does not
+#: call code that may change after it was written.
+MONTHS_AHEAD = 3
+
+
+def _month_after(month):
+    return (month + dt.timedelta(days=32)).replace(day=1)
 
 
 def _sqlite_unique_key(columns):
@@ -61,7 +70,7 @@ def upgrade():
         _sqlite_unique_key(['shard', 'seq', 'occurred_at'])
         return
     now = dt.datetime.now(dt.timezone.utc)
-    legacy_end = partitions.next_month(partitions.month_of(now))
+    legacy_end = _month_after(dt.datetime(now.year, now.month, 1, tzinfo=dt.timezone.utc))
     for statement in (
             "ALTER TABLE audit_events RENAME TO audit_events_legacy",
             # A partition takes the log's keys (built at the attach below), not keys of its own.
@@ -83,7 +92,12 @@ def upgrade():
             "CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT",
             TRIGGER):
         op.execute(statement)
-    partitions.ensure_months(op.get_bind(), now=now)
+    month = legacy_end
+    for _ in range(MONTHS_AHEAD):
+        following = _month_after(month)
+        op.execute(f"CREATE TABLE audit_events_y{month:%Y}m{month:%m} PARTITION OF audit_events "
+                   f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')")
+        month = following
 
 
 def downgrade():
