@@ -8,7 +8,7 @@ import logging
 from alembic import context
 from flask import current_app
 
-from identity.audit import partitions
+from identity import partitioning
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -44,8 +44,9 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
-    # The audit log's monthly partitions are made at run time, not by the models.
-    conf_args.setdefault("include_name", partitions.include_name)
+    # The partitions are made by migrations and at run time, not by the models.
+    for hook, function in partitioning.COMPARE.items():
+        conf_args.setdefault(hook, function)
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata,
                           **conf_args)

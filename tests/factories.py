@@ -47,6 +47,7 @@ from identity.credentials.models import IssuerKey
 from identity.registry.generator import MALE_GIVEN, FAMILY_NAMES
 from identity.registry.importer import REQUIRED_COLUMNS
 from identity.registry.models import Citizen
+from identity.registry.partitions import citizen_id
 from identity.registry.personal_id import century_gender_digit
 from identity.registry.service import PHONE_PURPOSE, check_citizen, protect_phone
 from identity.relying_parties import parties
@@ -126,7 +127,8 @@ class CitizenFactory(CitizenRowFactory):
                                           phone=data.phone)
         values = data._asdict()
         del values["phone"]
-        citizen = Citizen(**values, phone_encrypted=encrypted, phone_hash=digest)
+        citizen = Citizen(**values, id=citizen_id(data.personal_id, protector.lookup_key),
+                          phone_encrypted=encrypted, phone_hash=digest)
         db_session.add(citizen)
         db_session.flush()
         citizen.test_phone = data.phone  # type: ignore[attr-defined]  (the clear phone)

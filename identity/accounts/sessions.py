@@ -36,6 +36,7 @@ from identity.autocommit import leave_autocommit
 from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
+from identity.registry.partitions import personal_id_params, where_personal_id
 from identity.registry.service import get_citizen
 
 CHALLENGE_TTL_SECONDS = 120
@@ -205,7 +206,7 @@ _SUBJECT = Statement(
                                   _ACCOUNTS.c.status != sa.bindparam("closed")))
     .outerjoin(_DEVICES, sa.and_(_DEVICES.c.account_id == _ACCOUNTS.c.id,
                                  _DEVICES.c.revoked_at.is_(None)))
-    .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+    .where(where_personal_id(_CITIZENS)))
 
 #: A citizen's new session family, at its first generation (no ORM unit of work; the columns
 #: left out are NULL).
@@ -224,7 +225,7 @@ def login_subject(db_session: Session,
                   personal_id: str) -> tuple[int | None, LoginAccount | None]:
     """The citizen's id and open account with its active device, in one statement (Nones: no
     such citizen, or no open account)."""
-    row = _SUBJECT.first(db_session, {"personal_id": personal_id, "closed": CLOSED})
+    row = _SUBJECT.first(db_session, {**personal_id_params(personal_id), "closed": CLOSED})
     if row is None:
         return None, None
     return row.citizen_id, (row if row.id is not None else None)

@@ -58,11 +58,6 @@ def is_partition(name: str | None) -> bool:
     return bool(name) and _NAMES.fullmatch(name or "") is not None
 
 
-def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
-    """Alembic's ``include_name`` hook: every name but a partition of the audit log."""
-    return not (type_ == "table" and is_partition(name))
-
-
 def month_of(moment: dt.datetime | dt.date) -> dt.datetime:
     """The first instant (UTC) of the month ``moment`` falls in."""
     if isinstance(moment, dt.datetime):

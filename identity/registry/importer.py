@@ -11,9 +11,15 @@ the valid rows are written as one batch, in one transaction:
 
 - PostgreSQL: ``COPY`` straight into ``citizens``; if a personal id already
   exists (a re-import), the batch goes instead through a temporary staging
-  table and one ``INSERT ... SELECT ... ON CONFLICT (personal_id) DO UPDATE``,
-  and the rest of the run stays on that path;
+  table and one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE``, and the
+  rest of the run stays on that path (a citizen's id comes from their
+  personal id, :func:`identity.registry.partitions.citizen_id`: a conflict
+  on the id is one on the personal id);
 - SQLite: the staging table and the same upsert.
+
+Rows written before migration 0018 keep their ids (the legacy ones): when
+the registry holds any, a staged batch first updates those of its personal
+ids that are legacy rows, and leaves them out of the upsert.
 
 The batch's audit event and the run's counters commit in the same
 transaction, so a batch is written whole or not at all, whatever happens to
@@ -51,6 +57,7 @@ from identity.errors import DomainError
 from identity.protection import Protector
 from identity.registry.errors import ImportFileError
 from identity.registry.models import Citizen, ImportRun
+from identity.registry.partitions import NEW_IDS, citizen_id
 from identity.registry.service import CitizenData, check_citizen, protect_phone
 
 REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phone",
@@ -62,7 +69,7 @@ MAX_FIELD_CHARS = 4096
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 #: Columns of ``citizens`` that an import writes, in COPY and staging-table order.
-WRITTEN = ("personal_id", "full_name", "name_key", "date_of_birth", "gender", "nationality",
+WRITTEN = ("id", "personal_id", "full_name", "name_key", "date_of_birth", "gender", "nationality",
            "ethnicity", "place_of_origin", "province_code", "commune_code", "address",
            "phone_encrypted", "phone_hash", "household_id", "relation_to_head",
            "import_run_id", "created_at", "updated_at")
@@ -130,25 +137,25 @@ def _copy_text(value: str) -> str:
 
 
 def _row_values(data: CitizenData, phone: tuple[bytes | None, bytes | None], run_id: int,
-                now: dt.datetime) -> tuple[Any, ...]:
+                now: dt.datetime, lookup_key: bytes) -> tuple[Any, ...]:
     """The values written for one citizen, in the order of :data:`WRITTEN`."""
-    return (data.personal_id, data.full_name, data.name_key, data.date_of_birth, data.gender,
-            data.nationality, data.ethnicity, data.place_of_origin, data.province_code,
-            data.commune_code, data.address, *phone, data.household_id, data.relation_to_head,
-            run_id, now, now)
+    return (citizen_id(data.personal_id, lookup_key), data.personal_id, data.full_name,
+            data.name_key, data.date_of_birth, data.gender, data.nationality, data.ethnicity,
+            data.place_of_origin, data.province_code, data.commune_code, data.address, *phone,
+            data.household_id, data.relation_to_head, run_id, now, now)
 
 
 def _copy_line(data: CitizenData, encrypted: bytes | None, digest: bytes | None,
-               tail: str) -> str:
+               tail: str, lookup_key: bytes) -> str:
     """One row of COPY text format, in the order of :data:`WRITTEN`; ``tail`` holds the last
     three (run, created, updated). Checked text holds no tab, newline or control character,
     so only backslashes need escaping.
     """
     return "\t".join((
-        data.personal_id, data.full_name, data.name_key, data.date_of_birth.isoformat(),
-        data.gender, data.nationality, _copy_text(data.ethnicity),
-        _copy_text(data.place_of_origin), data.province_code, data.commune_code,
-        _copy_text(data.address),
+        str(citizen_id(data.personal_id, lookup_key)), data.personal_id, data.full_name,
+        data.name_key, data.date_of_birth.isoformat(), data.gender, data.nationality,
+        _copy_text(data.ethnicity), _copy_text(data.place_of_origin), data.province_code,
+        data.commune_code, _copy_text(data.address),
         "\\N" if encrypted is None else "\\\\x" + encrypted.hex(),
         "\\N" if digest is None else "\\\\x" + digest.hex(),
         data.household_id or "\\N", data.relation_to_head or "\\N")) + tail
@@ -229,9 +236,10 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
         ids.append(data.personal_id)
         lines.append(line)
         if copy_text:
-            copy_lines.append(_copy_line(data, encrypted, digest, tail))
+            copy_lines.append(_copy_line(data, encrypted, digest, tail, context.lookup_key))
         else:
-            values.append(_row_values(data, (encrypted, digest), context.run_id, now))
+            values.append(_row_values(data, (encrypted, digest), context.run_id, now,
+                                      context.lookup_key))
     return _Checked(rows=rows, ids=ids, lines=lines,
                     payload="".join(copy_lines).encode() if context.copy_text else None,
                     values=None if context.copy_text else values, rejections=rejections)
@@ -249,6 +257,7 @@ class _BatchWriter:
         self._run_id = summary.run_id
         self._actor = actor
         self._direct = True  # COPY straight into citizens until a personal id already exists
+        self._legacy: bool | None = None  # whether citizens holds rows of legacy ids
 
     def write(self, checked: _Checked, position: Position) -> list[Rejection]:
         """Write one batch with its counters and audit event; returns the in-file duplicates."""
@@ -299,8 +308,7 @@ class _BatchWriter:
             connection.execute(_STAGE.insert(), [dict(zip(WRITTEN, row))
                                                  for row in checked.values or []])
         savepoint = connection.begin_nested()
-        written = connection.execute(self._upsert_statement(connection.dialect.name)).rowcount
-        if written == len(checked.ids):
+        if self._write_stage(connection) == len(checked.ids):
             savepoint.commit()
             return []
         # Rare: some ids were already written by an earlier batch of this same file.
@@ -310,24 +318,50 @@ class _BatchWriter:
             .join(_STAGE, _STAGE.c.personal_id == Citizen.personal_id)
             .where(Citizen.import_run_id == self._run_id)))
         connection.execute(_STAGE.delete().where(_STAGE.c.personal_id.in_(seen)))
-        connection.execute(self._upsert_statement(connection.dialect.name))
+        self._write_stage(connection)
         return [Rejection(line, "row.duplicate", "personal_id",
                           "This personal id appears earlier in the same file.", [])
                 for line, personal_id in zip(checked.lines, checked.ids) if personal_id in seen]
 
-    def _upsert_statement(self, dialect: str) -> Any:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        target: sa.Table = Citizen.__table__  # type: ignore[assignment]
-        statement = insert(target).from_select(
-            list(WRITTEN), sa.select(*(_STAGE.c[name] for name in WRITTEN)).where(sa.true()))
-        updated = {name: statement.excluded[name] for name in WRITTEN
-                   if name not in ("personal_id", "created_at")}
-        # A row this same run already wrote is a duplicate inside the file: leave it alone,
-        # so the affected-row count shows there was one.
-        return statement.on_conflict_do_update(
-            index_elements=["personal_id"], set_=updated,
-            where=sa.or_(target.c.import_run_id.is_(None),
-                         target.c.import_run_id != statement.excluded.import_run_id))
+    def _write_stage(self, connection: sa.Connection) -> int:
+        """Write the staged rows; returns how many were written (a row this run wrote already
+        is left alone, and not counted)."""
+        written = 0
+        if self._legacy is None:
+            self._legacy = bool(connection.scalar(sa.select(sa.exists().where(
+                _CITIZENS.c.id < NEW_IDS))))
+        if self._legacy:
+            written += connection.execute(_LEGACY_UPDATE).rowcount
+            connection.execute(_STAGE.delete().where(sa.exists().where(
+                _CITIZENS.c.personal_id == _STAGE.c.personal_id, _CITIZENS.c.id < NEW_IDS)))
+        return written + connection.execute(_upsert_statement(connection.dialect.name)).rowcount
+
+
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_CITIZENS).from_select(
+        list(WRITTEN), sa.select(*(_STAGE.c[name] for name in WRITTEN)).where(sa.true()))
+    # A row this same run already wrote is a duplicate inside the file: leave it alone, so the
+    # affected-row count shows there was one.
+    return statement.on_conflict_do_update(
+        index_elements=["id"], set_={name: statement.excluded[name] for name in _UPDATED},
+        where=_not_this_run(statement.excluded.import_run_id))
+
+
+_CITIZENS: sa.Table = Citizen.__table__  # type: ignore[assignment]
+#: What a re-import changes of a citizen: all it writes but who they are and since when.
+_UPDATED = tuple(name for name in WRITTEN if name not in ("id", "personal_id", "created_at"))
+
+
+def _not_this_run(run_id: Any) -> sa.ColumnElement[bool]:
+    return sa.or_(_CITIZENS.c.import_run_id.is_(None), _CITIZENS.c.import_run_id != run_id)
+
+
+#: The staged rows of citizens written before migration 0018, which keep their (legacy) ids.
+_LEGACY_UPDATE = (sa.update(_CITIZENS)
+                  .where(_CITIZENS.c.personal_id == _STAGE.c.personal_id,
+                         _CITIZENS.c.id < NEW_IDS, _not_this_run(_STAGE.c.import_run_id))
+                  .values({name: _STAGE.c[name] for name in _UPDATED}))
 
 
 # --- the run ---

@@ -20,9 +20,12 @@ class Citizen(Base):
 
     The 12-digit personal id is the natural key that the outside world uses;
     other tables refer to the surrogate ``id`` so that the personal id is
-    written in one place only. The phone number from the telecom subscriber
-    records is stored encrypted, with a keyed hash beside it for look-ups
-    (see :mod:`identity.protection`).
+    written in one place only. The id is given by the code: it carries the
+    province of birth, by which PostgreSQL partitions the table
+    (:mod:`identity.registry.partitions`; there the personal id is unique by
+    partition, the unique key below is SQLite's). The phone number from the
+    telecom subscriber records is stored encrypted, with a keyed hash beside
+    it for look-ups (see :mod:`identity.protection`).
     """
 
     __tablename__ = "citizens"
@@ -31,7 +34,8 @@ class Citizen(Base):
         sa.Index("ix_citizens_province_commune", "province_code", "commune_code"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    #: :func:`identity.registry.partitions.citizen_id`, never a sequence's.
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=False)
     personal_id: Mapped[str] = mapped_column(sa.String(12), unique=True)
     full_name: Mapped[str] = mapped_column(sa.String(100))
     #: Case-folded NFC name, for case- and normalisation-insensitive comparisons.

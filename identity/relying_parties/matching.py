@@ -24,6 +24,7 @@ from identity.database import CallerWith, Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
+from identity.registry.partitions import personal_id_params, where_personal_id
 from identity.registry.service import PHONE_PURPOSE
 from identity.relying_parties.access_log import looked_up
 from identity.relying_parties.models import RelyingParty
@@ -35,8 +36,7 @@ _CITIZENS = Citizen.__table__
 _MATCHED_COLUMNS = (_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
                     _CITIZENS.c.phone_hash)
 #: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
-_MATCHED = Statement(sa.select(*_MATCHED_COLUMNS)
-                     .where(_CITIZENS.c.personal_id == sa.bindparam("personal_id")))
+_MATCHED = Statement(sa.select(*_MATCHED_COLUMNS).where(where_personal_id(_CITIZENS)))
 
 
 class _Compared(Protocol):
@@ -49,7 +49,7 @@ class _Compared(Protocol):
 
 
 def _compared(db_session: Session, personal_id: str) -> _Compared | None:
-    return cast("_Compared | None", _MATCHED.first(db_session, {"personal_id": personal_id}))
+    return cast("_Compared | None", _MATCHED.first(db_session, personal_id_params(personal_id)))
 
 
 _PARTIES = cast(sa.Table, RelyingParty.__table__)
@@ -57,7 +57,7 @@ _PARTIES = cast(sa.Table, RelyingParty.__table__)
 #: it), then the citizen's that a match compares (None when there is none): one statement, as
 #: an online verification reads the officer's row with the credential's.
 _PARTY_AND_MATCHED = CallerWith(_PARTIES, "party", _MATCHED_COLUMNS, _CITIZENS,
-                                _CITIZENS.c.personal_id == sa.bindparam("personal_id"))
+                                where_personal_id(_CITIZENS))
 
 
 def party_and_citizen(db_session: Session, *, party_id: int,
@@ -67,7 +67,7 @@ def party_and_citizen(db_session: Session, *, party_id: int,
     its checks (:func:`identity.relying_parties.parties.checked_party_row`, its scope, its
     quota), which come before anything of the citizen's is used or answered."""
     party, citizen = _PARTY_AND_MATCHED.first(
-        db_session, {"party_id": party_id, "personal_id": personal_id})
+        db_session, {"party_id": party_id, **personal_id_params(personal_id)})
     return party, cast("_Compared | None", citizen)
 
 
