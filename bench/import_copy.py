@@ -7,8 +7,8 @@ Baselines, on the same server in the same run:
 
 - ``copy_same_rows``: the very rows the import wrote (taken back out of
   ``citizens`` with ``COPY TO`` after the first import, untimed) copied with
-  ``COPY FROM STDIN`` into an identical empty table (same columns, indexes
-  and constraints). This is the database's own cost of writing those rows:
+  ``COPY FROM STDIN`` into an identical empty table (same columns, indexes,
+  constraints and partitions). This is the database's own cost of writing those rows:
   the ratio shows what the importer adds on top of it. Goal: ``import`` in
   :data:`bench.table.ROWS`.
 - ``copy_raw_csv`` (once, for scale): the CSV file itself copied into a table
@@ -99,7 +99,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         generate_citizens(count=rows, out=path, seed=2022)
         file_mib = round(path.stat().st_size / 2**20, 1)
         _execute(url, RAW_TABLE)
-        _execute(url, "CREATE TABLE citizens_copy (LIKE citizens INCLUDING ALL)")
+        _clone_table(url, "citizens", "citizens_copy")
         _empty(url, "raw_registry")
         raw_seconds = _copy_in(url, "COPY raw_registry FROM STDIN (FORMAT csv, HEADER true)", path)
         imports: list[float] = []
@@ -152,6 +152,24 @@ def run(*, quick: bool = False) -> dict[str, Any]:
 def _execute(url: str, statement: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(statement)
+
+
+def _clone_table(url: str, source: str, target: str) -> None:
+    """An empty ``target`` like ``source``: its columns, checks and indexes, and on a
+    partitioned ``source`` the same partitions with theirs (the registry's unique key on the
+    personal id is one index per partition, :mod:`identity.registry.partitions`)."""
+    with psycopg.connect(url) as conn:
+        parts = conn.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits AS i "
+            "JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            (source,)).fetchall()
+        key = conn.execute("SELECT pg_get_partkeydef(%s::regclass)", (source,)).fetchone()
+        partitioning = f" PARTITION BY {key[0]}" if key and key[0] else ""
+        conn.execute(f"CREATE TABLE {target} (LIKE {source} INCLUDING ALL){partitioning}")
+        for name, bound in parts:
+            part = name.replace(source, target, 1)
+            conn.execute(f"CREATE TABLE {part} (LIKE {name} INCLUDING ALL)")
+            conn.execute(f"ALTER TABLE {target} ATTACH PARTITION {part} {bound}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -154,3 +155,26 @@ def test_scratch_databases_have_unique_names_and_are_dropped():
     assert left == (0,)
     with pytest.raises(ValueError):
         common.drop_database(common.database_url("vnid_h5"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _postgres_answers(), reason="no PostgreSQL server for the benches")
+def test_the_import_benchs_copy_goes_into_a_table_partitioned_like_the_registry():
+    """The baseline of the import's ratio pays what the import pays: the same partitions, each
+    with its unique index on the personal id."""
+    from bench.import_copy import _clone_table
+
+    def layout(conn: Any, table: str) -> list[tuple[str, str, int]]:
+        return [(name.replace(table, "T", 1), bound, indexes) for name, bound, indexes in
+                conn.execute(
+                    "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), "
+                    "(SELECT count(*) FROM pg_index WHERE indrelid = c.oid AND indisunique) "
+                    "FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = %s::regclass ORDER BY 1", (table,)).fetchall()]
+
+    with common.scratch_database("clonetest") as url:
+        _clone_table(url, "citizens", "citizens_copy")
+        with psycopg.connect(url) as conn:
+            original = layout(conn, "citizens")
+            assert len(original) == 63 and all(unique == 2 for *_, unique in original)
+            assert layout(conn, "citizens_copy") == original
