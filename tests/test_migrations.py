@@ -128,7 +128,7 @@ def test_an_existing_registry_keeps_its_ids_through_the_province_partitions_and_
     from identity.audit.service import Actor
     from identity.protection import Protector
     from identity.registry.importer import import_citizens
-    from identity.registry.partitions import citizen_id, personal_id_params
+    from identity.registry.partitions import citizen_id
     from identity.registry.service import _BY_PERSONAL_ID, get_citizen
     from tests.identity.registry.test_partitions import _partitions_read
     from tests.factories import CitizenRowFactory, write_registry_csv
@@ -162,8 +162,9 @@ def test_an_existing_registry_keeps_its_ids_through_the_province_partitions_and_
                 assert get_citizen(db_session=db.session,
                                    personal_id=row["personal_id"]).id == number
             if postgres:  # a look-up reads the province's partition and the legacy one
-                assert _partitions_read(db.session, _BY_PERSONAL_ID, personal_id_params(
-                    rows[0]["personal_id"])) == {"citizens_p001", "citizens_legacy"}
+                pid = rows[0]["personal_id"]
+                assert _partitions_read(db.session, _BY_PERSONAL_ID(pid), {"personal_id": pid}) \
+                    == {"citizens_p001_013", "citizens_legacy"}
             db.session.commit()
             # A re-import updates the legacy row in place; a new citizen gets a new id.
             newcomer = CitizenRowFactory()
@@ -177,7 +178,8 @@ def test_an_existing_registry_keeps_its_ids_through_the_province_partitions_and_
             assert get_citizen(db_session=db.session,
                                personal_id=rows[0]["personal_id"]).full_name == "Trần Thị Mới"
             new_id = citizen_id(newcomer["personal_id"], protector.lookup_key)
-            assert ids_and_places()[3] == (new_id, "citizens_p001" if postgres else "citizens")
+            assert ids_and_places()[3] == (new_id,
+                                           "citizens_p001_013" if postgres else "citizens")
             # A personal id of a legacy row is never written again under a new id.
             with pytest.raises(sa.exc.IntegrityError):
                 db.session.execute(sa.text(
@@ -199,6 +201,7 @@ def test_an_existing_registry_keeps_its_ids_through_the_province_partitions_and_
             old = [(number, place) for number in range(1, 4 + postgres)]
             db.session.commit()
             upgrade()
-            assert ids_and_places() == [*old, (new_id, "citizens_p001" if postgres else place)]
+            assert ids_and_places() == [*old,
+                                        (new_id, "citizens_p001_013" if postgres else place)]
             db.session.remove()
             db.engine.dispose()

@@ -36,7 +36,7 @@ from identity.autocommit import leave_autocommit
 from identity.database import Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
-from identity.registry.partitions import personal_id_params, where_personal_id
+from identity.registry.partitions import ByPersonalId
 from identity.registry.service import get_citizen
 
 CHALLENGE_TTL_SECONDS = 120
@@ -197,7 +197,7 @@ _CITIZENS, _ACCOUNTS, _DEVICES, _FAMILIES = (cast(sa.Table, model.__table__) for
     Citizen, Account, Device, SessionFamily))
 
 #: The citizen of a personal id, their open account and its active device, in one statement.
-_SUBJECT = Statement(
+_SUBJECT = ByPersonalId(_CITIZENS, lambda where: Statement(
     sa.select(_CITIZENS.c.id.label("citizen_id"), _ACCOUNTS.c.id, _ACCOUNTS.c.status,
               _ACCOUNTS.c.level, _ACCOUNTS.c.token_version, _ACCOUNTS.c.password_hash,
               _ACCOUNTS.c.phone_encrypted, _DEVICES.c.device_id, _DEVICES.c.public_key)
@@ -206,7 +206,7 @@ _SUBJECT = Statement(
                                   _ACCOUNTS.c.status != sa.bindparam("closed")))
     .outerjoin(_DEVICES, sa.and_(_DEVICES.c.account_id == _ACCOUNTS.c.id,
                                  _DEVICES.c.revoked_at.is_(None)))
-    .where(where_personal_id(_CITIZENS)))
+    .where(where)))
 
 #: A citizen's new session family, at its first generation (no ORM unit of work; the columns
 #: left out are NULL).
@@ -225,7 +225,7 @@ def login_subject(db_session: Session,
                   personal_id: str) -> tuple[int | None, LoginAccount | None]:
     """The citizen's id and open account with its active device, in one statement (Nones: no
     such citizen, or no open account)."""
-    row = _SUBJECT.first(db_session, {**personal_id_params(personal_id), "closed": CLOSED})
+    row = _SUBJECT(personal_id).first(db_session, {"personal_id": personal_id, "closed": CLOSED})
     if row is None:
         return None, None
     return row.citizen_id, (row if row.id is not None else None)

@@ -13,32 +13,40 @@ names as subject, so it stays the one key, and it is made to carry the province:
   (:func:`citizen_id`), so an id in a log or a dump tells the province of birth and nothing
   else of the personal id (the same permutation serves every province: a shared nine digits
   across provinces would show as a shared id tail, which tells nothing of either);
-- ``citizens`` is partitioned by range of ``id``: ``citizens_pNNN`` holds province ``NNN``'s
-  ids, for each of the 63 codes of 2016, the only ones a personal id may begin with
-  (:func:`identity.registry.personal_id.parse_personal_id`); there is no default partition, so
-  a row of any other id is refused, and a look-up of an id of no province reads no partition.
+- ``citizens`` is partitioned by range of ``id`` in eight partitions of consecutive province
+  codes (:data:`RANGES`, about eight provinces each, north to south: ``citizens_p001_013``
+  holds the ids of provinces 001 to 013). Not one per province: PostgreSQL plans a statement
+  that cannot prune (a join from ``accounts``, a look-up by phone or household) over every
+  partition, and with 63 partitions that cost 1.1 ms a look-up by phone and 100 µs an account
+  read with its citizen; with eight, some 20 µs (``docs/benchmarks.md``, "The registry by
+  province of birth"). There is no default partition, so a row of any other id is refused.
   A check on the table ties each id to the first three digits of its personal id, so a unique
   index on ``personal_id`` in each partition is unique across the table;
 - ``citizens_legacy`` holds the rows written before migration 0018, with the ids they had
   (below :data:`NEW_IDS`), attached as they stood; a trigger refuses a new row for a personal
   id the legacy partition holds. A database made empty has no legacy partition.
 
-A look-up says both where the citizen is and who they are (:func:`where_personal_id`): the
-personal id, and an id in the province's range or in the legacy range. PostgreSQL reads one
-partition (two with a legacy partition) and none of the others; the key is not needed to read,
-only to write a new citizen. The importer upserts on ``id``, which identifies a personal id
-exactly as the personal id does (the permutation is one to one).
+A look-up says both where the citizen is and who they are (:class:`ByPersonalId`): the personal
+id, and an id in its partition's range or in the legacy range, the ranges written into the
+statement, one statement per partition. PostgreSQL then prunes when it plans, so the plan it
+keeps for a prepared statement reads one partition (two with a legacy partition); with the
+ranges as parameters it pruned only when it ran the statement, and planned it again at every
+run (a plan over all partitions costs more than one made for the values). The key is not
+needed to read, only to write a new citizen. The importer upserts on ``id``, which identifies a
+personal id exactly as the personal id does (the permutation is one to one).
 
 SQLite keeps one table, with the same ids.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import hmac
 import re
 import sys
 from array import array
-from typing import Any
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -54,12 +62,18 @@ HALF_BITS = 15
 
 TABLE = "citizens"
 LEGACY = "citizens_legacy"
-_NAMES = re.compile(r"citizens_(legacy|p\d{3})")
+#: The partitions, as ranges of province codes ``[first, end)``: eight ranges of about eight of
+#: the 63 codes of 2016 each (migration 0018 makes the same).
+RANGES = ((1, 14), (14, 26), (26, 37), (37, 49), (49, 64), (64, 77), (77, 89), (89, 100))
+_FIRSTS = [first for first, _ in RANGES]
+_NAMES = re.compile(r"citizens_(legacy|p\d{3}_\d{3})")
+
+T = TypeVar("T")
 
 
-def partition_name(province: str) -> str:
-    """The partition of a province of birth's citizens (``"079"``: ``citizens_p079``)."""
-    return f"{TABLE}_p{province}"
+def partition_name(first: int, end: int) -> str:
+    """The partition of the provinces ``[first, end)`` (``1, 14``: ``citizens_p001_013``)."""
+    return f"{TABLE}_p{first:03d}_{end - 1:03d}"
 
 
 def is_partition(name: str | None) -> bool:
@@ -72,6 +86,19 @@ def province_range(province: int) -> tuple[int, int]:
     """The ids of a province of birth: ``[lower, upper)``."""
     lower = NEW_IDS + province * PROVINCE_SPAN
     return lower, lower + PROVINCE_SPAN
+
+
+def partition_of(personal_id: str) -> tuple[int, int] | None:
+    """The ids ``[lower, upper)`` of the partition that holds ``personal_id``'s citizen, if
+    any (None: it does not begin with three digits, or with a code of no partition)."""
+    prefix = personal_id[:3]
+    if not (prefix.isascii() and prefix.isdigit()):
+        return None
+    at = bisect.bisect_right(_FIRSTS, int(prefix)) - 1
+    if at < 0 or int(prefix) >= RANGES[at][1]:
+        return None
+    first, end = RANGES[at]
+    return province_range(first)[0], province_range(end)[0]
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,21 +162,33 @@ def citizen_id(personal_id: str, lookup_key: bytes) -> int:
     return lower + permute(int(personal_id[3:]), key=id_key(lookup_key))
 
 
-def personal_id_params(personal_id: str) -> dict[str, Any]:
-    """The parameters of :func:`where_personal_id` for ``personal_id``. An id that does not
-    begin with three digits has an empty range: no citizen holds it."""
-    prefix = personal_id[:3]
-    lower, upper = (province_range(int(prefix)) if prefix.isascii() and prefix.isdigit()
-                    else (0, 0))
-    return {"personal_id": personal_id, "citizen_lower": lower, "citizen_upper": upper}
-
-
-def where_personal_id(table: sa.FromClause) -> sa.ColumnElement[bool]:
-    """The citizen of the bound ``personal_id`` (parameters: :func:`personal_id_params`): the
-    personal id, in the range of its province or in the legacy one, so PostgreSQL reads its
-    province's partition (and the legacy one) only."""
-    ids = table.c.id
+def where_personal_id(table: sa.FromClause, bounds: tuple[int, int] | None) -> \
+        sa.ColumnElement[bool]:
+    """The citizen of the bound ``personal_id`` in the partition of ``bounds`` (None: in
+    none): the personal id, and an id in those bounds or a legacy one, written as literals so
+    PostgreSQL prunes when it plans."""
+    if bounds is None:
+        return sa.false()
+    ids, (lower, upper) = table.c.id, bounds
     return sa.and_(
         table.c.personal_id == sa.bindparam("personal_id"),
-        sa.or_(sa.and_(ids >= sa.bindparam("citizen_lower"), ids < sa.bindparam("citizen_upper")),
+        sa.or_(sa.and_(ids >= sa.literal_column(str(lower)), ids < sa.literal_column(str(upper))),
                ids < sa.literal_column(str(NEW_IDS))))
+
+
+class ByPersonalId(Generic[T]):
+    """A statement that finds a citizen by the bound ``personal_id``, one per partition, each
+    made on first use by ``build`` from the condition (:func:`where_personal_id`)."""
+
+    def __init__(self, table: sa.FromClause,
+                 build: Callable[[sa.ColumnElement[bool]], T]) -> None:
+        self._table, self._build = table, build
+        self._made: dict[tuple[int, int] | None, T] = {}
+
+    def __call__(self, personal_id: str) -> T:
+        """The statement for ``personal_id``'s partition."""
+        bounds = partition_of(personal_id)
+        made = self._made.get(bounds)
+        if made is None:
+            made = self._made[bounds] = self._build(where_personal_id(self._table, bounds))
+        return made

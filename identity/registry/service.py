@@ -18,7 +18,7 @@ from identity.registry.errors import InvalidCitizenData
 from identity.registry.models import GENDERS, RELATIONS, Citizen
 from identity.registry.normalise import (TEXT_MAX, name_key, normalise_name, normalise_phone,
                                          normalise_text, parse_birth_date)
-from identity.registry.partitions import personal_id_params, where_personal_id
+from identity.registry.partitions import ByPersonalId
 from identity.registry.personal_id import parse_personal_id, validate_personal_id
 
 _HOUSEHOLD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
@@ -141,13 +141,13 @@ def citizen_phone(*, protector: Protector, citizen: Citizen) -> str | None:
     return protector.decrypt(citizen.phone_encrypted, context=phone_context(citizen.personal_id))
 
 
-#: A citizen by personal id: their province's partition (and the legacy one) only.
-_BY_PERSONAL_ID = sa.select(Citizen).where(where_personal_id(Citizen.__table__))
+#: A citizen by personal id: their partition (and the legacy one) only.
+_BY_PERSONAL_ID = ByPersonalId(Citizen.__table__, sa.select(Citizen).where)
 
 
 def get_citizen(*, db_session: Session, personal_id: str) -> Citizen | None:
     """The citizen holding ``personal_id`` (an already-validated id), or None."""
-    return db_session.scalars(_BY_PERSONAL_ID, personal_id_params(personal_id)).first()
+    return db_session.scalars(_BY_PERSONAL_ID(personal_id), {"personal_id": personal_id}).first()
 
 
 def find_by_phone(*, db_session: Session, protector: Protector, phone: str) -> list[Citizen]:

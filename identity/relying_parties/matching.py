@@ -24,7 +24,7 @@ from identity.database import CallerWith, Statement
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import names_match
-from identity.registry.partitions import personal_id_params, where_personal_id
+from identity.registry.partitions import ByPersonalId
 from identity.registry.service import PHONE_PURPOSE
 from identity.relying_parties.access_log import looked_up
 from identity.relying_parties.models import RelyingParty
@@ -36,7 +36,8 @@ _CITIZENS = Citizen.__table__
 _MATCHED_COLUMNS = (_CITIZENS.c.id, _CITIZENS.c.full_name, _CITIZENS.c.date_of_birth,
                     _CITIZENS.c.phone_hash)
 #: What a match compares, by personal id: one statement on the driver's cursor, no ORM entity.
-_MATCHED = Statement(sa.select(*_MATCHED_COLUMNS).where(where_personal_id(_CITIZENS)))
+_MATCHED = ByPersonalId(_CITIZENS, lambda where: Statement(
+    sa.select(*_MATCHED_COLUMNS).where(where)))
 
 
 class _Compared(Protocol):
@@ -49,15 +50,16 @@ class _Compared(Protocol):
 
 
 def _compared(db_session: Session, personal_id: str) -> _Compared | None:
-    return cast("_Compared | None", _MATCHED.first(db_session, personal_id_params(personal_id)))
+    return cast("_Compared | None",
+                _MATCHED(personal_id).first(db_session, {"personal_id": personal_id}))
 
 
 _PARTIES = cast(sa.Table, RelyingParty.__table__)
 #: The party's row (as :func:`identity.relying_parties.parties.party_row_for_token` gives
 #: it), then the citizen's that a match compares (None when there is none): one statement, as
 #: an online verification reads the officer's row with the credential's.
-_PARTY_AND_MATCHED = CallerWith(_PARTIES, "party", _MATCHED_COLUMNS, _CITIZENS,
-                                where_personal_id(_CITIZENS))
+_PARTY_AND_MATCHED = ByPersonalId(_CITIZENS, lambda where: CallerWith(
+    _PARTIES, "party", _MATCHED_COLUMNS, _CITIZENS, where))
 
 
 def party_and_citizen(db_session: Session, *, party_id: int,
@@ -66,8 +68,8 @@ def party_and_citizen(db_session: Session, *, party_id: int,
     ``personal_id`` (None: no such citizen), read in one statement. The party's row is for
     its checks (:func:`identity.relying_parties.parties.checked_party_row`, its scope, its
     quota), which come before anything of the citizen's is used or answered."""
-    party, citizen = _PARTY_AND_MATCHED.first(
-        db_session, {"party_id": party_id, **personal_id_params(personal_id)})
+    party, citizen = _PARTY_AND_MATCHED(personal_id).first(
+        db_session, {"party_id": party_id, "personal_id": personal_id})
     return party, cast("_Compared | None", citizen)
 
 

@@ -4,9 +4,9 @@ Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-07 14:00:00
 
-On PostgreSQL ``citizens`` becomes a table partitioned by range of ``id``, one partition per
-province of birth (:mod:`identity.registry.partitions`): new citizens' ids carry the first three
-digits of their personal id. A registry that holds rows is not copied: its table is renamed
+On PostgreSQL ``citizens`` becomes a table partitioned by range of ``id``, eight partitions of
+consecutive provinces of birth (:mod:`identity.registry.partitions`): new citizens' ids carry
+the first three digits of their personal id. A registry that holds rows is not copied: its table is renamed
 ``citizens_legacy`` and attached, as it stood, as the partition of the ids below 10**12 (the
 ones a sequence gave), and a trigger keeps a personal id it holds from being written again under
 a new id. An empty registry has no legacy partition. The foreign keys of the tables that name a
@@ -24,15 +24,12 @@ down_revision = '0017'
 branch_labels = None
 depends_on = None
 
-#: The 63 province codes of Circular 07/2016 that begin every personal id: one partition each,
-#: and no default partition (an id of no partition is refused; a personal id that begins with
-#: another code is refused before, by its validation). Written here, not read from the code: a
+#: The partitions: ranges ``[first, end)`` of the province codes of Circular 07/2016 that begin
+#: every personal id, eight ranges of about eight of the 63 codes each, north to south; no
+#: default partition (an id of no partition is refused; a personal id that begins with another
+#: code is refused before, by its validation). Written here, not read from the code: a
 #: migration does not depend on code written after it.
-PROVINCES = """
-    001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030 031 033 034
-    035 036 037 038 040 042 044 045 046 048 049 051 052 054 056 058 060 062 064 066 067 068
-    070 072 074 075 077 079 080 082 083 084 086 087 089 091 092 093 094 095 096
-""".split()
+RANGES = ((1, 14), (14, 26), (26, 37), (37, 49), (49, 64), (64, 77), (77, 89), (89, 100))
 NEW_IDS = 10**12
 SPAN = 10**9
 
@@ -87,12 +84,11 @@ def upgrade():
             f"ALTER TABLE citizens ADD CONSTRAINT ck_citizens_id_province {ID_PROVINCE}",
             *(f"CREATE INDEX {name} ON citizens ({columns})" for name, columns in INDEXES.items())):
         op.execute(statement)
-    for code in PROVINCES:
-        lower = NEW_IDS + int(code) * SPAN
-        op.execute(f"CREATE TABLE citizens_p{code} PARTITION OF citizens "
-                   f"FOR VALUES FROM ({lower}) TO ({lower + SPAN})")
-        op.execute(f"CREATE UNIQUE INDEX citizens_p{code}_personal_id_key "
-                   f"ON citizens_p{code} (personal_id)")
+    for first, end in RANGES:
+        name = f"citizens_p{first:03d}_{end - 1:03d}"
+        op.execute(f"CREATE TABLE {name} PARTITION OF citizens FOR VALUES "
+                   f"FROM ({NEW_IDS + first * SPAN}) TO ({NEW_IDS + end * SPAN})")
+        op.execute(f"CREATE UNIQUE INDEX {name}_personal_id_key ON {name} (personal_id)")
     # Rows of new ids in the old table (written by this revision's code, then downgraded) go
     # to their province's partition.
     op.execute(f"INSERT INTO citizens SELECT * FROM citizens_legacy WHERE id >= {NEW_IDS}")
