@@ -42,7 +42,7 @@ from identity.errors import Conflict, InvalidInput
 from identity.protection import Protector
 from identity.registry.models import Citizen
 from identity.registry.normalise import mask_phone, name_key
-from identity.registry.service import PHONE_PURPOSE, get_citizen
+from identity.registry.service import PHONE_PURPOSE, citizen_by_id, get_citizen
 
 _SUPERSEDED_TEXT = {
     REJECTED: "This rejected registration was closed: the citizen registered again.",
@@ -210,7 +210,7 @@ def confirm_registration(*, db_session: Session, redis_client: redis.Redis,
         raise InvalidCode()
     password_hash = hash_secret(password)
     passcode_hash = passcode_keys().hash(passcode, citizen_id=payload["citizen_id"])
-    citizen = db_session.get(Citizen, payload["citizen_id"])
+    citizen = citizen_by_id(db_session, payload["citizen_id"])
     if citizen is None:  # removed from the registry since
         raise InvalidCode()
     reclaim = payload.get("reclaim")

@@ -37,6 +37,7 @@ from identity.coordination.models import RESOLUTIONS, DataSource, SourceRecord
 from identity.errors import InvalidInput
 from identity.protection import Protector
 from identity.registry.models import Citizen
+from identity.registry.service import citizen_by_id
 
 REVIEW_STATES = ("mismatch", "unknown_id")
 COMPARED = ("full_name", "date_of_birth", "gender")
@@ -138,7 +139,7 @@ def resolve(*, db_session: Session, protector: Protector, actor: Actor, item_id:
                           "note": (note or "")[:500] or None,
                           "forwarded": resolution == "source_right"})
     db_session.commit()
-    citizen = db_session.get(Citizen, citizen_id) if citizen_id else None
+    citizen = citizen_by_id(db_session, citizen_id) if citizen_id else None
     return _item(protector, record, citizen)
 
 

@@ -39,7 +39,7 @@ from identity.errors import Conflict
 from identity.kept_redis import kept_for
 from identity.monitoring.counters import bump
 from identity.protection import KeyMaterialError, Protector
-from identity.registry.models import Citizen
+from identity.registry.service import citizen_by_id
 
 IMAGE_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
 _TEXT_CONTEXT = b"credential/text/"
@@ -232,7 +232,7 @@ def revoke_by_officer(*, db_session: Session, actor: Actor, officer: Officer,
     credential = db_session.get(Credential, credential_id)
     if credential is None:
         raise CredentialNotFound("No credential has this id.")
-    citizen = db_session.get(Citizen, credential.citizen_id)
+    citizen = citizen_by_id(db_session, credential.citizen_id)
     assert citizen is not None
     acting = officer_actor(officer, actor)
     if not in_jurisdiction(officer, citizen.province_code, citizen.commune_code):

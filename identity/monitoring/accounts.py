@@ -27,6 +27,7 @@ from identity.accounts.models import ACTIVE, PENDING_REVIEW, Account
 from identity.monitoring import counters
 from identity.monitoring.models import AccountCount
 from identity.registry.models import Citizen
+from identity.registry.service import citizen_by_id
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _WATCHED = ("level", "status")
@@ -36,7 +37,7 @@ Key = tuple[str, str, int, str]
 
 def _place(db_session: Session, account: Account) -> tuple[str, str]:
     """The account's province and commune (the citizen is usually in the identity map)."""
-    citizen = db_session.get(Citizen, account.citizen_id)
+    citizen = citizen_by_id(db_session, account.citizen_id)
     if citizen is None:  # cannot happen: the foreign key holds
         return "", ""
     return citizen.province_code, citizen.commune_code

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from identity.protection import Protector
 from identity.registry import admin_units
@@ -18,7 +19,7 @@ from identity.registry.errors import InvalidCitizenData
 from identity.registry.models import GENDERS, RELATIONS, Citizen
 from identity.registry.normalise import (TEXT_MAX, name_key, normalise_name, normalise_phone,
                                          normalise_text, parse_birth_date)
-from identity.registry.partitions import ByPersonalId
+from identity.registry.partitions import ById, ByPersonalId
 from identity.registry.personal_id import parse_personal_id, validate_personal_id
 
 _HOUSEHOLD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
@@ -145,9 +146,22 @@ def citizen_phone(*, protector: Protector, citizen: Citizen) -> str | None:
 _BY_PERSONAL_ID = ByPersonalId(Citizen.__table__, sa.select(Citizen).where)
 
 
+#: A citizen by id, in their partition only.
+_BY_ID = ById(Citizen.__table__, sa.select(Citizen).where)
+
+
 def get_citizen(*, db_session: Session, personal_id: str) -> Citizen | None:
     """The citizen holding ``personal_id`` (an already-validated id), or None."""
     return db_session.scalars(_BY_PERSONAL_ID(personal_id), {"personal_id": personal_id}).first()
+
+
+def citizen_by_id(db_session: Session, citizen_id: int) -> Citizen | None:
+    """The citizen of ``citizen_id``, or None: ``session.get``, the session's own first, else
+    read from their partition alone."""
+    held = db_session.identity_map.get(identity_key(Citizen, citizen_id))
+    if held is not None:
+        return cast(Citizen, held)
+    return db_session.scalars(_BY_ID(citizen_id), {"id": citizen_id}).first()
 
 
 def find_by_phone(*, db_session: Session, protector: Protector, phone: str) -> list[Citizen]:

@@ -227,8 +227,7 @@ def fetch(*, db_session: Session, redis_client: redis.Redis, protector: Protecto
         _record_withheld(db_session, acting, party, request)
         db_session.commit()  # the refused attempt stays in the citizen's access log
         raise ConsentUnavailable()
-    citizen = db_session.get(Citizen, request.citizen_id)
-    assert citizen is not None
+    citizen = account.citizen  # the request's citizen: the account is theirs
     attributes = request.attribute_list()
     issued = sign_credential(db_session=db_session, redis_client=redis_client,
                              protector=protector, key_ring=key_ring, actor=acting,

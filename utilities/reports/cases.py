@@ -20,7 +20,7 @@ from identity.accounts.officers import officer_actor, unit_name
 from identity.audit.service import Actor
 from identity.errors import Forbidden
 from identity.protection import Protector
-from identity.registry.models import Citizen
+from identity.registry.service import citizen_by_id
 from utilities.reports.access import check_place, officer_by, officer_report, sees, unit_of
 from utilities.reports.deadlines import Deadlines
 from utilities.reports.errors import (CaseAlreadyAssigned, InvalidReport, ReporterAnonymous,
@@ -179,7 +179,7 @@ def reporter_identity(*, db_session: Session, protector: Protector, actor: Actor
     if officer.role != "supervisor" and report.assigned_officer_id != officer.id:
         raise ReporterNotVisible()
     account_id, citizen_id = reporter_of(protector, report)
-    citizen = db_session.get(Citizen, citizen_id)
+    citizen = citizen_by_id(db_session, citizen_id)
     account = db_session.get(Account, account_id)
     if citizen is None:
         raise ReportNotFound()

@@ -17,7 +17,7 @@ from identity.accounts.sessions import login_subject
 from identity.registry import partitions
 from identity.registry.admin_units import former_provinces
 from identity.registry.partitions import NEW_IDS, PROVINCE_SPAN, citizen_id, permute
-from identity.registry.service import get_citizen
+from identity.registry.service import citizen_by_id, get_citizen
 from identity.relying_parties.matching import party_and_citizen
 from tests.factories import add_citizen, personal_id_for
 
@@ -84,6 +84,18 @@ def test_every_look_up_by_personal_id_finds_the_citizen_of_its_id(db_session, pr
     assert compared is None  # no party 0: the citizen is read only along with a party's row
 
 
+def test_a_citizen_by_id_is_the_sessions_own_or_read_from_their_partition(db_session, protector):
+    citizen = add_citizen(db_session, protector)
+    assert citizen_by_id(db_session, citizen.id) is citizen
+    db_session.expunge(citizen)
+    again = citizen_by_id(db_session, citizen.id)
+    assert again is not None and again is not citizen and again.personal_id == citizen.personal_id
+    assert citizen_by_id(db_session, citizen.id + 1) is None
+    assert partitions.partition_of_id(citizen.id) == partitions.partition_of(citizen.personal_id)
+    assert partitions.partition_of_id(42) == (0, NEW_IDS)  # a legacy id
+    assert partitions.partition_of_id(0) is None and partitions.partition_of_id(NEW_IDS) is None
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 def _sql(statement: Any, db_session: Any) -> str:
@@ -130,10 +142,10 @@ def test_a_look_up_by_personal_id_reads_one_partition(db_session, protector, gen
                                + ("force_generic_plan" if generic else "force_custom_plan")))
     for statement in (service._BY_PERSONAL_ID(pid), matching._MATCHED(pid).statement,
                       matching._PARTY_AND_MATCHED(pid).statement.statement,
-                      sessions._SUBJECT(pid).statement):
+                      sessions._SUBJECT(pid).statement, service._BY_ID(citizen.id)):
         assert _partitions_read(db_session, statement, {
-            "personal_id": pid, "closed": "closed", "party_id": 1}) == {"citizens_p001_013"}, \
-            statement
+            "personal_id": pid, "closed": "closed", "party_id": 1, "id": citizen.id}) == \
+            {"citizens_p001_013"}, statement
 
 
 def _partitions_read(db_session: Any, statement: Any, params: dict[str, Any]) -> set[str]:
