@@ -57,7 +57,7 @@ from identity.errors import DomainError
 from identity.protection import Protector
 from identity.registry.errors import ImportFileError
 from identity.registry.models import Citizen, ImportRun
-from identity.registry.partitions import NEW_IDS, citizen_id
+from identity.registry.partitions import NEW_IDS, citizen_ids
 from identity.registry.service import CitizenData, check_citizen, protect_phone
 
 REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phone",
@@ -137,22 +137,22 @@ def _copy_text(value: str) -> str:
 
 
 def _row_values(data: CitizenData, phone: tuple[bytes | None, bytes | None], run_id: int,
-                now: dt.datetime, lookup_key: bytes) -> tuple[Any, ...]:
-    """The values written for one citizen, in the order of :data:`WRITTEN`."""
-    return (citizen_id(data.personal_id, lookup_key), data.personal_id, data.full_name,
+                now: dt.datetime) -> tuple[Any, ...]:
+    """The values written for one citizen, in the order of :data:`WRITTEN` but the id."""
+    return (data.personal_id, data.full_name,
             data.name_key, data.date_of_birth, data.gender, data.nationality, data.ethnicity,
             data.place_of_origin, data.province_code, data.commune_code, data.address, *phone,
             data.household_id, data.relation_to_head, run_id, now, now)
 
 
 def _copy_line(data: CitizenData, encrypted: bytes | None, digest: bytes | None,
-               tail: str, lookup_key: bytes) -> str:
-    """One row of COPY text format, in the order of :data:`WRITTEN`; ``tail`` holds the last
-    three (run, created, updated). Checked text holds no tab, newline or control character,
-    so only backslashes need escaping.
+               tail: str) -> str:
+    """One row of COPY text format, in the order of :data:`WRITTEN` from the tab after the
+    id; ``tail`` holds the last three (run, created, updated). Checked text holds no tab,
+    newline or control character, so only backslashes need escaping.
     """
-    return "\t".join((
-        str(citizen_id(data.personal_id, lookup_key)), data.personal_id, data.full_name,
+    return "\t" + "\t".join((
+        data.personal_id, data.full_name,
         data.name_key, data.date_of_birth.isoformat(), data.gender, data.nationality,
         _copy_text(data.ethnicity), _copy_text(data.place_of_origin), data.province_code,
         data.commune_code, _copy_text(data.address),
@@ -236,13 +236,18 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
         ids.append(data.personal_id)
         lines.append(line)
         if copy_text:
-            copy_lines.append(_copy_line(data, encrypted, digest, tail, context.lookup_key))
+            copy_lines.append(_copy_line(data, encrypted, digest, tail))
         else:
-            values.append(_row_values(data, (encrypted, digest), context.run_id, now,
-                                      context.lookup_key))
+            values.append(_row_values(data, (encrypted, digest), context.run_id, now))
+    citizens = citizen_ids(ids, context.lookup_key)
     return _Checked(rows=rows, ids=ids, lines=lines,
-                    payload="".join(copy_lines).encode() if context.copy_text else None,
-                    values=None if context.copy_text else values, rejections=rejections)
+                    # In the order of their ids (13 digits each): a partition's rows together,
+                    # each index's entries in the order of its keys.
+                    payload="".join(sorted(f"{citizen}{line}" for citizen, line in zip(
+                        citizens, copy_lines))).encode() if context.copy_text else None,
+                    values=None if context.copy_text else [
+                        (citizen, *row) for citizen, row in zip(citizens, values)],
+                    rejections=rejections)
 
 
 # --- writing (runs in the calling process) -----------------------------------------------
