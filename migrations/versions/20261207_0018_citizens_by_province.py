@@ -6,15 +6,17 @@ Create Date: 2026-12-07 14:00:00
 
 On PostgreSQL ``citizens`` becomes a table partitioned by range of ``id``, eight partitions of
 consecutive provinces of birth (:mod:`identity.registry.partitions`): new citizens' ids carry
-the first three digits of their personal id. A registry that holds rows is not copied: its table is renamed
-``citizens_legacy`` and attached, as it stood, as the partition of the ids below 10**12 (the
-ones a sequence gave), and a trigger keeps a personal id it holds from being written again under
-a new id. An empty registry has no legacy partition. The foreign keys of the tables that name a
+the first three digits of their personal id. A registry that holds rows is not copied: its
+table is renamed ``citizens_legacy`` and attached, as it stood, as the partition of the ids
+below 10**12 (the ones a sequence gave), and a trigger keeps a personal id it holds from being
+written again under a new id. An empty registry has no legacy partition. The foreign keys of the tables that name a
 citizen are made again against the partitioned table. SQLite keeps one table.
 
 The upgrade reads a legacy table twice (to check its ids fall in its range, and the table's new
 check) and attaches its indexes as they are; it copies no row.
 """
+from contextlib import contextmanager
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -39,13 +41,15 @@ INDEXES = {"ix_citizens_household_id": "household_id", "ix_citizens_phone_hash":
 #: An id of a new citizen tells the first three digits of their personal id (the partition's
 #: unique index on personal_id is then unique across the table); legacy ids tell nothing.
 ID_PROVINCE = (f"CHECK (id < {NEW_IDS} OR (id < {2 * NEW_IDS} AND "
-               f"lpad((id / {SPAN} - {NEW_IDS // SPAN})::text, 3, '0') = substr(personal_id, 1, 3)))")
+               f"lpad((id / {SPAN} - {NEW_IDS // SPAN})::text, 3, '0') "
+               f"= substr(personal_id, 1, 3)))")
 
 LEGACY_GUARD = f"""
 CREATE FUNCTION citizens_legacy_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.id < {NEW_IDS} THEN
-        RAISE EXCEPTION 'citizens: the legacy ids take no new row' USING ERRCODE = 'check_violation';
+        RAISE EXCEPTION 'citizens: the legacy ids take no new row'
+            USING ERRCODE = 'check_violation';
     END IF;
     IF EXISTS (SELECT 1 FROM citizens_legacy WHERE personal_id = NEW.personal_id) THEN
         RAISE EXCEPTION 'citizens: the personal id is held by a legacy row'
@@ -56,19 +60,32 @@ END $$
 """
 
 
-def _foreign_keys(bind):
-    return bind.execute(sa.text(
+@contextmanager
+def _postgresql_without_foreign_keys():
+    """On PostgreSQL, the foreign keys that reference ``citizens`` dropped, then made again
+    against the ``citizens`` there is after the block; elsewhere, nothing (and the block is
+    skipped: ``yield False``)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield False
+        return
+    foreign_keys = bind.execute(sa.text(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE confrelid = 'citizens'::regclass AND contype = 'f' ORDER BY 1, 2")).all()
+    for table, name, _ in foreign_keys:
+        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    yield True
+    for table, name, definition in foreign_keys:
+        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
 def upgrade():
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    foreign_keys = _foreign_keys(bind)
-    for table, name, _ in foreign_keys:
-        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    with _postgresql_without_foreign_keys() as postgresql:
+        if postgresql:
+            _partition(op.get_bind())
+
+
+def _partition(bind):
     for statement in (
             "ALTER TABLE citizens RENAME TO citizens_legacy",
             # Index names are the schema's: the partitioned table takes the old ones.
@@ -108,17 +125,15 @@ def upgrade():
                    "FOR EACH ROW EXECUTE FUNCTION citizens_legacy_guard()")
     else:
         op.execute("DROP TABLE citizens_legacy")
-    for table, name, definition in foreign_keys:
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
 def downgrade():
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    foreign_keys = _foreign_keys(bind)
-    for table, name, _ in foreign_keys:
-        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    with _postgresql_without_foreign_keys() as postgresql:
+        if postgresql:
+            _flatten(op.get_bind())
+
+
+def _flatten(bind):
     start = bind.scalar(sa.text(f"SELECT coalesce(max(id), 0) + 1 FROM citizens "
                                 f"WHERE id < {NEW_IDS}"))
     for statement in (
@@ -136,5 +151,3 @@ def downgrade():
             f"CREATE SEQUENCE IF NOT EXISTS citizens_id_seq OWNED BY citizens.id START {start}",
             "ALTER TABLE citizens ALTER COLUMN id SET DEFAULT nextval('citizens_id_seq')"):
         op.execute(statement)
-    for table, name, definition in foreign_keys:
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
