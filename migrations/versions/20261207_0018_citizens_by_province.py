@@ -9,8 +9,9 @@ consecutive provinces of birth (:mod:`identity.registry.partitions`): new citize
 the first three digits of their personal id. A registry that holds rows is not copied: its
 table is renamed ``citizens_legacy`` and attached, as it stood, as the partition of the ids
 below 10**12 (the ones a sequence gave), and a trigger keeps a personal id it holds from being
-written again under a new id. An empty registry has no legacy partition. The foreign keys of the tables that name a
-citizen are made again against the partitioned table. SQLite keeps one table.
+written again under a new id. An empty registry has no legacy partition. The foreign keys of
+the tables that name a citizen are made again against the partitioned table. SQLite keeps one
+table.
 
 The upgrade reads a legacy table twice (to check its ids fall in its range, and the table's new
 check) and attaches its indexes as they are; it copies no row.
