@@ -40,7 +40,8 @@ from bench.table import GOALS
 from identity.audit.service import Actor
 from identity.protection import Protector
 from identity.registry.generator import generate_citizens
-from identity.registry.importer import WRITTEN, import_citizens
+from identity.registry.import_writes import WRITTEN
+from identity.registry.importer import import_citizens
 
 ROWS = 1_000_000
 QUICK_ROWS = 200_000

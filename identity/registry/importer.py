@@ -3,7 +3,8 @@
 The file goes through the batch-import engine (:mod:`identity.batch_import`:
 chunks of whole lines, checking in worker processes for big files, one
 transaction a batch, progress, the report of rejected rows); this module
-says how a registry row is checked and how a batch is written.
+says how a registry row is checked, :mod:`identity.registry.import_writes`
+how a batch is written.
 
 Each chunk is checked row by row against the registry's rules
 (:func:`identity.registry.service.check_citizen`), phones are encrypted, and
@@ -37,27 +38,24 @@ import csv
 import datetime as dt
 import io
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from identity import batch_import, clock
 from identity.audit.service import Actor, record_event
-from identity.batch_import import Begun, Checked, Chunk, Position, RunSummary
-from identity.database import UTCDateTime
+from identity.batch_import import Begun, Chunk
 from identity.errors import DomainError
 from identity.protection import Protector
 from identity.registry.errors import ImportFileError
-from identity.registry.models import Citizen, ImportRun
-from identity.registry.partitions import NEW_IDS, citizen_ids
+from identity.registry.import_writes import (SURROGATES, BatchWriter, CheckedChunk, ImportSummary,
+                                             Rejection)
+from identity.registry.models import ImportRun
+from identity.registry.partitions import citizen_ids
 from identity.registry.service import CitizenData, check_citizen, protect_phone
 
 REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phone",
@@ -66,56 +64,6 @@ REQUIRED_COLUMNS = ("personal_id", "full_name", "date_of_birth", "gender", "phon
 OPTIONAL_COLUMNS = ("nationality", "ethnicity", "place_of_origin")
 #: The longest a field may be; anything longer is rejected without being parsed further.
 MAX_FIELD_CHARS = 4096
-_SURROGATES = re.compile("[\udc80-\udcff]")
-
-#: Columns of ``citizens`` that an import writes, in COPY and staging-table order.
-WRITTEN = ("id", "personal_id", "full_name", "name_key", "date_of_birth", "gender", "nationality",
-           "ethnicity", "place_of_origin", "province_code", "commune_code", "address",
-           "phone_encrypted", "phone_hash", "household_id", "relation_to_head",
-           "import_run_id", "created_at", "updated_at")
-
-_stage_metadata = sa.MetaData()
-_STAGE = sa.Table(
-    "citizen_import_stage", _stage_metadata,
-    *(sa.Column(c.name, UTCDateTime if c.name.endswith("_at") else c.type)
-      for c in Citizen.__table__.columns if c.name in WRITTEN),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
-
-
-@dataclass
-class Rejection:
-    """A row that was not imported, and why."""
-
-    line: int
-    code: str
-    field: str | None
-    message: str
-    values: list[str]
-
-    def cells(self) -> list[Any]:
-        """The report's row: line, code, field, message and the row's fields as read."""
-        return [self.line, self.code, self.field or "", self.message,
-                *(_SURROGATES.sub("\ufffd", v) for v in self.values)]
-
-
-@dataclass
-class ImportSummary(RunSummary):
-    """The outcome of one import run."""
-
-    rows_imported: int = 0
-    rows_rejected: int = 0
-
-
-@dataclass
-class _Checked(Checked):
-    """A chunk after checking: what to write and what was refused."""
-
-    ids: list[str]
-    lines: list[int]
-    payload: bytes | None
-    values: list[tuple[Any, ...]] | None
 
 
 @dataclass
@@ -161,7 +109,7 @@ def _copy_line(data: CitizenData, encrypted: bytes | None, digest: bytes | None,
         data.household_id or "\\N", data.relation_to_head or "\\N")) + tail
 
 
-def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
+def _check_chunk(context: _Context, chunk: Chunk) -> CheckedChunk:
     """Check every record of a chunk; format the valid ones for writing."""
     protector = Protector(keys=context.keys, lookup_key=context.lookup_key)
     index = {name: context.header.index(name)
@@ -171,7 +119,7 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
     fields = operator.itemgetter(*index.values())
     text = b"".join(chunk.lines).decode("utf-8", "surrogateescape")
     # Bytes that are not UTF-8 became lone surrogates: look for them row by row only if any.
-    check_encoding = _SURROGATES.search(text) is not None
+    check_encoding = SURROGATES.search(text) is not None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     ids: list[str] = []
     lines: list[int] = []
@@ -217,7 +165,7 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
                                         f"A field is longer than {MAX_FIELD_CHARS} characters.",
                                         []))
             continue
-        if check_encoding and _SURROGATES.search("\x1f".join(row)):
+        if check_encoding and SURROGATES.search("\x1f".join(row)):
             rejections.append(Rejection(line, "row.encoding", None,
                                         "The row is not valid UTF-8.", row))
             continue
@@ -240,133 +188,15 @@ def _check_chunk(context: _Context, chunk: Chunk) -> _Checked:
         else:
             values.append(_row_values(data, (encrypted, digest), context.run_id, now))
     citizens = citizen_ids(ids, context.lookup_key)
-    return _Checked(rows=rows, ids=ids, lines=lines,
-                    # In the order of their ids (13 digits each): a partition's rows together,
-                    # each index's entries in the order of its keys.
-                    payload="".join(sorted(f"{citizen}{line}" for citizen, line in zip(
-                        citizens, copy_lines))).encode() if context.copy_text else None,
-                    values=None if context.copy_text else [
-                        (citizen, *row) for citizen, row in zip(citizens, values)],
-                    rejections=rejections)
-
-
-# --- writing (runs in the calling process) -----------------------------------------------
-
-class _BatchWriter:
-    """Writes checked chunks, one transaction each."""
-
-    def __init__(self, session_factory: Callable[[], Session], summary: ImportSummary,
-                 actor: Actor) -> None:
-        self._session_factory = session_factory
-        self._summary = summary
-        self._run_id = summary.run_id
-        self._actor = actor
-        self._direct = True  # COPY straight into citizens until a personal id already exists
-        self._legacy: bool | None = None  # whether citizens holds rows of legacy ids
-
-    def write(self, checked: _Checked, position: Position) -> list[Rejection]:
-        """Write one batch with its counters and audit event; returns the in-file duplicates."""
-        rows_read = position.rows_read
-        with self._session_factory() as session, session.begin():
-            duplicates = self._upsert(session, checked) if checked.ids else []
-            imported = len(checked.ids) - len(duplicates)
-            rejected = len(checked.rejections) + len(duplicates)
-            run = session.get(ImportRun, self._run_id, with_for_update=True)
-            assert run is not None
-            run.rows_read = rows_read
-            run.rows_imported += imported
-            run.rows_rejected += rejected
-            run.batches_committed += 1
-            record_event(db_session=session, actor=self._actor, action="registry.import_batch",
-                         subject_type="registry_import_run", subject_id=self._run_id,
-                         details={"batch": run.batches_committed, "imported": imported,
-                                  "rejected": rejected, "rows_read": rows_read})
-        self._summary.rows_imported += imported
-        self._summary.rows_rejected += rejected
-        return duplicates
-
-    def _copy(self, session: Session, table: str, payload: bytes) -> None:
-        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore
-        with cursor.copy(f"COPY {table} ({', '.join(WRITTEN)}) FROM STDIN") as copy:
-            copy.write(payload)
-
-    def _upsert(self, session: Session, checked: _Checked) -> list[Rejection]:
-        connection = session.connection()
-        postgres = connection.dialect.name == "postgresql"
-        if postgres and self._direct:
-            savepoint = connection.begin_nested()
-            try:
-                self._copy(session, "citizens", checked.payload or b"")
-            except psycopg.errors.UniqueViolation:
-                savepoint.rollback()
-                self._direct = False
-            else:
-                savepoint.commit()
-                return []
-        _STAGE.create(connection, checkfirst=True)
-        # Empty it even on PostgreSQL (ON COMMIT DELETE ROWS): inside an enclosing transaction
-        # a "commit" only releases a savepoint and would leave the last batch behind.
-        connection.execute(_STAGE.delete())
-        if postgres:
-            self._copy(session, "citizen_import_stage", checked.payload or b"")
-        else:
-            connection.execute(_STAGE.insert(), [dict(zip(WRITTEN, row))
-                                                 for row in checked.values or []])
-        savepoint = connection.begin_nested()
-        if self._write_stage(connection) == len(checked.ids):
-            savepoint.commit()
-            return []
-        # Rare: some ids were already written by an earlier batch of this same file.
-        savepoint.rollback()
-        seen = set(session.scalars(
-            sa.select(Citizen.personal_id)
-            .join(_STAGE, _STAGE.c.personal_id == Citizen.personal_id)
-            .where(Citizen.import_run_id == self._run_id)))
-        connection.execute(_STAGE.delete().where(_STAGE.c.personal_id.in_(seen)))
-        self._write_stage(connection)
-        return [Rejection(line, "row.duplicate", "personal_id",
-                          "This personal id appears earlier in the same file.", [])
-                for line, personal_id in zip(checked.lines, checked.ids) if personal_id in seen]
-
-    def _write_stage(self, connection: sa.Connection) -> int:
-        """Write the staged rows; returns how many were written (a row this run wrote already
-        is left alone, and not counted)."""
-        written = 0
-        if self._legacy is None:
-            self._legacy = bool(connection.scalar(sa.select(sa.exists().where(
-                _CITIZENS.c.id < NEW_IDS))))
-        if self._legacy:
-            written += connection.execute(_LEGACY_UPDATE).rowcount
-            connection.execute(_STAGE.delete().where(sa.exists().where(
-                _CITIZENS.c.personal_id == _STAGE.c.personal_id, _CITIZENS.c.id < NEW_IDS)))
-        return written + connection.execute(_upsert_statement(connection.dialect.name)).rowcount
-
-
-def _upsert_statement(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_CITIZENS).from_select(
-        list(WRITTEN), sa.select(*(_STAGE.c[name] for name in WRITTEN)).where(sa.true()))
-    # A row this same run already wrote is a duplicate inside the file: leave it alone, so the
-    # affected-row count shows there was one.
-    return statement.on_conflict_do_update(
-        index_elements=["id"], set_={name: statement.excluded[name] for name in _UPDATED},
-        where=_not_this_run(statement.excluded.import_run_id))
-
-
-_CITIZENS: sa.Table = Citizen.__table__  # type: ignore[assignment]
-#: What a re-import changes of a citizen: all it writes but who they are and since when.
-_UPDATED = tuple(name for name in WRITTEN if name not in ("id", "personal_id", "created_at"))
-
-
-def _not_this_run(run_id: Any) -> sa.ColumnElement[bool]:
-    return sa.or_(_CITIZENS.c.import_run_id.is_(None), _CITIZENS.c.import_run_id != run_id)
-
-
-#: The staged rows of citizens written before migration 0018, which keep their (legacy) ids.
-_LEGACY_UPDATE = (sa.update(_CITIZENS)
-                  .where(_CITIZENS.c.personal_id == _STAGE.c.personal_id,
-                         _CITIZENS.c.id < NEW_IDS, _not_this_run(_STAGE.c.import_run_id))
-                  .values({name: _STAGE.c[name] for name in _UPDATED}))
+    return CheckedChunk(
+        rows=rows, ids=ids, lines=lines,
+        # In the order of their ids (13 digits each): a partition's rows together, each
+        # index's entries in the order of its keys.
+        payload="".join(sorted(f"{citizen}{line}" for citizen, line in zip(
+            citizens, copy_lines))).encode() if context.copy_text else None,
+        values=None if context.copy_text else [
+            (citizen, *row) for citizen, row in zip(citizens, values)],
+        rejections=rejections)
 
 
 # --- the run ---
@@ -388,7 +218,7 @@ def import_citizens(*, session_factory: Callable[[], Session], path: Path, prote
         raise ImportFileError(f"{path} is not a file")
     report_path = batch_import.report_path_for(path, report_path)
 
-    def begin(header_line: bytes) -> Begun[ImportSummary, _Checked]:
+    def begin(header_line: bytes) -> Begun[ImportSummary, CheckedChunk]:
         header = batch_import.csv_header(header_line, REQUIRED_COLUMNS, ImportFileError)
         with session_factory() as session, session.begin():
             run = ImportRun(file_name=path.name[:255], report_path=str(report_path))
@@ -403,7 +233,7 @@ def import_citizens(*, session_factory: Callable[[], Session], path: Path, prote
         context = _Context(keys=protector.keys, lookup_key=protector.lookup_key, header=header,
                            run_id=run_id, today=clock.today(),
                            copy_text=dialect == "postgresql")
-        return Begun(summary, context, _BatchWriter(session_factory, summary, actor).write,
+        return Begun(summary, context, BatchWriter(session_factory, summary, actor).write,
                      report_columns=["line", "code", "field", "message", *header])
 
     # Forked checkers: they only parse, check and encrypt chunks (no connection, no thread,

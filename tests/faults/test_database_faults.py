@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db, get_protector
 from identity import clock
-from identity.registry import importer
+from identity.registry import import_writes, importer
 from identity.registry.models import Citizen, ImportRun
 from tests import flows
 from tests.factories import CitizenRowFactory, write_registry_csv
@@ -114,7 +114,7 @@ def test_connection_killed_inside_an_import_batch(faulty, tmp_path, monkeypatch)
     rows = CitizenRowFactory.build_batch(25)
     ids = [row["personal_id"] for row in rows]
     path = write_registry_csv(tmp_path / "killed.csv", rows)
-    original = importer.record_event
+    original = import_writes.record_event
     batches = {"n": 0}
 
     def killed_in_the_second_batch(**kwargs: Any) -> Any:
@@ -130,11 +130,11 @@ def test_connection_killed_inside_an_import_batch(faulty, tmp_path, monkeypatch)
     with faulty.app.app_context():
         factory = sessionmaker(bind=db.engine, expire_on_commit=False)
         protector = get_protector()
-        monkeypatch.setattr(importer, "record_event", killed_in_the_second_batch)
+        monkeypatch.setattr(import_writes, "record_event", killed_in_the_second_batch)
         with pytest.raises(sa.exc.DBAPIError):
             importer.import_citizens(session_factory=factory, path=path, protector=protector,
                                      actor=OPERATOR, batch_size=10)
-        monkeypatch.setattr(importer, "record_event", original)
+        monkeypatch.setattr(import_writes, "record_event", original)
         assert imported() == 10  # the first batch, whole; nothing of the second
         with factory() as session:
             run = session.scalars(sa.select(ImportRun).order_by(ImportRun.id.desc())).first()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from identity.audit.service import Actor, verify_chain
-from identity.registry import importer
+from identity.registry import import_writes, importer
 from identity.registry.models import Citizen, ImportRun
 from tests.factories import CitizenRowFactory, write_registry_csv
 
@@ -28,7 +28,7 @@ def test_connection_killed_mid_batch(app, tmp_path, protector, monkeypatch):
     rows = CitizenRowFactory.build_batch(25)
     ids = [row["personal_id"] for row in rows]
     path = write_registry_csv(tmp_path / "killed.csv", rows)
-    original = importer.record_event
+    original = import_writes.record_event
     batches = {"n": 0}
 
     def kill_own_connection_on_second_batch(**kwargs):
@@ -46,7 +46,7 @@ def test_connection_killed_mid_batch(app, tmp_path, protector, monkeypatch):
             return session.scalar(sa.select(sa.func.count()).select_from(Citizen)
                                   .where(Citizen.personal_id.in_(ids)))
 
-    monkeypatch.setattr(importer, "record_event", kill_own_connection_on_second_batch)
+    monkeypatch.setattr(import_writes, "record_event", kill_own_connection_on_second_batch)
     try:
         with pytest.raises(sa.exc.DBAPIError):
             importer.import_citizens(session_factory=factory, path=path, protector=protector,
@@ -55,7 +55,7 @@ def test_connection_killed_mid_batch(app, tmp_path, protector, monkeypatch):
         with factory() as session:
             run = session.scalars(sa.select(ImportRun).order_by(ImportRun.id.desc())).first()
             assert (run.status, run.batches_committed, run.rows_imported) == ("failed", 1, 10)
-        monkeypatch.setattr(importer, "record_event", original)
+        monkeypatch.setattr(import_writes, "record_event", original)
         retry = importer.import_citizens(session_factory=factory, path=path, protector=protector,
                                          actor=Actor(type="operator", id="cli:fault"),
                                          batch_size=10)

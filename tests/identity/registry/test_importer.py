@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from identity.audit import service as audit
 from identity.audit.models import AuditEvent
 from identity.audit.service import Actor
-from identity.registry import importer
+from identity.registry import import_writes
 from identity.registry.errors import ImportFileError
 from identity.registry.generator import generate_citizens
 from identity.registry.importer import import_citizens
@@ -202,7 +202,7 @@ def test_a_failing_batch_leaves_earlier_batches_whole_and_itself_unwritten(
         tmp_path, session_factory, protector, monkeypatch):
     path = write_registry_csv(tmp_path / "c.csv", CitizenRowFactory.build_batch(25))
     calls = {"n": 0}
-    original = importer.record_event
+    original = import_writes.record_event
 
     def failing_record_event(**kwargs):
         if kwargs["action"] == "registry.import_batch":
@@ -211,7 +211,7 @@ def test_a_failing_batch_leaves_earlier_batches_whole_and_itself_unwritten(
                 raise ConnectionError("database connection lost")
         return original(**kwargs)
 
-    monkeypatch.setattr(importer, "record_event", failing_record_event)
+    monkeypatch.setattr(import_writes, "record_event", failing_record_event)
     with pytest.raises(ConnectionError):
         run_import(session_factory, protector, path, batch_size=10)
     assert count(session_factory) == 10  # batch 1 whole, batch 2 not half-written
@@ -219,7 +219,7 @@ def test_a_failing_batch_leaves_earlier_batches_whole_and_itself_unwritten(
         run = session.scalars(sa.select(ImportRun)).one()
         assert (run.status, run.batches_committed, run.rows_imported) == ("failed", 1, 10)
         assert run.error == "ConnectionError"
-    monkeypatch.setattr(importer, "record_event", original)
+    monkeypatch.setattr(import_writes, "record_event", original)
     retry = run_import(session_factory, protector, path, batch_size=10)
     assert (retry.rows_imported, count(session_factory)) == (25, 25)
 
