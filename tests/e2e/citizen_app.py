@@ -16,13 +16,12 @@ a 360 x 780 phone. Every wait fails the test after ``TIMEOUT`` seconds.
 from __future__ import annotations
 
 import importlib.util
-import shlex
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from tests.e2e.browser import wait_until
-from tests.e2e.live import CLIENT, LiveServer, api
+from tests.e2e.live import CLIENT, LiveServer, api, fresh_demo_citizen
 
 TIMEOUT = 20
 WIDTH, HEIGHT = 360, 780
@@ -54,10 +53,8 @@ class Person:
 
 def person_from_demo(server: LiveServer) -> Person:
     """A demo citizen nobody has used yet (``flask demo citizen --fresh``)."""
-    values = dict(line.split("=", 1) for line in server.flask("demo", "citizen", "--fresh")
-                  .splitlines() if "=" in line)
-    return Person(personal_id=values["PERSONAL_ID"],
-                  full_name=shlex.split(values["FULL_NAME"])[0],
+    values = fresh_demo_citizen(server)
+    return Person(personal_id=values["PERSONAL_ID"], full_name=values["FULL_NAME"],
                   date_of_birth=values["DATE_OF_BIRTH"], phone=values["PHONE"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -141,6 +142,14 @@ def running_server(tmp: Path, *, seed_count: int = 20) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+def fresh_demo_citizen(server: LiveServer, *extra: str) -> dict[str, str]:
+    """A demo citizen nobody has used yet (``flask demo citizen --fresh``): the variables it
+    prints (``PERSONAL_ID``, ``FULL_NAME``, ``PHONE``, ``COMMUNE``, ``ADDRESS``...), unquoted."""
+    printed = server.flask("demo", "citizen", "--fresh", *extra)
+    return {name: shlex.split(value)[0] if value else "" for name, value in
+            (line.split("=", 1) for line in printed.splitlines() if "=" in line)}
 
 
 def run_client(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,6 @@ leaves a SEVERE entry in a browser's console but the ones it names.
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import pytest
 from tests.e2e import citizen_app as app
 from tests.e2e import police_console as police
 from tests.e2e.browser import browser_tests, chromium, console_errors
-from tests.e2e.live import ROOT, LiveServer, api, free_port
+from tests.e2e.live import ROOT, LiveServer, api, free_port, fresh_demo_citizen
 
 pytestmark = [browser_tests, pytest.mark.slow]
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
@@ -86,9 +85,7 @@ def _wait_for(url: str, seconds: float = 30) -> None:
 def demo_person(server: LiveServer) -> tuple[app.Person, dict[str, str]]:
     """A demo citizen nobody has used yet, and the registry's values printed with them
     (``PROVINCE``, ``COMMUNE``, ``ADDRESS``: where a host lives, where a fine is issued)."""
-    printed = server.flask("demo", "citizen", "--fresh")
-    values = {name: shlex.split(value)[0] for name, value in
-              (line.split("=", 1) for line in printed.splitlines() if "=" in line)}
+    values = fresh_demo_citizen(server)
     return app.Person(personal_id=values["PERSONAL_ID"], full_name=values["FULL_NAME"],
                       date_of_birth=values["DATE_OF_BIRTH"], phone=values["PHONE"]), values
 

@@ -10,15 +10,14 @@ as a ``residence`` QR credential, which an officer verifies online.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 
-from identity.registry.generator import generate_citizens
-from tests.e2e.live import api, officer_token, run_client, running_server
+from tests.e2e.live import (LiveServer, api, fresh_demo_citizen, officer_token, run_client,
+                            running_server)
 
 CITIZEN = {"personal_id": "001090012345", "full_name": "Nguyễn Văn An",
            "date_of_birth": "1990-05-12", "phone": "0912345678"}
@@ -26,20 +25,20 @@ PASSWORD = "correct horse battery staple"
 PASSCODE = "246810"
 
 
-def demo_host(tmp: Path) -> dict[str, str]:
-    """The first demo citizen (``flask demo seed`` imports the generator's output): the host."""
-    path = tmp / "host.csv"
-    generate_citizens(count=1, out=path)
-    with path.open(encoding="utf-8") as fh:
-        row = next(csv.DictReader(fh))
-    assert row["phone"], "the first demo citizen has a phone"
-    return dict(row)
+def demo_host(server: LiveServer) -> dict[str, str]:
+    """A demo citizen nobody has used yet (``flask demo citizen --fresh``): the host."""
+    values = fresh_demo_citizen(server)
+    assert values["PHONE"], "a fresh demo citizen has a phone"
+    return {"personal_id": values["PERSONAL_ID"], "full_name": values["FULL_NAME"],
+            "date_of_birth": values["DATE_OF_BIRTH"], "phone": values["PHONE"],
+            "province_code": values["PROVINCE"], "commune_code": values["COMMUNE"],
+            "address": values["ADDRESS"]}
 
 
 @pytest.mark.slow
 def test_stay_declared_confirmed_approved_and_shown_as_a_qr(tmp_path: Path) -> None:
-    host = demo_host(tmp_path)
     with running_server(tmp_path) as server:
+        host = demo_host(server)
         citizen_home, host_home = tmp_path / "citizen-phone", tmp_path / "host-phone"
 
         def ok(home: Path, *args: str) -> str:
