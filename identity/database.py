@@ -59,6 +59,17 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value.astimezone(dt.timezone.utc)
 
 
+def staging_table(name: str, of: sa.FromClause, columns: tuple[str, ...]) -> sa.Table:
+    """A temporary table of ``columns`` of ``of`` (their types; timestamps as
+    :class:`UTCDateTime`), emptied at each commit on PostgreSQL: where a bulk load stages a
+    batch before one ``INSERT ... SELECT``. Not in the models' metadata: no migration makes it."""
+    return sa.Table(
+        name, sa.MetaData(),
+        *(sa.Column(c.name, UTCDateTime if c.name.endswith("_at") else c.type)
+          for c in of.columns if c.name in columns),
+        prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+
+
 class Base(DeclarativeBase):
     """Base of every table of the service."""
 

@@ -42,7 +42,7 @@ from identity.coordination.kinds import CheckedRecord
 from identity.coordination.models import (DocumentCredential, SourceDailyCount,
                                           SourceRecord)
 from identity.credentials.models import Credential
-from identity.database import UTCDateTime
+from identity.database import staging_table
 from identity.protection import Protector
 from identity.registry.models import Citizen
 
@@ -58,14 +58,7 @@ PREPARED = ("source_id", "record_key", "personal_id_hash", "status", "valid_from
             "data_encrypted", "content_hash")
 WRITTEN = (*LINKED, *PREPARED, "received_at", "updated_at")
 
-_stage_metadata = sa.MetaData()
-_STAGE = sa.Table(
-    "source_record_stage", _stage_metadata,
-    *(sa.Column(c.name, UTCDateTime if c.name.endswith("_at") else c.type)
-      for c in SourceRecord.__table__.columns if c.name in WRITTEN),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
+_STAGE = staging_table("source_record_stage", SourceRecord.__table__, WRITTEN)
 
 
 def record_context(source_id: int, record_key: str) -> bytes:

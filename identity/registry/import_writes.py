@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit.service import Actor, record_event
 from identity.batch_import import Checked, Position, RunSummary
-from identity.database import UTCDateTime
+from identity.database import staging_table
 from identity.registry.models import Citizen, ImportRun
 from identity.registry.partitions import NEW_IDS
 
@@ -31,14 +31,7 @@ WRITTEN = ("id", "personal_id", "full_name", "name_key", "date_of_birth", "gende
            "phone_encrypted", "phone_hash", "household_id", "relation_to_head",
            "import_run_id", "created_at", "updated_at")
 
-_stage_metadata = sa.MetaData()
-_STAGE = sa.Table(
-    "citizen_import_stage", _stage_metadata,
-    *(sa.Column(c.name, UTCDateTime if c.name.endswith("_at") else c.type)
-      for c in Citizen.__table__.columns if c.name in WRITTEN),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
+_STAGE = staging_table("citizen_import_stage", Citizen.__table__, WRITTEN)
 
 
 @dataclass
