@@ -116,7 +116,7 @@ def generate_command(kind: str, rows: int, seed: int, file: Path) -> None:
     others = session.execute(sa.select(Citizen.personal_id, Citizen.full_name,
                                        Citizen.date_of_birth, Citizen.gender)
                              .where(Citizen.personal_id != WALKTHROUGH_PERSONAL_ID)
-                             .order_by(Citizen.id).limit(rows)
+                             .order_by(Citizen.personal_id).limit(rows)
                              .execution_options(yield_per=10_000))
     holders = (Holder(*row) for rows_ in (first, others) for row in rows_)
     with Progress(console=console) as progress:

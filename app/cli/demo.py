@@ -113,7 +113,8 @@ HANDED_OUT = "demo.citizen_handed_out"
 
 
 def fresh_citizen(db_session: Session) -> Citizen | None:
-    """The first adult demo citizen with a phone whom nobody has used yet, or None.
+    """The adult demo citizen with a phone whom nobody has used yet of the lowest personal id
+    (not id: ids follow a key that differs from one install to the next), or None.
 
     Unused: no account in any state, and nothing in their access log (no
     registration started, no earlier hand-out), so a walkthrough that takes
@@ -129,7 +130,7 @@ def fresh_citizen(db_session: Session) -> Citizen | None:
         .where(Citizen.phone_encrypted.is_not(None), Citizen.date_of_birth <= adult_before,
                Citizen.personal_id != WALKTHROUGH_CITIZEN["personal_id"],
                ~has_account, ~touched)
-        .order_by(Citizen.id).limit(1)).first()
+        .order_by(Citizen.personal_id).limit(1)).first()
 
 
 @group.command("citizen")

@@ -71,7 +71,7 @@ def seed_rollout(db_session: Session, *, exclude_personal_id: str) -> int:
         sa.select(Citizen.id, Citizen.province_code, Citizen.commune_code)
         .outerjoin(Account, Account.citizen_id == Citizen.id)
         .where(Account.id.is_(None), Citizen.personal_id != exclude_personal_id)
-        .order_by(Citizen.id)).all()
+        .order_by(Citizen.personal_id)).all()  # not id: ids follow each install's key
     rng = random.Random(2026)
     chosen = rng.sample(citizens, k=int(len(citizens) * 0.8))
     today = clock.today()
