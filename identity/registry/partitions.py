@@ -61,7 +61,6 @@ ROUNDS = 10
 HALF_BITS = 15
 
 TABLE = "citizens"
-LEGACY = "citizens_legacy"
 #: The partitions, as ranges of province codes ``[first, end)``: eight ranges of about eight of
 #: the 63 codes of 2016 each (migration 0018 makes the same).
 RANGES = ((1, 14), (14, 26), (26, 37), (37, 49), (49, 64), (64, 77), (77, 89), (89, 100))
