@@ -11,7 +11,6 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from app.errors import ServiceApi
 from app.redis_cluster import redis_for
 from config import MEMORY_REDIS_URL
 from identity import models  # noqa: F401  (registers every table on Base.metadata)
@@ -34,7 +33,6 @@ def migrations_directory() -> Path:
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(directory=migrations_directory(), compare_type=True, render_as_batch=True)
-api = ServiceApi()
 
 
 class CookieSessions(SecureCookieSessionInterface):

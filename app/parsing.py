@@ -218,7 +218,5 @@ def refuse_unknown_query_parameters() -> None:
 
 def register_query_check(app: flask.Flask) -> None:
     """Refuse undeclared query parameters on every operation (after the API is registered)."""
-    from app.extensions import api  # here: this module is imported before the extensions are
-
-    app.extensions[_QUERY_TABLE] = declared_query_parameters(app, api)
+    app.extensions[_QUERY_TABLE] = declared_query_parameters(app, app.extensions["service_api"])
     app.before_request(refuse_unknown_query_parameters)

@@ -14,7 +14,7 @@ from app.api import residence
 from app.api import oauth, relying_parties
 from app.api import coordination
 from app.api import payments
-from app.extensions import api
+from app.errors import ServiceApi
 
 BLUEPRINTS = (admin_units.blp, personal_ids.blp, accounts.blp, auth.blp, me.blp, police.blp,
               credentials.blp, credentials.police_blp, stats.blp,
@@ -49,6 +49,10 @@ class Int64Converter(IntegerConverter):
 def register_api(app: Flask) -> None:
     """Initialise flask-smorest, register every API blueprint and the docs' static files."""
     app.url_map.converters["int"] = Int64Converter
+    # One per app: flask-smorest's Api keeps the spec of the app it was last given, and the
+    # OpenAPI document of every app is that spec (an app made without the dev routes dropped
+    # them from the document of another made before it).
+    api = app.extensions["service_api"] = ServiceApi()
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"})
