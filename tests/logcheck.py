@@ -134,6 +134,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     root = logging.getLogger()
     if CAPTURE not in root.handlers:
         root.addHandler(CAPTURE)
+    # Every app sets the process's root level from its LOG_LEVEL: one made with a higher level
+    # (a production app of a test) would silence the INFO lines of every app after it.
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
